@@ -1,0 +1,258 @@
+"""The round file and schedule file, format 1 (`shared/spec/round-format.md`).
+
+The models follow the spec key for key. Unknown keys are rejected at every
+level, because a typo in a quota or a window must not be silently ignored.
+Checks that need more than one field (ids, cross references, the shift grid)
+live in `scheduler.checks`, so that every problem is reported at once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ROUND_FORMAT = "beamtime-round/1"
+SCHEDULE_FORMAT = "beamtime-schedule/1"
+
+Id = Annotated[str, Field(min_length=1)]
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code")]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+ProposalType = Literal["standard", "rapid_access", "long_term", "industrial", "in_house"]
+WindowKind = Literal["maintenance", "machine_development", "shutdown", "other"]
+UnallocatedReason = Literal["below_cutoff", "not_feasible", "capacity", "quota", "window", "link", "equipment"]
+Status = Literal["optimal", "feasible", "infeasible", "unknown"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Interval(Strict):
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class Window(Interval):
+    kind: WindowKind
+    reason: str = ""
+
+
+class RoundInfo(Strict):
+    id: Id
+    name: str
+    start: AwareDatetime
+    end: AwareDatetime
+    shift_hours: Annotated[int, Field(gt=0, le=24)] = 8
+
+
+class Instrument(Strict):
+    id: Id
+    name: str
+    techniques: list[str] = []
+    changeover_shifts: Annotated[int, Field(ge=0)] = 0
+    reserve_share: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    maintenance: list[Window] = []
+
+
+class Facility(Strict):
+    id: Id
+    name: str
+    country: Country
+    timezone: str
+    maintenance: list[Window] = []
+    instruments: list[Instrument]
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r}") from None
+        return value
+
+
+class Equipment(Strict):
+    id: Id
+    name: str
+    units: Annotated[int, Field(ge=1)] = 1
+
+
+class QuotaScope(Strict):
+    facilities: list[Id] | None = None
+    instruments: list[Id] | None = None
+
+
+class QuotaCategory(Strict):
+    """Exactly one key is set; `scheduler.quotas` turns it into per-request weights."""
+
+    foreign: Literal[True] | None = None
+    domestic: Literal[True] | None = None
+    country: Country | None = None
+    country_group: Id | None = None
+    proposal_type: ProposalType | None = None
+    each_country: Literal[True] | None = None
+    each_foreign_country: Literal[True] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> QuotaCategory:
+        chosen = [key for key, value in self.model_dump().items() if value is not None]
+        if len(chosen) != 1:
+            raise ValueError(f"a category has exactly one key, got {chosen or 'none'}")
+        return self
+
+
+class Quota(Strict):
+    id: Id
+    scope: QuotaScope = QuotaScope()
+    category: QuotaCategory
+    min_share: Share | None = None
+    max_share: Share | None = None
+    attribution: Literal["pi", "team"] = "pi"
+    soft: bool = False
+    penalty: Annotated[float, Field(ge=0.0)] | None = Field(
+        default=None, description="Cost per shift of shortfall or excess of a soft quota; 1.0 when absent."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Quota:
+        if self.min_share is None and self.max_share is None:
+            raise ValueError("a quota needs min_share, max_share or both")
+        if self.min_share is not None and self.max_share is not None and self.min_share > self.max_share:
+            raise ValueError(f"min_share {self.min_share} is above max_share {self.max_share}")
+        return self
+
+
+class Person(Strict):
+    name: str
+    institution: str = ""
+    country: Country
+
+
+class Review(Strict):
+    reviewer: Id
+    grade: float
+    conflict: bool = False
+
+
+class Request(Strict):
+    id: Id
+    instruments: Annotated[list[Id], Field(min_length=1)]
+    shifts: Annotated[int, Field(ge=1)]
+    min_shifts: Annotated[int, Field(ge=1)] | None = None
+    equipment: list[Id] = []
+    earliest: AwareDatetime | None = None
+    latest: AwareDatetime | None = None
+    unavailable: list[Interval] = []
+
+    @property
+    def shortest(self) -> int:
+        return self.shifts if self.min_shifts is None else self.min_shifts
+
+
+class AllOrNothingLink(Strict):
+    type: Literal["all_or_nothing"]
+    requests: Annotated[list[Id], Field(min_length=2)]
+
+
+class AfterLink(Strict):
+    type: Literal["after"]
+    first: Id
+    then: Id
+    min_gap_shifts: Annotated[int, Field(ge=0)] = 0
+    max_gap_shifts: Annotated[int, Field(ge=0)] | None = None
+
+
+Link = Annotated[AllOrNothingLink | AfterLink, Field(discriminator="type")]
+
+
+class Proposal(Strict):
+    id: Id
+    title: str
+    type: ProposalType
+    pi: Person
+    team: list[Person] = []
+    priority: Annotated[float, Field(gt=0.0)] | None = None
+    reviews: list[Review] = []
+    technically_feasible: bool = True
+    requests: Annotated[list[Request], Field(min_length=1)]
+    links: list[Link] = []
+
+
+class Scoring(Strict):
+    grade_best: float
+    grade_worst: float
+    aggregate: Literal["mean", "median", "trimmed_mean"] = "mean"
+    normalize_reviewers: bool = False
+    min_reviews: Annotated[int, Field(ge=0)] = 1
+    cutoff: float | None = None
+    bonuses: dict[str, float] | None = None
+
+    @model_validator(mode="after")
+    def _scale(self) -> Scoring:
+        if self.grade_best == self.grade_worst:
+            raise ValueError("grade_best and grade_worst must differ")
+        return self
+
+
+class PreviousAllocation(Strict):
+    request: Id
+    instrument: Id
+    start_shift: Annotated[int, Field(ge=0)]
+    shifts: Annotated[int, Field(ge=1)]
+    pinned: bool = False
+
+
+class RoundFile(Strict):
+    format: Literal["beamtime-round/1"]
+    round: RoundInfo
+    country_groups: dict[str, list[Country]] = {}
+    facilities: Annotated[list[Facility], Field(min_length=1)]
+    equipment: list[Equipment] = []
+    quotas: list[Quota] = []
+    proposals: list[Proposal] = []
+    scoring: Scoring | None = None
+    previous_schedule: list[PreviousAllocation] | None = None
+
+
+class Allocation(Strict):
+    proposal: Id
+    request: Id
+    instrument: Id
+    start_shift: Annotated[int, Field(ge=0)]
+    shifts: Annotated[int, Field(ge=1)]
+    start: AwareDatetime
+    end: AwareDatetime
+    priority: float
+    pinned: bool = Field(default=False, description="Extension: kept from a pinned previous allocation.")
+
+
+class Unallocated(Strict):
+    proposal: Id
+    request: Id
+    reason: UnallocatedReason
+    detail: str | None = Field(default=None, description="Extension: the reason in words.")
+
+
+class QuotaReport(Strict):
+    id: Id
+    share: float | None
+    min_share: float | None
+    max_share: float | None
+    met: bool
+    penalty: float | None = Field(default=None, description="Extension: soft-quota penalty paid.")
+
+
+class ScheduleFile(Strict):
+    format: Literal["beamtime-schedule/1"]
+    round: Id
+    status: Status
+    objective: float
+    bound: float | None
+    solve_seconds: float
+    allocations: list[Allocation]
+    unallocated: list[Unallocated]
+    quotas: list[QuotaReport]
+    notes: list[str] = Field(default=[], description="Extension: infeasibility causes and warnings, in words.")
