@@ -21,7 +21,9 @@ Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 al
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 ProposalType = Literal["standard", "rapid_access", "long_term", "industrial", "in_house"]
 WindowKind = Literal["maintenance", "machine_development", "shutdown", "other"]
-UnallocatedReason = Literal["below_cutoff", "not_feasible", "capacity", "quota", "window", "link", "equipment"]
+UnallocatedReason = Literal[
+    "below_cutoff", "not_feasible", "capacity", "quota", "window", "link", "equipment"
+]
 Status = Literal["optimal", "feasible", "infeasible", "unknown"]
 
 
@@ -179,6 +181,31 @@ class Proposal(Strict):
     technically_feasible: bool = True
     requests: Annotated[list[Request], Field(min_length=1)]
     links: list[Link] = []
+    missed_rounds: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="Extension: earlier rounds in a row this proposal was resubmitted after getting no time "
+        "although above the cut-off; drives score ageing.",
+    )
+    first_time_users: bool = Field(
+        default=False, description="Extension: no one in the team has had time at the facility before."
+    )
+    early_career_pi: bool = Field(default=False, description="Extension: the PI is early in their career.")
+
+
+class Bonuses(Strict):
+    """Extension: policy bonuses in grade units, each applied towards `grade_best`."""
+
+    ageing_per_round: Annotated[float, Field(ge=0.0)] = Field(
+        default=0.0, description="Per missed round of a resubmitted proposal (`missed_rounds`)."
+    )
+    ageing_max: Annotated[float, Field(ge=0.0)] | None = Field(
+        default=None, description="Cap on the total ageing bonus; none when absent."
+    )
+    first_time_users: Annotated[float, Field(ge=0.0)] = 0.0
+    early_career_pi: Annotated[float, Field(ge=0.0)] = 0.0
+    country_groups: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
+        default={}, description="Group name -> bonus when the PI's country is in it; the largest applies."
+    )
 
 
 class Scoring(Strict):
@@ -188,7 +215,20 @@ class Scoring(Strict):
     normalize_reviewers: bool = False
     min_reviews: Annotated[int, Field(ge=0)] = 1
     cutoff: float | None = None
-    bonuses: dict[str, float] | None = None
+    bonuses: Bonuses | None = None
+    trim_per_end: Annotated[int, Field(ge=1)] = Field(
+        default=1, description="Extension: grades `trimmed_mean` drops at each end, keeping at least one."
+    )
+    normalize_min_grades: Annotated[int, Field(ge=2)] = Field(
+        default=3, description="Extension: fewest grades in the round for a reviewer to be normalised."
+    )
+    normalize_mean: float | None = Field(
+        default=None, description="Extension: target mean of normalised grades; the round's mean when absent."
+    )
+    normalize_sd: Annotated[float, Field(gt=0.0)] | None = Field(
+        default=None,
+        description="Extension: target standard deviation of normalised grades; the round's when absent.",
+    )
 
     @model_validator(mode="after")
     def _scale(self) -> Scoring:
@@ -255,4 +295,6 @@ class ScheduleFile(Strict):
     allocations: list[Allocation]
     unallocated: list[Unallocated]
     quotas: list[QuotaReport]
-    notes: list[str] = Field(default=[], description="Extension: infeasibility causes and warnings, in words.")
+    notes: list[str] = Field(
+        default=[], description="Extension: infeasibility causes and warnings, in words."
+    )

@@ -1,0 +1,132 @@
+"""A Solution in the round's own terms: the schedule file and its summary for people."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from fractions import Fraction
+
+from scheduler.build import Prepared
+from scheduler.contract import SCHEDULE_FORMAT, Allocation, QuotaReport, ScheduleFile, Unallocated
+from solver.solution import QuotaOutcome, Solution
+
+
+def schedule_file(prepared: Prepared, solution: Solution) -> ScheduleFile:
+    """Every request of the round once: allocated, or unallocated with its reason."""
+    problem, grid = prepared.problem, prepared.grid
+    pinned = set(problem.pinned)
+    allocations = [
+        Allocation(
+            proposal=prepared.proposal_of_request[p.request],
+            request=prepared.request_ids[p.request],
+            instrument=prepared.instrument_ids[p.instrument],
+            start_shift=p.start,
+            shifts=p.shifts,
+            start=grid.time(p.start),
+            end=grid.time(p.end),
+            priority=problem.requests[p.request].priority,
+            pinned=p in pinned,
+        )
+        for p in solution.placements
+    ]
+    unallocated = [
+        Unallocated(
+            proposal=prepared.proposal_of_request[u.request],
+            request=prepared.request_ids[u.request],
+            reason=u.reason,
+            detail=u.detail,
+        )
+        for u in solution.unallocated
+    ]
+    if solution.status == "infeasible":
+        unallocated = [
+            Unallocated(
+                proposal=prepared.proposal_of_request[r],
+                request=request_id,
+                reason="capacity",
+                detail="the round is infeasible; see notes",
+            )
+            for r, request_id in enumerate(prepared.request_ids)
+        ]
+    for proposal in prepared.round_file.proposals:
+        exclusion = prepared.excluded.get(proposal.id)
+        if exclusion:
+            unallocated.extend(
+                Unallocated(proposal=proposal.id, request=request.id, reason=exclusion.reason, detail=exclusion.detail)
+                for request in proposal.requests
+            )
+    return ScheduleFile(
+        format=SCHEDULE_FORMAT,
+        round=prepared.round_file.round.id,
+        status=solution.status,
+        objective=solution.objective,
+        bound=solution.bound,
+        solve_seconds=round(solution.seconds, 3),
+        allocations=allocations,
+        unallocated=unallocated,
+        quotas=_quota_reports(prepared, solution.quotas),
+        notes=list(solution.infeasibility),
+    )
+
+
+def _quota_reports(prepared: Prepared, outcomes: tuple[QuotaOutcome, ...]) -> list[QuotaReport]:
+    """One report per round-file quota; an each-country quota reports the country that binds most."""
+    grouped: dict[str, list[QuotaOutcome]] = defaultdict(list)
+    for outcome in outcomes:
+        grouped[prepared.problem.quotas[outcome.quota].group].append(outcome)
+    reports = []
+    for quota in prepared.round_file.quotas:
+        parts = grouped.get(quota.id, [])
+        shares = [part.share for part in parts if part.share is not None]
+        share: Fraction | None = None
+        if shares:
+            share = max(shares) if quota.max_share is not None else min(shares)
+        reports.append(
+            QuotaReport(
+                id=quota.id,
+                share=None if share is None else float(share),
+                min_share=quota.min_share,
+                max_share=quota.max_share,
+                met=all(part.met for part in parts),
+                penalty=sum(part.penalty for part in parts) if quota.soft else None,
+            )
+        )
+    return reports
+
+
+def summary(prepared: Prepared, schedule: ScheduleFile) -> str:
+    """A few lines a coordinator reads after a solve."""
+    problem = prepared.problem
+    unblocked = sum(
+        problem.horizon - sum(end - start for start, end in instrument.blocked) for instrument in problem.instruments
+    )
+    used = sum(allocation.shifts for allocation in schedule.allocations)
+    requests = len(schedule.allocations) + len(schedule.unallocated)
+    lines = [
+        f"status {schedule.status}; objective {schedule.objective:,.1f}"
+        + (f" (bound {schedule.bound:,.1f}, gap {_gap(schedule):.2%})" if schedule.bound else ""),
+        f"{len(schedule.allocations)} of {requests} requests allocated; {used:,} of {unblocked:,} "
+        f"unblocked shifts used ({used / unblocked if unblocked else 0:.1%})",
+    ]
+    for report in schedule.quotas:
+        bounds = " ".join(
+            part
+            for part in (
+                f"min {report.min_share:.0%}" if report.min_share is not None else "",
+                f"max {report.max_share:.0%}" if report.max_share is not None else "",
+            )
+            if part
+        )
+        share = "n/a" if report.share is None else f"{report.share:.1%}"
+        penalty = f", penalty {report.penalty:.1f}" if report.penalty else ""
+        lines.append(f"quota {report.id}: {share} ({bounds}) {'met' if report.met else 'NOT MET'}{penalty}")
+    reasons = Counter(item.reason for item in schedule.unallocated)
+    if reasons:
+        lines.append("unallocated: " + ", ".join(f"{reason} {count}" for reason, count in reasons.most_common()))
+    lines.extend(f"note: {note}" for note in schedule.notes)
+    return "\n".join(lines)
+
+
+def _gap(schedule: ScheduleFile) -> float:
+    if not schedule.bound:
+        return 0.0
+    return (schedule.bound - schedule.objective) / schedule.bound

@@ -1,0 +1,477 @@
+"""The CP-SAT model: one optional interval per (request, instrument) candidate.
+
+The same builder serves the whole round and each neighbourhood of the
+improvement loop: placements outside the neighbourhood are passed in as
+`fixed` and enter every constraint as constants, so a sub-model holds only
+the candidates that may change and builds in milliseconds.
+
+A candidate's length is `min_shifts + extra`; `extra` is 0 when the
+candidate is absent, which keeps allocated shifts linear (`min·present + extra`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from ortools.sat.python import cp_model
+
+from solver.problem import Placement, Problem, Quota, Span
+from solver.solution import quota_outcomes
+
+Candidate = tuple[int, int]
+HintRule = Callable[[dict[Candidate, Placement]], int]
+
+OBJECTIVE_RESOLUTION = 1000
+"""Integer objective units per unit of the smallest priority."""
+MAX_COEFFICIENT = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbourhood:
+    """The part of the schedule a sub-model may change: some instruments within a time window."""
+
+    instruments: frozenset[int]
+    window: Span
+
+
+@dataclass
+class CandidateVars:
+    request: int
+    instrument: int
+    present: cp_model.IntVar
+    start: cp_model.IntVar
+    extra: cp_model.IntVar | int
+    end: cp_model.IntVar | cp_model.LinearExprT
+    """A variable when the length varies, since CP-SAT intervals need an affine end."""
+    min_shifts: int
+    interval: cp_model.IntervalVar
+
+    @property
+    def shifts(self) -> cp_model.LinearExprT:
+        return self.min_shifts * self.present + self.extra
+
+
+@dataclass
+class Built:
+    model: cp_model.CpModel
+    candidates: dict[Candidate, CandidateVars]
+    scale: int
+    """Integer objective units per unit of priority x shifts."""
+    quota_slack: dict[int, cp_model.IntVar] = field(default_factory=dict)
+    kept: dict[int, cp_model.IntVar] = field(default_factory=dict)
+    assumptions: dict[cp_model.IntVar, str] = field(default_factory=dict)
+    """Diagnosis mode: literal -> the hard rule it switches on, in words."""
+    derived_hints: list[tuple[cp_model.IntVar, HintRule]] = field(default_factory=list)
+    """Auxiliary variables and how to compute them from placements, for complete hints."""
+
+    def placements(self, solver: cp_model.CpSolver) -> list[Placement]:
+        placed = []
+        for (r, i), var in self.candidates.items():
+            if solver.boolean_value(var.present):
+                placed.append(Placement(r, i, solver.value(var.start), solver.value(var.shifts)))
+        return placed
+
+    def add_hint(self, placements: Iterable[Placement]) -> None:
+        """Hint every variable, so CP-SAT takes a feasible hint as its first solution at once."""
+        self.model.clear_hints()
+        chosen = {(p.request, p.instrument): p for p in placements}
+        chosen = {key: placement for key, placement in chosen.items() if key in self.candidates}
+        for key, var in self.candidates.items():
+            placement = chosen.get(key)
+            start = placement.start if placement else int(var.start.proto.domain[0])
+            self.model.add_hint(var.present, placement is not None)
+            self.model.add_hint(var.start, start)
+            if isinstance(var.extra, cp_model.IntVar):
+                shifts = placement.shifts if placement else var.min_shifts
+                self.model.add_hint(var.extra, shifts - var.min_shifts)
+                self.model.add_hint(var.end, start + shifts)
+        for aux, rule in self.derived_hints:
+            self.model.add_hint(aux, rule(chosen))
+
+
+def free_runs(blocked: Sequence[Span], low: int, high: int) -> list[Span]:
+    """The maximal runs of shifts in `[low, high)` outside the sorted, merged `blocked` spans."""
+    runs = []
+    cursor = low
+    for start, end in blocked:
+        if end <= cursor:
+            continue
+        if start >= high:
+            break
+        if start > cursor:
+            runs.append((cursor, min(start, high)))
+        cursor = max(cursor, end)
+    if cursor < high:
+        runs.append((cursor, high))
+    return runs
+
+
+def merged(*span_lists: Iterable[Span]) -> list[Span]:
+    result: list[list[int]] = []
+    for start, end in sorted(span for spans in span_lists for span in spans):
+        if result and start <= result[-1][1]:
+            result[-1][1] = max(result[-1][1], end)
+        else:
+            result.append([start, end])
+    return [(start, end) for start, end in result]
+
+
+def objective_scale(problem: Problem) -> int:
+    priorities = [request.priority for request in problem.requests] or [1.0]
+    scale = OBJECTIVE_RESOLUTION / min(priorities)
+    return max(1, min(round(scale), MAX_COEFFICIENT // max(1, math.ceil(max(priorities)))))
+
+
+def build(
+    problem: Problem,
+    neighbourhood: Neighbourhood | None = None,
+    fixed: Sequence[Placement] = (),
+    diagnose: bool = False,
+) -> Built:
+    """The model of `problem` with `fixed` placements held; pins are fixed unless diagnosing.
+
+    In diagnosis mode, pins and hard quotas are switched on by assumption
+    literals so that CP-SAT can name a small set of them that cannot hold together.
+    """
+    model = cp_model.CpModel()
+    built = Built(model, {}, objective_scale(problem))
+    if not diagnose:
+        fixed = _with_pins(problem, fixed)
+    fixed_requests = {placement.request for placement in fixed}
+    _add_candidates(built, problem, neighbourhood, fixed_requests)
+    if diagnose:
+        _add_pins_as_assumptions(built, problem)
+    _add_request_choice(built)
+    _add_instrument_no_overlap(built, problem, fixed)
+    _add_changeovers(built, problem, fixed)
+    _add_capacity(built, problem, fixed)
+    _add_equipment(built, problem, fixed)
+    _add_all_or_nothing(built, problem, fixed_requests)
+    _add_after(built, problem, fixed)
+    for index, quota in enumerate(problem.quotas):
+        _add_quota(built, problem, index, quota, fixed, diagnose)
+    _add_objective(built, problem, fixed_requests)
+    return built
+
+
+def _with_pins(problem: Problem, fixed: Sequence[Placement]) -> list[Placement]:
+    held = {placement.request for placement in fixed}
+    return list(fixed) + [pin for pin in problem.pinned if pin.request not in held]
+
+
+def _add_candidates(
+    built: Built, problem: Problem, neighbourhood: Neighbourhood | None, fixed_requests: set[int]
+) -> None:
+    low, high = neighbourhood.window if neighbourhood else (0, problem.horizon)
+    for r, request in enumerate(problem.requests):
+        if r in fixed_requests:
+            continue
+        latest = problem.horizon if request.latest is None else min(request.latest, problem.horizon)
+        for i in request.instruments:
+            if neighbourhood and i not in neighbourhood.instruments:
+                continue
+            blocked = merged(problem.instruments[i].blocked, request.unavailable)
+            runs = [
+                (a, b)
+                for a, b in free_runs(blocked, max(low, request.earliest), min(high, latest))
+                if b - a >= request.min_shifts
+            ]
+            if not runs:
+                continue
+            longest = max(b - a for a, b in runs)
+            built.candidates[(r, i)] = _new_candidate(
+                built.model, r, i, request.min_shifts, request.shifts, runs, longest
+            )
+
+
+def _new_candidate(
+    model: cp_model.CpModel, r: int, i: int, min_shifts: int, shifts: int, runs: list[Span], longest: int
+) -> CandidateVars:
+    starts = cp_model.Domain.from_intervals([[a, b - min_shifts] for a, b in runs])
+    name = f"r{r}i{i}"
+    present = model.new_bool_var(f"{name}present")
+    start = model.new_int_var_from_domain(starts, f"{name}start")
+    most_extra = min(shifts, longest) - min_shifts
+    if most_extra == 0:
+        interval = model.new_optional_fixed_size_interval_var(start, min_shifts, present, name)
+        return CandidateVars(r, i, present, start, 0, start + min_shifts, min_shifts, interval)
+    extra = model.new_int_var(0, most_extra, f"{name}extra")
+    model.add(extra <= most_extra * present)
+    # Windows and unavailability inside the runs are kept out by no-overlap; the end's upper
+    # bound keeps the block within the round, the request's latest and the neighbourhood.
+    end = model.new_int_var(runs[0][0] + min_shifts, runs[-1][1], f"{name}end")
+    interval = model.new_optional_interval_var(start, min_shifts + extra, end, present, name)
+    return CandidateVars(r, i, present, start, extra, end, min_shifts, interval)
+
+
+def _padded(built: Built, var: CandidateVars, padding: int) -> cp_model.IntervalVar:
+    return built.model.new_optional_interval_var(
+        var.start, var.min_shifts + var.extra + padding, var.end + padding, var.present, ""
+    )
+
+
+def _fixed_interval(built: Built, start: int, length: int) -> cp_model.IntervalVar:
+    return built.model.new_fixed_size_interval_var(start, length, "")
+
+
+def _add_request_choice(built: Built) -> None:
+    per_request: dict[int, list[cp_model.IntVar]] = defaultdict(list)
+    for (r, _), var in built.candidates.items():
+        per_request[r].append(var.present)
+    for presents in per_request.values():
+        if len(presents) > 1:
+            built.model.add_at_most_one(presents)
+
+
+def _by_instrument(built: Built) -> dict[int, list[CandidateVars]]:
+    grouped: dict[int, list[CandidateVars]] = defaultdict(list)
+    for (_, i), var in built.candidates.items():
+        grouped[i].append(var)
+    return grouped
+
+
+def _add_instrument_no_overlap(built: Built, problem: Problem, fixed: Sequence[Placement]) -> None:
+    """Blocks avoid each other and the instrument's windows; this also keeps variable-length blocks
+    out of windows that the start domain alone cannot exclude."""
+    taken = _fixed_by_instrument(fixed)
+    for i, vars_ in _by_instrument(built).items():
+        intervals = [var.interval for var in vars_]
+        intervals += [_fixed_interval(built, a, b - a) for a, b in problem.instruments[i].blocked]
+        intervals += [_fixed_interval(built, p.start, p.shifts) for p in taken.get(i, [])]
+        for var in vars_:
+            request = problem.requests[var.request]
+            if request.unavailable and isinstance(var.extra, cp_model.IntVar):
+                own = [_fixed_interval(built, a, b - a) for a, b in request.unavailable]
+                built.model.add_no_overlap([var.interval, *own])
+        if len(intervals) > 1:
+            built.model.add_no_overlap(intervals)
+
+
+def _fixed_by_instrument(fixed: Sequence[Placement]) -> dict[int, list[Placement]]:
+    grouped: dict[int, list[Placement]] = defaultdict(list)
+    for placement in fixed:
+        grouped[placement.instrument].append(placement)
+    return grouped
+
+
+def _add_changeovers(built: Built, problem: Problem, fixed: Sequence[Placement]) -> None:
+    """Blocks padded by the changeover do not overlap: the next block starts `changeover` after."""
+    taken = _fixed_by_instrument(fixed)
+    for i, vars_ in _by_instrument(built).items():
+        changeover = problem.instruments[i].changeover
+        if changeover == 0:
+            continue
+        intervals = [_padded(built, var, changeover) for var in vars_]
+        intervals += [_fixed_interval(built, p.start, p.shifts + changeover) for p in taken.get(i, [])]
+        if len(intervals) > 1:
+            built.model.add_no_overlap(intervals)
+
+
+def _add_capacity(built: Built, problem: Problem, fixed: Sequence[Placement]) -> None:
+    used: dict[int, int] = defaultdict(int)
+    for placement in fixed:
+        used[placement.instrument] += placement.shifts
+    for i, vars_ in _by_instrument(built).items():
+        capacity = problem.instruments[i].capacity
+        if capacity is not None:
+            built.model.add(sum(var.shifts for var in vars_) <= capacity - used[i])
+
+
+def _add_equipment(built: Built, problem: Problem, fixed: Sequence[Placement]) -> None:
+    users: dict[int, list[cp_model.IntervalVar]] = defaultdict(list)
+    for var in built.candidates.values():
+        for e in problem.requests[var.request].equipment:
+            users[e].append(var.interval)
+    for placement in fixed:
+        for e in problem.requests[placement.request].equipment:
+            if e in users:
+                users[e].append(_fixed_interval(built, placement.start, placement.shifts))
+    for e, intervals in users.items():
+        units = problem.equipment[e].units
+        if len(intervals) <= units:
+            continue
+        if units == 1:
+            built.model.add_no_overlap(intervals)
+        else:
+            built.model.add_cumulative(intervals, [1] * len(intervals), units)
+
+
+def _add_all_or_nothing(built: Built, problem: Problem, fixed_requests: set[int]) -> None:
+    presence = _presence_by_request(built)
+    for link in problem.all_or_nothing:
+        placed = [r for r in link.requests if r in fixed_requests]
+        must = 1 if placed else None
+        free = [r for r in link.requests if r not in fixed_requests]
+        if placed and len(placed) < len(link.requests) and not free:
+            continue  # a fixed context that already breaks the link is the caller's problem
+        sums = [sum(presence.get(r, [])) for r in free]
+        if must is not None:
+            for total in sums:
+                built.model.add(total == 1)
+        else:
+            for total in sums[1:]:
+                built.model.add(total == sums[0])
+
+
+def _presence_by_request(built: Built) -> dict[int, list[cp_model.IntVar]]:
+    grouped: dict[int, list[cp_model.IntVar]] = defaultdict(list)
+    for (r, _), var in built.candidates.items():
+        grouped[r].append(var.present)
+    return grouped
+
+
+def _add_after(built: Built, problem: Problem, fixed: Sequence[Placement]) -> None:
+    """When both are allocated: min_gap <= then.start - first.end <= max_gap."""
+    held = {placement.request: placement for placement in fixed}
+    by_request: dict[int, list[CandidateVars]] = defaultdict(list)
+    for var in built.candidates.values():
+        by_request[var.request].append(var)
+    for link in problem.after:
+        first, then = held.get(link.first), held.get(link.then)
+        if first and then:
+            continue
+        if first:
+            for var in by_request.get(link.then, []):
+                _gap_bounds(built, first.end, var.start, link.min_gap, link.max_gap, [var.present])
+        elif then:
+            for var in by_request.get(link.first, []):
+                _gap_bounds(built, var.end, then.start, link.min_gap, link.max_gap, [var.present])
+        else:
+            for a in by_request.get(link.first, []):
+                for b in by_request.get(link.then, []):
+                    _gap_bounds(built, a.end, b.start, link.min_gap, link.max_gap, [a.present, b.present])
+
+
+def _gap_bounds(
+    built: Built,
+    end: cp_model.LinearExprT,
+    start: cp_model.LinearExprT,
+    min_gap: int,
+    max_gap: int | None,
+    when: list[cp_model.IntVar],
+) -> None:
+    built.model.add(start - end >= min_gap).only_enforce_if(when)
+    if max_gap is not None:
+        built.model.add(start - end <= max_gap).only_enforce_if(when)
+
+
+def quota_coefficients(quota: Quota, bound: Fraction, problem: Problem) -> tuple[dict[Candidate, int], int]:
+    """Integer coefficients of `sum((weight - bound) x shifts)` and the common denominator used."""
+    raw = {
+        (r, i): quota.weights.get((r, i), Fraction(0)) - bound
+        for r, request in enumerate(problem.requests)
+        for i in request.instruments
+        if i in quota.instruments
+    }
+    denominator = math.lcm(*(value.denominator for value in raw.values()), bound.denominator)
+    return {key: int(value * denominator) for key, value in raw.items()}, denominator
+
+
+def _add_quota(
+    built: Built, problem: Problem, index: int, quota: Quota, fixed: Sequence[Placement], diagnose: bool
+) -> None:
+    bounds = [(bound, sign) for bound, sign in ((quota.min_share, 1), (quota.max_share, -1)) if bound is not None]
+    slacks: list[tuple[cp_model.IntVar, HintRule]] = []
+    for bound, sign in bounds:
+        coefficients, denominator = quota_coefficients(quota, bound, problem)
+        constant = sum(coefficients.get((p.request, p.instrument), 0) * p.shifts for p in fixed)
+        expression = sum(coefficients[key] * var.shifts for key, var in built.candidates.items() if key in coefficients)
+        value = sign * (expression + constant)
+        if quota.soft:
+            # Whole shifts of shortfall or excess, rounded up: value + denominator x slack >= 0.
+            most = sum(abs(c) for c in coefficients.values()) * problem.horizon // denominator + 1
+            slack = built.model.new_int_var(0, most, f"q{index}slack{sign}")
+            built.model.add(value + denominator * slack >= 0)
+            slacks.append((slack, _shortfall_rule(coefficients, constant, sign, denominator)))
+        elif diagnose:
+            literal = built.model.new_bool_var(f"q{index}holds{sign}")
+            built.model.add(value >= 0).only_enforce_if(literal)
+            side = "minimum" if sign > 0 else "maximum"
+            built.assumptions[literal] = f"the hard {side} share of quota {quota.group or quota.name}"
+        else:
+            built.model.add(value >= 0)
+    if slacks:
+        total = built.model.new_int_var(0, sum(_ub(slack) for slack, _ in slacks), f"q{index}slack")
+        built.model.add(total == sum(slack for slack, _ in slacks))
+        built.quota_slack[index] = total
+        built.derived_hints.extend(slacks)
+        built.derived_hints.append((total, lambda chosen: sum(rule(chosen) for _, rule in slacks)))
+
+
+def _shortfall_rule(coefficients: dict[Candidate, int], constant: int, sign: int, denominator: int) -> HintRule:
+    def shortfall(chosen: dict[Candidate, Placement]) -> int:
+        value = sign * (constant + sum(coefficients.get(key, 0) * p.shifts for key, p in chosen.items()))
+        return max(0, -(value // denominator))
+
+    return shortfall
+
+
+def _ub(var: cp_model.IntVar) -> int:
+    return int(var.proto.domain[-1])
+
+
+def _add_pins_as_assumptions(built: Built, problem: Problem) -> None:
+    for pin in problem.pinned:
+        var = built.candidates.get((pin.request, pin.instrument))
+        name = (
+            f"pinned allocation of {problem.requests[pin.request].name} on "
+            f"{problem.instruments[pin.instrument].name} at shift {pin.start}"
+        )
+        literal = built.model.new_bool_var(f"pin{pin.request}")
+        built.assumptions[literal] = name
+        if var is None:
+            built.model.add_bool_or([literal.negated()])
+            continue
+        _enforce_placement(built, var, pin, literal)
+
+
+def _enforce_placement(built: Built, var: CandidateVars, placement: Placement, literal: cp_model.IntVar) -> None:
+    built.model.add(var.present == 1).only_enforce_if(literal)
+    built.model.add(var.start == placement.start).only_enforce_if(literal)
+    built.model.add(var.shifts == placement.shifts).only_enforce_if(literal)
+
+
+def _add_objective(built: Built, problem: Problem, fixed_requests: set[int]) -> None:
+    scale = built.scale
+    terms: list[cp_model.LinearExprT] = []
+    for var in built.candidates.values():
+        weight = round(problem.requests[var.request].priority * scale)
+        terms.append(weight * var.shifts)
+    for index, slack in built.quota_slack.items():
+        terms.append(-round(problem.quotas[index].penalty * scale) * slack)
+    for index, previous in enumerate(problem.previous):
+        candidate = built.candidates.get((previous.request, previous.instrument))
+        if candidate is None or previous.request in fixed_requests:
+            continue
+        kept = built.model.new_bool_var(f"kept{index}")
+        _enforce_placement(built, candidate, previous, kept)
+        built.kept[index] = kept
+        built.derived_hints.append((kept, _kept_rule(previous)))
+        bonus = round(problem.stability * problem.requests[previous.request].priority * previous.shifts * scale)
+        terms.append(bonus * kept)
+    built.model.maximize(sum(terms))
+
+
+def _kept_rule(previous: Placement) -> HintRule:
+    def kept(chosen: dict[Candidate, Placement]) -> int:
+        return int(chosen.get((previous.request, previous.instrument)) == previous)
+
+    return kept
+
+
+def objective_units(problem: Problem, placements: Sequence[Placement], scale: int) -> int:
+    """The model's objective for a full set of placements, to compare schedules exactly as CP-SAT does."""
+    value = sum(round(problem.requests[p.request].priority * scale) * p.shifts for p in placements)
+    for outcome in quota_outcomes(problem, placements):
+        quota = problem.quotas[outcome.quota]
+        if quota.soft:
+            value -= round(quota.penalty * scale) * math.ceil(outcome.deviation)
+    placed = set(placements)
+    for previous in problem.previous:
+        if previous in placed:
+            value += round(problem.stability * problem.requests[previous.request].priority * previous.shifts * scale)
+    return value
