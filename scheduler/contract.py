@@ -21,9 +21,7 @@ Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 al
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 ProposalType = Literal["standard", "rapid_access", "long_term", "industrial", "in_house"]
 WindowKind = Literal["maintenance", "machine_development", "shutdown", "other"]
-UnallocatedReason = Literal[
-    "below_cutoff", "not_feasible", "capacity", "quota", "window", "link", "equipment"
-]
+UnallocatedReason = Literal["below_cutoff", "not_feasible", "capacity", "quota", "window", "link", "equipment"]
 Status = Literal["optimal", "feasible", "infeasible", "unknown"]
 
 
@@ -295,6 +293,4 @@ class ScheduleFile(Strict):
     allocations: list[Allocation]
     unallocated: list[Unallocated]
     quotas: list[QuotaReport]
-    notes: list[str] = Field(
-        default=[], description="Extension: infeasibility causes and warnings, in words."
-    )
+    notes: list[str] = Field(default=[], description="Extension: infeasibility causes and warnings, in words.")

@@ -37,13 +37,13 @@ def schedule_file(prepared: Prepared, solution: Solution) -> ScheduleFile:
         )
         for u in solution.unallocated
     ]
-    if solution.status == "infeasible":
+    if solution.status in ("infeasible", "unknown") and not solution.placements:
         unallocated = [
             Unallocated(
                 proposal=prepared.proposal_of_request[r],
                 request=request_id,
                 reason="capacity",
-                detail="the round is infeasible; see notes",
+                detail=f"no schedule: the round is {solution.status}; see notes",
             )
             for r, request_id in enumerate(prepared.request_ids)
         ]

@@ -61,6 +61,8 @@ class Built:
     candidates: dict[Candidate, CandidateVars]
     scale: int
     """Integer objective units per unit of priority x shifts."""
+    fixed: list[Placement] = field(default_factory=list)
+    """Placements held as constants, pins included."""
     quota_slack: dict[int, cp_model.IntVar] = field(default_factory=dict)
     kept: dict[int, cp_model.IntVar] = field(default_factory=dict)
     assumptions: dict[cp_model.IntVar, str] = field(default_factory=dict)
@@ -68,8 +70,9 @@ class Built:
     derived_hints: list[tuple[cp_model.IntVar, HintRule]] = field(default_factory=list)
     """Auxiliary variables and how to compute them from placements, for complete hints."""
 
-    def placements(self, solver: cp_model.CpSolver) -> list[Placement]:
-        placed = []
+    def schedule(self, solver: cp_model.CpSolver) -> list[Placement]:
+        """The held placements and the sub-model's own: a whole schedule."""
+        placed = list(self.fixed)
         for (r, i), var in self.candidates.items():
             if solver.boolean_value(var.present):
                 placed.append(Placement(r, i, solver.value(var.start), solver.value(var.shifts)))
@@ -138,9 +141,9 @@ def build(
     literals so that CP-SAT can name a small set of them that cannot hold together.
     """
     model = cp_model.CpModel()
-    built = Built(model, {}, objective_scale(problem))
     if not diagnose:
         fixed = _with_pins(problem, fixed)
+    built = Built(model, {}, objective_scale(problem), list(fixed))
     fixed_requests = {placement.request for placement in fixed}
     _add_candidates(built, problem, neighbourhood, fixed_requests)
     if diagnose:

@@ -91,27 +91,17 @@ def solve(
     """Best schedule found within `settings.time_limit`; `stop` ends the search early, keeping the best."""
     started = time.monotonic()
     constructed = greedy(problem)
-    if is_feasible(problem, list(problem.pinned)):
-        return _infeasible(problem, settings, started)
-    if is_feasible(problem, constructed):
-        constructed = list(problem.pinned)
     built = build(problem)
-    run = _Run(
-        problem,
-        settings,
-        on_progress,
-        stop or threading.Event(),
-        started,
-        constructed,
-        objective_units(problem, constructed, built.scale),
-        built.scale,
-    )
-    run.first_solution_seconds = run.elapsed()
+    run = _Run(problem, settings, on_progress, stop or threading.Event(), started, [], -(1 << 62), built.scale)
     run.bound = _lp_bound_or_none(problem)
-    run.report("greedy")
+    if not is_feasible(problem, constructed):
+        run.offer(constructed, "greedy")
+        run.first_solution_seconds = run.elapsed()
     status = _solve_whole(run, built)
     if status == "infeasible":
         return _infeasible(problem, settings, started)
+    if run.first_solution_seconds is None:
+        return _no_schedule_found(run)
     if not run.proven_optimal:
         _improve(run)
     return _finish(run)
@@ -133,19 +123,28 @@ def _solver(settings: Settings, seconds: float, seed: int) -> cp_model.CpSolver:
 
 
 def _solve_whole(run: _Run, built: Built) -> Status:
-    """CP-SAT on the whole round from the constructed schedule; small rounds are proven optimal here."""
-    budget = min(run.remaining(), max(1.0, run.settings.time_limit * FULL_MODEL_SHARE))
-    built.add_hint(run.best)
+    """CP-SAT on the whole round from the constructed schedule; small rounds are proven optimal here.
+
+    Without a valid constructed schedule (pins or quotas the greedy cannot satisfy),
+    CP-SAT gets the remaining time to find one or prove there is none.
+    """
+    constructed = run.first_solution_seconds is not None
+    share = run.settings.time_limit * FULL_MODEL_SHARE if constructed else run.remaining()
+    budget = min(run.remaining(), max(1.0, share))
+    if constructed:
+        built.add_hint(run.best)
     solver = _solver(run.settings, budget, run.settings.seed)
     status = solver.solve(built.model, _StopWhenAsked(run.stop))
     if status == cp_model.INFEASIBLE:
         return "infeasible"
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        run.offer(built.placements(solver), "whole")
-        if status == cp_model.OPTIMAL:
-            run.proven_optimal = True
+        run.offer(built.schedule(solver), "whole")
+        if run.first_solution_seconds is None:
+            run.first_solution_seconds = run.elapsed()
+        run.proven_optimal = status == cp_model.OPTIMAL
         if _objective_is_primary(run.problem, built.scale):
-            cp_bound = solver.best_objective_bound / built.scale
+            held = primary_objective(run.problem, built.fixed)
+            cp_bound = held + solver.best_objective_bound / built.scale
             run.bound = cp_bound if run.bound is None else min(run.bound, cp_bound)
     return "feasible"
 
@@ -160,11 +159,12 @@ def _objective_is_primary(problem: Problem, scale: int) -> bool:
 
 def _improve(run: _Run) -> None:
     rng = random.Random(run.settings.seed)
+    pinned = set(run.problem.pinned)
     target = TARGET_FREE_CANDIDATES
     iterations = improvements = 0
     while run.remaining() > 0.2 and not run.stop.is_set():
         neighbourhood = _choose_neighbourhood(run.problem, run.best, target, rng)
-        held = [p for p in run.best if not _inside(p, neighbourhood)]
+        held = [p for p in run.best if not _inside(p, neighbourhood) or p in pinned]
         built = build(run.problem, neighbourhood, held)
         built.add_hint([p for p in run.best if _inside(p, neighbourhood)])
         seconds = min(run.settings.subsolve_seconds, run.remaining() - 0.1)
@@ -173,7 +173,7 @@ def _improve(run: _Run) -> None:
         iterations += 1
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             before = run.best_units
-            run.offer(held + built.placements(solver), "neighbourhood")
+            run.offer(built.schedule(solver), "neighbourhood")
             improvements += run.best_units > before
         if status == cp_model.OPTIMAL:
             target = min(int(target * 1.2) + 1, 2000)
@@ -229,6 +229,17 @@ def _finish(run: _Run) -> Solution:
         quotas=outcomes,
         unallocated=explain_unallocated(problem, run.best),
         stats=run.stats,
+    )
+
+
+def _no_schedule_found(run: _Run) -> Solution:
+    return Solution(
+        status="unknown",
+        placements=(),
+        objective=0.0,
+        bound=run.bound,
+        seconds=run.elapsed(),
+        infeasibility=("no valid schedule was found within the time limit, nor a proof that none exists",),
     )
 
 

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Development entry point that needs nothing but Python: `python3 dev.py run|test|bench`.
+
+It creates `.venv` and installs the project into it when pyproject.toml changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if sys.platform == "win32" else "bin")
+STAMP = VENV / ".installed"
+
+
+def setup() -> None:
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not (BIN / "python").exists():
+        venv.create(VENV, with_pip=True)
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+    STAMP.write_text(wanted)
+
+
+def run(*command: object) -> None:
+    print("+", " ".join(str(part) for part in command), flush=True)
+    completed = subprocess.run([str(part) for part in command], cwd=ROOT, check=False)
+    if completed.returncode != 0:
+        sys.exit(completed.returncode)
+
+
+def main_job() -> None:
+    """Solve the bundled facility-size round and check the schedule against every rule."""
+    round_file = ROOT / "fixtures" / "rounds" / "facility.json"
+    schedule = ROOT / "out" / "facility-schedule.json"
+    run(BIN / "beamtime", "solve", round_file, "-o", schedule, "--time-limit", "60")
+    run(BIN / "beamtime", "validate", round_file, schedule)
+
+
+def test() -> None:
+    run(BIN / "ruff", "check", ".")
+    run(BIN / "ruff", "format", "--check", ".")
+    run(BIN / "mypy")
+    run(BIN / "pytest", "-n", "2", "--durations=10")
+
+
+def bench() -> None:
+    run(BIN / "python", "-m", "benchmarks.engine", *sys.argv[2:])
+
+
+COMMANDS = {"run": main_job, "test": test, "bench": bench, "setup": lambda: None}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(f"usage: python3 dev.py {'|'.join(COMMANDS)}")
+    setup()
+    COMMANDS[sys.argv[1]]()

@@ -1,0 +1,603 @@
+"""The referee: checks a schedule file against the hard rules of its round file.
+
+It is written apart from the solver on purpose (it imports neither `solver` nor
+`scheduler.grid`), so that a mistake in the model cannot hide behind a shared
+helper: property tests run every schedule the solver writes through
+`validate_schedule`. Rule numbers are those of "Hard rules of a valid schedule"
+in `shared/spec/round-format.md`; rule 0 is the reported objective.
+
+The checks assume a round file that passed its own consistency checks; an
+equipment id or country group the round does not define is ignored here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from fractions import Fraction
+from typing import Literal
+
+from scheduler.contract import (
+    Allocation,
+    AllOrNothingLink,
+    Facility,
+    Instrument,
+    Proposal,
+    Quota,
+    QuotaCategory,
+    QuotaScope,
+    Request,
+    RoundFile,
+    RoundInfo,
+    ScheduleFile,
+)
+
+RESERVE_TOLERANCE = 1e-9
+OBJECTIVE_RELATIVE_TOLERANCE = 1e-6
+WHOLE_CATEGORY = "*"
+"""Key of `attributed_fractions` for categories bounded as a whole (all but the each_* ones)."""
+
+Attribution = Literal["pi", "team"]
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: int
+    path: str
+    message: str
+
+
+def format_violations(violations: Iterable[Violation]) -> str:
+    return "\n".join(f"rule {v.rule} at {v.path}: {v.message}" for v in violations)
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The shift grid; it adds hours in UTC, so that they are elapsed hours, and shows the round's offset."""
+
+    start: datetime
+    step: timedelta
+    count: int
+    zone: tzinfo | None
+
+    @classmethod
+    def of(cls, round_info: RoundInfo) -> _Grid:
+        step = timedelta(hours=round_info.shift_hours)
+        count = max(0, (round_info.end - round_info.start) // step)
+        return cls(round_info.start.astimezone(UTC), step, count, round_info.start.tzinfo)
+
+    def time(self, shift: int) -> datetime:
+        return (self.start + shift * self.step).astimezone(self.zone)
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """An allocation whose request and instrument resolve in the round (the first one per request).
+
+    Only these are checked against rules 2-9: the others already break rule 1.
+    """
+
+    path: str
+    allocation: Allocation
+    proposal: Proposal
+    request: Request
+    facility: Facility
+    instrument: Instrument
+
+    @property
+    def start_shift(self) -> int:
+        return self.allocation.start_shift
+
+    @property
+    def end_shift(self) -> int:
+        return self.allocation.start_shift + self.allocation.shifts
+
+    @property
+    def label(self) -> str:
+        return f"{self.request.id} on {self.instrument.id} [{self.start_shift}, {self.end_shift})"
+
+
+def _requests(round_file: RoundFile) -> dict[str, tuple[Proposal, Request]]:
+    return {request.id: (proposal, request) for proposal in round_file.proposals for request in proposal.requests}
+
+
+def _instruments(round_file: RoundFile) -> dict[str, tuple[Facility, Instrument]]:
+    return {
+        instrument.id: (facility, instrument)
+        for facility in round_file.facilities
+        for instrument in facility.instruments
+    }
+
+
+def validate_schedule(
+    round_file: RoundFile,
+    schedule: ScheduleFile,
+    priorities: Mapping[str, float] | None = None,
+    excluded: Collection[str] = (),
+) -> list[Violation]:
+    """Every broken hard rule, so that one run reports all problems of a schedule.
+
+    `priorities` maps proposal ids to the priorities the scoring stage computed;
+    `excluded` holds the proposals it gave no time (cut-off, too few reviews, ...).
+    """
+    grid = _Grid.of(round_file.round)
+    blocked = _blocked_shifts(round_file, grid)
+    placed, naming = _resolve(round_file, schedule)
+    return [
+        *_check_objective(round_file, schedule, priorities),
+        *naming,
+        *_check_coverage(round_file, schedule),
+        *_check_blocks(placed, grid, blocked),
+        *_check_changeovers(placed),
+        *_check_request_windows(placed, grid),
+        *_check_equipment(round_file, placed),
+        *_check_links(round_file, placed),
+        *_check_reserves(round_file, placed, grid, blocked),
+        *_check_quotas(round_file, placed),
+        *_check_pins(round_file, placed),
+        *_check_excluded(placed, set(excluded)),
+    ]
+
+
+def _blocked_shifts(round_file: RoundFile, grid: _Grid) -> dict[str, dict[int, str]]:
+    """Per instrument, each blocked shift with the window that blocks it, in words."""
+    blocked: dict[str, dict[int, str]] = {}
+    for facility in round_file.facilities:
+        for instrument in facility.instruments:
+            windows = [(w, f"facility {facility.id}") for w in facility.maintenance]
+            windows += [(w, f"instrument {instrument.id}") for w in instrument.maintenance]
+            blocked[instrument.id] = {}
+            for shift in range(grid.count):
+                start, end = grid.time(shift), grid.time(shift + 1)
+                for window, owner in windows:
+                    if start < window.end and window.start < end:
+                        blocked[instrument.id][shift] = f"{window.kind} window of {owner}"
+                        break
+    return blocked
+
+
+def _resolve(round_file: RoundFile, schedule: ScheduleFile) -> tuple[list[_Placed], list[Violation]]:
+    """Allocations the other rules can check, and the rule 1 violations of those naming wrong ids.
+
+    A repeated request is left out here and reported by `_check_coverage`.
+    """
+    requests, instruments = _requests(round_file), _instruments(round_file)
+    placed: list[_Placed] = []
+    violations: list[Violation] = []
+    seen: set[str] = set()
+    for index, allocation in enumerate(schedule.allocations):
+        path = f"$.allocations[{index}]"
+        if allocation.request not in requests:
+            violations.append(Violation(1, path, f"request {allocation.request} is not in the round"))
+            continue
+        proposal, request = requests[allocation.request]
+        if allocation.proposal != proposal.id:
+            violations.append(
+                Violation(
+                    1,
+                    path,
+                    f"request {request.id} belongs to proposal {proposal.id}, not {allocation.proposal}",
+                )
+            )
+        if allocation.instrument not in request.instruments or allocation.instrument not in instruments:
+            violations.append(
+                Violation(
+                    1,
+                    path,
+                    f"request {request.id} asks for instruments {request.instruments}, not {allocation.instrument}",
+                )
+            )
+            continue
+        if request.id in seen:
+            continue
+        seen.add(request.id)
+        facility, instrument = instruments[allocation.instrument]
+        placed.append(_Placed(path, allocation, proposal, request, facility, instrument))
+    return placed, violations
+
+
+def _check_coverage(round_file: RoundFile, schedule: ScheduleFile) -> list[Violation]:
+    """Every request of the round appears exactly once, in allocations or in unallocated."""
+    requests = _requests(round_file)
+    violations: list[Violation] = []
+    if schedule.round != round_file.round.id:
+        violations.append(Violation(1, "$.round", f"schedule is for round {schedule.round}, not {round_file.round.id}"))
+    entries = [(f"$.allocations[{i}]", a.request) for i, a in enumerate(schedule.allocations)]
+    entries += [(f"$.unallocated[{i}]", u.request) for i, u in enumerate(schedule.unallocated)]
+    first_seen: dict[str, str] = {}
+    for path, request_id in entries:
+        if request_id in first_seen:
+            violations.append(
+                Violation(1, path, f"request {request_id} appears again (first at {first_seen[request_id]})")
+            )
+        else:
+            first_seen[request_id] = path
+    for index, unallocated in enumerate(schedule.unallocated):
+        path = f"$.unallocated[{index}]"
+        if unallocated.request not in requests:
+            violations.append(Violation(1, path, f"request {unallocated.request} is not in the round"))
+        elif unallocated.proposal != requests[unallocated.request][0].id:
+            owner = requests[unallocated.request][0].id
+            violations.append(
+                Violation(
+                    1,
+                    path,
+                    f"request {unallocated.request} belongs to proposal {owner}, not {unallocated.proposal}",
+                )
+            )
+    for request_id, (proposal, _) in requests.items():
+        if request_id not in first_seen:
+            violations.append(
+                Violation(
+                    1,
+                    "$",
+                    f"request {request_id} of proposal {proposal.id} is in neither allocations nor unallocated",
+                )
+            )
+    return violations
+
+
+def _check_objective(
+    round_file: RoundFile, schedule: ScheduleFile, priorities: Mapping[str, float] | None
+) -> list[Violation]:
+    """Rule 0: the primary objective, with each allocation priced by the proposal that owns its request."""
+    requests = _requests(round_file)
+
+    def priority(allocation: Allocation) -> float:
+        if allocation.request not in requests:
+            return allocation.priority
+        proposal = requests[allocation.request][0]
+        if priorities is not None and proposal.id in priorities:
+            return priorities[proposal.id]
+        if proposal.priority is not None:
+            return proposal.priority
+        return allocation.priority
+
+    expected = math.fsum(priority(a) * a.shifts for a in schedule.allocations)
+    if math.isclose(schedule.objective, expected, rel_tol=OBJECTIVE_RELATIVE_TOLERANCE, abs_tol=1e-9):
+        return []
+    return [
+        Violation(0, "$.objective", f"objective {schedule.objective} is not the sum of priority × shifts {expected}")
+    ]
+
+
+def _check_blocks(placed: list[_Placed], grid: _Grid, blocked: dict[str, dict[int, str]]) -> list[Violation]:
+    """Rule 2: length, place on the grid, blocked shifts, and the reported times."""
+    violations: list[Violation] = []
+    for p in placed:
+        allocation, request = p.allocation, p.request
+        if not request.shortest <= allocation.shifts <= request.shifts:
+            violations.append(
+                Violation(
+                    2,
+                    p.path,
+                    f"request {request.id} gets {allocation.shifts} shifts, "
+                    f"outside [{request.shortest}, {request.shifts}]",
+                )
+            )
+        if p.start_shift < 0 or p.end_shift > grid.count:
+            violations.append(Violation(2, p.path, f"{p.label} leaves the grid of {grid.count} shifts"))
+        blocking = blocked[p.instrument.id]
+        hit = [shift for shift in range(p.start_shift, p.end_shift) if shift in blocking]
+        if hit:
+            violations.append(Violation(2, p.path, f"{p.label} uses blocked shifts {hit} ({blocking[hit[0]]})"))
+        start, end = grid.time(p.start_shift), grid.time(p.end_shift)
+        if allocation.start != start or allocation.end != end:
+            violations.append(
+                Violation(
+                    2,
+                    p.path,
+                    f"{p.label} reports {allocation.start.isoformat()} – {allocation.end.isoformat()}, "
+                    f"but its grid times are {start.isoformat()} – {end.isoformat()}",
+                )
+            )
+    return violations
+
+
+def _check_changeovers(placed: list[_Placed]) -> list[Violation]:
+    """Rule 3, over every close pair on an instrument, so that an overlap behind a short block is named."""
+    by_instrument: dict[str, list[_Placed]] = defaultdict(list)
+    for p in placed:
+        by_instrument[p.instrument.id].append(p)
+    violations: list[Violation] = []
+    for blocks in by_instrument.values():
+        blocks.sort(key=lambda p: (p.start_shift, p.end_shift))
+        changeover = blocks[0].instrument.changeover_shifts
+        for index, earlier in enumerate(blocks):
+            for later in blocks[index + 1 :]:
+                gap = later.start_shift - earlier.end_shift
+                if gap >= changeover:
+                    break
+                problem = "overlaps" if gap < 0 else f"starts {gap} shifts after the end of"
+                violations.append(
+                    Violation(
+                        3,
+                        later.path,
+                        f"{later.label} {problem} {earlier.label}; changeover_shifts is {changeover}",
+                    )
+                )
+    return violations
+
+
+def _check_request_windows(placed: list[_Placed], grid: _Grid) -> list[Violation]:
+    """Rule 4, on the grid times of the block (rule 2 covers the reported ones)."""
+    violations: list[Violation] = []
+    for p in placed:
+        request = p.request
+        start, end = grid.time(p.start_shift), grid.time(p.end_shift)
+        if request.earliest is not None and start < request.earliest:
+            violations.append(
+                Violation(
+                    4,
+                    p.path,
+                    f"{p.label} starts {start.isoformat()}, before earliest {request.earliest.isoformat()}",
+                )
+            )
+        if request.latest is not None and end > request.latest:
+            violations.append(
+                Violation(4, p.path, f"{p.label} ends {end.isoformat()}, after latest {request.latest.isoformat()}")
+            )
+        for interval in request.unavailable:
+            if start < interval.end and interval.start < end:
+                violations.append(
+                    Violation(
+                        4,
+                        p.path,
+                        f"{p.label} overlaps unavailable {interval.start.isoformat()} – {interval.end.isoformat()}",
+                    )
+                )
+    return violations
+
+
+def _check_equipment(round_file: RoundFile, placed: list[_Placed]) -> list[Violation]:
+    """Rule 5; each distinct group of overloading requests is reported once, at its first shift."""
+    units = {equipment.id: equipment.units for equipment in round_file.equipment}
+    users: dict[tuple[str, int], list[_Placed]] = defaultdict(list)
+    for p in placed:
+        for equipment_id in set(p.request.equipment) & units.keys():
+            for shift in range(p.start_shift, p.end_shift):
+                users[equipment_id, shift].append(p)
+    violations: list[Violation] = []
+    reported: set[tuple[str, tuple[str, ...]]] = set()
+    for (equipment_id, shift), group in sorted(users.items(), key=lambda item: item[0]):
+        request_ids = tuple(sorted(p.request.id for p in group))
+        if len(group) <= units[equipment_id] or (equipment_id, request_ids) in reported:
+            continue
+        reported.add((equipment_id, request_ids))
+        violations.append(
+            Violation(
+                5,
+                max(group, key=lambda p: p.start_shift).path,
+                f"equipment {equipment_id} (units {units[equipment_id]}) is used by requests "
+                f"{', '.join(request_ids)} at once, first at shift {shift}",
+            )
+        )
+    return violations
+
+
+def _check_links(round_file: RoundFile, placed: list[_Placed]) -> list[Violation]:
+    by_request = {p.request.id: p for p in placed}
+    violations: list[Violation] = []
+    for proposal in round_file.proposals:
+        for link in proposal.links:
+            if isinstance(link, AllOrNothingLink):
+                allocated = [r for r in link.requests if r in by_request]
+                missing = [r for r in link.requests if r not in by_request]
+                if allocated and missing:
+                    violations.append(
+                        Violation(
+                            6,
+                            by_request[allocated[0]].path,
+                            f"all_or_nothing link of proposal {proposal.id}: "
+                            f"{', '.join(allocated)} allocated but {', '.join(missing)} not",
+                        )
+                    )
+                continue
+            first, then = by_request.get(link.first), by_request.get(link.then)
+            if first is None or then is None:
+                continue
+            gap = then.start_shift - first.end_shift
+            too_late = link.max_gap_shifts is not None and gap > link.max_gap_shifts
+            if gap < link.min_gap_shifts or too_late:
+                violations.append(
+                    Violation(
+                        6,
+                        then.path,
+                        f"after link of proposal {proposal.id}: {then.request.id} starts {gap} shifts after "
+                        f"{first.request.id} ends, outside [{link.min_gap_shifts}, {link.max_gap_shifts}]",
+                    )
+                )
+    return violations
+
+
+def _check_reserves(
+    round_file: RoundFile, placed: list[_Placed], grid: _Grid, blocked: dict[str, dict[int, str]]
+) -> list[Violation]:
+    """Rule 7, second half: the share of an instrument's unblocked time held back for in-house use."""
+    allocated: dict[str, int] = defaultdict(int)
+    for p in placed:
+        allocated[p.instrument.id] += p.allocation.shifts
+    violations: list[Violation] = []
+    for _, instrument in _instruments(round_file).values():
+        unblocked = grid.count - len(blocked[instrument.id])
+        capacity = (1 - instrument.reserve_share) * unblocked
+        if allocated[instrument.id] > capacity + RESERVE_TOLERANCE:
+            violations.append(
+                Violation(
+                    7,
+                    "$.allocations",
+                    f"instrument {instrument.id} has {allocated[instrument.id]} shifts allocated, above "
+                    f"(1 - reserve_share {instrument.reserve_share}) × {unblocked} unblocked shifts "
+                    f"= {capacity:g}",
+                )
+            )
+    return violations
+
+
+def _check_quotas(round_file: RoundFile, placed: list[_Placed]) -> list[Violation]:
+    """Rule 7, first half: hard quotas, compared as exact fractions."""
+    violations: list[Violation] = []
+    for quota in round_file.quotas:
+        if quota.soft:
+            continue
+        shares = _category_shares(quota, placed, round_file.country_groups)
+        if shares is None:
+            continue
+        for key, share in shares.items():
+            subject = f"quota {quota.id}" if key == WHOLE_CATEGORY else f"quota {quota.id} for country {key}"
+            if quota.min_share is not None and share < Fraction(str(quota.min_share)):
+                violations.append(
+                    Violation(
+                        7,
+                        "$.allocations",
+                        f"{subject}: share {share} ≈ {float(share):.4f} below {quota.min_share}",
+                    )
+                )
+            if quota.max_share is not None and share > Fraction(str(quota.max_share)):
+                violations.append(
+                    Violation(
+                        7,
+                        "$.allocations",
+                        f"{subject}: share {share} ≈ {float(share):.4f} above {quota.max_share}",
+                    )
+                )
+    return violations
+
+
+def _check_pins(round_file: RoundFile, placed: list[_Placed]) -> list[Violation]:
+    by_request = {p.request.id: p for p in placed}
+    violations: list[Violation] = []
+    for previous in round_file.previous_schedule or []:
+        if not previous.pinned:
+            continue
+        pinned = (
+            f"{previous.request} on {previous.instrument} "
+            f"[{previous.start_shift}, {previous.start_shift + previous.shifts})"
+        )
+        kept = by_request.get(previous.request)
+        if kept is None:
+            violations.append(Violation(8, "$.allocations", f"pinned allocation {pinned} is missing"))
+        elif (kept.instrument.id, kept.start_shift, kept.allocation.shifts) != (
+            previous.instrument,
+            previous.start_shift,
+            previous.shifts,
+        ):
+            violations.append(Violation(8, kept.path, f"pinned allocation {pinned} became {kept.label}"))
+    return violations
+
+
+def _check_excluded(placed: list[_Placed], excluded: set[str]) -> list[Violation]:
+    violations: list[Violation] = []
+    for p in placed:
+        if p.proposal.id in excluded:
+            reason = "gets no time by the scoring rules"
+        elif not p.proposal.technically_feasible:
+            reason = "is not technically feasible"
+        else:
+            continue
+        violations.append(Violation(9, p.path, f"proposal {p.proposal.id} {reason}, but {p.label} is allocated"))
+    return violations
+
+
+def quota_shares(round_file: RoundFile, schedule: ScheduleFile) -> dict[str, Fraction | None]:
+    """The achieved share of every quota, soft ones included, for the schedule's quota report.
+
+    For each_country and each_foreign_country this is the share of the country
+    that binds most: the largest when the quota has a max_share, else the
+    smallest. None when no share is bounded: nothing is allocated in scope, or
+    (each_* only) no country is attributed any time.
+    """
+    placed, _ = _resolve(round_file, schedule)
+    result: dict[str, Fraction | None] = {}
+    for quota in round_file.quotas:
+        shares = _category_shares(quota, placed, round_file.country_groups)
+        if not shares:
+            result[quota.id] = None
+        else:
+            result[quota.id] = max(shares.values()) if quota.max_share is not None else min(shares.values())
+    return result
+
+
+def in_scope(scope: QuotaScope, facility_id: str, instrument_id: str) -> bool:
+    """Whether time on an instrument counts for a quota.
+
+    The scope is the union of the listed facilities' instruments and the listed
+    instruments; with neither listed (absent or empty) it is every instrument.
+    """
+    facilities, instruments = scope.facilities or [], scope.instruments or []
+    if not facilities and not instruments:
+        return True
+    return facility_id in facilities or instrument_id in instruments
+
+
+def _category_shares(
+    quota: Quota, placed: list[_Placed], country_groups: Mapping[str, list[str]]
+) -> dict[str, Fraction] | None:
+    """The share per key of `attributed_fractions`; None when nothing is allocated in scope."""
+    counted = [p for p in placed if in_scope(quota.scope, p.facility.id, p.instrument.id)]
+    total = sum(p.allocation.shifts for p in counted)
+    if total == 0:
+        return None
+    attributed: dict[str, Fraction] = defaultdict(Fraction)
+    for p in counted:
+        fractions = attributed_fractions(
+            p.proposal, quota.category, p.facility.country, country_groups, quota.attribution
+        )
+        for key, fraction in fractions.items():
+            attributed[key] += fraction * p.allocation.shifts
+    return {key: shifts / total for key, shifts in attributed.items()}
+
+
+def country_fractions(proposal: Proposal, attribution: Attribution) -> dict[str, Fraction]:
+    """How a proposal's shifts divide over countries: all to the PI's ("pi"), or one equal part per person."""
+    people = [proposal.pi] if attribution == "pi" else [proposal.pi, *proposal.team]
+    fractions: dict[str, Fraction] = defaultdict(Fraction)
+    for person in people:
+        fractions[person.country] += Fraction(1, len(people))
+    return dict(fractions)
+
+
+def attributed_fractions(
+    proposal: Proposal,
+    category: QuotaCategory,
+    facility_country: str,
+    country_groups: Mapping[str, list[str]],
+    attribution: Attribution,
+) -> dict[str, Fraction]:
+    """The fraction of a proposal's shifts at a facility in `facility_country` that counts for a quota.
+
+    Keyed by what the bound applies to: for each_country and each_foreign_country
+    every country attributed a positive fraction (foreign-ness is decided per
+    facility, so the same proposal can count at one facility and not at another);
+    for every other category the single key `WHOLE_CATEGORY`, present even at 0.
+    A quota's share for a key is the sum of fraction × shifts over the allocations
+    in scope divided by all shifts allocated in scope.
+    """
+    if category.proposal_type is not None:
+        return {WHOLE_CATEGORY: Fraction(int(proposal.type == category.proposal_type))}
+    by_country = country_fractions(proposal, attribution)
+    if category.each_country:
+        return by_country
+    if category.each_foreign_country:
+        return {country: share for country, share in by_country.items() if country != facility_country}
+    counts = _country_test(category, facility_country, country_groups)
+    return {WHOLE_CATEGORY: sum((share for country, share in by_country.items() if counts(country)), Fraction(0))}
+
+
+def _country_test(
+    category: QuotaCategory, facility_country: str, country_groups: Mapping[str, list[str]]
+) -> Callable[[str], bool]:
+    """Whether a person's country puts their part of the shifts in a category bounded as a whole."""
+    if category.foreign:
+        return lambda country: country != facility_country
+    if category.domestic:
+        return lambda country: country == facility_country
+    if category.country is not None:
+        return lambda country: country == category.country
+    if category.country_group is not None:
+        members = set(country_groups.get(category.country_group, []))
+        return lambda country: country in members
+    raise ValueError(f"category {category} is not bounded as a whole")
