@@ -135,19 +135,21 @@ def build(
     fixed: Sequence[Placement] = (),
     diagnose: bool = False,
 ) -> Built:
-    """The model of `problem` with `fixed` placements held; pins are fixed unless diagnosing.
+    """The model of `problem`; in a neighbourhood, `fixed` placements (and pins) are held as constants.
 
-    In diagnosis mode, pins and hard quotas are switched on by assumption
-    literals so that CP-SAT can name a small set of them that cannot hold together.
+    On the whole round, pins are candidates whose values are forced, so that
+    every rule sees them and pins that collide make the model infeasible. In
+    diagnosis mode they, and hard quotas, are switched on by assumption literals
+    so that CP-SAT can name a small set of them that cannot hold together.
     """
     model = cp_model.CpModel()
-    if not diagnose:
+    if neighbourhood is not None:
         fixed = _with_pins(problem, fixed)
     built = Built(model, {}, objective_scale(problem), list(fixed))
     fixed_requests = {placement.request for placement in fixed}
     _add_candidates(built, problem, neighbourhood, fixed_requests)
-    if diagnose:
-        _add_pins_as_assumptions(built, problem)
+    if neighbourhood is None:
+        _add_pins(built, problem, diagnose)
     _add_request_choice(built)
     _add_instrument_no_overlap(built, problem, fixed)
     _add_changeovers(built, problem, fixed)
@@ -417,19 +419,21 @@ def _ub(var: cp_model.IntVar) -> int:
     return int(var.proto.domain[-1])
 
 
-def _add_pins_as_assumptions(built: Built, problem: Problem) -> None:
+def _add_pins(built: Built, problem: Problem, as_assumptions: bool) -> None:
     for pin in problem.pinned:
         var = built.candidates.get((pin.request, pin.instrument))
-        name = (
-            f"pinned allocation of {problem.requests[pin.request].name} on "
-            f"{problem.instruments[pin.instrument].name} at shift {pin.start}"
-        )
         literal = built.model.new_bool_var(f"pin{pin.request}")
-        built.assumptions[literal] = name
+        if as_assumptions:
+            built.assumptions[literal] = (
+                f"pinned allocation of {problem.requests[pin.request].name} on "
+                f"{problem.instruments[pin.instrument].name} at shift {pin.start}"
+            )
+        else:
+            built.model.add(literal == 1)
         if var is None:
             built.model.add_bool_or([literal.negated()])
-            continue
-        _enforce_placement(built, var, pin, literal)
+        else:
+            _enforce_placement(built, var, pin, literal)
 
 
 def _enforce_placement(built: Built, var: CandidateVars, placement: Placement, literal: cp_model.IntVar) -> None:

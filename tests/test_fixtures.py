@@ -197,7 +197,10 @@ def test_windows_lie_on_the_round_and_follow_facility_rhythms(size: str) -> None
 
 @pytest.mark.parametrize(("size", "seed"), [(size, 0) for size in ALL_SIZES] + [("small", s) for s in range(1, 20)])
 def test_min_share_quotas_have_ample_eligible_demand(size: str, seed: int) -> None:
-    """Counting only proposals that pass scoring, and each request at its least favourable instrument."""
+    """A hard floor with room to spare, a soft one at least reachable.
+
+    Counting only proposals that pass scoring, each request at its least favourable instrument and shortest length.
+    """
     round_ = round_file(size, seed)
     instruments = instruments_of(round_)
     free = unblocked_shifts(round_)
@@ -222,7 +225,8 @@ def test_min_share_quotas_have_ample_eligible_demand(size: str, seed: int) -> No
                     ]
                     demand += min(weights) * request.shortest
         capacity = sum(free[i] for i in in_scope)
-        assert demand >= 1.5 * quota.min_share * capacity, quota.id
+        headroom = 1.0 if quota.soft else 1.5
+        assert demand >= headroom * quota.min_share * capacity, quota.id
 
 
 def test_priorities_rise_as_grades_improve() -> None:
