@@ -25,6 +25,9 @@ def lp_bound(problem: Problem) -> float:
     - an all_or_nothing component shares one y in [0, 1] (fixed to 1 when it holds
       a pinned request), and each member has min_shifts*y <= sum_i x[r, i] <= shifts*y;
     - per instrument: sum_r x[r, i] <= min(capacity, unblocked shifts);
+    - changeovers: with z[r, i] in [0, 1] the share of a block (x <= cap*z, sum_i z <= 1),
+      sum_r (x + changeover*z) <= unblocked + changeover*(1 + windows), since k blocks need
+      k - 1 changeovers and each blocked run can absorb one of them;
     - hard quotas: sum (w - min_share) x >= 0 and sum (w - max_share) x <= 0 over
       the candidates on the quota's instruments;
     - pinned: x fixed at the pinned shifts on its instrument, 0 on the others.
@@ -49,10 +52,13 @@ def lp_bound(problem: Problem) -> float:
             lower[k] = upper[k] = pin.shifts if i == pin.instrument else 0
 
     components = sorted({c for c in all_or_nothing_components(problem) if c is not None})
-    component_column = {r: n_x + g for g, component in enumerate(components) for r in component}
-    n_vars = n_x + len(components)
-    lower = np.concatenate([lower, [1.0 if not pinned_requests.isdisjoint(c) else 0.0 for c in components]])
-    upper = np.concatenate([upper, np.ones(len(components))])
+    component_column = {r: 2 * n_x + g for g, component in enumerate(components) for r in component}
+    n_vars = 2 * n_x + len(components)
+    block_lower = np.array([1.0 if lower[k] > 0 else 0.0 for k in range(n_x)])
+    lower = np.concatenate(
+        [lower, block_lower, [1.0 if not pinned_requests.isdisjoint(c) else 0.0 for c in components]]
+    )
+    upper = np.concatenate([upper, np.ones(n_x), np.ones(len(components))])
 
     rows: list[int] = []
     cols: list[int] = []
@@ -74,6 +80,9 @@ def lp_bound(problem: Problem) -> float:
         on_request = by_request[r]
         if not on_request:
             continue
+        add_row([n_x + k for k in on_request], [1.0] * len(on_request), 1.0)
+        for k in on_request:
+            add_row([k, n_x + k], [1.0, -upper[k]], 0.0)
         y = component_column.get(r)
         if y is None:
             add_row(on_request, [1.0] * len(on_request), request.shifts)
@@ -84,6 +93,14 @@ def lp_bound(problem: Problem) -> float:
         unblocked = problem.horizon - sum(_clipped_length(span, problem.horizon) for span in instrument.blocked)
         room = unblocked if instrument.capacity is None else min(unblocked, instrument.capacity)
         add_row(by_instrument[i], [1.0] * len(by_instrument[i]), room)
+        if instrument.changeover:
+            blocks = [n_x + k for k in by_instrument[i]]
+            absorbed = instrument.changeover * (1 + len(instrument.blocked))
+            add_row(
+                by_instrument[i] + blocks,
+                [1.0] * len(blocks) + [float(instrument.changeover)] * len(blocks),
+                unblocked + absorbed,
+            )
 
     instrument_of = np.array([i for _, i in candidates], dtype=np.int64)
     for quota in problem.quotas:

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
-from solver.model import build, free_runs, merged
+from solver.model import ModelData, build, free_runs, merged
 from solver.problem import Placement, Problem, Settings
 from solver.solution import Reason, Unallocated, quota_outcome
 
@@ -165,7 +165,7 @@ def _quotas_broken_by(problem: Problem, after: list[Placement], occupancy: _Occu
 
 def explain_infeasibility(problem: Problem, settings: Settings) -> tuple[str, ...]:
     """A small set of pinned allocations and hard quotas that cannot all hold, in words."""
-    built = build(problem, diagnose=True)
+    built = build(problem, ModelData.of(problem), diagnose=True)
     literals = list(built.assumptions)
     built.model.add_assumptions(literals)
     solver = cp_model.CpSolver()

@@ -19,8 +19,7 @@ from fractions import Fraction
 
 from ortools.sat.python import cp_model
 
-from solver.problem import Placement, Problem, Quota, Span
-from solver.solution import quota_outcomes
+from solver.problem import Placement, Problem, Span
 
 Candidate = tuple[int, int]
 HintRule = Callable[[dict[Candidate, Placement]], int]
@@ -59,8 +58,7 @@ class CandidateVars:
 class Built:
     model: cp_model.CpModel
     candidates: dict[Candidate, CandidateVars]
-    scale: int
-    """Integer objective units per unit of priority x shifts."""
+    data: ModelData
     fixed: list[Placement] = field(default_factory=list)
     """Placements held as constants, pins included."""
     quota_slack: dict[int, cp_model.IntVar] = field(default_factory=dict)
@@ -131,6 +129,7 @@ def objective_scale(problem: Problem) -> int:
 
 def build(
     problem: Problem,
+    data: ModelData,
     neighbourhood: Neighbourhood | None = None,
     fixed: Sequence[Placement] = (),
     diagnose: bool = False,
@@ -145,7 +144,7 @@ def build(
     model = cp_model.CpModel()
     if neighbourhood is not None:
         fixed = _with_pins(problem, fixed)
-    built = Built(model, {}, objective_scale(problem), list(fixed))
+    built = Built(model, {}, data, list(fixed))
     fixed_requests = {placement.request for placement in fixed}
     _add_candidates(built, problem, neighbourhood, fixed_requests)
     if neighbourhood is None:
@@ -157,8 +156,8 @@ def build(
     _add_equipment(built, problem, fixed)
     _add_all_or_nothing(built, problem, fixed_requests)
     _add_after(built, problem, fixed)
-    for index, quota in enumerate(problem.quotas):
-        _add_quota(built, problem, index, quota, fixed, diagnose)
+    for index in range(len(problem.quotas)):
+        _add_quota(built, problem, index, fixed, diagnose)
     _add_objective(built, problem, fixed_requests)
     return built
 
@@ -364,38 +363,72 @@ def _gap_bounds(
         built.model.add(start - end <= max_gap).only_enforce_if(when)
 
 
-def quota_coefficients(quota: Quota, bound: Fraction, problem: Problem) -> tuple[dict[Candidate, int], int]:
-    """Integer coefficients of `sum((weight - bound) x shifts)` and the common denominator used."""
-    raw = {
-        (r, i): quota.weights.get((r, i), Fraction(0)) - bound
-        for r, request in enumerate(problem.requests)
-        for i in request.instruments
-        if i in quota.instruments
-    }
-    denominator = math.lcm(*(value.denominator for value in raw.values()), bound.denominator)
-    return {key: int(value * denominator) for key, value in raw.items()}, denominator
+@dataclass(frozen=True)
+class QuotaRow:
+    """One bound of one quota as `sign x sum(coefficient x shifts) >= 0` over whole integers."""
+
+    quota: int
+    sign: int
+    """+1 for a minimum share, -1 for a maximum."""
+    coefficients: dict[Candidate, int]
+    denominator: int
+    """Integer units per shift of shortfall or excess."""
+
+    def value(self, placements: Iterable[Placement]) -> int:
+        return self.sign * sum(self.coefficients.get((p.request, p.instrument), 0) * p.shifts for p in placements)
 
 
-def _add_quota(
-    built: Built, problem: Problem, index: int, quota: Quota, fixed: Sequence[Placement], diagnose: bool
-) -> None:
-    bounds = [(bound, sign) for bound, sign in ((quota.min_share, 1), (quota.max_share, -1)) if bound is not None]
+@dataclass(frozen=True)
+class ModelData:
+    """What every model of one problem shares, computed once: neighbourhood models build in milliseconds."""
+
+    scale: int
+    """Integer objective units per unit of priority x shifts."""
+    rows: tuple[QuotaRow, ...]
+
+    @classmethod
+    def of(cls, problem: Problem) -> ModelData:
+        return cls(objective_scale(problem), tuple(_quota_rows(problem)))
+
+
+def _quota_rows(problem: Problem) -> list[QuotaRow]:
+    rows = []
+    for index, quota in enumerate(problem.quotas):
+        for bound, sign in ((quota.min_share, 1), (quota.max_share, -1)):
+            if bound is None:
+                continue
+            raw = {
+                (r, i): quota.weights.get((r, i), Fraction(0)) - bound
+                for r, request in enumerate(problem.requests)
+                for i in request.instruments
+                if i in quota.instruments
+            }
+            denominator = math.lcm(*(value.denominator for value in raw.values()), bound.denominator)
+            coefficients = {key: int(value * denominator) for key, value in raw.items()}
+            rows.append(QuotaRow(index, sign, coefficients, denominator))
+    return rows
+
+
+def _add_quota(built: Built, problem: Problem, index: int, fixed: Sequence[Placement], diagnose: bool) -> None:
+    quota = problem.quotas[index]
     slacks: list[tuple[cp_model.IntVar, HintRule]] = []
-    for bound, sign in bounds:
-        coefficients, denominator = quota_coefficients(quota, bound, problem)
-        constant = sum(coefficients.get((p.request, p.instrument), 0) * p.shifts for p in fixed)
-        expression = sum(coefficients[key] * var.shifts for key, var in built.candidates.items() if key in coefficients)
-        value = sign * (expression + constant)
+    for row in built.data.rows:
+        if row.quota != index:
+            continue
+        constant = row.value(fixed)
+        value = constant + row.sign * sum(
+            row.coefficients[key] * var.shifts for key, var in built.candidates.items() if key in row.coefficients
+        )
         if quota.soft:
             # Whole shifts of shortfall or excess, rounded up: value + denominator x slack >= 0.
-            most = sum(abs(c) for c in coefficients.values()) * problem.horizon // denominator + 1
-            slack = built.model.new_int_var(0, most, f"q{index}slack{sign}")
-            built.model.add(value + denominator * slack >= 0)
-            slacks.append((slack, _shortfall_rule(coefficients, constant, sign, denominator)))
+            most = sum(abs(c) for c in row.coefficients.values()) * problem.horizon // row.denominator + 1
+            slack = built.model.new_int_var(0, most, f"q{index}slack{row.sign}")
+            built.model.add(value + row.denominator * slack >= 0)
+            slacks.append((slack, _shortfall_rule(row, constant)))
         elif diagnose:
-            literal = built.model.new_bool_var(f"q{index}holds{sign}")
+            literal = built.model.new_bool_var(f"q{index}holds{row.sign}")
             built.model.add(value >= 0).only_enforce_if(literal)
-            side = "minimum" if sign > 0 else "maximum"
+            side = "minimum" if row.sign > 0 else "maximum"
             built.assumptions[literal] = f"the hard {side} share of quota {quota.group or quota.name}"
         else:
             built.model.add(value >= 0)
@@ -407,12 +440,15 @@ def _add_quota(
         built.derived_hints.append((total, lambda chosen: sum(rule(chosen) for _, rule in slacks)))
 
 
-def _shortfall_rule(coefficients: dict[Candidate, int], constant: int, sign: int, denominator: int) -> HintRule:
+def _shortfall_rule(row: QuotaRow, constant: int) -> HintRule:
     def shortfall(chosen: dict[Candidate, Placement]) -> int:
-        value = sign * (constant + sum(coefficients.get(key, 0) * p.shifts for key, p in chosen.items()))
-        return max(0, -(value // denominator))
+        return _whole_shifts_short(constant + row.value(chosen.values()), row.denominator)
 
     return shortfall
+
+
+def _whole_shifts_short(value: int, denominator: int) -> int:
+    return max(0, -(value // denominator))
 
 
 def _ub(var: cp_model.IntVar) -> int:
@@ -443,7 +479,7 @@ def _enforce_placement(built: Built, var: CandidateVars, placement: Placement, l
 
 
 def _add_objective(built: Built, problem: Problem, fixed_requests: set[int]) -> None:
-    scale = built.scale
+    scale = built.data.scale
     terms: list[cp_model.LinearExprT] = []
     for var in built.candidates.values():
         weight = round(problem.requests[var.request].priority * scale)
@@ -470,13 +506,14 @@ def _kept_rule(previous: Placement) -> HintRule:
     return kept
 
 
-def objective_units(problem: Problem, placements: Sequence[Placement], scale: int) -> int:
+def objective_units(problem: Problem, data: ModelData, placements: Sequence[Placement]) -> int:
     """The model's objective for a full set of placements, to compare schedules exactly as CP-SAT does."""
+    scale = data.scale
     value = sum(round(problem.requests[p.request].priority * scale) * p.shifts for p in placements)
-    for outcome in quota_outcomes(problem, placements):
-        quota = problem.quotas[outcome.quota]
+    for row in data.rows:
+        quota = problem.quotas[row.quota]
         if quota.soft:
-            value -= round(quota.penalty * scale) * math.ceil(outcome.deviation)
+            value -= round(quota.penalty * scale) * _whole_shifts_short(row.value(placements), row.denominator)
     placed = set(placements)
     for previous in problem.previous:
         if previous in placed:

@@ -1,10 +1,11 @@
 """The engine: greedy construction, a complete hint for CP-SAT, then a neighbourhood search.
 
 On two cores CP-SAT alone barely improves a good first schedule of a whole
-round in a minute. It does well on small sub-models, so the loop frees a few
-instruments over a stretch of time, holds the rest, and re-solves that part
-for about a second, many times over. The neighbourhood grows while sub-solves
-finish early and shrinks while they time out.
+round in a minute (about 0.4 % on the medium fixture in 30 s). It does well on
+small sub-models, so the loop frees one instrument and those that share
+requests with it over a stretch of time, holds the rest, and re-solves that
+part for about a second, many times over. Measured on the medium fixture,
+sub-models of about 100 candidates and 1 s sub-solves did best (see BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
@@ -21,17 +22,22 @@ from ortools.sat.python import cp_model
 from solver.bound import lp_bound
 from solver.explain import explain_infeasibility, explain_unallocated
 from solver.greedy import greedy, is_feasible
-from solver.model import Built, Neighbourhood, build, objective_units
+from solver.model import ModelData, Neighbourhood, build, objective_units
 from solver.problem import Placement, Problem, Settings
 from solver.solution import Progress, Solution, Status, primary_objective, quota_outcomes
 
 ProgressCallback = Callable[[Progress], None]
 
-FULL_MODEL_SHARE = 0.1
-"""Share of the time limit given to CP-SAT on the whole round before the neighbourhood loop."""
+WHOLE_MODEL_SHARE = 0.1
+"""Share of the time limit CP-SAT gets on the whole round, to prove small rounds optimal."""
+WHOLE_MODEL_SECONDS = 5.0
+WHOLE_MODEL_CANDIDATES = 2000
+"""Past this many candidates the whole model is only built when the greedy finds no valid schedule."""
+NEIGHBOURHOOD_CANDIDATES = 100
+"""Free candidates in one sub-model."""
+EXPLAIN_SECONDS_PER_REQUEST = 0.0002
+"""Time kept back at the end for explaining unallocated requests, so the limit holds."""
 BOUND_TOLERANCE = 1e-6
-TARGET_FREE_CANDIDATES = 120
-"""Starting size of a neighbourhood, in candidates; adapted as sub-solves go."""
 
 
 @dataclass
@@ -40,10 +46,10 @@ class _Run:
     settings: Settings
     on_progress: ProgressCallback | None
     stop: threading.Event
-    started: float
-    best: list[Placement]
-    best_units: int
-    scale: int
+    data: ModelData
+    started: float = field(default_factory=time.monotonic)
+    best: list[Placement] = field(default_factory=list)
+    best_units: int | None = None
     bound: float | None = None
     proven_optimal: bool = False
     first_solution_seconds: float | None = None
@@ -53,18 +59,20 @@ class _Run:
         return time.monotonic() - self.started
 
     def remaining(self) -> float:
-        return self.settings.time_limit - self.elapsed()
+        reserve = EXPLAIN_SECONDS_PER_REQUEST * len(self.problem.requests)
+        return self.settings.time_limit - reserve - self.elapsed()
 
-    def offer(self, placements: list[Placement], phase: str) -> bool:
+    def offer(self, placements: list[Placement], phase: str) -> None:
         """Keep `placements` if they score at least as well as the best so far."""
-        units = objective_units(self.problem, placements, self.scale)
-        if units < self.best_units:
-            return False
-        improved = units > self.best_units
+        units = objective_units(self.problem, self.data, placements)
+        if self.best_units is not None and units < self.best_units:
+            return
+        improved = self.best_units is None or units > self.best_units
         self.best, self.best_units = placements, units
+        if self.first_solution_seconds is None:
+            self.first_solution_seconds = self.elapsed()
         if improved:
             self.report(phase)
-        return True
 
     def report(self, phase: str) -> None:
         if self.on_progress:
@@ -89,18 +97,15 @@ def solve(
     stop: threading.Event | None = None,
 ) -> Solution:
     """Best schedule found within `settings.time_limit`; `stop` ends the search early, keeping the best."""
-    started = time.monotonic()
+    run = _Run(problem, settings, on_progress, stop or threading.Event(), ModelData.of(problem))
     constructed = greedy(problem)
-    built = build(problem)
-    run = _Run(problem, settings, on_progress, stop or threading.Event(), started, [], -(1 << 62), built.scale)
-    run.bound = _lp_bound_or_none(problem)
     if not is_feasible(problem, constructed):
         run.offer(constructed, "greedy")
-        run.first_solution_seconds = run.elapsed()
-    status = _solve_whole(run, built)
-    if status == "infeasible":
-        return _infeasible(problem, settings, started)
-    if run.first_solution_seconds is None:
+    run.bound = _lp_bound_or_none(problem)
+    whole = run.best_units is None or len(problem.candidates()) <= WHOLE_MODEL_CANDIDATES
+    if whole and _solve_whole(run) == "infeasible":
+        return _infeasible(problem, settings, run.started)
+    if run.best_units is None:
         return _no_schedule_found(run)
     if not run.proven_optimal:
         _improve(run)
@@ -122,29 +127,28 @@ def _solver(settings: Settings, seconds: float, seed: int) -> cp_model.CpSolver:
     return solver
 
 
-def _solve_whole(run: _Run, built: Built) -> Status:
+def _solve_whole(run: _Run) -> Status:
     """CP-SAT on the whole round from the constructed schedule; small rounds are proven optimal here.
 
     Without a valid constructed schedule (pins or quotas the greedy cannot satisfy),
     CP-SAT gets the remaining time to find one or prove there is none.
     """
-    constructed = run.first_solution_seconds is not None
-    share = run.settings.time_limit * FULL_MODEL_SHARE if constructed else run.remaining()
-    budget = min(run.remaining(), max(1.0, share))
+    built = build(run.problem, run.data)
+    constructed = run.best_units is not None
     if constructed:
         built.add_hint(run.best)
-    solver = _solver(run.settings, budget, run.settings.seed)
+        budget = min(run.settings.time_limit * WHOLE_MODEL_SHARE, WHOLE_MODEL_SECONDS)
+    else:
+        budget = run.remaining()
+    solver = _solver(run.settings, min(budget, run.remaining()), run.settings.seed)
     status = solver.solve(built.model, _StopWhenAsked(run.stop))
     if status == cp_model.INFEASIBLE:
         return "infeasible"
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         run.offer(built.schedule(solver), "whole")
-        if run.first_solution_seconds is None:
-            run.first_solution_seconds = run.elapsed()
         run.proven_optimal = status == cp_model.OPTIMAL
-        if _objective_is_primary(run.problem, built.scale):
-            held = primary_objective(run.problem, built.fixed)
-            cp_bound = held + solver.best_objective_bound / built.scale
+        if _objective_is_primary(run.problem, run.data.scale):
+            cp_bound = primary_objective(run.problem, built.fixed) + solver.best_objective_bound / run.data.scale
             run.bound = cp_bound if run.bound is None else min(run.bound, cp_bound)
     return "feasible"
 
@@ -160,26 +164,32 @@ def _objective_is_primary(problem: Problem, scale: int) -> bool:
 def _improve(run: _Run) -> None:
     rng = random.Random(run.settings.seed)
     pinned = set(run.problem.pinned)
-    target = TARGET_FREE_CANDIDATES
+    chooser = _NeighbourhoodChooser(run.problem, rng)
     iterations = improvements = 0
+    building = solving = 0.0
     while run.remaining() > 0.2 and not run.stop.is_set():
-        neighbourhood = _choose_neighbourhood(run.problem, run.best, target, rng)
+        began = time.monotonic()
+        neighbourhood = chooser.choose(run.best)
         held = [p for p in run.best if not _inside(p, neighbourhood) or p in pinned]
-        built = build(run.problem, neighbourhood, held)
+        built = build(run.problem, run.data, neighbourhood, held)
         built.add_hint([p for p in run.best if _inside(p, neighbourhood)])
-        seconds = min(run.settings.subsolve_seconds, run.remaining() - 0.1)
+        seconds = min(run.settings.subsolve_seconds, run.remaining())
         solver = _solver(run.settings, seconds, rng.randrange(1 << 30))
+        built_at = time.monotonic()
         status = solver.solve(built.model, _StopWhenAsked(run.stop))
+        building += built_at - began
+        solving += time.monotonic() - built_at
         iterations += 1
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             before = run.best_units
             run.offer(built.schedule(solver), "neighbourhood")
-            improvements += run.best_units > before
-        if status == cp_model.OPTIMAL:
-            target = min(int(target * 1.2) + 1, 2000)
-        else:
-            target = max(30, int(target * 0.8))
-    run.stats = {"neighbourhoods": iterations, "improvements": improvements, "final_neighbourhood": target}
+            improvements += run.best_units != before
+    run.stats = {
+        "neighbourhoods": iterations,
+        "improvements": improvements,
+        "building_seconds": round(building, 2),
+        "solving_seconds": round(solving, 2),
+    }
 
 
 def _inside(placement: Placement, neighbourhood: Neighbourhood) -> bool:
@@ -187,28 +197,41 @@ def _inside(placement: Placement, neighbourhood: Neighbourhood) -> bool:
     return placement.instrument in neighbourhood.instruments and low <= placement.start and placement.end <= high
 
 
-def _choose_neighbourhood(
-    problem: Problem, placements: Sequence[Placement], target: int, rng: random.Random
-) -> Neighbourhood:
-    """Instruments that share requests with a random seed instrument, over a window sized to `target`."""
-    per_instrument: dict[int, int] = defaultdict(int)
-    neighbours: dict[int, set[int]] = defaultdict(set)
-    for request in problem.requests:
-        for i in request.instruments:
-            per_instrument[i] += 1
-            neighbours[i].update(request.instruments)
-    chosen = {rng.randrange(len(problem.instruments))}
-    frontier = sorted(neighbours[next(iter(chosen))] - chosen)
-    count = per_instrument[next(iter(chosen))]
-    while frontier and count < target and rng.random() < 0.7:
-        extra = frontier.pop(rng.randrange(len(frontier)))
-        chosen.add(extra)
-        count += per_instrument[extra]
-    if count <= target:
-        return Neighbourhood(frozenset(chosen), (0, problem.horizon))
-    width = max(1, problem.horizon * target // count)
-    start = rng.randrange(max(1, problem.horizon - width + 1))
-    return Neighbourhood(frozenset(chosen), (start, start + width))
+class _NeighbourhoodChooser:
+    """A random instrument, then instruments that share requests with it, over a window sized so
+    that about NEIGHBOURHOOD_CANDIDATES candidates are free."""
+
+    def __init__(self, problem: Problem, rng: random.Random) -> None:
+        self.problem = problem
+        self.rng = rng
+        self.candidates: dict[int, int] = defaultdict(int)
+        self.neighbours: dict[int, set[int]] = defaultdict(set)
+        for request in problem.requests:
+            for i in request.instruments:
+                self.candidates[i] += 1
+                self.neighbours[i].update(set(request.instruments) - {i})
+
+    def choose(self, placements: list[Placement]) -> Neighbourhood:
+        placed = {p.request for p in placements}
+        potential = [1.0] * len(self.problem.instruments)
+        for r, request in enumerate(self.problem.requests):
+            if r not in placed:
+                for i in request.instruments:
+                    potential[i] += request.priority * request.min_shifts
+        first = self.rng.choices(range(len(potential)), weights=potential)[0]
+        chosen = {first}
+        count = self.candidates[first]
+        frontier = sorted(self.neighbours[first])
+        while frontier and count < NEIGHBOURHOOD_CANDIDATES and self.rng.random() < 0.7:
+            extra = frontier.pop(self.rng.randrange(len(frontier)))
+            chosen.add(extra)
+            count += self.candidates[extra]
+        horizon = self.problem.horizon
+        if count <= NEIGHBOURHOOD_CANDIDATES:
+            return Neighbourhood(frozenset(chosen), (0, horizon))
+        width = max(1, horizon * NEIGHBOURHOOD_CANDIDATES // count)
+        start = self.rng.randrange(max(1, horizon - width + 1))
+        return Neighbourhood(frozenset(chosen), (start, start + width))
 
 
 def _finish(run: _Run) -> Solution:

