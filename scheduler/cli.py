@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from scheduler.checks import InputError, load_round, load_schedule
 from scheduler.contract import RoundFile, ScheduleFile
 from scheduler.schedule import summary
-from scheduler.scoring import ScoringError, render_table, score_round, scored_round
+from scheduler.scoring import render_table, score_round, scored_round
 from scheduler.solving import exclusions, priorities, solve_round
 from scheduler.validate import format_violations, validate_schedule
 from solver.problem import Settings
@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (InputError, ScoringError) as error:
+    except InputError as error:
         print(f"beamtime: {_input_name(args)} is not valid:\n{error}", file=sys.stderr)
         return BAD_INPUT
     except OSError as error:

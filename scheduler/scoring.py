@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, replace
 from statistics import fmean, median, pstdev
 from typing import Literal
 
+from scheduler.checks import InputError, InputProblem
 from scheduler.contract import Proposal, ProposalType, Review, RoundFile, Scoring
 
 ExclusionReason = Literal["below_cutoff", "not_feasible"]
-Problem = tuple[str, str]
 """(JSON path, message)."""
 
 PRIORITY_DECADES = 4.0
@@ -31,12 +31,8 @@ _DIGITS = 9
 arithmetic tie exactly and compare exactly with the cut-off."""
 
 
-class ScoringError(Exception):
+class ScoringError(InputError):
     """Every problem found in the reviews and scoring settings, so they can be fixed in one pass."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(f"{path}: {message}" for path, message in problems))
 
 
 @dataclass(frozen=True)
@@ -77,7 +73,9 @@ def score_round(round_file: RoundFile) -> list[ProposalScore]:
         unpriced = [proposal.id for proposal in round_file.proposals if proposal.priority is None]
         if unpriced:
             problems.append(
-                ("scoring", f"proposals {', '.join(unpriced)} have no priority; a `scoring` block is needed")
+                InputProblem(
+                    "$.scoring", f"proposals {', '.join(unpriced)} have no priority; a `scoring` block is needed"
+                )
             )
     else:
         problems += _settings_problems(round_file, scoring)
@@ -185,42 +183,46 @@ def _person_key(name: str) -> str:
     return re.sub(r"\s+", " ", name).strip().casefold()
 
 
-def _review_problems(round_file: RoundFile) -> list[Problem]:
+def _review_problems(round_file: RoundFile) -> list[InputProblem]:
     scoring = round_file.scoring
-    problems: list[Problem] = []
+    problems: list[InputProblem] = []
     for p, proposal in enumerate(round_file.proposals):
         own_people = {_person_key(person.name) for person in [proposal.pi, *proposal.team]}
         seen: set[str] = set()
         for r, review in enumerate(proposal.reviews):
-            path = f"proposals[{p}].reviews[{r}]"
+            path = f"$.proposals[{p}].reviews[{r}]"
             who = f"{proposal.id}: reviewer {review.reviewer!r}"
             if scoring is not None and not _on_scale(review.grade, scoring):
                 problems.append(
-                    (
+                    InputProblem(
                         f"{path}.grade",
                         f"{who} gave {review.grade:g}, outside the scale "
                         f"{scoring.grade_best:g} (best) to {scoring.grade_worst:g} (worst)",
                     )
                 )
             if review.reviewer in seen:
-                problems.append((path, f"{who} reviews this proposal more than once"))
+                problems.append(InputProblem(path, f"{who} reviews this proposal more than once"))
             seen.add(review.reviewer)
             if not review.conflict and _person_key(review.reviewer) in own_people:
-                problems.append((path, f"{who} is the PI or a team member of this proposal"))
+                problems.append(InputProblem(path, f"{who} is the PI or a team member of this proposal"))
     return problems
 
 
-def _settings_problems(round_file: RoundFile, scoring: Scoring) -> list[Problem]:
-    problems: list[Problem] = []
+def _settings_problems(round_file: RoundFile, scoring: Scoring) -> list[InputProblem]:
+    problems: list[InputProblem] = []
     scale = f"the scale {scoring.grade_best:g} to {scoring.grade_worst:g}"
     if scoring.cutoff is not None and not _on_scale(scoring.cutoff, scoring):
-        problems.append(("scoring.cutoff", f"cut-off {scoring.cutoff:g} is outside {scale}"))
+        problems.append(InputProblem("$.scoring.cutoff", f"cut-off {scoring.cutoff:g} is outside {scale}"))
     if scoring.normalize_mean is not None and not _on_scale(scoring.normalize_mean, scoring):
-        problems.append(("scoring.normalize_mean", f"{scoring.normalize_mean:g} is outside {scale}"))
+        problems.append(InputProblem("$.scoring.normalize_mean", f"{scoring.normalize_mean:g} is outside {scale}"))
     if scoring.bonuses is not None:
         for group in scoring.bonuses.country_groups:
             if group not in round_file.country_groups:
-                problems.append((f"scoring.bonuses.country_groups.{group}", f"no country group {group!r} in the round"))
+                problems.append(
+                    InputProblem(
+                        f"$.scoring.bonuses.country_groups.{group}", f"no country group {group!r} in the round"
+                    )
+                )
     return problems
 
 

@@ -55,7 +55,7 @@ def by_id(scores: list[ProposalScore]) -> dict[str, ProposalScore]:
 def problems_of(round_file: RoundFile) -> list[tuple[str, str]]:
     with pytest.raises(ScoringError) as caught:
         score_round(round_file)
-    return caught.value.problems
+    return [(problem.path, problem.message) for problem in caught.value.problems]
 
 
 # The spec's example round
@@ -341,7 +341,7 @@ def test_without_scoring_every_proposal_needs_a_priority() -> None:
     problems = problems_of(
         round_of(proposal("A", ("R1", 1.0)), proposal("B", priority=2.0), proposal("C"), scoring=None)
     )
-    assert problems == [("scoring", "proposals A, C have no priority; a `scoring` block is needed")]
+    assert problems == [("$.scoring", "proposals A, C have no priority; a `scoring` block is needed")]
 
 
 def test_without_scoring_given_priorities_are_ranked() -> None:
@@ -375,7 +375,7 @@ def test_equal_grades_reached_by_different_arithmetic_tie_exactly() -> None:
 def test_a_grade_outside_the_scale_is_an_error_naming_proposal_and_reviewer() -> None:
     assert problems_of(round_of(proposal("P", ("R1", 2.0), ("R7", 5.5)))) == [
         (
-            "proposals[0].reviews[1].grade",
+            "$.proposals[0].reviews[1].grade",
             "P: reviewer 'R7' gave 5.5, outside the scale 1 (best) to 5 (worst)",
         )
     ]
@@ -383,7 +383,7 @@ def test_a_grade_outside_the_scale_is_an_error_naming_proposal_and_reviewer() ->
 
 def test_a_grade_outside_a_descending_scale_is_an_error() -> None:
     problems = problems_of(round_of(proposal("P", ("R1", 0.5)), scoring=TEN_TO_ONE))
-    assert [path for path, _ in problems] == ["proposals[0].reviews[0].grade"]
+    assert [path for path, _ in problems] == ["$.proposals[0].reviews[0].grade"]
 
 
 def test_reviewing_ones_own_proposal_is_an_error_unless_declared_a_conflict() -> None:
@@ -391,8 +391,8 @@ def test_reviewing_ones_own_proposal_is_an_error_unless_declared_a_conflict() ->
     team = [Person(name="D. Petrov", country="RU")]
     own = proposal("P", ("a.  ivanova", 1.0), ("D. Petrov", 1.0), ("R3", 2.0), pi=pi, team=team)
     assert problems_of(round_of(own)) == [
-        ("proposals[0].reviews[0]", "P: reviewer 'a.  ivanova' is the PI or a team member of this proposal"),
-        ("proposals[0].reviews[1]", "P: reviewer 'D. Petrov' is the PI or a team member of this proposal"),
+        ("$.proposals[0].reviews[0]", "P: reviewer 'a.  ivanova' is the PI or a team member of this proposal"),
+        ("$.proposals[0].reviews[1]", "P: reviewer 'D. Petrov' is the PI or a team member of this proposal"),
     ]
     declared = own.model_copy(
         update={
@@ -409,7 +409,7 @@ def test_reviewing_ones_own_proposal_is_an_error_unless_declared_a_conflict() ->
 
 def test_a_duplicate_review_is_an_error() -> None:
     assert problems_of(round_of(proposal("P", ("R1", 2.0), ("R2", 2.0), ("R1", 3.0)))) == [
-        ("proposals[0].reviews[2]", "P: reviewer 'R1' reviews this proposal more than once")
+        ("$.proposals[0].reviews[2]", "P: reviewer 'R1' reviews this proposal more than once")
     ]
 
 
@@ -420,12 +420,12 @@ def test_all_problems_are_reported_at_once() -> None:
         scoring=one_to_five(cutoff=0.5, normalize_mean=6.0, bonuses=Bonuses(country_groups={"NOWHERE": 0.1})),
     )
     assert [path for path, _ in problems_of(round_file)] == [
-        "proposals[0].reviews[0].grade",
-        "proposals[0].reviews[1]",
-        "proposals[1].reviews[0]",
-        "scoring.cutoff",
-        "scoring.normalize_mean",
-        "scoring.bonuses.country_groups.NOWHERE",
+        "$.proposals[0].reviews[0].grade",
+        "$.proposals[0].reviews[1]",
+        "$.proposals[1].reviews[0]",
+        "$.scoring.cutoff",
+        "$.scoring.normalize_mean",
+        "$.scoring.bonuses.country_groups.NOWHERE",
     ]
 
 
