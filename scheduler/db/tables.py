@@ -1,0 +1,335 @@
+"""The database tables (SQLModel). They never leave `scheduler/`: the API speaks in schemas.
+
+Ids from round files are kept as `code` beside integer keys. Lists that are
+values rather than entities (a request's acceptable instruments, in order;
+unavailable intervals; a quota's scope and category) are JSON columns, so a
+round file goes in and comes out key for key. Each child row has a `position`
+so exports keep the file's order. Relationships are queried explicitly:
+async sessions must not lazy-load.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from scheduler.db.types import UTCDateTime
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# Catalogue: facilities outlive rounds.
+
+
+class FacilityBase(SQLModel):
+    code: str = Field(min_length=1, max_length=64, unique=True, index=True)
+    name: str
+    country: str = Field(min_length=2, max_length=2)
+    timezone: str
+
+
+class Facility(FacilityBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class InstrumentBase(SQLModel):
+    code: str = Field(min_length=1, max_length=64, unique=True, index=True)
+    name: str
+    techniques: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    changeover_shifts: int = Field(default=0, ge=0)
+    reserve_share: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class Instrument(InstrumentBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    facility_id: int = Field(foreign_key="facility.id", index=True)
+    position: int = 0
+
+
+class WindowBase(SQLModel):
+    start: datetime = Field(sa_type=UTCDateTime)
+    end: datetime = Field(sa_type=UTCDateTime)
+    kind: str = Field(max_length=32)
+    reason: str = ""
+
+
+class Window(WindowBase, table=True):
+    """Time an instrument cannot be used: on a whole facility, or on one instrument."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    facility_id: int | None = Field(default=None, foreign_key="facility.id", index=True)
+    instrument_id: int | None = Field(default=None, foreign_key="instrument.id", index=True)
+    position: int = 0
+
+
+class EquipmentBase(SQLModel):
+    code: str = Field(min_length=1, max_length=64, unique=True, index=True)
+    name: str
+    units: int = Field(default=1, ge=1)
+
+
+class Equipment(EquipmentBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+
+
+# Rounds
+
+
+class RoundBase(SQLModel):
+    code: str = Field(min_length=1, max_length=64, unique=True, index=True)
+    name: str
+    start: datetime = Field(sa_type=UTCDateTime)
+    end: datetime = Field(sa_type=UTCDateTime)
+    shift_hours: int = Field(default=8, gt=0, le=24)
+    phase: str = Field(default="open", max_length=16)
+    """open → review → allocation → published → running → closed."""
+    call_closes: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    review_closes: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    frozen_horizon_days: int = Field(default=14, ge=0)
+
+
+class Round(RoundBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    utc_offset_minutes: int = 0
+    """The offset the round file was written in, so exports read as the file did."""
+    scoring: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    revision: int = 0
+    """Bumped on every publish: the optimistic-concurrency token."""
+    created_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
+
+
+class RoundFacility(SQLModel, table=True):
+    round_id: int = Field(foreign_key="round.id", primary_key=True)
+    facility_id: int = Field(foreign_key="facility.id", primary_key=True)
+    position: int = 0
+
+
+class RoundEquipment(SQLModel, table=True):
+    round_id: int = Field(foreign_key="round.id", primary_key=True)
+    equipment_id: int = Field(foreign_key="equipment.id", primary_key=True)
+    position: int = 0
+
+
+class CountryGroup(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("round_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    name: str
+    countries: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    position: int = 0
+
+
+class QuotaBase(SQLModel):
+    code: str = Field(min_length=1, max_length=64)
+    scope: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    category: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    min_share: float | None = None
+    max_share: float | None = None
+    attribution: str = "pi"
+    soft: bool = False
+    penalty: float | None = None
+
+
+class Quota(QuotaBase, table=True):
+    __table_args__ = (UniqueConstraint("round_id", "code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    position: int = 0
+
+
+# Proposals
+
+
+class ProposalBase(SQLModel):
+    code: str = Field(min_length=1, max_length=64)
+    title: str
+    type: str = Field(max_length=16)
+    pi_name: str
+    pi_institution: str = ""
+    pi_country: str = Field(min_length=2, max_length=2)
+    priority: float | None = None
+    technically_feasible: bool = True
+    missed_rounds: int = 0
+    first_time_users: bool = False
+    early_career_pi: bool = False
+
+
+class Proposal(ProposalBase, table=True):
+    __table_args__ = (UniqueConstraint("round_id", "code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    owner_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    withdrawn: bool = False
+    position: int = 0
+    created_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
+
+
+class TeamMember(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    name: str
+    institution: str = ""
+    country: str = Field(min_length=2, max_length=2)
+    position: int = 0
+
+
+class RequestBase(SQLModel):
+    code: str = Field(min_length=1, max_length=64)
+    instruments: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    """Instrument codes in the proposer's order of preference."""
+    shifts: int = Field(ge=1)
+    min_shifts: int | None = Field(default=None, ge=1)
+    equipment: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    earliest: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    latest: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    unavailable: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    """[{start, end}] as ISO 8601 with offsets."""
+
+
+class Request(RequestBase, table=True):
+    __table_args__ = (UniqueConstraint("round_id", "code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    position: int = 0
+
+
+class Link(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    type: str = Field(max_length=16)
+    requests: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    first: str | None = None
+    then: str | None = None
+    min_gap_shifts: int = 0
+    max_gap_shifts: int | None = None
+    position: int = 0
+
+
+class Review(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("proposal_id", "reviewer"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    reviewer: str
+    """The reviewer's name as the round file gives it."""
+    reviewer_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    grade: float
+    conflict: bool = False
+    comment: str = ""
+    position: int = 0
+
+
+class ReviewAssignment(SQLModel, table=True):
+    proposal_id: int = Field(foreign_key="proposal.id", primary_key=True)
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+
+
+# Solves and schedules
+
+
+class SolveRun(SQLModel, table=True):
+    """One execution of the solver: queued → running → done / failed / cancelled, input and output kept."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    state: str = Field(default="queued", max_length=16, index=True)
+    kind: str = Field(default="manual", max_length=16)
+    run_key: str | None = Field(default=None, unique=True, max_length=128)
+    """Set for scheduled runs, so that one key runs once however many processes try."""
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    input: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    output: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    progress: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    error: str | None = None
+    cancel_requested: bool = False
+    requested_by: int | None = Field(default=None, foreign_key="user.id")
+    worker: str | None = None
+    schedule_version_id: int | None = Field(default=None, foreign_key="scheduleversion.id")
+    created_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    heartbeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ScheduleVersion(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("round_id", "number"),
+        Index(
+            "one_published_per_round",
+            "round_id",
+            unique=True,
+            sqlite_where=text("status = 'published'"),
+            postgresql_where=text("status = 'published'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="round.id", index=True)
+    number: int
+    status: str = Field(default="draft", max_length=16)
+    """draft → published → superseded."""
+    source: str = Field(default="solve", max_length=16)
+    """solve, import (a round file's previous_schedule) or edit."""
+    objective: float | None = None
+    bound: float | None = None
+    solve_status: str | None = None
+    note: str = ""
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
+    published_by: int | None = Field(default=None, foreign_key="user.id")
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Allocation(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("schedule_version_id", "request_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    schedule_version_id: int = Field(foreign_key="scheduleversion.id", index=True)
+    request_id: int = Field(foreign_key="request.id", index=True)
+    instrument_id: int = Field(foreign_key="instrument.id")
+    start_shift: int = Field(ge=0)
+    shifts: int = Field(ge=1)
+    pinned: bool = False
+
+
+# Accounts
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True, max_length=254)
+    name: str
+    role: str = Field(max_length=16)
+    """admin, coordinator, reviewer or proposer."""
+    password_hash: str
+    active: bool = True
+    calendar_token: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
+
+
+class CoordinatorFacility(SQLModel, table=True):
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    facility_id: int = Field(foreign_key="facility.id", primary_key=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who changed what, written in the same transaction as the change."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=now, sa_type=UTCDateTime, index=True)
+    user_id: int | None = Field(default=None, foreign_key="user.id")
+    action: str = Field(max_length=64)
+    entity: str = Field(max_length=32)
+    entity_id: str = Field(max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
