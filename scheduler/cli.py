@@ -10,12 +10,14 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from scheduler.checks import InputError, load_round, load_schedule
 from scheduler.contract import RoundFile, ScheduleFile
+from scheduler.resolve import DEFAULT_FROZEN_DAYS, resolve_round
 from scheduler.schedule import summary
 from scheduler.scoring import render_table, score_round, scored_round
 from scheduler.solving import exclusions, priorities, solve_round
@@ -51,11 +53,17 @@ def _parser() -> argparse.ArgumentParser:
     solve = commands.add_parser("solve", help="allocate a round file's instrument time")
     solve.add_argument("round", type=Path, metavar="ROUND.json")
     solve.add_argument("-o", "--output", type=Path, required=True, metavar="SCHEDULE.json")
-    solve.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds (default 60)")
-    solve.add_argument("--workers", type=int, default=2, metavar="N", help="CP-SAT workers (default 2)")
-    solve.add_argument("--seed", type=int, default=0, metavar="K")
-    solve.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_engine_options(solve)
     solve.set_defaults(run=_solve)
+
+    resolve = commands.add_parser("resolve", help="repair a published schedule after changes to its round")
+    resolve.add_argument("round", type=Path, metavar="ROUND.json")
+    resolve.add_argument("--previous", type=Path, required=True, metavar="SCHEDULE.json")
+    resolve.add_argument("--now", type=_aware_time, required=True, metavar="TIME", help="ISO 8601 with an offset")
+    resolve.add_argument("--frozen-days", type=float, default=DEFAULT_FROZEN_DAYS, metavar="D")
+    resolve.add_argument("-o", "--output", type=Path, required=True, metavar="NEW.json")
+    _add_engine_options(resolve)
+    resolve.set_defaults(run=_resolve)
 
     validate = commands.add_parser("validate", help="check a schedule file against every rule of its round")
     validate.add_argument("round", type=Path, metavar="ROUND.json")
@@ -73,11 +81,42 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds (default 60)")
+    parser.add_argument("--workers", type=int, default=2, metavar="N", help="CP-SAT workers (default 2)")
+    parser.add_argument("--seed", type=int, default=0, metavar="K")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _engine_settings(args: argparse.Namespace) -> Settings:
+    return Settings(time_limit=args.time_limit, workers=args.workers, seed=args.seed)
+
+
+def _aware_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs an offset, e.g. 2027-03-01T08:00:00+03:00")
+    return moment
+
+
 def _solve(args: argparse.Namespace) -> int:
     round_file = load_round(args.round)
-    settings = Settings(time_limit=args.time_limit, workers=args.workers, seed=args.seed)
-    report = None if args.quiet else ProgressPrinter()
-    prepared, schedule = solve_round(round_file, settings, report)
+    prepared, schedule = solve_round(round_file, _engine_settings(args), None if args.quiet else ProgressPrinter())
+    _write(args.output, schedule)
+    print(summary(prepared, schedule), file=sys.stderr)
+    return 0
+
+
+def _resolve(args: argparse.Namespace) -> int:
+    round_file = load_round(args.round)
+    previous = load_schedule(args.previous)
+    progress = None if args.quiet else ProgressPrinter()
+    _, prepared, schedule = resolve_round(
+        round_file, previous, args.now, args.frozen_days, _engine_settings(args), progress
+    )
     _write(args.output, schedule)
     print(summary(prepared, schedule), file=sys.stderr)
     return 0

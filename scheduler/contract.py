@@ -283,6 +283,30 @@ class QuotaReport(Strict):
     penalty: float | None = Field(default=None, description="Extension: soft-quota penalty paid.")
 
 
+class Slot(Strict):
+    instrument: Id
+    start_shift: Annotated[int, Field(ge=0)]
+    shifts: Annotated[int, Field(ge=1)]
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class AllocationChange(Strict):
+    request: Id
+    proposal: Id
+    before: Slot | None
+    after: Slot | None
+
+
+class ScheduleChanges(Strict):
+    """Extension for re-solves: how the schedule differs from the one in force."""
+
+    moved: list[AllocationChange] = []
+    resized: list[AllocationChange] = []
+    dropped: list[AllocationChange] = []
+    added: list[AllocationChange] = []
+
+
 class ScheduleFile(Strict):
     format: Literal["beamtime-schedule/1"]
     round: Id
@@ -294,3 +318,6 @@ class ScheduleFile(Strict):
     unallocated: list[Unallocated]
     quotas: list[QuotaReport]
     notes: list[str] = Field(default=[], description="Extension: infeasibility causes and warnings, in words.")
+    changes: ScheduleChanges | None = Field(
+        default=None, description="Extension: changes against the schedule in force."
+    )

@@ -122,6 +122,12 @@ def summary(prepared: Prepared, schedule: ScheduleFile) -> str:
     reasons = Counter(item.reason for item in schedule.unallocated)
     if reasons:
         lines.append("unallocated: " + ", ".join(f"{reason} {count}" for reason, count in reasons.most_common()))
+    if schedule.changes is not None:
+        changes = schedule.changes
+        lines.append(
+            f"changes: {len(changes.moved)} moved, {len(changes.resized)} resized, "
+            f"{len(changes.dropped)} dropped, {len(changes.added)} added"
+        )
     lines.extend(f"note: {note}" for note in schedule.notes)
     return "\n".join(lines)
 

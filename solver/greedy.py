@@ -31,7 +31,10 @@ def primary_objective(problem: Problem, placements: Sequence[Placement]) -> floa
 def greedy(problem: Problem) -> list[Placement]:
     """Rank-ordered first fit, then a hard-quota repair and a quota-respecting refill.
 
-    1. Every `pinned` placement is kept as given.
+    1. Every `pinned` placement is kept as given. Then each `previous` placement
+       that still obeys every hard rule except the quotas is kept, in rank order
+       and by whole all_or_nothing components, so that a re-solve starts from the
+       schedule in force rather than from scratch.
     2. An all_or_nothing component (groups sharing a request, joined transitively)
        is placed as a unit: its unplaced members in index order, each by first fit;
        if one fails, the members added in this attempt are removed again.
@@ -66,6 +69,7 @@ def greedy(problem: Problem) -> list[Placement]:
     anchored = {component for component in components if component and not pinned.isdisjoint(component)}
     for component in sorted(anchored):
         state.place_together(component, respect_quotas=False)
+    _keep_previous(state, order, components)
     _first_fit_pass(state, order, components, respect_quotas=False)
     _repair_quotas(state, order, components, pinned)
     _first_fit_pass(state, order, components, respect_quotas=True)
@@ -108,6 +112,24 @@ def all_or_nothing_components(problem: Problem) -> list[tuple[int, ...] | None]:
         for r in component:
             components[r] = component
     return components
+
+
+def _keep_previous(state: _State, order: list[int], components: list[tuple[int, ...] | None]) -> None:
+    previous = {placement.request: placement for placement in state.problem.previous}
+    for r in order:
+        members = components[r] or (r,)
+        if r not in previous or r in state.placed or any(m not in previous for m in members):
+            continue
+        kept: list[Placement] = []
+        for m in members:
+            if not state.fits(previous[m]):
+                break
+            state.add(previous[m])
+            kept.append(previous[m])
+        else:
+            continue
+        for undone in kept:
+            state.remove(undone)
 
 
 def _first_fit_pass(
@@ -343,6 +365,28 @@ class _State:
                         return Placement(r, i, start, shifts)
         return None
 
+    def fits(self, placement: Placement) -> bool:
+        """Whether this exact block obeys every hard rule but the quotas, given what is placed."""
+        r, i = placement.request, placement.instrument
+        request = self.problem.requests[r]
+        latest = self.problem.horizon if request.latest is None else min(request.latest, self.problem.horizon)
+        if i not in request.instruments or not request.min_shifts <= placement.shifts <= request.shifts:
+            return False
+        if placement.start < max(request.earliest, 0) or placement.end > latest:
+            return False
+        capacity = self.problem.instruments[i].capacity
+        if capacity is not None and self.allocated_shifts[i] + placement.shifts > capacity:
+            return False
+        for link in self.after_as_then[r]:
+            first = self.placed.get(link.first)
+            if first is not None and not _gap_ok(placement.start - first.end, link):
+                return False
+        for link in self.after_as_first[r]:
+            then = self.placed.get(link.then)
+            if then is not None and not _gap_ok(then.start - placement.end, link):
+                return False
+        return self._free_runs(r, i, placement.start, placement.end) == [(placement.start, placement.end)]
+
     def _free_runs(self, r: int, i: int, lo: int, hi: int) -> list[Span]:
         """Runs in [lo, hi) where request `r` could sit on instrument `i`, ignoring capacity and links."""
         if hi <= lo:
@@ -354,6 +398,10 @@ class _State:
         for e in self.problem.requests[r].equipment:
             occupied |= self.equipment_in_use[e][lo:hi] >= self.problem.equipment[e].units
         return _unoccupied_runs(occupied, lo)
+
+
+def _gap_ok(gap: int, link: After) -> bool:
+    return gap >= link.min_gap and (link.max_gap is None or gap <= link.max_gap)
 
 
 def is_feasible(problem: Problem, placements: Sequence[Placement]) -> list[str]:
