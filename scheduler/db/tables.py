@@ -109,6 +109,14 @@ class RoundFacility(SQLModel, table=True):
     position: int = 0
 
 
+class RoundInstrument(SQLModel, table=True):
+    """The instruments of a round: a round may use some of a facility's instruments only."""
+
+    round_id: int = Field(foreign_key="round.id", primary_key=True)
+    instrument_id: int = Field(foreign_key="instrument.id", primary_key=True)
+    position: int = 0
+
+
 class RoundEquipment(SQLModel, table=True):
     round_id: int = Field(foreign_key="round.id", primary_key=True)
     equipment_id: int = Field(foreign_key="equipment.id", primary_key=True)

@@ -1,0 +1,251 @@
+"""Round files and schedule files through the database and back, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from scheduler.build import prepare
+from scheduler.checks import InputError, load_round
+from scheduler.contract import PreviousAllocation, RoundFile
+from scheduler.db.tables import (
+    Allocation,
+    Facility,
+    Instrument,
+    Proposal,
+    Request,
+    Round,
+    ScheduleVersion,
+    SolveRun,
+    User,
+    Window,
+)
+from scheduler.roundio import export_round, export_schedule, import_round
+from scheduler.scoring import score_round
+from scheduler.solving import exclusions, priorities, solve_round
+from solver.greedy import greedy
+from solver.problem import Settings
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+EXAMPLE = FIXTURES / "example-round.json"
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+def _with_previous_schedule(round_file: RoundFile) -> RoundFile:
+    """The round with a valid schedule in force (the greedy one), every other allocation pinned."""
+    scores = score_round(round_file)
+    prepared = prepare(round_file, priorities(scores), exclusions(scores))
+    previous = [
+        PreviousAllocation(
+            request=prepared.request_ids[p.request],
+            instrument=prepared.instrument_ids[p.instrument],
+            start_shift=p.start,
+            shifts=p.shifts,
+            pinned=k % 2 == 0,
+        )
+        for k, p in enumerate(greedy(prepared.problem))
+    ]
+    document = round_file.model_copy(update={"previous_schedule": previous}).model_dump(mode="json")
+    return load_round(document)
+
+
+def _renamed(round_file: RoundFile, round_id: str) -> RoundFile:
+    document = round_file.model_dump(mode="json")
+    document["round"]["id"] = round_id
+    return load_round(document)
+
+
+async def _import(sessions: Sessions, round_file: RoundFile, **options: Any) -> int:
+    async with sessions.begin() as session:
+        return await import_round(session, round_file, **options)
+
+
+async def _export(sessions: Sessions, round_id: int) -> RoundFile:
+    async with sessions() as session:
+        return await export_round(session, round_id)
+
+
+async def _count(sessions: Sessions, table: type[Any]) -> int:
+    async with sessions() as session:
+        return (await session.execute(select(func.count()).select_from(table))).scalar_one()
+
+
+def _assert_same(exported: RoundFile, original: RoundFile) -> None:
+    assert exported == original
+    assert exported.model_dump(mode="json") == original.model_dump(mode="json")
+
+
+@pytest.mark.parametrize(
+    "path", [EXAMPLE, FIXTURES / "rounds" / "small.json", FIXTURES / "rounds" / "medium.json"], ids=lambda p: p.stem
+)
+async def test_a_round_file_comes_back_key_for_key(sessions: Sessions, path: Path) -> None:
+    original = load_round(path)
+    _assert_same(await _export(sessions, await _import(sessions, original)), original)
+
+
+async def test_a_previous_schedule_comes_back_with_its_pins(sessions: Sessions) -> None:
+    original = _with_previous_schedule(load_round(FIXTURES / "rounds" / "small.json"))
+    assert original.previous_schedule
+    assert {allocation.pinned for allocation in original.previous_schedule} == {True, False}
+    _assert_same(await _export(sessions, await _import(sessions, original)), original)
+
+
+async def test_the_imported_schedule_exports_on_the_grid_with_codes_and_pins(sessions: Sessions) -> None:
+    round_file = _with_previous_schedule(load_round(FIXTURES / "rounds" / "small.json"))
+    round_id = await _import(sessions, round_file)
+    async with sessions() as session:
+        version = (
+            await session.execute(select(ScheduleVersion).where(ScheduleVersion.round_id == round_id))
+        ).scalar_one()
+        assert version.id is not None
+        schedule = await export_schedule(session, version.id)
+
+    assert (version.status, version.source) == ("published", "import")
+    assert round_file.previous_schedule is not None
+    assert [(a.request, a.instrument, a.start_shift, a.shifts, a.pinned) for a in schedule.allocations] == [
+        (a.request, a.instrument, a.start_shift, a.shifts, a.pinned) for a in round_file.previous_schedule
+    ]
+    owner = {request.id: proposal.id for proposal in round_file.proposals for request in proposal.requests}
+    shift = timedelta(hours=round_file.round.shift_hours)
+    for allocation in schedule.allocations:
+        assert allocation.proposal == owner[allocation.request]
+        assert allocation.start == round_file.round.start + allocation.start_shift * shift
+        assert allocation.end == allocation.start + allocation.shifts * shift
+        assert allocation.start.utcoffset() == round_file.round.start.utcoffset()
+    assert schedule.status == "feasible", schedule.notes
+    listed = [a.request for a in schedule.allocations] + [u.request for u in schedule.unallocated]
+    assert sorted(listed) == sorted(owner)
+    assert schedule.objective == pytest.approx(sum(a.priority * a.shifts for a in schedule.allocations))
+
+
+async def test_a_solved_version_exports_as_the_solve_reported_it(sessions: Sessions) -> None:
+    round_file = load_round(EXAMPLE)
+    _, solved = solve_round(round_file, Settings(time_limit=10, workers=1))
+    assert solved.allocations and solved.unallocated
+    round_id = await _import(sessions, round_file)
+    async with sessions.begin() as session:
+        version = ScheduleVersion(round_id=round_id, number=1, source="solve")
+        session.add(version)
+        await session.flush()
+        assert version.id is not None
+        requests = dict((await session.execute(select(Request.code, Request.id))).all())
+        instruments = dict((await session.execute(select(Instrument.code, Instrument.id))).all())
+        session.add_all(
+            Allocation(
+                schedule_version_id=version.id,
+                request_id=requests[a.request],
+                instrument_id=instruments[a.instrument],
+                start_shift=a.start_shift,
+                shifts=a.shifts,
+            )
+            for a in solved.allocations
+        )
+        output = solved.model_dump(mode="json")
+        session.add(SolveRun(round_id=round_id, state="done", output=output, schedule_version_id=version.id))
+    async with sessions() as session:
+        assert await export_schedule(session, version.id) == solved
+
+
+async def test_rounds_share_the_catalogue_without_duplicating_it(sessions: Sessions) -> None:
+    first = load_round(EXAMPLE)
+    second = _renamed(first, "2027-II-example")
+    first_id = await _import(sessions, first)
+    facilities, windows = await _count(sessions, Facility), await _count(sessions, Window)
+    second_id = await _import(sessions, second)
+
+    assert (await _count(sessions, Facility), await _count(sessions, Window)) == (facilities, windows)
+    _assert_same(await _export(sessions, first_id), first)
+    _assert_same(await _export(sessions, second_id), second)
+
+
+async def test_importing_into_a_round_replaces_its_content(sessions: Sessions) -> None:
+    round_id = await _import(sessions, _with_previous_schedule(load_round(FIXTURES / "rounds" / "small.json")))
+    replacement = load_round(EXAMPLE)
+    assert await _import(sessions, replacement, into=round_id) == round_id
+
+    _assert_same(await _export(sessions, round_id), replacement)
+    assert await _count(sessions, ScheduleVersion) == 0
+
+
+async def test_a_bad_import_into_a_round_changes_nothing(sessions: Sessions) -> None:
+    original = _with_previous_schedule(load_round(EXAMPLE))
+    round_id = await _import(sessions, original)
+    other = load_round(FIXTURES / "rounds" / "small.json")
+    facilities = await _count(sessions, Facility)
+
+    # The file is valid on its own, but puts one of the example's instruments at another facility.
+    moved = other.model_dump(mode="json")
+    moved["facilities"][1]["instruments"].append(original.model_dump(mode="json")["facilities"][0]["instruments"][1])
+    with pytest.raises(InputError) as error:
+        await _import(sessions, load_round(moved), into=round_id)
+    assert [problem.path for problem in error.value.problems] == ["$.facilities[1].instruments[1].id"]
+
+    # This one fails half-way, on writing proposals for a user that does not exist.
+    with pytest.raises(IntegrityError):
+        await _import(sessions, other, into=round_id, owner_id=999_999)
+
+    _assert_same(await _export(sessions, round_id), original)
+    assert await _count(sessions, Facility) == facilities
+
+
+async def test_clashes_with_stored_data_are_input_errors_with_paths(sessions: Sessions) -> None:
+    round_file = load_round(EXAMPLE)
+    await _import(sessions, round_file)
+    document = round_file.model_dump(mode="json")
+    document["proposals"][0]["id"] = "P" * 65
+    document["proposals"][1]["reviews"].append(document["proposals"][1]["reviews"][0])
+    with pytest.raises(InputError) as error:
+        await _import(sessions, load_round(document))
+    assert [problem.path for problem in error.value.problems] == [
+        "$.proposals[0].id",
+        f"$.proposals[1].reviews[{len(document['proposals'][1]['reviews']) - 1}].reviewer",
+        "$.round.id",
+    ]
+
+
+async def test_a_replaced_round_keeps_its_proposals_owners(sessions: Sessions) -> None:
+    async with sessions.begin() as session:
+        user = User(email="pi@example.org", name="PI", role="proposer", password_hash="-", calendar_token="t")
+        session.add(user)
+    round_file = load_round(EXAMPLE)
+    round_id = await _import(sessions, round_file, owner_id=user.id)
+    document = round_file.model_dump(mode="json")
+    document["proposals"][0]["title"] = "A new title"
+    await _import(sessions, load_round(document), into=round_id)
+
+    async with sessions() as session:
+        owners = (await session.execute(select(Proposal.owner_id).where(Proposal.round_id == round_id))).scalars()
+        assert set(owners) == {user.id}
+
+
+async def test_a_round_that_is_no_valid_file_yet_exports_as_an_input_error(sessions: Sessions) -> None:
+    async with sessions.begin() as session:
+        started = load_round(EXAMPLE).round
+        empty = Round(code="2028-I", name="being set up", start=started.start, end=started.end)
+        session.add(empty)
+    assert empty.id is not None
+    with pytest.raises(InputError) as error:
+        await _export(sessions, empty.id)
+    assert [problem.path for problem in error.value.problems] == ["$.facilities"]
+
+
+async def test_a_round_lists_only_its_own_instruments_of_a_shared_facility(sessions: Sessions) -> None:
+    first = load_round(EXAMPLE)
+    document = _renamed(first, "2027-II-example").model_dump(mode="json")
+    skif = document["facilities"][0]
+    skif["instruments"] = [i for i in skif["instruments"] if i["id"] != "SKIF-1-1"]
+    document["proposals"] = [p for p in document["proposals"] if p["id"] != "P-001"]
+    for proposal in document["proposals"]:
+        for request in proposal["requests"]:
+            request["instruments"] = [i for i in request["instruments"] if i != "SKIF-1-1"]
+    second = load_round(document)
+    first_id, second_id = await _import(sessions, first), await _import(sessions, second)
+    _assert_same(await _export(sessions, first_id), first)
+    _assert_same(await _export(sessions, second_id), second)
