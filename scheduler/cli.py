@@ -16,7 +16,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from scheduler.checks import InputError, load_round, load_schedule
+from scheduler.cli_users import add_user_command
 from scheduler.contract import RoundFile, ScheduleFile
+from scheduler.jobs.cli import add_worker_command
 from scheduler.resolve import DEFAULT_FROZEN_DAYS, resolve_round
 from scheduler.schedule import summary
 from scheduler.scoring import render_table, score_round, scored_round
@@ -74,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("round", type=Path, metavar="ROUND.json")
     score.add_argument("-o", "--output", type=Path, metavar="SCORED.json", help="write the scored round file")
     score.set_defaults(run=_score)
+
+    add_user_command(commands)
+    add_worker_command(commands)
 
     schema = commands.add_parser("schema", help="write the JSON Schemas of the round and schedule files")
     schema.add_argument("-o", "--output", type=Path, default=Path(), metavar="DIR")

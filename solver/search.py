@@ -38,6 +38,7 @@ NEIGHBOURHOOD_CANDIDATES = 100
 EXPLAIN_SECONDS_PER_REQUEST = 0.0002
 """Time kept back at the end for explaining unallocated requests, so the limit holds."""
 BOUND_TOLERANCE = 1e-6
+STOP_POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -80,14 +81,23 @@ class _Run:
             self.on_progress(Progress(self.elapsed(), objective, self.bound, phase))
 
 
-class _StopWhenAsked(cp_model.CpSolverSolutionCallback):  # type: ignore[misc]
-    def __init__(self, stop: threading.Event) -> None:
-        super().__init__()
-        self._stop = stop
+def _solve_unless_stopped(solver: cp_model.CpSolver, model: cp_model.CpModel, stop: threading.Event) -> int:
+    """CP-SAT's solve, ended within a few milliseconds of `stop` being set."""
+    finished = threading.Event()
 
-    def on_solution_callback(self) -> None:
-        if self._stop.is_set():
-            self.stop_search()
+    def watch() -> None:
+        while not finished.is_set():
+            if stop.wait(STOP_POLL_SECONDS):
+                solver.stop_search()
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        return int(solver.solve(model))
+    finally:
+        finished.set()
+        watcher.join()
 
 
 def solve(
@@ -141,7 +151,7 @@ def _solve_whole(run: _Run) -> Status:
     else:
         budget = run.remaining()
     solver = _solver(run.settings, min(budget, run.remaining()), run.settings.seed)
-    status = solver.solve(built.model, _StopWhenAsked(run.stop))
+    status = _solve_unless_stopped(solver, built.model, run.stop)
     if status == cp_model.INFEASIBLE:
         return "infeasible"
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -176,7 +186,7 @@ def _improve(run: _Run) -> None:
         seconds = min(run.settings.subsolve_seconds, run.remaining())
         solver = _solver(run.settings, seconds, rng.randrange(1 << 30))
         built_at = time.monotonic()
-        status = solver.solve(built.model, _StopWhenAsked(run.stop))
+        status = _solve_unless_stopped(solver, built.model, run.stop)
         building += built_at - began
         solving += time.monotonic() - built_at
         iterations += 1

@@ -1,0 +1,172 @@
+"""The solve queue is the `solverun` table: queued → running → done / failed / cancelled.
+
+Every state change is one conditional UPDATE, so API replicas and workers on
+other machines agree on a run's state without locks held across requests.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
+
+from sqlalchemy import Update, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from scheduler.db.tables import SolveRun, now
+from solver.solution import Progress
+
+RunState = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+async def enqueue_solve(
+    session: AsyncSession,
+    round_id: int,
+    *,
+    requested_by: int | None,
+    time_limit: float,
+    workers: int,
+    seed: int,
+    kind: str = "manual",
+    run_key: str | None = None,
+) -> int:
+    """A queued run for any worker to take; a `run_key` already used returns that key's run instead,
+    so a scheduled solve fired by several processes is queued once."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(SolveRun)
+        .values(
+            round_id=round_id,
+            state="queued",
+            kind=kind,
+            run_key=run_key,
+            settings={"time_limit": time_limit, "workers": workers, "seed": seed},
+            cancel_requested=False,
+            requested_by=requested_by,
+            created_at=now(),
+        )
+        .on_conflict_do_nothing(index_elements=["run_key"])
+        .returning(col(SolveRun.id))
+    )
+    run_id = await session.scalar(statement)
+    if run_id is None:
+        run_id = await session.scalar(select(col(SolveRun.id)).where(col(SolveRun.run_key) == run_key))
+    assert run_id is not None
+    return run_id
+
+
+async def request_cancel(session: AsyncSession, run_id: int) -> RunState | None:
+    """A queued run is cancelled at once; a running one is flagged for its worker, which stops the
+    solver and keeps the best schedule found so far. Returns the run's state after the request
+    (None when there is no such run); a finished run is left as it is."""
+    run = col(SolveRun.id) == run_id
+    queued = update(SolveRun).where(run, col(SolveRun.state) == "queued")
+    if await _updated(session, queued.values(state="cancelled", cancel_requested=True, finished_at=now())):
+        return "cancelled"
+    running = update(SolveRun).where(run, col(SolveRun.state) == "running")
+    if await _updated(session, running.values(cancel_requested=True)):
+        return "running"
+    state = await session.scalar(select(col(SolveRun.state)).where(run))
+    return cast(RunState | None, state)
+
+
+async def claim_next(session: AsyncSession, worker: str) -> int | None:
+    """Takes the oldest queued run for `worker`, or None when the queue is empty.
+
+    On PostgreSQL the inner SELECT locks the row it picks and skips rows other
+    workers have locked (FOR UPDATE SKIP LOCKED), and the outer `state` test is
+    rechecked on the locked row, so two workers never take the same run.
+    SQLite serialises writers and SQLAlchemy drops the FOR UPDATE there, so the
+    same statement is a single atomic write.
+    """
+    oldest = (
+        select(col(SolveRun.id))
+        .where(col(SolveRun.state) == "queued")
+        .order_by(col(SolveRun.id))
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    at = now()
+    return await session.scalar(
+        update(SolveRun)
+        .where(col(SolveRun.id) == oldest, col(SolveRun.state) == "queued")
+        .values(state="running", worker=worker, started_at=at, heartbeat_at=at)
+        .returning(col(SolveRun.id))
+    )
+
+
+async def reap_stale_runs(session: AsyncSession, stale_seconds: float, at: datetime | None = None) -> list[int]:
+    """Marks failed the running runs whose worker has not reported for `stale_seconds` (its machine
+    died or lost the database); returns their ids. Clocks of workers are assumed to agree (NTP)."""
+    at = at or now()
+    reaped = await session.execute(
+        update(SolveRun)
+        .where(col(SolveRun.state) == "running", col(SolveRun.heartbeat_at) < at - timedelta(seconds=stale_seconds))
+        .values(
+            state="failed",
+            finished_at=at,
+            error=f"the worker stopped reporting (no heartbeat for {stale_seconds:g} s)",
+        )
+        .returning(col(SolveRun.id))
+    )
+    return [run_id for run_id in reaped.scalars() if run_id is not None]
+
+
+async def start_run(session: AsyncSession, run_id: int, worker: str, round_file: dict[str, Any]) -> bool:
+    """Keeps the round file the run will solve; False when the run is no longer `worker`'s."""
+    return await _updated(session, _owned(run_id, worker).values(input=round_file, heartbeat_at=now()))
+
+
+async def heartbeat(session: AsyncSession, run_id: int, worker: str, progress: Progress | None) -> bool | None:
+    """Shows the worker is alive and the search's latest progress; returns whether a cancel was
+    requested, or None when the run is no longer `worker`'s (reaped, say)."""
+    values: dict[str, Any] = {"heartbeat_at": now()}
+    if progress is not None:
+        values["progress"] = progress_document(progress)
+    return await session.scalar(_owned(run_id, worker).values(**values).returning(col(SolveRun.cancel_requested)))
+
+
+async def finish_run(
+    session: AsyncSession,
+    run_id: int,
+    worker: str,
+    *,
+    state: RunState,
+    output: dict[str, Any] | None = None,
+    error: str | None = None,
+    progress: Progress | None = None,
+    schedule_version_id: int | None = None,
+) -> bool:
+    """Records how the run ended; False when the run is no longer `worker`'s."""
+    at = now()
+    values: dict[str, Any] = {"state": state, "error": error, "finished_at": at, "heartbeat_at": at}
+    if output is not None:
+        values["output"] = output
+    if progress is not None:
+        values["progress"] = progress_document(progress)
+    if schedule_version_id is not None:
+        values["schedule_version_id"] = schedule_version_id
+    return await _updated(session, _owned(run_id, worker).values(**values))
+
+
+def progress_document(progress: Progress) -> dict[str, Any]:
+    return {
+        "elapsed": round(progress.elapsed, 3),
+        "objective": progress.objective,
+        "bound": progress.bound,
+        "phase": progress.phase,
+    }
+
+
+def _owned(run_id: int, worker: str) -> Update:
+    """An update of the run only while it is running under `worker`: a reaped run stays failed."""
+    return update(SolveRun).where(
+        col(SolveRun.id) == run_id, col(SolveRun.state) == "running", col(SolveRun.worker) == worker
+    )
+
+
+async def _updated(session: AsyncSession, statement: Update) -> bool:
+    return await session.scalar(statement.returning(col(SolveRun.id))) is not None

@@ -1,0 +1,95 @@
+"""What coordinators do with solve runs: start, watch, cancel, fetch the kept files.
+
+A run belongs to its round: admins and the round's coordinators see it; to
+anyone else it does not exist (NotFound, not Forbidden), so ids do not leak
+which rounds are being solved. Starting and cancelling are audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scheduler.accounts import Claims, coordinates_round
+from scheduler.audit import record
+from scheduler.catalog import Input, require_round_coordinator, round_row
+from scheduler.errors import NotFound
+from scheduler.jobs.queue import enqueue_solve, request_cancel
+from scheduler.jobs.views import SolveRunPublic, get_run, list_runs, run_input, run_output
+from scheduler.settings import Settings
+
+MAX_TIME_LIMIT = 3600.0
+MAX_WORKERS = 64
+
+
+class SolveOptions(Input):
+    """What a coordinator may choose for one solve; a missing value takes the service's default."""
+
+    time_limit: float | None = Field(default=None, gt=0.0, le=MAX_TIME_LIMIT, description="Seconds.")
+    workers: int | None = Field(default=None, ge=1, le=MAX_WORKERS, description="CP-SAT workers.")
+    seed: int = Field(default=0, ge=0, lt=2**31)
+
+
+async def start_solve(
+    session: AsyncSession, actor: Claims, round_id: int, options: SolveOptions, settings: Settings
+) -> SolveRunPublic:
+    """Queues a solve of the round; a worker picks it up (in the API process or on another machine)."""
+    await round_row(session, round_id)
+    await require_round_coordinator(session, actor, round_id)
+    run_id = await enqueue_solve(
+        session,
+        round_id,
+        requested_by=actor.user_id,
+        time_limit=options.time_limit or settings.solve_time_limit,
+        workers=options.workers or settings.solve_workers,
+        seed=options.seed,
+    )
+    record(session, actor.user_id, "solve.start", "solverun", run_id, {"round_id": round_id})
+    return await _visible(session, actor, run_id)
+
+
+async def solves_of_round(session: AsyncSession, actor: Claims, round_id: int) -> list[SolveRunPublic]:
+    """Newest first."""
+    await round_row(session, round_id)
+    await require_round_coordinator(session, actor, round_id)
+    return await list_runs(session, round_id)
+
+
+async def solve(session: AsyncSession, actor: Claims, run_id: int) -> SolveRunPublic:
+    return await _visible(session, actor, run_id)
+
+
+async def cancel_solve(session: AsyncSession, actor: Claims, run_id: int) -> SolveRunPublic:
+    """A queued run ends at once; a running one stops within a second or so, keeping the best
+    schedule so far; a finished run stays as it is."""
+    await _visible(session, actor, run_id)
+    if await request_cancel(session, run_id) in ("cancelled", "running"):
+        record(session, actor.user_id, "solve.cancel", "solverun", run_id)
+    return await _visible(session, actor, run_id)
+
+
+async def solve_input(session: AsyncSession, actor: Claims, run_id: int) -> dict[str, Any]:
+    """The round file the run solved."""
+    await _visible(session, actor, run_id)
+    document = await run_input(session, run_id)
+    if document is None:
+        raise NotFound(f"solve {run_id} has no input yet: no worker has taken it")
+    return document
+
+
+async def solve_output(session: AsyncSession, actor: Claims, run_id: int) -> dict[str, Any]:
+    """The schedule file the run produced."""
+    await _visible(session, actor, run_id)
+    document = await run_output(session, run_id)
+    if document is None:
+        raise NotFound(f"solve {run_id} has no output: it has not finished with a schedule")
+    return document
+
+
+async def _visible(session: AsyncSession, actor: Claims, run_id: int) -> SolveRunPublic:
+    run = await get_run(session, run_id)
+    if run is None or not await coordinates_round(session, actor, run.round_id):
+        raise NotFound(f"no solve {run_id}")
+    return run

@@ -1,0 +1,134 @@
+"""What the API shows of solve runs, read without loading the kept input and output files.
+
+A run's input (the round file) can be megabytes; progress is polled often, so
+the summary reads only the columns it shows and the result's headline fields
+out of the stored schedule file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel
+from sqlalchemy import Row, Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from scheduler.contract import Status
+from scheduler.db.tables import SolveRun
+from scheduler.jobs.queue import RunState
+
+
+class SolveSettings(BaseModel):
+    time_limit: float
+    workers: int
+    seed: int
+
+
+class SolveProgress(BaseModel):
+    elapsed: float
+    """Seconds since the engine started."""
+    objective: float
+    bound: float | None
+    phase: str
+
+
+class SolveResult(BaseModel):
+    status: Status
+    objective: float
+    bound: float | None
+    schedule_version_id: int | None
+    """The draft version the run created; None when the solve found no schedule."""
+
+
+class SolveRunPublic(BaseModel):
+    id: int
+    round_id: int
+    state: RunState
+    kind: str
+    settings: SolveSettings
+    progress: SolveProgress | None
+    result: SolveResult | None
+    error: str | None
+    cancel_requested: bool
+    requested_by: int | None
+    worker: str | None
+    created_at: AwareDatetime
+    started_at: AwareDatetime | None
+    finished_at: AwareDatetime | None
+    heartbeat_at: AwareDatetime | None
+    has_input: bool
+    has_output: bool
+
+
+def _summaries() -> Select[Any]:
+    return select(
+        col(SolveRun.id),
+        col(SolveRun.round_id),
+        col(SolveRun.state),
+        col(SolveRun.kind),
+        col(SolveRun.settings),
+        col(SolveRun.progress),
+        col(SolveRun.error),
+        col(SolveRun.cancel_requested),
+        col(SolveRun.requested_by),
+        col(SolveRun.worker),
+        col(SolveRun.schedule_version_id),
+        col(SolveRun.created_at),
+        col(SolveRun.started_at),
+        col(SolveRun.finished_at),
+        col(SolveRun.heartbeat_at),
+        col(SolveRun.input)["format"].as_string().label("input_format"),
+        col(SolveRun.output)["status"].as_string().label("status"),
+        col(SolveRun.output)["objective"].as_float().label("objective"),
+        col(SolveRun.output)["bound"].as_float().label("bound"),
+    )
+
+
+def _public(row: Row[Any]) -> SolveRunPublic:
+    return SolveRunPublic(
+        id=row.id,
+        round_id=row.round_id,
+        state=row.state,
+        kind=row.kind,
+        settings=SolveSettings.model_validate(row.settings),
+        progress=SolveProgress.model_validate(row.progress) if row.progress else None,
+        result=None
+        if row.status is None
+        else SolveResult(
+            status=row.status, objective=row.objective, bound=row.bound, schedule_version_id=row.schedule_version_id
+        ),
+        error=row.error,
+        cancel_requested=row.cancel_requested,
+        requested_by=row.requested_by,
+        worker=row.worker,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        heartbeat_at=row.heartbeat_at,
+        has_input=row.input_format is not None,
+        has_output=row.status is not None,
+    )
+
+
+async def get_run(session: AsyncSession, run_id: int) -> SolveRunPublic | None:
+    row = (await session.execute(_summaries().where(col(SolveRun.id) == run_id))).one_or_none()
+    return None if row is None else _public(row)
+
+
+async def list_runs(session: AsyncSession, round_id: int) -> list[SolveRunPublic]:
+    """Newest first."""
+    rows = await session.execute(
+        _summaries().where(col(SolveRun.round_id) == round_id).order_by(col(SolveRun.id).desc())
+    )
+    return [_public(row) for row in rows]
+
+
+async def run_input(session: AsyncSession, run_id: int) -> dict[str, Any] | None:
+    """The round file the run solved, as it was when the worker took the run."""
+    return await session.scalar(select(col(SolveRun.input)).where(col(SolveRun.id) == run_id))
+
+
+async def run_output(session: AsyncSession, run_id: int) -> dict[str, Any] | None:
+    """The schedule file the run produced (the best so far for a cancelled run)."""
+    return await session.scalar(select(col(SolveRun.output)).where(col(SolveRun.id) == run_id))
