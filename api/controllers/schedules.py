@@ -1,0 +1,191 @@
+"""Schedule versions (list, read, publish, diff, pin, move, export), proposer views and the calendar feed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY
+from litestar.types import ExceptionHandlersMap
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.controllers import BEARER
+from api.params import Id
+from api.problems import problem
+from scheduler import calendar, schedules
+from scheduler.accounts import Claims
+from scheduler.calendar import ProposalStatus
+from scheduler.contract import ScheduleFile
+from scheduler.errors import NotFound
+from scheduler.roundio import export_schedule
+from scheduler.schedules import (
+    AllocationPublic,
+    Move,
+    MoveRejectedError,
+    Published,
+    PublishRequest,
+    RevisionConflictError,
+    RoundVersions,
+    VersionDetail,
+    VersionDiff,
+)
+
+RequestCode = Annotated[str, Parameter(min_length=1, max_length=64, description="The request's id in the round file.")]
+
+
+class CalendarAddress(BaseModel):
+    url: str = Field(
+        description="Subscribe to it in a calendar app; anyone holding it can read the feed, so keep it private."
+    )
+
+
+def _stale_revision(request: Request[Any, Any, Any], error: RevisionConflictError) -> Response[dict[str, Any]]:
+    response = problem(request, HTTP_409_CONFLICT, str(error))
+    response.content["current_revision"] = error.current_revision
+    return response
+
+
+def _rejected_move(request: Request[Any, Any, Any], error: MoveRejectedError) -> Response[dict[str, Any]]:
+    """Every rule the move would break, as the validator words it, with the rule's number in the spec."""
+    response = problem(
+        request,
+        HTTP_422_UNPROCESSABLE_ENTITY,
+        str(error),
+        errors=[{"path": v.path, "message": v.message} for v in error.violations],
+    )
+    for entry, violation in zip(response.content["errors"], error.violations, strict=True):
+        entry["rule"] = violation.rule
+    return response
+
+
+SCHEDULE_ERRORS: ExceptionHandlersMap = {RevisionConflictError: _stale_revision, MoveRejectedError: _rejected_move}
+"""Problem details with what the client needs beyond the message: the round's revision, each broken rule."""
+
+
+class ScheduleController(Controller):
+    tags = ("schedules",)
+    security = BEARER
+    exception_handlers = SCHEDULE_ERRORS
+
+    @get(
+        "/rounds/{round_id:int}/schedules",
+        summary="The round's schedule versions and its revision",
+        description="Drafts are listed to the round's coordinators and admins only. "
+        "`revision` is what POST /schedules/{id}/publish expects.",
+    )
+    async def list_versions(self, round_id: Id, db_session: AsyncSession, current_user: Claims) -> RoundVersions:
+        manages = await schedules.manages_round(db_session, current_user, round_id)
+        return await schedules.list_versions(db_session, round_id, include_drafts=manages)
+
+    @get("/schedules/{version_id:int}", summary="A schedule version with its allocations")
+    async def get_version(self, version_id: Id, db_session: AsyncSession, current_user: Claims) -> VersionDetail:
+        await schedules.readable(db_session, current_user, version_id)
+        return await schedules.get_version(db_session, version_id)
+
+    @post(
+        "/schedules/{version_id:int}/publish",
+        status_code=200,
+        summary="Publish a draft, superseding the version in force (the round's coordinators)",
+        description="`expected_revision` is the round's revision as last read. If someone published since, "
+        "the answer is 409 with `current_revision` and nothing changes.",
+    )
+    async def publish(
+        self, version_id: Id, data: PublishRequest, db_session: AsyncSession, current_user: Claims
+    ) -> Published:
+        await schedules.require_manager(db_session, current_user, version_id)
+        return await schedules.publish(
+            db_session, version_id, expected_revision=data.expected_revision, user_id=current_user.user_id
+        )
+
+    @get(
+        "/schedules/{from_id:int}/diff/{to_id:int}",
+        summary="What changed, per request, from one version of a round to another",
+    )
+    async def diff(self, from_id: Id, to_id: Id, db_session: AsyncSession, current_user: Claims) -> VersionDiff:
+        await schedules.readable(db_session, current_user, from_id)
+        await schedules.readable(db_session, current_user, to_id)
+        return await schedules.diff(db_session, from_id, to_id)
+
+    @post(
+        "/schedules/{version_id:int}/allocations/{request_code:str}/pin",
+        status_code=200,
+        summary="Pin an allocation of a draft: a re-solve after its publication keeps it exactly",
+    )
+    async def pin(
+        self,
+        version_id: Id,
+        request_code: RequestCode,
+        db_session: AsyncSession,
+        current_user: Claims,
+    ) -> AllocationPublic:
+        await schedules.require_manager(db_session, current_user, version_id)
+        return await schedules.set_pinned(db_session, version_id, request_code, True, user_id=current_user.user_id)
+
+    @delete(
+        "/schedules/{version_id:int}/allocations/{request_code:str}/pin",
+        status_code=200,
+        summary="Unpin an allocation of a draft",
+    )
+    async def unpin(
+        self,
+        version_id: Id,
+        request_code: RequestCode,
+        db_session: AsyncSession,
+        current_user: Claims,
+    ) -> AllocationPublic:
+        await schedules.require_manager(db_session, current_user, version_id)
+        return await schedules.set_pinned(db_session, version_id, request_code, False, user_id=current_user.user_id)
+
+    @post(
+        "/schedules/{version_id:int}/moves",
+        summary="Move one request by hand: a new draft if the schedule then keeps every rule",
+        description="The version itself is never changed. The would-be schedule is checked against every rule "
+        "of the round file format; if any breaks, the answer is 422 listing each (`rule`, `path`, `message`) "
+        "and nothing is saved.",
+    )
+    async def move(
+        self, version_id: Id, data: Move, db_session: AsyncSession, current_user: Claims
+    ) -> Response[VersionDetail]:
+        await schedules.require_manager(db_session, current_user, version_id)
+        draft = await schedules.move(db_session, version_id, data, user_id=current_user.user_id)
+        return Response(draft, status_code=HTTP_201_CREATED, headers={"Location": f"/schedules/{draft.id}"})
+
+    @get("/schedules/{version_id:int}/export", summary="A schedule version as a schedule file")
+    async def export(self, version_id: Id, db_session: AsyncSession, current_user: Claims) -> ScheduleFile:
+        await schedules.readable(db_session, current_user, version_id)
+        return await export_schedule(db_session, version_id)
+
+    @get(
+        "/me/proposals",
+        summary="My proposals, each with a plain status and, once scheduled, its slots",
+        description="Status: submitted, under_review, scored, scheduled (slots in the facility's timezone), "
+        "waitlisted (eligible, no time in the published schedule), not_scheduled (below the cut-off or not "
+        "feasible), withdrawn; `reason` and `unallocated` say why time was not given.",
+    )
+    async def my_proposals(self, db_session: AsyncSession, current_user: Claims) -> list[ProposalStatus]:
+        return await calendar.my_proposals(db_session, current_user.user_id)
+
+    @get("/me/calendar-url", summary="The address of my calendar feed (iCalendar), for calendar apps")
+    async def calendar_url(self, db_session: AsyncSession, current_user: Claims, state: State) -> CalendarAddress:
+        path = await calendar.calendar_path(db_session, current_user.user_id)
+        return CalendarAddress(url=state.settings.public_url.rstrip("/") + path)
+
+
+class CalendarController(Controller):
+    tags = ("schedules",)
+
+    @get(
+        "/calendar/{feed:str}",
+        summary="A user's slots in published schedules as an iCalendar feed",
+        description="The address comes from GET /me/calendar-url and is its own credential: no token header. "
+        "An unknown address is 404.",
+        media_type="text/calendar; charset=utf-8",
+    )
+    async def feed(self, feed: str, db_session: AsyncSession) -> bytes:
+        token = feed.removesuffix(".ics")
+        if token == feed:
+            raise NotFound("calendar feeds end in .ics")
+        return await calendar.calendar_feed(db_session, token)

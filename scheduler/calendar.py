@@ -1,0 +1,302 @@
+"""What a proposer sees: each of their proposals with a plain status, and their slots as an iCalendar feed.
+
+Status of a proposal, decided in this order:
+- `withdrawn`: the team withdrew it.
+- When its round has a published schedule version:
+  - `scheduled`: at least one of its requests has an allocation there (`slots`
+    gives each, with times in the facility's timezone); requests left out are
+    listed in `unallocated`.
+  - `not_scheduled`: none has, and the scoring rules give it no time
+    (reason `below_cutoff`, which includes too few usable reviews, or `not_feasible`).
+  - `waitlisted`: none has although it is eligible (scored above the cut-off and
+    technically feasible): it is next in line if time frees up. The reason is the
+    engine's (`capacity`, `quota`, `window`, `link`, `equipment`) when known.
+- Otherwise by the round's phase: `submitted` while the call is open,
+  `under_review` in review, `scored` after that until a schedule is published.
+
+Reasons come from the published version's solve output (the solve run that made
+it), one per request; a version not made by a solve (imported, edited by hand) is
+measured as the engine measures its own (`export_schedule`): scoring of the round
+as it is now, then the engine's explanation of each request left out.
+
+The feed has one VEVENT per allocation of the user's proposals in published
+versions, with a UID stable per request so that calendar apps update the event
+when a new version moves it. Times are UTC (DTSTART/DTEND with Z), which needs no
+VTIMEZONE; the description gives them in the facility's timezone as well.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event
+from pydantic import BaseModel, Field, TypeAdapter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from scheduler.checks import InputError
+from scheduler.contract import Unallocated, UnallocatedReason
+from scheduler.db.tables import (
+    Allocation,
+    Facility,
+    Instrument,
+    Proposal,
+    Request,
+    Round,
+    ScheduleVersion,
+    SolveRun,
+    User,
+)
+from scheduler.errors import NotFound
+from scheduler.roundio import export_schedule
+from scheduler.schedules import PUBLISHED
+
+ProposalState = Literal["submitted", "under_review", "scored", "scheduled", "waitlisted", "not_scheduled", "withdrawn"]
+SCORING_REASONS: frozenset[str] = frozenset({"below_cutoff", "not_feasible"})
+Outcome = tuple[UnallocatedReason | None, str | None]
+NO_REASON: Outcome = (None, None)
+UNALLOCATED = TypeAdapter(list[Unallocated])
+TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+"""What `secrets.token_urlsafe` gives; anything else is not looked up."""
+PHASE_STATES: Mapping[str, ProposalState] = {"open": "submitted", "review": "under_review"}
+
+
+class ScheduledSlot(BaseModel):
+    request: str
+    instrument: str
+    instrument_name: str
+    facility: str
+    facility_name: str
+    timezone: str
+    start: datetime = Field(description="In the facility's timezone.")
+    end: datetime = Field(description="In the facility's timezone.")
+    shifts: int
+
+
+class RequestOutcome(BaseModel):
+    request: str
+    reason: UnallocatedReason | None
+    detail: str | None
+
+    @classmethod
+    def of(cls, request: str, outcome: Outcome) -> RequestOutcome:
+        return cls(request=request, reason=outcome[0], detail=outcome[1])
+
+
+class ProposalStatus(BaseModel):
+    id: int
+    proposal: str
+    title: str
+    round_id: int
+    round: str
+    status: ProposalState
+    reason: UnallocatedReason | None = Field(
+        default=None, description="Why a waitlisted or not scheduled proposal got no time."
+    )
+    detail: str | None = Field(default=None, description="The reason in words.")
+    slots: list[ScheduledSlot] = Field(default=[], description="Its allocations in the published schedule.")
+    unallocated: list[RequestOutcome] = Field(
+        default=[], description="Once a schedule is published: its requests that got no time, each with why."
+    )
+
+
+@dataclass(frozen=True)
+class _Placed:
+    allocation: Allocation
+    request: Request
+    proposal: Proposal
+    instrument: Instrument
+    facility: Facility
+    round: Round
+    version: ScheduleVersion
+
+    def times(self) -> tuple[datetime, datetime]:
+        """Start and end in UTC."""
+        step = timedelta(hours=self.round.shift_hours)
+        start = self.round.start + self.allocation.start_shift * step
+        return start.astimezone(UTC), (start + self.allocation.shifts * step).astimezone(UTC)
+
+    def slot(self) -> ScheduledSlot:
+        zone = ZoneInfo(self.facility.timezone)
+        start, end = self.times()
+        return ScheduledSlot(
+            request=self.request.code,
+            instrument=self.instrument.code,
+            instrument_name=self.instrument.name,
+            facility=self.facility.code,
+            facility_name=self.facility.name,
+            timezone=self.facility.timezone,
+            start=start.astimezone(zone),
+            end=end.astimezone(zone),
+            shifts=self.allocation.shifts,
+        )
+
+
+async def _published_placements(session: AsyncSession, owner_id: int) -> list[_Placed]:
+    rows = await session.execute(
+        select(Allocation, Request, Proposal, Instrument, Facility, Round, ScheduleVersion)
+        .join(ScheduleVersion, col(ScheduleVersion.id) == col(Allocation.schedule_version_id))
+        .join(Request, col(Request.id) == col(Allocation.request_id))
+        .join(Proposal, col(Proposal.id) == col(Request.proposal_id))
+        .join(Instrument, col(Instrument.id) == col(Allocation.instrument_id))
+        .join(Facility, col(Facility.id) == col(Instrument.facility_id))
+        .join(Round, col(Round.id) == col(ScheduleVersion.round_id))
+        .where(
+            col(Proposal.owner_id) == owner_id,
+            col(Proposal.withdrawn).is_(False),
+            col(ScheduleVersion.status) == PUBLISHED,
+        )
+        .order_by(col(Allocation.start_shift), col(Request.position))
+    )
+    return [_Placed(*row) for row in rows]
+
+
+async def my_proposals(session: AsyncSession, user_id: int) -> list[ProposalStatus]:
+    """The user's proposals, newest round first, each with its status."""
+    proposals = (
+        await session.execute(
+            select(Proposal, Round)
+            .join(Round, col(Round.id) == col(Proposal.round_id))
+            .where(col(Proposal.owner_id) == user_id)
+            .order_by(col(Round.start).desc(), col(Proposal.position), col(Proposal.code))
+        )
+    ).all()
+    published = {
+        version.round_id: version
+        for version in (
+            await session.execute(
+                select(ScheduleVersion).where(
+                    col(ScheduleVersion.round_id).in_({proposal.round_id for proposal, _ in proposals}),
+                    col(ScheduleVersion.status) == PUBLISHED,
+                )
+            )
+        ).scalars()
+    }
+    slots: dict[int, list[ScheduledSlot]] = defaultdict(list)
+    for placement in await _published_placements(session, user_id):
+        slots[placement.request.proposal_id].append(placement.slot())
+    requests: dict[int, list[str]] = defaultdict(list)
+    for proposal_id, code in await session.execute(
+        select(col(Request.proposal_id), col(Request.code))
+        .where(col(Request.proposal_id).in_([proposal.id for proposal, _ in proposals]))
+        .order_by(col(Request.position))
+    ):
+        requests[proposal_id].append(code)
+
+    reasons: dict[int, Mapping[str, Outcome]] = {}
+    statuses = []
+    for proposal, round_ in proposals:
+        assert proposal.id is not None
+        status = ProposalStatus(
+            id=proposal.id,
+            proposal=proposal.code,
+            title=proposal.title,
+            round_id=proposal.round_id,
+            round=round_.code,
+            status="withdrawn" if proposal.withdrawn else PHASE_STATES.get(round_.phase, "scored"),
+        )
+        version = published.get(proposal.round_id)
+        if version is not None and not proposal.withdrawn:
+            placed = {slot.request for slot in slots[proposal.id]}
+            missing = [code for code in requests[proposal.id] if code not in placed]
+            if missing and version.round_id not in reasons:
+                reasons[version.round_id] = await _reasons(session, version)
+            outcomes = [RequestOutcome.of(code, reasons[version.round_id].get(code, NO_REASON)) for code in missing]
+            status = _outcome(status, slots[proposal.id], outcomes)
+        statuses.append(status)
+    return statuses
+
+
+def _outcome(status: ProposalStatus, slots: list[ScheduledSlot], unallocated: list[RequestOutcome]) -> ProposalStatus:
+    """The status of a proposal in a round with a published schedule, from its slots and reasons."""
+    if slots:
+        return status.model_copy(update={"status": "scheduled", "slots": slots, "unallocated": unallocated})
+    excluded = [outcome for outcome in unallocated if outcome.reason in SCORING_REASONS]
+    explained = excluded or [outcome for outcome in unallocated if outcome.reason is not None]
+    return status.model_copy(
+        update={
+            "status": "not_scheduled" if excluded else "waitlisted",
+            "reason": explained[0].reason if explained else None,
+            "detail": explained[0].detail if explained else None,
+            "unallocated": unallocated,
+        }
+    )
+
+
+async def _reasons(session: AsyncSession, version: ScheduleVersion) -> Mapping[str, Outcome]:
+    """Request code -> (reason, detail) for the requests a published version leaves out.
+
+    A solve's own output is read straight from its run, which is cheap; any other
+    version is measured by `export_schedule`, which scores and explains the round.
+    """
+    assert version.id is not None
+    recorded = await session.scalar(
+        select(col(SolveRun.output)["unallocated"])
+        .where(col(SolveRun.schedule_version_id) == version.id, col(SolveRun.output).is_not(None))
+        .order_by(col(SolveRun.id).desc())
+        .limit(1)
+    )
+    if recorded is not None:
+        unallocated = UNALLOCATED.validate_python(recorded)
+    else:
+        try:
+            unallocated = (await export_schedule(session, version.id)).unallocated
+        except InputError:
+            return {}
+    return {entry.request: (entry.reason, entry.detail) for entry in unallocated}
+
+
+async def calendar_path(session: AsyncSession, user_id: int) -> str:
+    """The path of the user's feed; the token in it is the only credential a calendar app sends."""
+    token = await session.scalar(select(col(User.calendar_token)).where(col(User.id) == user_id))
+    if token is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return f"/calendar/{token}.ics"
+
+
+async def calendar_feed(session: AsyncSession, token: str) -> bytes:
+    """The iCalendar document of the slots of the user holding `token`; NotFound for any other token."""
+    user = None
+    if TOKEN.fullmatch(token):
+        user = await session.scalar(select(User).where(col(User.calendar_token) == token, col(User.active)))
+    if user is None or user.id is None:
+        raise NotFound("no calendar for this address")
+    calendar = Calendar()
+    calendar.add("prodid", "-//beamtime//schedule feed//EN")
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("x-wr-calname", f"Beamtime: {user.name}")
+    for event in _events(await _published_placements(session, user.id)):
+        calendar.add_component(event)
+    return bytes(calendar.to_ical())
+
+
+def _events(placements: Iterable[_Placed]) -> Iterable[Event]:
+    for placed in placements:
+        start, end = placed.times()
+        slot = placed.slot()
+        event = Event()
+        event.add("uid", f"{placed.round.code}-{placed.request.code}@beamtime")
+        event.add("sequence", 0)
+        event.add("dtstamp", placed.version.published_at or placed.version.created_at)
+        event.add("dtstart", start)
+        event.add("dtend", end)
+        event.add("summary", f"{placed.proposal.code} on {placed.instrument.name} ({placed.instrument.code})")
+        event.add("location", f"{placed.facility.name}, {placed.instrument.name}")
+        event.add("description", _description(placed, slot))
+        yield event
+
+
+def _description(placed: _Placed, slot: ScheduledSlot) -> str:
+    local = f"{slot.start:%Y-%m-%d %H:%M} – {slot.end:%Y-%m-%d %H:%M} {slot.timezone}"
+    return (
+        f"{placed.proposal.title}\n"
+        f"Round {placed.round.code}, request {placed.request.code}: {slot.shifts} shifts, {local}"
+    )

@@ -1,0 +1,421 @@
+"""Schedule versions of a round: draft → published → superseded, compared, pinned and edited by hand.
+
+Rules kept here, so that every caller gets them:
+- Exactly one version of a round is published. Publishing bumps `Round.revision`
+  with a conditional UPDATE, so two coordinators publishing from the same
+  revision cannot both win; the partial unique index `one_published_per_round`
+  stands behind it.
+- Only drafts are published, pinned or unpinned. Pins of a draft take effect when
+  it is published: the published version's allocations, pins included, are the
+  `previous_schedule` of the round's next solve.
+- A manual move never edits a version: it is checked against every rule of the
+  round file format on the would-be schedule and, if it keeps them all, saved as
+  a new draft (source "edit") that copies the other allocations.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from scheduler.accounts import Claims, coordinates_round
+from scheduler.audit import record
+from scheduler.catalog import MAX_INT, Input
+from scheduler.contract import Allocation as AllocationEntry
+from scheduler.contract import ScheduleChanges
+from scheduler.db.tables import Allocation, Instrument, Proposal, Request, Round, ScheduleVersion
+from scheduler.errors import Conflict, DomainError, Forbidden, NotFound
+from scheduler.grid import Grid
+from scheduler.resolve import changes_between
+from scheduler.roundio import export_round, export_schedule
+from scheduler.scoring import score_round
+from scheduler.solving import exclusions, priorities
+from scheduler.validate import Violation, validate_schedule
+
+DRAFT, PUBLISHED, SUPERSEDED = "draft", "published", "superseded"
+VersionStatus = Literal["draft", "published", "superseded"]
+VersionSource = Literal["solve", "import", "edit"]
+
+
+class RevisionConflictError(Conflict):
+    """Someone published since the caller read the round: `current_revision` is the round's now."""
+
+    def __init__(self, message: str, *, current_revision: int | None) -> None:
+        super().__init__(message)
+        self.current_revision = current_revision
+
+
+class MoveRejectedError(DomainError):
+    """The moved allocation would break rules of the round; nothing was saved."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        super().__init__(f"the move breaks {len(violations)} rule(s) of the round; nothing was saved")
+        self.violations = violations
+
+
+class VersionPublic(BaseModel):
+    id: int
+    round_id: int
+    number: int
+    status: VersionStatus
+    source: VersionSource
+    objective: float | None
+    bound: float | None
+    solve_status: str | None
+    note: str
+    created_by: int | None
+    created_at: datetime
+    published_by: int | None
+    published_at: datetime | None
+
+
+class RoundVersions(BaseModel):
+    round_id: int
+    revision: int = Field(description="Send it as expected_revision to publish.")
+    versions: list[VersionPublic]
+
+
+class AllocationPublic(BaseModel):
+    proposal: str
+    request: str
+    instrument: str
+    start_shift: int
+    shifts: int
+    start: datetime
+    end: datetime
+    pinned: bool
+
+
+class VersionDetail(VersionPublic):
+    round_revision: int = Field(description="Send it as expected_revision to publish.")
+    allocations: list[AllocationPublic]
+
+
+class Published(BaseModel):
+    version: VersionPublic
+    revision: int = Field(description="The round's revision after this publish.")
+    superseded: int | None = Field(description="Id of the version that was published before, if any.")
+
+
+class VersionDiff(ScheduleChanges):
+    """How version `to_version` differs from `from_version`, per request (`ScheduleChanges` terms)."""
+
+    from_version: int
+    to_version: int
+    unchanged: int = Field(description="Requests with the same instrument, start and length in both.")
+
+
+class PublishRequest(Input):
+    expected_revision: int = Field(
+        ge=0, le=MAX_INT, description="The round's revision as last read; a stale one gets 409, nothing published."
+    )
+
+
+class Move(Input):
+    """Place one request anew: on `instrument`, shifts [start_shift, start_shift + shifts) of the round's grid."""
+
+    request: str = Field(min_length=1, max_length=64)
+    instrument: str = Field(min_length=1, max_length=64)
+    start_shift: int = Field(ge=0, le=MAX_INT)
+    shifts: int = Field(ge=1, le=MAX_INT)
+
+
+def _public(version: ScheduleVersion) -> VersionPublic:
+    return VersionPublic.model_validate(version, from_attributes=True)
+
+
+async def _version(session: AsyncSession, version_id: int) -> ScheduleVersion:
+    version = await session.get(ScheduleVersion, version_id)
+    if version is None:
+        raise NotFound(f"schedule version {version_id} does not exist")
+    return version
+
+
+async def _round(session: AsyncSession, round_id: int) -> Round:
+    round_ = await session.get(Round, round_id)
+    if round_ is None:
+        raise NotFound(f"round {round_id} does not exist")
+    return round_
+
+
+async def readable(session: AsyncSession, actor: Claims, version_id: int) -> bool:
+    """Whether the actor manages the version's round; NotFound for a draft they may not see.
+
+    Published and superseded versions are the facility's public record: every
+    signed-in user reads them. Drafts are work in progress of the round's
+    coordinators (and admins): to anyone else they do not exist.
+    """
+    version = await _version(session, version_id)
+    manages = await coordinates_round(session, actor, version.round_id)
+    if version.status == DRAFT and not manages:
+        raise NotFound(f"schedule version {version_id} does not exist")
+    return manages
+
+
+async def require_manager(session: AsyncSession, actor: Claims, version_id: int) -> None:
+    """Publishing, pins and moves are for the round's coordinators and admins."""
+    if not await readable(session, actor, version_id):
+        raise Forbidden("only the round's coordinators and admins may change its schedules")
+
+
+async def manages_round(session: AsyncSession, actor: Claims, round_id: int) -> bool:
+    await _round(session, round_id)
+    return await coordinates_round(session, actor, round_id)
+
+
+async def list_versions(session: AsyncSession, round_id: int, *, include_drafts: bool = True) -> RoundVersions:
+    round_ = await _round(session, round_id)
+    query = (
+        select(ScheduleVersion).where(col(ScheduleVersion.round_id) == round_id).order_by(col(ScheduleVersion.number))
+    )
+    if not include_drafts:
+        query = query.where(col(ScheduleVersion.status) != DRAFT)
+    versions = (await session.execute(query)).scalars().all()
+    return RoundVersions(round_id=round_id, revision=round_.revision, versions=[_public(v) for v in versions])
+
+
+async def get_version(session: AsyncSession, version_id: int) -> VersionDetail:
+    version = await _version(session, version_id)
+    round_ = await _round(session, version.round_id)
+    allocations = await _allocations(session, round_, version_id)
+    return VersionDetail(**_public(version).model_dump(), round_revision=round_.revision, allocations=allocations)
+
+
+async def _allocations(
+    session: AsyncSession, round_: Round, version_id: int, request_code: str | None = None
+) -> list[AllocationPublic]:
+    """A version's allocations (or the one of `request_code`), times in the round's own UTC offset."""
+    zone = timezone(timedelta(minutes=round_.utc_offset_minutes))
+    step = timedelta(hours=round_.shift_hours)
+    query = (
+        select(Allocation, col(Request.code), col(Proposal.code), col(Instrument.code))
+        .join(Request, col(Request.id) == col(Allocation.request_id))
+        .join(Proposal, col(Proposal.id) == col(Request.proposal_id))
+        .join(Instrument, col(Instrument.id) == col(Allocation.instrument_id))
+        .where(col(Allocation.schedule_version_id) == version_id)
+        .order_by(col(Instrument.code), col(Allocation.start_shift), col(Request.code))
+    )
+    if request_code is not None:
+        query = query.where(col(Request.code) == request_code)
+    return [
+        AllocationPublic(
+            proposal=proposal_code,
+            request=code,
+            instrument=instrument_code,
+            start_shift=allocation.start_shift,
+            shifts=allocation.shifts,
+            start=(round_.start + allocation.start_shift * step).astimezone(zone),
+            end=(round_.start + (allocation.start_shift + allocation.shifts) * step).astimezone(zone),
+            pinned=allocation.pinned,
+        )
+        for allocation, code, proposal_code, instrument_code in await session.execute(query)
+    ]
+
+
+async def publish(session: AsyncSession, version_id: int, *, expected_revision: int, user_id: int | None) -> Published:
+    """Publishes a draft and supersedes the version in force, if `expected_revision` is still the round's."""
+    version = await _version(session, version_id)
+    if version.status != DRAFT:
+        raise Conflict(f"version {version.number} is {version.status}; only drafts can be published")
+    round_id = version.round_id
+    bumped = await session.execute(
+        update(Round)
+        .where(col(Round.id) == round_id, col(Round.revision) == expected_revision)
+        .values(revision=col(Round.revision) + 1)
+        .returning(col(Round.revision))
+    )
+    revision = bumped.scalar_one_or_none()
+    if revision is None:
+        current = await session.scalar(select(col(Round.revision)).where(col(Round.id) == round_id))
+        raise RevisionConflictError(
+            f"the round is at revision {current}, not {expected_revision}: someone published since; reload",
+            current_revision=current,
+        )
+    superseded = await session.scalar(
+        update(ScheduleVersion)
+        .where(col(ScheduleVersion.round_id) == round_id, col(ScheduleVersion.status) == PUBLISHED)
+        .values(status=SUPERSEDED)
+        .returning(col(ScheduleVersion.id))
+    )
+    try:
+        await session.execute(
+            update(ScheduleVersion)
+            .where(col(ScheduleVersion.id) == version_id, col(ScheduleVersion.status) == DRAFT)
+            .values(status=PUBLISHED, published_at=datetime.now(UTC), published_by=user_id)
+        )
+    except IntegrityError as error:
+        raise Conflict("another version of the round was published at the same time; reload") from error
+    await session.refresh(version)
+    record(
+        session, user_id, "schedule.publish", "schedule", version_id, {"revision": revision, "superseded": superseded}
+    )
+    return Published(version=_public(version), revision=revision, superseded=superseded)
+
+
+async def diff(session: AsyncSession, from_id: int, to_id: int) -> VersionDiff:
+    """Per request, what changed from one version of a round to another."""
+    before_version, after_version = await _version(session, from_id), await _version(session, to_id)
+    if before_version.round_id != after_version.round_id:
+        raise NotFound(f"versions {from_id} and {to_id} belong to different rounds")
+    before, after = await export_schedule(session, from_id), await export_schedule(session, to_id)
+    changes = changes_between(before, after)
+    kept = {(a.request, a.instrument, a.start_shift, a.shifts) for a in before.allocations}
+    unchanged = sum((a.request, a.instrument, a.start_shift, a.shifts) in kept for a in after.allocations)
+    return VersionDiff(**changes.model_dump(), from_version=from_id, to_version=to_id, unchanged=unchanged)
+
+
+async def set_pinned(
+    session: AsyncSession, version_id: int, request_code: str, pinned: bool, *, user_id: int | None
+) -> AllocationPublic:
+    """Pins or unpins one allocation of a draft; pinning twice is harmless."""
+    version = await _version(session, version_id)
+    if version.status != DRAFT:
+        raise Conflict(f"version {version.number} is {version.status}; only drafts can be pinned or unpinned")
+    allocation = await session.scalar(
+        select(Allocation)
+        .join(Request, col(Request.id) == col(Allocation.request_id))
+        .where(col(Allocation.schedule_version_id) == version_id, col(Request.code) == request_code)
+    )
+    if allocation is None:
+        raise NotFound(f"version {version.number} has no allocation for request {request_code}")
+    allocation.pinned = pinned
+    record(
+        session,
+        user_id,
+        "schedule.pin" if pinned else "schedule.unpin",
+        "schedule",
+        version_id,
+        {"request": request_code},
+    )
+    await session.flush()
+    (changed,) = await _allocations(session, await _round(session, version.round_id), version_id, request_code)
+    return changed
+
+
+async def move(session: AsyncSession, version_id: int, change: Move, *, user_id: int | None) -> VersionDetail:
+    """A new draft with one request placed anew, if the whole schedule then keeps every rule of the round.
+
+    The round is taken as it is now (`export_round`): its windows, quotas, links and
+    the pins of the published version all apply. Allocations of proposals withdrawn
+    since the base version was made are not carried into the new draft.
+    """
+    base = await _version(session, version_id)
+    round_file = await export_round(session, base.round_id)
+    owners = {request.id: proposal.id for proposal in round_file.proposals for request in proposal.requests}
+    grid = Grid(round_file.round)
+    if change.request not in owners:
+        raise MoveRejectedError([Violation(1, "$.request", f"request {change.request} is not in the round")])
+    if change.start_shift + change.shifts > grid.count:
+        message = f"shifts [{change.start_shift}, {change.start_shift + change.shifts}) leave the grid of {grid.count}"
+        raise MoveRejectedError([Violation(2, "$.start_shift", message)])
+    pinned = await session.scalar(
+        select(col(Allocation.pinned))
+        .join(Request, col(Request.id) == col(Allocation.request_id))
+        .where(col(Allocation.schedule_version_id) == version_id, col(Request.code) == change.request)
+    )
+    if pinned:
+        message = f"request {change.request} is pinned in version {base.number}; unpin it first"
+        raise MoveRejectedError([Violation(8, "$.request", message)])
+
+    scores = score_round(round_file)
+    priority_of = priorities(scores)
+    schedule = await export_schedule(session, version_id)
+    kept = [a for a in schedule.allocations if a.request in owners and a.request != change.request]
+    moved = AllocationEntry(
+        proposal=owners[change.request],
+        request=change.request,
+        instrument=change.instrument,
+        start_shift=change.start_shift,
+        shifts=change.shifts,
+        start=grid.time(change.start_shift),
+        end=grid.time(change.start_shift + change.shifts),
+        priority=0.0,
+    )
+    allocations = [
+        allocation.model_copy(update={"priority": priority_of.get(allocation.proposal, allocation.priority)})
+        for allocation in [*kept, moved]
+    ]
+    would_be = schedule.model_copy(
+        update={
+            "allocations": allocations,
+            "unallocated": [u for u in schedule.unallocated if u.request in owners and u.request != change.request],
+            "objective": math.fsum(a.priority * a.shifts for a in allocations),
+        }
+    )
+    violations = validate_schedule(round_file, would_be, priority_of, exclusions(scores).keys())
+    if violations:
+        raise MoveRejectedError(violations)
+    return await _save_edit(session, base, change, {a.request for a in kept}, would_be.objective, user_id)
+
+
+async def _save_edit(
+    session: AsyncSession,
+    base: ScheduleVersion,
+    change: Move,
+    kept: set[str],
+    objective: float,
+    user_id: int | None,
+) -> VersionDetail:
+    """The base version's allocations of the `kept` requests, pins included, and the moved one."""
+    assert base.id is not None
+    request_id = await session.scalar(
+        select(col(Request.id)).where(col(Request.round_id) == base.round_id, col(Request.code) == change.request)
+    )
+    instrument_id = await session.scalar(select(col(Instrument.id)).where(col(Instrument.code) == change.instrument))
+    assert request_id is not None and instrument_id is not None, "the move was validated against the round"
+    last = await session.scalar(
+        select(func.max(col(ScheduleVersion.number))).where(col(ScheduleVersion.round_id) == base.round_id)
+    )
+    end = change.start_shift + change.shifts
+    draft = ScheduleVersion(
+        round_id=base.round_id,
+        number=(last or 0) + 1,
+        status=DRAFT,
+        source="edit",
+        objective=objective,
+        bound=base.bound,
+        note=f"version {base.number} with {change.request} moved to {change.instrument} [{change.start_shift}, {end})",
+        created_by=user_id,
+    )
+    session.add(draft)
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        raise Conflict("another version of the round was saved at the same time; try again") from error
+    assert draft.id is not None
+    copied = await session.execute(
+        select(Allocation, col(Request.code))
+        .join(Request, col(Request.id) == col(Allocation.request_id))
+        .where(col(Allocation.schedule_version_id) == base.id)
+    )
+    session.add_all(
+        Allocation(
+            schedule_version_id=draft.id,
+            request_id=allocation.request_id,
+            instrument_id=allocation.instrument_id,
+            start_shift=allocation.start_shift,
+            shifts=allocation.shifts,
+            pinned=allocation.pinned,
+        )
+        for allocation, code in copied
+        if code in kept
+    )
+    session.add(
+        Allocation(
+            schedule_version_id=draft.id,
+            request_id=request_id,
+            instrument_id=instrument_id,
+            start_shift=change.start_shift,
+            shifts=change.shifts,
+        )
+    )
+    record(session, user_id, "schedule.move", "schedule", draft.id, {"from_version": base.id, **change.model_dump()})
+    await session.flush()
+    return await get_version(session, draft.id)
