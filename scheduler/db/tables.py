@@ -91,6 +91,12 @@ class RoundBase(SQLModel):
     call_closes: datetime | None = Field(default=None, sa_type=UTCDateTime)
     review_closes: datetime | None = Field(default=None, sa_type=UTCDateTime)
     frozen_horizon_days: int = Field(default=14, ge=0)
+    auto_publish: bool = False
+    """Publish a nightly repair by itself when nothing inside the frozen horizon changed."""
+    auto_publish_max_moved_share: float = Field(default=0.02, ge=0.0, le=1.0)
+    """Above this share of published allocations moved, a nightly repair waits for a coordinator."""
+    nightly_hour: int = Field(default=2, ge=0, le=23)
+    """Local hour (the first facility's timezone) of the nightly repair."""
 
 
 class Round(RoundBase, table=True):
@@ -309,6 +315,21 @@ class Allocation(SQLModel, table=True):
     start_shift: int = Field(ge=0)
     shifts: int = Field(ge=1)
     pinned: bool = False
+
+
+class ChangeNotice(SQLModel, table=True):
+    """What changed for a proposal's slot when a schedule was published, and why; drives the ICS SEQUENCE."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    request_code: str = Field(max_length=64)
+    schedule_version_id: int = Field(foreign_key="scheduleversion.id", index=True)
+    kind: str = Field(max_length=16)
+    """moved, resized, dropped or added."""
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    reason: str = ""
+    created_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
 
 
 # Accounts

@@ -50,6 +50,9 @@ def upgrade() -> None:
         sa.Column("call_closes", sa.DateTime(timezone=True), nullable=True),
         sa.Column("review_closes", sa.DateTime(timezone=True), nullable=True),
         sa.Column("frozen_horizon_days", sa.Integer(), nullable=False),
+        sa.Column("auto_publish", sa.Boolean(), nullable=False),
+        sa.Column("auto_publish_max_moved_share", sa.Float(), nullable=False),
+        sa.Column("nightly_hour", sa.Integer(), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("utc_offset_minutes", sa.Integer(), nullable=False),
         sa.Column("scoring", sa.JSON(), nullable=True),
@@ -469,9 +472,27 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_allocation_request_id"), "allocation", ["request_id"], unique=False)
     op.create_index(op.f("ix_allocation_schedule_version_id"), "allocation", ["schedule_version_id"], unique=False)
+    op.create_table(
+        "changenotice",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("proposal_id", sa.Integer(), nullable=False),
+        sa.Column("request_code", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("schedule_version_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("before", sa.JSON(), nullable=True),
+        sa.Column("after", sa.JSON(), nullable=True),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["proposal_id"], ["proposal.id"]),
+        sa.ForeignKeyConstraint(["schedule_version_id"], ["scheduleversion.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(op.f("ix_changenotice_proposal_id"), "changenotice", ["proposal_id"], unique=False)
+    op.create_index(op.f("ix_changenotice_schedule_version_id"), "changenotice", ["schedule_version_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_table("changenotice")
     op.drop_table("allocation")
     op.drop_table("window")
     op.drop_table("teammember")
