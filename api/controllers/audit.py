@@ -1,0 +1,35 @@
+"""The audit log (admins)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.params import QueryParameter
+
+from api.auth import requires_role
+from api.controllers import BEARER
+from api.params import Limit, Offset, OptionalId, Session
+from scheduler import audit
+from scheduler.audit import AuditEntryPublic
+
+
+class AuditController(Controller):
+    path = "/audit"
+    tags = ("audit",)
+    security = BEARER
+    guards = (requires_role("admin"),)
+
+    @get(summary="Who changed what, newest first (admins)")
+    async def entries(
+        self,
+        db_session: Session,
+        entity: Annotated[str | None, QueryParameter(max_length=32, pattern=r"^[^\x00]*$")] = None,
+        entity_id: Annotated[str | None, QueryParameter(max_length=64, pattern=r"^[^\x00]*$")] = None,
+        user_id: OptionalId = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> list[AuditEntryPublic]:
+        return await audit.entries(
+            db_session, entity=entity, entity_id=entity_id, user_id=user_id, limit=limit, offset=offset
+        )

@@ -1,0 +1,93 @@
+"""Proposals: the proposer's edits, the coordinators' feasibility and reviewer assignments, the reviews."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, post, put
+from litestar.params import JSONBody
+
+from api.controllers import BEARER
+from api.params import CurrentUser, Id, OptionalId, Session
+from scheduler import proposals
+from scheduler.proposals import (
+    AssignmentIn,
+    AssignmentPublic,
+    Feasibility,
+    ProposalContent,
+    ProposalPublic,
+    ProposalSummary,
+    ReviewIn,
+    ReviewPublic,
+)
+
+
+class ProposalController(Controller):
+    path = "/proposals"
+    tags = ("proposals",)
+    security = BEARER
+
+    @get(
+        summary="The proposals you may see",
+        description="Proposers: their own; reviewers: those assigned to them; coordinators: those of their "
+        "rounds; admins: all.",
+    )
+    async def list_proposals(
+        self,
+        db_session: Session,
+        current_user: CurrentUser,
+        round_id: OptionalId = None,
+    ) -> list[ProposalSummary]:
+        return await proposals.list_proposals(db_session, current_user, round_id=round_id)
+
+    @get("/{proposal_id:int}", summary="One proposal with its team, requests and links")
+    async def get_proposal(self, proposal_id: Id, db_session: Session, current_user: CurrentUser) -> ProposalPublic:
+        return await proposals.get_proposal(db_session, current_user, proposal_id)
+
+    @put("/{proposal_id:int}", summary="Rewrite your proposal while the call is open")
+    async def replace(
+        self, proposal_id: Id, data: JSONBody[ProposalContent], db_session: Session, current_user: CurrentUser
+    ) -> ProposalPublic:
+        return await proposals.replace_proposal(db_session, current_user, proposal_id, data)
+
+    @post("/{proposal_id:int}/withdraw", status_code=200, summary="Withdraw your proposal")
+    async def withdraw(self, proposal_id: Id, db_session: Session, current_user: CurrentUser) -> ProposalPublic:
+        return await proposals.withdraw_proposal(db_session, current_user, proposal_id)
+
+    @put("/{proposal_id:int}/feasibility", summary="Record technical feasibility (the round's coordinators)")
+    async def set_feasibility(
+        self, proposal_id: Id, data: JSONBody[Feasibility], db_session: Session, current_user: CurrentUser
+    ) -> ProposalPublic:
+        return await proposals.set_feasibility(db_session, current_user, proposal_id, data)
+
+    @get("/{proposal_id:int}/reviewers", summary="Reviewers assigned (the round's coordinators)")
+    async def list_reviewers(
+        self, proposal_id: Id, db_session: Session, current_user: CurrentUser
+    ) -> list[AssignmentPublic]:
+        return await proposals.list_assignments(db_session, current_user, proposal_id)
+
+    @post("/{proposal_id:int}/reviewers", summary="Assign a reviewer (the round's coordinators)")
+    async def assign_reviewer(
+        self, proposal_id: Id, data: JSONBody[AssignmentIn], db_session: Session, current_user: CurrentUser
+    ) -> AssignmentPublic:
+        return await proposals.assign_reviewer(db_session, current_user, proposal_id, data)
+
+    @delete("/{proposal_id:int}/reviewers/{user_id:int}", summary="Unassign a reviewer (the round's coordinators)")
+    async def unassign_reviewer(
+        self, proposal_id: Id, user_id: Id, db_session: Session, current_user: CurrentUser
+    ) -> None:
+        await proposals.unassign_reviewer(db_session, current_user, proposal_id, user_id)
+
+    @get(
+        "/{proposal_id:int}/reviews",
+        summary="Reviews: all of them for coordinators, your own for a reviewer",
+    )
+    async def list_reviews(self, proposal_id: Id, db_session: Session, current_user: CurrentUser) -> list[ReviewPublic]:
+        return await proposals.list_reviews(db_session, current_user, proposal_id)
+
+    @put(
+        "/{proposal_id:int}/review",
+        summary="Grade a proposal assigned to you, or declare a conflict (reviewers, in phase review)",
+    )
+    async def submit_review(
+        self, proposal_id: Id, data: JSONBody[ReviewIn], db_session: Session, current_user: CurrentUser
+    ) -> ReviewPublic:
+        return await proposals.submit_review(db_session, current_user, proposal_id, data)

@@ -1,0 +1,117 @@
+"""Rounds, their quotas, round files in and out, proposal submission and the ranking."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, delete, get, patch, post, put
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_201_CREATED
+
+from api.controllers import BEARER
+from api.params import CurrentUser, Id, Session
+from scheduler import catalog, proposals
+from scheduler.catalog import PhaseChange, QuotaCreate, QuotaPublic, RoundCreate, RoundPublic, RoundUpdate
+from scheduler.contract import RoundFile
+from scheduler.proposals import ProposalContent, ProposalPublic, RankingRow
+
+
+class RoundController(Controller):
+    path = "/rounds"
+    tags = ("rounds",)
+    security = BEARER
+
+    @get(summary="List rounds")
+    async def list_rounds(self, db_session: Session, current_user: CurrentUser) -> list[RoundPublic]:
+        return await catalog.list_rounds(db_session)
+
+    @post(summary="Create a round of your facilities (coordinators)")
+    async def create(self, data: JSONBody[RoundCreate], db_session: Session, current_user: CurrentUser) -> RoundPublic:
+        return await catalog.create_round(db_session, current_user, data)
+
+    @get("/{round_id:int}", summary="One round")
+    async def get_round(self, round_id: Id, db_session: Session, current_user: CurrentUser) -> RoundPublic:
+        return await catalog.get_round(db_session, round_id)
+
+    @patch("/{round_id:int}", summary="Change a round (its coordinators)")
+    async def update(
+        self, round_id: Id, data: JSONBody[RoundUpdate], db_session: Session, current_user: CurrentUser
+    ) -> RoundPublic:
+        return await catalog.update_round(db_session, current_user, round_id, data)
+
+    @delete("/{round_id:int}", summary="Delete a round without proposals or solves (its coordinators)")
+    async def remove(self, round_id: Id, db_session: Session, current_user: CurrentUser) -> None:
+        await catalog.delete_round(db_session, current_user, round_id)
+
+    @put(
+        "/{round_id:int}/phase",
+        summary="Move the round one phase forward or back (its coordinators)",
+        description="open → review → allocation → published → running → closed. Proposals are written while "
+        "the round is open and reviewed while it is in review.",
+    )
+    async def change_phase(
+        self, round_id: Id, data: JSONBody[PhaseChange], db_session: Session, current_user: CurrentUser
+    ) -> RoundPublic:
+        return await catalog.change_phase(db_session, current_user, round_id, data.phase)
+
+    @get("/{round_id:int}/quotas", summary="The round's quotas")
+    async def list_quotas(self, round_id: Id, db_session: Session, current_user: CurrentUser) -> list[QuotaPublic]:
+        return await catalog.list_quotas(db_session, round_id)
+
+    @post("/{round_id:int}/quotas", summary="Add a quota (the round's coordinators)")
+    async def create_quota(
+        self, round_id: Id, data: JSONBody[QuotaCreate], db_session: Session, current_user: CurrentUser
+    ) -> QuotaPublic:
+        return await catalog.create_quota(db_session, current_user, round_id, data)
+
+    @post("/import", summary="Create a round from a round file (coordinators of every facility in it)")
+    async def import_round(
+        self, data: JSONBody[RoundFile], db_session: Session, current_user: CurrentUser
+    ) -> Response[RoundPublic]:
+        created = await catalog.import_round_file(db_session, current_user, data)
+        return Response(created, status_code=HTTP_201_CREATED, headers={"Location": f"/rounds/{created.id}"})
+
+    @put(
+        "/{round_id:int}/import",
+        summary="Replace the round's content with a round file, all or nothing (its coordinators)",
+    )
+    async def replace_from_file(
+        self, round_id: Id, data: JSONBody[RoundFile], db_session: Session, current_user: CurrentUser
+    ) -> RoundPublic:
+        return await catalog.import_round_file(db_session, current_user, data, into=round_id)
+
+    @get("/{round_id:int}/export", summary="The round as a round file (its coordinators)")
+    async def export(self, round_id: Id, db_session: Session, current_user: CurrentUser) -> RoundFile:
+        return await catalog.export_round_file(db_session, current_user, round_id)
+
+    @get(
+        "/{round_id:int}/ranking",
+        summary="Proposals scored from their reviews, best first (the round's coordinators)",
+    )
+    async def ranking(self, round_id: Id, db_session: Session, current_user: CurrentUser) -> list[RankingRow]:
+        return await proposals.ranking(db_session, current_user, round_id)
+
+    @post("/{round_id:int}/proposals", summary="Submit a proposal while the call is open (proposers)")
+    async def submit_proposal(
+        self, round_id: Id, data: JSONBody[ProposalContent], db_session: Session, current_user: CurrentUser
+    ) -> Response[ProposalPublic]:
+        created = await proposals.submit_proposal(db_session, current_user, round_id, data)
+        return Response(created, status_code=HTTP_201_CREATED, headers={"Location": f"/proposals/{created.id}"})
+
+
+class QuotaController(Controller):
+    path = "/quotas"
+    tags = ("rounds",)
+    security = BEARER
+
+    @get("/{quota_id:int}", summary="One quota")
+    async def get_quota(self, quota_id: Id, db_session: Session, current_user: CurrentUser) -> QuotaPublic:
+        return await catalog.get_quota(db_session, quota_id)
+
+    @put("/{quota_id:int}", summary="Replace a quota (the round's coordinators)")
+    async def replace(
+        self, quota_id: Id, data: JSONBody[QuotaCreate], db_session: Session, current_user: CurrentUser
+    ) -> QuotaPublic:
+        return await catalog.replace_quota(db_session, current_user, quota_id, data)
+
+    @delete("/{quota_id:int}", summary="Delete a quota (the round's coordinators)")
+    async def remove(self, quota_id: Id, db_session: Session, current_user: CurrentUser) -> None:
+        await catalog.delete_quota(db_session, current_user, quota_id)

@@ -1,0 +1,89 @@
+"""Solve runs as a job resource: start one (202 + Location), watch its progress, cancel it, fetch its files.
+
+The solve itself runs in a worker's solver process, never in the request: these
+endpoints only read and write the run's row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Response, delete, get, post
+from litestar.datastructures import ResponseHeader, State
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import requires_role
+from api.controllers import BEARER
+from api.params import Id
+from scheduler import jobs
+from scheduler.accounts import Claims
+from scheduler.jobs import SolveOptions, SolveRunPublic
+
+
+class SolveRunResource(SolveRunPublic):
+    """A solve run with the addresses of its kept round file (input) and schedule file (output)."""
+
+    url: str
+    input_url: str | None
+    output_url: str | None
+
+
+def _resource(run: SolveRunPublic) -> SolveRunResource:
+    url = f"/solves/{run.id}"
+    return SolveRunResource(
+        **run.model_dump(),
+        url=url,
+        input_url=f"{url}/input" if run.has_input else None,
+        output_url=f"{url}/output" if run.has_output else None,
+    )
+
+
+class SolveController(Controller):
+    tags = ("solves",)
+    security = BEARER
+    guards = (requires_role("admin", "coordinator"),)
+
+    @post(
+        "/rounds/{round_id:int}/solves",
+        status_code=202,
+        summary="Start a solve of the round (its coordinators)",
+        description="Queues the solve and answers at once; follow `Location` to watch its progress and result.",
+        response_headers=[
+            ResponseHeader(name="Location", description="The new solve: /solves/{id}", documentation_only=True)
+        ],
+    )
+    async def start(
+        self, round_id: Id, data: SolveOptions, db_session: AsyncSession, current_user: Claims, state: State
+    ) -> Response[SolveRunResource]:
+        run = await jobs.start_solve(db_session, current_user, round_id, data, state.settings)
+        resource = _resource(run)
+        return Response(resource, status_code=202, headers={"Location": resource.url})
+
+    @get("/rounds/{round_id:int}/solves", summary="The round's solves, newest first (its coordinators)")
+    async def list_solves(self, round_id: Id, db_session: AsyncSession, current_user: Claims) -> list[SolveRunResource]:
+        return [_resource(run) for run in await jobs.solves_of_round(db_session, current_user, round_id)]
+
+    @get(
+        "/solves/{run_id:int}",
+        summary="A solve's state, progress (elapsed, objective, bound) and result",
+    )
+    async def get_solve(self, run_id: Id, db_session: AsyncSession, current_user: Claims) -> SolveRunResource:
+        return _resource(await jobs.solve(db_session, current_user, run_id))
+
+    @delete(
+        "/solves/{run_id:int}",
+        status_code=202,
+        summary="Cancel a solve, keeping the best schedule found so far",
+        description="A queued solve is cancelled at once. A running one stops within seconds and ends "
+        "`cancelled` with its best schedule as output and as a draft version. A finished one is left as it is.",
+    )
+    async def cancel(self, run_id: Id, db_session: AsyncSession, current_user: Claims) -> SolveRunResource:
+        return _resource(await jobs.cancel_solve(db_session, current_user, run_id))
+
+    @get("/solves/{run_id:int}/input", summary="The round file the solve solved")
+    async def get_input(self, run_id: Id, db_session: AsyncSession, current_user: Claims) -> dict[str, Any]:
+        return await jobs.solve_input(db_session, current_user, run_id)
+
+    @get("/solves/{run_id:int}/output", summary="The schedule file the solve produced")
+    async def get_output(self, run_id: Id, db_session: AsyncSession, current_user: Claims) -> dict[str, Any]:
+        return await jobs.solve_output(db_session, current_user, run_id)

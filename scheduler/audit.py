@@ -1,0 +1,64 @@
+"""The audit log: who changed what, written in the same transaction as the change itself.
+
+Writing in the same transaction means a change and its entry are committed or rolled
+back together, so the log never claims a change that did not happen, nor misses one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from scheduler.db.tables import AuditEntry
+
+
+class AuditEntryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    user_id: int | None
+    action: str
+    entity: str
+    entity_id: str
+    detail: dict[str, Any]
+
+
+def record(
+    session: AsyncSession,
+    user_id: int | None,
+    action: str,
+    entity: str,
+    entity_id: int | str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Adds the entry to the session; the caller's commit writes it with the change. `detail` must be JSON."""
+    session.add(
+        AuditEntry(user_id=user_id, action=action, entity=entity, entity_id=str(entity_id), detail=detail or {})
+    )
+
+
+async def entries(
+    session: AsyncSession,
+    *,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    user_id: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[AuditEntryPublic]:
+    """Newest first, so the latest changes are on the first page."""
+    query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit).offset(offset)
+    if entity is not None:
+        query = query.where(col(AuditEntry.entity) == entity)
+    if entity_id is not None:
+        query = query.where(col(AuditEntry.entity_id) == entity_id)
+    if user_id is not None:
+        query = query.where(col(AuditEntry.user_id) == user_id)
+    rows = (await session.execute(query)).scalars()
+    return [AuditEntryPublic.model_validate(row) for row in rows]

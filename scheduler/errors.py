@@ -1,0 +1,22 @@
+"""Refusals of the domain layer, which the API turns into problem details (404, 403, 409).
+
+They carry no HTTP: the scheduler package must not know how it is served.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A request the domain refuses; the message is safe to show to the caller."""
+
+
+class NotFound(DomainError):  # noqa: N818 (named for the answer the caller gets)
+    """The thing does not exist, or the caller may not know that it does."""
+
+
+class Forbidden(DomainError):  # noqa: N818 (named for the answer the caller gets)
+    """The caller can see the thing but their role may not do this to it."""
+
+
+class Conflict(DomainError):  # noqa: N818 (named for the answer the caller gets)
+    """The request is well formed but the current state forbids it (a closed call, a taken code)."""

@@ -1,0 +1,69 @@
+"""The API under test: a real app on the test database, a real HTTP client, users and their tokens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from itertools import count
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.app import create_app
+from scheduler.accounts import create_user
+from scheduler.settings import Settings
+
+PASSWORD = "correct horse battery staple"
+_numbers = count(1)
+
+Client = AsyncTestClient[Litestar]
+
+
+def api_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings for a test app: the test database, no solve worker unless asked for."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "jwt_secret": "a-test-secret-that-is-long-enough-for-hs256",
+        "run_worker_in_api": False,
+    }
+    return Settings(**(values | overrides))
+
+
+@asynccontextmanager
+async def api_client(database_url: str, *, start_worker: bool = False, **settings: Any) -> AsyncIterator[Client]:
+    """A client of an app whose start-up and shutdown run, on a database the `database_url` fixture built."""
+    app = create_app(api_settings(database_url, **settings), start_worker=start_worker, migrate=False)
+    async with AsyncTestClient(app=app) as client:
+        yield client
+
+
+async def make_user(
+    sessions: async_sessionmaker[AsyncSession],
+    role: str,
+    email: str | None = None,
+    password: str = PASSWORD,
+    facility_codes: Iterable[str] = (),
+    *,
+    name: str | None = None,
+) -> int:
+    """A user committed to the database; returns the id."""
+    number = next(_numbers)
+    async with sessions.begin() as session:
+        user = await create_user(
+            session,
+            email or f"{role}{number}@example.org",
+            name or f"{role.title()} {number}",
+            role,
+            password,
+            facility_codes,
+        )
+    return user.id
+
+
+async def login(client: Client, email: str, password: str = PASSWORD) -> dict[str, str]:
+    """Headers that authenticate as this user."""
+    response = await client.post("/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

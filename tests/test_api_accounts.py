@@ -1,0 +1,233 @@
+"""Signing in, tokens, the caller's account, user administration and `beamtime user create`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from scheduler.accounts import issue_token
+from scheduler.checks import InputError
+from scheduler.cli_users import add_user_command
+from scheduler.settings import get_settings
+from tests.api_helpers import PASSWORD, Client, api_client, api_settings, login, make_user
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@pytest.fixture
+async def client(database_url: str) -> AsyncIterator[Client]:
+    async with api_client(database_url) as client:
+        yield client
+
+
+async def test_a_user_signs_in_and_reads_their_own_account(
+    client: Client, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user_id = await make_user(sessions, "reviewer", "Grace.Hopper@Example.org", name="Grace Hopper")
+
+    headers = await login(client, "  grace.hopper@example.org ")
+    response = await client.get("/me", headers=headers)
+
+    assert response.status_code == 200
+    me = response.json()
+    assert {key: me[key] for key in ("id", "email", "name", "role", "active", "facilities")} == {
+        "id": user_id,
+        "email": "grace.hopper@example.org",
+        "name": "Grace Hopper",
+        "role": "reviewer",
+        "active": True,
+        "facilities": [],
+    }
+    assert len(me["calendar_token"]) >= 40
+    assert "password" not in response.text
+
+
+async def test_a_wrong_password_and_an_unknown_e_mail_are_refused_alike(
+    client: Client, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await make_user(sessions, "proposer", "ada@example.org")
+
+    wrong_password = await client.post("/auth/login", json={"email": "ada@example.org", "password": "not it at all"})
+    unknown = await client.post("/auth/login", json={"email": "nobody@example.org", "password": PASSWORD})
+
+    for response in (wrong_password, unknown):
+        assert response.status_code == 401
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert response.json()["detail"] == "wrong e-mail or password"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Basic YWRhOnB3", "Bearer", "Bearer not-a-token", "bearer eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"],
+)
+async def test_requests_without_a_valid_token_are_unauthorised(client: Client, authorization: str | None) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+
+    response = await client.get("/me", headers=headers)
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["status"] == 401
+
+
+async def test_a_token_signed_with_another_secret_or_expired_is_refused(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user_id = await make_user(sessions, "admin", "root@example.org")
+    other_secret = api_settings(database_url, jwt_secret="another-secret-entirely-and-long-enough-too")
+    forged = issue_token(user_id, "admin", settings=other_secret)
+    expired = issue_token(user_id, "admin", settings=api_settings(database_url, jwt_minutes=-1))
+
+    async with api_client(database_url) as client:
+        for token in (forged, expired):
+            response = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 401, token
+
+
+async def test_admins_create_and_list_users(client: Client, sessions: async_sessionmaker[AsyncSession]) -> None:
+    await make_user(sessions, "admin", "root@example.org")
+    admin = await login(client, "root@example.org")
+    facility = {"code": "SKIF", "name": "SKIF", "country": "RU", "timezone": "Asia/Novosibirsk"}
+    assert (await client.post("/facilities", json=facility, headers=admin)).status_code == 201
+
+    created = await client.post(
+        "/users",
+        json={
+            "email": "Kate@Example.org",
+            "name": "Kate",
+            "role": "coordinator",
+            "password": "long enough password",
+            "facilities": ["SKIF"],
+        },
+        headers=admin,
+    )
+
+    assert created.status_code == 201, created.text
+    kate = created.json()
+    assert (kate["email"], kate["role"], kate["facilities"]) == ("kate@example.org", "coordinator", ["SKIF"])
+    assert "calendar_token" not in kate
+    kate_headers = await login(client, "kate@example.org", "long enough password")
+    assert (await client.get("/me", headers=kate_headers)).json()["facilities"] == ["SKIF"]
+    listed = await client.get("/users", params={"role": "coordinator"}, headers=admin)
+    assert [user["email"] for user in listed.json()] == ["kate@example.org"]
+    assert (await client.get(f"/users/{kate['id']}", headers=admin)).json() == kate
+    assert (await client.get("/users/999999", headers=admin)).status_code == 404
+
+
+async def test_user_creation_is_refused_with_every_problem_named(
+    client: Client, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await make_user(sessions, "admin", "root@example.org")
+    admin = await login(client, "root@example.org")
+
+    bad_fields = await client.post(
+        "/users",
+        json={"email": "not-an-address", "name": "", "role": "boss", "password": "short", "shoe_size": 44},
+        headers=admin,
+    )
+    unknown_facility = await client.post(
+        "/users",
+        json={"email": "c@example.org", "name": "C", "role": "coordinator", "password": PASSWORD, "facilities": ["X"]},
+        headers=admin,
+    )
+    facilities_of_a_proposer = await client.post(
+        "/users",
+        json={"email": "p@example.org", "name": "P", "role": "proposer", "password": PASSWORD, "facilities": ["X"]},
+        headers=admin,
+    )
+    taken = await client.post(
+        "/users",
+        json={"email": "ROOT@example.org", "name": "Again", "role": "admin", "password": PASSWORD},
+        headers=admin,
+    )
+
+    assert bad_fields.status_code == 422
+    assert bad_fields.headers["content-type"] == PROBLEM_JSON
+    assert {error["path"] for error in bad_fields.json()["errors"]} == {
+        "$.email",
+        "$.name",
+        "$.role",
+        "$.password",
+        "$.shoe_size",
+    }
+    assert [error["path"] for error in unknown_facility.json()["errors"]] == ["$.facilities[0]"]
+    assert [error["path"] for error in facilities_of_a_proposer.json()["errors"]] == ["$.facilities"]
+    assert taken.status_code == 409
+    assert len((await client.get("/users", headers=admin)).json()) == 1
+
+
+async def test_only_admins_administer_users(client: Client, sessions: async_sessionmaker[AsyncSession]) -> None:
+    await make_user(sessions, "coordinator", "kate@example.org")
+    coordinator = await login(client, "kate@example.org")
+
+    listing = await client.get("/users", headers=coordinator)
+    creation = await client.post(
+        "/users",
+        json={"email": "x@example.org", "name": "X", "role": "admin", "password": PASSWORD},
+        headers=coordinator,
+    )
+
+    assert (listing.status_code, creation.status_code) == (403, 403)
+    assert (await client.get("/users")).status_code == 401
+
+
+def _user_command(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="beamtime")
+    add_user_command(parser.add_subparsers(required=True))
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+@pytest.fixture
+def fresh_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty SQLite database as DATABASE_URL: the command migrates it itself."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'beamtime.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+
+
+def test_user_create_bootstraps_a_fresh_database(fresh_database: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status = _user_command(
+        "user", "create", "--email", "Root@Example.org", "--name", "Root", "--role", "admin", "--password", PASSWORD
+    )
+
+    assert status == 0
+    assert "root@example.org (admin)" in capsys.readouterr().out
+
+    async def signs_in() -> int:
+        async with api_client(fresh_database) as client:
+            headers = await login(client, "root@example.org")
+            return (await client.get("/me", headers=headers)).status_code
+
+    assert asyncio.run(signs_in()) == 200
+
+
+def test_user_create_asks_for_the_password_twice(
+    fresh_database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = iter([PASSWORD, "something else", PASSWORD, PASSWORD])
+    monkeypatch.setattr("getpass.getpass", lambda prompt: next(answers))
+    command = ("user", "create", "--email", "a@example.org", "--name", "A", "--role", "reviewer")
+
+    assert _user_command(*command) == 2
+    assert "the passwords differ" in capsys.readouterr().err
+    assert _user_command(*command) == 0
+
+
+def test_user_create_refuses_a_taken_e_mail_and_bad_input(
+    fresh_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = ("user", "create", "--name", "Kate", "--password", PASSWORD)
+    assert _user_command(*command, "--email", "kate@example.org", "--role", "proposer") == 0
+
+    assert _user_command(*command, "--email", "KATE@example.org", "--role", "proposer") == 2
+    assert "exists already" in capsys.readouterr().err
+    with pytest.raises(InputError, match=r"\$\.facilities\[0\]: no facility with code 'SKIF'"):
+        _user_command(*command, "--email", "k2@example.org", "--role", "coordinator", "--facility", "SKIF")

@@ -1,0 +1,163 @@
+"""Solve runs through HTTP, on SQLite and PostgreSQL: 202 and Location, progress, cancel, files, access."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from scheduler.checks import load_round
+from scheduler.db.tables import Facility
+from scheduler.roundio import import_round
+from tests.api_helpers import Client, api_client, login, make_user
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+LONG_SOLVE = 30.0
+
+
+async def _round(sessions: async_sessionmaker[AsyncSession], name: str) -> int:
+    async with sessions.begin() as session:
+        return await import_round(session, load_round(FIXTURES / name))
+
+
+async def _coordinator(client: Client, sessions: async_sessionmaker[AsyncSession], *facilities: str) -> dict[str, str]:
+    email = f"coordinator-{'-'.join(facilities)}-{time.monotonic_ns()}@example.org"
+    await make_user(sessions, "coordinator", email, facility_codes=facilities)
+    return await login(client, email)
+
+
+async def _until(client: Client, url: str, headers: dict[str, str], done: Any) -> dict[str, Any]:
+    """Polls `url` until `done(body)`."""
+    deadline = time.monotonic() + LONG_SOLVE
+    while time.monotonic() < deadline:
+        response = await client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if done(body):
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} never got there")
+
+
+async def test_a_coordinator_starts_watches_and_cancels_a_solve_keeping_its_best_schedule(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    round_id = await _round(sessions, "rounds/medium.json")
+    async with api_client(database_url, start_worker=True, worker_poll_seconds=0.05) as client:
+        headers = await _coordinator(client, sessions, "PIK")
+
+        started = await client.post(
+            f"/rounds/{round_id}/solves", json={"time_limit": LONG_SOLVE, "workers": 1, "seed": 3}, headers=headers
+        )
+        assert started.status_code == 202, started.text
+        location = started.headers["location"]
+        queued = started.json()
+        assert location == f"/solves/{queued['id']}" == queued["url"]
+        assert queued["state"] == "queued"
+        assert queued["settings"] == {"time_limit": LONG_SOLVE, "workers": 1, "seed": 3}
+
+        running = await _until(client, location, headers, lambda run: run["progress"] is not None)
+        assert running["state"] == "running"
+        assert set(running["progress"]) == {"elapsed", "objective", "bound", "phase"}
+        assert running["input_url"] == f"{location}/input"
+        listed = await client.get(f"/rounds/{round_id}/solves", headers=headers)
+        assert [run["id"] for run in listed.json()] == [queued["id"]]
+
+        cancelling = await client.delete(location, headers=headers)
+        assert cancelling.status_code == 202, cancelling.text
+        assert cancelling.json()["cancel_requested"] is True
+        cancelled = await _until(client, location, headers, lambda run: run["state"] != "running")
+
+        assert cancelled["state"] == "cancelled"
+        assert cancelled["progress"]["elapsed"] < LONG_SOLVE / 2
+        result = cancelled["result"]
+        assert result["status"] == "feasible" and result["schedule_version_id"] is not None
+        output = await client.get(cancelled["output_url"], headers=headers)
+        assert output.status_code == 200
+        assert output.json()["objective"] == result["objective"]
+        assert output.json()["allocations"]
+        round_file = await client.get(cancelled["input_url"], headers=headers)
+        assert round_file.json()["round"]["id"] == "2027-I"
+
+
+async def test_cancelling_a_queued_solve_ends_it_at_once_without_output(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    round_id = await _round(sessions, "example-round.json")
+    async with api_client(database_url) as client:
+        headers = await _coordinator(client, sessions, "SKIF")
+        started = await client.post(f"/rounds/{round_id}/solves", json={}, headers=headers)
+        location = started.headers["location"]
+        assert started.json()["settings"]["time_limit"] == 60.0, "the service's default"
+
+        cancelled = await client.delete(location, headers=headers)
+        assert cancelled.status_code == 202
+        assert (cancelled.json()["state"], cancelled.json()["output_url"]) == ("cancelled", None)
+        assert (await client.get(f"{location}/output", headers=headers)).status_code == 404
+        assert (await client.get(f"{location}/input", headers=headers)).status_code == 404
+        again = await client.delete(location, headers=headers)
+        assert (again.status_code, again.json()["state"]) == (202, "cancelled")
+
+
+async def test_bad_solve_settings_are_refused_naming_every_field(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    round_id = await _round(sessions, "example-round.json")
+    async with api_client(database_url) as client:
+        headers = await _coordinator(client, sessions, "SKIF")
+        refused = await client.post(
+            f"/rounds/{round_id}/solves",
+            json={"time_limit": -1, "workers": 1000, "seed": "x", "priority": 1},
+            headers=headers,
+        )
+        assert refused.status_code == 422
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        paths = {error["path"] for error in refused.json()["errors"]}
+        assert paths == {"$.time_limit", "$.workers", "$.seed", "$.priority"}
+        listed = await client.get(f"/rounds/{round_id}/solves", headers=headers)
+        assert listed.json() == [], "a refused request queues nothing"
+
+
+async def test_only_the_rounds_coordinators_and_admins_see_its_solves(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    round_id = await _round(sessions, "example-round.json")
+    async with sessions.begin() as session:
+        session.add(Facility(code="ELSEWHERE", name="Another facility", country="RU", timezone="Europe/Moscow"))
+    async with api_client(database_url) as client:
+        own = await _coordinator(client, sessions, "PIK")
+        other = await _coordinator(client, sessions, "ELSEWHERE")
+        started = await client.post(f"/rounds/{round_id}/solves", json={"time_limit": 1}, headers=own)
+        run = started.headers["location"]
+        admin_email, proposer_email, reviewer_email = "admin@example.org", "p@example.org", "r@example.org"
+        await make_user(sessions, "admin", admin_email)
+        await make_user(sessions, "proposer", proposer_email)
+        await make_user(sessions, "reviewer", reviewer_email)
+        admin = await login(client, admin_email)
+        proposer = await login(client, proposer_email)
+        reviewer = await login(client, reviewer_email)
+
+        reads = [run, f"/rounds/{round_id}/solves"]
+        for url in reads:
+            assert (await client.get(url, headers=own)).status_code == 200
+            assert (await client.get(url, headers=admin)).status_code == 200
+            assert (await client.get(url)).status_code == 401
+            for outsider in (proposer, reviewer):
+                assert (await client.get(url, headers=outsider)).status_code == 403
+        for url in (run, f"{run}/input", f"{run}/output"):
+            assert (await client.get(url, headers=other)).status_code == 404
+        assert (await client.delete(run, headers=other)).status_code == 404
+        assert (await client.delete(run, headers=proposer)).status_code == 403
+        assert (await client.delete(run)).status_code == 401
+        start = f"/rounds/{round_id}/solves"
+        assert (await client.post(start, json={}, headers=other)).status_code == 403
+        assert (await client.post(start, json={}, headers=proposer)).status_code == 403
+        assert (await client.post(start, json={})).status_code == 401
+        assert (await client.get(start, headers=other)).status_code == 403
+        assert (await client.post("/rounds/999999/solves", json={}, headers=admin)).status_code == 404
+        assert (await client.get("/solves/999999", headers=admin)).status_code == 404
+
+        assert (await client.get(run, headers=own)).json()["state"] == "queued", "nobody else cancelled it"
