@@ -38,7 +38,7 @@ from scheduler.db.tables import (
     SolveRun,
     Window,
 )
-from scheduler.errors import Conflict, Forbidden, NotFound
+from scheduler.errors import Conflict, Forbidden, found
 from scheduler.fields import MAX_INT as MAX_INT  # re-exported: scheduler.jobs and scheduler.schedules import it here
 from scheduler.fields import Code, Count, Country, Instant, Name, Output, Text, Timezone, Update, UTCInstant
 from scheduler.fields import Input as Input  # re-exported, as MAX_INT
@@ -673,45 +673,27 @@ async def _require_all_coordinated(session: AsyncSession, actor: Claims, facilit
 
 
 async def round_row(session: AsyncSession, round_id: int) -> Round:
-    round_ = await session.get(Round, round_id)
-    if round_ is None:
-        raise NotFound(f"no round {round_id}")
-    return round_
+    return await found(session, Round, round_id, "round")
 
 
 async def _facility(session: AsyncSession, facility_id: int) -> Facility:
-    facility = await session.get(Facility, facility_id)
-    if facility is None:
-        raise NotFound(f"no facility {facility_id}")
-    return facility
+    return await found(session, Facility, facility_id, "facility")
 
 
 async def _instrument(session: AsyncSession, instrument_id: int) -> Instrument:
-    instrument = await session.get(Instrument, instrument_id)
-    if instrument is None:
-        raise NotFound(f"no instrument {instrument_id}")
-    return instrument
+    return await found(session, Instrument, instrument_id, "instrument")
 
 
 async def _window(session: AsyncSession, window_id: int) -> Window:
-    window = await session.get(Window, window_id)
-    if window is None:
-        raise NotFound(f"no window {window_id}")
-    return window
+    return await found(session, Window, window_id, "window")
 
 
 async def _equipment(session: AsyncSession, equipment_id: int) -> Equipment:
-    item = await session.get(Equipment, equipment_id)
-    if item is None:
-        raise NotFound(f"no equipment {equipment_id}")
-    return item
+    return await found(session, Equipment, equipment_id, "equipment")
 
 
 async def _quota(session: AsyncSession, quota_id: int) -> Quota:
-    quota = await session.get(Quota, quota_id)
-    if quota is None:
-        raise NotFound(f"no quota {quota_id}")
-    return quota
+    return await found(session, Quota, quota_id, "quota")
 
 
 async def _window_facility(session: AsyncSession, window: Window) -> int:

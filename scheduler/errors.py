@@ -5,6 +5,10 @@ They carry no HTTP: the scheduler package must not know how it is served.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
 
 class DomainError(Exception):
     """A request the domain refuses; the message is safe to show to the caller."""
@@ -20,3 +24,14 @@ class Forbidden(DomainError):  # noqa: N818 (named for the answer the caller get
 
 class Conflict(DomainError):  # noqa: N818 (named for the answer the caller gets)
     """The request is well formed but the current state forbids it (a closed call, a taken code)."""
+
+
+Row = TypeVar("Row")
+
+
+async def found(session: AsyncSession, table: type[Row], key: int, what: str) -> Row:
+    """The row with primary key `key`, or NotFound naming it."""
+    row = await session.get(table, key)
+    if row is None:
+        raise NotFound(f"no {what} {key}")
+    return row
