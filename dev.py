@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Development entry point that needs nothing but Python: `python3 dev.py run|test|bench`.
+"""Development entry point that needs nothing but Python: `python3 dev.py run|solve|test|bench`.
 
 It creates `.venv` and installs the project into it when pyproject.toml changed.
 """
@@ -7,6 +7,7 @@ It creates `.venv` and installs the project into it when pyproject.toml changed.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import venv
@@ -37,7 +38,17 @@ def run(*command: object) -> None:
 
 
 def main_job() -> None:
-    """Solve the bundled facility-size round and check the schedule against every rule."""
+    """Serve the API and dashboard on SQLite with the bundled medium round imported, solved and published.
+
+    dev.py becomes the server (exec), so Ctrl-C reaches uvicorn alone and it shuts down cleanly."""
+    command = [str(BIN / "beamtime"), "serve", "--demo", *sys.argv[2:]]
+    print("+", " ".join(command), flush=True)
+    os.chdir(ROOT)
+    os.execv(command[0], command)
+
+
+def solve_facility() -> None:
+    """Solve the bundled facility-size round from the command line and check it against every rule."""
     round_file = ROOT / "fixtures" / "rounds" / "facility.json"
     schedule = ROOT / "out" / "facility-schedule.json"
     run(BIN / "beamtime", "solve", round_file, "-o", schedule, "--time-limit", "60")
@@ -55,7 +66,7 @@ def bench() -> None:
     run(BIN / "python", "-m", "benchmarks.engine", *sys.argv[2:])
 
 
-COMMANDS = {"run": main_job, "test": test, "bench": bench, "setup": lambda: None}
+COMMANDS = {"run": main_job, "solve": solve_facility, "test": test, "bench": bench, "setup": lambda: None}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

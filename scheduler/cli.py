@@ -22,6 +22,7 @@ from scheduler.jobs.cli import add_worker_command
 from scheduler.resolve import DEFAULT_FROZEN_DAYS, resolve_round
 from scheduler.schedule import summary
 from scheduler.scoring import render_table, score_round, scored_round
+from scheduler.serve import add_serve_command
 from scheduler.solving import exclusions, priorities, solve_round
 from scheduler.validate import format_violations, validate_schedule
 from solver.problem import Settings
@@ -79,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_user_command(commands)
     add_worker_command(commands)
+    add_serve_command(commands)
 
     schema = commands.add_parser("schema", help="write the JSON Schemas of the round and schedule files")
     schema.add_argument("-o", "--output", type=Path, default=Path(), metavar="DIR")

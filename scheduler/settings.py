@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -9,6 +12,24 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+
+
+def _local_secret() -> str:
+    """A random secret kept beside the embedded database, so tokens survive restarts and no secret
+    lives in the source. Deployments with several machines set BEAMTIME_JWT_SECRET instead."""
+    path = DATA_DIR / "jwt-secret"
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(100):  # another process may have created it and not yet written it
+            if secret := path.read_text().strip():
+                return secret
+            time.sleep(0.01)
+        raise RuntimeError(f"{path} is empty; delete it to make a new secret") from None
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 class Settings(BaseSettings):
@@ -19,7 +40,11 @@ class Settings(BaseSettings):
         validation_alias="DATABASE_URL",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///… (default) or postgresql+asyncpg://…",
     )
-    jwt_secret: str = Field(default="change-me-in-production", min_length=16)
+    jwt_secret: str = Field(
+        default_factory=_local_secret,
+        min_length=32,
+        description="Signs access tokens; by default a random secret kept in data/jwt-secret.",
+    )
     jwt_minutes: int = 12 * 60
     solve_time_limit: float = 60.0
     solve_workers: int = 2

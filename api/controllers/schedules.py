@@ -6,17 +6,15 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY
 from litestar.types import ExceptionHandlersMap
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.controllers import BEARER
-from api.params import Id
+from api.params import CurrentUser, Id, Session
 from api.problems import problem
 from scheduler import calendar, schedules
-from scheduler.accounts import Claims
 from scheduler.calendar import ProposalStatus
 from scheduler.contract import ScheduleFile
 from scheduler.errors import NotFound
@@ -33,7 +31,12 @@ from scheduler.schedules import (
     VersionDiff,
 )
 
-RequestCode = Annotated[str, Parameter(min_length=1, max_length=64, description="The request's id in the round file.")]
+RequestCode = Annotated[
+    str, PathParameter(min_length=1, max_length=64, description="The request's id in the round file.")
+]
+FeedName = Annotated[
+    str, PathParameter(min_length=1, max_length=200, description="`<secret>.ics`, as GET /me/calendar-url gives it.")
+]
 
 
 class CalendarAddress(BaseModel):
@@ -76,12 +79,12 @@ class ScheduleController(Controller):
         description="Drafts are listed to the round's coordinators and admins only. "
         "`revision` is what POST /schedules/{id}/publish expects.",
     )
-    async def list_versions(self, round_id: Id, db_session: AsyncSession, current_user: Claims) -> RoundVersions:
+    async def list_versions(self, round_id: Id, db_session: Session, current_user: CurrentUser) -> RoundVersions:
         manages = await schedules.manages_round(db_session, current_user, round_id)
         return await schedules.list_versions(db_session, round_id, include_drafts=manages)
 
     @get("/schedules/{version_id:int}", summary="A schedule version with its allocations")
-    async def get_version(self, version_id: Id, db_session: AsyncSession, current_user: Claims) -> VersionDetail:
+    async def get_version(self, version_id: Id, db_session: Session, current_user: CurrentUser) -> VersionDetail:
         await schedules.readable(db_session, current_user, version_id)
         return await schedules.get_version(db_session, version_id)
 
@@ -93,7 +96,7 @@ class ScheduleController(Controller):
         "the answer is 409 with `current_revision` and nothing changes.",
     )
     async def publish(
-        self, version_id: Id, data: PublishRequest, db_session: AsyncSession, current_user: Claims
+        self, version_id: Id, data: JSONBody[PublishRequest], db_session: Session, current_user: CurrentUser
     ) -> Published:
         await schedules.require_manager(db_session, current_user, version_id)
         return await schedules.publish(
@@ -104,7 +107,7 @@ class ScheduleController(Controller):
         "/schedules/{from_id:int}/diff/{to_id:int}",
         summary="What changed, per request, from one version of a round to another",
     )
-    async def diff(self, from_id: Id, to_id: Id, db_session: AsyncSession, current_user: Claims) -> VersionDiff:
+    async def diff(self, from_id: Id, to_id: Id, db_session: Session, current_user: CurrentUser) -> VersionDiff:
         await schedules.readable(db_session, current_user, from_id)
         await schedules.readable(db_session, current_user, to_id)
         return await schedules.diff(db_session, from_id, to_id)
@@ -118,8 +121,8 @@ class ScheduleController(Controller):
         self,
         version_id: Id,
         request_code: RequestCode,
-        db_session: AsyncSession,
-        current_user: Claims,
+        db_session: Session,
+        current_user: CurrentUser,
     ) -> AllocationPublic:
         await schedules.require_manager(db_session, current_user, version_id)
         return await schedules.set_pinned(db_session, version_id, request_code, True, user_id=current_user.user_id)
@@ -133,8 +136,8 @@ class ScheduleController(Controller):
         self,
         version_id: Id,
         request_code: RequestCode,
-        db_session: AsyncSession,
-        current_user: Claims,
+        db_session: Session,
+        current_user: CurrentUser,
     ) -> AllocationPublic:
         await schedules.require_manager(db_session, current_user, version_id)
         return await schedules.set_pinned(db_session, version_id, request_code, False, user_id=current_user.user_id)
@@ -147,14 +150,14 @@ class ScheduleController(Controller):
         "and nothing is saved.",
     )
     async def move(
-        self, version_id: Id, data: Move, db_session: AsyncSession, current_user: Claims
+        self, version_id: Id, data: JSONBody[Move], db_session: Session, current_user: CurrentUser
     ) -> Response[VersionDetail]:
         await schedules.require_manager(db_session, current_user, version_id)
         draft = await schedules.move(db_session, version_id, data, user_id=current_user.user_id)
         return Response(draft, status_code=HTTP_201_CREATED, headers={"Location": f"/schedules/{draft.id}"})
 
     @get("/schedules/{version_id:int}/export", summary="A schedule version as a schedule file")
-    async def export(self, version_id: Id, db_session: AsyncSession, current_user: Claims) -> ScheduleFile:
+    async def export(self, version_id: Id, db_session: Session, current_user: CurrentUser) -> ScheduleFile:
         await schedules.readable(db_session, current_user, version_id)
         return await export_schedule(db_session, version_id)
 
@@ -165,11 +168,11 @@ class ScheduleController(Controller):
         "waitlisted (eligible, no time in the published schedule), not_scheduled (below the cut-off or not "
         "feasible), withdrawn; `reason` and `unallocated` say why time was not given.",
     )
-    async def my_proposals(self, db_session: AsyncSession, current_user: Claims) -> list[ProposalStatus]:
+    async def my_proposals(self, db_session: Session, current_user: CurrentUser) -> list[ProposalStatus]:
         return await calendar.my_proposals(db_session, current_user.user_id)
 
     @get("/me/calendar-url", summary="The address of my calendar feed (iCalendar), for calendar apps")
-    async def calendar_url(self, db_session: AsyncSession, current_user: Claims, state: State) -> CalendarAddress:
+    async def calendar_url(self, db_session: Session, current_user: CurrentUser, state: State) -> CalendarAddress:
         path = await calendar.calendar_path(db_session, current_user.user_id)
         return CalendarAddress(url=state.settings.public_url.rstrip("/") + path)
 
@@ -184,7 +187,7 @@ class CalendarController(Controller):
         "An unknown address is 404.",
         media_type="text/calendar; charset=utf-8",
     )
-    async def feed(self, feed: str, db_session: AsyncSession) -> bytes:
+    async def feed(self, feed: FeedName, db_session: Session) -> bytes:
         token = feed.removesuffix(".ics")
         if token == feed:
             raise NotFound("calendar feeds end in .ics")

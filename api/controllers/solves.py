@@ -10,13 +10,12 @@ from typing import Any
 
 from litestar import Controller, Response, delete, get, post
 from litestar.datastructures import ResponseHeader, State
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import JSONBody
 
 from api.auth import requires_role
 from api.controllers import BEARER
-from api.params import Id
+from api.params import CurrentUser, Id, Session
 from scheduler import jobs
-from scheduler.accounts import Claims
 from scheduler.jobs import SolveOptions, SolveRunPublic
 
 
@@ -53,21 +52,21 @@ class SolveController(Controller):
         ],
     )
     async def start(
-        self, round_id: Id, data: SolveOptions, db_session: AsyncSession, current_user: Claims, state: State
+        self, round_id: Id, data: JSONBody[SolveOptions], db_session: Session, current_user: CurrentUser, state: State
     ) -> Response[SolveRunResource]:
         run = await jobs.start_solve(db_session, current_user, round_id, data, state.settings)
         resource = _resource(run)
         return Response(resource, status_code=202, headers={"Location": resource.url})
 
     @get("/rounds/{round_id:int}/solves", summary="The round's solves, newest first (its coordinators)")
-    async def list_solves(self, round_id: Id, db_session: AsyncSession, current_user: Claims) -> list[SolveRunResource]:
+    async def list_solves(self, round_id: Id, db_session: Session, current_user: CurrentUser) -> list[SolveRunResource]:
         return [_resource(run) for run in await jobs.solves_of_round(db_session, current_user, round_id)]
 
     @get(
         "/solves/{run_id:int}",
         summary="A solve's state, progress (elapsed, objective, bound) and result",
     )
-    async def get_solve(self, run_id: Id, db_session: AsyncSession, current_user: Claims) -> SolveRunResource:
+    async def get_solve(self, run_id: Id, db_session: Session, current_user: CurrentUser) -> SolveRunResource:
         return _resource(await jobs.solve(db_session, current_user, run_id))
 
     @delete(
@@ -77,13 +76,13 @@ class SolveController(Controller):
         description="A queued solve is cancelled at once. A running one stops within seconds and ends "
         "`cancelled` with its best schedule as output and as a draft version. A finished one is left as it is.",
     )
-    async def cancel(self, run_id: Id, db_session: AsyncSession, current_user: Claims) -> SolveRunResource:
+    async def cancel(self, run_id: Id, db_session: Session, current_user: CurrentUser) -> SolveRunResource:
         return _resource(await jobs.cancel_solve(db_session, current_user, run_id))
 
     @get("/solves/{run_id:int}/input", summary="The round file the solve solved")
-    async def get_input(self, run_id: Id, db_session: AsyncSession, current_user: Claims) -> dict[str, Any]:
+    async def get_input(self, run_id: Id, db_session: Session, current_user: CurrentUser) -> dict[str, Any]:
         return await jobs.solve_input(db_session, current_user, run_id)
 
     @get("/solves/{run_id:int}/output", summary="The schedule file the solve produced")
-    async def get_output(self, run_id: Id, db_session: AsyncSession, current_user: Claims) -> dict[str, Any]:
+    async def get_output(self, run_id: Id, db_session: Session, current_user: CurrentUser) -> dict[str, Any]:
         return await jobs.solve_output(db_session, current_user, run_id)

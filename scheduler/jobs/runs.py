@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.accounts import Claims, coordinates_round
 from scheduler.audit import record
-from scheduler.catalog import Input, require_round_coordinator, round_row
+from scheduler.catalog import require_round_coordinator, round_row
 from scheduler.errors import NotFound
+from scheduler.fields import Input
 from scheduler.jobs.queue import enqueue_solve, request_cancel
 from scheduler.jobs.views import SolveRunPublic, get_run, list_runs, run_input, run_output
 from scheduler.settings import Settings

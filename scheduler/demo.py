@@ -1,0 +1,188 @@
+"""The demo `beamtime serve --demo` starts with: a round that has been through its whole workflow.
+
+On an empty database it imports the bundled medium round (218 proposals, 5
+facilities), creates one account per role, solves the round once through the
+solve queue (a worker running the solver in a process of its own, as in
+production) and publishes the schedule. A proposer owns a few of the round's
+proposals, chosen from the ranking so that their statuses differ: the two best
+(scheduled), the last eligible one (often waitlisted) and one not feasible.
+
+Each step is kept as soon as it is done, so a demo stopped during its solve
+resumes with the solve on the next start; a database that holds the demo
+already is left as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+import fixtures
+from scheduler.accounts import Claims, Role, create_user
+from scheduler.catalog import change_phase
+from scheduler.checks import load_round
+from scheduler.contract import RoundFile
+from scheduler.db.engine import create_engine, session_maker
+from scheduler.db.tables import Proposal, Round, ScheduleVersion, User
+from scheduler.jobs import Worker, enqueue_solve, get_run
+from scheduler.proposals import AssignmentIn, assign_reviewer
+from scheduler.roundio import import_round
+from scheduler.schedules import PUBLISHED, publish
+from scheduler.scoring import score_round
+from scheduler.settings import Settings
+
+DEMO_ROUND = Path(fixtures.__file__).resolve().parent / "rounds" / "medium.json"
+DEMO_TIME_LIMIT = 15.0
+"""Seconds of search: the medium round's schedule is good well before, and a newcomer does not wait long."""
+REVIEWED_PROPOSALS = 3
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    role: Role
+    email: str
+    name: str
+    password: str
+    """Fixed, so that every start can print it: demo accounts are for a machine of one's own only."""
+
+
+ADMIN = DemoAccount("admin", "admin@example.org", "Demo Admin", "admin-demo")
+COORDINATOR = DemoAccount("coordinator", "coordinator@example.org", "Demo Coordinator", "coordinator-demo")
+REVIEWER = DemoAccount("reviewer", "reviewer@example.org", "Demo Reviewer", "reviewer-demo")
+PROPOSER = DemoAccount("proposer", "proposer@example.org", "Demo Proposer", "proposer-demo")
+ACCOUNTS = (ADMIN, COORDINATOR, REVIEWER, PROPOSER)
+
+
+@dataclass(frozen=True)
+class Demo:
+    round_id: int
+    round_code: str
+    schedule_version_id: int
+    proposer_proposals: list[str]
+
+
+class DemoError(Exception):
+    """The demo cannot be set up here; the message says why."""
+
+
+async def set_up_demo(settings: Settings, *, time_limit: float = DEMO_TIME_LIMIT) -> Demo:
+    """Brings the (migrated) database of `settings` to the finished demo; quick when it is there already."""
+    round_file = load_round(DEMO_ROUND)
+    engine = create_engine(settings.database_url)
+    sessions = session_maker(engine)
+    try:
+        async with sessions.begin() as session:
+            round_id = await session.scalar(select(col(Round.id)).where(col(Round.code) == round_file.round.id))
+            if round_id is None:
+                await _require_empty(session)
+                round_id = await _import(session, round_file)
+            admin = await _admin(session)
+            version_id = await session.scalar(
+                select(col(ScheduleVersion.id)).where(
+                    col(ScheduleVersion.round_id) == round_id, col(ScheduleVersion.status) == PUBLISHED
+                )
+            )
+            owned = await session.execute(
+                select(col(Proposal.code))
+                .join(User, col(User.id) == col(Proposal.owner_id))
+                .where(col(Proposal.round_id) == round_id, col(User.email) == PROPOSER.email)
+                .order_by(col(Proposal.position))
+            )
+            proposer_proposals = list(owned.scalars())
+        if version_id is None:
+            version_id = await _solve(sessions, settings, round_id, admin, time_limit)
+            async with sessions.begin() as session:
+                await _publish(session, round_id, version_id, admin)
+    finally:
+        await engine.dispose()
+    return Demo(round_id, round_file.round.id, version_id, proposer_proposals)
+
+
+async def _require_empty(session: AsyncSession) -> None:
+    for table in (User, Round):
+        if await session.scalar(select(func.count()).select_from(table)):
+            raise DemoError(
+                "the database has users or rounds but not the demo round: --demo sets up an empty database only "
+                "(point DATABASE_URL at a new one, or serve without --demo)"
+            )
+
+
+async def _import(session: AsyncSession, round_file: RoundFile) -> int:
+    """The round, its accounts, the proposer's proposals and the reviewer's assignments; phase allocation."""
+    round_id = await import_round(session, round_file)
+    facilities = [facility.id for facility in round_file.facilities]
+    users = {
+        account.role: await create_user(
+            session,
+            account.email,
+            account.name,
+            account.role,
+            account.password,
+            facilities if account.role == "coordinator" else (),
+        )
+        for account in ACCOUNTS
+    }
+    ranked = sorted(score_round(round_file), key=lambda score: score.rank)
+    eligible = [score.proposal for score in ranked if score.excluded_reason is None]
+    excluded = [score.proposal for score in ranked if score.excluded_reason is not None]
+    owned = [*eligible[:2], eligible[-1], *excluded[:1]]
+    await session.execute(
+        update(Proposal)
+        .where(col(Proposal.round_id) == round_id, col(Proposal.code).in_(owned))
+        .values(owner_id=users["proposer"].id)
+    )
+    admin = Claims(user_id=users["admin"].id, role="admin")
+    reviewed = await session.execute(
+        select(col(Proposal.id))
+        .where(col(Proposal.round_id) == round_id, col(Proposal.code).not_in(owned))
+        .order_by(col(Proposal.position))
+        .limit(REVIEWED_PROPOSALS)
+    )
+    for proposal_id in reviewed.scalars():
+        assert proposal_id is not None, "stored rows have ids"
+        await assign_reviewer(session, admin, proposal_id, AssignmentIn(user_id=users["reviewer"].id))
+    for phase in ("review", "allocation"):
+        await change_phase(session, admin, round_id, phase)
+    return round_id
+
+
+async def _admin(session: AsyncSession) -> Claims:
+    admin_id = await session.scalar(select(col(User.id)).where(col(User.email) == ADMIN.email))
+    if admin_id is None:
+        raise DemoError(f"the demo round is there but its admin {ADMIN.email} is not")
+    return Claims(user_id=admin_id, role="admin")
+
+
+async def _solve(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, round_id: int, admin: Claims, time_limit: float
+) -> int:
+    """One solve through the queue, run here by a worker to the end; the id of the draft it made."""
+    async with sessions.begin() as session:
+        run_id = await enqueue_solve(
+            session,
+            round_id,
+            requested_by=admin.user_id,
+            time_limit=time_limit,
+            workers=settings.solve_workers,
+            seed=0,
+            kind="demo",
+        )
+    await Worker(sessions, settings).drain(asyncio.Event())
+    async with sessions.begin() as session:
+        run = await get_run(session, run_id)
+    if run is None or run.result is None or run.result.schedule_version_id is None:
+        error = "it never ran" if run is None else run.error or f"it ended {run.state} without a schedule"
+        raise DemoError(f"the demo round's solve (run {run_id}) failed: {error}")
+    return run.result.schedule_version_id
+
+
+async def _publish(session: AsyncSession, round_id: int, version_id: int, admin: Claims) -> None:
+    revision = await session.scalar(select(col(Round.revision)).where(col(Round.id) == round_id))
+    assert revision is not None
+    await publish(session, version_id, expected_revision=revision, user_id=admin.user_id)
+    await change_phase(session, admin, round_id, "published")
