@@ -27,6 +27,7 @@ from api.controllers.schedules import CalendarController, ScheduleController
 from api.controllers.solves import SolveController
 from api.database import provide_db_session
 from api.problems import EXCEPTION_HANDLERS, BodyValidation
+from api.web import DASHBOARD_ROUTES, TEMPLATE_CONFIG
 from scheduler.db.engine import create_engine, session_maker
 from scheduler.jobs.worker import run_worker
 from scheduler.migrations import upgrade_database
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
             ScheduleController,
             CalendarController,
             AuditController,
+            *DASHBOARD_ROUTES,
         ],
         dependencies={
             "db_session": Provide(provide_db_session),
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         state=State({"settings": settings}),
         plugins=[PydanticInitPlugin(), BodyValidation()],
         exception_handlers=EXCEPTION_HANDLERS,
+        template_config=TEMPLATE_CONFIG,
         openapi_config=OpenAPIConfig(
             title="beamtime",
             version="1",
