@@ -21,9 +21,11 @@ from api.auth import provide_current_user
 from api.controllers.accounts import AuthController, MeController, UserController
 from api.controllers.audit import AuditController
 from api.controllers.catalog import EquipmentController, FacilityController, InstrumentController, WindowController
+from api.controllers.nightly import ChangeLogController, NightlyController
 from api.controllers.proposals import ProposalController
 from api.controllers.rounds import QuotaController, RoundController
 from api.controllers.schedules import CalendarController, ScheduleController
+from api.controllers.slots import SlotController
 from api.controllers.solves import SolveController
 from api.database import provide_db_session
 from api.problems import EXCEPTION_HANDLERS, BodyValidation
@@ -31,6 +33,7 @@ from api.web import DASHBOARD_ROUTES, TEMPLATE_CONFIG
 from scheduler.db.engine import create_engine, session_maker
 from scheduler.jobs.worker import run_worker
 from scheduler.migrations import upgrade_database
+from scheduler.nightly.service import start_nightly
 from scheduler.settings import Settings, get_settings
 
 
@@ -51,6 +54,14 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
             yield
         finally:
             await engine.dispose()
+
+    @asynccontextmanager
+    async def nightly_jobs(app: Litestar) -> AsyncIterator[None]:
+        nightly = await start_nightly(app.state.sessions, settings)
+        try:
+            yield
+        finally:
+            await nightly.stop()
 
     @asynccontextmanager
     async def solve_worker(app: Litestar) -> AsyncIterator[None]:
@@ -78,13 +89,20 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
             ScheduleController,
             CalendarController,
             AuditController,
+            NightlyController,
+            ChangeLogController,
+            SlotController,
             *DASHBOARD_ROUTES,
         ],
         dependencies={
             "db_session": Provide(provide_db_session),
             "current_user": Provide(provide_current_user),
         },
-        lifespan=[database, solve_worker] if run_solves else [database],
+        lifespan=[
+            database,
+            *([solve_worker] if run_solves else []),
+            *([nightly_jobs] if settings.run_nightly_in_api else []),
+        ],
         state=State({"settings": settings}),
         plugins=[PydanticInitPlugin(), BodyValidation()],
         exception_handlers=EXCEPTION_HANDLERS,

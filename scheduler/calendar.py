@@ -21,8 +21,12 @@ as it is now, then the engine's explanation of each request left out.
 
 The feed has one VEVENT per allocation of the user's proposals in published
 versions, with a UID stable per request so that calendar apps update the event
-when a new version moves it. Times are UTC (DTSTART/DTEND with Z), which needs no
-VTIMEZONE; the description gives them in the facility's timezone as well.
+when a new version moves it; its SEQUENCE is the request's number of change
+notices (`scheduler.notices`), so every published change supersedes the copy a
+calendar app holds. A slot the latest change dropped stays in the feed as a
+cancelled event (STATUS:CANCELLED, same UID). Times are UTC (DTSTART/DTEND with
+Z), which needs no VTIMEZONE; the description gives them in the facility's
+timezone as well.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from scheduler.db.tables import (
     User,
 )
 from scheduler.errors import NotFound
+from scheduler.notices import CalendarNotices, calendar_notices
 from scheduler.roundio import export_schedule
 from scheduler.schedules import PUBLISHED
 
@@ -273,18 +278,23 @@ async def calendar_feed(session: AsyncSession, token: str) -> bytes:
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("x-wr-calname", f"Beamtime: {user.name}")
-    for event in _events(await _published_placements(session, user.id)):
+    placements = await _published_placements(session, user.id)
+    notices = await calendar_notices(session, user.id)
+    for event in _events(placements, notices.sequences):
+        calendar.add_component(event)
+    placed = {(placement.proposal.id or 0, placement.request.code) for placement in placements}
+    for event in await _cancelled_events(session, notices, placed):
         calendar.add_component(event)
     return bytes(calendar.to_ical())
 
 
-def _events(placements: Iterable[_Placed]) -> Iterable[Event]:
+def _events(placements: Iterable[_Placed], sequences: Mapping[tuple[int, str], int]) -> Iterable[Event]:
     for placed in placements:
         start, end = placed.times()
         slot = placed.slot()
         event = Event()
-        event.add("uid", f"{placed.round.code}-{placed.request.code}@beamtime")
-        event.add("sequence", 0)
+        event.add("uid", _uid(placed.round.code, placed.request.code))
+        event.add("sequence", sequences.get((placed.proposal.id or 0, placed.request.code), 0))
         event.add("dtstamp", placed.version.published_at or placed.version.created_at)
         event.add("dtstart", start)
         event.add("dtend", end)
@@ -292,6 +302,48 @@ def _events(placements: Iterable[_Placed]) -> Iterable[Event]:
         event.add("location", f"{placed.facility.name}, {placed.instrument.name}")
         event.add("description", _description(placed, slot))
         yield event
+
+
+async def _cancelled_events(
+    session: AsyncSession, notices: CalendarNotices, placed: set[tuple[int, str]]
+) -> list[Event]:
+    """A slot dropped by the latest change to its request, as a cancelled event under the same UID,
+    so that calendar apps take it off rather than keep a slot that no longer exists."""
+    dropped = [slot for slot in notices.dropped if (slot.proposal_id, slot.request) not in placed]
+    if not dropped:
+        return []
+    proposals = {
+        proposal.id: (proposal, round_)
+        for proposal, round_ in await session.execute(
+            select(Proposal, Round)
+            .join(Round, col(Round.id) == col(Proposal.round_id))
+            .where(col(Proposal.id).in_({slot.proposal_id for slot in dropped}))
+        )
+    }
+    instruments = await session.execute(
+        select(col(Instrument.code), col(Instrument.name)).where(
+            col(Instrument.code).in_({slot.slot.instrument for slot in dropped})
+        )
+    )
+    names = dict(instruments.all())
+    events = []
+    for slot in dropped:
+        proposal, round_ = proposals[slot.proposal_id]
+        instrument = slot.slot.instrument
+        event = Event()
+        event.add("uid", _uid(round_.code, slot.request))
+        event.add("sequence", notices.sequences[(slot.proposal_id, slot.request)])
+        event.add("status", "CANCELLED")
+        event.add("dtstamp", slot.dropped_at)
+        event.add("dtstart", slot.slot.start.astimezone(UTC))
+        event.add("dtend", slot.slot.end.astimezone(UTC))
+        event.add("summary", f"Cancelled: {proposal.code} on {names.get(instrument, instrument)} ({instrument})")
+        events.append(event)
+    return events
+
+
+def _uid(round_code: str, request_code: str) -> str:
+    return f"{round_code}-{request_code}@beamtime"
 
 
 def _description(placed: _Placed, slot: ScheduledSlot) -> str:

@@ -39,9 +39,7 @@ from scheduler.db.tables import (
     Window,
 )
 from scheduler.errors import Conflict, Forbidden, found
-from scheduler.fields import MAX_INT as MAX_INT  # re-exported: scheduler.jobs and scheduler.schedules import it here
-from scheduler.fields import Code, Count, Country, Instant, Name, Output, Text, Timezone, Update, UTCInstant
-from scheduler.fields import Input as Input  # re-exported, as MAX_INT
+from scheduler.fields import Code, Count, Country, Input, Instant, Name, Output, Text, Timezone, Update, UTCInstant
 from scheduler.roundio import export_round, import_round
 
 Phase = Literal["open", "review", "allocation", "published", "running", "closed"]

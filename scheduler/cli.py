@@ -19,6 +19,7 @@ from scheduler.checks import InputError, load_round, load_schedule
 from scheduler.cli_users import add_user_command
 from scheduler.contract import RoundFile, ScheduleFile
 from scheduler.jobs.cli import add_worker_command
+from scheduler.nightly.cli import add_scheduler_command
 from scheduler.resolve import DEFAULT_FROZEN_DAYS, resolve_round
 from scheduler.schedule import summary
 from scheduler.scoring import render_table, score_round, scored_round
@@ -81,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     add_user_command(commands)
     add_worker_command(commands)
     add_serve_command(commands)
+    add_scheduler_command(commands)
 
     schema = commands.add_parser("schema", help="write the JSON Schemas of the round and schedule files")
     schema.add_argument("-o", "--output", type=Path, default=Path(), metavar="DIR")

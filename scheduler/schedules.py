@@ -27,12 +27,13 @@ from sqlmodel import col
 
 from scheduler.accounts import Claims, coordinates_round
 from scheduler.audit import record
-from scheduler.catalog import MAX_INT, Input
 from scheduler.contract import Allocation as AllocationEntry
 from scheduler.contract import ScheduleChanges
 from scheduler.db.tables import Allocation, Instrument, Proposal, Request, Round, ScheduleVersion
 from scheduler.errors import Conflict, DomainError, Forbidden, NotFound
+from scheduler.fields import MAX_INT, Input
 from scheduler.grid import Grid
+from scheduler.notices import record_changes
 from scheduler.resolve import changes_between
 from scheduler.roundio import export_round, export_schedule
 from scheduler.scoring import score_round
@@ -220,7 +221,8 @@ async def _allocations(
 
 
 async def publish(session: AsyncSession, version_id: int, *, expected_revision: int, user_id: int | None) -> Published:
-    """Publishes a draft and supersedes the version in force, if `expected_revision` is still the round's."""
+    """Publishes a draft and supersedes the version in force, if `expected_revision` is still the round's;
+    proposers whose slots changed get change notices (`scheduler.notices`) in the same transaction."""
     version = await _version(session, version_id)
     if version.status != DRAFT:
         raise Conflict(f"version {version.number} is {version.status}; only drafts can be published")
@@ -252,6 +254,7 @@ async def publish(session: AsyncSession, version_id: int, *, expected_revision: 
         )
     except IntegrityError as error:
         raise Conflict("another version of the round was published at the same time; reload") from error
+    await record_changes(session, version_id, superseded)
     await session.refresh(version)
     record(
         session, user_id, "schedule.publish", "schedule", version_id, {"revision": revision, "superseded": superseded}

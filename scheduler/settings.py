@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     run_worker_in_api: bool = Field(
         default=True, description="Run queued solves inside the API process (the SQLite default)."
     )
+    run_nightly_in_api: bool = Field(
+        default=True, description="Run the nightly repairs' scheduler inside the API process (the SQLite default)."
+    )
     worker_poll_seconds: float = 1.0
     stale_run_seconds: float = Field(
         default=120.0, description="A running solve whose worker has not reported for this long is marked failed."

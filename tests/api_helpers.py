@@ -22,11 +22,12 @@ Client = AsyncTestClient[Litestar]
 
 
 def api_settings(database_url: str, **overrides: Any) -> Settings:
-    """Settings for a test app: the test database, no solve worker unless asked for."""
+    """Settings for a test app: the test database, no solve worker unless asked for, no nightly jobs."""
     values: dict[str, Any] = {
         "database_url": database_url,
         "jwt_secret": "a-test-secret-that-is-long-enough-for-hs256",
         "run_worker_in_api": False,
+        "run_nightly_in_api": False,
     }
     return Settings(**(values | overrides))
 

@@ -9,6 +9,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+POOL_SIZE = 20
+"""PostgreSQL connections per process, kept open: a busy process queues for one rather than opening more.
+
+Connections beyond the pool (`max_overflow`) are closed as soon as they are returned: under steady load they
+are opened and closed hundreds of times a second, a PostgreSQL backend each, which cut the throughput of the
+slot-status benchmark to a quarter (BENCHMARKS.md, API). No ping before each checkout either: it costs a
+round trip per request, and after a database restart SQLAlchemy discards the whole pool at the first
+disconnect error anyway."""
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -17,7 +26,7 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite gets its folder, WAL, foreign keys and a busy timeout."""
     if not is_sqlite(url):
-        return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        return create_async_engine(url, pool_size=POOL_SIZE, max_overflow=0)
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,8 @@ from sqlmodel import col
 from scheduler.db.tables import SolveRun, now
 from solver.solution import Progress
 
-RunState = Literal["queued", "running", "done", "failed", "cancelled"]
+RunState = Literal["queued", "running", "done", "failed", "cancelled", "skipped"]
+"""`skipped`: a scheduled run (a nightly repair) that found nothing to do; it never reaches a worker."""
 
 
 async def enqueue_solve(

@@ -3,7 +3,10 @@
 The same loop runs in `beamtime worker` (on any machine that reaches the
 database) and, when settings.run_worker_in_api, as a background task of the
 API. Each database step is a short transaction of its own; the solver process
-is watched from async code, so an API process stays responsive meanwhile.
+is watched from async code, so an API process stays responsive meanwhile. A
+nightly repair (kind `nightly`) solves the round repaired against its published
+schedule, and its draft is judged for publication in the transaction that saves
+it (`scheduler.nightly.repair`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from scheduler.db.tables import SolveRun
 from scheduler.jobs.child import STOP, Message, solve_in_process
 from scheduler.jobs.queue import RunState, claim_next, finish_run, heartbeat, reap_stale_runs, start_run
 from scheduler.jobs.results import RoundChangedError, save_draft_version
+from scheduler.nightly.decide import NIGHTLY
+from scheduler.nightly.repair import conclude_repair, prepare_repair
 from scheduler.roundio import export_round
 from scheduler.settings import Settings
 from solver.problem import Settings as SolverSettings
@@ -137,9 +142,13 @@ class Worker:
     async def _outcome(self, run_id: int, stop: asyncio.Event) -> _Outcome:
         """Exports the round as the run's input, then solves it unless it breaks the format's rules."""
         async with self.sessions.begin() as session:
-            query = select(col(SolveRun.round_id), col(SolveRun.settings)).where(col(SolveRun.id) == run_id)
+            query = select(col(SolveRun.round_id), col(SolveRun.kind), col(SolveRun.settings)).where(
+                col(SolveRun.id) == run_id
+            )
             run = (await session.execute(query)).one()
             round_file = await export_round(session, run.round_id)
+            if run.kind == NIGHTLY:
+                round_file = await prepare_repair(session, run_id, round_file)
             round_document = round_file.model_dump(mode="json")
             if not await start_run(session, run_id, self.name, round_document):
                 raise _RunTakenAwayError
@@ -245,7 +254,9 @@ class Worker:
         state, error, version_id = outcome.state, outcome.error, None
         schedule = outcome.schedule
         if schedule is not None and schedule.status in ("optimal", "feasible"):
-            query = select(col(SolveRun.round_id), col(SolveRun.requested_by)).where(col(SolveRun.id) == run_id)
+            query = select(col(SolveRun.round_id), col(SolveRun.requested_by), col(SolveRun.kind)).where(
+                col(SolveRun.id) == run_id
+            )
             run = (await session.execute(query)).one()
             try:
                 version_id = await save_draft_version(
@@ -253,6 +264,9 @@ class Worker:
                 )
             except RoundChangedError as changed:
                 state, error = "failed", str(changed)
+            else:
+                if run.kind == NIGHTLY:
+                    schedule = await conclude_repair(session, run_id, version_id, schedule, complete=state == "done")
         recorded = await finish_run(
             session,
             run_id,

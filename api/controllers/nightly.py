@@ -1,0 +1,46 @@
+"""Nightly repairs: a round's history of nightly runs, and a proposer's log of changes to their slots."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+
+from api.auth import requires_role
+from api.controllers import BEARER
+from api.params import CurrentUser, Id, Limit, Offset, Session
+from scheduler.nightly.history import NightlyRunPublic, nightly_history
+from scheduler.notices import ChangeNoticePublic, my_changes
+
+
+class NightlyController(Controller):
+    tags = ("nightly",)
+    security = BEARER
+    guards = (requires_role("admin", "coordinator"),)
+
+    @get(
+        "/rounds/{round_id:int}/nightly",
+        summary="The round's nightly repairs, newest night first (its coordinators)",
+        description="One entry per night: `skipped` (nothing changed), `queued` / `running`, `published` "
+        "(by itself), `waiting` (a draft for review; `reason` says why), `unchanged`, `failed` or `cancelled`, "
+        "with the counts of allocations moved, resized, dropped and added.",
+    )
+    async def history(
+        self, round_id: Id, db_session: Session, current_user: CurrentUser, limit: Limit = 100, offset: Offset = 0
+    ) -> list[NightlyRunPublic]:
+        return await nightly_history(db_session, current_user, round_id, limit=limit, offset=offset)
+
+
+class ChangeLogController(Controller):
+    tags = ("nightly",)
+    security = BEARER
+
+    @get(
+        "/me/changes",
+        summary="What changed for my slots in published schedules, and why, newest first",
+        description="One entry per request and publication that moved, resized, dropped or added its slot, with "
+        "the slot before and after and the reason (`cancelled`, `new maintenance window on …`, `moved to make "
+        "room`, `added from the waiting list`, …). The calendar feed follows the same log.",
+    )
+    async def my_changes(
+        self, db_session: Session, current_user: CurrentUser, limit: Limit = 100, offset: Offset = 0
+    ) -> list[ChangeNoticePublic]:
+        return await my_changes(db_session, current_user.user_id, limit=limit, offset=offset)

@@ -1,0 +1,25 @@
+"""The proposer's slot status: the API's hottest read, served without a session or transaction."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+from litestar.datastructures import State
+
+from api.controllers import BEARER
+from api.params import CurrentUser, Id
+from scheduler.slots import ProposalSlots, proposal_slots
+
+
+class SlotController(Controller):
+    path = "/proposals"
+    tags = ("proposals",)
+    security = BEARER
+
+    @get(
+        "/{proposal_id:int}/slots",
+        summary="A proposal's slots in its round's published schedule",
+        description="Proposers: their own proposals; reviewers: those assigned to them; coordinators: those of "
+        "their rounds; admins: all. Times are in the facility's timezone.",
+    )
+    async def proposal_slots(self, proposal_id: Id, current_user: CurrentUser, state: State) -> ProposalSlots:
+        return await proposal_slots(state.engine, current_user, proposal_id)

@@ -1,0 +1,199 @@
+"""The dashboard's pages: server-rendered HTML over the read models of `scheduler.dashboard`.
+
+Errors are pages too: no session leads to the login page (and back), a round
+the viewer may not see is a 404 page, as the API answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import structlog
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import ResponseHeader, State
+from litestar.di import Provide
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException, PermissionDeniedException, ValidationException
+from litestar.params import Body, QueryParameter
+from litestar.response import Redirect, Template
+from litestar.types import ExceptionHandlersMap
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.params import Id, Session
+from api.web.session import (
+    LOGIN_PATH,
+    SignInRequired,
+    Viewer,
+    cross_site,
+    ended_session_cookie,
+    provide_page_viewer,
+    safe_next,
+    session_cookie,
+)
+from scheduler import accounts, dashboard
+from scheduler.accounts import Claims, Me
+from scheduler.checks import InputError
+from scheduler.errors import DomainError, Forbidden, NotFound
+from scheduler.fields import MAX_INT
+
+log = structlog.get_logger(__name__)
+
+OptionalNumber = Annotated[int | None, QueryParameter(ge=1, le=MAX_INT)]
+Week = Annotated[int | None, QueryParameter(ge=1, le=1000, description="1 is the round's first week.")]
+
+SECURITY_HEADERS = [
+    ResponseHeader(
+        name="Content-Security-Policy",
+        value="default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+    ),
+    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
+    ResponseHeader(name="Referrer-Policy", value="same-origin"),
+    ResponseHeader(name="Cache-Control", value="no-store"),
+]
+"""Pages carry private data and positions come from inline styles only; scripts are the app's own files."""
+
+MANAGER_ROLES = ("admin", "coordinator")
+
+
+def _error_page(request: Request[Any, Any, Any], status: int, title: str, message: str) -> Template:
+    return Template(
+        template_name="error.html",
+        context={"status": status, "title": title, "message": message, "viewer": None},
+        status_code=status,
+    )
+
+
+def _sign_in(request: Request[Any, Any, Any], error: SignInRequired) -> Response[Any]:
+    return Redirect(path=error.login_url, status_code=303)
+
+
+def _refused(request: Request[Any, Any, Any], error: DomainError) -> Response[Any]:
+    if isinstance(error, NotFound):
+        return _error_page(request, 404, "Not found", str(error))
+    if isinstance(error, Forbidden):
+        return _error_page(request, 403, "Not allowed", str(error))
+    return _error_page(request, 409, "Not possible now", str(error))
+
+
+def _bad_input(request: Request[Any, Any, Any], error: InputError) -> Response[Any]:
+    return _error_page(request, 422, "Bad input", str(error))
+
+
+def _http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:
+    return _error_page(request, error.status_code, "Request refused", error.detail)
+
+
+def _internal_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    log.error("unhandled page error", path=request.url.path, exc_info=error)
+    return _error_page(request, 500, "Something went wrong", "An internal error; it has been logged.")
+
+
+PAGE_ERRORS: ExceptionHandlersMap = {
+    # These take the place of the app's problem-details handlers of the same classes: pages answer in HTML.
+    SignInRequired: _sign_in,
+    DomainError: _refused,
+    InputError: _bad_input,
+    HTTPException: _http_error,
+    ValidationException: _http_error,
+    Exception: _internal_error,
+}
+
+
+class _Pages(Controller):
+    path = "/ui"
+    include_in_schema = False
+    exception_handlers = PAGE_ERRORS
+    response_headers = SECURITY_HEADERS
+
+
+class LoginPages(_Pages):
+    @get("/login", summary="The login form")
+    async def login_form(self, next_page: Annotated[str | None, QueryParameter(name="next")] = None) -> Template:
+        return Template(template_name="login.html", context={"next": safe_next(next_page), "error": None})
+
+    @post("/login", status_code=303, summary="Sign in: the session cookie, then the page asked for")
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+        db_session: Session,
+        state: State,
+    ) -> Response[Any]:
+        if cross_site(request):
+            raise PermissionDeniedException("sign in from this site's own login page")
+        target = safe_next(data.get("next"))
+        email, password = data.get("email", "")[:254], data.get("password", "")[:1024]
+        claims = await accounts.authenticate(db_session, email, password) if email and password else None
+        if claims is None:
+            return Template(
+                template_name="login.html",
+                context={"next": target, "error": "Wrong e-mail or password.", "email": email},
+                status_code=401,
+            )
+        settings = state.settings
+        token = accounts.issue_token(claims.user_id, claims.role, settings=settings)
+        return Redirect(path=target, status_code=303, cookies=[session_cookie(token, settings)])
+
+    @post("/logout", status_code=303, summary="Sign out")
+    async def logout(self, state: State) -> Response[Any]:
+        return Redirect(path=LOGIN_PATH, status_code=303, cookies=[ended_session_cookie(state.settings)])
+
+
+class DashboardPages(_Pages):
+    dependencies: Mapping[str, Provide] = {"viewer": Provide(provide_page_viewer)}
+
+    @get("/", summary="Each role's start page")
+    async def home(self, viewer: Viewer) -> Redirect:
+        return Redirect(path="/ui/rounds" if viewer.role in MANAGER_ROLES else "/ui/me", status_code=303)
+
+    @get("/rounds", summary="The rounds the viewer coordinates")
+    async def rounds(self, db_session: Session, viewer: Viewer) -> Template:
+        account = await _account(db_session, viewer)
+        cards = await dashboard.coordinated_rounds(db_session, viewer)
+        return Template(template_name="rounds.html", context={"viewer": account, "cards": cards})
+
+    @get("/rounds/{round_id:int}", summary="A round: timeline, quotas, ranking, solves and versions")
+    async def round_page(
+        self, round_id: Id, db_session: Session, viewer: Viewer, version: OptionalNumber = None, week: Week = None
+    ) -> Template:
+        account = await _account(db_session, viewer)
+        page = await dashboard.round_page(db_session, viewer, round_id, version_id=version, week=week)
+        return Template(template_name="round.html", context={"viewer": account, "page": page})
+
+    @get("/rounds/{round_id:int}/compare", summary="Two versions of a round, changes highlighted")
+    async def compare(
+        self,
+        round_id: Id,
+        db_session: Session,
+        viewer: Viewer,
+        before: Annotated[int, QueryParameter(ge=1, le=MAX_INT)],
+        after: Annotated[int, QueryParameter(ge=1, le=MAX_INT)],
+        week: Week = None,
+    ) -> Template:
+        account = await _account(db_session, viewer)
+        page = await dashboard.compare_page(db_session, viewer, round_id, before, after, week=week)
+        return Template(template_name="compare.html", context={"viewer": account, "page": page})
+
+    @get("/me", summary="The proposer's page: proposals, status, slots, calendar feed, changes")
+    async def me(self, db_session: Session, viewer: Viewer, state: State) -> Template:
+        account = await _account(db_session, viewer)
+        page = await dashboard.proposer_page(db_session, viewer.user_id, state.settings.public_url)
+        return Template(template_name="me.html", context={"viewer": account, "page": page})
+
+
+class RootRedirect(Controller):
+    include_in_schema = False
+
+    @get("/", summary="The dashboard")
+    async def root(self) -> Redirect:
+        return Redirect(path="/ui/", status_code=303)
+
+
+async def _account(session: AsyncSession, viewer: Claims) -> Me:
+    """The viewer's account for the page header; a deleted account ends the session."""
+    found = await accounts.me(session, viewer.user_id)
+    if found is None or not found.active:
+        raise SignInRequired("/ui/")
+    return found
