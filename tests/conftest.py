@@ -1,8 +1,8 @@
 """Databases for the tests: every persistence test runs on SQLite and on PostgreSQL.
 
-PostgreSQL is the machine's server on 127.0.0.1:5432 (trust auth); each pytest-xdist
-worker gets a database of its own, recreated per test by dropping and creating the
-tables, so parallel workers never see each other's rows.
+PostgreSQL is the machine's server on 127.0.0.1:5432 (trust auth); each pytest run and
+xdist worker gets a database of its own, emptied per test by dropping and creating the
+tables and dropped at the end, so parallel workers and concurrent runs never meet.
 """
 
 from __future__ import annotations
@@ -23,29 +23,26 @@ from scheduler.db.engine import create_engine, session_maker
 POSTGRES_ADMIN_URL = os.environ.get("BEAMTIME_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
-def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+def _database_name() -> str:
+    """Unique to this pytest run and worker, so that concurrent runs on one server never meet."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))[:12].replace("-", "")
+    return f"beamtime_test_{run}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
-def _postgres_url() -> str:
-    """A database for this worker, created once."""
-    name = f"beamtime_test_{_worker()}"
-
-    async def create() -> None:
-        admin = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as connection:
-            exists = await connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
-            if not exists:
-                await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        await admin.dispose()
-
-    asyncio.run(create())
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+async def _admin(statement: str) -> None:
+    admin = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(statement))
+    await admin.dispose()
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
-    return _postgres_url()
+def postgres_url() -> Iterator[str]:
+    """A database of this run's own, dropped at the end."""
+    name = _database_name()
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
