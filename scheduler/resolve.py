@@ -49,7 +49,7 @@ def repair_input(
             instrument=allocation.instrument,
             start_shift=allocation.start_shift,
             shifts=allocation.shifts,
-            pinned=grid.time(allocation.start_shift) < frozen_until,
+            pinned=allocation.pinned or grid.time(allocation.start_shift) < frozen_until,
         )
         for allocation in previous.allocations
         if allocation.request in requests

@@ -28,6 +28,7 @@ from scheduler.build import prepare
 from scheduler.checks import InputError, InputProblem, check_round, problems_from_validation_error
 from scheduler.db.tables import (
     Allocation,
+    ChangeNotice,
     CountryGroup,
     Equipment,
     Facility,
@@ -304,6 +305,7 @@ async def _clear_round(session: AsyncSession, round_id: int) -> _Kept:
     statements = [
         update(SolveRun).where(col(SolveRun.schedule_version_id).in_(versions)).values(schedule_version_id=None),
         delete(Allocation).where(col(Allocation.schedule_version_id).in_(versions)),
+        delete(ChangeNotice).where(col(ChangeNotice.schedule_version_id).in_(versions)),
         delete(ScheduleVersion).where(col(ScheduleVersion.round_id) == round_id),
         delete(ReviewAssignment).where(col(ReviewAssignment.proposal_id).in_(proposals)),
         delete(Review).where(col(Review.proposal_id).in_(proposals)),

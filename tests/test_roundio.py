@@ -16,6 +16,7 @@ from scheduler.checks import InputError, load_round
 from scheduler.contract import PreviousAllocation, RoundFile
 from scheduler.db.tables import (
     Allocation,
+    ChangeNotice,
     Facility,
     Instrument,
     Proposal,
@@ -249,3 +250,19 @@ async def test_a_round_lists_only_its_own_instruments_of_a_shared_facility(sessi
     first_id, second_id = await _import(sessions, first), await _import(sessions, second)
     _assert_same(await _export(sessions, first_id), first)
     _assert_same(await _export(sessions, second_id), second)
+
+
+async def test_a_round_with_change_notices_can_be_replaced(sessions: Sessions) -> None:
+    original = _with_previous_schedule(load_round(FIXTURES / "rounds" / "small.json"))
+    round_id = await _import(sessions, original)
+    async with sessions.begin() as session:
+        version = (
+            await session.execute(select(ScheduleVersion).where(ScheduleVersion.round_id == round_id))
+        ).scalar_one()
+        proposal = (await session.execute(select(Proposal).where(Proposal.round_id == round_id))).scalars().first()
+        assert version.id is not None and proposal is not None and proposal.id is not None
+        session.add(
+            ChangeNotice(proposal_id=proposal.id, request_code="x", schedule_version_id=version.id, kind="added")
+        )
+    assert await _import(sessions, original, into=round_id) == round_id
+    _assert_same(await _export(sessions, round_id), original)
