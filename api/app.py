@@ -7,6 +7,7 @@ environment (`scheduler.settings`).
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -50,6 +51,10 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         engine = create_engine(settings.database_url)
         app.state.engine = engine
         app.state.sessions = session_maker(engine)
+        # The long-lived objects of start-up (OR-Tools, SciPy, models) leave the collector's view, so a full
+        # collection no longer pauses every request in flight (p99 158 -> 48 ms, BENCHMARKS.md).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

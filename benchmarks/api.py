@@ -556,7 +556,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(report(args, prepared, runs))
     if args.output:
-        document = {"prepared": asdict(prepared) | {"proposal_ids": len(prepared.proposal_ids)}, "runs": runs}
+        setup = asdict(prepared) | {"proposal_ids": len(prepared.proposal_ids)}
+        del setup["token"]
+        document = {"prepared": setup, "runs": runs}
         args.output.write_text(json.dumps(document, default=asdict, indent=1) + "\n")
     return 0
 
