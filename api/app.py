@@ -29,11 +29,12 @@ from api.controllers.schedules import CalendarController, ScheduleController
 from api.controllers.slots import SlotController
 from api.controllers.solves import SolveController
 from api.database import provide_db_session
+from api.params import PAGE
 from api.problems import EXCEPTION_HANDLERS, BodyValidation
 from api.web import DASHBOARD_ROUTES, TEMPLATE_CONFIG
 from scheduler.db.engine import create_engine, session_maker
+from scheduler.db.migrations import upgrade_database
 from scheduler.jobs.worker import run_worker
-from scheduler.migrations import upgrade_database
 from scheduler.nightly.service import start_nightly
 from scheduler.settings import Settings, get_settings
 
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         dependencies={
             "db_session": Provide(provide_db_session),
             "current_user": Provide(provide_current_user),
+            **PAGE,
         },
         lifespan=[
             database,

@@ -14,7 +14,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers import BaseRouteHandler
 from litestar.types import Guard
 
-from scheduler.accounts import Claims, InvalidTokenError, Role, decode_token
+from scheduler.accounts.service import Claims, InvalidTokenError, Role, decode_token
 from scheduler.settings import Settings
 
 _CLAIMS_KEY = "beamtime.claims"

@@ -4,7 +4,7 @@ Validation problems list every bad field at once, as JSON paths into the body
 (`$.requests[0].shifts`) or as the name of the query or path parameter, so a
 client fixes a request in one go. Request bodies are validated here rather than
 by Litestar's pydantic plugin, whose error keys lose list indices and carry the
-tags of discriminated unions; `scheduler.checks` already maps pydantic's errors
+tags of discriminated unions; `scheduler.roundfile.checks` already maps pydantic's errors
 to the paths of the document.
 """
 
@@ -24,9 +24,9 @@ from litestar.types import ExceptionHandlersMap
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
 
-from scheduler.checks import InputError, InputProblem, load_round, problems_from_validation_error
-from scheduler.contract import RoundFile
 from scheduler.errors import Conflict, DomainError, Forbidden, NotFound
+from scheduler.roundfile.checks import InputError, InputProblem, load_round, problems_from_validation_error
+from scheduler.roundfile.contract import RoundFile
 
 PROBLEM_JSON = "application/problem+json"
 _MISSING_PARAMETER = re.compile(r"parameter '([^']+)'")

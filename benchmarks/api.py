@@ -54,17 +54,17 @@ from sqlmodel import col
 
 from api.app import create_app
 from api.params import CurrentUser, Id, Session
-from scheduler.accounts import create_user, issue_token
-from scheduler.checks import load_round
-from scheduler.contract import PreviousAllocation
+from scheduler.accounts.service import create_user, issue_token
 from scheduler.db.engine import create_engine, session_maker
+from scheduler.db.migrations import upgrade_database
 from scheduler.db.tables import Allocation, Proposal, Request, ScheduleVersion
-from scheduler.migrations import upgrade_database
-from scheduler.roundio import import_round
-from scheduler.schedules import PUBLISHED
+from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.contract import PreviousAllocation
+from scheduler.roundfile.solving import solve_round
+from scheduler.rounds.roundio import import_round
+from scheduler.schedules.service import PUBLISHED
+from scheduler.schedules.slots import ProposalSlots, read_slots
 from scheduler.settings import Settings
-from scheduler.slots import ProposalSlots, read_slots
-from scheduler.solving import solve_round
 from solver.problem import Settings as SolveSettings
 
 FACILITY = Path(__file__).resolve().parents[1] / "fixtures" / "rounds" / "facility.json"

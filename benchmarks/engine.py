@@ -28,12 +28,12 @@ import ortools
 import scipy
 
 from fixtures.generate import SIZES, generate_round
-from scheduler.build import Prepared, prepare
-from scheduler.checks import load_round
-from scheduler.schedule import schedule_file
-from scheduler.scoring import score_round
-from scheduler.solving import exclusions, priorities
-from scheduler.validate import format_violations, validate_schedule
+from scheduler.roundfile.build import Prepared, prepare
+from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.schedule import schedule_file
+from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.solving import exclusions, priorities
+from scheduler.roundfile.validate import format_violations, validate_schedule
 from solver.bound import lp_bound
 from solver.greedy import greedy, is_feasible
 from solver.problem import Settings

@@ -20,13 +20,13 @@ from pathlib import Path
 
 from fixtures.changes import apply_changes
 from fixtures.generate import generate_round
-from scheduler.checks import load_round
-from scheduler.contract import RoundFile, ScheduleFile
-from scheduler.grid import Grid
-from scheduler.resolve import resolve_round
-from scheduler.scoring import score_round
-from scheduler.solving import exclusions, priorities, solve_round
-from scheduler.validate import validate_schedule
+from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.contract import RoundFile, ScheduleFile
+from scheduler.roundfile.grid import Grid
+from scheduler.roundfile.resolve import resolve_round
+from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.solving import exclusions, priorities, solve_round
+from scheduler.roundfile.validate import validate_schedule
 from solver.problem import Settings
 
 

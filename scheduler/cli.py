@@ -15,17 +15,17 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from scheduler.checks import InputError, load_round, load_schedule
-from scheduler.cli_users import add_user_command
-from scheduler.contract import RoundFile, ScheduleFile
+from scheduler.accounts.cli import add_user_command
 from scheduler.jobs.cli import add_worker_command
 from scheduler.nightly.cli import add_scheduler_command
-from scheduler.resolve import DEFAULT_FROZEN_DAYS, resolve_round
-from scheduler.schedule import summary
-from scheduler.scoring import render_table, score_round, scored_round
+from scheduler.roundfile.checks import InputError, load_round, load_schedule
+from scheduler.roundfile.contract import RoundFile, ScheduleFile
+from scheduler.roundfile.resolve import DEFAULT_FROZEN_DAYS, resolve_round
+from scheduler.roundfile.schedule import summary
+from scheduler.roundfile.scoring import render_table, score_round, scored_round
+from scheduler.roundfile.solving import exclusions, priorities, solve_round
+from scheduler.roundfile.validate import format_violations, validate_schedule
 from scheduler.serve import add_serve_command
-from scheduler.solving import exclusions, priorities, solve_round
-from scheduler.validate import format_violations, validate_schedule
 from solver.problem import Settings
 from solver.solution import Progress
 

@@ -23,17 +23,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 import fixtures
-from scheduler.accounts import Claims, Role, create_user
-from scheduler.catalog import change_phase
-from scheduler.checks import load_round
-from scheduler.contract import RoundFile
+from scheduler.accounts.service import Claims, Role, create_user
+from scheduler.catalogue.service import change_phase
 from scheduler.db.engine import create_engine, session_maker
 from scheduler.db.tables import Proposal, Round, ScheduleVersion, User
 from scheduler.jobs import Worker, enqueue_solve, get_run
-from scheduler.proposals import AssignmentIn, assign_reviewer
-from scheduler.roundio import import_round
-from scheduler.schedules import PUBLISHED, publish
-from scheduler.scoring import score_round
+from scheduler.proposals.service import AssignmentIn, assign_reviewer
+from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.contract import RoundFile
+from scheduler.roundfile.scoring import score_round
+from scheduler.rounds.roundio import import_round
+from scheduler.schedules.service import PUBLISHED, publish
 from scheduler.settings import Settings
 
 DEMO_ROUND = Path(fixtures.__file__).resolve().parent / "rounds" / "medium.json"

@@ -15,8 +15,8 @@ import sys
 
 import uvicorn
 
+from scheduler.db.migrations import upgrade_database
 from scheduler.demo import ACCOUNTS, DEMO_TIME_LIMIT, PROPOSER, Demo, DemoError, set_up_demo
-from scheduler.migrations import upgrade_database
 from scheduler.settings import get_settings
 
 REFUSED = 2

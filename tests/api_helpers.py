@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
-from scheduler.accounts import create_user
+from scheduler.accounts.service import create_user
 from scheduler.settings import Settings
 
 PASSWORD = "correct horse battery staple"

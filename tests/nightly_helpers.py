@@ -15,9 +15,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from scheduler.contract import PreviousAllocation, RoundFile
 from scheduler.db.tables import Instrument, Proposal, Request, Review, Round, ScheduleVersion, Window
-from scheduler.roundio import import_round
+from scheduler.roundfile.contract import PreviousAllocation, RoundFile
+from scheduler.rounds.roundio import import_round
 
 Sessions = async_sessionmaker[AsyncSession]
 Placement = tuple[str, str, int, int]

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from scheduler.accounts import issue_token
-from scheduler.checks import InputError
-from scheduler.cli_users import add_user_command
+from scheduler.accounts.cli import add_user_command
+from scheduler.accounts.service import issue_token
+from scheduler.roundfile.checks import InputError
 from scheduler.settings import get_settings
 from tests.api_helpers import PASSWORD, Client, api_client, api_settings, login, make_user
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from scheduler.checks import load_round
 from scheduler.db.tables import Facility
-from scheduler.roundio import import_round
+from scheduler.roundfile.checks import load_round
+from scheduler.rounds.roundio import import_round
 from tests.api_helpers import Client, api_client, login, make_user
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from scheduler.checks import (
+from scheduler.roundfile.checks import (
     InputError,
     InputProblem,
     check_round,
@@ -17,7 +17,7 @@ from scheduler.checks import (
     load_schedule,
     problems_from_validation_error,
 )
-from scheduler.contract import RoundFile
+from scheduler.roundfile.contract import RoundFile
 
 EXAMPLE_PATH = Path(__file__).parent.parent / "fixtures" / "example-round.json"
 EXAMPLE: dict[str, Any] = json.loads(EXAMPLE_PATH.read_text())

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.checks import load_round
 from scheduler.cli import main
-from scheduler.contract import ScheduleFile
-from scheduler.scoring import score_round
-from scheduler.solving import exclusions, priorities
-from scheduler.validate import validate_schedule
+from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.contract import ScheduleFile
+from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.solving import exclusions, priorities
+from scheduler.roundfile.validate import validate_schedule
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "example-round.json"
 

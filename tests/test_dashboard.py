@@ -11,10 +11,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from scheduler.checks import load_round
-from scheduler.contract import PreviousAllocation, ScheduleFile
 from scheduler.db.tables import Facility, Proposal, ScheduleVersion
-from scheduler.roundio import export_schedule, import_round
+from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.contract import PreviousAllocation, ScheduleFile
+from scheduler.rounds.roundio import export_schedule, import_round
 from tests.api_helpers import PASSWORD, Client, api_client, login, make_user
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "example-round.json"

@@ -15,8 +15,8 @@ from statistics import mean
 import pytest
 
 from fixtures.generate import SIZES, generate_round, main, priority_from_grade
-from scheduler.contract import Facility, Instrument, Proposal, Quota, QuotaCategory, RoundFile
-from scheduler.grid import Grid
+from scheduler.roundfile.contract import Facility, Instrument, Proposal, Quota, QuotaCategory, RoundFile
+from scheduler.roundfile.grid import Grid
 
 ALL_SIZES = list(SIZES)
 REPO = Path(__file__).resolve().parents[1]

@@ -21,9 +21,8 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel, col
 
-from scheduler.checks import load_round
-from scheduler.contract import PreviousAllocation, RoundFile
 from scheduler.db.engine import create_engine, session_maker
+from scheduler.db.migrations import upgrade_database
 from scheduler.db.tables import Allocation, Request, ScheduleVersion, SolveRun, now
 from scheduler.jobs import (
     SolveRunPublic,
@@ -37,12 +36,13 @@ from scheduler.jobs import (
     run_input,
     run_output,
 )
-from scheduler.migrations import upgrade_database
-from scheduler.roundio import export_schedule, import_round
-from scheduler.scoring import score_round
+from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.contract import PreviousAllocation, RoundFile
+from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.solving import exclusions, priorities
+from scheduler.roundfile.validate import validate_schedule
+from scheduler.rounds.roundio import export_schedule, import_round
 from scheduler.settings import Settings
-from scheduler.solving import exclusions, priorities
-from scheduler.validate import validate_schedule
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 EXAMPLE = FIXTURES / "example-round.json"

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 from scheduler.db import tables  # noqa: F401  (registers the tables)
-from scheduler.migrations import alembic_config, upgrade_database
+from scheduler.db.migrations import alembic_config, upgrade_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -21,24 +21,24 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel, col
 
-from scheduler.checks import load_round
-from scheduler.contract import SCHEDULE_FORMAT, Allocation, RoundFile, ScheduleFile
 from scheduler.db.engine import create_engine, session_maker
+from scheduler.db.migrations import upgrade_database
 from scheduler.db.tables import ChangeNotice, Round, ScheduleVersion, SolveRun
-from scheduler.grid import Grid
 from scheduler.jobs import Worker, get_run, run_input, run_output
 from scheduler.jobs.results import save_draft_version
-from scheduler.migrations import upgrade_database
 from scheduler.nightly.decide import decide_night, night_of
 from scheduler.nightly.repair import conclude_repair, judge, prepare_repair
 from scheduler.nightly.service import MISFIRE_GRACE_SECONDS, NightlyScheduler, start_nightly
-from scheduler.notices import version_schedule
-from scheduler.resolve import changes_between
-from scheduler.roundio import export_round, export_schedule
-from scheduler.scoring import score_round
+from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.contract import SCHEDULE_FORMAT, Allocation, RoundFile, ScheduleFile
+from scheduler.roundfile.grid import Grid
+from scheduler.roundfile.resolve import changes_between
+from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.solving import exclusions, priorities
+from scheduler.roundfile.validate import validate_schedule
+from scheduler.rounds.roundio import export_round, export_schedule
+from scheduler.schedules.notices import version_schedule
 from scheduler.settings import Settings
-from scheduler.solving import exclusions, priorities
-from scheduler.validate import validate_schedule
 from tests.api_helpers import api_client, login, make_user
 from tests.nightly_helpers import (
     Clock,

@@ -26,19 +26,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from scheduler import schedules
-from scheduler.checks import load_round
-from scheduler.contract import PreviousAllocation, RoundFile, Slot
 from scheduler.db.tables import ChangeNotice, Proposal, ScheduleVersion, SolveRun
 from scheduler.jobs import Worker, run_input
 from scheduler.nightly.service import NightlyScheduler
-from scheduler.notices import version_schedule
-from scheduler.resolve import changes_between
-from scheduler.roundio import export_schedule, import_round
-from scheduler.scoring import score_round
+from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.contract import PreviousAllocation, RoundFile, Slot
+from scheduler.roundfile.resolve import changes_between
+from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.solving import exclusions, priorities, solve_round
+from scheduler.roundfile.validate import validate_schedule
+from scheduler.rounds.roundio import export_schedule, import_round
+from scheduler.schedules import service as schedules
+from scheduler.schedules.notices import version_schedule
 from scheduler.settings import Settings
-from scheduler.solving import exclusions, priorities, solve_round
-from scheduler.validate import validate_schedule
 from solver.problem import Settings as SolverSettings
 from tests.nightly_helpers import Clock, add_rapid_access, add_window, cancel, published_since, set_round, shifted
 

@@ -10,10 +10,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from scheduler import calendar, schedules
-from scheduler.checks import load_round
 from scheduler.db.tables import Allocation, ChangeNotice, Instrument, Proposal, Request, ScheduleVersion, User
-from scheduler.notices import my_changes
+from scheduler.roundfile.checks import load_round
+from scheduler.schedules import calendar
+from scheduler.schedules import service as schedules
+from scheduler.schedules.notices import my_changes
 from tests.api_helpers import api_client, login, make_user
 from tests.nightly_helpers import Placement, add_rapid_access, add_window, cancel, import_published
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.checks import load_round
-from scheduler.solving import solve_round
+from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.solving import solve_round
 from solver.problem import Settings
 
 GRADES = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 1.2, 2.2, 3.2, 1.7]

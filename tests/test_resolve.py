@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from fixtures.changes import apply_changes
-from scheduler.checks import load_round
 from scheduler.cli import main
-from scheduler.contract import ScheduleFile
-from scheduler.resolve import changes_between, resolve_round
-from scheduler.scoring import score_round
-from scheduler.solving import exclusions, priorities, solve_round
-from scheduler.validate import validate_schedule
+from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.contract import ScheduleFile
+from scheduler.roundfile.resolve import changes_between, resolve_round
+from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.solving import exclusions, priorities, solve_round
+from scheduler.roundfile.validate import validate_schedule
 from solver.problem import Settings
 
 SMALL = Path(__file__).resolve().parents[1] / "fixtures" / "rounds" / "small.json"

@@ -12,10 +12,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scheduler.checks import load_round
-from scheduler.scoring import score_round
-from scheduler.solving import exclusions, priorities, solve_round
-from scheduler.validate import validate_schedule
+from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.solving import exclusions, priorities, solve_round
+from scheduler.roundfile.validate import validate_schedule
 from solver.problem import Settings
 
 START = datetime(2027, 3, 1, 8, tzinfo=timezone(timedelta(hours=3)))

@@ -11,9 +11,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from scheduler.build import prepare
-from scheduler.checks import InputError, load_round
-from scheduler.contract import PreviousAllocation, RoundFile
 from scheduler.db.tables import (
     Allocation,
     ChangeNotice,
@@ -27,9 +24,12 @@ from scheduler.db.tables import (
     User,
     Window,
 )
-from scheduler.roundio import export_round, export_schedule, import_round
-from scheduler.scoring import score_round
-from scheduler.solving import exclusions, priorities, solve_round
+from scheduler.roundfile.build import prepare
+from scheduler.roundfile.checks import InputError, load_round
+from scheduler.roundfile.contract import PreviousAllocation, RoundFile
+from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.solving import exclusions, priorities, solve_round
+from scheduler.rounds.roundio import export_round, export_schedule, import_round
 from solver.greedy import greedy
 from solver.problem import Settings
 

@@ -13,10 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from scheduler import calendar, schedules
-from scheduler.audit import entries
-from scheduler.checks import load_round
-from scheduler.contract import PreviousAllocation
+from scheduler.accounts.audit import entries
 from scheduler.db.tables import (
     Allocation,
     Instrument,
@@ -28,8 +25,12 @@ from scheduler.db.tables import (
     User,
 )
 from scheduler.errors import Conflict, NotFound
-from scheduler.roundio import import_round
-from scheduler.schedules import Move, MoveRejectedError, RevisionConflictError
+from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.contract import PreviousAllocation
+from scheduler.rounds.roundio import import_round
+from scheduler.schedules import calendar
+from scheduler.schedules import service as schedules
+from scheduler.schedules.service import Move, MoveRejectedError, RevisionConflictError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "example-round.json"
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduler.contract import Bonuses, Person, Proposal, Request, Review, RoundFile, Scoring
-from scheduler.scoring import (
+from scheduler.roundfile.contract import Bonuses, Person, Proposal, Request, Review, RoundFile, Scoring
+from scheduler.roundfile.scoring import (
     ProposalScore,
     ScoringError,
     priority_for_grade,

@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from scheduler.calendar import my_proposals
 from scheduler.db.engine import create_engine, session_maker
+from scheduler.db.migrations import upgrade_database
 from scheduler.db.tables import Proposal, Round, ScheduleVersion, SolveRun, User
 from scheduler.demo import ACCOUNTS, PROPOSER, Demo, set_up_demo
-from scheduler.migrations import upgrade_database
+from scheduler.schedules.calendar import my_proposals
 from scheduler.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

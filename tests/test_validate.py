@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from scheduler.contract import QuotaCategory, RoundFile, ScheduleFile
-from scheduler.validate import (
+from scheduler.roundfile.contract import QuotaCategory, RoundFile, ScheduleFile
+from scheduler.roundfile.validate import (
     WHOLE_CATEGORY,
     Violation,
     attributed_fractions,

@@ -13,8 +13,8 @@ from api.auth import requires_role
 from api.controllers import BEARER
 from api.params import CurrentUser, Id, Session
 from api.schemas.auth import Login, Token
-from scheduler import accounts
-from scheduler.accounts import Me, Role, UserCreate, UserPublic
+from scheduler.accounts import service as accounts
+from scheduler.accounts.service import Me, Role, UserCreate, UserPublic
 from scheduler.errors import NotFound
 
 

@@ -10,8 +10,8 @@ from litestar.params import QueryParameter
 from api.auth import requires_role
 from api.controllers import BEARER
 from api.params import Limit, Offset, OptionalId, Session
-from scheduler import audit
-from scheduler.audit import AuditEntryPublic
+from scheduler.accounts import audit
+from scheduler.accounts.audit import AuditEntryPublic
 
 
 class AuditController(Controller):

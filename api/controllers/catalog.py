@@ -7,8 +7,8 @@ from litestar.params import JSONBody
 
 from api.controllers import BEARER
 from api.params import CurrentUser, Id, Session
-from scheduler import catalog
-from scheduler.catalog import (
+from scheduler.catalogue import service as catalog
+from scheduler.catalogue.service import (
     EquipmentCreate,
     EquipmentPublic,
     EquipmentUpdate,

@@ -8,7 +8,7 @@ from api.auth import requires_role
 from api.controllers import BEARER
 from api.params import CurrentUser, Id, Limit, Offset, Session
 from scheduler.nightly.history import NightlyRunPublic, nightly_history
-from scheduler.notices import ChangeNoticePublic, my_changes
+from scheduler.schedules.notices import ChangeNoticePublic, my_changes
 
 
 class NightlyController(Controller):

@@ -7,8 +7,8 @@ from litestar.params import JSONBody
 
 from api.controllers import BEARER
 from api.params import CurrentUser, Id, OptionalId, Session
-from scheduler import proposals
-from scheduler.proposals import (
+from scheduler.proposals import service as proposals
+from scheduler.proposals.service import (
     AssignmentIn,
     AssignmentPublic,
     Feasibility,

@@ -8,10 +8,11 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from api.controllers import BEARER
 from api.params import CurrentUser, Id, Session
-from scheduler import catalog, proposals
-from scheduler.catalog import PhaseChange, QuotaCreate, QuotaPublic, RoundCreate, RoundPublic, RoundUpdate
-from scheduler.contract import RoundFile
-from scheduler.proposals import ProposalContent, ProposalPublic, RankingRow
+from scheduler.catalogue import service as catalog
+from scheduler.catalogue.service import PhaseChange, QuotaCreate, QuotaPublic, RoundCreate, RoundPublic, RoundUpdate
+from scheduler.proposals import service as proposals
+from scheduler.proposals.service import ProposalContent, ProposalPublic, RankingRow
+from scheduler.roundfile.contract import RoundFile
 
 
 class RoundController(Controller):

@@ -14,12 +14,13 @@ from pydantic import BaseModel, Field
 from api.controllers import BEARER
 from api.params import CurrentUser, Id, Session
 from api.problems import problem
-from scheduler import calendar, schedules
-from scheduler.calendar import ProposalStatus
-from scheduler.contract import ScheduleFile
 from scheduler.errors import NotFound
-from scheduler.roundio import export_schedule
-from scheduler.schedules import (
+from scheduler.roundfile.contract import ScheduleFile
+from scheduler.rounds.roundio import export_schedule
+from scheduler.schedules import calendar
+from scheduler.schedules import service as schedules
+from scheduler.schedules.calendar import ProposalStatus
+from scheduler.schedules.service import (
     AllocationPublic,
     Move,
     MoveRejectedError,

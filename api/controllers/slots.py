@@ -7,7 +7,7 @@ from litestar.datastructures import State
 
 from api.controllers import BEARER
 from api.params import CurrentUser, Id
-from scheduler.slots import ProposalSlots, proposal_slots
+from scheduler.schedules.slots import ProposalSlots, proposal_slots
 
 
 class SlotController(Controller):

@@ -17,9 +17,10 @@ from litestar.params import JSONBody
 from api.controllers.schedules import SCHEDULE_ERRORS
 from api.params import Id, Session
 from api.web.session import Viewer, from_the_page, provide_action_viewer
-from scheduler import jobs, schedules
+from scheduler import jobs
 from scheduler.jobs import SolveOptions, SolveRunPublic
-from scheduler.schedules import Published, PublishRequest
+from scheduler.schedules import service as schedules
+from scheduler.schedules.service import Published, PublishRequest
 
 
 class DashboardActions(Controller):

@@ -1,4 +1,4 @@
-"""The dashboard's pages: server-rendered HTML over the read models of `scheduler.dashboard`.
+"""The dashboard's pages: server-rendered HTML over the read models of `api.web.views`.
 
 Errors are pages too: no session leads to the login page (and back), a round
 the viewer may not see is a 404 page, as the API answers.
@@ -21,6 +21,7 @@ from litestar.types import ExceptionHandlersMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.params import Id, Session
+from api.web import views as dashboard
 from api.web.session import (
     LOGIN_PATH,
     SignInRequired,
@@ -31,11 +32,11 @@ from api.web.session import (
     safe_next,
     session_cookie,
 )
-from scheduler import accounts, dashboard
-from scheduler.accounts import Claims, Me
-from scheduler.checks import InputError
+from scheduler.accounts import service as accounts
+from scheduler.accounts.service import Claims, Me
 from scheduler.errors import DomainError, Forbidden, NotFound
 from scheduler.fields import MAX_INT
+from scheduler.roundfile.checks import InputError
 
 log = structlog.get_logger(__name__)
 

@@ -19,7 +19,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 
-from scheduler.accounts import Claims, InvalidTokenError, decode_token
+from scheduler.accounts.service import Claims, InvalidTokenError, decode_token
 from scheduler.settings import Settings
 
 COOKIE = "beamtime_session"

@@ -12,8 +12,8 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any, Literal
 
-from scheduler.contract import RoundFile
-from scheduler.solving import solve_round
+from scheduler.roundfile.contract import RoundFile
+from scheduler.roundfile.solving import solve_round
 from solver.problem import Settings
 from solver.solution import Progress
 

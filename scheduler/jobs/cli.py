@@ -9,8 +9,8 @@ import signal
 import structlog
 
 from scheduler.db.engine import create_engine, session_maker
+from scheduler.db.migrations import upgrade_database
 from scheduler.jobs.worker import Worker
-from scheduler.migrations import upgrade_database
 from scheduler.settings import get_settings
 
 log = structlog.get_logger(__name__)

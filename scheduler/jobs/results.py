@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.contract import ScheduleFile
 from scheduler.db.tables import Allocation, Instrument, Request, ScheduleVersion
+from scheduler.roundfile.contract import ScheduleFile
 
 
 class RoundChangedError(Exception):

@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduler.accounts import Claims, coordinates_round
-from scheduler.audit import record
-from scheduler.catalog import require_round_coordinator, round_row
+from scheduler.accounts.audit import record
+from scheduler.accounts.service import Claims, coordinates_round
+from scheduler.catalogue.service import require_round_coordinator, round_row
 from scheduler.errors import NotFound
 from scheduler.fields import Input
 from scheduler.jobs.queue import enqueue_solve, request_cancel

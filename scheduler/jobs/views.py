@@ -14,9 +14,9 @@ from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.contract import Status
 from scheduler.db.tables import SolveRun
 from scheduler.jobs.queue import RunState
+from scheduler.roundfile.contract import Status
 
 
 class SolveSettings(BaseModel):

@@ -30,15 +30,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from scheduler.checks import check_round
-from scheduler.contract import ScheduleFile
 from scheduler.db.tables import SolveRun
 from scheduler.jobs.child import STOP, Message, solve_in_process
 from scheduler.jobs.queue import RunState, claim_next, finish_run, heartbeat, reap_stale_runs, start_run
 from scheduler.jobs.results import RoundChangedError, save_draft_version
 from scheduler.nightly.decide import NIGHTLY
 from scheduler.nightly.repair import conclude_repair, prepare_repair
-from scheduler.roundio import export_round
+from scheduler.roundfile.checks import check_round
+from scheduler.roundfile.contract import ScheduleFile
+from scheduler.rounds.roundio import export_round
 from scheduler.settings import Settings
 from solver.problem import Settings as SolverSettings
 from solver.solution import Progress

@@ -14,7 +14,7 @@ import signal
 import structlog
 
 from scheduler.db.engine import create_engine, session_maker
-from scheduler.migrations import upgrade_database
+from scheduler.db.migrations import upgrade_database
 from scheduler.nightly.service import NightlyScheduler, start_nightly
 from scheduler.settings import Settings, get_settings
 

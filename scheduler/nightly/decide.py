@@ -32,9 +32,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from scheduler.checks import InputError
 from scheduler.db.tables import Round, ScheduleVersion, SolveRun, now
-from scheduler.roundio import export_round
+from scheduler.roundfile.checks import InputError
+from scheduler.rounds.roundio import export_round
 from scheduler.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.accounts import Claims
-from scheduler.catalog import require_round_coordinator, round_row
+from scheduler.accounts.service import Claims
+from scheduler.catalogue.service import require_round_coordinator, round_row
 from scheduler.db.tables import SolveRun
 from scheduler.jobs.queue import RunState
 from scheduler.nightly.decide import NIGHTLY

@@ -1,7 +1,7 @@
 """The solve worker's two steps for a nightly run (kind `nightly`).
 
 When a worker takes the run, `prepare_repair` turns the round as exported then into
-the repair's input (`scheduler.resolve.repair_input` against the schedule in force,
+the repair's input (`scheduler.roundfile.resolve.repair_input` against the schedule in force,
 at the night's `now`): allocations starting inside the frozen horizon are pinned, the
 others are kept where possible, nothing new starts in the past. When the worker has
 saved the result as a draft, `conclude_repair` reports the changes against the
@@ -31,13 +31,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.contract import AllocationChange, RoundFile, ScheduleChanges, ScheduleFile
 from scheduler.db.tables import Proposal, Round, ScheduleVersion, SolveRun
 from scheduler.errors import Conflict
 from scheduler.nightly.decide import Fingerprint
-from scheduler.notices import version_schedule
-from scheduler.resolve import changes_between, repair_input
-from scheduler.schedules import publish
+from scheduler.roundfile.contract import AllocationChange, RoundFile, ScheduleChanges, ScheduleFile
+from scheduler.roundfile.resolve import changes_between, repair_input
+from scheduler.schedules.notices import version_schedule
+from scheduler.schedules.service import publish
 
 Outcome = Literal["published", "waiting", "unchanged"]
 

@@ -32,13 +32,13 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from scheduler.accounts import create_user
-from scheduler.checks import load_round
-from scheduler.contract import ScheduleFile
+from scheduler.accounts.service import create_user
 from scheduler.db.engine import create_engine, session_maker
+from scheduler.db.migrations import upgrade_database
 from scheduler.db.tables import Proposal
-from scheduler.migrations import upgrade_database
-from scheduler.roundio import export_schedule, import_round
+from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.contract import ScheduleFile
+from scheduler.rounds.roundio import export_schedule, import_round
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install -y chromium")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from fractions import Fraction
 
-from scheduler.build import Prepared
-from scheduler.contract import SCHEDULE_FORMAT, Allocation, QuotaReport, ScheduleFile, Unallocated
+from scheduler.roundfile.build import Prepared
+from scheduler.roundfile.contract import SCHEDULE_FORMAT, Allocation, QuotaReport, ScheduleFile, Unallocated
 from solver.solution import QuotaOutcome, Solution
 
 

@@ -22,7 +22,7 @@ as it is now, then the engine's explanation of each request left out.
 The feed has one VEVENT per allocation of the user's proposals in published
 versions, with a UID stable per request so that calendar apps update the event
 when a new version moves it; its SEQUENCE is the request's number of change
-notices (`scheduler.notices`), so every published change supersedes the copy a
+notices (`scheduler.schedules.notices`), so every published change supersedes the copy a
 calendar app holds. A slot the latest change dropped stays in the feed as a
 cancelled event (STATUS:CANCELLED, same UID). Times are UTC (DTSTART/DTEND with
 Z), which needs no VTIMEZONE; the description gives them in the facility's
@@ -45,8 +45,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.checks import InputError
-from scheduler.contract import Unallocated, UnallocatedReason
 from scheduler.db.tables import (
     Allocation,
     Facility,
@@ -59,9 +57,11 @@ from scheduler.db.tables import (
     User,
 )
 from scheduler.errors import NotFound
-from scheduler.notices import CalendarNotices, calendar_notices
-from scheduler.roundio import export_schedule
-from scheduler.schedules import PUBLISHED
+from scheduler.roundfile.checks import InputError
+from scheduler.roundfile.contract import Unallocated, UnallocatedReason
+from scheduler.rounds.roundio import export_schedule
+from scheduler.schedules.notices import CalendarNotices, calendar_notices
+from scheduler.schedules.service import PUBLISHED
 
 ProposalState = Literal["submitted", "under_review", "scored", "scheduled", "waitlisted", "not_scheduled", "withdrawn"]
 SCORING_REASONS: frozenset[str] = frozenset({"below_cutoff", "not_feasible"})

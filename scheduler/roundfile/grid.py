@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from scheduler.contract import RoundInfo
+from scheduler.roundfile.contract import RoundInfo
 
 Span = tuple[int, int]
 

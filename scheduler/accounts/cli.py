@@ -11,10 +11,10 @@ import asyncio
 import getpass
 import sys
 
-from scheduler.accounts import ROLES, UserPublic, create_user
+from scheduler.accounts.service import ROLES, UserPublic, create_user
 from scheduler.db.engine import create_engine, session_maker
+from scheduler.db.migrations import upgrade_database
 from scheduler.errors import Conflict
-from scheduler.migrations import upgrade_database
 from scheduler.settings import get_settings
 
 REFUSED = 2

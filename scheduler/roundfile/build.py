@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from scheduler.checks import InputError, InputProblem
-from scheduler.contract import (
+from scheduler.roundfile.checks import InputError, InputProblem
+from scheduler.roundfile.contract import (
     Facility,
     Instrument,
     Interval,
@@ -21,8 +21,8 @@ from scheduler.contract import (
     RoundFile,
     UnallocatedReason,
 )
-from scheduler.grid import Grid, Span, merge
-from scheduler.validate import attributed_fractions, in_scope
+from scheduler.roundfile.grid import Grid, Span, merge
+from scheduler.roundfile.validate import attributed_fractions, in_scope
 from solver import problem as sp
 
 DEFAULT_PENALTY = 1.0

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from scheduler.contract import (
+from scheduler.roundfile.contract import (
     AllOrNothingLink,
     Facility,
     Instrument,
@@ -34,7 +34,7 @@ from scheduler.contract import (
     ScheduleFile,
     Window,
 )
-from scheduler.grid import Grid
+from scheduler.roundfile.grid import Grid
 
 Loc = tuple[str | int, ...]
 Source = str | bytes | Path | Mapping[str, object]
@@ -82,7 +82,7 @@ def load_round(source: Source) -> RoundFile:
 
 
 def load_schedule(source: Source) -> ScheduleFile:
-    """Parses a schedule file, structure only: the referee (`scheduler.validate`) judges its content."""
+    """Parses a schedule file, structure only: the referee (`scheduler.roundfile.validate`) judges its content."""
     document = _parse(source)
     try:
         return ScheduleFile.model_validate_json(pydantic_core.to_json(document), strict=True)

@@ -25,20 +25,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.accounts import Claims, coordinates_round
-from scheduler.audit import record
-from scheduler.contract import Allocation as AllocationEntry
-from scheduler.contract import ScheduleChanges
+from scheduler.accounts.audit import record
+from scheduler.accounts.service import Claims, coordinates_round
 from scheduler.db.tables import Allocation, Instrument, Proposal, Request, Round, ScheduleVersion
 from scheduler.errors import Conflict, DomainError, Forbidden, NotFound
 from scheduler.fields import MAX_INT, Input
-from scheduler.grid import Grid
-from scheduler.notices import record_changes
-from scheduler.resolve import changes_between
-from scheduler.roundio import export_round, export_schedule
-from scheduler.scoring import score_round
-from scheduler.solving import exclusions, priorities
-from scheduler.validate import Violation, validate_schedule
+from scheduler.roundfile.contract import Allocation as AllocationEntry
+from scheduler.roundfile.contract import ScheduleChanges
+from scheduler.roundfile.grid import Grid
+from scheduler.roundfile.resolve import changes_between
+from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.solving import exclusions, priorities
+from scheduler.roundfile.validate import Violation, validate_schedule
+from scheduler.rounds.roundio import export_round, export_schedule
+from scheduler.schedules.notices import record_changes
 
 DRAFT, PUBLISHED, SUPERSEDED = "draft", "published", "superseded"
 VersionStatus = Literal["draft", "published", "superseded"]
@@ -222,7 +222,7 @@ async def _allocations(
 
 async def publish(session: AsyncSession, version_id: int, *, expected_revision: int, user_id: int | None) -> Published:
     """Publishes a draft and supersedes the version in force, if `expected_revision` is still the round's;
-    proposers whose slots changed get change notices (`scheduler.notices`) in the same transaction."""
+    proposers whose slots changed get change notices (`scheduler.schedules.notices`) in the same transaction."""
     version = await _version(session, version_id)
     if version.status != DRAFT:
         raise Conflict(f"version {version.number} is {version.status}; only drafts can be published")

@@ -23,9 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import col
 
-from scheduler import contract as c
-from scheduler.build import prepare
-from scheduler.checks import InputError, InputProblem, check_round, problems_from_validation_error
 from scheduler.db.tables import (
     Allocation,
     ChangeNotice,
@@ -49,11 +46,14 @@ from scheduler.db.tables import (
     Window,
     now,
 )
-from scheduler.grid import Grid
-from scheduler.schedule import schedule_file
-from scheduler.scoring import score_round
-from scheduler.solving import exclusions, priorities
-from scheduler.validate import format_violations, validate_schedule
+from scheduler.roundfile import contract as c
+from scheduler.roundfile.build import prepare
+from scheduler.roundfile.checks import InputError, InputProblem, check_round, problems_from_validation_error
+from scheduler.roundfile.grid import Grid
+from scheduler.roundfile.schedule import schedule_file
+from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.solving import exclusions, priorities
+from scheduler.roundfile.validate import format_violations, validate_schedule
 from solver.explain import explain_unallocated
 from solver.problem import Placement
 from solver.solution import Solution, quota_outcomes

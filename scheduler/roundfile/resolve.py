@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from scheduler.build import Prepared
-from scheduler.checks import check_round
-from scheduler.contract import (
+from scheduler.roundfile.build import Prepared
+from scheduler.roundfile.checks import check_round
+from scheduler.roundfile.contract import (
     Allocation,
     AllocationChange,
     PreviousAllocation,
@@ -21,8 +21,8 @@ from scheduler.contract import (
     ScheduleFile,
     Slot,
 )
-from scheduler.grid import Grid
-from scheduler.solving import solve_round
+from scheduler.roundfile.grid import Grid
+from scheduler.roundfile.solving import solve_round
 from solver.problem import Settings
 from solver.search import ProgressCallback
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from scheduler.build import Exclusion, Prepared, prepare
-from scheduler.contract import RoundFile, ScheduleFile
-from scheduler.schedule import schedule_file
-from scheduler.scoring import ProposalScore, score_round
+from scheduler.roundfile.build import Exclusion, Prepared, prepare
+from scheduler.roundfile.contract import RoundFile, ScheduleFile
+from scheduler.roundfile.schedule import schedule_file
+from scheduler.roundfile.scoring import ProposalScore, score_round
 from solver.problem import Settings
 from solver.search import ProgressCallback, solve
 

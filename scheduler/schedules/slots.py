@@ -6,7 +6,7 @@ transaction (one SELECT in autocommit is its own snapshot). Its statements are
 built once at import, one per role: building one per request, as other endpoints
 do, cost about as much as the rest of the request (0.3–0.5 ms), and a prebuilt one
 hits SQLAlchemy's compiled cache and asyncpg's prepared statements every time.
-Who may see the proposal is the rule of `scheduler.proposals` (owner, the round's
+Who may see the proposal is the rule of `scheduler.proposals.service` (owner, the round's
 coordinators, assigned reviewers, admins; to anyone else it does not exist),
 written here with the caller as a bound parameter so that it can be prebuilt.
 
@@ -26,7 +26,7 @@ from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, exists, 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlmodel import col
 
-from scheduler.accounts import Claims, Role
+from scheduler.accounts.service import Claims, Role
 from scheduler.db.tables import (
     Allocation,
     CoordinatorFacility,
@@ -40,7 +40,7 @@ from scheduler.db.tables import (
     ScheduleVersion,
 )
 from scheduler.errors import NotFound
-from scheduler.schedules import PUBLISHED
+from scheduler.schedules.service import PUBLISHED
 
 SlotState = Literal["submitted", "under_review", "scored", "scheduled", "unallocated", "withdrawn"]
 PHASE_STATES: dict[str, SlotState] = {"open": "submitted", "review": "under_review"}

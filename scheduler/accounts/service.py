@@ -28,11 +28,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.audit import record
-from scheduler.checks import InputError, InputProblem, problems_from_validation_error
+from scheduler.accounts.audit import record
 from scheduler.db.tables import CoordinatorFacility, Facility, RoundFacility, User
 from scheduler.errors import Conflict
 from scheduler.fields import Name
+from scheduler.roundfile.checks import InputError, InputProblem, problems_from_validation_error
 from scheduler.settings import Settings, get_settings
 
 Role = Literal["admin", "coordinator", "reviewer", "proposer"]

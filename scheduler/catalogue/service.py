@@ -18,10 +18,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.accounts import Claims, coordinated_facility_ids, coordinates_facility, coordinates_round
-from scheduler.audit import record
-from scheduler.checks import InputError, InputProblem
-from scheduler.contract import QuotaCategory, QuotaScope, RoundFile, Scoring, WindowKind
+from scheduler.accounts.audit import record
+from scheduler.accounts.service import Claims, coordinated_facility_ids, coordinates_facility, coordinates_round
 from scheduler.db.tables import (
     CountryGroup,
     Equipment,
@@ -40,7 +38,9 @@ from scheduler.db.tables import (
 )
 from scheduler.errors import Conflict, Forbidden, found
 from scheduler.fields import Code, Count, Country, Input, Instant, Name, Output, Text, Timezone, Update, UTCInstant
-from scheduler.roundio import export_round, import_round
+from scheduler.roundfile.checks import InputError, InputProblem
+from scheduler.roundfile.contract import QuotaCategory, QuotaScope, RoundFile, Scoring, WindowKind
+from scheduler.rounds.roundio import export_round, import_round
 
 Phase = Literal["open", "review", "allocation", "published", "running", "closed"]
 PHASES: tuple[Phase, ...] = get_args(Phase)

@@ -30,7 +30,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.contract import SCHEDULE_FORMAT, Allocation, AllocationChange, RoundInfo, ScheduleFile, Slot
 from scheduler.db.tables import Allocation as AllocationRow
 from scheduler.db.tables import (
     ChangeNotice,
@@ -42,8 +41,9 @@ from scheduler.db.tables import (
     ScheduleVersion,
     Window,
 )
-from scheduler.grid import Grid
-from scheduler.resolve import changes_between
+from scheduler.roundfile.contract import SCHEDULE_FORMAT, Allocation, AllocationChange, RoundInfo, ScheduleFile, Slot
+from scheduler.roundfile.grid import Grid
+from scheduler.roundfile.resolve import changes_between
 
 NoticeKind = Literal["moved", "resized", "dropped", "added"]
 KINDS: tuple[NoticeKind, ...] = ("moved", "resized", "dropped", "added")

@@ -1,7 +1,7 @@
 """The referee: checks a schedule file against the hard rules of its round file.
 
 It is written apart from the solver on purpose (it imports neither `solver` nor
-`scheduler.grid`), so that a mistake in the model cannot hide behind a shared
+`scheduler.roundfile.grid`), so that a mistake in the model cannot hide behind a shared
 helper: property tests run every schedule the solver writes through
 `validate_schedule`. Rule numbers are those of "Hard rules of a valid schedule"
 in `shared/spec/round-format.md`; rule 0 is the reported objective.
@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from fractions import Fraction
 from typing import Literal
 
-from scheduler.contract import (
+from scheduler.roundfile.contract import (
     Allocation,
     AllOrNothingLink,
     Facility,

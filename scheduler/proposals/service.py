@@ -21,11 +21,9 @@ from sqlalchemy import ColumnElement, delete, exists, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.accounts import Claims, coordinates_round
-from scheduler.audit import record
-from scheduler.catalog import round_row
-from scheduler.checks import InputError, InputProblem
-from scheduler.contract import ProposalType, RoundFile, Scoring
+from scheduler.accounts.audit import record
+from scheduler.accounts.service import Claims, coordinates_round
+from scheduler.catalogue.service import round_row
 from scheduler.db.tables import (
     CoordinatorFacility,
     Equipment,
@@ -43,8 +41,10 @@ from scheduler.db.tables import (
 )
 from scheduler.errors import Conflict, Forbidden, NotFound
 from scheduler.fields import MAX_INT, Code, Count, Country, Input, Instant, Name, Output, UTCInstant
-from scheduler.roundio import export_round
-from scheduler.scoring import ExclusionReason, score_round
+from scheduler.roundfile.checks import InputError, InputProblem
+from scheduler.roundfile.contract import ProposalType, RoundFile, Scoring
+from scheduler.roundfile.scoring import ExclusionReason, score_round
+from scheduler.rounds.roundio import export_round
 
 Label = Annotated[
     str,

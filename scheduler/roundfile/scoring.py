@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from statistics import fmean, median, pstdev
 from typing import Literal
 
-from scheduler.checks import InputError, InputProblem
-from scheduler.contract import Proposal, ProposalType, Review, RoundFile, Scoring
+from scheduler.roundfile.checks import InputError, InputProblem
+from scheduler.roundfile.contract import Proposal, ProposalType, Review, RoundFile, Scoring
 
 ExclusionReason = Literal["below_cutoff", "not_feasible"]
 """(JSON path, message)."""

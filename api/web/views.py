@@ -23,18 +23,18 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduler import contract as c
-from scheduler.accounts import Claims, coordinates_round
-from scheduler.calendar import ProposalStatus, calendar_path, my_proposals
-from scheduler.catalog import RoundPublic, get_round, list_rounds
-from scheduler.checks import InputError
+from scheduler.accounts.service import Claims, coordinates_round
+from scheduler.catalogue.service import RoundPublic, get_round, list_rounds
 from scheduler.errors import NotFound
-from scheduler.grid import Grid, merge
 from scheduler.jobs import SolveRunPublic, list_runs
-from scheduler.notices import ChangeNoticePublic, my_changes
-from scheduler.roundio import export_round, export_schedule
-from scheduler.schedules import PUBLISHED, VersionDiff, VersionPublic, diff, list_versions
-from scheduler.scoring import score_round
+from scheduler.roundfile import contract as c
+from scheduler.roundfile.checks import InputError
+from scheduler.roundfile.grid import Grid, merge
+from scheduler.roundfile.scoring import score_round
+from scheduler.rounds.roundio import export_round, export_schedule
+from scheduler.schedules.calendar import ProposalStatus, calendar_path, my_proposals
+from scheduler.schedules.notices import ChangeNoticePublic, my_changes
+from scheduler.schedules.service import PUBLISHED, VersionDiff, VersionPublic, diff, list_versions
 
 DAYS_PER_WEEK = 7
 RECENT_RUNS = 8

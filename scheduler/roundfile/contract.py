@@ -3,7 +3,7 @@
 The models follow the spec key for key. Unknown keys are rejected at every
 level, because a typo in a quota or a window must not be silently ignored.
 Checks that need more than one field (ids, cross references, the shift grid)
-live in `scheduler.checks`, so that every problem is reported at once.
+live in `scheduler.roundfile.checks`, so that every problem is reported at once.
 """
 
 from __future__ import annotations
