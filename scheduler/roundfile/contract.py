@@ -1,4 +1,4 @@
-"""The round file and schedule file, format 1 (`shared/spec/round-format.md`).
+"""The round file and schedule file, format 1 (`docs/round-format.md`).
 
 The models follow the spec key for key. Unknown keys are rejected at every
 level, because a typo in a quota or a window must not be silently ignored.

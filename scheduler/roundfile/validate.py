@@ -4,7 +4,7 @@ It is written apart from the solver on purpose (it imports neither `solver` nor
 `scheduler.roundfile.grid`), so that a mistake in the model cannot hide behind a shared
 helper: property tests run every schedule the solver writes through
 `validate_schedule`. Rule numbers are those of "Hard rules of a valid schedule"
-in `shared/spec/round-format.md`; rule 0 is the reported objective.
+in `docs/round-format.md`; rule 0 is the reported objective.
 
 The checks assume a round file that passed its own consistency checks; an
 equipment id or country group the round does not define is ignored here.
