@@ -22,7 +22,7 @@ from scheduler.roundfile.contract import (
     UnallocatedReason,
 )
 from scheduler.roundfile.grid import Grid, Span, merge
-from scheduler.roundfile.validate import attributed_fractions, in_scope
+from scheduler.roundfile.quotas import attributed_fractions, in_scope
 from solver import problem as sp
 
 DEFAULT_PENALTY = 1.0

@@ -35,6 +35,7 @@ from scheduler.roundfile.contract import (
     Window,
 )
 from scheduler.roundfile.grid import Grid
+from scheduler.roundfile.quotas import dangling_references
 
 Loc = tuple[str | int, ...]
 Source = str | bytes | Path | Mapping[str, object]
@@ -433,17 +434,8 @@ def _quota_problems(round_file: RoundFile) -> Iterator[_Finding]:
     facility_ids = {facility.id for facility in round_file.facilities}
     instrument_ids = {instrument.id for _, _, instrument in _instruments(round_file)}
     for q, quota in enumerate(round_file.quotas):
-        for f, facility_id in enumerate(quota.scope.facilities or []):
-            if facility_id not in facility_ids:
-                loc: Loc = ("quotas", q, "scope", "facilities", f)
-                yield _Finding(loc, f"unknown facility {facility_id!r}", facility_id)
-        for i, instrument_id in enumerate(quota.scope.instruments or []):
-            if instrument_id not in instrument_ids:
-                loc = ("quotas", q, "scope", "instruments", i)
-                yield _Finding(loc, f"unknown instrument {instrument_id!r}", instrument_id)
-        group = quota.category.country_group
-        if group is not None and group not in round_file.country_groups:
-            yield _Finding(("quotas", q, "category", "country_group"), f"unknown country group {group!r}")
+        for dangling in dangling_references(quota, facility_ids, instrument_ids, round_file.country_groups):
+            yield _Finding(("quotas", q, *dangling.loc), dangling.message, dangling.unknown_id)
 
 
 @dataclass(frozen=True)
