@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from types import UnionType
@@ -23,6 +23,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from scheduler.roundfile.contract import (
+    AfterLink,
     AllOrNothingLink,
     Facility,
     Instrument,
@@ -105,6 +106,29 @@ def problems_from_validation_error(
 def check_round(round_file: RoundFile) -> list[InputProblem]:
     """The checks pydantic cannot do field by field: ids, cross references, the shift grid."""
     return [InputProblem(_json_path(finding.loc), finding.message) for finding in _findings(round_file)]
+
+
+@dataclass(frozen=True)
+class RoundContext:
+    """What one proposal's requests and links are checked against: the round around it."""
+
+    shifts: int
+    """Whole shifts in the round; 0 when none fit (the round's own check says so)."""
+    instruments: Set[str]
+    equipment: Set[str]
+    proposal_of_request: Mapping[str, str] = field(default_factory=dict)
+    """The round's request ids and the proposal that uses each first; empty for a proposal checked alone."""
+
+
+def check_proposal(
+    requests: Sequence[Request], links: Sequence[AllOrNothingLink | AfterLink], context: RoundContext
+) -> list[InputProblem]:
+    """The round file's request and link rules for one proposal alone, with paths from the proposal (`$.requests[0]`).
+
+    The API checks a proposal with these before it is stored, so a stored round passes `check_round`.
+    """
+    findings = _proposal(requests, links, "", context)
+    return [InputProblem(_json_path(finding.loc), finding.message) for finding in findings]
 
 
 def _parse(source: Source) -> object:
@@ -319,8 +343,7 @@ def _findings(round_file: RoundFile) -> list[_Finding]:
     return [
         *_duplicate_ids(round_file),
         *_grid_and_window_problems(round_file, grid),
-        *_request_problems(round_file, grid),
-        *_link_problems(round_file),
+        *_proposal_problems(round_file, grid),
         *_quota_problems(round_file),
         *_previous_schedule_problems(round_file, grid),
     ]
@@ -345,7 +368,6 @@ def _duplicate_ids(round_file: RoundFile) -> Iterator[_Finding]:
         "equipment": [(("equipment", e), item.id) for e, item in enumerate(round_file.equipment)],
         "quota": [(("quotas", q), quota.id) for q, quota in enumerate(round_file.quotas)],
         "proposal": [(("proposals", p), proposal.id) for p, proposal in enumerate(round_file.proposals)],
-        "request": [(loc, request.id) for loc, _, request in _requests(round_file)],
     }
     for kind, ids in ids_by_kind.items():
         seen: set[str] = set()
@@ -362,9 +384,6 @@ def _windows(round_file: RoundFile) -> Iterator[tuple[Loc, Interval]]:
     for loc, _, instrument in _instruments(round_file):
         for w, window in enumerate(instrument.maintenance):
             yield (*loc, "maintenance", w), window
-    for loc, _, request in _requests(round_file):
-        for u, interval in enumerate(request.unavailable):
-            yield (*loc, "unavailable", u), interval
 
 
 def _grid_and_window_problems(round_file: RoundFile, grid: Grid) -> Iterator[_Finding]:
@@ -374,60 +393,100 @@ def _grid_and_window_problems(round_file: RoundFile, grid: Grid) -> Iterator[_Fi
     elif grid.count == 0:
         yield _Finding(("round", "end"), f"not one whole shift of {info.shift_hours} hours fits in the round")
     for loc, window in _windows(round_file):
-        if window.end <= window.start:
-            yield _Finding((*loc, "end"), f"the interval ends at or before its start {_time(window.start)}")
+        yield from _inverted(loc, window)
 
 
-def _request_problems(round_file: RoundFile, grid: Grid) -> Iterator[_Finding]:
-    instrument_ids = {instrument.id for _, _, instrument in _instruments(round_file)}
-    equipment_ids = {item.id for item in round_file.equipment}
-    for loc, _, request in _requests(round_file):
-        for i, instrument_id in enumerate(request.instruments):
-            if instrument_id not in instrument_ids:
-                yield _Finding((*loc, "instruments", i), f"unknown instrument {instrument_id!r}", instrument_id)
-        for e, equipment_id in enumerate(request.equipment):
-            if equipment_id not in equipment_ids:
-                yield _Finding((*loc, "equipment", e), f"unknown equipment {equipment_id!r}", equipment_id)
-        if request.min_shifts is not None:
-            if request.min_shifts > request.shifts:
-                message = f"min_shifts {request.min_shifts} is above shifts {request.shifts}"
-                yield _Finding((*loc, "min_shifts"), message)
-            elif 0 < grid.count < request.min_shifts:
-                message = f"min_shifts {request.min_shifts} is more than the round's {grid.count} shifts"
-                yield _Finding((*loc, "min_shifts"), message)
-        if request.earliest is not None and request.latest is not None and request.latest <= request.earliest:
-            message = f"latest {_time(request.latest)} is not after earliest {_time(request.earliest)}"
-            yield _Finding((*loc, "latest"), message)
+def _inverted(loc: Loc, interval: Interval) -> Iterator[_Finding]:
+    if interval.end <= interval.start:
+        yield _Finding((*loc, "end"), f"the interval ends at or before its start {_time(interval.start)}")
 
 
-def _link_problems(round_file: RoundFile) -> Iterator[_Finding]:
-    proposal_of_request = {request.id: proposal.id for _, proposal, request in _requests(round_file)}
-
-    def reference_problem(loc: Loc, request_id: str, proposal_id: str) -> Iterator[_Finding]:
-        owner = proposal_of_request.get(request_id)
-        if owner is None:
-            yield _Finding(loc, f"unknown request {request_id!r}", request_id)
-        elif owner != proposal_id:
-            yield _Finding(loc, f"request {request_id!r} is of proposal {owner!r}; a link joins its own requests")
-
+def _proposal_problems(round_file: RoundFile, grid: Grid) -> Iterator[_Finding]:
+    proposal_of_request: dict[str, str] = {}
+    for _, proposal, request in _requests(round_file):
+        proposal_of_request.setdefault(request.id, proposal.id)
+    context = RoundContext(
+        shifts=grid.count,
+        instruments={instrument.id for _, _, instrument in _instruments(round_file)},
+        equipment={item.id for item in round_file.equipment},
+        proposal_of_request=proposal_of_request,
+    )
     for p, proposal in enumerate(round_file.proposals):
-        for k, link in enumerate(proposal.links):
-            loc: Loc = ("proposals", p, "links", k)
-            if isinstance(link, AllOrNothingLink):
-                seen: set[str] = set()
-                for r, request_id in enumerate(link.requests):
-                    yield from reference_problem((*loc, "requests", r), request_id, proposal.id)
-                    if request_id in seen:
-                        yield _Finding((*loc, "requests", r), f"request {request_id!r} is listed twice")
-                    seen.add(request_id)
-                continue
-            yield from reference_problem((*loc, "first"), link.first, proposal.id)
-            yield from reference_problem((*loc, "then"), link.then, proposal.id)
-            if link.first == link.then:
-                yield _Finding((*loc, "then"), "a request cannot come after itself")
-            if link.max_gap_shifts is not None and link.max_gap_shifts < link.min_gap_shifts:
-                message = f"max_gap_shifts {link.max_gap_shifts} is below min_gap_shifts {link.min_gap_shifts}"
-                yield _Finding((*loc, "max_gap_shifts"), message)
+        for finding in _proposal(proposal.requests, proposal.links, proposal.id, context):
+            yield replace(finding, loc=("proposals", p, *finding.loc))
+
+
+def _proposal(
+    requests: Sequence[Request],
+    links: Sequence[AllOrNothingLink | AfterLink],
+    proposal_id: str,
+    context: RoundContext,
+) -> Iterator[_Finding]:
+    """Paths from the proposal; a request id is the proposal's own once, and unused by other proposals."""
+    own: set[str] = set()
+    for r, request in enumerate(requests):
+        loc: Loc = ("requests", r)
+        if request.id in own or context.proposal_of_request.get(request.id, proposal_id) != proposal_id:
+            yield _Finding((*loc, _key(request, "id")), f"duplicate request id {request.id!r}")
+        own.add(request.id)
+        yield from _request(loc, request, context)
+    for k, link in enumerate(links):
+        yield from _link(("links", k), link, own, context)
+
+
+def _key(model: BaseModel, name: str) -> str:
+    """The field's key in the document: the API's proposal body calls a request's id its `label`."""
+    return type(model).model_fields[name].alias or name
+
+
+def _request(loc: Loc, request: Request, context: RoundContext) -> Iterator[_Finding]:
+    for i, instrument_id in enumerate(request.instruments):
+        if instrument_id not in context.instruments:
+            yield _Finding((*loc, "instruments", i), f"unknown instrument {instrument_id!r}", instrument_id)
+    for e, equipment_id in enumerate(request.equipment):
+        if equipment_id not in context.equipment:
+            yield _Finding((*loc, "equipment", e), f"unknown equipment {equipment_id!r}", equipment_id)
+    if request.min_shifts is not None:
+        if request.min_shifts > request.shifts:
+            message = f"min_shifts {request.min_shifts} is above shifts {request.shifts}"
+            yield _Finding((*loc, "min_shifts"), message)
+        elif 0 < context.shifts < request.min_shifts:
+            message = f"min_shifts {request.min_shifts} is more than the round's {context.shifts} shifts"
+            yield _Finding((*loc, "min_shifts"), message)
+    if request.earliest is not None and request.latest is not None and request.latest <= request.earliest:
+        message = f"latest {_time(request.latest)} is not after earliest {_time(request.earliest)}"
+        yield _Finding((*loc, "latest"), message)
+    for u, interval in enumerate(request.unavailable):
+        yield from _inverted((*loc, "unavailable", u), interval)
+
+
+def _link(loc: Loc, link: AllOrNothingLink | AfterLink, own: Set[str], context: RoundContext) -> Iterator[_Finding]:
+    """A link joins requests of its own proposal (`own`), each once."""
+
+    def reference_problem(at: Loc, request_id: str) -> Iterator[_Finding]:
+        if request_id in own:
+            return
+        owner = context.proposal_of_request.get(request_id)
+        if owner is None:
+            yield _Finding(at, f"unknown request {request_id!r}", request_id)
+        else:
+            yield _Finding(at, f"request {request_id!r} is of proposal {owner!r}; a link joins its own requests")
+
+    if isinstance(link, AllOrNothingLink):
+        seen: set[str] = set()
+        for r, request_id in enumerate(link.requests):
+            yield from reference_problem((*loc, "requests", r), request_id)
+            if request_id in seen:
+                yield _Finding((*loc, "requests", r), f"request {request_id!r} is listed twice")
+            seen.add(request_id)
+        return
+    yield from reference_problem((*loc, "first"), link.first)
+    yield from reference_problem((*loc, "then"), link.then)
+    if link.first == link.then:
+        yield _Finding((*loc, "then"), "a request cannot come after itself")
+    if link.max_gap_shifts is not None and link.max_gap_shifts < link.min_gap_shifts:
+        message = f"max_gap_shifts {link.max_gap_shifts} is below min_gap_shifts {link.min_gap_shifts}"
+        yield _Finding((*loc, "max_gap_shifts"), message)
 
 
 def _quota_problems(round_file: RoundFile) -> Iterator[_Finding]:
