@@ -1,4 +1,4 @@
-"""The dashboard's pages: server-rendered HTML over the read models of `api.web.views`.
+"""The dashboard's pages: server-rendered HTML over the view models of `api.web.views`.
 
 Errors are pages too: no session leads to the login page (and back), a round
 the viewer may not see is a 404 page, as the API answers.
@@ -21,7 +21,6 @@ from litestar.types import ExceptionHandlersMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.params import Id, Session
-from api.web import views as dashboard
 from api.web.session import (
     LOGIN_PATH,
     SignInRequired,
@@ -32,6 +31,8 @@ from api.web.session import (
     safe_next,
     session_cookie,
 )
+from api.web.views.proposer import proposer_page
+from api.web.views.round import compare_page, coordinated_rounds, round_page
 from scheduler.accounts import service as accounts
 from scheduler.accounts.service import Claims, Me
 from scheduler.errors import DomainError, Forbidden, NotFound
@@ -152,15 +153,15 @@ class DashboardPages(_Pages):
     @get("/rounds", summary="The rounds the viewer coordinates")
     async def rounds(self, db_session: Session, viewer: Viewer) -> Template:
         account = await _account(db_session, viewer)
-        cards = await dashboard.coordinated_rounds(db_session, viewer)
+        cards = await coordinated_rounds(db_session, viewer)
         return Template(template_name="rounds.html", context={"viewer": account, "cards": cards})
 
     @get("/rounds/{round_id:int}", summary="A round: timeline, quotas, ranking, solves and versions")
-    async def round_page(
+    async def round_detail(
         self, round_id: Id, db_session: Session, viewer: Viewer, version: OptionalNumber = None, week: Week = None
     ) -> Template:
         account = await _account(db_session, viewer)
-        page = await dashboard.round_page(db_session, viewer, round_id, version_id=version, week=week)
+        page = await round_page(db_session, viewer, round_id, version_id=version, week=week)
         return Template(template_name="round.html", context={"viewer": account, "page": page})
 
     @get("/rounds/{round_id:int}/compare", summary="Two versions of a round, changes highlighted")
@@ -174,13 +175,13 @@ class DashboardPages(_Pages):
         week: Week = None,
     ) -> Template:
         account = await _account(db_session, viewer)
-        page = await dashboard.compare_page(db_session, viewer, round_id, before, after, week=week)
+        page = await compare_page(db_session, viewer, round_id, before, after, week=week)
         return Template(template_name="compare.html", context={"viewer": account, "page": page})
 
     @get("/me", summary="The proposer's page: proposals, status, slots, calendar feed, changes")
     async def me(self, db_session: Session, viewer: Viewer, state: State) -> Template:
         account = await _account(db_session, viewer)
-        page = await dashboard.proposer_page(db_session, viewer.user_id, state.settings.public_url)
+        page = await proposer_page(db_session, viewer.user_id, state.settings.public_url)
         return Template(template_name="me.html", context={"viewer": account, "page": page})
 
 

@@ -1,0 +1,165 @@
+"""The coordinator's pages: the rounds they manage, a round with one version shown, and two versions compared.
+
+A round page is built from the round as a round file (`export_round`) and a
+schedule version as a schedule file (`export_schedule`). A round or version the
+viewer does not coordinate is NotFound, as the API answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.web.views.panels import (
+    ChangeRow,
+    QuotaRow,
+    Ranking,
+    ScheduleSummary,
+    UnallocatedRow,
+    change_rows,
+    quota_rows,
+    ranking,
+    summary,
+    unallocated_rows,
+)
+from api.web.views.timeline import Timeline, timeline
+from scheduler.accounts.service import Claims, coordinates_round
+from scheduler.catalogue.service import RoundPublic, get_round, list_rounds
+from scheduler.errors import NotFound
+from scheduler.jobs import SolveRunPublic, list_runs
+from scheduler.roundfile.checks import InputError
+from scheduler.rounds.roundio import export_round, export_schedule
+from scheduler.schedules.service import PUBLISHED, VersionPublic, diff, list_versions
+
+RECENT_RUNS = 8
+
+
+class RoundCard(BaseModel):
+    round: RoundPublic
+    published: VersionPublic | None
+    drafts: int
+
+
+class RoundPage(BaseModel):
+    round: RoundPublic
+    problems: list[str]
+    """Why the round is not yet a complete round file (no facility, a proposal without requests)."""
+    revision: int
+    versions: list[VersionPublic]
+    shown: VersionPublic | None
+    summary: ScheduleSummary | None
+    timeline: Timeline | None
+    quotas: list[QuotaRow]
+    ranking: Ranking | None
+    unallocated: list[UnallocatedRow]
+    runs: list[SolveRunPublic]
+
+
+class ComparePage(BaseModel):
+    round: RoundPublic
+    versions: list[VersionPublic]
+    before: VersionPublic
+    after: VersionPublic
+    changes: list[ChangeRow]
+    unchanged: int
+    before_timeline: Timeline
+    after_timeline: Timeline
+
+
+async def coordinated_rounds(session: AsyncSession, actor: Claims) -> list[RoundCard]:
+    """The rounds the actor manages, newest first, with their published version and draft count."""
+    cards = []
+    for round_ in await list_rounds(session):
+        if not await coordinates_round(session, actor, round_.id):
+            continue
+        versions = (await list_versions(session, round_.id)).versions
+        published = next((v for v in versions if v.status == PUBLISHED), None)
+        cards.append(RoundCard(round=round_, published=published, drafts=sum(v.status == "draft" for v in versions)))
+    return cards
+
+
+async def round_page(
+    session: AsyncSession, actor: Claims, round_id: int, *, version_id: int | None = None, week: int | None = None
+) -> RoundPage:
+    """A round as its coordinators see it.
+
+    The version shown is `version_id`, else the published one, else the newest.
+    """
+    round_ = await _managed_round(session, actor, round_id)
+    listed = await list_versions(session, round_id)
+    shown = _pick_version(listed.versions, version_id)
+    page = RoundPage(
+        round=round_,
+        problems=[],
+        revision=listed.revision,
+        versions=listed.versions,
+        shown=shown,
+        summary=None,
+        timeline=None,
+        quotas=[],
+        ranking=None,
+        unallocated=[],
+        runs=(await list_runs(session, round_id))[:RECENT_RUNS],
+    )
+    try:
+        round_file = await export_round(session, round_id)
+    except InputError as error:
+        return page.model_copy(update={"problems": [f"{p.path}: {p.message}" for p in error.problems]})
+    schedule = await export_schedule(session, shown.id) if shown is not None else None
+    allocations = schedule.allocations if schedule is not None else []
+    return page.model_copy(
+        update={
+            "summary": summary(schedule) if schedule is not None else None,
+            "timeline": timeline(round_file, allocations, week=week),
+            "quotas": quota_rows(round_file, schedule),
+            "ranking": ranking(round_file, allocations),
+            "unallocated": unallocated_rows(round_file, schedule),
+        }
+    )
+
+
+async def compare_page(
+    session: AsyncSession, actor: Claims, round_id: int, before_id: int, after_id: int, *, week: int | None = None
+) -> ComparePage:
+    """Two versions of a round, one above the other, the requests that changed between them highlighted."""
+    round_ = await _managed_round(session, actor, round_id)
+    listed = (await list_versions(session, round_id)).versions
+    versions = {version.id: version for version in listed}
+    if before_id not in versions or after_id not in versions:
+        raise NotFound(f"round {round_.code} has no versions {before_id} and {after_id}")
+    changes = await diff(session, before_id, after_id)
+    rows = change_rows(changes)
+    round_file = await export_round(session, round_id)
+    before, after = await export_schedule(session, before_id), await export_schedule(session, after_id)
+    return ComparePage(
+        round=round_,
+        versions=listed,
+        before=versions[before_id],
+        after=versions[after_id],
+        changes=rows,
+        unchanged=changes.unchanged,
+        before_timeline=timeline(
+            round_file, before.allocations, week=week, changes={r.request: r.kind for r in rows if r.before}
+        ),
+        after_timeline=timeline(
+            round_file, after.allocations, week=week, changes={r.request: r.kind for r in rows if r.after}
+        ),
+    )
+
+
+async def _managed_round(session: AsyncSession, actor: Claims, round_id: int) -> RoundPublic:
+    if not await coordinates_round(session, actor, round_id):
+        raise NotFound(f"no round {round_id}")
+    return await get_round(session, round_id)
+
+
+def _pick_version(versions: Sequence[VersionPublic], version_id: int | None) -> VersionPublic | None:
+    if version_id is not None:
+        chosen = next((version for version in versions if version.id == version_id), None)
+        if chosen is None:
+            raise NotFound(f"the round has no schedule version {version_id}")
+        return chosen
+    published = next((version for version in versions if version.status == PUBLISHED), None)
+    return published or max(versions, key=lambda version: version.number, default=None)
