@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -83,6 +84,10 @@ def elements(html: str, css_class: str) -> list[dict[str, str]]:
     parser = _Elements(css_class)
     parser.feed(html)
     return parser.found
+
+
+def _scripts(html: str) -> list[str]:
+    return re.findall(r'<script src="([^"]+)"', html)
 
 
 async def sign_in(client: Client, email: str) -> None:
@@ -293,9 +298,14 @@ async def test_publishing_and_comparing_a_moved_draft(database_url: str, session
         assert [(c["data-request"], c["data-change"]) for c in elements(html, "change-row")] == [("P-001-a", "moved")]
         changed = [(b["data-request"], b["data-start-shift"]) for b in elements(html, "block") if "data-change" in b]
         assert changed == [("P-001-a", "9"), ("P-001-a", "20")]
+        assert _scripts(html) == ["/ui/static/timeline.js"]
+        assert elements(html, "tooltip")
 
         round_page = await page(client, f"/ui/rounds/{world.round_id}?version={draft}")
         (button,) = elements(round_page, "publish")
+        assert _scripts(round_page) == ["/ui/static/timeline.js", "/ui/static/round.js"]
+        assert elements(round_page, "tooltip")
+        assert '<a href="/ui/rounds" aria-current="page">' in round_page
         assert button["data-revision"] == "0"
         publish = f"/ui/schedules/{draft}/publish"
         assert (await client.post(publish, json={"expected_revision": 0})).status_code == 403
