@@ -16,8 +16,6 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from scheduler.accounts.cli import add_user_command
-from scheduler.jobs.cli import add_worker_command
-from scheduler.nightly.cli import add_scheduler_command
 from scheduler.roundfile.checks import InputError, load_round, load_schedule
 from scheduler.roundfile.contract import RoundFile, ScheduleFile
 from scheduler.roundfile.resolve import DEFAULT_FROZEN_DAYS, resolve_round
@@ -25,6 +23,7 @@ from scheduler.roundfile.schedule import summary
 from scheduler.roundfile.scoring import render_table, score_round, scored_round
 from scheduler.roundfile.solving import exclusions, priorities, solve_round
 from scheduler.roundfile.validate import format_violations, validate_schedule
+from scheduler.runtime import add_process_commands
 from scheduler.serve import add_serve_command
 from solver.problem import Settings
 from solver.solution import Progress
@@ -80,9 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     score.set_defaults(run=_score)
 
     add_user_command(commands)
-    add_worker_command(commands)
+    add_process_commands(commands)
     add_serve_command(commands)
-    add_scheduler_command(commands)
 
     schema = commands.add_parser("schema", help="write the JSON Schemas of the round and schedule files")
     schema.add_argument("-o", "--output", type=Path, default=Path(), metavar="DIR")

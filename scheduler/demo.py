@@ -23,16 +23,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 import fixtures
-from scheduler.accounts.service import Claims, Role, create_user
-from scheduler.catalogue.service import change_phase
-from scheduler.db.engine import create_engine, session_maker
+from scheduler.accounts.schemas import Claims, Role
+from scheduler.accounts.service import create_user
 from scheduler.db.tables import Proposal, Round, ScheduleVersion, User
 from scheduler.jobs import Worker, enqueue_solve, get_run
-from scheduler.proposals.service import AssignmentIn, assign_reviewer
+from scheduler.proposals.reviews import assign_reviewer
+from scheduler.proposals.schemas import AssignmentIn
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import RoundFile
 from scheduler.roundfile.scoring import score_round
-from scheduler.rounds.roundio import import_round
+from scheduler.rounds.importer import import_round
+from scheduler.rounds.service import RoundService
+from scheduler.runtime import service_runtime
 from scheduler.schedules.service import PUBLISHED, publish
 from scheduler.settings import Settings
 
@@ -71,11 +73,11 @@ class DemoError(Exception):
 
 
 async def set_up_demo(settings: Settings, *, time_limit: float = DEMO_TIME_LIMIT) -> Demo:
-    """Brings the (migrated) database of `settings` to the finished demo; quick when it is there already."""
+    """Brings the database of `settings` to the finished demo, migrating it first; quick when it is there already.
+    Ctrl-C interrupts it (no stop signal of its own): an interrupted solve runs again on the next start."""
     round_file = load_round(DEMO_ROUND)
-    engine = create_engine(settings.database_url)
-    sessions = session_maker(engine)
-    try:
+    async with service_runtime(settings, signals=False) as runtime:
+        sessions = runtime.sessions
         async with sessions.begin() as session:
             round_id = await session.scalar(select(col(Round.id)).where(col(Round.code) == round_file.round.id))
             if round_id is None:
@@ -98,8 +100,6 @@ async def set_up_demo(settings: Settings, *, time_limit: float = DEMO_TIME_LIMIT
             version_id = await _solve(sessions, settings, round_id, admin, time_limit)
             async with sessions.begin() as session:
                 await _publish(session, round_id, version_id, admin)
-    finally:
-        await engine.dispose()
     return Demo(round_id, round_file.round.id, version_id, proposer_proposals)
 
 
@@ -147,7 +147,7 @@ async def _import(session: AsyncSession, round_file: RoundFile) -> int:
         assert proposal_id is not None, "stored rows have ids"
         await assign_reviewer(session, admin, proposal_id, AssignmentIn(user_id=users["reviewer"].id))
     for phase in ("review", "allocation"):
-        await change_phase(session, admin, round_id, phase)
+        await RoundService(session=session).change_phase(admin, round_id, phase)
     return round_id
 
 
@@ -170,7 +170,6 @@ async def _solve(
             time_limit=time_limit,
             workers=settings.solve_workers,
             seed=0,
-            kind="demo",
         )
     await Worker(sessions, settings).drain(asyncio.Event())
     async with sessions.begin() as session:
@@ -185,4 +184,4 @@ async def _publish(session: AsyncSession, round_id: int, version_id: int, admin:
     revision = await session.scalar(select(col(Round.revision)).where(col(Round.id) == round_id))
     assert revision is not None
     await publish(session, version_id, expected_revision=revision, user_id=admin.user_id)
-    await change_phase(session, admin, round_id, "published")
+    await RoundService(session=session).change_phase(admin, round_id, "published")

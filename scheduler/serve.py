@@ -15,7 +15,6 @@ import sys
 
 import uvicorn
 
-from scheduler.db.migrations import upgrade_database
 from scheduler.demo import ACCOUNTS, DEMO_TIME_LIMIT, PROPOSER, Demo, DemoError, set_up_demo
 from scheduler.settings import get_settings
 
@@ -57,7 +56,6 @@ def _serve(args: argparse.Namespace) -> int:
     demo = None
     if args.demo:
         print("Setting up the demo (import, accounts, one solve, publish)...", flush=True)
-        upgrade_database(settings.database_url)
         try:
             demo = asyncio.run(set_up_demo(settings, time_limit=args.demo_time_limit))
         except DemoError as error:

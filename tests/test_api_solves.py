@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from scheduler.db.tables import Facility
 from scheduler.roundfile.checks import load_round
-from scheduler.rounds.roundio import import_round
+from scheduler.rounds.importer import import_round
 from tests.api_helpers import Client, api_client, login, make_user
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -64,7 +64,7 @@ async def test_a_coordinator_starts_watches_and_cancels_a_solve_keeping_its_best
         assert set(running["progress"]) == {"elapsed", "objective", "bound", "phase"}
         assert running["input_url"] == f"{location}/input"
         listed = await client.get(f"/rounds/{round_id}/solves", headers=headers)
-        assert [run["id"] for run in listed.json()] == [queued["id"]]
+        assert [run["id"] for run in listed.json()["items"]] == [queued["id"]]
 
         cancelling = await client.delete(location, headers=headers)
         assert cancelling.status_code == 202, cancelling.text
@@ -81,6 +81,10 @@ async def test_a_coordinator_starts_watches_and_cancels_a_solve_keeping_its_best
         assert output.json()["allocations"]
         round_file = await client.get(cancelled["input_url"], headers=headers)
         assert round_file.json()["round"]["id"] == "2027-I"
+        ended = await client.delete(location, headers=headers)
+        assert ended.status_code == 409, ended.text
+        assert ended.headers["content-type"].startswith("application/problem+json")
+        assert "has ended already (cancelled)" in ended.json()["detail"]
 
 
 async def test_cancelling_a_queued_solve_ends_it_at_once_without_output(
@@ -99,7 +103,40 @@ async def test_cancelling_a_queued_solve_ends_it_at_once_without_output(
         assert (await client.get(f"{location}/output", headers=headers)).status_code == 404
         assert (await client.get(f"{location}/input", headers=headers)).status_code == 404
         again = await client.delete(location, headers=headers)
-        assert (again.status_code, again.json()["state"]) == (202, "cancelled")
+        assert again.status_code == 409, "a cancelled solve has ended: nothing is left to cancel"
+        assert (await client.get(location, headers=headers)).json()["state"] == "cancelled"
+
+
+async def test_a_solve_started_without_a_body_takes_the_defaults(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    round_id = await _round(sessions, "example-round.json")
+    async with api_client(database_url) as client:
+        headers = await _coordinator(client, sessions, "SKIF")
+        started = await client.post(f"/rounds/{round_id}/solves", headers=headers)
+        assert started.status_code == 202, started.text
+        assert started.headers["location"] == started.json()["url"]
+        assert started.json()["settings"] == {"time_limit": 60.0, "workers": 2, "seed": 0}
+
+
+async def test_the_solve_list_is_a_page_newest_first_with_the_total(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    round_id = await _round(sessions, "example-round.json")
+    async with api_client(database_url) as client:
+        headers = await _coordinator(client, sessions, "SKIF")
+        started = [
+            (await client.post(f"/rounds/{round_id}/solves", json={"seed": seed}, headers=headers)).json()["id"]
+            for seed in range(3)
+        ]
+        first = await client.get(f"/rounds/{round_id}/solves?limit=2", headers=headers)
+        rest = await client.get(f"/rounds/{round_id}/solves?limit=2&offset=2", headers=headers)
+
+    assert first.status_code == 200, first.text
+    assert [run["id"] for run in first.json()["items"]] == started[:0:-1]
+    assert (first.json()["limit"], first.json()["offset"], first.json()["total"]) == (2, 0, 3)
+    assert [run["id"] for run in rest.json()["items"]] == started[:1]
+    assert rest.json()["total"] == 3
 
 
 async def test_bad_solve_settings_are_refused_naming_every_field(
@@ -118,7 +155,7 @@ async def test_bad_solve_settings_are_refused_naming_every_field(
         paths = {error["path"] for error in refused.json()["errors"]}
         assert paths == {"$.time_limit", "$.workers", "$.seed", "$.priority"}
         listed = await client.get(f"/rounds/{round_id}/solves", headers=headers)
-        assert listed.json() == [], "a refused request queues nothing"
+        assert (listed.json()["items"], listed.json()["total"]) == ([], 0), "a refused request queues nothing"
 
 
 async def test_only_the_rounds_coordinators_and_admins_see_its_solves(

@@ -36,12 +36,14 @@ from scheduler.jobs import (
     run_input,
     run_output,
 )
+from scheduler.jobs.kinds import SOLVE, JobKind, register
 from scheduler.roundfile.checks import load_round
-from scheduler.roundfile.contract import PreviousAllocation, RoundFile
+from scheduler.roundfile.contract import PreviousAllocation, RoundFile, ScheduleFile
 from scheduler.roundfile.scoring import score_round
 from scheduler.roundfile.solving import exclusions, priorities
 from scheduler.roundfile.validate import validate_schedule
-from scheduler.rounds.roundio import export_schedule, import_round
+from scheduler.rounds.importer import import_round
+from scheduler.schedules.export import export_schedule
 from scheduler.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -332,3 +334,64 @@ async def test_runs_whose_worker_stopped_reporting_are_reaped(sessions: async_se
         assert await heartbeat(session, stale, "gone", None) is None, "a reaped run is no longer its worker's"
         assert await heartbeat(session, alive, "alive", None) is False
         assert await reap_stale_runs(session, SETTINGS.stale_run_seconds) == []
+
+
+async def _note_the_solve(
+    session: AsyncSession, run_id: int, version_id: int, schedule: ScheduleFile, *, complete: bool
+) -> ScheduleFile:
+    return schedule.model_copy(update={"notes": [*schedule.notes, f"concluded run {run_id} as version {version_id}"]})
+
+
+async def _without_p001(session: AsyncSession, run_id: int, round_file: RoundFile) -> RoundFile:
+    return round_file.model_copy(update={"proposals": [p for p in round_file.proposals if p.id != "P-001"]})
+
+
+NOTED = register(JobKind("test-noted", _without_p001, _note_the_solve))
+
+
+async def test_a_registered_kind_prepares_the_round_and_concludes_the_result(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    round_id = await _import(sessions, load_round(EXAMPLE))
+    async with sessions.begin() as session:
+        run_id = await enqueue_solve(
+            session, round_id, requested_by=None, time_limit=5.0, workers=1, seed=0, kind=NOTED.name
+        )
+
+    assert await Worker(sessions, SETTINGS).drain(asyncio.Event()) == [run_id]
+
+    run = await _run(sessions, run_id)
+    assert (run.state, run.kind) == ("done", "test-noted")
+    assert run.result is not None and run.result.schedule_version_id is not None
+    async with sessions() as session:
+        solved = await run_input(session, run_id)
+        output = await run_output(session, run_id)
+    assert solved is not None and "P-001" not in {proposal["id"] for proposal in solved["proposals"]}
+    assert output is not None
+    assert output["notes"][-1] == f"concluded run {run_id} as version {run.result.schedule_version_id}"
+
+
+async def test_a_run_of_a_kind_nobody_registered_fails_naming_it(sessions: async_sessionmaker[AsyncSession]) -> None:
+    round_id = await _import(sessions, load_round(EXAMPLE))
+    async with sessions.begin() as session:
+        run_id = await enqueue_solve(
+            session, round_id, requested_by=None, time_limit=1.0, workers=1, seed=0, kind="mystery"
+        )
+
+    assert await Worker(sessions, SETTINGS).drain(asyncio.Event()) == [run_id]
+
+    run = await _run(sessions, run_id)
+    assert (run.state, run.has_input, run.result) == ("failed", False, None)
+    assert run.error is not None and "no job kind 'mystery' is registered" in run.error
+
+
+def test_a_kind_is_registered_once_and_the_queue_imports_no_kind() -> None:
+    with pytest.raises(ValueError, match="registered already"):
+        register(JobKind(SOLVE.name, SOLVE.prepare, SOLVE.conclude))
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, scheduler.jobs; print(sorted(m for m in sys.modules if 'nightly' in m))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert imported.stdout.strip() == "[]", "scheduler.jobs must not import scheduler.nightly"

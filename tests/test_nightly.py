@@ -25,7 +25,6 @@ from scheduler.db.engine import create_engine, session_maker
 from scheduler.db.migrations import upgrade_database
 from scheduler.db.tables import ChangeNotice, Round, ScheduleVersion, SolveRun
 from scheduler.jobs import Worker, get_run, run_input, run_output
-from scheduler.jobs.results import save_draft_version
 from scheduler.nightly.decide import decide_night, night_of
 from scheduler.nightly.repair import conclude_repair, judge, prepare_repair
 from scheduler.nightly.service import MISFIRE_GRACE_SECONDS, NightlyScheduler, start_nightly
@@ -36,8 +35,9 @@ from scheduler.roundfile.resolve import changes_between
 from scheduler.roundfile.scoring import score_round
 from scheduler.roundfile.solving import exclusions, priorities
 from scheduler.roundfile.validate import validate_schedule
-from scheduler.rounds.roundio import export_round, export_schedule
-from scheduler.schedules.notices import version_schedule
+from scheduler.rounds.exporter import export_round
+from scheduler.schedules.export import export_schedule
+from scheduler.schedules.versions import save_version, version_schedule
 from scheduler.settings import Settings
 from tests.api_helpers import api_client, login, make_user
 from tests.nightly_helpers import (
@@ -355,17 +355,20 @@ async def test_a_repair_waits_for_review_or_publishes_itself(database_url: str, 
     async with api_client(database_url) as client:
         coordinator = await login(client, "coord@example.org")
         history = await client.get(f"/rounds/{round_id}/nightly", headers=coordinator)
+        older = await client.get(f"/rounds/{round_id}/nightly?limit=1&offset=2", headers=coordinator)
         proposer = await client.get(f"/rounds/{round_id}/nightly", headers=await login(client, "pi@example.org"))
     assert history.status_code == 200, history.text
-    assert [(entry["night"], entry["outcome"]) for entry in history.json()] == [
+    nights = history.json()["items"]
+    assert [(entry["night"], entry["outcome"]) for entry in nights] == [
         ("2027-02-04", "skipped"),
         ("2027-02-03", "published"),
         ("2027-02-02", "waiting"),
     ]
-    assert history.json()[0]["reason"] == unchanged.reason
-    assert history.json()[2]["reason"] == "the round does not publish nightly repairs by itself"
-    assert history.json()[1]["changes"] == itself.settings["changes"]
-    assert history.json()[1]["schedule_version_id"] == itself.schedule_version_id
+    assert nights[0]["reason"] == unchanged.reason
+    assert nights[2]["reason"] == "the round does not publish nightly repairs by itself"
+    assert nights[1]["changes"] == itself.settings["changes"]
+    assert nights[1]["schedule_version_id"] == itself.schedule_version_id
+    assert (older.json()["items"], older.json()["total"]) == (nights[2:], 3)
     assert proposer.status_code == 403
 
 
@@ -397,7 +400,7 @@ async def test_a_repair_does_not_overwrite_a_schedule_published_while_it_ran(ses
     async with sessions.begin() as session:
         repaired = await prepare_repair(session, decision.run_id, await export_round(session, round_id))
         moved = _schedule(_moved(SOLVED, P_003_b=27))
-        draft = await save_draft_version(session, round_id, moved, created_by=None, note="")
+        draft = await save_version(session, round_id, moved.allocations, source="solve", note="")
     async with sessions.begin() as session:  # a coordinator publishes meanwhile
         await session.execute(update(Round).where(col(Round.id) == round_id).values(revision=Round.revision + 1))
 

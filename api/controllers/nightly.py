@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, get
 
 from api.auth import requires_role
 from api.controllers import BEARER
-from api.params import CurrentUser, Id, Limit, Offset, Session
+from api.params import CurrentUser, Id, Limit, Offset, Page, Session
 from scheduler.nightly.history import NightlyRunPublic, nightly_history
 from scheduler.schedules.notices import ChangeNoticePublic, my_changes
 
@@ -24,9 +25,9 @@ class NightlyController(Controller):
         "with the counts of allocations moved, resized, dropped and added.",
     )
     async def history(
-        self, round_id: Id, db_session: Session, current_user: CurrentUser, limit: Limit = 100, offset: Offset = 0
-    ) -> list[NightlyRunPublic]:
-        return await nightly_history(db_session, current_user, round_id, limit=limit, offset=offset)
+        self, round_id: Id, db_session: Session, current_user: CurrentUser, page: Page
+    ) -> OffsetPagination[NightlyRunPublic]:
+        return await nightly_history(db_session, current_user, round_id, page)
 
 
 class ChangeLogController(Controller):

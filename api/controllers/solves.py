@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, Response, delete, get, post
 from litestar.datastructures import ResponseHeader, State
 from litestar.params import JSONBody
 
 from api.auth import requires_role
 from api.controllers import BEARER
-from api.params import CurrentUser, Id, Session
+from api.params import CurrentUser, Id, Page, Session
 from scheduler import jobs
 from scheduler.jobs import SolveOptions, SolveRunPublic
 
@@ -46,21 +47,35 @@ class SolveController(Controller):
         "/rounds/{round_id:int}/solves",
         status_code=202,
         summary="Start a solve of the round (its coordinators)",
-        description="Queues the solve and answers at once; follow `Location` to watch its progress and result.",
+        description="Queues the solve and answers 202 Accepted at once, with the queued run and its address in "
+        "`Location`: follow it to watch the solve's progress and result. Without a body, or for a setting left "
+        "out, the solve takes the service's defaults.",
+        response_description="The solve is queued; `Location` is where to watch it.",
         response_headers=[
             ResponseHeader(name="Location", description="The new solve: /solves/{id}", documentation_only=True)
         ],
     )
     async def start(
-        self, round_id: Id, data: JSONBody[SolveOptions], db_session: Session, current_user: CurrentUser, state: State
+        self,
+        round_id: Id,
+        db_session: Session,
+        current_user: CurrentUser,
+        state: State,
+        data: JSONBody[SolveOptions | None] = None,
     ) -> Response[SolveRunResource]:
-        run = await jobs.start_solve(db_session, current_user, round_id, data, state.settings)
+        options = data or SolveOptions()
+        run = await jobs.start_solve(db_session, current_user, round_id, options, state.settings)
         resource = _resource(run)
         return Response(resource, status_code=202, headers={"Location": resource.url})
 
     @get("/rounds/{round_id:int}/solves", summary="The round's solves, newest first (its coordinators)")
-    async def list_solves(self, round_id: Id, db_session: Session, current_user: CurrentUser) -> list[SolveRunResource]:
-        return [_resource(run) for run in await jobs.solves_of_round(db_session, current_user, round_id)]
+    async def list_solves(
+        self, round_id: Id, db_session: Session, current_user: CurrentUser, page: Page
+    ) -> OffsetPagination[SolveRunResource]:
+        runs = await jobs.solves_of_round(db_session, current_user, round_id, page)
+        return OffsetPagination(
+            items=[_resource(run) for run in runs.items], limit=runs.limit, offset=runs.offset, total=runs.total
+        )
 
     @get(
         "/solves/{run_id:int}",
@@ -74,7 +89,9 @@ class SolveController(Controller):
         status_code=202,
         summary="Cancel a solve, keeping the best schedule found so far",
         description="A queued solve is cancelled at once. A running one stops within seconds and ends "
-        "`cancelled` with its best schedule as output and as a draft version. A finished one is left as it is.",
+        "`cancelled` with its best schedule as output and as a draft version. A solve that has ended already "
+        "(done, failed, cancelled, skipped) answers 409 Conflict.",
+        response_description="The cancel is under way (the run is `running` with `cancel_requested`) or done.",
     )
     async def cancel(self, run_id: Id, db_session: Session, current_user: CurrentUser) -> SolveRunResource:
         return _resource(await jobs.cancel_solve(db_session, current_user, run_id))

@@ -29,7 +29,7 @@ from scheduler.jobs.views import (
     run_input,
     run_output,
 )
-from scheduler.jobs.worker import Worker, run_worker
+from scheduler.jobs.worker import Worker
 
 __all__ = [
     "RunState",
@@ -50,7 +50,6 @@ __all__ = [
     "request_cancel",
     "run_input",
     "run_output",
-    "run_worker",
     "solve",
     "solve_input",
     "solve_output",

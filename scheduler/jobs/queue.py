@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.db.tables import SolveRun, now
+from scheduler.jobs.kinds import SOLVE
 from solver.solution import Progress
 
 RunState = Literal["queued", "running", "done", "failed", "cancelled", "skipped"]
@@ -29,7 +30,7 @@ async def enqueue_solve(
     time_limit: float,
     workers: int,
     seed: int,
-    kind: str = "manual",
+    kind: str = SOLVE.name,
     run_key: str | None = None,
 ) -> int:
     """A queued run for any worker to take; a `run_key` already used returns that key's run instead,

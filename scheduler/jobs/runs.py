@@ -9,20 +9,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from advanced_alchemy.filters import LimitOffset
+from advanced_alchemy.service import OffsetPagination
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.accounts.audit import record
-from scheduler.accounts.service import Claims, coordinates_round
-from scheduler.catalogue.service import require_round_coordinator, round_row
-from scheduler.errors import NotFound
+from scheduler.accounts.schemas import Claims
+from scheduler.accounts.service import coordinates_round
+from scheduler.errors import Conflict, NotFound
 from scheduler.fields import Input
-from scheduler.jobs.queue import enqueue_solve, request_cancel
+from scheduler.jobs.queue import RunState, enqueue_solve, request_cancel
 from scheduler.jobs.views import SolveRunPublic, get_run, list_runs, run_input, run_output
+from scheduler.rounds.access import require_round_coordinator
+from scheduler.rounds.service import round_row
 from scheduler.settings import Settings
 
 MAX_TIME_LIMIT = 3600.0
 MAX_WORKERS = 64
+UNDER_WAY: tuple[RunState, ...] = ("queued", "running")
 
 
 class SolveOptions(Input):
@@ -51,11 +56,13 @@ async def start_solve(
     return await _visible(session, actor, run_id)
 
 
-async def solves_of_round(session: AsyncSession, actor: Claims, round_id: int) -> list[SolveRunPublic]:
-    """Newest first."""
+async def solves_of_round(
+    session: AsyncSession, actor: Claims, round_id: int, page: LimitOffset
+) -> OffsetPagination[SolveRunPublic]:
+    """A page of the round's runs, newest first."""
     await round_row(session, round_id)
     await require_round_coordinator(session, actor, round_id)
-    return await list_runs(session, round_id)
+    return await list_runs(session, round_id, page)
 
 
 async def solve(session: AsyncSession, actor: Claims, run_id: int) -> SolveRunPublic:
@@ -64,11 +71,14 @@ async def solve(session: AsyncSession, actor: Claims, run_id: int) -> SolveRunPu
 
 async def cancel_solve(session: AsyncSession, actor: Claims, run_id: int) -> SolveRunPublic:
     """A queued run ends at once; a running one stops within a second or so, keeping the best
-    schedule so far; a finished run stays as it is."""
-    await _visible(session, actor, run_id)
-    if await request_cancel(session, run_id) in ("cancelled", "running"):
-        record(session, actor.user_id, "solve.cancel", "solverun", run_id)
-    return await _visible(session, actor, run_id)
+    schedule so far; a run that has ended already is a Conflict (there is nothing left to cancel)."""
+    state = (await _visible(session, actor, run_id)).state
+    if state in UNDER_WAY:
+        state = await request_cancel(session, run_id) or state
+        if state in ("cancelled", "running"):
+            record(session, actor.user_id, "solve.cancel", "solverun", run_id)
+            return await _visible(session, actor, run_id)
+    raise Conflict(f"solve {run_id} has ended already ({state}): there is nothing to cancel")
 
 
 async def solve_input(session: AsyncSession, actor: Claims, run_id: int) -> dict[str, Any]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from advanced_alchemy.filters import LimitOffset
+from advanced_alchemy.service import OffsetPagination
 from pydantic import AwareDatetime, BaseModel
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -116,12 +118,16 @@ async def get_run(session: AsyncSession, run_id: int) -> SolveRunPublic | None:
     return None if row is None else _public(row)
 
 
-async def list_runs(session: AsyncSession, round_id: int) -> list[SolveRunPublic]:
-    """Newest first."""
+async def list_runs(session: AsyncSession, round_id: int, page: LimitOffset) -> OffsetPagination[SolveRunPublic]:
+    """A page of the round's runs, newest first, with the count of all of them."""
+    of_round = col(SolveRun.round_id) == round_id
+    total = await session.scalar(select(func.count()).select_from(SolveRun).where(of_round))
     rows = await session.execute(
-        _summaries().where(col(SolveRun.round_id) == round_id).order_by(col(SolveRun.id).desc())
+        _summaries().where(of_round).order_by(col(SolveRun.id).desc()).limit(page.limit).offset(page.offset)
     )
-    return [_public(row) for row in rows]
+    return OffsetPagination(
+        items=[_public(row) for row in rows], limit=page.limit, offset=page.offset, total=total or 0
+    )
 
 
 async def run_input(session: AsyncSession, run_id: int) -> dict[str, Any] | None:

@@ -3,10 +3,9 @@
 The same loop runs in `beamtime worker` (on any machine that reaches the
 database) and, when settings.run_worker_in_api, as a background task of the
 API. Each database step is a short transaction of its own; the solver process
-is watched from async code, so an API process stays responsive meanwhile. A
-nightly repair (kind `nightly`) solves the round repaired against its published
-schedule, and its draft is judged for publication in the transaction that saves
-it (`scheduler.nightly.repair`).
+is watched from async code, so an API process stays responsive meanwhile. The
+run's kind (`scheduler.jobs.kinds`) prepares the round file it solves and concludes
+its result in the transaction that saves the draft.
 """
 
 from __future__ import annotations
@@ -32,13 +31,12 @@ from sqlmodel import col
 
 from scheduler.db.tables import SolveRun
 from scheduler.jobs.child import STOP, Message, solve_in_process
+from scheduler.jobs.kinds import job_kind
 from scheduler.jobs.queue import RunState, claim_next, finish_run, heartbeat, reap_stale_runs, start_run
-from scheduler.jobs.results import RoundChangedError, save_draft_version
-from scheduler.nightly.decide import NIGHTLY
-from scheduler.nightly.repair import conclude_repair, prepare_repair
 from scheduler.roundfile.checks import check_round
 from scheduler.roundfile.contract import ScheduleFile
-from scheduler.rounds.roundio import export_round
+from scheduler.rounds.exporter import export_round
+from scheduler.schedules.versions import RoundChangedError, save_version
 from scheduler.settings import Settings
 from solver.problem import Settings as SolverSettings
 from solver.solution import Progress
@@ -146,9 +144,7 @@ class Worker:
                 col(SolveRun.id) == run_id
             )
             run = (await session.execute(query)).one()
-            round_file = await export_round(session, run.round_id)
-            if run.kind == NIGHTLY:
-                round_file = await prepare_repair(session, run_id, round_file)
+            round_file = await job_kind(run.kind).prepare(session, run_id, await export_round(session, run.round_id))
             round_document = round_file.model_dump(mode="json")
             if not await start_run(session, run_id, self.name, round_document):
                 raise _RunTakenAwayError
@@ -259,14 +255,22 @@ class Worker:
             )
             run = (await session.execute(query)).one()
             try:
-                version_id = await save_draft_version(
-                    session, run.round_id, schedule, created_by=run.requested_by, note=f"solve {run_id}"
+                version_id = await save_version(
+                    session,
+                    run.round_id,
+                    schedule.allocations,
+                    source="solve",
+                    objective=schedule.objective,
+                    bound=schedule.bound,
+                    solve_status=schedule.status,
+                    created_by=run.requested_by,
+                    note=f"solve {run_id}",
                 )
             except RoundChangedError as changed:
                 state, error = "failed", str(changed)
             else:
-                if run.kind == NIGHTLY:
-                    schedule = await conclude_repair(session, run_id, version_id, schedule, complete=state == "done")
+                conclude = job_kind(run.kind).conclude
+                schedule = await conclude(session, run_id, version_id, schedule, complete=state == "done")
         recorded = await finish_run(
             session,
             run_id,
@@ -279,11 +283,6 @@ class Worker:
         )
         if not recorded:
             raise _RunTakenAwayError
-
-
-async def run_worker(sessions: async_sessionmaker[AsyncSession], settings: Settings, stop: asyncio.Event) -> None:
-    """The API's background worker: runs queued solves until `stop`."""
-    await Worker(sessions, settings).run(stop)
 
 
 def _received(messages: Connection) -> list[Message]:

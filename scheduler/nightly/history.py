@@ -12,16 +12,19 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
+from advanced_alchemy.filters import LimitOffset
+from advanced_alchemy.service import OffsetPagination
 from pydantic import AwareDatetime, BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.accounts.service import Claims
-from scheduler.catalogue.service import require_round_coordinator, round_row
+from scheduler.accounts.schemas import Claims
 from scheduler.db.tables import SolveRun
 from scheduler.jobs.queue import RunState
 from scheduler.nightly.decide import NIGHTLY
+from scheduler.rounds.access import require_round_coordinator
+from scheduler.rounds.service import round_row
 
 NightlyOutcome = Literal[
     "skipped", "queued", "running", "published", "waiting", "unchanged", "done", "failed", "cancelled"
@@ -54,11 +57,13 @@ class NightlyRunPublic(BaseModel):
 
 
 async def nightly_history(
-    session: AsyncSession, actor: Claims, round_id: int, *, limit: int, offset: int
-) -> list[NightlyRunPublic]:
-    """The round's nightly runs, newest night first (its coordinators and admins)."""
+    session: AsyncSession, actor: Claims, round_id: int, page: LimitOffset
+) -> OffsetPagination[NightlyRunPublic]:
+    """A page of the round's nightly runs, newest night first, with the count of all (its coordinators and admins)."""
     await round_row(session, round_id)
     await require_round_coordinator(session, actor, round_id)
+    nightly_of_round = (col(SolveRun.round_id) == round_id, col(SolveRun.kind) == NIGHTLY)
+    total = await session.scalar(select(func.count()).select_from(SolveRun).where(*nightly_of_round))
     rows = await session.execute(
         select(
             col(SolveRun.id),
@@ -70,12 +75,12 @@ async def nightly_history(
             col(SolveRun.finished_at),
             col(SolveRun.output)["status"].as_string(),
         )
-        .where(col(SolveRun.round_id) == round_id, col(SolveRun.kind) == NIGHTLY)
+        .where(*nightly_of_round)
         .order_by(col(SolveRun.id).desc())
-        .limit(limit)
-        .offset(offset)
+        .limit(page.limit)
+        .offset(page.offset)
     )
-    return [
+    items = [
         NightlyRunPublic(
             run_id=run_id,
             night=date.fromisoformat(settings["night"]),
@@ -90,6 +95,7 @@ async def nightly_history(
         )
         for run_id, state, settings, error, version_id, created_at, finished_at, status in rows
     ]
+    return OffsetPagination(items=items, limit=page.limit, offset=page.offset, total=total or 0)
 
 
 def _reason(settings: dict[str, Any], error: str | None, status: str | None) -> str | None:

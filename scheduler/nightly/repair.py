@@ -1,4 +1,4 @@
-"""The solve worker's two steps for a nightly run (kind `nightly`).
+"""The nightly repair as a job kind (`nightly`): the solve worker's two steps for a nightly run.
 
 When a worker takes the run, `prepare_repair` turns the round as exported then into
 the repair's input (`scheduler.roundfile.resolve.repair_input` against the schedule in force,
@@ -33,11 +33,12 @@ from sqlmodel import col
 
 from scheduler.db.tables import Proposal, Round, ScheduleVersion, SolveRun
 from scheduler.errors import Conflict
-from scheduler.nightly.decide import Fingerprint
+from scheduler.jobs.kinds import JobKind, register
+from scheduler.nightly.decide import NIGHTLY, Fingerprint
 from scheduler.roundfile.contract import AllocationChange, RoundFile, ScheduleChanges, ScheduleFile
 from scheduler.roundfile.resolve import changes_between, repair_input
-from scheduler.schedules.notices import version_schedule
 from scheduler.schedules.service import publish
+from scheduler.schedules.versions import version_schedule
 
 Outcome = Literal["published", "waiting", "unchanged"]
 
@@ -189,3 +190,7 @@ def _note(verdict: Verdict, night: str) -> str:
             return f"nightly repair waiting for review: {'; '.join(verdict.review)}"
         case "unchanged":
             return f"nightly repair of {night}: no change to the published schedule"
+
+
+NIGHTLY_REPAIR = register(JobKind(NIGHTLY, prepare_repair, conclude_repair))
+"""Registered when `scheduler.nightly` is imported: every worker of a process that imports it runs nightly repairs."""
