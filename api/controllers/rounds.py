@@ -2,45 +2,62 @@
 
 from __future__ import annotations
 
+from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, Response, delete, get, patch, post, put
+from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
 from api.controllers import BEARER
-from api.params import CurrentUser, Id, Session
-from scheduler.catalogue import service as catalog
-from scheduler.catalogue.service import PhaseChange, QuotaCreate, QuotaPublic, RoundCreate, RoundPublic, RoundUpdate
+from api.params import CurrentUser, Id, Page, Session
 from scheduler.proposals import service as proposals
-from scheduler.proposals.service import ProposalContent, ProposalPublic, RankingRow
+from scheduler.proposals.ranking import round_ranking
+from scheduler.proposals.schemas import ProposalContent, ProposalPublic, RankingRow
 from scheduler.roundfile.contract import RoundFile
+from scheduler.rounds.schemas import PhaseChange, QuotaCreate, QuotaPublic, RoundCreate, RoundPublic, RoundUpdate
+from scheduler.rounds.service import QuotaService, RoundService
+
+
+async def provide_rounds(db_session: Session) -> RoundService:
+    return RoundService(session=db_session)
+
+
+async def provide_quotas(db_session: Session) -> QuotaService:
+    return QuotaService(session=db_session)
+
+
+Rounds = NamedDependency[RoundService]
+Quotas = NamedDependency[QuotaService]
+SERVICES = {"rounds": Provide(provide_rounds), "quotas": Provide(provide_quotas)}
 
 
 class RoundController(Controller):
     path = "/rounds"
     tags = ("rounds",)
     security = BEARER
+    dependencies = SERVICES
 
     @get(summary="List rounds")
-    async def list_rounds(self, db_session: Session, current_user: CurrentUser) -> list[RoundPublic]:
-        return await catalog.list_rounds(db_session)
+    async def list_rounds(self, page: Page, rounds: Rounds, current_user: CurrentUser) -> OffsetPagination[RoundPublic]:
+        return await rounds.list_page(page)
 
     @post(summary="Create a round of your facilities (coordinators)")
-    async def create(self, data: JSONBody[RoundCreate], db_session: Session, current_user: CurrentUser) -> RoundPublic:
-        return await catalog.create_round(db_session, current_user, data)
+    async def create(self, data: JSONBody[RoundCreate], rounds: Rounds, current_user: CurrentUser) -> RoundPublic:
+        return await rounds.create_round(current_user, data)
 
     @get("/{round_id:int}", summary="One round")
-    async def get_round(self, round_id: Id, db_session: Session, current_user: CurrentUser) -> RoundPublic:
-        return await catalog.get_round(db_session, round_id)
+    async def get_round(self, round_id: Id, rounds: Rounds, current_user: CurrentUser) -> RoundPublic:
+        return await rounds.get_round(round_id)
 
     @patch("/{round_id:int}", summary="Change a round (its coordinators)")
     async def update(
-        self, round_id: Id, data: JSONBody[RoundUpdate], db_session: Session, current_user: CurrentUser
+        self, round_id: Id, data: JSONBody[RoundUpdate], rounds: Rounds, current_user: CurrentUser
     ) -> RoundPublic:
-        return await catalog.update_round(db_session, current_user, round_id, data)
+        return await rounds.update_round(current_user, round_id, data)
 
     @delete("/{round_id:int}", summary="Delete a round without proposals or solves (its coordinators)")
-    async def remove(self, round_id: Id, db_session: Session, current_user: CurrentUser) -> None:
-        await catalog.delete_round(db_session, current_user, round_id)
+    async def remove(self, round_id: Id, rounds: Rounds, current_user: CurrentUser) -> None:
+        await rounds.delete_round(current_user, round_id)
 
     @put(
         "/{round_id:int}/phase",
@@ -49,25 +66,27 @@ class RoundController(Controller):
         "the round is open and reviewed while it is in review.",
     )
     async def change_phase(
-        self, round_id: Id, data: JSONBody[PhaseChange], db_session: Session, current_user: CurrentUser
+        self, round_id: Id, data: JSONBody[PhaseChange], rounds: Rounds, current_user: CurrentUser
     ) -> RoundPublic:
-        return await catalog.change_phase(db_session, current_user, round_id, data.phase)
+        return await rounds.change_phase(current_user, round_id, data.phase)
 
     @get("/{round_id:int}/quotas", summary="The round's quotas")
-    async def list_quotas(self, round_id: Id, db_session: Session, current_user: CurrentUser) -> list[QuotaPublic]:
-        return await catalog.list_quotas(db_session, round_id)
+    async def list_quotas(
+        self, round_id: Id, page: Page, quotas: Quotas, current_user: CurrentUser
+    ) -> OffsetPagination[QuotaPublic]:
+        return await quotas.list_page(page, round_id)
 
     @post("/{round_id:int}/quotas", summary="Add a quota (the round's coordinators)")
     async def create_quota(
-        self, round_id: Id, data: JSONBody[QuotaCreate], db_session: Session, current_user: CurrentUser
+        self, round_id: Id, data: JSONBody[QuotaCreate], quotas: Quotas, current_user: CurrentUser
     ) -> QuotaPublic:
-        return await catalog.create_quota(db_session, current_user, round_id, data)
+        return await quotas.create_quota(current_user, round_id, data)
 
     @post("/import", summary="Create a round from a round file (coordinators of every facility in it)")
     async def import_round(
-        self, data: JSONBody[RoundFile], db_session: Session, current_user: CurrentUser
+        self, data: JSONBody[RoundFile], rounds: Rounds, current_user: CurrentUser
     ) -> Response[RoundPublic]:
-        created = await catalog.import_round_file(db_session, current_user, data)
+        created = await rounds.import_round_file(current_user, data)
         return Response(created, status_code=HTTP_201_CREATED, headers={"Location": f"/rounds/{created.id}"})
 
     @put(
@@ -75,20 +94,22 @@ class RoundController(Controller):
         summary="Replace the round's content with a round file, all or nothing (its coordinators)",
     )
     async def replace_from_file(
-        self, round_id: Id, data: JSONBody[RoundFile], db_session: Session, current_user: CurrentUser
+        self, round_id: Id, data: JSONBody[RoundFile], rounds: Rounds, current_user: CurrentUser
     ) -> RoundPublic:
-        return await catalog.import_round_file(db_session, current_user, data, into=round_id)
+        return await rounds.import_round_file(current_user, data, into=round_id)
 
     @get("/{round_id:int}/export", summary="The round as a round file (its coordinators)")
-    async def export(self, round_id: Id, db_session: Session, current_user: CurrentUser) -> RoundFile:
-        return await catalog.export_round_file(db_session, current_user, round_id)
+    async def export(self, round_id: Id, rounds: Rounds, current_user: CurrentUser) -> RoundFile:
+        return await rounds.export_round_file(current_user, round_id)
 
     @get(
         "/{round_id:int}/ranking",
         summary="Proposals scored from their reviews, best first (the round's coordinators)",
     )
-    async def ranking(self, round_id: Id, db_session: Session, current_user: CurrentUser) -> list[RankingRow]:
-        return await proposals.ranking(db_session, current_user, round_id)
+    async def ranking(
+        self, round_id: Id, db_session: Session, current_user: CurrentUser, page: Page
+    ) -> OffsetPagination[RankingRow]:
+        return await round_ranking(db_session, current_user, round_id, page)
 
     @post("/{round_id:int}/proposals", summary="Submit a proposal while the call is open (proposers)")
     async def submit_proposal(
@@ -102,17 +123,18 @@ class QuotaController(Controller):
     path = "/quotas"
     tags = ("rounds",)
     security = BEARER
+    dependencies = SERVICES
 
     @get("/{quota_id:int}", summary="One quota")
-    async def get_quota(self, quota_id: Id, db_session: Session, current_user: CurrentUser) -> QuotaPublic:
-        return await catalog.get_quota(db_session, quota_id)
+    async def get_quota(self, quota_id: Id, quotas: Quotas, current_user: CurrentUser) -> QuotaPublic:
+        return await quotas.get_quota(quota_id)
 
     @put("/{quota_id:int}", summary="Replace a quota (the round's coordinators)")
     async def replace(
-        self, quota_id: Id, data: JSONBody[QuotaCreate], db_session: Session, current_user: CurrentUser
+        self, quota_id: Id, data: JSONBody[QuotaCreate], quotas: Quotas, current_user: CurrentUser
     ) -> QuotaPublic:
-        return await catalog.replace_quota(db_session, current_user, quota_id, data)
+        return await quotas.replace_quota(current_user, quota_id, data)
 
     @delete("/{quota_id:int}", summary="Delete a quota (the round's coordinators)")
-    async def remove(self, quota_id: Id, db_session: Session, current_user: CurrentUser) -> None:
-        await catalog.delete_quota(db_session, current_user, quota_id)
+    async def remove(self, quota_id: Id, quotas: Quotas, current_user: CurrentUser) -> None:
+        await quotas.delete_quota(current_user, quota_id)

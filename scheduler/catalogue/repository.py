@@ -1,0 +1,76 @@
+"""One shape for the services that keep table rows: an advanced-alchemy repository service
+plus the three things every domain write does here (a 404 that names the noun, a page with
+its total, an audit entry in the caller's transaction).
+
+Subclasses name their `table` and `noun` and override only real domain rules.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Generic, TypeVar, cast
+
+from advanced_alchemy.filters import LimitOffset
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import OffsetPagination, SQLAlchemyAsyncRepositoryService
+from pydantic import BaseModel
+from sqlalchemy import Select
+from sqlmodel import SQLModel
+
+from scheduler.accounts.audit import record
+from scheduler.accounts.schemas import Claims
+from scheduler.errors import found
+
+TableT = TypeVar("TableT", bound=SQLModel)
+PublicT = TypeVar("PublicT", bound=BaseModel)
+
+
+class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
+    """Rows of `table`; `noun` names them in 404s and audit entries ("facility" → "facility.create")."""
+
+    table: ClassVar[type[SQLModel]]
+    noun: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "table" in cls.__dict__:
+            cls.repository_type = type(
+                f"{cls.__name__}Repository", (SQLAlchemyAsyncRepository,), {"model_type": cls.table}
+            )
+
+    async def row(self, item_id: int) -> TableT:
+        """The row, or NotFound naming the noun."""
+        return cast(TableT, await found(self.repository.session, self.table, item_id, self.noun))
+
+    async def page(self, page: LimitOffset, statement: Select[Any], schema: type[PublicT]) -> OffsetPagination[PublicT]:
+        """One page of `statement`'s rows (filtered and ordered by the caller) and the total past the page."""
+        rows, total = await self.get_many_and_count(page, statement=statement)
+        return OffsetPagination(
+            items=[schema.model_validate(row) for row in rows], limit=page.limit, offset=page.offset, total=total
+        )
+
+    async def add(self, actor: Claims, row: TableT, detail: dict[str, Any]) -> TableT:
+        added: TableT = await self.create(row)
+        record(self.repository.session, actor.user_id, f"{self.noun}.create", self.noun, row_id(added), detail)
+        return added
+
+    async def change(
+        self, actor: Claims, row: TableT, changes: dict[str, Any], detail: dict[str, Any], action: str = "update"
+    ) -> TableT:
+        """Sets `changes` on the row; `detail` is what the audit entry keeps of them (JSON)."""
+        for name, value in changes.items():
+            setattr(row, name, value)
+        await self.repository.session.flush()
+        record(self.repository.session, actor.user_id, f"{self.noun}.{action}", self.noun, row_id(row), detail)
+        return row
+
+    async def remove(self, actor: Claims, row: TableT, detail: dict[str, Any]) -> None:
+        identifier = row_id(row)
+        await self.repository.session.delete(row)
+        await self.repository.session.flush()
+        record(self.repository.session, actor.user_id, f"{self.noun}.delete", self.noun, identifier, detail)
+
+
+def row_id(row: SQLModel) -> int:
+    identifier = getattr(row, "id", None)
+    assert isinstance(identifier, int), "flushed rows have ids"
+    return identifier

@@ -1,0 +1,347 @@
+"""Rounds (with their call phases), their quotas, and round files in and out.
+
+Everyone signed in may read rounds and quotas; changes follow `scheduler.rounds.access`.
+Quotas pass the round file's quota rules (`scheduler.roundfile.quotas`) before they are
+stored. Every change writes an audit entry in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from advanced_alchemy.filters import LimitOffset
+from advanced_alchemy.service import OffsetPagination
+from sqlalchemy import Select, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from scheduler.accounts.audit import record
+from scheduler.accounts.schemas import Claims
+from scheduler.catalogue.access import require_coordinator_role
+from scheduler.catalogue.repository import TableService, row_id
+from scheduler.catalogue.schemas import require_end_after_start
+from scheduler.catalogue.service import code_is_free
+from scheduler.db.tables import (
+    CountryGroup,
+    Equipment,
+    Facility,
+    Instrument,
+    Proposal,
+    Quota,
+    Round,
+    RoundEquipment,
+    RoundFacility,
+    RoundInstrument,
+    ScheduleVersion,
+    SolveRun,
+)
+from scheduler.errors import Conflict
+from scheduler.roundfile.checks import InputError, InputProblem
+from scheduler.roundfile.contract import RoundFile, Scoring
+from scheduler.roundfile.quotas import dangling_references
+from scheduler.rounds.access import require_all_coordinated, require_coordinated_codes, require_round_coordinator
+from scheduler.rounds.exporter import export_round
+from scheduler.rounds.importer import import_round
+from scheduler.rounds.schemas import PHASES, Phase, QuotaCreate, QuotaPublic, RoundCreate, RoundPublic, RoundUpdate
+
+_PHASE_ORDER: tuple[str, ...] = PHASES
+_GRID_FIELDS = ("start", "end", "shift_hours")
+_LISTS = ("facilities", "equipment", "country_groups")
+
+
+class RoundService(TableService[Round]):
+    table = Round
+    noun = "round"
+
+    async def list_page(self, page: LimitOffset | None = None) -> OffsetPagination[RoundPublic]:
+        """Newest first; without `page`, every round (the dashboard's list)."""
+        newest_first: Select[Any] = select(Round).order_by(col(Round.start).desc(), col(Round.id))
+        filters = [] if page is None else [page]
+        rounds, total = await self.get_many_and_count(*filters, statement=newest_first)
+        items = [await self._public(round_) for round_ in rounds]
+        limit, offset = (total, 0) if page is None else (page.limit, page.offset)
+        return OffsetPagination(items=items, limit=limit, offset=offset, total=total)
+
+    async def get_round(self, round_id: int) -> RoundPublic:
+        return await self._public(await self.row(round_id))
+
+    async def create_round(self, actor: Claims, data: RoundCreate) -> RoundPublic:
+        """A coordinator creates rounds of their own facilities only; an admin, of any."""
+        session = self.repository.session
+        require_coordinator_role(actor)
+        await code_is_free(session, Round, data.code)
+        facility_ids = await _ids_by_code(session, Facility, data.facilities, "$.facilities")
+        await require_all_coordinated(session, actor, set(facility_ids))
+        equipment_ids = await _ids_by_code(session, Equipment, data.equipment, "$.equipment")
+        offset = data.start.utcoffset()
+        round_ = Round(
+            **data.model_dump(exclude={*_LISTS, "scoring"}),
+            scoring=_scoring_document(data.scoring),
+            utc_offset_minutes=0 if offset is None else int(offset.total_seconds() // 60),
+        )
+        await self.add(actor, round_, data.model_dump(mode="json"))
+        await self._replace_lists(row_id(round_), facility_ids, equipment_ids, data.country_groups)
+        return await self._public(round_)
+
+    async def update_round(self, actor: Claims, round_id: int, data: RoundUpdate) -> RoundPublic:
+        session = self.repository.session
+        round_ = await self.row(round_id)
+        await require_round_coordinator(session, actor, round_id)
+        changes = data.changes()
+        grid_changes = any(name in changes and changes[name] != getattr(round_, name) for name in _GRID_FIELDS)
+        if grid_changes and await _exists(session, ScheduleVersion, round_id):
+            raise Conflict("the round has schedules: its start, end and shift length can no longer change")
+        facility_ids = await _round_facility_ids(session, round_id)
+        if data.facilities is not None:
+            wanted = await _ids_by_code(session, Facility, data.facilities, "$.facilities")
+            await require_all_coordinated(session, actor, set(wanted) ^ set(facility_ids))
+            facility_ids = wanted
+        equipment_ids = (
+            await _round_equipment_ids(session, round_id)
+            if data.equipment is None
+            else await _ids_by_code(session, Equipment, data.equipment, "$.equipment")
+        )
+        country_groups = (
+            await _country_groups(session, round_id) if data.country_groups is None else data.country_groups
+        )
+        require_end_after_start(changes.get("start", round_.start), changes.get("end", round_.end))
+        columns = {name: value for name, value in changes.items() if name not in {*_LISTS, "scoring"}}
+        if "scoring" in changes:
+            columns["scoring"] = _scoring_document(data.scoring)
+        await self.change(actor, round_, columns, data.model_dump(mode="json", exclude_unset=True))
+        await self._replace_lists(round_id, facility_ids, equipment_ids, country_groups)
+        return await self._public(round_)
+
+    async def change_phase(self, actor: Claims, round_id: int, phase: Phase) -> RoundPublic:
+        """One step forward or back at a time, so no phase's work is skipped by a slip."""
+        round_ = await self.row(round_id)
+        await require_round_coordinator(self.repository.session, actor, round_id)
+        step = _PHASE_ORDER.index(phase) - _PHASE_ORDER.index(round_.phase)
+        if abs(step) != 1:
+            raise Conflict(f"the round is in phase {round_.phase!r}: it can move to {_neighbours(round_.phase)} only")
+        await self.change(actor, round_, {"phase": phase}, {"from": round_.phase, "to": phase}, action="phase")
+        return await self._public(round_)
+
+    async def delete_round(self, actor: Claims, round_id: int) -> None:
+        """Only a round without proposals or solves: those are records that must be kept."""
+        session = self.repository.session
+        round_ = await self.row(round_id)
+        await require_round_coordinator(session, actor, round_id)
+        for table in (Proposal, SolveRun, ScheduleVersion):
+            if await _exists(session, table, round_id):
+                raise Conflict(f"the round has {table.__name__} records: it is kept; move it to phase 'closed' instead")
+        await self._replace_lists(round_id, [], [], {})
+        await session.execute(delete(Quota).where(col(Quota.round_id) == round_id))
+        await self.remove(actor, round_, {"code": round_.code})
+
+    async def import_round_file(self, actor: Claims, round_file: RoundFile, *, into: int | None = None) -> RoundPublic:
+        """A new round from a round file, or (`into`) the replacement of a round's whole content, all or nothing."""
+        session = self.repository.session
+        if into is None:
+            require_coordinator_role(actor)
+        else:
+            await self.row(into)
+            await require_round_coordinator(session, actor, into)
+        await require_coordinated_codes(session, actor, [facility.id for facility in round_file.facilities])
+        round_id = await import_round(session, round_file, into=into)
+        detail = {"code": round_file.round.id, "proposals": len(round_file.proposals)}
+        record(session, actor.user_id, "round.import" if into is None else "round.replace", "round", round_id, detail)
+        return await self.get_round(round_id)
+
+    async def export_round_file(self, actor: Claims, round_id: int) -> RoundFile:
+        await self.row(round_id)
+        await require_round_coordinator(self.repository.session, actor, round_id)
+        return await export_round(self.repository.session, round_id)
+
+    async def _replace_lists(
+        self,
+        round_id: int,
+        facility_ids: Sequence[int],
+        equipment_ids: Sequence[int],
+        country_groups: Mapping[str, list[str]],
+    ) -> None:
+        """The round's facilities (with all their instruments), equipment and country groups, in order."""
+        session = self.repository.session
+        for table in (RoundFacility, RoundInstrument, RoundEquipment, CountryGroup):
+            await session.execute(delete(table).where(col(table.round_id) == round_id))
+        session.add_all(
+            RoundFacility(round_id=round_id, facility_id=facility_id, position=position)
+            for position, facility_id in enumerate(facility_ids)
+        )
+        instruments = await session.execute(
+            select(col(Instrument.id), col(Instrument.facility_id)).where(col(Instrument.facility_id).in_(facility_ids))
+        )
+        by_facility: dict[int, list[int]] = {}
+        for instrument_id, facility_id in instruments.tuples():
+            if instrument_id is not None:
+                by_facility.setdefault(facility_id, []).append(instrument_id)
+        session.add_all(
+            RoundInstrument(round_id=round_id, instrument_id=instrument_id, position=position)
+            for position, instrument_id in enumerate(
+                i for facility_id in facility_ids for i in sorted(by_facility.get(facility_id, []))
+            )
+        )
+        session.add_all(
+            RoundEquipment(round_id=round_id, equipment_id=equipment_id, position=position)
+            for position, equipment_id in enumerate(equipment_ids)
+        )
+        session.add_all(
+            CountryGroup(round_id=round_id, name=name, countries=countries, position=position)
+            for position, (name, countries) in enumerate(country_groups.items())
+        )
+        await session.flush()
+
+    async def _public(self, round_: Round) -> RoundPublic:
+        session = self.repository.session
+        round_id = row_id(round_)
+        facilities = await session.execute(
+            select(col(Facility.code))
+            .join(RoundFacility, col(RoundFacility.facility_id) == col(Facility.id))
+            .where(col(RoundFacility.round_id) == round_id)
+            .order_by(col(RoundFacility.position))
+        )
+        equipment = await session.execute(
+            select(col(Equipment.code))
+            .join(RoundEquipment, col(RoundEquipment.equipment_id) == col(Equipment.id))
+            .where(col(RoundEquipment.round_id) == round_id)
+            .order_by(col(RoundEquipment.position))
+        )
+        return RoundPublic.model_validate(
+            {
+                **round_.model_dump(exclude={"scoring"}),
+                "facilities": list(facilities.scalars()),
+                "equipment": list(equipment.scalars()),
+                "country_groups": await _country_groups(session, round_id),
+                "scoring": round_.scoring,
+            }
+        )
+
+
+class QuotaService(TableService[Quota]):
+    table = Quota
+    noun = "quota"
+
+    async def list_page(self, page: LimitOffset, round_id: int) -> OffsetPagination[QuotaPublic]:
+        await RoundService(session=self.repository.session).row(round_id)
+        query = select(Quota).where(col(Quota.round_id) == round_id).order_by(col(Quota.position))
+        return await self.page(page, query, QuotaPublic)
+
+    async def get_quota(self, quota_id: int) -> QuotaPublic:
+        return QuotaPublic.model_validate(await self.row(quota_id))
+
+    async def create_quota(self, actor: Claims, round_id: int, data: QuotaCreate) -> QuotaPublic:
+        session = self.repository.session
+        await RoundService(session=session).row(round_id)
+        await require_round_coordinator(session, actor, round_id)
+        await self._check_references(round_id, data)
+        await self._code_is_free(round_id, data.id)
+        position = await self.count(col(Quota.round_id) == round_id)
+        quota = Quota(round_id=round_id, position=position, **_quota_values(data))
+        return QuotaPublic.model_validate(await self.add(actor, quota, data.model_dump(mode="json")))
+
+    async def replace_quota(self, actor: Claims, quota_id: int, data: QuotaCreate) -> QuotaPublic:
+        quota = await self.row(quota_id)
+        await require_round_coordinator(self.repository.session, actor, quota.round_id)
+        await self._check_references(quota.round_id, data)
+        if data.id != quota.code:
+            await self._code_is_free(quota.round_id, data.id)
+        replaced = await self.change(actor, quota, _quota_values(data), data.model_dump(mode="json"), action="replace")
+        return QuotaPublic.model_validate(replaced)
+
+    async def delete_quota(self, actor: Claims, quota_id: int) -> None:
+        quota = await self.row(quota_id)
+        await require_round_coordinator(self.repository.session, actor, quota.round_id)
+        await self.remove(actor, quota, {"code": quota.code, "round_id": quota.round_id})
+
+    async def _check_references(self, round_id: int, data: QuotaCreate) -> None:
+        """The round file's rule: a quota names only facilities, instruments and groups of its round."""
+        session = self.repository.session
+        facility_ids = await _round_facility_ids(session, round_id)
+        facilities = await session.execute(select(col(Facility.code)).where(col(Facility.id).in_(facility_ids)))
+        instruments = await session.execute(
+            select(col(Instrument.code)).where(col(Instrument.facility_id).in_(facility_ids))
+        )
+        dangling = dangling_references(
+            data,
+            set(facilities.scalars()),
+            set(instruments.scalars()),
+            await _country_groups(session, round_id),
+        )
+        problems = [InputProblem(reference.path(), reference.message) for reference in dangling]
+        if problems:
+            raise InputError(problems)
+
+    async def _code_is_free(self, round_id: int, code: str) -> None:
+        if await self.exists(col(Quota.round_id) == round_id, col(Quota.code) == code):
+            raise Conflict(f"the round has a quota {code!r} already")
+
+
+async def round_row(session: AsyncSession, round_id: int) -> Round:
+    """The round's row for the other domains of the scheduler (proposals, solves, nightly repairs)."""
+    return await RoundService(session=session).row(round_id)
+
+
+async def _exists(session: AsyncSession, table: type[Proposal | SolveRun | ScheduleVersion], round_id: int) -> bool:
+    return await session.scalar(select(col(table.id)).where(col(table.round_id) == round_id).limit(1)) is not None
+
+
+async def _ids_by_code(
+    session: AsyncSession, table: type[Facility | Equipment], codes: Sequence[str], path: str
+) -> list[int]:
+    rows = await session.execute(select(col(table.code), col(table.id)).where(col(table.code).in_(codes)))
+    found = {code: id_ for code, id_ in rows if id_ is not None}
+    problems = [
+        InputProblem(f"{path}[{index}]", f"no {table.__name__.lower()} with code {code!r}")
+        for index, code in enumerate(codes)
+        if code not in found
+    ]
+    problems += [
+        InputProblem(f"{path}[{index}]", f"{code!r} is listed twice")
+        for index, code in enumerate(codes)
+        if code in codes[:index]
+    ]
+    if problems:
+        raise InputError(problems)
+    return [found[code] for code in codes]
+
+
+async def _round_facility_ids(session: AsyncSession, round_id: int) -> list[int]:
+    rows = await session.execute(
+        select(col(RoundFacility.facility_id))
+        .where(col(RoundFacility.round_id) == round_id)
+        .order_by(col(RoundFacility.position))
+    )
+    return list(rows.scalars())
+
+
+async def _round_equipment_ids(session: AsyncSession, round_id: int) -> list[int]:
+    rows = await session.execute(
+        select(col(RoundEquipment.equipment_id))
+        .where(col(RoundEquipment.round_id) == round_id)
+        .order_by(col(RoundEquipment.position))
+    )
+    return list(rows.scalars())
+
+
+async def _country_groups(session: AsyncSession, round_id: int) -> dict[str, list[str]]:
+    rows = await session.execute(
+        select(CountryGroup).where(col(CountryGroup.round_id) == round_id).order_by(col(CountryGroup.position))
+    )
+    return {group.name: group.countries for group in rows.scalars()}
+
+
+def _scoring_document(scoring: Scoring | None) -> dict[str, Any] | None:
+    return None if scoring is None else scoring.model_dump(mode="json", exclude_none=True)
+
+
+def _quota_values(data: QuotaCreate) -> dict[str, Any]:
+    values = data.model_dump(mode="json")
+    values["scope"] = data.scope.model_dump(mode="json", exclude_none=True)
+    values["category"] = data.category.model_dump(mode="json", exclude_none=True)
+    return values
+
+
+def _neighbours(phase: str) -> str:
+    index = _PHASE_ORDER.index(phase)
+    return " or ".join(repr(PHASES[i]) for i in (index - 1, index + 1) if 0 <= i < len(PHASES))
