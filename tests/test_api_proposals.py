@@ -82,7 +82,7 @@ async def round_(database_url: str, sessions: async_sessionmaker[AsyncSession]) 
                 users[key] = await make_user(sessions, role, f"{key}@example.org", facility_codes=facilities, name=name)
                 headers[key] = await login(client, f"{key}@example.org")
         round_id = imported.json()["id"]
-        listed = (await client.get("/proposals", params={"round_id": round_id}, headers=admin)).json()
+        listed = (await client.get("/proposals", params={"round_id": round_id}, headers=admin)).json()["items"]
         yield Round(client, round_id, {item["code"]: item["id"] for item in listed}, users, headers)
 
 
@@ -152,8 +152,9 @@ async def test_a_proposal_is_its_owners_alone(round_: Round) -> None:
     )
     assert (await client.get(url, headers=round_.headers["other"])).json()["detail"] == f"no proposal {proposal['id']}"
     mine = (await client.get("/proposals", headers=round_.headers["owner"])).json()
-    assert [item["id"] for item in mine] == [proposal["id"]]
-    assert (await client.get("/proposals", headers=round_.headers["other"])).json() == []
+    assert [item["id"] for item in mine["items"]] == [proposal["id"]]
+    assert mine["total"] == 1
+    assert (await client.get("/proposals", headers=round_.headers["other"])).json()["items"] == []
 
 
 async def test_a_bad_proposal_is_refused_with_every_problem_named(round_: Round) -> None:
@@ -189,7 +190,48 @@ async def test_a_bad_proposal_is_refused_with_every_problem_named(round_: Round)
         "$.links[0].requests[1]",
         "$.links[1].then",
     ]
-    assert (await client.get("/proposals", headers=owner)).json() == []
+    assert (await client.get("/proposals", headers=owner)).json()["total"] == 0
+
+
+async def test_a_proposal_meets_the_round_files_rules(round_: Round) -> None:
+    """The rules every solve checks the stored round against: the API refuses what they would."""
+    client, owner = round_.client, round_.headers["owner"]
+    url = f"/rounds/{round_.id}/proposals"
+    longer_than_the_round = CONTENT | {
+        "requests": [CONTENT["requests"][1] | {"shifts": 50, "min_shifts": 43}],
+        "links": [],
+    }
+    one_request_twice = CONTENT | {"links": [{"type": "all_or_nothing", "requests": ["a", "a"]}]}
+    inverted_unavailable = CONTENT | {
+        "requests": [
+            CONTENT["requests"][0]
+            | {"unavailable": [{"start": "2027-02-06T08:00:00+03:00", "end": "2027-02-05T08:00:00+03:00"}]},
+            CONTENT["requests"][1],
+        ]
+    }
+
+    too_long = await client.post(url, json=longer_than_the_round, headers=owner)
+    twice = await client.post(url, json=one_request_twice, headers=owner)
+    inverted = await client.post(url, json=inverted_unavailable, headers=owner)
+
+    assert _paths(too_long) == ["$.requests[0].min_shifts"]
+    assert too_long.json()["errors"][0]["message"] == "min_shifts 43 is more than the round's 42 shifts"
+    assert _paths(twice) == ["$.links[0].requests[1]"]
+    assert twice.json()["errors"][0]["message"] == "request 'a' is listed twice"
+    assert _paths(inverted) == ["$.requests[0].unavailable[0].end"]
+    assert (await client.get("/proposals", headers=owner)).json()["total"] == 0
+
+
+async def test_the_proposals_come_in_pages_with_their_total(round_: Round) -> None:
+    admin = round_.headers["admin"]
+    every = (await round_.client.get("/proposals", params={"round_id": round_.id}, headers=admin)).json()
+
+    page = await round_.client.get("/proposals", params={"round_id": round_.id, "limit": 2, "offset": 1}, headers=admin)
+
+    assert page.status_code == 200, page.text
+    assert page.json() | {"items": None} == {"items": None, "limit": 2, "offset": 1, "total": every["total"]}
+    assert page.json()["items"] == every["items"][1:3]
+    assert every["total"] == len(round_.proposal_ids) > 3
 
 
 async def test_withdrawn_proposals_leave_the_round(round_: Round) -> None:
@@ -221,7 +263,7 @@ async def test_coordinators_of_the_round_judge_feasibility(round_: Round) -> Non
     assert (
         await client.put(url, json={"technically_feasible": "maybe"}, headers=round_.headers["admin"])
     ).status_code == 422
-    ranking = (await client.get(f"/rounds/{round_.id}/ranking", headers=round_.headers["coordinator"])).json()
+    ranking = (await client.get(f"/rounds/{round_.id}/ranking", headers=round_.headers["coordinator"])).json()["items"]
     assert next(row for row in ranking if row["proposal"] == "P-001")["excluded_reason"] == "not_feasible"
 
 
@@ -252,10 +294,12 @@ async def test_reviewers_are_assigned_but_never_to_their_own_proposals(round_: R
     assert (the_pi.status_code, a_team_member.status_code) == (409, 409)
     assert "author" in the_pi.json()["detail"]
     assert by_the_owner_of_nothing.status_code == 403
-    assert (await client.get(f"/proposals/{p1}/reviewers", headers=coordinator)).json() == [assigned.json()]
+    assert (await client.get(f"/proposals/{p1}/reviewers", headers=coordinator)).json()["items"] == [assigned.json()]
     assert (await client.get(f"/proposals/{p1}", headers=round_.headers["r1"])).status_code == 200
     assert (await client.get(f"/proposals/{p1}", headers=round_.headers["r2"])).status_code == 404
-    assert [item["id"] for item in (await client.get("/proposals", headers=round_.headers["r1"])).json()] == [p1]
+    assert [item["id"] for item in (await client.get("/proposals", headers=round_.headers["r1"])).json()["items"]] == [
+        p1
+    ]
 
     unassigned = await client.delete(f"/proposals/{p1}/reviewers/{users['r1']}", headers=coordinator)
     assert unassigned.status_code == 204
@@ -288,8 +332,8 @@ async def test_assigned_reviewers_grade_in_the_review_phase_and_may_declare_conf
     assert (conflict.json()["conflict"], conflict.json()["grade"]) == (True, 5.0)
     assert (not_assigned.status_code, not_a_reviewer.status_code) == (404, 403)
 
-    own = (await client.get(f"/proposals/{p1}/reviews", headers=headers["r1"])).json()
-    every = (await client.get(f"/proposals/{p1}/reviews", headers=headers["coordinator"])).json()
+    own = (await client.get(f"/proposals/{p1}/reviews", headers=headers["r1"])).json()["items"]
+    every = (await client.get(f"/proposals/{p1}/reviews", headers=headers["coordinator"])).json()["items"]
     assert [(review["reviewer"], review["grade"]) for review in own] == [("r1@example.org", 1.5)]
     assert [(review["reviewer"], review["grade"], review["conflict"]) for review in every] == [
         ("R1", 1.5, False),
@@ -307,13 +351,14 @@ async def test_the_ranking_scores_the_round_as_stored(round_: Round) -> None:
     ranking = await client.get(f"/rounds/{round_.id}/ranking", headers=coordinator)
 
     assert ranking.status_code == 200
-    assert [(row["rank"], row["proposal"], row["priority"]) for row in ranking.json()] == expected
-    assert all(row["proposal_id"] == round_.proposal_ids[row["proposal"]] for row in ranking.json())
+    assert ranking.json()["total"] == len(expected)
+    assert [(row["rank"], row["proposal"], row["priority"]) for row in ranking.json()["items"]] == expected
+    assert all(row["proposal_id"] == round_.proposal_ids[row["proposal"]] for row in ranking.json()["items"])
     assert (await client.get(f"/rounds/{round_.id}/ranking", headers=round_.headers["owner"])).status_code == 403
     assert (await client.get(f"/rounds/{round_.id}/ranking", headers=round_.headers["r1"])).status_code == 403
     first = expected[0][1]
     await client.post(f"/proposals/{round_.proposal_ids[first]}/withdraw", headers=round_.headers["admin"])
-    after = (await client.get(f"/rounds/{round_.id}/ranking", headers=coordinator)).json()
+    after = (await client.get(f"/rounds/{round_.id}/ranking", headers=coordinator)).json()["items"]
     assert [row["proposal"] for row in after] == [code for _, code, _ in expected[1:]]
 
 

@@ -141,7 +141,7 @@ async def test_a_round_from_its_first_user_to_the_proposers_calendar(
             assert refused.headers["content-type"].startswith("application/problem+json")
             assert [error["path"] for error in refused.json()["errors"]] == [path]
         listed = _ok(await client.get("/proposals", params={"round_id": round_["id"]}, headers=coordinator))
-        assert len(listed) == 3
+        assert (len(listed["items"]), listed["total"]) == (3, 3)
 
         # Review: the coordinator assigns the reviewer, who grades; feasibility is recorded.
         _ok(await client.put(f"{round_url}/phase", json={"phase": "review"}, headers=coordinator))
@@ -153,7 +153,7 @@ async def test_a_round_from_its_first_user_to_the_proposers_calendar(
             feasible = {"technically_feasible": True}
             _ok(await client.put(f"/proposals/{proposal_id}/feasibility", json=feasible, headers=coordinator))
         _ok(await client.put(f"{round_url}/phase", json={"phase": "allocation"}, headers=coordinator))
-        ranking = _ok(await client.get(f"{round_url}/ranking", headers=coordinator))
+        ranking = _ok(await client.get(f"{round_url}/ranking", headers=coordinator))["items"]
         assert [(row["rank"], row["proposal_id"], row["excluded_reason"]) for row in ranking] == [
             (1, mine[0], None),
             (2, mine[1], None),
@@ -170,7 +170,7 @@ async def test_a_round_from_its_first_user_to_the_proposers_calendar(
 
         # Publish the draft at the round's revision.
         versions = _ok(await client.get(f"{round_url}/schedules", headers=coordinator))
-        assert [(version["id"], version["status"]) for version in versions["versions"]] == [(draft, "draft")]
+        assert [(version["id"], version["status"]) for version in versions["items"]] == [(draft, "draft")]
         published = _ok(
             await client.post(
                 f"/schedules/{draft}/publish", json={"expected_revision": versions["revision"]}, headers=coordinator

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, delete, get, post, put
 from litestar.params import JSONBody
 
 from api.controllers import BEARER
-from api.params import CurrentUser, Id, OptionalId, Session
+from api.params import CurrentUser, Id, OptionalId, Page, Session
+from scheduler.proposals import reviews
 from scheduler.proposals import service as proposals
-from scheduler.proposals.service import (
+from scheduler.proposals.schemas import (
     AssignmentIn,
     AssignmentPublic,
     Feasibility,
@@ -34,9 +36,10 @@ class ProposalController(Controller):
         self,
         db_session: Session,
         current_user: CurrentUser,
+        page: Page,
         round_id: OptionalId = None,
-    ) -> list[ProposalSummary]:
-        return await proposals.list_proposals(db_session, current_user, round_id=round_id)
+    ) -> OffsetPagination[ProposalSummary]:
+        return await proposals.list_proposals(db_session, current_user, page, round_id=round_id)
 
     @get("/{proposal_id:int}", summary="One proposal with its team, requests and links")
     async def get_proposal(self, proposal_id: Id, db_session: Session, current_user: CurrentUser) -> ProposalPublic:
@@ -60,28 +63,30 @@ class ProposalController(Controller):
 
     @get("/{proposal_id:int}/reviewers", summary="Reviewers assigned (the round's coordinators)")
     async def list_reviewers(
-        self, proposal_id: Id, db_session: Session, current_user: CurrentUser
-    ) -> list[AssignmentPublic]:
-        return await proposals.list_assignments(db_session, current_user, proposal_id)
+        self, proposal_id: Id, db_session: Session, current_user: CurrentUser, page: Page
+    ) -> OffsetPagination[AssignmentPublic]:
+        return await reviews.list_assignments(db_session, current_user, proposal_id, page)
 
     @post("/{proposal_id:int}/reviewers", summary="Assign a reviewer (the round's coordinators)")
     async def assign_reviewer(
         self, proposal_id: Id, data: JSONBody[AssignmentIn], db_session: Session, current_user: CurrentUser
     ) -> AssignmentPublic:
-        return await proposals.assign_reviewer(db_session, current_user, proposal_id, data)
+        return await reviews.assign_reviewer(db_session, current_user, proposal_id, data)
 
     @delete("/{proposal_id:int}/reviewers/{user_id:int}", summary="Unassign a reviewer (the round's coordinators)")
     async def unassign_reviewer(
         self, proposal_id: Id, user_id: Id, db_session: Session, current_user: CurrentUser
     ) -> None:
-        await proposals.unassign_reviewer(db_session, current_user, proposal_id, user_id)
+        await reviews.unassign_reviewer(db_session, current_user, proposal_id, user_id)
 
     @get(
         "/{proposal_id:int}/reviews",
         summary="Reviews: all of them for coordinators, your own for a reviewer",
     )
-    async def list_reviews(self, proposal_id: Id, db_session: Session, current_user: CurrentUser) -> list[ReviewPublic]:
-        return await proposals.list_reviews(db_session, current_user, proposal_id)
+    async def list_reviews(
+        self, proposal_id: Id, db_session: Session, current_user: CurrentUser, page: Page
+    ) -> OffsetPagination[ReviewPublic]:
+        return await reviews.list_reviews(db_session, current_user, proposal_id, page)
 
     @put(
         "/{proposal_id:int}/review",
@@ -90,4 +95,4 @@ class ProposalController(Controller):
     async def submit_review(
         self, proposal_id: Id, data: JSONBody[ReviewIn], db_session: Session, current_user: CurrentUser
     ) -> ReviewPublic:
-        return await proposals.submit_review(db_session, current_user, proposal_id, data)
+        return await reviews.submit_review(db_session, current_user, proposal_id, data)

@@ -6,9 +6,9 @@ transaction (one SELECT in autocommit is its own snapshot). Its statements are
 built once at import, one per role: building one per request, as other endpoints
 do, cost about as much as the rest of the request (0.3–0.5 ms), and a prebuilt one
 hits SQLAlchemy's compiled cache and asyncpg's prepared statements every time.
-Who may see the proposal is the rule of `scheduler.proposals.service` (owner, the round's
-coordinators, assigned reviewers, admins; to anyone else it does not exist),
-written here with the caller as a bound parameter so that it can be prebuilt.
+Who may see the proposal is `scheduler.proposals.access.visible_to` (owner, the round's
+coordinators, assigned reviewers, admins; to anyone else it does not exist), with the
+caller as a bound parameter so that it can be prebuilt.
 
 `status` is the plain one without reasons: `unallocated` means the published
 schedule gives the proposal no time; `GET /me/proposals` says why (which may
@@ -22,24 +22,22 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, exists, literal_column, select, true
+from sqlalchemy import Integer, Select, and_, bindparam, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlmodel import col
 
-from scheduler.accounts.service import Claims, Role
+from scheduler.accounts.schemas import Claims, Role
 from scheduler.db.tables import (
     Allocation,
-    CoordinatorFacility,
     Facility,
     Instrument,
     Proposal,
     Request,
-    ReviewAssignment,
     Round,
-    RoundFacility,
     ScheduleVersion,
 )
 from scheduler.errors import NotFound
+from scheduler.proposals.access import visible_to
 from scheduler.schedules.service import PUBLISHED
 
 SlotState = Literal["submitted", "under_review", "scored", "scheduled", "unallocated", "withdrawn"]
@@ -82,22 +80,6 @@ class ProposalSlots(msgspec.Struct, frozen=True):
 
 _PROPOSAL_ID = bindparam("proposal_id", type_=Integer)
 _USER_ID = bindparam("user_id", type_=Integer)
-
-
-def _visible(role: Role) -> ColumnElement[bool]:
-    if role == "admin":
-        return true()
-    if role == "proposer":
-        return col(Proposal.owner_id) == _USER_ID
-    if role == "reviewer":
-        return exists().where(
-            col(ReviewAssignment.proposal_id) == col(Proposal.id), col(ReviewAssignment.user_id) == _USER_ID
-        )
-    return exists().where(
-        col(RoundFacility.round_id) == col(Proposal.round_id),
-        col(CoordinatorFacility.facility_id) == col(RoundFacility.facility_id),
-        col(CoordinatorFacility.user_id) == _USER_ID,
-    )
 
 
 def _statement(role: Role) -> Select[*tuple[Any, ...]]:
@@ -146,7 +128,7 @@ def _statement(role: Role) -> Select[*tuple[Any, ...]]:
         )
         .outerjoin(Instrument, col(Instrument.id) == col(Allocation.instrument_id))
         .outerjoin(Facility, col(Facility.id) == col(Instrument.facility_id))
-        .where(col(Proposal.id) == _PROPOSAL_ID, _visible(role))
+        .where(col(Proposal.id) == _PROPOSAL_ID, visible_to(role, _USER_ID))
         .order_by(col(Allocation.start_shift), col(Request.position))
     )
 

@@ -1,0 +1,157 @@
+"""Reviews of proposals: the round's coordinators assign reviewers, who grade while the round is in review.
+
+Every change writes an audit entry in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import re
+
+from advanced_alchemy.filters import LimitOffset
+from advanced_alchemy.service import OffsetPagination
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from scheduler.accounts.audit import record
+from scheduler.accounts.schemas import Claims
+from scheduler.catalogue.repository import TableService
+from scheduler.db.tables import Proposal, Review, ReviewAssignment, TeamMember, User
+from scheduler.errors import Conflict, Forbidden, NotFound
+from scheduler.proposals.access import require_coordinator, visible_proposal
+from scheduler.proposals.schemas import AssignmentIn, AssignmentPublic, ReviewIn, ReviewPublic
+from scheduler.roundfile.checks import InputError, InputProblem
+from scheduler.roundfile.contract import Scoring
+from scheduler.rounds.service import round_row
+
+REVIEW_PHASE = "review"
+
+
+class ReviewService(TableService[Review]):
+    table = Review
+    noun = "review"
+
+
+# Reviewer assignments
+
+
+async def list_assignments(
+    session: AsyncSession, actor: Claims, proposal_id: int, page: LimitOffset
+) -> OffsetPagination[AssignmentPublic]:
+    proposal = await visible_proposal(session, actor, proposal_id)
+    await require_coordinator(session, actor, proposal)
+    query = (
+        select(col(ReviewAssignment.proposal_id), col(ReviewAssignment.user_id), col(User.name), col(User.email))
+        .join(User, col(User.id) == col(ReviewAssignment.user_id))
+        .where(col(ReviewAssignment.proposal_id) == proposal_id)
+        .order_by(col(User.id))
+    )
+    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = await session.execute(query.limit(page.limit).offset(page.offset))
+    return OffsetPagination(
+        items=[AssignmentPublic.model_validate(row._asdict()) for row in rows],
+        limit=page.limit,
+        offset=page.offset,
+        total=total or 0,
+    )
+
+
+async def assign_reviewer(
+    session: AsyncSession, actor: Claims, proposal_id: int, data: AssignmentIn
+) -> AssignmentPublic:
+    """Never to someone who wrote the proposal: its owner, or a reviewer named as its PI or team member."""
+    proposal = await visible_proposal(session, actor, proposal_id)
+    await require_coordinator(session, actor, proposal)
+    reviewer = await session.get(User, data.user_id)
+    if reviewer is None or reviewer.role != "reviewer" or not reviewer.active:
+        raise InputError([InputProblem("$.user_id", f"user {data.user_id} is not an active reviewer")])
+    if await session.get(ReviewAssignment, (proposal_id, data.user_id)) is not None:
+        raise Conflict(f"{reviewer.name} is assigned to this proposal already")
+    if reviewer.id == proposal.owner_id or _person_key(reviewer.name) in await _authors(session, proposal):
+        raise Conflict(f"{reviewer.name} is an author of this proposal and cannot review it")
+    session.add(ReviewAssignment(proposal_id=proposal_id, user_id=data.user_id))
+    record(session, actor.user_id, "review.assign", "proposal", proposal_id, {"user_id": data.user_id})
+    return AssignmentPublic(proposal_id=proposal_id, user_id=data.user_id, name=reviewer.name, email=reviewer.email)
+
+
+async def unassign_reviewer(session: AsyncSession, actor: Claims, proposal_id: int, user_id: int) -> None:
+    proposal = await visible_proposal(session, actor, proposal_id)
+    await require_coordinator(session, actor, proposal)
+    assignment = await session.get(ReviewAssignment, (proposal_id, user_id))
+    if assignment is None:
+        raise NotFound(f"user {user_id} is not assigned to this proposal")
+    await session.delete(assignment)
+    record(session, actor.user_id, "review.unassign", "proposal", proposal_id, {"user_id": user_id})
+
+
+# Reviews
+
+
+async def list_reviews(
+    session: AsyncSession, actor: Claims, proposal_id: int, page: LimitOffset
+) -> OffsetPagination[ReviewPublic]:
+    """All of them for coordinators; a reviewer's own only, so reviewers do not sway each other."""
+    proposal = await visible_proposal(session, actor, proposal_id)
+    query = select(Review).where(col(Review.proposal_id) == proposal_id).order_by(col(Review.position))
+    if actor.role == "reviewer":
+        query = query.where(col(Review.reviewer_id) == actor.user_id)
+    else:
+        await require_coordinator(session, actor, proposal)
+    return await ReviewService(session=session).page(page, query, ReviewPublic)
+
+
+async def submit_review(session: AsyncSession, actor: Claims, proposal_id: int, data: ReviewIn) -> ReviewPublic:
+    """The caller's review of a proposal assigned to them, while the round is in review; sent again, it replaces."""
+    proposal = await visible_proposal(session, actor, proposal_id)
+    if actor.role != "reviewer":
+        raise Forbidden("only the reviewers assigned to a proposal review it")
+    round_ = await round_row(session, proposal.round_id)
+    if round_.phase != REVIEW_PHASE:
+        raise Conflict(f"the round is in phase {round_.phase!r}: reviews are taken in phase 'review'")
+    if round_.scoring is None:
+        raise Conflict("the round has no grade scale yet: its coordinators set `scoring` first")
+    grade = _checked_grade(data, Scoring.model_validate(round_.scoring))
+    reviewer = await session.get(User, actor.user_id)
+    if reviewer is None:
+        raise NotFound("your account no longer exists")
+    review = (
+        await session.execute(
+            select(Review).where(col(Review.proposal_id) == proposal_id, col(Review.reviewer_id) == actor.user_id)
+        )
+    ).scalar_one_or_none()
+    if review is None:
+        position = await session.scalar(
+            select(func.count()).select_from(Review).where(col(Review.proposal_id) == proposal_id)
+        )
+        review = Review(
+            proposal_id=proposal_id,
+            reviewer=reviewer.email,
+            reviewer_id=actor.user_id,
+            grade=grade,
+            position=position or 0,
+        )
+        session.add(review)
+    review.grade, review.conflict, review.comment = grade, data.conflict, data.comment
+    await session.flush()
+    record(session, actor.user_id, "review.submit", "proposal", proposal_id, data.model_dump(mode="json"))
+    return ReviewPublic.model_validate(review)
+
+
+async def _authors(session: AsyncSession, proposal: Proposal) -> set[str]:
+    team = await session.execute(select(col(TeamMember.name)).where(col(TeamMember.proposal_id) == proposal.id))
+    return {_person_key(proposal.pi_name), *map(_person_key, team.scalars())}
+
+
+def _person_key(name: str) -> str:
+    return re.sub(r"\s+", " ", name).strip().casefold()
+
+
+def _checked_grade(data: ReviewIn, scoring: Scoring) -> float:
+    best, worst = scoring.grade_best, scoring.grade_worst
+    if data.grade is None:
+        if data.conflict:
+            return worst
+        raise InputError([InputProblem("$.grade", "a grade is needed unless you declare a conflict")])
+    if not min(best, worst) <= data.grade <= max(best, worst):
+        raise InputError([InputProblem("$.grade", f"the grade must be from {best} (best) to {worst} (worst)")])
+    return data.grade

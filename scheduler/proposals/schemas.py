@@ -1,0 +1,197 @@
+"""What the proposal endpoints take and answer.
+
+A proposal's people, requests, intervals and links are the round file's nouns
+(`scheduler.roundfile.contract`): the bodies here derive from them and only
+tighten the bounds the database needs, so a body is also something the round
+file's checks (`scheduler.roundfile.checks.check_proposal`) can judge. A request
+in a body is named by its `label` (the contract's `id`); it is stored as
+`<proposal code>-<label>`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from scheduler.fields import MAX_INT, Code, Count, Input, Instant, Name, Output, UTCInstant
+from scheduler.roundfile import contract
+from scheduler.roundfile.contract import ProposalType
+from scheduler.roundfile.scoring import ExclusionReason
+
+Label = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,24}$")]
+Shifts = Annotated[int, Field(ge=1, le=100_000)]
+Title = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f]+$")]
+
+
+class PersonIn(Input, contract.Person):
+    name: Name
+    institution: Annotated[str, Field(max_length=500, pattern=r"^[^\x00-\x1f]*$")] = ""
+
+
+class IntervalIn(Input, contract.Interval):
+    start: Instant
+    end: Instant
+
+
+class RequestIn(Input, contract.Request):
+    id: Label = Field(
+        alias="label",
+        description="The request's name within the proposal; its id in the round is `<proposal code>-<label>`.",
+    )
+    instruments: Annotated[list[Code], Field(min_length=1, description="Acceptable instruments, preferred first.")]
+    shifts: Shifts
+    min_shifts: Shifts | None = Field(default=None, description="The shortest useful block; `shifts` when absent.")
+    equipment: list[Code] = Field(default_factory=list)
+    earliest: Instant | None = None
+    latest: Instant | None = None
+    # Narrower items than the contract's (bounded years); pydantic validates them, nothing writes the list back.
+    unavailable: list[IntervalIn] = Field(default_factory=list)  # type: ignore[assignment]
+
+
+class AllOrNothingLinkIn(Input, contract.AllOrNothingLink):
+    requests: Annotated[list[Label], Field(min_length=2)]
+
+
+class AfterLinkIn(Input, contract.AfterLink):
+    first: Label
+    then: Label
+    min_gap_shifts: Count = 0
+    max_gap_shifts: Count | None = None
+
+
+LinkIn = Annotated[AllOrNothingLinkIn | AfterLinkIn, Field(discriminator="type")]
+
+
+class ProposalContent(Input):
+    """What a proposer writes: submitted, and replaced whole while the call is open."""
+
+    title: Title
+    type: ProposalType
+    pi: PersonIn
+    team: list[PersonIn] = Field(default_factory=list)
+    requests: Annotated[list[RequestIn], Field(min_length=1)]
+    links: list[LinkIn] = Field(default_factory=list)
+    missed_rounds: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=0, description="Earlier rounds in a row the proposal got no time although above the cut-off."
+    )
+    first_time_users: bool = False
+    early_career_pi: bool = False
+
+
+class PersonPublic(Output, contract.Person):
+    pass
+
+
+class IntervalPublic(Output, contract.Interval):
+    start: UTCInstant
+    end: UTCInstant
+
+
+class RequestPublic(Output):
+    id: int
+    code: str
+    label: str = Field(description="The code without the proposal's code in front.")
+    instruments: list[str]
+    shifts: int
+    min_shifts: int | None
+    equipment: list[str]
+    earliest: UTCInstant | None
+    latest: UTCInstant | None
+    unavailable: list[IntervalPublic]
+
+
+class AllOrNothingLinkPublic(Output, contract.AllOrNothingLink):
+    pass
+
+
+class AfterLinkPublic(Output, contract.AfterLink):
+    pass
+
+
+LinkPublic = Annotated[AllOrNothingLinkPublic | AfterLinkPublic, Field(discriminator="type")]
+
+
+class ProposalPublic(Output):
+    id: int
+    round_id: int
+    code: str
+    owner_id: int | None
+    title: str
+    type: ProposalType
+    pi: PersonPublic
+    team: list[PersonPublic]
+    requests: list[RequestPublic]
+    links: list[LinkPublic]
+    priority: float | None
+    technically_feasible: bool
+    withdrawn: bool
+    missed_rounds: int
+    first_time_users: bool
+    early_career_pi: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProposalSummary(Output):
+    id: int
+    round_id: int
+    code: str
+    owner_id: int | None
+    title: str
+    type: ProposalType
+    pi_name: str
+    pi_country: str
+    technically_feasible: bool
+    withdrawn: bool
+
+
+class Feasibility(Input):
+    technically_feasible: bool
+
+
+class AssignmentIn(Input):
+    user_id: Annotated[int, Field(ge=1, le=MAX_INT)]
+
+
+class AssignmentPublic(Output):
+    proposal_id: int
+    user_id: int
+    name: str
+    email: str
+
+
+class ReviewIn(Input):
+    grade: Annotated[float, Field(ge=-1e6, le=1e6)] | None = Field(
+        default=None, description="On the round's scale; may be left out when declaring a conflict."
+    )
+    conflict: bool = Field(default=False, description="The reviewer has a conflict of interest: the grade is ignored.")
+    comment: Annotated[str, Field(max_length=20_000, pattern=r"^[^\x00]*$")] = ""
+
+
+class ReviewPublic(Output):
+    id: int
+    proposal_id: int
+    reviewer: str
+    reviewer_id: int | None
+    grade: float
+    conflict: bool
+    comment: str
+
+
+class RankingRow(BaseModel):
+    rank: int
+    proposal_id: int
+    proposal: str
+    pi_country: str
+    type: ProposalType
+    usable_reviews: int
+    raw_grade: float | None
+    normalised_grade: float | None
+    adjustments: dict[str, float]
+    final_grade: float | None
+    priority: float | None
+    priority_given: bool
+    excluded_reason: ExclusionReason | None
+    excluded_detail: str | None
