@@ -294,7 +294,9 @@ async def test_every_role_gets_what_its_access_allows(world: World) -> None:
     assert not wrong, "\n".join(wrong)
 
     listings = {
-        actor: {item["id"] for item in (await world.client.get("/proposals", headers=world.headers[actor])).json()}
+        actor: {
+            item["id"] for item in (await world.client.get("/proposals", headers=world.headers[actor])).json()["items"]
+        }
         for actor in ACTORS
         if actor != "anonymous"
     }
