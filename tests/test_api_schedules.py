@@ -17,7 +17,7 @@ from sqlmodel import col
 from scheduler.db.tables import Facility, Proposal, ScheduleVersion
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import PreviousAllocation
-from scheduler.rounds.roundio import import_round
+from scheduler.rounds.importer import import_round
 from tests.api_helpers import Client, api_client, login, make_user
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "example-round.json"
@@ -120,11 +120,16 @@ async def test_publishing_over_http_guards_the_revision(database_url: str, sessi
         assert [error["path"] for error in missing.json()["errors"]] == ["$.expected_revision"]
 
         listing = await _versions(client, coordinator, world.round_id)
-        assert [(v["number"], v["status"]) for v in listing["versions"]] == [
+        assert [(v["number"], v["status"]) for v in listing["items"]] == [
             (1, "superseded"),
             (2, "published"),
             (3, "draft"),
         ]
+        assert (listing["total"], listing["limit"], listing["offset"]) == (3, 100, 0)
+        second = await client.get(f"/rounds/{world.round_id}/schedules?limit=1&offset=1", headers=coordinator)
+        assert second.status_code == 200, second.text
+        page = second.json()
+        assert ([v["number"] for v in page["items"]], page["total"], page["revision"]) == ([2], 3, revision + 1)
 
 
 async def test_two_replicas_publishing_at_once_one_wins(database_url: str, sessions: Sessions) -> None:
@@ -143,7 +148,7 @@ async def test_two_replicas_publishing_at_once_one_wins(database_url: str, sessi
         )
 
         assert sorted(answer.status_code for answer in answers) == [200, 409]
-        statuses = [v["status"] for v in (await _versions(first, one, world.round_id))["versions"]]
+        statuses = [v["status"] for v in (await _versions(first, one, world.round_id))["items"]]
         assert statuses.count("published") == 1
 
 
@@ -161,7 +166,7 @@ async def test_moves_pins_diff_and_export(database_url: str, sessions: Sessions)
         assert into_window.headers["content-type"].startswith("application/problem+json")
         assert [(e["rule"], e["path"]) for e in into_window.json()["errors"]] == [(2, "$.allocations[5]")]
         assert "machine_development" in into_window.json()["errors"][0]["message"]
-        assert len((await _versions(client, coordinator, world.round_id))["versions"]) == 1
+        assert len((await _versions(client, coordinator, world.round_id))["items"]) == 1
 
         draft = await _move(client, coordinator, world.published, "P-001-a", "SKIF-1-1", 24, 8)
         pinned = await client.post(f"/schedules/{draft}/allocations/P-006-a/pin", headers=coordinator)
@@ -196,7 +201,7 @@ async def test_who_may_see_and_change_schedules(database_url: str, sessions: Ses
         for email in (world.stranger, world.proposer):
             headers = await login(client, email)
             listing = await _versions(client, headers, world.round_id)
-            assert [v["id"] for v in listing["versions"]] == [world.published]
+            assert [v["id"] for v in listing["items"]] == [world.published]
             assert (await client.get(f"/schedules/{world.published}", headers=headers)).status_code == 200
             assert (await client.get(f"/schedules/{draft}", headers=headers)).status_code == 404
             assert (await client.get(f"/schedules/{world.published}/diff/{draft}", headers=headers)).status_code == 404

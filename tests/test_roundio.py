@@ -29,7 +29,9 @@ from scheduler.roundfile.checks import InputError, load_round
 from scheduler.roundfile.contract import PreviousAllocation, RoundFile
 from scheduler.roundfile.scoring import score_round
 from scheduler.roundfile.solving import exclusions, priorities, solve_round
-from scheduler.rounds.roundio import export_round, export_schedule, import_round
+from scheduler.rounds.exporter import export_round
+from scheduler.rounds.importer import import_round
+from scheduler.schedules.export import export_schedule
 from solver.greedy import greedy
 from solver.problem import Settings
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from advanced_alchemy.filters import LimitOffset
 from icalendar import Calendar
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,7 +28,7 @@ from scheduler.db.tables import (
 from scheduler.errors import Conflict, NotFound
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import PreviousAllocation
-from scheduler.rounds.roundio import import_round
+from scheduler.rounds.importer import import_round
 from scheduler.schedules import calendar
 from scheduler.schedules import service as schedules
 from scheduler.schedules.service import Move, MoveRejectedError, RevisionConflictError
@@ -93,7 +94,7 @@ async def _draft(sessions: Sessions, round_id: int, placements: list[Placement])
 async def _published_id(sessions: Sessions, round_id: int) -> int:
     async with sessions() as session:
         versions = await schedules.list_versions(session, round_id)
-    return next(v.id for v in versions.versions if v.status == "published")
+    return next(v.id for v in versions.items if v.status == "published")
 
 
 async def _revision(sessions: Sessions, round_id: int) -> int:
@@ -126,7 +127,7 @@ async def test_publishing_supersedes_the_version_in_force(sessions: Sessions) ->
     assert await _statuses(sessions, round_id) == {"v1": "superseded", "v2": "published"}
     assert await _revision(sessions, round_id) == revision + 1
     async with sessions() as session:
-        (logged,) = await entries(session, entity="schedule")
+        (logged,) = (await entries(session, LimitOffset(limit=10, offset=0), entity="schedule")).items
     assert (logged.action, logged.entity_id, logged.detail["revision"]) == (
         "schedule.publish",
         str(draft),
@@ -369,7 +370,7 @@ async def test_statuses_once_a_schedule_is_published(sessions: Sessions) -> None
             SolveRun(
                 round_id=round_id,
                 state="done",
-                schedule_version_id=published.versions[0].id,
+                schedule_version_id=published.items[0].id,
                 output={
                     "unallocated": [
                         {"proposal": "P-002", "request": "P-002-a", "reason": "capacity", "detail": "no room"},

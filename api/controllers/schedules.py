@@ -12,14 +12,14 @@ from litestar.types import ExceptionHandlersMap
 from pydantic import BaseModel, Field
 
 from api.controllers import BEARER
-from api.params import CurrentUser, Id, Session
+from api.params import CurrentUser, Id, Page, Session
 from api.problems import problem
 from scheduler.errors import NotFound
 from scheduler.roundfile.contract import ScheduleFile
-from scheduler.rounds.roundio import export_schedule
 from scheduler.schedules import calendar
 from scheduler.schedules import service as schedules
 from scheduler.schedules.calendar import ProposalStatus
+from scheduler.schedules.export import export_schedule
 from scheduler.schedules.service import (
     AllocationPublic,
     Move,
@@ -76,13 +76,15 @@ class ScheduleController(Controller):
 
     @get(
         "/rounds/{round_id:int}/schedules",
-        summary="The round's schedule versions and its revision",
+        summary="A page of the round's schedule versions, by number, and the round's revision",
         description="Drafts are listed to the round's coordinators and admins only. "
         "`revision` is what POST /schedules/{id}/publish expects.",
     )
-    async def list_versions(self, round_id: Id, db_session: Session, current_user: CurrentUser) -> RoundVersions:
+    async def list_versions(
+        self, round_id: Id, db_session: Session, current_user: CurrentUser, page: Page
+    ) -> RoundVersions:
         manages = await schedules.manages_round(db_session, current_user, round_id)
-        return await schedules.list_versions(db_session, round_id, include_drafts=manages)
+        return await schedules.list_versions(db_session, round_id, page, include_drafts=manages)
 
     @get("/schedules/{version_id:int}", summary="A schedule version with its allocations")
     async def get_version(self, version_id: Id, db_session: Session, current_user: CurrentUser) -> VersionDetail:

@@ -59,7 +59,7 @@ from scheduler.db.tables import (
 from scheduler.errors import NotFound
 from scheduler.roundfile.checks import InputError
 from scheduler.roundfile.contract import Unallocated, UnallocatedReason
-from scheduler.rounds.roundio import export_schedule
+from scheduler.schedules.export import export_schedule
 from scheduler.schedules.notices import CalendarNotices, calendar_notices
 from scheduler.schedules.service import PUBLISHED
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
@@ -30,20 +30,18 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.db.tables import Allocation as AllocationRow
 from scheduler.db.tables import (
     ChangeNotice,
     Facility,
     Instrument,
     Proposal,
-    Request,
     Round,
     ScheduleVersion,
     Window,
 )
-from scheduler.roundfile.contract import SCHEDULE_FORMAT, Allocation, AllocationChange, RoundInfo, ScheduleFile, Slot
-from scheduler.roundfile.grid import Grid
+from scheduler.roundfile.contract import AllocationChange, Slot
 from scheduler.roundfile.resolve import changes_between
+from scheduler.schedules.versions import version_schedule
 
 NoticeKind = Literal["moved", "resized", "dropped", "added"]
 KINDS: tuple[NoticeKind, ...] = ("moved", "resized", "dropped", "added")
@@ -81,70 +79,6 @@ class CalendarNotices:
     sequences: Mapping[tuple[int, str], int]
     """(proposal id, request code) -> number of notices: the event's SEQUENCE."""
     dropped: Sequence[DroppedSlot]
-
-
-async def version_schedule(session: AsyncSession, version_id: int) -> ScheduleFile:
-    """A version's allocations as a schedule file, read from its rows alone.
-
-    Enough to compare versions and to repair one (`changes_between`, `repair_input`),
-    and cheap: no scoring, no explanations. Priorities are 0 and the headline fields
-    (`status`, `objective`) say nothing; withdrawn proposals' allocations are included.
-    """
-    round_id = await session.scalar(select(col(ScheduleVersion.round_id)).where(col(ScheduleVersion.id) == version_id))
-    if round_id is None:
-        raise LookupError(f"no schedule version {version_id}")
-    round_ = await session.get(Round, round_id)
-    assert round_ is not None
-    zone = timezone(timedelta(minutes=round_.utc_offset_minutes))
-    grid = Grid(
-        RoundInfo(
-            id=round_.code,
-            name=round_.name,
-            start=round_.start.astimezone(zone),
-            end=round_.end.astimezone(zone),
-            shift_hours=round_.shift_hours,
-        )
-    )
-    rows = await session.execute(
-        select(
-            col(Proposal.code),
-            col(Request.code),
-            col(Instrument.code),
-            col(AllocationRow.start_shift),
-            col(AllocationRow.shifts),
-            col(AllocationRow.pinned),
-        )
-        .join(Request, col(Request.id) == col(AllocationRow.request_id))
-        .join(Proposal, col(Proposal.id) == col(Request.proposal_id))
-        .join(Instrument, col(Instrument.id) == col(AllocationRow.instrument_id))
-        .where(col(AllocationRow.schedule_version_id) == version_id)
-        .order_by(col(AllocationRow.id))
-    )
-    allocations = [
-        Allocation(
-            proposal=proposal,
-            request=request,
-            instrument=instrument,
-            start_shift=start,
-            shifts=shifts,
-            start=grid.time(start),
-            end=grid.time(start + shifts),
-            priority=0.0,
-            pinned=pinned,
-        )
-        for proposal, request, instrument, start, shifts, pinned in rows
-    ]
-    return ScheduleFile(
-        format=SCHEDULE_FORMAT,
-        round=round_.code,
-        status="unknown",
-        objective=0.0,
-        bound=None,
-        solve_seconds=0.0,
-        allocations=allocations,
-        unallocated=[],
-        quotas=[],
-    )
 
 
 async def record_changes(session: AsyncSession, version_id: int, superseded_id: int | None) -> int:

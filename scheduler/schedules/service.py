@@ -16,18 +16,22 @@ Rules kept here, so that every caller gets them:
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Literal
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from pydantic import BaseModel, Field
-from sqlalchemy import func, select, update
+from advanced_alchemy.filters import LimitOffset
+from advanced_alchemy.service import OffsetPagination
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.accounts.audit import record
-from scheduler.accounts.service import Claims, coordinates_round
-from scheduler.db.tables import Allocation, Instrument, Proposal, Request, Round, ScheduleVersion
+from scheduler.accounts.schemas import Claims
+from scheduler.accounts.service import coordinates_round
+from scheduler.catalogue.repository import TableService
+from scheduler.db.tables import Allocation, Request, Round, ScheduleVersion
 from scheduler.errors import Conflict, DomainError, Forbidden, NotFound
 from scheduler.fields import MAX_INT, Input
 from scheduler.roundfile.contract import Allocation as AllocationEntry
@@ -37,12 +41,12 @@ from scheduler.roundfile.resolve import changes_between
 from scheduler.roundfile.scoring import score_round
 from scheduler.roundfile.solving import exclusions, priorities
 from scheduler.roundfile.validate import Violation, validate_schedule
-from scheduler.rounds.roundio import export_round, export_schedule
+from scheduler.rounds.exporter import export_round
+from scheduler.schedules.export import export_schedule
 from scheduler.schedules.notices import record_changes
+from scheduler.schedules.versions import VersionSource, VersionStatus, save_version, version_schedule
 
 DRAFT, PUBLISHED, SUPERSEDED = "draft", "published", "superseded"
-VersionStatus = Literal["draft", "published", "superseded"]
-VersionSource = Literal["solve", "import", "edit"]
 
 
 class RevisionConflictError(Conflict):
@@ -62,6 +66,8 @@ class MoveRejectedError(DomainError):
 
 
 class VersionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     round_id: int
     number: int
@@ -77,10 +83,12 @@ class VersionPublic(BaseModel):
     published_at: datetime | None
 
 
-class RoundVersions(BaseModel):
-    round_id: int
-    revision: int = Field(description="Send it as expected_revision to publish.")
-    versions: list[VersionPublic]
+@dataclass
+class RoundVersions(OffsetPagination[VersionPublic]):
+    """A page of a round's versions, oldest first, with the round's revision read in the same transaction."""
+
+    revision: int
+    """Send it as expected_revision to publish."""
 
 
 class AllocationPublic(BaseModel):
@@ -128,8 +136,13 @@ class Move(Input):
     shifts: int = Field(ge=1, le=MAX_INT)
 
 
+class ScheduleVersionService(TableService[ScheduleVersion]):
+    table = ScheduleVersion
+    noun = "schedule version"
+
+
 def _public(version: ScheduleVersion) -> VersionPublic:
-    return VersionPublic.model_validate(version, from_attributes=True)
+    return VersionPublic.model_validate(version)
 
 
 async def _version(session: AsyncSession, version_id: int) -> ScheduleVersion:
@@ -171,53 +184,33 @@ async def manages_round(session: AsyncSession, actor: Claims, round_id: int) -> 
     return await coordinates_round(session, actor, round_id)
 
 
-async def list_versions(session: AsyncSession, round_id: int, *, include_drafts: bool = True) -> RoundVersions:
+async def list_versions(
+    session: AsyncSession, round_id: int, page: LimitOffset | None = None, *, include_drafts: bool = True
+) -> RoundVersions:
+    """The round's versions by number: a page of them, or all (the dashboard's list)."""
     round_ = await _round(session, round_id)
     query = (
         select(ScheduleVersion).where(col(ScheduleVersion.round_id) == round_id).order_by(col(ScheduleVersion.number))
     )
     if not include_drafts:
         query = query.where(col(ScheduleVersion.status) != DRAFT)
-    versions = (await session.execute(query)).scalars().all()
-    return RoundVersions(round_id=round_id, revision=round_.revision, versions=[_public(v) for v in versions])
+    every = LimitOffset(limit=MAX_INT, offset=0)
+    listed = await ScheduleVersionService(session=session).page(page or every, query, VersionPublic)
+    return RoundVersions(listed.items, listed.limit, listed.offset, listed.total, revision=round_.revision)
 
 
 async def get_version(session: AsyncSession, version_id: int) -> VersionDetail:
     version = await _version(session, version_id)
     round_ = await _round(session, version.round_id)
-    allocations = await _allocations(session, round_, version_id)
+    allocations = await _allocations(session, version_id)
     return VersionDetail(**_public(version).model_dump(), round_revision=round_.revision, allocations=allocations)
 
 
-async def _allocations(
-    session: AsyncSession, round_: Round, version_id: int, request_code: str | None = None
-) -> list[AllocationPublic]:
-    """A version's allocations (or the one of `request_code`), times in the round's own UTC offset."""
-    zone = timezone(timedelta(minutes=round_.utc_offset_minutes))
-    step = timedelta(hours=round_.shift_hours)
-    query = (
-        select(Allocation, col(Request.code), col(Proposal.code), col(Instrument.code))
-        .join(Request, col(Request.id) == col(Allocation.request_id))
-        .join(Proposal, col(Proposal.id) == col(Request.proposal_id))
-        .join(Instrument, col(Instrument.id) == col(Allocation.instrument_id))
-        .where(col(Allocation.schedule_version_id) == version_id)
-        .order_by(col(Instrument.code), col(Allocation.start_shift), col(Request.code))
-    )
-    if request_code is not None:
-        query = query.where(col(Request.code) == request_code)
-    return [
-        AllocationPublic(
-            proposal=proposal_code,
-            request=code,
-            instrument=instrument_code,
-            start_shift=allocation.start_shift,
-            shifts=allocation.shifts,
-            start=(round_.start + allocation.start_shift * step).astimezone(zone),
-            end=(round_.start + (allocation.start_shift + allocation.shifts) * step).astimezone(zone),
-            pinned=allocation.pinned,
-        )
-        for allocation, code, proposal_code, instrument_code in await session.execute(query)
-    ]
+async def _allocations(session: AsyncSession, version_id: int, request: str | None = None) -> list[AllocationPublic]:
+    """A version's allocations (or only `request`'s) by instrument and start, times in the round's own offset."""
+    schedule = await version_schedule(session, version_id, request=request)
+    placed = sorted(schedule.allocations, key=lambda a: (a.instrument, a.start_shift, a.request))
+    return [AllocationPublic.model_validate(allocation.model_dump(exclude={"priority"})) for allocation in placed]
 
 
 async def publish(session: AsyncSession, version_id: int, *, expected_revision: int, user_id: int | None) -> Published:
@@ -298,7 +291,7 @@ async def set_pinned(
         {"request": request_code},
     )
     await session.flush()
-    (changed,) = await _allocations(session, await _round(session, version.round_id), version_id, request_code)
+    (changed,) = await _allocations(session, version_id, request_code)
     return changed
 
 
@@ -318,12 +311,8 @@ async def move(session: AsyncSession, version_id: int, change: Move, *, user_id:
     if change.start_shift + change.shifts > grid.count:
         message = f"shifts [{change.start_shift}, {change.start_shift + change.shifts}) leave the grid of {grid.count}"
         raise MoveRejectedError([Violation(2, "$.start_shift", message)])
-    pinned = await session.scalar(
-        select(col(Allocation.pinned))
-        .join(Request, col(Request.id) == col(Allocation.request_id))
-        .where(col(Allocation.schedule_version_id) == version_id, col(Request.code) == change.request)
-    )
-    if pinned:
+    placed = (await version_schedule(session, version_id, request=change.request)).allocations
+    if any(allocation.pinned for allocation in placed):
         message = f"request {change.request} is pinned in version {base.number}; unpin it first"
         raise MoveRejectedError([Violation(8, "$.request", message)])
 
@@ -366,59 +355,35 @@ async def _save_edit(
     objective: float,
     user_id: int | None,
 ) -> VersionDetail:
-    """The base version's allocations of the `kept` requests, pins included, and the moved one."""
+    """The base version's allocations of the `kept` requests, pins included, and the moved one, as a new draft."""
     assert base.id is not None
-    request_id = await session.scalar(
-        select(col(Request.id)).where(col(Request.round_id) == base.round_id, col(Request.code) == change.request)
-    )
-    instrument_id = await session.scalar(select(col(Instrument.id)).where(col(Instrument.code) == change.instrument))
-    assert request_id is not None and instrument_id is not None, "the move was validated against the round"
-    last = await session.scalar(
-        select(func.max(col(ScheduleVersion.number))).where(col(ScheduleVersion.round_id) == base.round_id)
-    )
+    copied = [a for a in (await version_schedule(session, base.id)).allocations if a.request in kept]
     end = change.start_shift + change.shifts
-    draft = ScheduleVersion(
-        round_id=base.round_id,
-        number=(last or 0) + 1,
-        status=DRAFT,
-        source="edit",
-        objective=objective,
-        bound=base.bound,
-        note=f"version {base.number} with {change.request} moved to {change.instrument} [{change.start_shift}, {end})",
-        created_by=user_id,
-    )
-    session.add(draft)
     try:
-        await session.flush()
+        draft_id = await save_version(
+            session,
+            base.round_id,
+            [*copied, _Moved(change.request, change.instrument, change.start_shift, change.shifts)],
+            source="edit",
+            objective=objective,
+            bound=base.bound,
+            note=f"version {base.number} with {change.request} moved to {change.instrument} "
+            f"[{change.start_shift}, {end})",
+            created_by=user_id,
+        )
     except IntegrityError as error:
         raise Conflict("another version of the round was saved at the same time; try again") from error
-    assert draft.id is not None
-    copied = await session.execute(
-        select(Allocation, col(Request.code))
-        .join(Request, col(Request.id) == col(Allocation.request_id))
-        .where(col(Allocation.schedule_version_id) == base.id)
-    )
-    session.add_all(
-        Allocation(
-            schedule_version_id=draft.id,
-            request_id=allocation.request_id,
-            instrument_id=allocation.instrument_id,
-            start_shift=allocation.start_shift,
-            shifts=allocation.shifts,
-            pinned=allocation.pinned,
-        )
-        for allocation, code in copied
-        if code in kept
-    )
-    session.add(
-        Allocation(
-            schedule_version_id=draft.id,
-            request_id=request_id,
-            instrument_id=instrument_id,
-            start_shift=change.start_shift,
-            shifts=change.shifts,
-        )
-    )
-    record(session, user_id, "schedule.move", "schedule", draft.id, {"from_version": base.id, **change.model_dump()})
+    record(session, user_id, "schedule.move", "schedule", draft_id, {"from_version": base.id, **change.model_dump()})
     await session.flush()
-    return await get_version(session, draft.id)
+    return await get_version(session, draft_id)
+
+
+@dataclass(frozen=True)
+class _Moved:
+    """The moved request's new allocation, never pinned: a coordinator pins it on the draft if they want."""
+
+    request: str
+    instrument: str
+    start_shift: int
+    shifts: int
+    pinned: bool = False

@@ -1,0 +1,350 @@
+"""Round files out of the database: export(import(file)) gives the file back, times in the round's own UTC offset."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from scheduler.db.tables import (
+    CountryGroup,
+    Equipment,
+    Facility,
+    Instrument,
+    Link,
+    Proposal,
+    Quota,
+    Request,
+    Review,
+    Round,
+    RoundEquipment,
+    RoundFacility,
+    RoundInstrument,
+    ScheduleVersion,
+    TeamMember,
+    Window,
+)
+from scheduler.roundfile import contract as c
+from scheduler.roundfile.checks import InputError, problems_from_validation_error
+from scheduler.schedules.versions import version_schedule
+
+
+async def export_round(session: AsyncSession, round_id: int) -> c.RoundFile:
+    """The round as a round file; `previous_schedule` is the published version, absent when there is none.
+
+    Withdrawn proposals are left out. The windows are those of the round's
+    facilities and instruments that overlap its period. A round that is no valid
+    file yet (no facility, a proposal without requests) raises InputError.
+    """
+    round_row = (
+        await session.execute(
+            select(
+                col(Round.code),
+                col(Round.name),
+                col(Round.start),
+                col(Round.end),
+                col(Round.shift_hours),
+                col(Round.utc_offset_minutes),
+                col(Round.scoring),
+            ).where(col(Round.id) == round_id)
+        )
+    ).one_or_none()
+    if round_row is None:
+        raise LookupError(f"no round {round_id}")
+    zone = timezone(timedelta(minutes=round_row.utc_offset_minutes))
+    proposals, request_codes = await _export_proposals(session, round_id, zone)
+    document = {
+        "format": c.ROUND_FORMAT,
+        "round": {
+            "id": round_row.code,
+            "name": round_row.name,
+            "start": round_row.start.astimezone(zone),
+            "end": round_row.end.astimezone(zone),
+            "shift_hours": round_row.shift_hours,
+        },
+        "country_groups": await _export_country_groups(session, round_id),
+        "facilities": await _export_facilities(session, round_id, round_row.start, round_row.end, zone),
+        "equipment": await _export_equipment(session, round_id),
+        "quotas": await _export_quotas(session, round_id),
+        "proposals": proposals,
+        "scoring": round_row.scoring,
+        "previous_schedule": await _export_published(session, round_id, request_codes),
+    }
+    try:
+        return c.RoundFile.model_validate(document)
+    except ValidationError as error:
+        raise InputError(problems_from_validation_error(error)) from None
+
+
+async def _export_country_groups(session: AsyncSession, round_id: int) -> dict[str, list[str]]:
+    rows = await session.execute(
+        select(col(CountryGroup.name), col(CountryGroup.countries))
+        .where(col(CountryGroup.round_id) == round_id)
+        .order_by(col(CountryGroup.position), col(CountryGroup.id))
+    )
+    return dict(rows.all())
+
+
+async def _export_facilities(
+    session: AsyncSession, round_id: int, start: datetime, end: datetime, zone: timezone
+) -> list[dict[str, Any]]:
+    facilities = (
+        await session.execute(
+            select(
+                col(Facility.id), col(Facility.code), col(Facility.name), col(Facility.country), col(Facility.timezone)
+            )
+            .join(RoundFacility, col(RoundFacility.facility_id) == col(Facility.id))
+            .where(col(RoundFacility.round_id) == round_id)
+            .order_by(col(RoundFacility.position))
+        )
+    ).all()
+    facility_ids = [facility.id for facility in facilities]
+    instruments = (
+        await session.execute(
+            select(
+                col(Instrument.id),
+                col(Instrument.facility_id),
+                col(Instrument.code),
+                col(Instrument.name),
+                col(Instrument.techniques),
+                col(Instrument.changeover_shifts),
+                col(Instrument.reserve_share),
+            )
+            .join(RoundInstrument, col(RoundInstrument.instrument_id) == col(Instrument.id))
+            .where(col(RoundInstrument.round_id) == round_id)
+            .order_by(col(RoundInstrument.position))
+        )
+    ).all()
+    windows = await session.execute(
+        select(
+            col(Window.facility_id),
+            col(Window.instrument_id),
+            col(Window.start),
+            col(Window.end),
+            col(Window.kind),
+            col(Window.reason),
+        )
+        .where(
+            or_(
+                col(Window.facility_id).in_(facility_ids),
+                col(Window.instrument_id).in_([instrument.id for instrument in instruments]),
+            ),
+            col(Window.start) < end,
+            col(Window.end) > start,
+        )
+        .order_by(col(Window.position), col(Window.start), col(Window.id))
+    )
+    facility_windows: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    instrument_windows: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for facility_id, instrument_id, window_start, window_end, kind, reason in windows:
+        window = {"start": window_start.astimezone(zone), "end": window_end.astimezone(zone), "kind": kind}
+        window["reason"] = reason
+        if facility_id is not None:
+            facility_windows[facility_id].append(window)
+        elif instrument_id is not None:
+            instrument_windows[instrument_id].append(window)
+    instruments_of: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for instrument in instruments:
+        instruments_of[instrument.facility_id].append(
+            {
+                "id": instrument.code,
+                "name": instrument.name,
+                "techniques": instrument.techniques,
+                "changeover_shifts": instrument.changeover_shifts,
+                "reserve_share": instrument.reserve_share,
+                "maintenance": instrument_windows[instrument.id],
+            }
+        )
+    return [
+        {
+            "id": facility.code,
+            "name": facility.name,
+            "country": facility.country,
+            "timezone": facility.timezone,
+            "maintenance": facility_windows[facility.id],
+            "instruments": instruments_of[facility.id],
+        }
+        for facility in facilities
+    ]
+
+
+async def _export_equipment(session: AsyncSession, round_id: int) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(col(Equipment.code), col(Equipment.name), col(Equipment.units))
+        .join(RoundEquipment, col(RoundEquipment.equipment_id) == col(Equipment.id))
+        .where(col(RoundEquipment.round_id) == round_id)
+        .order_by(col(RoundEquipment.position))
+    )
+    return [{"id": code, "name": name, "units": units} for code, name, units in rows]
+
+
+async def _export_quotas(session: AsyncSession, round_id: int) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(
+            col(Quota.code),
+            col(Quota.scope),
+            col(Quota.category),
+            col(Quota.min_share),
+            col(Quota.max_share),
+            col(Quota.attribution),
+            col(Quota.soft),
+            col(Quota.penalty),
+        )
+        .where(col(Quota.round_id) == round_id)
+        .order_by(col(Quota.position), col(Quota.id))
+    )
+    return [
+        {
+            "id": quota.code,
+            "scope": quota.scope,
+            "category": quota.category,
+            "min_share": quota.min_share,
+            "max_share": quota.max_share,
+            "attribution": quota.attribution,
+            "soft": quota.soft,
+            "penalty": quota.penalty,
+        }
+        for quota in rows
+    ]
+
+
+async def _export_proposals(
+    session: AsyncSession, round_id: int, zone: timezone
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """The round's proposals that are not withdrawn, and their requests' codes."""
+    proposals = (
+        await session.execute(
+            select(
+                col(Proposal.id),
+                col(Proposal.code),
+                col(Proposal.title),
+                col(Proposal.type),
+                col(Proposal.pi_name),
+                col(Proposal.pi_institution),
+                col(Proposal.pi_country),
+                col(Proposal.priority),
+                col(Proposal.technically_feasible),
+                col(Proposal.missed_rounds),
+                col(Proposal.first_time_users),
+                col(Proposal.early_career_pi),
+            )
+            .where(col(Proposal.round_id) == round_id, col(Proposal.withdrawn).is_(False))
+            .order_by(col(Proposal.position), col(Proposal.id))
+        )
+    ).all()
+    of_round = select(col(Proposal.id)).where(col(Proposal.round_id) == round_id)
+    team: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    members = await session.execute(
+        select(col(TeamMember.proposal_id), col(TeamMember.name), col(TeamMember.institution), col(TeamMember.country))
+        .where(col(TeamMember.proposal_id).in_(of_round))
+        .order_by(col(TeamMember.proposal_id), col(TeamMember.position), col(TeamMember.id))
+    )
+    for proposal_id, name, institution, country in members:
+        team[proposal_id].append({"name": name, "institution": institution, "country": country})
+    reviews: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    review_rows = await session.execute(
+        select(col(Review.proposal_id), col(Review.reviewer), col(Review.grade), col(Review.conflict))
+        .where(col(Review.proposal_id).in_(of_round))
+        .order_by(col(Review.proposal_id), col(Review.position), col(Review.id))
+    )
+    for proposal_id, reviewer, grade, conflict in review_rows:
+        reviews[proposal_id].append({"reviewer": reviewer, "grade": grade, "conflict": conflict})
+    links: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    link_rows = await session.execute(
+        select(
+            col(Link.proposal_id),
+            col(Link.type),
+            col(Link.requests),
+            col(Link.first),
+            col(Link.then),
+            col(Link.min_gap_shifts),
+            col(Link.max_gap_shifts),
+        )
+        .where(col(Link.proposal_id).in_(of_round))
+        .order_by(col(Link.proposal_id), col(Link.position), col(Link.id))
+    )
+    for link in link_rows:
+        links[link.proposal_id].append(
+            {"type": link.type, "requests": link.requests}
+            if link.type == "all_or_nothing"
+            else {
+                "type": link.type,
+                "first": link.first,
+                "then": link.then,
+                "min_gap_shifts": link.min_gap_shifts,
+                "max_gap_shifts": link.max_gap_shifts,
+            }
+        )
+    exported = {proposal.id for proposal in proposals}
+    requests: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    request_codes: set[str] = set()
+    request_rows = await session.execute(
+        select(
+            col(Request.proposal_id),
+            col(Request.code),
+            col(Request.instruments),
+            col(Request.shifts),
+            col(Request.min_shifts),
+            col(Request.equipment),
+            col(Request.earliest),
+            col(Request.latest),
+            col(Request.unavailable),
+        )
+        .where(col(Request.round_id) == round_id)
+        .order_by(col(Request.proposal_id), col(Request.position), col(Request.id))
+    )
+    for request in request_rows:
+        if request.proposal_id not in exported:
+            continue
+        request_codes.add(request.code)
+        requests[request.proposal_id].append(
+            {
+                "id": request.code,
+                "instruments": request.instruments,
+                "shifts": request.shifts,
+                "min_shifts": request.min_shifts,
+                "equipment": request.equipment,
+                "earliest": None if request.earliest is None else request.earliest.astimezone(zone),
+                "latest": None if request.latest is None else request.latest.astimezone(zone),
+                "unavailable": request.unavailable,
+            }
+        )
+    return [
+        {
+            "id": proposal.code,
+            "title": proposal.title,
+            "type": proposal.type,
+            "pi": {"name": proposal.pi_name, "institution": proposal.pi_institution, "country": proposal.pi_country},
+            "team": team[proposal.id],
+            "priority": proposal.priority,
+            "reviews": reviews[proposal.id],
+            "technically_feasible": proposal.technically_feasible,
+            "requests": requests[proposal.id],
+            "links": links[proposal.id],
+            "missed_rounds": proposal.missed_rounds,
+            "first_time_users": proposal.first_time_users,
+            "early_career_pi": proposal.early_career_pi,
+        }
+        for proposal in proposals
+    ], request_codes
+
+
+async def _export_published(session: AsyncSession, round_id: int, exported: set[str]) -> list[dict[str, Any]] | None:
+    """The published version's allocations of the `exported` requests (withdrawn proposals' are left out)."""
+    published = await session.scalar(
+        select(col(ScheduleVersion.id)).where(
+            col(ScheduleVersion.round_id) == round_id, col(ScheduleVersion.status) == "published"
+        )
+    )
+    if published is None:
+        return None
+    return [
+        allocation.model_dump(include={"request", "instrument", "start_shift", "shifts", "pinned"})
+        for allocation in (await version_schedule(session, published)).allocations
+        if allocation.request in exported
+    ]

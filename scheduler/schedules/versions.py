@@ -1,0 +1,212 @@
+"""The one writer and the one reader of a schedule version with its allocations.
+
+A version is stored by a solve (its result), by a manual move (a new draft) and by
+a round import (the file's `previous_schedule`); all three go through
+`save_version`, which numbers versions per round and maps the round's codes to
+rows. Everything that reads a version's allocations back (exports, diffs, notices,
+repairs, the API) goes through `version_schedule`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta, timezone
+from typing import Literal, Protocol
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from scheduler.db.tables import (
+    Allocation,
+    ChangeNotice,
+    Instrument,
+    Proposal,
+    Request,
+    Round,
+    ScheduleVersion,
+    SolveRun,
+    now,
+)
+from scheduler.roundfile import contract as c
+from scheduler.roundfile.grid import Grid
+
+VersionStatus = Literal["draft", "published", "superseded"]
+VersionSource = Literal["solve", "import", "edit"]
+
+
+class RoundChangedError(Exception):
+    """The schedule names requests or instruments the round no longer has (edited during the solve)."""
+
+
+class Placing(Protocol):
+    """An allocation in the round's codes: what a solve, a move and a round file's previous schedule all give."""
+
+    @property
+    def request(self) -> str: ...
+    @property
+    def instrument(self) -> str: ...
+    @property
+    def start_shift(self) -> int: ...
+    @property
+    def shifts(self) -> int: ...
+    @property
+    def pinned(self) -> bool: ...
+
+
+async def save_version(
+    session: AsyncSession,
+    round_id: int,
+    allocations: Iterable[Placing],
+    *,
+    source: VersionSource,
+    note: str,
+    created_by: int | None = None,
+    objective: float | None = None,
+    bound: float | None = None,
+    solve_status: str | None = None,
+    published: bool = False,
+) -> int:
+    """Stores a version numbered after the round's highest, with one row per allocation in the given order; its id.
+
+    A draft unless `published` (an imported round's schedule in force). Two versions
+    saved at once get the same number and one fails on the unique constraint
+    (IntegrityError): the caller retries or reports a conflict.
+    """
+    placed = list(allocations)
+    request_rows = await session.execute(
+        select(col(Request.code), col(Request.id)).where(col(Request.round_id) == round_id)
+    )
+    requests = {code: request_id for code, request_id in request_rows if request_id is not None}
+    codes = {allocation.instrument for allocation in placed}
+    instrument_rows = await session.execute(
+        select(col(Instrument.code), col(Instrument.id)).where(col(Instrument.code).in_(codes))
+    )
+    instruments = {code: instrument_id for code, instrument_id in instrument_rows if instrument_id is not None}
+    missing = sorted({a.request for a in placed} - requests.keys()) + sorted(codes - instruments.keys())
+    if missing:
+        raise RoundChangedError(f"the round no longer has {', '.join(missing)}; solve it again")
+    highest = await session.scalar(
+        select(func.max(col(ScheduleVersion.number))).where(col(ScheduleVersion.round_id) == round_id)
+    )
+    created_at = now()
+    version_id: int | None = await session.scalar(
+        insert(ScheduleVersion)
+        .values(
+            round_id=round_id,
+            number=(highest or 0) + 1,
+            status="published" if published else "draft",
+            source=source,
+            objective=objective,
+            bound=bound,
+            solve_status=solve_status,
+            note=note,
+            created_by=created_by,
+            created_at=created_at,
+            published_at=created_at if published else None,
+        )
+        .returning(col(ScheduleVersion.id))
+    )
+    assert version_id is not None
+    if placed:
+        await session.execute(
+            insert(Allocation),
+            [
+                {
+                    "schedule_version_id": version_id,
+                    "request_id": requests[allocation.request],
+                    "instrument_id": instruments[allocation.instrument],
+                    "start_shift": allocation.start_shift,
+                    "shifts": allocation.shifts,
+                    "pinned": allocation.pinned,
+                }
+                for allocation in placed
+            ],
+        )
+    return version_id
+
+
+async def drop_versions(session: AsyncSession, round_id: int) -> None:
+    """Deletes every version of the round, with its allocations and change notices; solve runs keep no link to them.
+
+    For a round whose content is being replaced: the versions name requests that go with it.
+    """
+    versions = select(col(ScheduleVersion.id)).where(col(ScheduleVersion.round_id) == round_id)
+    statements = [
+        update(SolveRun).where(col(SolveRun.schedule_version_id).in_(versions)).values(schedule_version_id=None),
+        delete(Allocation).where(col(Allocation.schedule_version_id).in_(versions)),
+        delete(ChangeNotice).where(col(ChangeNotice.schedule_version_id).in_(versions)),
+        delete(ScheduleVersion).where(col(ScheduleVersion.round_id) == round_id),
+    ]
+    for statement in statements:
+        # Rows of these tables are not loaded in this session; there is nothing to synchronise.
+        await session.execute(statement.execution_options(synchronize_session=False))
+
+
+async def version_schedule(session: AsyncSession, version_id: int, *, request: str | None = None) -> c.ScheduleFile:
+    """A version's allocations (or only `request`'s) as a schedule file, read from its rows alone.
+
+    Allocations come in the order they were written, times in the round's own UTC
+    offset; withdrawn proposals' allocations are included. A version stores no
+    priorities, so they are 0, and the headline fields (`status`, `objective`) say
+    nothing: `scheduler.schedules.export` gives the full file. LookupError for no such version.
+    """
+    round_ = await session.scalar(
+        select(Round)
+        .join(ScheduleVersion, col(ScheduleVersion.round_id) == col(Round.id))
+        .where(col(ScheduleVersion.id) == version_id)
+    )
+    if round_ is None:
+        raise LookupError(f"no schedule version {version_id}")
+    zone = timezone(timedelta(minutes=round_.utc_offset_minutes))
+    grid = Grid(
+        c.RoundInfo(
+            id=round_.code,
+            name=round_.name,
+            start=round_.start.astimezone(zone),
+            end=round_.end.astimezone(zone),
+            shift_hours=round_.shift_hours,
+        )
+    )
+    query = (
+        select(
+            col(Proposal.code),
+            col(Request.code),
+            col(Instrument.code),
+            col(Allocation.start_shift),
+            col(Allocation.shifts),
+            col(Allocation.pinned),
+        )
+        .join(Request, col(Request.id) == col(Allocation.request_id))
+        .join(Proposal, col(Proposal.id) == col(Request.proposal_id))
+        .join(Instrument, col(Instrument.id) == col(Allocation.instrument_id))
+        .where(col(Allocation.schedule_version_id) == version_id)
+        .order_by(col(Allocation.id))
+    )
+    if request is not None:
+        query = query.where(col(Request.code) == request)
+    allocations = [
+        c.Allocation(
+            proposal=proposal,
+            request=request_code,
+            instrument=instrument,
+            start_shift=start,
+            shifts=shifts,
+            start=grid.time(start),
+            end=grid.time(start + shifts),
+            priority=0.0,
+            pinned=pinned,
+        )
+        for proposal, request_code, instrument, start, shifts, pinned in await session.execute(query)
+    ]
+    return c.ScheduleFile(
+        format=c.SCHEDULE_FORMAT,
+        round=round_.code,
+        status="unknown",
+        objective=0.0,
+        bound=None,
+        solve_seconds=0.0,
+        allocations=allocations,
+        unallocated=[],
+        quotas=[],
+    )
