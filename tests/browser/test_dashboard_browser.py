@@ -38,7 +38,8 @@ from scheduler.db.migrations import upgrade_database
 from scheduler.db.tables import Proposal
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import ScheduleFile
-from scheduler.rounds.roundio import export_schedule, import_round
+from scheduler.rounds.importer import import_round
+from scheduler.schedules.export import export_schedule
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install -y chromium")

@@ -1,7 +1,9 @@
 // The round page's actions: start a solve, watch its progress live, cancel it, publish a draft.
 (function () {
   "use strict";
-  const HEADERS = { "Content-Type": "application/json", "X-Beamtime-UI": "1" };
+  // Litestar's CSRF check: the CSRF cookie's value, echoed in a header a page on another site cannot set.
+  const CSRF = (document.cookie.match(/(?:^|;\s*)beamtime_csrf=([^;]*)/) || [])[1] || "";
+  const HEADERS = { "Content-Type": "application/json", "X-CSRF-Token": CSRF };
   const POLL_MS = 500;
   const FINISHED = ["done", "failed", "cancelled"];
 

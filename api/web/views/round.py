@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from advanced_alchemy.filters import LimitOffset
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,12 +26,15 @@ from api.web.views.panels import (
     unallocated_rows,
 )
 from api.web.views.timeline import Timeline, timeline
-from scheduler.accounts.service import Claims, coordinates_round
-from scheduler.catalogue.service import RoundPublic, get_round, list_rounds
+from scheduler.accounts.schemas import Claims
+from scheduler.accounts.service import coordinates_round
 from scheduler.errors import NotFound
 from scheduler.jobs import SolveRunPublic, list_runs
 from scheduler.roundfile.checks import InputError
-from scheduler.rounds.roundio import export_round, export_schedule
+from scheduler.rounds.exporter import export_round
+from scheduler.rounds.schemas import RoundPublic
+from scheduler.rounds.service import RoundService
+from scheduler.schedules.export import export_schedule
 from scheduler.schedules.service import PUBLISHED, VersionPublic, diff, list_versions
 
 RECENT_RUNS = 8
@@ -71,10 +75,10 @@ class ComparePage(BaseModel):
 async def coordinated_rounds(session: AsyncSession, actor: Claims) -> list[RoundCard]:
     """The rounds the actor manages, newest first, with their published version and draft count."""
     cards = []
-    for round_ in await list_rounds(session):
+    for round_ in (await RoundService(session=session).list_page()).items:
         if not await coordinates_round(session, actor, round_.id):
             continue
-        versions = (await list_versions(session, round_.id)).versions
+        versions = (await list_versions(session, round_.id)).items
         published = next((v for v in versions if v.status == PUBLISHED), None)
         cards.append(RoundCard(round=round_, published=published, drafts=sum(v.status == "draft" for v in versions)))
     return cards
@@ -89,19 +93,19 @@ async def round_page(
     """
     round_ = await _managed_round(session, actor, round_id)
     listed = await list_versions(session, round_id)
-    shown = _pick_version(listed.versions, version_id)
+    shown = _pick_version(listed.items, version_id)
     page = RoundPage(
         round=round_,
         problems=[],
         revision=listed.revision,
-        versions=listed.versions,
+        versions=listed.items,
         shown=shown,
         summary=None,
         timeline=None,
         quotas=[],
         ranking=None,
         unallocated=[],
-        runs=(await list_runs(session, round_id))[:RECENT_RUNS],
+        runs=(await list_runs(session, round_id, LimitOffset(limit=RECENT_RUNS, offset=0))).items,
     )
     try:
         round_file = await export_round(session, round_id)
@@ -125,7 +129,7 @@ async def compare_page(
 ) -> ComparePage:
     """Two versions of a round, one above the other, the requests that changed between them highlighted."""
     round_ = await _managed_round(session, actor, round_id)
-    listed = (await list_versions(session, round_id)).versions
+    listed = (await list_versions(session, round_id)).items
     versions = {version.id: version for version in listed}
     if before_id not in versions or after_id not in versions:
         raise NotFound(f"round {round_.code} has no versions {before_id} and {after_id}")
@@ -152,7 +156,7 @@ async def compare_page(
 async def _managed_round(session: AsyncSession, actor: Claims, round_id: int) -> RoundPublic:
     if not await coordinates_round(session, actor, round_id):
         raise NotFound(f"no round {round_id}")
-    return await get_round(session, round_id)
+    return await RoundService(session=session).get_round(round_id)
 
 
 def _pick_version(versions: Sequence[VersionPublic], version_id: int | None) -> VersionPublic | None:
