@@ -65,7 +65,7 @@ def _paths(response: Any) -> list[str]:
 
 async def test_facilities_are_kept_by_admins_and_their_coordinators(staff: Staff) -> None:
     client = staff.client
-    facilities = (await client.get("/facilities", headers=staff.proposer)).json()
+    facilities = (await client.get("/facilities", headers=staff.proposer)).json()["items"]
     skif = next(facility for facility in facilities if facility["code"] == "SKIF")
 
     renamed = await client.patch(f"/facilities/{skif['id']}", json={"name": "SKIF-2"}, headers=staff.coordinator)
@@ -85,9 +85,29 @@ async def test_facilities_are_kept_by_admins_and_their_coordinators(staff: Staff
     assert in_use.status_code == 409, in_use.text
 
 
+async def test_lists_answer_a_page_with_the_total_past_it(staff: Staff) -> None:
+    client, admin = staff.client, staff.admin
+    for n in range(3):
+        await client.post("/equipment", json={"code": f"E{n}", "name": "Cryostat"}, headers=admin)
+        await client.post("/rounds", json=ROUND | {"code": f"R{n}"}, headers=admin)
+
+    equipment = await client.get("/equipment", params={"limit": 2, "offset": 1}, headers=staff.proposer)
+    rounds = await client.get("/rounds", params={"limit": 1}, headers=staff.proposer)
+    facilities = await client.get("/facilities", params={"offset": 5}, headers=staff.proposer)
+
+    assert {key: value for key, value in equipment.json().items() if key != "items"} == {
+        "limit": 2,
+        "offset": 1,
+        "total": 3,
+    }
+    assert [item["code"] for item in equipment.json()["items"]] == ["E1", "E2"]
+    assert (len(rounds.json()["items"]), rounds.json()["total"]) == (1, 3)
+    assert facilities.json() == {"items": [], "limit": 100, "offset": 5, "total": 2}
+
+
 async def test_instruments_and_windows(staff: Staff) -> None:
     client, coordinator = staff.client, staff.coordinator
-    skif = (await client.get("/facilities", headers=coordinator)).json()[1]
+    skif = (await client.get("/facilities", headers=coordinator)).json()["items"][1]
     assert skif["code"] == "SKIF"
     instrument = await client.post(
         f"/facilities/{skif['id']}/instruments",
@@ -113,9 +133,8 @@ async def test_instruments_and_windows(staff: Staff) -> None:
     assert on_instrument.json()["start"] == "2027-02-03T01:00:00Z"
     assert _paths(backwards) == ["$.end"]
     window_id = on_instrument.json()["id"]
-    assert [
-        w["id"] for w in (await client.get(f"/instruments/{instrument_id}/windows", headers=coordinator)).json()
-    ] == [window_id]
+    windows = (await client.get(f"/instruments/{instrument_id}/windows", headers=coordinator)).json()
+    assert [w["id"] for w in windows["items"]] == [window_id]
     assert _paths(
         await client.patch(f"/windows/{window_id}", json={"end": "2027-02-01T00:00:00Z"}, headers=coordinator)
     ) == ["$.end"]
@@ -127,15 +146,16 @@ async def test_instruments_and_windows(staff: Staff) -> None:
     ).status_code == 422
     assert (await client.delete(f"/windows/{window_id}", headers=coordinator)).status_code == 204
     assert (await client.get(f"/windows/{window_id}", headers=coordinator)).status_code == 404
-    listed = (await client.get(f"/facilities/{skif['id']}/instruments", headers=staff.proposer)).json()
+    listed = (await client.get(f"/facilities/{skif['id']}/instruments", headers=staff.proposer)).json()["items"]
     assert [item["code"] for item in listed] == ["SKIF-1-1"]
 
 
 async def test_an_instrument_a_request_asks_for_is_kept(staff: Staff) -> None:
     client, admin = staff.client, staff.admin
     round_id = (await client.post("/rounds/import", json=json.loads(EXAMPLE.read_text()), headers=admin)).json()["id"]
-    skif = next(item for item in (await client.get("/facilities", headers=admin)).json() if item["code"] == "SKIF")
-    listed = (await client.get(f"/facilities/{skif['id']}/instruments", headers=admin)).json()
+    facilities = (await client.get("/facilities", headers=admin)).json()["items"]
+    skif = next(item for item in facilities if item["code"] == "SKIF")
+    listed = (await client.get(f"/facilities/{skif['id']}/instruments", headers=admin)).json()["items"]
     instruments = {item["code"]: item["id"] for item in listed}
     window = {"start": "2027-02-03T08:00:00+07:00", "end": "2027-02-04T08:00:00+07:00", "kind": "other"}
     spare = await client.post(
@@ -273,9 +293,8 @@ async def test_quotas_name_only_what_the_round_has(staff: Staff) -> None:
     )
     assert (replaced.json()["min_share"], replaced.json()["soft"]) == (0.3, True)
     assert (await client.put(f"/quotas/{quota_id}", json=quota, headers=staff.other_coordinator)).status_code == 403
-    assert [q["code"] for q in (await client.get(f"/rounds/{round_['id']}/quotas", headers=staff.proposer)).json()] == [
-        "foreign-min"
-    ]
+    quotas = (await client.get(f"/rounds/{round_['id']}/quotas", headers=staff.proposer)).json()
+    assert [q["code"] for q in quotas["items"]] == ["foreign-min"]
     assert (await client.delete(f"/quotas/{quota_id}", headers=coordinator)).status_code == 204
 
 
@@ -321,7 +340,7 @@ async def test_every_change_is_in_the_audit_log(staff: Staff) -> None:
     await client.patch(f"/rounds/{round_['id']}", json={"name": "Renamed"}, headers=staff.coordinator)
     await client.patch(f"/rounds/{round_['id']}", json={"name": None}, headers=staff.coordinator)
 
-    entries = (await client.get("/audit", params={"entity": "round"}, headers=staff.admin)).json()
+    entries = (await client.get("/audit", params={"entity": "round"}, headers=staff.admin)).json()["items"]
     me = (await client.get("/me", headers=staff.coordinator)).json()
 
     assert [(entry["action"], entry["user_id"], entry["entity_id"]) for entry in entries] == [

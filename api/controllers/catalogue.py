@@ -65,9 +65,7 @@ class FacilityController(Controller):
     dependencies = SERVICES
 
     @get(summary="List facilities")
-    async def list_facilities(
-        self, page: Page, facilities: Facilities, current_user: CurrentUser
-    ) -> OffsetPagination[FacilityPublic]:
+    async def list_facilities(self, page: Page, facilities: Facilities) -> OffsetPagination[FacilityPublic]:
         return await facilities.list_page(page)
 
     @post(summary="Create a facility (admins)")
@@ -77,7 +75,7 @@ class FacilityController(Controller):
         return await facilities.create_facility(current_user, data)
 
     @get("/{facility_id:int}", summary="One facility")
-    async def get_facility(self, facility_id: Id, facilities: Facilities, current_user: CurrentUser) -> FacilityPublic:
+    async def get_facility(self, facility_id: Id, facilities: Facilities) -> FacilityPublic:
         return await facilities.get_facility(facility_id)
 
     @patch("/{facility_id:int}", summary="Change a facility (its coordinators)")
@@ -92,7 +90,7 @@ class FacilityController(Controller):
 
     @get("/{facility_id:int}/instruments", summary="The facility's instruments")
     async def list_instruments(
-        self, facility_id: Id, page: Page, instruments: Instruments, current_user: CurrentUser
+        self, facility_id: Id, page: Page, instruments: Instruments
     ) -> OffsetPagination[InstrumentPublic]:
         return await instruments.list_page(page, facility_id)
 
@@ -103,9 +101,7 @@ class FacilityController(Controller):
         return await instruments.create_instrument(current_user, facility_id, data)
 
     @get("/{facility_id:int}/windows", summary="Windows of the whole facility")
-    async def list_windows(
-        self, facility_id: Id, page: Page, windows: Windows, current_user: CurrentUser
-    ) -> OffsetPagination[WindowPublic]:
+    async def list_windows(self, facility_id: Id, page: Page, windows: Windows) -> OffsetPagination[WindowPublic]:
         return await windows.list_page(page, facility_id=facility_id)
 
     @post("/{facility_id:int}/windows", summary="Block the whole facility for a time (its coordinators)")
@@ -122,9 +118,7 @@ class InstrumentController(Controller):
     dependencies = SERVICES
 
     @get("/{instrument_id:int}", summary="One instrument")
-    async def get_instrument(
-        self, instrument_id: Id, instruments: Instruments, current_user: CurrentUser
-    ) -> InstrumentPublic:
+    async def get_instrument(self, instrument_id: Id, instruments: Instruments) -> InstrumentPublic:
         return await instruments.get_instrument(instrument_id)
 
     @patch("/{instrument_id:int}", summary="Change an instrument (its facility's coordinators)")
@@ -138,9 +132,7 @@ class InstrumentController(Controller):
         await instruments.delete_instrument(current_user, instrument_id)
 
     @get("/{instrument_id:int}/windows", summary="Windows of this instrument alone")
-    async def list_windows(
-        self, instrument_id: Id, page: Page, windows: Windows, current_user: CurrentUser
-    ) -> OffsetPagination[WindowPublic]:
+    async def list_windows(self, instrument_id: Id, page: Page, windows: Windows) -> OffsetPagination[WindowPublic]:
         return await windows.list_page(page, instrument_id=instrument_id)
 
     @post("/{instrument_id:int}/windows", summary="Block the instrument for a time")
@@ -157,7 +149,7 @@ class WindowController(Controller):
     dependencies = SERVICES
 
     @get("/{window_id:int}", summary="One window")
-    async def get_window(self, window_id: Id, windows: Windows, current_user: CurrentUser) -> WindowPublic:
+    async def get_window(self, window_id: Id, windows: Windows) -> WindowPublic:
         return await windows.get_window(window_id)
 
     @patch("/{window_id:int}", summary="Change a window")
@@ -178,9 +170,7 @@ class EquipmentController(Controller):
     dependencies = SERVICES
 
     @get(summary="List shared sample equipment")
-    async def list_equipment(
-        self, page: Page, equipment: EquipmentItems, current_user: CurrentUser
-    ) -> OffsetPagination[EquipmentPublic]:
+    async def list_equipment(self, page: Page, equipment: EquipmentItems) -> OffsetPagination[EquipmentPublic]:
         return await equipment.list_page(page)
 
     @post(summary="Add equipment (coordinators)")
@@ -190,9 +180,7 @@ class EquipmentController(Controller):
         return await equipment.create_equipment(current_user, data)
 
     @get("/{equipment_id:int}", summary="One equipment item")
-    async def get_equipment(
-        self, equipment_id: Id, equipment: EquipmentItems, current_user: CurrentUser
-    ) -> EquipmentPublic:
+    async def get_equipment(self, equipment_id: Id, equipment: EquipmentItems) -> EquipmentPublic:
         return await equipment.get_equipment(equipment_id)
 
     @patch("/{equipment_id:int}", summary="Change equipment (coordinators)")

@@ -38,7 +38,7 @@ class RoundController(Controller):
     dependencies = SERVICES
 
     @get(summary="List rounds")
-    async def list_rounds(self, page: Page, rounds: Rounds, current_user: CurrentUser) -> OffsetPagination[RoundPublic]:
+    async def list_rounds(self, page: Page, rounds: Rounds) -> OffsetPagination[RoundPublic]:
         return await rounds.list_page(page)
 
     @post(summary="Create a round of your facilities (coordinators)")
@@ -46,7 +46,7 @@ class RoundController(Controller):
         return await rounds.create_round(current_user, data)
 
     @get("/{round_id:int}", summary="One round")
-    async def get_round(self, round_id: Id, rounds: Rounds, current_user: CurrentUser) -> RoundPublic:
+    async def get_round(self, round_id: Id, rounds: Rounds) -> RoundPublic:
         return await rounds.get_round(round_id)
 
     @patch("/{round_id:int}", summary="Change a round (its coordinators)")
@@ -71,9 +71,7 @@ class RoundController(Controller):
         return await rounds.change_phase(current_user, round_id, data.phase)
 
     @get("/{round_id:int}/quotas", summary="The round's quotas")
-    async def list_quotas(
-        self, round_id: Id, page: Page, quotas: Quotas, current_user: CurrentUser
-    ) -> OffsetPagination[QuotaPublic]:
+    async def list_quotas(self, round_id: Id, page: Page, quotas: Quotas) -> OffsetPagination[QuotaPublic]:
         return await quotas.list_page(page, round_id)
 
     @post("/{round_id:int}/quotas", summary="Add a quota (the round's coordinators)")
@@ -126,7 +124,7 @@ class QuotaController(Controller):
     dependencies = SERVICES
 
     @get("/{quota_id:int}", summary="One quota")
-    async def get_quota(self, quota_id: Id, quotas: Quotas, current_user: CurrentUser) -> QuotaPublic:
+    async def get_quota(self, quota_id: Id, quotas: Quotas) -> QuotaPublic:
         return await quotas.get_quota(quota_id)
 
     @put("/{quota_id:int}", summary="Replace a quota (the round's coordinators)")

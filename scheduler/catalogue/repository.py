@@ -29,13 +29,14 @@ class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
 
     table: ClassVar[type[SQLModel]]
     noun: ClassVar[str]
+    count_with_window_function = False
+    """The total is counted apart from the page, so a page past the end still says how many there are."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "table" in cls.__dict__:
-            cls.repository_type = type(
-                f"{cls.__name__}Repository", (SQLAlchemyAsyncRepository,), {"model_type": cls.table}
-            )
+            repository = {"model_type": cls.table}
+            cls.repository_type = type(f"{cls.__name__}Repository", (SQLAlchemyAsyncRepository,), repository)
 
     async def row(self, item_id: int) -> TableT:
         """The row, or NotFound naming the noun."""
