@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections import OrderedDict
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from scheduler.db.tables import (
-    Allocation,
     ChangeNotice,
     Facility,
-    Instrument,
     Proposal,
-    Request,
     Round,
     ScheduleVersion,
     SolveRun,
@@ -26,12 +26,16 @@ from scheduler.db.tables import (
 )
 from scheduler.roundfile.build import prepare
 from scheduler.roundfile.checks import InputError, load_round
-from scheduler.roundfile.contract import PreviousAllocation, RoundFile
+from scheduler.roundfile.contract import Allocation as AllocationEntry
+from scheduler.roundfile.contract import PreviousAllocation, RoundFile, ScheduleFile
+from scheduler.roundfile.measure import measure
 from scheduler.roundfile.scoring import score_round
 from scheduler.roundfile.solving import exclusions, priorities, solve_round
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.importer import import_round
+from scheduler.schedules import export
 from scheduler.schedules.export import export_schedule
+from scheduler.schedules.versions import save_version
 from solver.greedy import greedy
 from solver.problem import Settings
 
@@ -134,26 +138,57 @@ async def test_a_solved_version_exports_as_the_solve_reported_it(sessions: Sessi
     assert solved.allocations and solved.unallocated
     round_id = await _import(sessions, round_file)
     async with sessions.begin() as session:
-        version = ScheduleVersion(round_id=round_id, number=1, source="solve")
-        session.add(version)
-        await session.flush()
-        assert version.id is not None
-        requests = dict((await session.execute(select(Request.code, Request.id))).all())
-        instruments = dict((await session.execute(select(Instrument.code, Instrument.id))).all())
-        session.add_all(
-            Allocation(
-                schedule_version_id=version.id,
-                request_id=requests[a.request],
-                instrument_id=instruments[a.instrument],
-                start_shift=a.start_shift,
-                shifts=a.shifts,
-            )
-            for a in solved.allocations
-        )
+        version_id = await save_version(session, round_id, solved.allocations, source="solve", note="")
         output = solved.model_dump(mode="json")
-        session.add(SolveRun(round_id=round_id, state="done", output=output, schedule_version_id=version.id))
+        session.add(SolveRun(round_id=round_id, state="done", output=output, schedule_version_id=version_id))
     async with sessions() as session:
-        assert await export_schedule(session, version.id) == solved
+        assert await export_schedule(session, version_id) == solved
+
+
+def test_measuring_a_solved_schedule_agrees_with_the_solve() -> None:
+    round_file = load_round(EXAMPLE)
+    _, solved = solve_round(round_file, Settings(time_limit=10, workers=1))
+    measured = measure(round_file, [a.model_copy(update={"priority": 0.0}) for a in solved.allocations])
+    assert measured.status == "feasible", measured.notes
+    assert measured.allocations == solved.allocations
+    assert measured.objective == pytest.approx(solved.objective)
+    assert {(u.request, u.reason) for u in measured.unallocated} == {(u.request, u.reason) for u in solved.unallocated}
+    assert measured.quotas == solved.quotas
+
+
+async def test_a_measured_version_is_measured_once_off_the_event_loop_until_the_round_changes(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+
+    def measuring(round_file: RoundFile, allocations: list[AllocationEntry]) -> ScheduleFile:
+        threads.append(threading.current_thread().name)
+        return measure(round_file, allocations)
+
+    monkeypatch.setattr(export, "measure", measuring)
+    monkeypatch.setattr(export, "_measured", OrderedDict())  # nothing kept from other tests
+    round_id = await _import(sessions, _with_previous_schedule(load_round(FIXTURES / "rounds" / "small.json")))
+    async with sessions() as session:
+        version_id = await session.scalar(select(ScheduleVersion.id).where(ScheduleVersion.round_id == round_id))
+    assert version_id is not None
+
+    async def exported() -> ScheduleFile:
+        async with sessions() as session:
+            return await export_schedule(session, version_id)
+
+    first, again = await asyncio.gather(exported(), exported())
+    assert again is first
+    assert first.status == "feasible"
+    assert len(threads) == 1 and threads[0].startswith("measure")
+
+    async with sessions.begin() as session:
+        withdrawn = first.allocations[0].proposal
+        await session.execute(
+            update(Proposal).where(Proposal.round_id == round_id, Proposal.code == withdrawn).values(withdrawn=True)
+        )
+    changed = await exported()
+    assert len(threads) == 2
+    assert changed.allocations[0].priority == 0.0  # its proposal is no longer in the round
 
 
 async def test_rounds_share_the_catalogue_without_duplicating_it(sessions: Sessions) -> None:
