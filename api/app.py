@@ -11,31 +11,31 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.pydantic import PydanticInitPlugin
 
-from api.auth import provide_current_user
+from api.auth import bearer_auth, provide_current_user, sign_in_rate_limit
 from api.controllers.accounts import AuthController, MeController, UserController
 from api.controllers.audit import AuditController
-from api.controllers.catalog import EquipmentController, FacilityController, InstrumentController, WindowController
+from api.controllers.catalogue import EquipmentController, FacilityController, InstrumentController, WindowController
 from api.controllers.nightly import ChangeLogController, NightlyController
 from api.controllers.proposals import ProposalController
 from api.controllers.rounds import QuotaController, RoundController
 from api.controllers.schedules import CalendarController, ScheduleController
 from api.controllers.slots import SlotController
 from api.controllers.solves import SolveController
-from api.database import provide_db_session
+from api.database import database_plugin
 from api.params import PAGE
-from api.problems import EXCEPTION_HANDLERS, BodyValidation
+from api.problems import LOGGED_ERRORS, PROBLEM_DETAILS, BodyValidation
 from api.web import DASHBOARD_ROUTES, TEMPLATE_CONFIG
+from api.web.session import dashboard_auth, dashboard_csrf
 from scheduler.db.engine import create_engine, session_maker
 from scheduler.db.migrations import upgrade_database
-from scheduler.jobs.worker import run_worker
-from scheduler.nightly.service import start_nightly
+from scheduler.runtime import background_work
 from scheduler.settings import Settings, get_settings
 
 
@@ -44,14 +44,13 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
     `migrate` brings the database to the newest schema at start-up (tests that built it already pass False)."""
     settings = settings or get_settings()
     run_solves = settings.run_worker_in_api if start_worker is None else start_worker
+    engine = create_engine(settings.database_url)
+    sessions = session_maker(engine)
 
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
         if migrate:
             await asyncio.to_thread(upgrade_database, settings.database_url)
-        engine = create_engine(settings.database_url)
-        app.state.engine = engine
-        app.state.sessions = session_maker(engine)
         # The long-lived objects of start-up (OR-Tools, SciPy, models) leave the collector's view, so a full
         # collection no longer pauses every request in flight (p99 158 -> 48 ms, BENCHMARKS.md).
         gc.collect()
@@ -59,25 +58,14 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         try:
             yield
         finally:
-            await engine.dispose()
+            await engine.dispose()  # again after the plugin's: the worker and nightly jobs stop after it
 
     @asynccontextmanager
-    async def nightly_jobs(app: Litestar) -> AsyncIterator[None]:
-        nightly = await start_nightly(app.state.sessions, settings)
-        try:
+    async def background(app: Litestar) -> AsyncIterator[None]:
+        async with background_work(
+            app.state.sessions, settings, solves=run_solves, nightly=settings.run_nightly_in_api
+        ):
             yield
-        finally:
-            await nightly.stop()
-
-    @asynccontextmanager
-    async def solve_worker(app: Litestar) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = asyncio.create_task(run_worker(app.state.sessions, settings, stop))
-        try:
-            yield
-        finally:
-            stop.set()
-            await task
 
     return Litestar(
         route_handlers=[
@@ -98,21 +86,18 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
             NightlyController,
             ChangeLogController,
             SlotController,
-            *DASHBOARD_ROUTES,
+            Router(path="/", route_handlers=DASHBOARD_ROUTES, middleware=[dashboard_auth(settings).middleware]),
         ],
-        dependencies={
-            "db_session": Provide(provide_db_session),
-            "current_user": Provide(provide_current_user),
-            **PAGE,
-        },
+        dependencies={"current_user": Provide(provide_current_user), **PAGE},
+        middleware=[sign_in_rate_limit(settings).middleware, bearer_auth(settings).middleware],
+        csrf_config=dashboard_csrf(settings),
         lifespan=[
             database,
-            *([solve_worker] if run_solves else []),
-            *([nightly_jobs] if settings.run_nightly_in_api else []),
+            background,
         ],
-        state=State({"settings": settings}),
-        plugins=[PydanticInitPlugin(), BodyValidation()],
-        exception_handlers=EXCEPTION_HANDLERS,
+        state=State({"settings": settings, "engine": engine, "sessions": sessions}),
+        plugins=[PydanticInitPlugin(), BodyValidation(), PROBLEM_DETAILS, database_plugin(engine, sessions)],
+        exception_handlers=LOGGED_ERRORS,
         template_config=TEMPLATE_CONFIG,
         openapi_config=OpenAPIConfig(
             title="beamtime",

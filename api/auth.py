@@ -1,7 +1,8 @@
-"""Who is asking: the JWT bearer token, read once per request, and role guards.
+"""Who is asking: Litestar's JWT backend reads the bearer token once per request into `Claims`; role guards.
 
-The token is the whole authentication: no database read per request, so that an
-authenticated GET costs no more than its own query.
+The API reads `Authorization: Bearer`; the dashboard reads the same token from its
+HttpOnly cookie (`api.web.session`). Both turn a verified token into `Claims` in
+`retrieve_claims`, the one place that decides who a token names.
 """
 
 from __future__ import annotations
@@ -12,44 +13,89 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
+from litestar.middleware.authentication import AuthenticationResult
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 from litestar.types import Guard
 
-from scheduler.accounts.service import Claims, InvalidTokenError, Role, decode_token
+from scheduler.accounts.schemas import Claims, Role
+from scheduler.accounts.tokens import TOKEN_ALGORITHM, InvalidTokenError, claims
 from scheduler.settings import Settings
 
-_CLAIMS_KEY = "beamtime.claims"
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+PUBLIC_PATHS = ["^/auth/login$", "^/calendar/", "^/schema(/|$)", "^/ui(/|$)", "^/$"]
+"""Open to everyone (sign in, calendar feeds, the OpenAPI document) or signed in by the dashboard's cookie."""
+SIGN_IN_PATHS = ("/auth/login", "/ui/login")
 
 
-def authenticated(connection: ASGIConnection[Any, Any, Any, Any]) -> Claims:
-    """The caller's claims, or 401; decoded once per request however many guards and dependencies ask."""
-    request_state = connection.scope["state"]
-    claims = request_state.get(_CLAIMS_KEY)
-    if isinstance(claims, Claims):
-        return claims
-    scheme, _, token = (connection.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthorizedException(
-            "sign in first: send `Authorization: Bearer <token>` from POST /auth/login", headers=_CHALLENGE
-        )
-    settings: Settings = connection.app.state.settings
+async def retrieve_claims(token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> Claims | None:
+    """Who a verified, unexpired token names; None refuses it.
+
+    Issue 10 changes only this function: look the user up (active, role, token version),
+    cached for a few seconds, through `connection.app.state`.
+    """
     try:
-        claims = decode_token(token.strip(), settings=settings)
+        return claims(token.sub, token.extras.get("role"))
     except InvalidTokenError:
-        raise NotAuthorizedException("the token is invalid or has expired: sign in again", headers=_CHALLENGE) from None
-    request_state[_CLAIMS_KEY] = claims
-    return claims
+        return None
 
 
-async def provide_current_user(request: Request[Any, Any, Any]) -> Claims:
-    return authenticated(request)
+class BearerAuthenticationMiddleware(JWTAuthenticationMiddleware):
+    """Litestar's JWT middleware, refusing with a Bearer challenge and a message that says what to do."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        scheme, _, token = (connection.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthorizedException(
+                "sign in first: send `Authorization: Bearer <token>` from POST /auth/login", headers=CHALLENGE
+            )
+        try:
+            return await self.authenticate_token(encoded_token=token.strip(), connection=connection)
+        except NotAuthorizedException:
+            raise NotAuthorizedException(
+                "the token is invalid or has expired: sign in again", headers=CHALLENGE
+            ) from None
+
+
+def bearer_auth(settings: Settings) -> JWTAuth[Claims, Token]:
+    """Add its `.middleware` to the app: the OpenAPI keeps its own `bearer` scheme on the protected controllers."""
+    return JWTAuth[Claims, Token](
+        token_secret=settings.jwt_secret,
+        algorithm=TOKEN_ALGORITHM,
+        retrieve_user_handler=retrieve_claims,
+        authentication_middleware_class=BearerAuthenticationMiddleware,
+        exclude=PUBLIC_PATHS,
+        openapi_security_scheme_name="bearer",
+    )
+
+
+def _is_sign_in(request: Request[Any, Any, Any]) -> bool:
+    return request.method == "POST" and request.url.path in SIGN_IN_PATHS
+
+
+def sign_in_rate_limit(settings: Settings) -> RateLimitConfig:
+    """Sign-in attempts per client address and minute, API and dashboard together: guessing passwords
+    is slow, and argon2's cost cannot be turned against the server. 429 says when to try again (`Retry-After`)."""
+    return RateLimitConfig(
+        rate_limit=("minute", settings.login_attempts_per_minute),
+        check_throttle_handler=_is_sign_in,
+        exclude=["^/(?!auth/login$|ui/login$)."],
+    )
+
+
+async def provide_current_user(request: Request[Claims, Token, Any]) -> Claims:
+    """The caller the bearer middleware let through (public paths never ask)."""
+    return request.user
 
 
 def requires_role(*roles: Role) -> Guard:
     """A guard for endpoints that only some roles may ever use: 403 for the others (401 when signed out)."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        if authenticated(connection).role not in roles:
+        user = connection.scope.get("user")
+        if not isinstance(user, Claims):
+            raise NotAuthorizedException("sign in first", headers=CHALLENGE)
+        if user.role not in roles:
             raise PermissionDeniedException(f"only {' or '.join(roles)} users may do this")
 
     return guard

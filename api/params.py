@@ -9,7 +9,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduler.accounts.service import Claims
+from scheduler.accounts.schemas import Claims
 from scheduler.fields import MAX_INT
 
 Id = Annotated[int, PathParameter(ge=1, le=MAX_INT)]
@@ -20,7 +20,7 @@ OptionalId = Annotated[int | None, QueryParameter(ge=1, le=MAX_INT)]
 Session = NamedDependency[AsyncSession]
 """`db_session`: the request's transaction, committed when the handler returns."""
 CurrentUser = NamedDependency[Claims]
-"""`current_user`: the caller, from the bearer token (401 without one)."""
+"""`current_user`: the caller, from the bearer token (the auth middleware answers 401 without one)."""
 
 
 async def provide_page(limit: Limit = 100, offset: Offset = 0) -> LimitOffset:

@@ -1,11 +1,11 @@
-"""Every error as RFC 9457 problem details (`application/problem+json`).
+"""Every error as RFC 9457 problem details (`application/problem+json`), through Litestar's ProblemDetailsPlugin.
 
 Validation problems list every bad field at once, as JSON paths into the body
 (`$.requests[0].shifts`) or as the name of the query or path parameter, so a
 client fixes a request in one go. Request bodies are validated here rather than
 by Litestar's pydantic plugin, whose error keys lose list indices and carry the
 tags of discriminated unions; `scheduler.roundfile.checks` already maps pydantic's errors
-to the paths of the document.
+to the paths of the document. No answer carries a traceback or local values.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from http import HTTPStatus
 from typing import Any
 
 import structlog
+from advanced_alchemy.exceptions import DuplicateKeyError, ForeignKeyError, NotFoundError, RepositoryError
+from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError
 from litestar import Request, Response
 from litestar.config.app import AppConfig
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, TooManyRequestsException, ValidationException
 from litestar.plugins import InitPluginProtocol
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 from litestar.types import ExceptionHandlersMap
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
@@ -28,31 +31,27 @@ from scheduler.errors import Conflict, DomainError, Forbidden, NotFound
 from scheduler.roundfile.checks import InputError, InputProblem, load_round, problems_from_validation_error
 from scheduler.roundfile.contract import RoundFile
 
-PROBLEM_JSON = "application/problem+json"
 _MISSING_PARAMETER = re.compile(r"parameter '([^']+)'")
 
 log = structlog.get_logger(__name__)
 
 
-def problem(
-    request: Request[Any, Any, Any],
+def _problem(
     status: int,
-    detail: str | None = None,
+    detail: str,
     *,
     errors: list[dict[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
-) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": _title(status),
-        "status": status,
-        "instance": request.url.path,
-    }
-    if detail:
-        body["detail"] = detail
-    if errors is not None:
-        body["errors"] = errors
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+) -> ProblemDetailsException:
+    """Our shape of RFC 9457: `about:blank` with the status's phrase as title, and `errors` as JSON paths."""
+    return ProblemDetailsException(
+        detail=detail,
+        status_code=status,
+        headers=dict(headers) if headers else None,
+        extra=None if errors is None else {"errors": errors},
+        type_="about:blank",
+        title=_title(status),
+    )
 
 
 def _title(status: int) -> str:
@@ -62,16 +61,34 @@ def _title(status: int) -> str:
         return "Error"
 
 
-def _input_error(request: Request[Any, Any, Any], error: InputError) -> Response[dict[str, Any]]:
-    return problem(
-        request,
+def _respond(request: Request[Any, Any, Any], error: ProblemDetailsException) -> Response[dict[str, Any]]:
+    """The plugin's one answer for every problem; `instance` is the path asked for."""
+    if error.instance is None:
+        error.instance = request.url.path
+    return error.to_response(request)
+
+
+def problem(
+    request: Request[Any, Any, Any],
+    status: int,
+    detail: str,
+    *,
+    errors: list[dict[str, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    """A problem-details response, for handlers that add members of their own to the body."""
+    return _respond(request, _problem(status, detail, errors=errors, headers=headers))
+
+
+def _input_error(error: InputError) -> ProblemDetailsException:
+    return _problem(
         HTTPStatus.UNPROCESSABLE_ENTITY,
         f"the request has {len(error.problems)} problem(s)",
         errors=[{"path": found.path, "message": found.message} for found in error.problems],
     )
 
 
-def _validation_error(request: Request[Any, Any, Any], error: ValidationException) -> Response[dict[str, Any]]:
+def _validation_error(error: ValidationException) -> ProblemDetailsException:
     """Litestar's own checks: query, path and header parameters (bodies go through `_decode`)."""
     extra = error.extra if isinstance(error.extra, list) else []
     errors = [
@@ -82,18 +99,22 @@ def _validation_error(request: Request[Any, Any, Any], error: ValidationExceptio
     if not errors:
         missing = _MISSING_PARAMETER.search(error.detail)
         errors = [{"path": missing.group(1) if missing else "$", "message": error.detail}]
-    return problem(request, HTTPStatus.UNPROCESSABLE_ENTITY, f"the request has {len(errors)} problem(s)", errors=errors)
+    return _problem(HTTPStatus.UNPROCESSABLE_ENTITY, f"the request has {len(errors)} problem(s)", errors=errors)
 
 
-def _http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[dict[str, Any]]:
-    status = error.status_code
-    errors = None
-    if status == HTTPStatus.BAD_REQUEST:
-        errors = [{"path": "$", "message": error.detail}]
-    return problem(request, status, error.detail, errors=errors, headers=error.headers)
+def _http_error(error: HTTPException) -> ProblemDetailsException:
+    errors = [{"path": "$", "message": error.detail}] if error.status_code == HTTPStatus.BAD_REQUEST else None
+    return _problem(error.status_code, error.detail, errors=errors, headers=error.headers)
 
 
-def _domain_error(request: Request[Any, Any, Any], error: DomainError) -> Response[dict[str, Any]]:
+def _too_many_requests(error: TooManyRequestsException) -> ProblemDetailsException:
+    """The rate limiter says when its window resets; `Retry-After` tells the client in the standard header."""
+    headers = dict(error.headers or {})
+    headers["Retry-After"] = headers.get("RateLimit-Reset", "60")
+    return _problem(error.status_code, "too many attempts: wait, then try again", headers=headers)
+
+
+def _domain_error(error: DomainError) -> ProblemDetailsException:
     status = (
         HTTPStatus.NOT_FOUND
         if isinstance(error, NotFound)
@@ -103,7 +124,24 @@ def _domain_error(request: Request[Any, Any, Any], error: DomainError) -> Respon
         if isinstance(error, Conflict)
         else HTTPStatus.UNPROCESSABLE_ENTITY
     )
-    return problem(request, status, str(error))
+    return _problem(status, str(error))
+
+
+def _repository_error(error: RepositoryError) -> ProblemDetailsException:
+    """What the repository services raise: a row that is not there, or one the database refused."""
+    if isinstance(error, NotFoundError):
+        return _problem(HTTPStatus.NOT_FOUND, "not found")
+    if isinstance(error, DuplicateKeyError | ForeignKeyError | RepositoryIntegrityError):
+        return _problem(HTTPStatus.CONFLICT, "the change conflicts with data already stored (taken or in use)")
+    log.error("repository error", exc_info=error)
+    return _problem(HTTPStatus.INTERNAL_SERVER_ERROR, "an internal error; it has been logged")
+
+
+def _too_deep(error: RecursionError) -> ProblemDetailsException:
+    """The JSON decoder recurses once per level of nesting: no sensible body comes near the limit."""
+    return _problem(
+        HTTPStatus.BAD_REQUEST, "the body is nested too deeply", errors=[{"path": "$", "message": str(error)}]
+    )
 
 
 def _integrity_error(request: Request[Any, Any, Any], error: IntegrityError) -> Response[dict[str, Any]]:
@@ -117,28 +155,33 @@ def _data_error(request: Request[Any, Any, Any], error: DataError) -> Response[d
     return problem(request, HTTPStatus.UNPROCESSABLE_ENTITY, "a value does not fit what the database stores")
 
 
-def _too_deep(request: Request[Any, Any, Any], error: RecursionError) -> Response[dict[str, Any]]:
-    """The JSON decoder recurses once per level of nesting: no sensible body comes near the limit."""
-    return problem(
-        request, HTTPStatus.BAD_REQUEST, "the body is nested too deeply", errors=[{"path": "$", "message": str(error)}]
-    )
-
-
 def _internal_error(request: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
     log.error("unhandled error", method=request.method, path=request.url.path, exc_info=error)
     return problem(request, HTTPStatus.INTERNAL_SERVER_ERROR, "an internal error; it has been logged")
 
 
-EXCEPTION_HANDLERS: ExceptionHandlersMap = {
-    InputError: _input_error,
-    ValidationException: _validation_error,
-    HTTPException: _http_error,
-    DomainError: _domain_error,
+PROBLEM_DETAILS = ProblemDetailsPlugin(
+    ProblemDetailsConfig(
+        exception_handler=_respond,
+        exception_to_problem_detail_map={
+            InputError: _input_error,
+            ValidationException: _validation_error,
+            TooManyRequestsException: _too_many_requests,
+            HTTPException: _http_error,
+            DomainError: _domain_error,
+            RepositoryError: _repository_error,
+            RecursionError: _too_deep,
+        },
+    )
+)
+"""Exceptions that become a problem by what they say alone."""
+
+LOGGED_ERRORS: ExceptionHandlersMap = {
     IntegrityError: _integrity_error,
     DataError: _data_error,
-    RecursionError: _too_deep,
     Exception: _internal_error,
 }
+"""Exceptions logged with the request that met them before they are answered as problems."""
 
 
 def _decode(model: type[BaseModel], value: object) -> BaseModel:

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
         description="Signs access tokens; by default a random secret kept in data/jwt-secret.",
     )
     jwt_minutes: int = 12 * 60
+    login_attempts_per_minute: int = Field(
+        default=30, ge=1, description="Sign-in attempts (API and dashboard together) per client address and minute."
+    )
     solve_time_limit: float = 60.0
     solve_workers: int = 2
     run_worker_in_api: bool = Field(

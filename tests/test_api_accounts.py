@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from scheduler.accounts.cli import add_user_command
-from scheduler.accounts.service import issue_token
+from scheduler.accounts.tokens import issue_token
 from scheduler.roundfile.checks import InputError
 from scheduler.settings import get_settings
 from tests.api_helpers import PASSWORD, Client, api_client, api_settings, login, make_user
@@ -114,7 +114,8 @@ async def test_admins_create_and_list_users(client: Client, sessions: async_sess
     kate_headers = await login(client, "kate@example.org", "long enough password")
     assert (await client.get("/me", headers=kate_headers)).json()["facilities"] == ["SKIF"]
     listed = await client.get("/users", params={"role": "coordinator"}, headers=admin)
-    assert [user["email"] for user in listed.json()] == ["kate@example.org"]
+    assert [user["email"] for user in listed.json()["items"]] == ["kate@example.org"]
+    assert (listed.json()["total"], listed.json()["limit"], listed.json()["offset"]) == (1, 100, 0)
     assert (await client.get(f"/users/{kate['id']}", headers=admin)).json() == kate
     assert (await client.get("/users/999999", headers=admin)).status_code == 404
 
@@ -158,7 +159,7 @@ async def test_user_creation_is_refused_with_every_problem_named(
     assert [error["path"] for error in unknown_facility.json()["errors"]] == ["$.facilities[0]"]
     assert [error["path"] for error in facilities_of_a_proposer.json()["errors"]] == ["$.facilities"]
     assert taken.status_code == 409
-    assert len((await client.get("/users", headers=admin)).json()) == 1
+    assert (await client.get("/users", headers=admin)).json()["total"] == 1
 
 
 async def test_only_admins_administer_users(client: Client, sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import JSONBody, QueryParameter
 
-from api.auth import requires_role
+from api.auth import CHALLENGE, requires_role
 from api.controllers import BEARER
-from api.params import CurrentUser, Id, Session
+from api.params import CurrentUser, Id, Page, Session
 from api.schemas.auth import Login, Token
 from scheduler.accounts import service as accounts
-from scheduler.accounts.service import Me, Role, UserCreate, UserPublic
+from scheduler.accounts.schemas import Me, Role, UserCreate, UserPublic
+from scheduler.accounts.tokens import issue_token
 from scheduler.errors import NotFound
 
 
@@ -26,10 +28,10 @@ class AuthController(Controller):
     async def login(self, data: JSONBody[Login], db_session: Session, state: State) -> Token:
         claims = await accounts.authenticate(db_session, data.email, data.password)
         if claims is None:
-            raise NotAuthorizedException("wrong e-mail or password", headers={"WWW-Authenticate": "Bearer"})
+            raise NotAuthorizedException("wrong e-mail or password", headers=CHALLENGE)
         settings = state.settings
         return Token(
-            access_token=accounts.issue_token(claims.user_id, claims.role, settings=settings),
+            access_token=issue_token(claims.user_id, claims.role, settings=settings),
             expires_in=settings.jwt_minutes * 60,
         )
 
@@ -65,11 +67,11 @@ class UserController(Controller):
             actor_id=current_user.user_id,
         )
 
-    @get(summary="List users (admins)")
+    @get(summary="List users, oldest first (admins)")
     async def list_users(
-        self, db_session: Session, role: Annotated[Role | None, QueryParameter()] = None
-    ) -> list[UserPublic]:
-        return await accounts.list_users(db_session, role=role)
+        self, db_session: Session, page: Page, role: Annotated[Role | None, QueryParameter()] = None
+    ) -> OffsetPagination[UserPublic]:
+        return await accounts.list_users(db_session, page, role=role)
 
     @get("/{user_id:int}", summary="One user (admins)")
     async def get_user(self, db_session: Session, user_id: Id) -> UserPublic:

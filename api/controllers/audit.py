@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, get
 from litestar.params import QueryParameter
 
 from api.auth import requires_role
 from api.controllers import BEARER
-from api.params import Limit, Offset, OptionalId, Session
+from api.params import OptionalId, Page, Session
 from scheduler.accounts import audit
 from scheduler.accounts.audit import AuditEntryPublic
 
@@ -24,12 +25,9 @@ class AuditController(Controller):
     async def entries(
         self,
         db_session: Session,
+        page: Page,
         entity: Annotated[str | None, QueryParameter(max_length=32, pattern=r"^[^\x00]*$")] = None,
         entity_id: Annotated[str | None, QueryParameter(max_length=64, pattern=r"^[^\x00]*$")] = None,
         user_id: OptionalId = None,
-        limit: Limit = 100,
-        offset: Offset = 0,
-    ) -> list[AuditEntryPublic]:
-        return await audit.entries(
-            db_session, entity=entity, entity_id=entity_id, user_id=user_id, limit=limit, offset=offset
-        )
+    ) -> OffsetPagination[AuditEntryPublic]:
+        return await audit.entries(db_session, page, entity=entity, entity_id=entity_id, user_id=user_id)

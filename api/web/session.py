@@ -1,29 +1,37 @@
 """Signing in to the dashboard: the API's own token, kept in an HttpOnly, SameSite=Strict cookie.
 
 Script on the page never sees the token, and other sites' pages cannot make the
-browser send it. The pages decode it into the same `Claims` the API's bearer
-token gives and call the same scheduler services, so the access rules are the
-API's. The page's own requests that change something also carry `UI_HEADER`,
-which a form on another site cannot set.
+browser send it. Litestar's JWT cookie backend decodes it into the same `Claims`
+the API's bearer token gives (`api.auth.retrieve_claims`), and the pages call the
+same scheduler services, so the access rules are the API's. Every form post and
+script request that changes something carries Litestar's CSRF token: the forms a
+hidden `_csrf_token` field, the scripts the `CSRF_HEADER` with the CSRF cookie's value.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from litestar import Request
+from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from litestar.handlers import BaseRouteHandler
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware.authentication import AuthenticationResult
+from litestar.security.jwt import JWTCookieAuth, JWTCookieAuthenticationMiddleware, Token
 
-from scheduler.accounts.service import Claims, InvalidTokenError, decode_token
+from api.auth import retrieve_claims
+from scheduler.accounts.schemas import Claims
+from scheduler.accounts.tokens import TOKEN_ALGORITHM
 from scheduler.settings import Settings
 
 COOKIE = "beamtime_session"
-UI_HEADER = "X-Beamtime-UI"
+CSRF_COOKIE = "beamtime_csrf"
+CSRF_HEADER = "X-CSRF-Token"
 LOGIN_PATH = "/ui/login"
 
 Viewer = NamedDependency[Claims]
@@ -42,19 +50,53 @@ class SignInRequired(Exception):  # noqa: N818 (named for what the reader must d
         return f"{LOGIN_PATH}?next={quote(self.path, safe='/?=&')}"
 
 
-def signed_in(connection: ASGIConnection[Any, Any, Any, Any]) -> Claims | None:
-    token = connection.cookies.get(COOKIE)
-    if not token:
-        return None
-    try:
-        return decode_token(token, settings=connection.app.state.settings)
-    except InvalidTokenError:
-        return None
+class DashboardSessionMiddleware(JWTCookieAuthenticationMiddleware):
+    """The session cookie's user, or None: the pages decide what a missing session means
+    (the login page for a page, 401 for a page's script). Reads the cookie only, never a header."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        token = connection.cookies.get(self.auth_cookie_key)
+        if not token:
+            return AuthenticationResult(user=None, auth=None)
+        try:
+            return await self.authenticate_token(encoded_token=token, connection=connection)
+        except NotAuthorizedException:
+            return AuthenticationResult(user=None, auth=None)
+
+
+def dashboard_auth(settings: Settings) -> JWTCookieAuth[Claims, Token]:
+    """Add its `.middleware` to the dashboard's routes."""
+    return JWTCookieAuth[Claims, Token](
+        token_secret=settings.jwt_secret,
+        algorithm=TOKEN_ALGORITHM,
+        retrieve_user_handler=retrieve_claims,
+        authentication_middleware_class=DashboardSessionMiddleware,
+        key=COOKIE,
+        exclude=["^/ui/static/"],
+    )
+
+
+def dashboard_csrf(settings: Settings) -> CSRFConfig:
+    """Litestar's double-submit CSRF check on the dashboard's unsafe requests (the API's bearer calls are exempt)."""
+    return CSRFConfig(
+        secret=hmac.new(settings.jwt_secret.encode(), b"beamtime csrf", hashlib.sha256).hexdigest(),
+        cookie_name=CSRF_COOKIE,
+        cookie_path="/ui",
+        header_name=CSRF_HEADER,
+        cookie_secure=settings.public_url.startswith("https://"),
+        cookie_samesite="strict",
+        exclude=["^/(?!ui/).", "^/ui/static/"],
+    )
+
+
+def _signed_in(connection: ASGIConnection[Any, Any, Any, Any]) -> Claims | None:
+    user = connection.scope.get("user")
+    return user if isinstance(user, Claims) else None
 
 
 async def provide_page_viewer(request: Request[Any, Any, Any]) -> Claims:
     """The signed-in user of a page; without one, the login page that leads back here."""
-    claims = signed_in(request)
+    claims = _signed_in(request)
     if claims is None:
         query = request.url.query
         raise SignInRequired(request.url.path + (f"?{query}" if query else ""))
@@ -63,22 +105,10 @@ async def provide_page_viewer(request: Request[Any, Any, Any]) -> Claims:
 
 async def provide_action_viewer(request: Request[Any, Any, Any]) -> Claims:
     """The signed-in user of a page's script; 401 without one."""
-    claims = signed_in(request)
+    claims = _signed_in(request)
     if claims is None:
         raise NotAuthorizedException("your dashboard session has ended: sign in again")
     return claims
-
-
-def from_the_page(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """A guard against cross-site requests: only the dashboard's script sets this header."""
-    if connection.headers.get(UI_HEADER) != "1":
-        raise PermissionDeniedException(f"dashboard actions are sent by the dashboard's pages (header {UI_HEADER})")
-
-
-def cross_site(request: Request[Any, Any, Any]) -> bool:
-    """A form posted from another site's page (login CSRF would sign the victim in as the attacker)."""
-    origin = request.headers.get("origin")
-    return origin is not None and urlsplit(origin).netloc != request.headers.get("host")
 
 
 def session_cookie(token: str, settings: Settings) -> Cookie:

@@ -9,6 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from advanced_alchemy.filters import LimitOffset
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import OffsetPagination, SQLAlchemyAsyncRepositoryService
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,22 +46,29 @@ def record(
     )
 
 
+class AuditService(SQLAlchemyAsyncRepositoryService[AuditEntry]):
+    class Repo(SQLAlchemyAsyncRepository[AuditEntry]):
+        model_type = AuditEntry
+
+    repository_type = Repo
+
+
 async def entries(
     session: AsyncSession,
+    page: LimitOffset,
     *,
     entity: str | None = None,
     entity_id: str | None = None,
     user_id: int | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> list[AuditEntryPublic]:
+) -> OffsetPagination[AuditEntryPublic]:
     """Newest first, so the latest changes are on the first page."""
-    query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit).offset(offset)
+    query = select(AuditEntry).order_by(col(AuditEntry.id).desc())
     if entity is not None:
         query = query.where(col(AuditEntry.entity) == entity)
     if entity_id is not None:
         query = query.where(col(AuditEntry.entity_id) == entity_id)
     if user_id is not None:
         query = query.where(col(AuditEntry.user_id) == user_id)
-    rows = (await session.execute(query)).scalars()
-    return [AuditEntryPublic.model_validate(row) for row in rows]
+    service = AuditService(session=session)
+    rows, total = await service.list_and_count(page, statement=query)
+    return service.to_schema(rows, total, filters=[page], schema_type=AuditEntryPublic)

@@ -11,7 +11,8 @@ import asyncio
 import getpass
 import sys
 
-from scheduler.accounts.service import ROLES, UserPublic, create_user
+from scheduler.accounts.schemas import ROLES, UserPublic
+from scheduler.accounts.service import create_user
 from scheduler.db.engine import create_engine, session_maker
 from scheduler.db.migrations import upgrade_database
 from scheduler.errors import Conflict

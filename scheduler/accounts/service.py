@@ -1,145 +1,36 @@
-"""Users, roles, passwords and tokens, and who may act on which facility.
+"""Users and who may act on which facility: creating, signing in, reading and listing accounts.
 
-Roles: an admin may do everything; a coordinator runs the rounds of the facilities
-they are given; a reviewer grades the proposals assigned to them; a proposer
-submits and follows their own proposals.
-
-A token carries the user's id and role, so that a request is authorised without a
-database read; what a coordinator coordinates is read when it matters, so a change
-of facilities takes effect at once.
+What a coordinator coordinates is read when it matters, not carried in the token,
+so a change of facilities takes effect at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import cache
-from typing import Annotated, Literal, get_args
 
-import jwt
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from advanced_alchemy.filters import LimitOffset
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import OffsetPagination, SQLAlchemyAsyncRepositoryService
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.accounts.audit import record
+from scheduler.accounts.schemas import Claims, Me, Role, UserCreate, UserPublic, as_role
+from scheduler.accounts.tokens import hash_password, unknown_user_hash, verify_password
 from scheduler.db.tables import CoordinatorFacility, Facility, RoundFacility, User
 from scheduler.errors import Conflict
-from scheduler.fields import Name
 from scheduler.roundfile.checks import InputError, InputProblem, problems_from_validation_error
-from scheduler.settings import Settings, get_settings
-
-Role = Literal["admin", "coordinator", "reviewer", "proposer"]
-ROLES: tuple[Role, ...] = get_args(Role)
-TOKEN_ALGORITHM = "HS256"
-
-_EMAIL = re.compile(r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")
-_passwords = PasswordHash((Argon2Hasher(time_cost=2, memory_cost=19 * 1024, parallelism=1),))
-"""Argon2id with OWASP's parameters (19 MiB, 2 passes, 1 lane): a login costs one core tens of milliseconds,
-so a few login attempts cannot starve a small server; hashes record their parameters, so they can be raised."""
 
 
-def _email(value: str) -> str:
-    value = value.strip().lower()
-    if not _EMAIL.fullmatch(value):
-        raise ValueError("not an e-mail address")
-    return value
+class UserService(SQLAlchemyAsyncRepositoryService[User]):
+    class Repo(SQLAlchemyAsyncRepository[User]):
+        model_type = User
 
-
-Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
-Password = Annotated[str, Field(min_length=8, max_length=1024)]
-FacilityCode = Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    email: Email
-    name: Name
-    role: Role
-    password: Password
-    facilities: list[FacilityCode] = Field(
-        default=[], description="Codes of the facilities a coordinator coordinates; coordinators only."
-    )
-
-
-class UserPublic(BaseModel):
-    id: int
-    email: str
-    name: str
-    role: Role
-    active: bool
-    facilities: list[str] = Field(description="Codes of the facilities a coordinator coordinates.")
-    created_at: datetime
-
-
-class Me(UserPublic):
-    calendar_token: str = Field(description="The secret in the URL of this user's calendar feed.")
-
-
-@dataclass(frozen=True, slots=True)
-class Claims:
-    """Who is asking, as the bearer token says."""
-
-    user_id: int
-    role: Role
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-
-def as_role(value: str) -> Role:
-    """A stored or claimed role, checked: the type system cannot see into the database."""
-    for role in ROLES:
-        if role == value:
-            return role
-    raise ValueError(f"unknown role {value!r}")
-
-
-class InvalidTokenError(Exception):
-    """The token is missing, forged, expired or malformed."""
-
-
-@cache
-def _unknown_user_hash() -> str:
-    """Checked when the e-mail is unknown, so a login takes as long whether or not the account exists."""
-    return _passwords.hash(secrets.token_urlsafe(16))
-
-
-def hash_password(password: str) -> str:
-    return _passwords.hash(password)
-
-
-def verify_password(password: str, password_hash: str) -> bool:
-    return _passwords.verify(password, password_hash)
-
-
-def issue_token(user_id: int, role: Role, *, settings: Settings | None = None) -> str:
-    settings = settings or get_settings()
-    now = datetime.now(UTC)
-    claims = {"sub": str(user_id), "role": role, "iat": now, "exp": now + timedelta(minutes=settings.jwt_minutes)}
-    return jwt.encode(claims, settings.jwt_secret, algorithm=TOKEN_ALGORITHM)
-
-
-def decode_token(token: str, *, settings: Settings | None = None) -> Claims:
-    settings = settings or get_settings()
-    try:
-        payload = jwt.decode(
-            token, settings.jwt_secret, algorithms=[TOKEN_ALGORITHM], options={"require": ["exp", "sub"]}
-        )
-    except jwt.PyJWTError as error:
-        raise InvalidTokenError(str(error)) from None
-    subject, role = payload.get("sub"), payload.get("role")
-    if not isinstance(subject, str) or not subject.isdigit() or role not in ROLES:
-        raise InvalidTokenError("the token names no user and role")
-    return Claims(user_id=int(subject), role=as_role(role))
+    repository_type = Repo
 
 
 async def create_user(
@@ -183,7 +74,7 @@ async def create_user(
 async def authenticate(session: AsyncSession, email: str, password: str) -> Claims | None:
     """The claims of an active user with this e-mail and password; None otherwise, as slowly either way."""
     user = (await session.execute(select(User).where(col(User.email) == email.strip().lower()))).scalar_one_or_none()
-    password_hash = _unknown_user_hash() if user is None else user.password_hash
+    password_hash = unknown_user_hash() if user is None else user.password_hash
     matches = await asyncio.to_thread(verify_password, password, password_hash)
     if user is None or not matches or not user.active:
         return None
@@ -204,13 +95,21 @@ async def get_user(session: AsyncSession, user_id: int) -> UserPublic | None:
     return None if user is None else _public(user, await _coordinated_codes(session, user_id))
 
 
-async def list_users(session: AsyncSession, *, role: Role | None = None) -> list[UserPublic]:
+async def list_users(
+    session: AsyncSession, page: LimitOffset, *, role: Role | None = None
+) -> OffsetPagination[UserPublic]:
+    """Oldest account first, with the total for the pager."""
     query = select(User).order_by(col(User.id))
     if role is not None:
         query = query.where(col(User.role) == role)
-    users = (await session.execute(query)).scalars().all()
-    codes = await _coordinated_codes_by_user(session)
-    return [_public(user, codes.get(user.id or 0, [])) for user in users]
+    users, total = await UserService(session=session).list_and_count(page, statement=query)
+    codes = await _coordinated_codes_by_user(session, [user.id for user in users if user.id is not None])
+    return OffsetPagination(
+        items=[_public(user, codes.get(user.id or 0, [])) for user in users],
+        limit=page.limit,
+        offset=page.offset,
+        total=total,
+    )
 
 
 async def coordinated_facility_ids(session: AsyncSession, user_id: int) -> set[int]:
@@ -243,10 +142,11 @@ async def _coordinated_codes(session: AsyncSession, user_id: int) -> list[str]:
     return list(rows.scalars())
 
 
-async def _coordinated_codes_by_user(session: AsyncSession) -> dict[int, list[str]]:
+async def _coordinated_codes_by_user(session: AsyncSession, user_ids: list[int]) -> dict[int, list[str]]:
     rows = await session.execute(
         select(col(CoordinatorFacility.user_id), col(Facility.code))
         .join(Facility, col(CoordinatorFacility.facility_id) == col(Facility.id))
+        .where(col(CoordinatorFacility.user_id).in_(user_ids))
         .order_by(col(Facility.code))
     )
     codes: dict[int, list[str]] = {}

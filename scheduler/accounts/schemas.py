@@ -1,0 +1,80 @@
+"""Who a user is, in the shapes the API and the services exchange: roles, claims, user schemas.
+
+Roles: an admin may do everything; a coordinator runs the rounds of the facilities
+they are given; a reviewer grades the proposals assigned to them; a proposer
+submits and follows their own proposals.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from scheduler.fields import Name
+
+Role = Literal["admin", "coordinator", "reviewer", "proposer"]
+ROLES: tuple[Role, ...] = get_args(Role)
+
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")
+
+
+def _email(value: str) -> str:
+    value = value.strip().lower()
+    if not _EMAIL.fullmatch(value):
+        raise ValueError("not an e-mail address")
+    return value
+
+
+Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
+Password = Annotated[str, Field(min_length=8, max_length=1024)]
+FacilityCode = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def as_role(value: str) -> Role:
+    """A stored or claimed role, checked: the type system cannot see into the database."""
+    for role in ROLES:
+        if role == value:
+            return role
+    raise ValueError(f"unknown role {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """Who is asking, as their token says."""
+
+    user_id: int
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    name: Name
+    role: Role
+    password: Password
+    facilities: list[FacilityCode] = Field(
+        default=[], description="Codes of the facilities a coordinator coordinates; coordinators only."
+    )
+
+
+class UserPublic(BaseModel):
+    id: int
+    email: str
+    name: str
+    role: Role
+    active: bool
+    facilities: list[str] = Field(description="Codes of the facilities a coordinator coordinates.")
+    created_at: datetime
+
+
+class Me(UserPublic):
+    calendar_token: str = Field(description="The secret in the URL of this user's calendar feed.")
