@@ -16,6 +16,7 @@ Rules kept here, so that every caller gets them:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -87,6 +88,7 @@ class VersionPublic(BaseModel):
 class RoundVersions(OffsetPagination[VersionPublic]):
     """A page of a round's versions, oldest first, with the round's revision read in the same transaction."""
 
+    items: Sequence[VersionPublic]
     revision: int
     """Send it as expected_revision to publish."""
 
