@@ -1,4 +1,5 @@
-"""Signing in, tokens, the caller's account, user administration and `beamtime user create`."""
+"""Signing in, tokens, sessions, CSRF, rate limits, the caller's account, user administration, the audit log,
+one transaction per request, and `beamtime user create`."""
 
 from __future__ import annotations
 
@@ -8,10 +9,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from litestar import Litestar, Response, post
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
+from api.database import database_plugin
+from api.params import Session
+from api.problems import LOGGED_ERRORS, PROBLEM_DETAILS
+from api.web.session import COOKIE, CSRF_COOKIE, CSRF_HEADER
 from scheduler.accounts.cli import add_user_command
 from scheduler.accounts.tokens import issue_token
+from scheduler.db.engine import create_engine, session_maker
+from scheduler.db.tables import User
 from scheduler.roundfile.checks import InputError
 from scheduler.settings import get_settings
 from tests.api_helpers import PASSWORD, Client, api_client, api_settings, login, make_user
@@ -232,3 +243,128 @@ def test_user_create_refuses_a_taken_e_mail_and_bad_input(
     assert "exists already" in capsys.readouterr().err
     with pytest.raises(InputError, match=r"\$\.facilities\[0\]: no facility with code 'SKIF'"):
         _user_command(*command, "--email", "k2@example.org", "--role", "coordinator", "--facility", "SKIF")
+
+
+async def test_the_audit_log_answers_a_page_newest_first_with_the_total(
+    client: Client, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await make_user(sessions, "admin", "root@example.org")
+    admin = await login(client, "root@example.org")
+    for n in range(3):
+        body = {"email": f"u{n}@example.org", "name": "U", "role": "proposer", "password": PASSWORD}
+        assert (await client.post("/users", json=body, headers=admin)).status_code == 201
+
+    first = (await client.get("/audit", params={"limit": 2}, headers=admin)).json()
+    past_the_end = (await client.get("/audit", params={"offset": 10}, headers=admin)).json()
+
+    assert (first["total"], first["limit"], first["offset"]) == (4, 2, 0), "the three and the admin's own"
+    assert [entry["detail"]["email"] for entry in first["items"]] == ["u2@example.org", "u1@example.org"]
+    assert past_the_end == {"items": [], "limit": 100, "offset": 10, "total": 4}
+
+
+async def test_the_api_reads_only_the_bearer_token_and_the_dashboard_only_its_cookie(
+    client: Client, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await make_user(sessions, "admin", "root@example.org")
+    bearer = await login(client, "root@example.org")
+    token = bearer["Authorization"].removeprefix("Bearer ")
+
+    with_a_cookie = await client.get("/me", cookies={COOKIE: token})
+    page_with_a_bearer = await client.get("/ui/me", headers=bearer, follow_redirects=False)
+
+    assert (with_a_cookie.status_code, with_a_cookie.headers["www-authenticate"]) == (401, "Bearer")
+    assert with_a_cookie.json()["detail"].startswith("sign in first")
+    assert page_with_a_bearer.status_code == 303
+    assert page_with_a_bearer.headers["location"].startswith("/ui/login")
+    assert (await client.get("/calendar/not-a-feed.ics")).status_code != 401
+    assert (await client.get("/schema/openapi.json")).status_code == 200
+
+
+async def test_dashboard_posts_without_the_csrf_token_are_refused(
+    client: Client, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await make_user(sessions, "proposer", "ada@example.org")
+    assert (await client.get("/ui/login")).status_code == 200
+    csrf = client.cookies[CSRF_COOKIE]
+
+    signed_in = await client.post(
+        "/ui/login",
+        data={"email": "ada@example.org", "password": PASSWORD, "_csrf_token": csrf},
+        follow_redirects=False,
+    )
+    forged_logout = await client.post("/ui/logout", follow_redirects=False)
+    logout = await client.post("/ui/logout", headers={CSRF_HEADER: csrf}, follow_redirects=False)
+
+    assert signed_in.status_code == 303 and COOKIE in signed_in.cookies
+    assert forged_logout.status_code == 403
+    assert (logout.status_code, logout.headers["location"]) == (303, "/ui/login")
+    bearer = await login(client, "ada@example.org")
+    assert (await client.get("/me", headers=bearer)).status_code == 200, "bearer calls need no CSRF token"
+
+
+async def test_sign_in_attempts_are_limited_per_client(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await make_user(sessions, "proposer", "ada@example.org")
+    async with api_client(database_url, login_attempts_per_minute=2) as client:
+        attempts = [
+            await client.post("/auth/login", json={"email": "ada@example.org", "password": "guess"}),
+            await client.post("/ui/login", data={"email": "ada@example.org", "password": "guess"}),
+            await client.post("/auth/login", json={"email": "ada@example.org", "password": PASSWORD}),
+        ]
+        other_endpoints = await client.get("/schema/openapi.json")
+
+    assert [attempt.status_code for attempt in attempts][::2] == [401, 429]
+    refused = attempts[-1]
+    assert refused.headers["content-type"] == PROBLEM_JSON
+    assert 0 < int(refused.headers["retry-after"]) <= 60
+    assert refused.json()["status"] == 429
+    assert other_endpoints.status_code == 200
+
+
+def _transaction_app(database_url: str) -> Litestar:
+    """An app with the API's database plugin and problem details, and handlers that write a user, then answer."""
+
+    def user(email: str) -> User:
+        return User(email=email, name="N", role="proposer", password_hash="x", calendar_token=email)
+
+    @post("/created", status_code=201)
+    async def created(db_session: Session) -> None:
+        db_session.add(user("created@example.org"))
+
+    @post("/raised")
+    async def raised(db_session: Session) -> None:
+        db_session.add(user("raised@example.org"))
+        await db_session.flush()
+        raise RuntimeError("a bug, with a secret local value")
+
+    @post("/fails-at-commit", status_code=201)
+    async def fails_at_commit(db_session: Session) -> None:
+        db_session.add_all([user("twice@example.org"), user("twice@example.org")])
+
+    @post("/refused")
+    async def refused(db_session: Session) -> Response[None]:
+        db_session.add(user("refused@example.org"))
+        await db_session.flush()
+        return Response(None, status_code=409)
+
+    engine = create_engine(database_url)
+    return Litestar(
+        route_handlers=[created, raised, fails_at_commit, refused],
+        plugins=[PROBLEM_DETAILS, database_plugin(engine, session_maker(engine))],
+        exception_handlers=LOGGED_ERRORS,
+    )
+
+
+async def test_a_request_commits_only_when_it_succeeds_and_errors_show_no_internals(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with AsyncTestClient(app=_transaction_app(database_url), raise_server_exceptions=False) as client:
+        answers = [await client.post(path) for path in ("/created", "/raised", "/fails-at-commit", "/refused")]
+
+    assert [answer.status_code for answer in answers] == [201, 500, 500, 409], "a failed commit is no success"
+    assert answers[1].json()["detail"] == "an internal error; it has been logged"
+    assert "secret" not in answers[1].text and "Traceback" not in answers[1].text
+    async with sessions() as session:
+        stored = (await session.execute(select(col(User.email)))).scalars().all()
+    assert stored == ["created@example.org"]

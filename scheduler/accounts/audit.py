@@ -13,7 +13,7 @@ from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import OffsetPagination, SQLAlchemyAsyncRepositoryService
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -46,11 +46,15 @@ def record(
     )
 
 
-class AuditService(SQLAlchemyAsyncRepositoryService[AuditEntry]):
-    class Repo(SQLAlchemyAsyncRepository[AuditEntry]):
+class AuditService(SQLAlchemyAsyncRepositoryService[Any, Any]):
+    """Audit entries' rows (SQLModel tables are not advanced-alchemy's `ModelProtocol`, hence `Any`)."""
+
+    class Repo(SQLAlchemyAsyncRepository[Any]):
         model_type = AuditEntry
 
     repository_type = Repo
+    count_with_window_function = False
+    """The total is counted apart from the page, so a page past the end still says how many there are."""
 
 
 async def entries(
@@ -62,13 +66,14 @@ async def entries(
     user_id: int | None = None,
 ) -> OffsetPagination[AuditEntryPublic]:
     """Newest first, so the latest changes are on the first page."""
-    query = select(AuditEntry).order_by(col(AuditEntry.id).desc())
+    query: Select[Any] = select(AuditEntry).order_by(col(AuditEntry.id).desc())
     if entity is not None:
         query = query.where(col(AuditEntry.entity) == entity)
     if entity_id is not None:
         query = query.where(col(AuditEntry.entity_id) == entity_id)
     if user_id is not None:
         query = query.where(col(AuditEntry.user_id) == user_id)
-    service = AuditService(session=session)
-    rows, total = await service.list_and_count(page, statement=query)
-    return service.to_schema(rows, total, filters=[page], schema_type=AuditEntryPublic)
+    rows, total = await AuditService(session=session).list_and_count(page, statement=query)
+    return OffsetPagination(
+        items=[AuditEntryPublic.model_validate(row) for row in rows], limit=page.limit, offset=page.offset, total=total
+    )

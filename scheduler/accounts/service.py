@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import OffsetPagination, SQLAlchemyAsyncRepositoryService
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -26,11 +27,15 @@ from scheduler.errors import Conflict
 from scheduler.roundfile.checks import InputError, InputProblem, problems_from_validation_error
 
 
-class UserService(SQLAlchemyAsyncRepositoryService[User]):
-    class Repo(SQLAlchemyAsyncRepository[User]):
+class UserService(SQLAlchemyAsyncRepositoryService[Any, Any]):
+    """Users' rows (SQLModel tables are not advanced-alchemy's `ModelProtocol`, hence `Any`)."""
+
+    class Repo(SQLAlchemyAsyncRepository[Any]):
         model_type = User
 
     repository_type = Repo
+    count_with_window_function = False
+    """The total is counted apart from the page, so a page past the end still says how many there are."""
 
 
 async def create_user(
@@ -99,7 +104,7 @@ async def list_users(
     session: AsyncSession, page: LimitOffset, *, role: Role | None = None
 ) -> OffsetPagination[UserPublic]:
     """Oldest account first, with the total for the pager."""
-    query = select(User).order_by(col(User.id))
+    query: Select[Any] = select(User).order_by(col(User.id))
     if role is not None:
         query = query.where(col(User.role) == role)
     users, total = await UserService(session=session).list_and_count(page, statement=query)
