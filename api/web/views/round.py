@@ -156,7 +156,7 @@ async def compare_page(
 async def _managed_round(session: AsyncSession, actor: Claims, round_id: int) -> RoundPublic:
     if not await coordinates_round(session, actor, round_id):
         raise NotFound(f"no round {round_id}")
-    return await RoundService(session=session).get_round(round_id)
+    return await RoundService(session=session).read(round_id)
 
 
 def _pick_version(versions: Sequence[VersionPublic], version_id: int | None) -> VersionPublic | None:
