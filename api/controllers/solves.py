@@ -6,11 +6,14 @@ endpoints only read and write the run's row.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, Response, delete, get, post
 from litestar.datastructures import ResponseHeader, State
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Operation, RequestBody
 from litestar.params import JSONBody
 
 from api.auth import requires_role
@@ -26,6 +29,15 @@ class SolveRunResource(SolveRunPublic):
     url: str
     input_url: str | None
     output_url: str | None
+
+
+@dataclass
+class _OptionalBody(Operation):
+    """Litestar documents every request body as required; a solve's options may be left out altogether."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False
 
 
 def _resource(run: SolveRunPublic) -> SolveRunResource:
@@ -52,8 +64,11 @@ class SolveController(Controller):
         "out, the solve takes the service's defaults.",
         response_description="The solve is queued; `Location` is where to watch it.",
         response_headers=[
-            ResponseHeader(name="Location", description="The new solve: /solves/{id}", documentation_only=True)
+            ResponseHeader(
+                name="Location", description="The new solve: /solves/{id}", required=True, documentation_only=True
+            )
         ],
+        operation_class=_OptionalBody,
     )
     async def start(
         self,
@@ -92,6 +107,9 @@ class SolveController(Controller):
         "`cancelled` with its best schedule as output and as a draft version. A solve that has ended already "
         "(done, failed, cancelled, skipped) answers 409 Conflict.",
         response_description="The cancel is under way (the run is `running` with `cancel_requested`) or done.",
+        responses={
+            409: ResponseSpec(None, description="The solve has ended already (problem details): nothing to cancel")
+        },
     )
     async def cancel(self, run_id: Id, db_session: Session, current_user: CurrentUser) -> SolveRunResource:
         return _resource(await jobs.cancel_solve(db_session, current_user, run_id))
