@@ -17,7 +17,7 @@ from sqlmodel import col
 
 from scheduler.db.tables import Instrument, Proposal, Request, Review, Round, ScheduleVersion, Window
 from scheduler.roundfile.contract import PreviousAllocation, RoundFile
-from scheduler.rounds.roundio import import_round
+from scheduler.rounds.importer import import_round
 
 Sessions = async_sessionmaker[AsyncSession]
 Placement = tuple[str, str, int, int]

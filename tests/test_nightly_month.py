@@ -35,9 +35,10 @@ from scheduler.roundfile.resolve import changes_between
 from scheduler.roundfile.scoring import score_round
 from scheduler.roundfile.solving import exclusions, priorities, solve_round
 from scheduler.roundfile.validate import validate_schedule
-from scheduler.rounds.roundio import export_schedule, import_round
+from scheduler.rounds.importer import import_round
 from scheduler.schedules import service as schedules
-from scheduler.schedules.notices import version_schedule
+from scheduler.schedules.export import export_schedule
+from scheduler.schedules.versions import version_schedule
 from scheduler.settings import Settings
 from solver.problem import Settings as SolverSettings
 from tests.nightly_helpers import Clock, add_rapid_access, add_window, cancel, published_since, set_round, shifted

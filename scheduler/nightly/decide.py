@@ -34,7 +34,7 @@ from sqlmodel import col
 
 from scheduler.db.tables import Round, ScheduleVersion, SolveRun, now
 from scheduler.roundfile.checks import InputError
-from scheduler.rounds.roundio import export_round
+from scheduler.rounds.exporter import export_round
 from scheduler.settings import Settings
 
 log = structlog.get_logger(__name__)
