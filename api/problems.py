@@ -103,6 +103,8 @@ def _validation_error(error: ValidationException) -> ProblemDetailsException:
 
 
 def _http_error(error: HTTPException) -> ProblemDetailsException:
+    if error.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        log.error("server error", detail=error.detail, exc_info=error)
     errors = [{"path": "$", "message": error.detail}] if error.status_code == HTTPStatus.BAD_REQUEST else None
     return _problem(error.status_code, error.detail, errors=errors, headers=error.headers)
 
