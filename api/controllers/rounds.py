@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from advanced_alchemy.service import OffsetPagination
-from litestar import Controller, Response, delete, get, patch, post, put
-from litestar.di import NamedDependency, Provide
+from litestar import Controller, Response, get, post, put
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
 from api.controllers import BEARER
+from api.controllers.items import collection_routes, item_routes, services
 from api.params import CurrentUser, Id, Page, Session
 from scheduler.proposals import service as proposals
 from scheduler.proposals.ranking import round_ranking
@@ -17,47 +18,29 @@ from scheduler.roundfile.contract import RoundFile
 from scheduler.rounds.schemas import PhaseChange, QuotaCreate, QuotaPublic, RoundCreate, RoundPublic, RoundUpdate
 from scheduler.rounds.service import QuotaService, RoundService
 
-
-async def provide_rounds(db_session: Session) -> RoundService:
-    return RoundService(session=db_session)
-
-
-async def provide_quotas(db_session: Session) -> QuotaService:
-    return QuotaService(session=db_session)
-
-
 Rounds = NamedDependency[RoundService]
 Quotas = NamedDependency[QuotaService]
-SERVICES = {"rounds": Provide(provide_rounds), "quotas": Provide(provide_quotas)}
 
 
 class RoundController(Controller):
     path = "/rounds"
     tags = ("rounds",)
     security = BEARER
-    dependencies = SERVICES
+    dependencies = services(service=RoundService, quotas=QuotaService)
 
-    @get(summary="List rounds")
-    async def list_rounds(self, page: Page, rounds: Rounds) -> OffsetPagination[RoundPublic]:
-        return await rounds.list_page(page)
-
-    @post(summary="Create a round of your facilities (coordinators)")
-    async def create(self, data: JSONBody[RoundCreate], rounds: Rounds, current_user: CurrentUser) -> RoundPublic:
-        return await rounds.create_round(current_user, data)
-
-    @get("/{round_id:int}", summary="One round")
-    async def get_round(self, round_id: Id, rounds: Rounds) -> RoundPublic:
-        return await rounds.get_round(round_id)
-
-    @patch("/{round_id:int}", summary="Change a round (its coordinators)")
-    async def update(
-        self, round_id: Id, data: JSONBody[RoundUpdate], rounds: Rounds, current_user: CurrentUser
-    ) -> RoundPublic:
-        return await rounds.update_round(current_user, round_id, data)
-
-    @delete("/{round_id:int}", summary="Delete a round without proposals or solves (its coordinators)")
-    async def remove(self, round_id: Id, rounds: Rounds, current_user: CurrentUser) -> None:
-        await rounds.delete_round(current_user, round_id)
+    list_all, create = collection_routes(
+        RoundService, RoundPublic, RoundCreate, ("List rounds", "Create a round of your facilities (coordinators)")
+    )
+    read, update, remove = item_routes(
+        RoundService,
+        RoundPublic,
+        RoundUpdate,
+        (
+            "One round",
+            "Change a round (its coordinators)",
+            "Delete a round without proposals or solves (its coordinators)",
+        ),
+    )
 
     @put(
         "/{round_id:int}/phase",
@@ -66,9 +49,9 @@ class RoundController(Controller):
         "the round is open and reviewed while it is in review.",
     )
     async def change_phase(
-        self, round_id: Id, data: JSONBody[PhaseChange], rounds: Rounds, current_user: CurrentUser
+        self, round_id: Id, data: JSONBody[PhaseChange], service: Rounds, current_user: CurrentUser
     ) -> RoundPublic:
-        return await rounds.change_phase(current_user, round_id, data.phase)
+        return await service.change_phase(current_user, round_id, data.phase)
 
     @get("/{round_id:int}/quotas", summary="The round's quotas")
     async def list_quotas(self, round_id: Id, page: Page, quotas: Quotas) -> OffsetPagination[QuotaPublic]:
@@ -82,9 +65,9 @@ class RoundController(Controller):
 
     @post("/import", summary="Create a round from a round file (coordinators of every facility in it)")
     async def import_round(
-        self, data: JSONBody[RoundFile], rounds: Rounds, current_user: CurrentUser
+        self, data: JSONBody[RoundFile], service: Rounds, current_user: CurrentUser
     ) -> Response[RoundPublic]:
-        created = await rounds.import_round_file(current_user, data)
+        created = await service.import_round_file(current_user, data)
         return Response(created, status_code=HTTP_201_CREATED, headers={"Location": f"/rounds/{created.id}"})
 
     @put(
@@ -92,13 +75,13 @@ class RoundController(Controller):
         summary="Replace the round's content with a round file, all or nothing (its coordinators)",
     )
     async def replace_from_file(
-        self, round_id: Id, data: JSONBody[RoundFile], rounds: Rounds, current_user: CurrentUser
+        self, round_id: Id, data: JSONBody[RoundFile], service: Rounds, current_user: CurrentUser
     ) -> RoundPublic:
-        return await rounds.import_round_file(current_user, data, into=round_id)
+        return await service.import_round_file(current_user, data, into=round_id)
 
     @get("/{round_id:int}/export", summary="The round as a round file (its coordinators)")
-    async def export(self, round_id: Id, rounds: Rounds, current_user: CurrentUser) -> RoundFile:
-        return await rounds.export_round_file(current_user, round_id)
+    async def export(self, round_id: Id, service: Rounds, current_user: CurrentUser) -> RoundFile:
+        return await service.export_round_file(current_user, round_id)
 
     @get(
         "/{round_id:int}/ranking",
@@ -121,18 +104,12 @@ class QuotaController(Controller):
     path = "/quotas"
     tags = ("rounds",)
     security = BEARER
-    dependencies = SERVICES
+    dependencies = services(service=QuotaService)
 
-    @get("/{quota_id:int}", summary="One quota")
-    async def get_quota(self, quota_id: Id, quotas: Quotas) -> QuotaPublic:
-        return await quotas.get_quota(quota_id)
-
-    @put("/{quota_id:int}", summary="Replace a quota (the round's coordinators)")
-    async def replace(
-        self, quota_id: Id, data: JSONBody[QuotaCreate], quotas: Quotas, current_user: CurrentUser
-    ) -> QuotaPublic:
-        return await quotas.replace_quota(current_user, quota_id, data)
-
-    @delete("/{quota_id:int}", summary="Delete a quota (the round's coordinators)")
-    async def remove(self, quota_id: Id, quotas: Quotas, current_user: CurrentUser) -> None:
-        await quotas.delete_quota(current_user, quota_id)
+    read, replace, remove = item_routes(
+        QuotaService,
+        QuotaPublic,
+        QuotaCreate,
+        ("One quota", "Replace a quota (the round's coordinators)", "Delete a quota (the round's coordinators)"),
+        replace=True,
+    )

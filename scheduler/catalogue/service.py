@@ -53,24 +53,24 @@ class FacilityService(TableService[Facility]):
     async def list_page(self, page: LimitOffset) -> OffsetPagination[FacilityPublic]:
         return await self.page(page, select(Facility).order_by(col(Facility.code)), FacilityPublic)
 
-    async def get_facility(self, facility_id: int) -> FacilityPublic:
+    async def read(self, facility_id: int) -> FacilityPublic:
         return FacilityPublic.model_validate(await self.row(facility_id))
 
-    async def create_facility(self, actor: Claims, data: FacilityCreate) -> FacilityPublic:
+    async def create_item(self, actor: Claims, data: FacilityCreate) -> FacilityPublic:
         require_admin(actor, "creates facilities")
         await code_is_free(self.repository.session, Facility, data.code)
         return FacilityPublic.model_validate(
             await self.add(actor, Facility(**data.model_dump()), data.model_dump(mode="json"))
         )
 
-    async def update_facility(self, actor: Claims, facility_id: int, data: FacilityUpdate) -> FacilityPublic:
+    async def update_item(self, actor: Claims, facility_id: int, data: FacilityUpdate) -> FacilityPublic:
         facility = await self.row(facility_id)
         await require_facility_coordinator(self.repository.session, actor, facility_id)
         return FacilityPublic.model_validate(
             await self.change(actor, facility, data.changes(), data.model_dump(mode="json", exclude_unset=True))
         )
 
-    async def delete_facility(self, actor: Claims, facility_id: int) -> None:
+    async def delete_item(self, actor: Claims, facility_id: int) -> None:
         """Refused while instruments, windows or rounds refer to it."""
         facility = await self.row(facility_id)
         require_admin(actor, "deletes facilities")
@@ -90,7 +90,7 @@ class InstrumentService(TableService[Instrument]):
         query = select(Instrument).where(col(Instrument.facility_id) == facility_id).order_by(col(Instrument.position))
         return await self.page(page, query, InstrumentPublic)
 
-    async def get_instrument(self, instrument_id: int) -> InstrumentPublic:
+    async def read(self, instrument_id: int) -> InstrumentPublic:
         return InstrumentPublic.model_validate(await self.row(instrument_id))
 
     async def create_instrument(self, actor: Claims, facility_id: int, data: InstrumentCreate) -> InstrumentPublic:
@@ -119,14 +119,14 @@ class InstrumentService(TableService[Instrument]):
             session.add(RoundInstrument(round_id=round_id, instrument_id=row_id(instrument), position=(last or 0) + 1))
         await session.flush()
 
-    async def update_instrument(self, actor: Claims, instrument_id: int, data: InstrumentUpdate) -> InstrumentPublic:
+    async def update_item(self, actor: Claims, instrument_id: int, data: InstrumentUpdate) -> InstrumentPublic:
         instrument = await self.row(instrument_id)
         await require_facility_coordinator(self.repository.session, actor, instrument.facility_id)
         return InstrumentPublic.model_validate(
             await self.change(actor, instrument, data.changes(), data.model_dump(mode="json", exclude_unset=True))
         )
 
-    async def delete_instrument(self, actor: Claims, instrument_id: int) -> None:
+    async def delete_item(self, actor: Claims, instrument_id: int) -> None:
         """With its windows; refused while a request of any round asks for it, which would then name nothing."""
         instrument = await self.row(instrument_id)
         session = self.repository.session
@@ -162,7 +162,7 @@ class WindowService(TableService[Window]):
             query = query.where(col(Window.instrument_id) == instrument_id)
         return await self.page(page, query, WindowPublic)
 
-    async def get_window(self, window_id: int) -> WindowPublic:
+    async def read(self, window_id: int) -> WindowPublic:
         return WindowPublic.model_validate(await self.row(window_id))
 
     async def create_window(
@@ -180,7 +180,7 @@ class WindowService(TableService[Window]):
         window = Window(**data.model_dump(), facility_id=facility_id, instrument_id=instrument_id)
         return WindowPublic.model_validate(await self.add(actor, window, data.model_dump(mode="json")))
 
-    async def update_window(self, actor: Claims, window_id: int, data: WindowUpdate) -> WindowPublic:
+    async def update_item(self, actor: Claims, window_id: int, data: WindowUpdate) -> WindowPublic:
         window = await self.row(window_id)
         await require_facility_coordinator(self.repository.session, actor, await self._facility_of(window))
         changes = data.changes()
@@ -189,7 +189,7 @@ class WindowService(TableService[Window]):
             await self.change(actor, window, changes, data.model_dump(mode="json", exclude_unset=True))
         )
 
-    async def delete_window(self, actor: Claims, window_id: int) -> None:
+    async def delete_item(self, actor: Claims, window_id: int) -> None:
         window = await self.row(window_id)
         await require_facility_coordinator(self.repository.session, actor, await self._facility_of(window))
         await self.remove(actor, window, _window_detail(window))
@@ -210,24 +210,24 @@ class EquipmentService(TableService[Equipment]):
     async def list_page(self, page: LimitOffset) -> OffsetPagination[EquipmentPublic]:
         return await self.page(page, select(Equipment).order_by(col(Equipment.code)), EquipmentPublic)
 
-    async def get_equipment(self, equipment_id: int) -> EquipmentPublic:
+    async def read(self, equipment_id: int) -> EquipmentPublic:
         return EquipmentPublic.model_validate(await self.row(equipment_id))
 
-    async def create_equipment(self, actor: Claims, data: EquipmentCreate) -> EquipmentPublic:
+    async def create_item(self, actor: Claims, data: EquipmentCreate) -> EquipmentPublic:
         require_coordinator_role(actor)
         await code_is_free(self.repository.session, Equipment, data.code)
         return EquipmentPublic.model_validate(
             await self.add(actor, Equipment(**data.model_dump()), data.model_dump(mode="json"))
         )
 
-    async def update_equipment(self, actor: Claims, equipment_id: int, data: EquipmentUpdate) -> EquipmentPublic:
+    async def update_item(self, actor: Claims, equipment_id: int, data: EquipmentUpdate) -> EquipmentPublic:
         item = await self.row(equipment_id)
         require_coordinator_role(actor)
         return EquipmentPublic.model_validate(
             await self.change(actor, item, data.changes(), data.model_dump(mode="json", exclude_unset=True))
         )
 
-    async def delete_equipment(self, actor: Claims, equipment_id: int) -> None:
+    async def delete_item(self, actor: Claims, equipment_id: int) -> None:
         """Refused while a round offers it."""
         item = await self.row(equipment_id)
         require_coordinator_role(actor)

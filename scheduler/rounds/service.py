@@ -63,10 +63,10 @@ class RoundService(TableService[Round]):
         limit, offset = (total, 0) if page is None else (page.limit, page.offset)
         return OffsetPagination(items=items, limit=limit, offset=offset, total=total)
 
-    async def get_round(self, round_id: int) -> RoundPublic:
+    async def read(self, round_id: int) -> RoundPublic:
         return await self._public(await self.row(round_id))
 
-    async def create_round(self, actor: Claims, data: RoundCreate) -> RoundPublic:
+    async def create_item(self, actor: Claims, data: RoundCreate) -> RoundPublic:
         """A coordinator creates rounds of their own facilities only; an admin, of any."""
         session = self.repository.session
         require_coordinator_role(actor)
@@ -84,7 +84,7 @@ class RoundService(TableService[Round]):
         await self._replace_lists(row_id(round_), facility_ids, equipment_ids, data.country_groups)
         return await self._public(round_)
 
-    async def update_round(self, actor: Claims, round_id: int, data: RoundUpdate) -> RoundPublic:
+    async def update_item(self, actor: Claims, round_id: int, data: RoundUpdate) -> RoundPublic:
         session = self.repository.session
         round_ = await self.row(round_id)
         await require_round_coordinator(session, actor, round_id)
@@ -123,7 +123,7 @@ class RoundService(TableService[Round]):
         await self.change(actor, round_, {"phase": phase}, {"from": round_.phase, "to": phase}, action="phase")
         return await self._public(round_)
 
-    async def delete_round(self, actor: Claims, round_id: int) -> None:
+    async def delete_item(self, actor: Claims, round_id: int) -> None:
         """Only a round without proposals or solves: those are records that must be kept."""
         session = self.repository.session
         round_ = await self.row(round_id)
@@ -147,7 +147,7 @@ class RoundService(TableService[Round]):
         round_id = await import_round(session, round_file, into=into)
         detail = {"code": round_file.round.id, "proposals": len(round_file.proposals)}
         record(session, actor.user_id, "round.import" if into is None else "round.replace", "round", round_id, detail)
-        return await self.get_round(round_id)
+        return await self.read(round_id)
 
     async def export_round_file(self, actor: Claims, round_id: int) -> RoundFile:
         await self.row(round_id)
@@ -227,7 +227,7 @@ class QuotaService(TableService[Quota]):
         query = select(Quota).where(col(Quota.round_id) == round_id).order_by(col(Quota.position))
         return await self.page(page, query, QuotaPublic)
 
-    async def get_quota(self, quota_id: int) -> QuotaPublic:
+    async def read(self, quota_id: int) -> QuotaPublic:
         return QuotaPublic.model_validate(await self.row(quota_id))
 
     async def create_quota(self, actor: Claims, round_id: int, data: QuotaCreate) -> QuotaPublic:
@@ -240,7 +240,7 @@ class QuotaService(TableService[Quota]):
         quota = Quota(round_id=round_id, position=position, **_quota_values(data))
         return QuotaPublic.model_validate(await self.add(actor, quota, data.model_dump(mode="json")))
 
-    async def replace_quota(self, actor: Claims, quota_id: int, data: QuotaCreate) -> QuotaPublic:
+    async def update_item(self, actor: Claims, quota_id: int, data: QuotaCreate) -> QuotaPublic:
         quota = await self.row(quota_id)
         await require_round_coordinator(self.repository.session, actor, quota.round_id)
         await self._check_references(quota.round_id, data)
@@ -249,7 +249,7 @@ class QuotaService(TableService[Quota]):
         replaced = await self.change(actor, quota, _quota_values(data), data.model_dump(mode="json"), action="replace")
         return QuotaPublic.model_validate(replaced)
 
-    async def delete_quota(self, actor: Claims, quota_id: int) -> None:
+    async def delete_item(self, actor: Claims, quota_id: int) -> None:
         quota = await self.row(quota_id)
         await require_round_coordinator(self.repository.session, actor, quota.round_id)
         await self.remove(actor, quota, {"code": quota.code, "round_id": quota.round_id})
