@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from advanced_alchemy.service import OffsetPagination
-from litestar import Controller, get, post
-from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar import Controller
 
 from api.controllers import BEARER
-from api.controllers.items import collection_routes, item_routes, services
-from api.params import CurrentUser, Id, Page
+from api.controllers.items import child_routes, collection_routes, item_routes
 from scheduler.catalogue.schemas import (
     EquipmentCreate,
     EquipmentPublic,
@@ -24,17 +20,20 @@ from scheduler.catalogue.schemas import (
     WindowPublic,
     WindowUpdate,
 )
-from scheduler.catalogue.service import EquipmentService, FacilityService, InstrumentService, WindowService
-
-Instruments = NamedDependency[InstrumentService]
-Windows = NamedDependency[WindowService]
+from scheduler.catalogue.service import (
+    EquipmentService,
+    FacilityService,
+    FacilityWindowService,
+    InstrumentService,
+    InstrumentWindowService,
+    WindowService,
+)
 
 
 class FacilityController(Controller):
     path = "/facilities"
     tags = ("catalogue",)
     security = BEARER
-    dependencies = services(service=FacilityService, instruments=InstrumentService, windows=WindowService)
 
     list_all, create = collection_routes(
         FacilityService, FacilityPublic, FacilityCreate, ("List facilities", "Create a facility (admins)")
@@ -45,35 +44,26 @@ class FacilityController(Controller):
         FacilityUpdate,
         ("One facility", "Change a facility (its coordinators)", "Delete a facility nothing refers to (admins)"),
     )
-
-    @get("/{facility_id:int}/instruments", summary="The facility's instruments")
-    async def list_instruments(
-        self, facility_id: Id, page: Page, instruments: Instruments
-    ) -> OffsetPagination[InstrumentPublic]:
-        return await instruments.list_page(page, facility_id)
-
-    @post("/{facility_id:int}/instruments", summary="Add an instrument (the facility's coordinators)")
-    async def create_instrument(
-        self, facility_id: Id, data: JSONBody[InstrumentCreate], instruments: Instruments, current_user: CurrentUser
-    ) -> InstrumentPublic:
-        return await instruments.create_instrument(current_user, facility_id, data)
-
-    @get("/{facility_id:int}/windows", summary="Windows of the whole facility")
-    async def list_windows(self, facility_id: Id, page: Page, windows: Windows) -> OffsetPagination[WindowPublic]:
-        return await windows.list_page(page, facility_id=facility_id)
-
-    @post("/{facility_id:int}/windows", summary="Block the whole facility for a time (its coordinators)")
-    async def create_window(
-        self, facility_id: Id, data: JSONBody[WindowCreate], windows: Windows, current_user: CurrentUser
-    ) -> WindowPublic:
-        return await windows.create_window(current_user, data, facility_id=facility_id)
+    list_instruments, create_instrument = child_routes(
+        "instruments",
+        InstrumentService,
+        InstrumentPublic,
+        InstrumentCreate,
+        ("The facility's instruments", "Add an instrument (the facility's coordinators)"),
+    )
+    list_windows, create_window = child_routes(
+        "windows",
+        FacilityWindowService,
+        WindowPublic,
+        WindowCreate,
+        ("Windows of the whole facility", "Block the whole facility for a time (its coordinators)"),
+    )
 
 
 class InstrumentController(Controller):
     path = "/instruments"
     tags = ("catalogue",)
     security = BEARER
-    dependencies = services(service=InstrumentService, windows=WindowService)
 
     read, update, remove = item_routes(
         InstrumentService,
@@ -85,23 +75,19 @@ class InstrumentController(Controller):
             "Delete an instrument nothing refers to",
         ),
     )
-
-    @get("/{instrument_id:int}/windows", summary="Windows of this instrument alone")
-    async def list_windows(self, instrument_id: Id, page: Page, windows: Windows) -> OffsetPagination[WindowPublic]:
-        return await windows.list_page(page, instrument_id=instrument_id)
-
-    @post("/{instrument_id:int}/windows", summary="Block the instrument for a time")
-    async def create_window(
-        self, instrument_id: Id, data: JSONBody[WindowCreate], windows: Windows, current_user: CurrentUser
-    ) -> WindowPublic:
-        return await windows.create_window(current_user, data, instrument_id=instrument_id)
+    list_windows, create_window = child_routes(
+        "windows",
+        InstrumentWindowService,
+        WindowPublic,
+        WindowCreate,
+        ("Windows of this instrument alone", "Block the instrument for a time"),
+    )
 
 
 class WindowController(Controller):
     path = "/windows"
     tags = ("catalogue",)
     security = BEARER
-    dependencies = services(service=WindowService)
 
     read, update, remove = item_routes(
         WindowService, WindowPublic, WindowUpdate, ("One window", "Change a window", "Delete a window")
@@ -112,7 +98,6 @@ class EquipmentController(Controller):
     path = "/equipment"
     tags = ("catalogue",)
     security = BEARER
-    dependencies = services(service=EquipmentService)
 
     list_all, create = collection_routes(
         EquipmentService,

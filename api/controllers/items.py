@@ -1,10 +1,11 @@
-"""The routes every kept thing has, written once: read one, change it, delete it
-(`item_routes`), and for top-level things list them and create one (`collection_routes`).
+"""The routes every kept thing has, written once, for any domain service that offers them:
+read one, change it, delete it (`item_routes`); list them and create one, at the top level
+(`collection_routes`) or under the thing they belong to (`child_routes`).
 
-A controller gets its domain service as the dependency `service` (`services`) and takes
-the routes from these functions. The handlers name their types by the placeholders
-`Items`, `Public` and `Change`, which Litestar resolves per controller through the
-handler's signature namespace, so the OpenAPI document shows each noun's own schemas.
+Each route opens its service on the request's transaction as the dependency `service`.
+The handlers name their types by placeholders (`Public`, `Change`, `Create` and the
+service's), which Litestar resolves per route through the handler's signature namespace,
+so the OpenAPI document shows each noun's own schemas.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from scheduler.accounts.schemas import Claims
 
 
 class ItemService(Protocol):
-    """What a domain service offers for one of its things, by id."""
+    """A domain service's things by id."""
 
     async def read(self, item_id: int, /) -> BaseModel: ...
 
@@ -34,30 +35,32 @@ class ItemService(Protocol):
 
 
 class CollectionService(Protocol):
-    """What a domain service of top-level things (no parent in the path) offers for all of them."""
+    """A domain service's top-level things (nothing above them in the path)."""
 
     async def list_page(self, page: LimitOffset, /) -> OffsetPagination[Any]: ...
 
     async def create_item(self, actor: Claims, data: Any, /) -> BaseModel: ...
 
 
+class ChildService(Protocol):
+    """A domain service's things that belong to another one (instruments to a facility)."""
+
+    async def list_page(self, page: LimitOffset, parent_id: int, /) -> OffsetPagination[Any]: ...
+
+    async def create_item(self, actor: Claims, parent_id: int, data: Any, /) -> BaseModel: ...
+
+
 Items = NamedDependency[ItemService]
 Collection = NamedDependency[CollectionService]
+Children = NamedDependency[ChildService]
 Public = BaseModel
 Change = BaseModel
 Create = BaseModel
 
 
 def services(**kinds: type[Any]) -> dict[str, Provide]:
-    """Dependencies named as the keywords: each a domain service opened on the request's transaction."""
+    """Dependencies named as the keywords, for a controller's own handlers: each a domain service."""
     return {name: _provide(kind) for name, kind in kinds.items()}
-
-
-def _provide(kind: type[Any]) -> Provide:
-    async def open_service(db_session: Session) -> Any:
-        return kind(session=db_session)
-
-    return Provide(open_service)
 
 
 def item_routes(
@@ -68,33 +71,25 @@ def item_routes(
     *,
     replace: bool = False,
 ) -> tuple[HTTPRouteHandler, HTTPRouteHandler, HTTPRouteHandler]:
-    """GET, PATCH (PUT when `replace`: the body is the whole thing) and DELETE of `/{item_id}`.
-
-    `summaries` are the OpenAPI summaries of the three, in that order.
-    """
-    namespace = {"Items": cast(Any, NamedDependency)[kind], "Public": public, "Change": change}
+    """GET, PATCH (PUT when `replace`: the body is the whole thing) and DELETE of `/{item_id}`,
+    with `summaries` in that order."""
+    namespace = {"Items": _dependency(kind), "Public": public, "Change": change}
     read_summary, change_summary, delete_summary = summaries
+    options: dict[str, Any] = {"signature_namespace": namespace, "dependencies": services(service=kind)}
 
-    @get("/{item_id:int}", summary=read_summary, signature_namespace=namespace)
+    @get("/{item_id:int}", summary=read_summary, **options)
     async def read_item(self: Controller, item_id: Id, service: Items) -> Public:
         return await service.read(item_id)
 
-    @route(
-        "/{item_id:int}",
-        http_method=HttpMethod.PUT if replace else HttpMethod.PATCH,
-        summary=change_summary,
-        signature_namespace=namespace,
-    )
+    method = HttpMethod.PUT if replace else HttpMethod.PATCH
+
+    @route("/{item_id:int}", http_method=method, summary=change_summary, **options)
     async def change_item(
-        self: Controller,
-        item_id: Id,
-        data: JSONBody[Change],
-        service: Items,
-        current_user: CurrentUser,
+        self: Controller, item_id: Id, data: JSONBody[Change], service: Items, current_user: CurrentUser
     ) -> Public:
         return await service.update_item(current_user, item_id, data)
 
-    @delete("/{item_id:int}", summary=delete_summary, signature_namespace=namespace)
+    @delete("/{item_id:int}", summary=delete_summary, **options)
     async def delete_item(self: Controller, item_id: Id, service: Items, current_user: CurrentUser) -> None:
         await service.delete_item(current_user, item_id)
 
@@ -104,18 +99,58 @@ def item_routes(
 def collection_routes(
     kind: type[CollectionService], public: type[BaseModel], create: type[BaseModel], summaries: tuple[str, str]
 ) -> tuple[HTTPRouteHandler, HTTPRouteHandler]:
-    """GET (a page, with the total) and POST of the controller's path; `summaries` of the two, in that order."""
-    namespace = {"Collection": cast(Any, NamedDependency)[kind], "Public": public, "Create": create}
+    """GET (a page, with the total) and POST of the controller's own path, with `summaries` in that order."""
+    namespace = {"Collection": _dependency(kind), "Public": public, "Create": create}
     list_summary, create_summary = summaries
+    options: dict[str, Any] = {"signature_namespace": namespace, "dependencies": services(service=kind)}
 
-    @get(summary=list_summary, signature_namespace=namespace)
+    @get(summary=list_summary, **options)
     async def list_items(self: Controller, page: Page, service: Collection) -> OffsetPagination[Public]:
         return await service.list_page(page)
 
-    @post(summary=create_summary, signature_namespace=namespace)
+    @post(summary=create_summary, **options)
     async def create_item(
         self: Controller, data: JSONBody[Create], service: Collection, current_user: CurrentUser
     ) -> Public:
         return await service.create_item(current_user, data)
 
     return list_items, create_item
+
+
+def child_routes(
+    children: str,
+    kind: type[ChildService],
+    public: type[BaseModel],
+    create: type[BaseModel],
+    summaries: tuple[str, str],
+) -> tuple[HTTPRouteHandler, HTTPRouteHandler]:
+    """GET (a page, with the total) and POST of `/{item_id}/{children}`: the things under one of the
+    controller's things, with `summaries` in that order."""
+    namespace = {"Children": _dependency(kind), "Public": public, "Create": create}
+    list_summary, create_summary = summaries
+    path = f"/{{item_id:int}}/{children}"
+    options: dict[str, Any] = {"signature_namespace": namespace, "dependencies": services(service=kind)}
+
+    @get(path, summary=list_summary, **options)
+    async def list_children(self: Controller, item_id: Id, page: Page, service: Children) -> OffsetPagination[Public]:
+        return await service.list_page(page, item_id)
+
+    @post(path, summary=create_summary, **options)
+    async def create_child(
+        self: Controller, item_id: Id, data: JSONBody[Create], service: Children, current_user: CurrentUser
+    ) -> Public:
+        return await service.create_item(current_user, item_id, data)
+
+    return list_children, create_child
+
+
+def _dependency(kind: type[Any]) -> Any:
+    """`NamedDependency[kind]`, for a service type known only when the routes are made."""
+    return cast(Any, NamedDependency)[kind]
+
+
+def _provide(kind: type[Any]) -> Provide:
+    async def open_service(db_session: Session) -> Any:
+        return kind(session=db_session)
+
+    return Provide(open_service)

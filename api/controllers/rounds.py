@@ -9,7 +9,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
 from api.controllers import BEARER
-from api.controllers.items import collection_routes, item_routes, services
+from api.controllers.items import child_routes, collection_routes, item_routes, services
 from api.params import CurrentUser, Id, Page, Session
 from scheduler.proposals import service as proposals
 from scheduler.proposals.ranking import round_ranking
@@ -19,17 +19,23 @@ from scheduler.rounds.schemas import PhaseChange, QuotaCreate, QuotaPublic, Roun
 from scheduler.rounds.service import QuotaService, RoundService
 
 Rounds = NamedDependency[RoundService]
-Quotas = NamedDependency[QuotaService]
 
 
 class RoundController(Controller):
     path = "/rounds"
     tags = ("rounds",)
     security = BEARER
-    dependencies = services(service=RoundService, quotas=QuotaService)
+    dependencies = services(service=RoundService)
 
     list_all, create = collection_routes(
         RoundService, RoundPublic, RoundCreate, ("List rounds", "Create a round of your facilities (coordinators)")
+    )
+    list_quotas, create_quota = child_routes(
+        "quotas",
+        QuotaService,
+        QuotaPublic,
+        QuotaCreate,
+        ("The round's quotas", "Add a quota (the round's coordinators)"),
     )
     read, update, remove = item_routes(
         RoundService,
@@ -52,16 +58,6 @@ class RoundController(Controller):
         self, round_id: Id, data: JSONBody[PhaseChange], service: Rounds, current_user: CurrentUser
     ) -> RoundPublic:
         return await service.change_phase(current_user, round_id, data.phase)
-
-    @get("/{round_id:int}/quotas", summary="The round's quotas")
-    async def list_quotas(self, round_id: Id, page: Page, quotas: Quotas) -> OffsetPagination[QuotaPublic]:
-        return await quotas.list_page(page, round_id)
-
-    @post("/{round_id:int}/quotas", summary="Add a quota (the round's coordinators)")
-    async def create_quota(
-        self, round_id: Id, data: JSONBody[QuotaCreate], quotas: Quotas, current_user: CurrentUser
-    ) -> QuotaPublic:
-        return await quotas.create_quota(current_user, round_id, data)
 
     @post("/import", summary="Create a round from a round file (coordinators of every facility in it)")
     async def import_round(
@@ -104,7 +100,6 @@ class QuotaController(Controller):
     path = "/quotas"
     tags = ("rounds",)
     security = BEARER
-    dependencies = services(service=QuotaService)
 
     read, replace, remove = item_routes(
         QuotaService,

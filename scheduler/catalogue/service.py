@@ -10,7 +10,7 @@ from typing import Any
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
@@ -93,7 +93,7 @@ class InstrumentService(TableService[Instrument]):
     async def read(self, instrument_id: int) -> InstrumentPublic:
         return InstrumentPublic.model_validate(await self.row(instrument_id))
 
-    async def create_instrument(self, actor: Claims, facility_id: int, data: InstrumentCreate) -> InstrumentPublic:
+    async def create_item(self, actor: Claims, facility_id: int, data: InstrumentCreate) -> InstrumentPublic:
         session = self.repository.session
         await FacilityService(session=session).row(facility_id)
         await require_facility_coordinator(session, actor, facility_id)
@@ -148,36 +148,12 @@ class WindowService(TableService[Window]):
     table = Window
     noun = "window"
 
-    async def list_page(
-        self, page: LimitOffset, *, facility_id: int | None = None, instrument_id: int | None = None
-    ) -> OffsetPagination[WindowPublic]:
-        """The windows set on a facility as a whole, or on one instrument."""
-        session = self.repository.session
-        query = select(Window).order_by(col(Window.start), col(Window.id))
-        if facility_id is not None:
-            await FacilityService(session=session).row(facility_id)
-            query = query.where(col(Window.facility_id) == facility_id)
-        if instrument_id is not None:
-            await InstrumentService(session=session).row(instrument_id)
-            query = query.where(col(Window.instrument_id) == instrument_id)
-        return await self.page(page, query, WindowPublic)
-
     async def read(self, window_id: int) -> WindowPublic:
         return WindowPublic.model_validate(await self.row(window_id))
 
-    async def create_window(
-        self, actor: Claims, data: WindowCreate, *, facility_id: int | None = None, instrument_id: int | None = None
-    ) -> WindowPublic:
-        """On a facility (`facility_id`) or on one of its instruments (`instrument_id`)."""
-        session = self.repository.session
-        if instrument_id is not None:
-            owner = (await InstrumentService(session=session).row(instrument_id)).facility_id
-        elif facility_id is not None:
-            owner = row_id(await FacilityService(session=session).row(facility_id))
-        else:
-            raise ValueError("a window belongs to a facility or an instrument")
-        await require_facility_coordinator(session, actor, owner)
-        window = Window(**data.model_dump(), facility_id=facility_id, instrument_id=instrument_id)
+    async def _add_window(self, actor: Claims, facility_id: int, window: Window, data: WindowCreate) -> WindowPublic:
+        """Kept by the coordinators of the facility the window blocks (all of it or one instrument)."""
+        await require_facility_coordinator(self.repository.session, actor, facility_id)
         return WindowPublic.model_validate(await self.add(actor, window, data.model_dump(mode="json")))
 
     async def update_item(self, actor: Claims, window_id: int, data: WindowUpdate) -> WindowPublic:
@@ -199,6 +175,32 @@ class WindowService(TableService[Window]):
             return window.facility_id
         assert window.instrument_id is not None
         return (await InstrumentService(session=self.repository.session).row(window.instrument_id)).facility_id
+
+
+class FacilityWindowService(WindowService):
+    """The windows set on a facility as a whole."""
+
+    async def list_page(self, page: LimitOffset, facility_id: int) -> OffsetPagination[WindowPublic]:
+        await FacilityService(session=self.repository.session).row(facility_id)
+        return await self.page(page, _windows().where(col(Window.facility_id) == facility_id), WindowPublic)
+
+    async def create_item(self, actor: Claims, facility_id: int, data: WindowCreate) -> WindowPublic:
+        await FacilityService(session=self.repository.session).row(facility_id)
+        window = Window(**data.model_dump(), facility_id=facility_id)
+        return await self._add_window(actor, facility_id, window, data)
+
+
+class InstrumentWindowService(WindowService):
+    """The windows set on one instrument alone."""
+
+    async def list_page(self, page: LimitOffset, instrument_id: int) -> OffsetPagination[WindowPublic]:
+        await InstrumentService(session=self.repository.session).row(instrument_id)
+        return await self.page(page, _windows().where(col(Window.instrument_id) == instrument_id), WindowPublic)
+
+    async def create_item(self, actor: Claims, instrument_id: int, data: WindowCreate) -> WindowPublic:
+        instrument = await InstrumentService(session=self.repository.session).row(instrument_id)
+        window = Window(**data.model_dump(), instrument_id=instrument_id)
+        return await self._add_window(actor, instrument.facility_id, window, data)
 
 
 class EquipmentService(TableService[Equipment]):
@@ -246,6 +248,10 @@ async def code_is_free(
 
 async def _refers_to(session: AsyncSession, table: type[SQLModel], condition: Any) -> bool:
     return await session.scalar(select(func.count()).select_from(table).where(condition)) != 0
+
+
+def _windows() -> Select[Any]:
+    return select(Window).order_by(col(Window.start), col(Window.id))
 
 
 def _window_detail(window: Window) -> dict[str, Any]:

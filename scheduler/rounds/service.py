@@ -230,7 +230,7 @@ class QuotaService(TableService[Quota]):
     async def read(self, quota_id: int) -> QuotaPublic:
         return QuotaPublic.model_validate(await self.row(quota_id))
 
-    async def create_quota(self, actor: Claims, round_id: int, data: QuotaCreate) -> QuotaPublic:
+    async def create_item(self, actor: Claims, round_id: int, data: QuotaCreate) -> QuotaPublic:
         session = self.repository.session
         await RoundService(session=session).row(round_id)
         await require_round_coordinator(session, actor, round_id)
