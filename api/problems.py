@@ -36,15 +36,24 @@ _MISSING_PARAMETER = re.compile(r"parameter '([^']+)'")
 log = structlog.get_logger(__name__)
 
 
+class Problem(ProblemDetailsException):
+    """Our shape of RFC 9457: `about:blank`, the status's phrase as title, `errors` as JSON paths, and
+    the path asked for as `instance` (the plugin's conversions never see the request, the answer does)."""
+
+    def to_response(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        if self.instance is None:
+            self.instance = request.url.path
+        return super().to_response(request)
+
+
 def _problem(
     status: int,
     detail: str,
     *,
     errors: list[dict[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
-) -> ProblemDetailsException:
-    """Our shape of RFC 9457: `about:blank` with the status's phrase as title, and `errors` as JSON paths."""
-    return ProblemDetailsException(
+) -> Problem:
+    return Problem(
         detail=detail,
         status_code=status,
         headers=dict(headers) if headers else None,
@@ -61,13 +70,6 @@ def _title(status: int) -> str:
         return "Error"
 
 
-def _respond(request: Request[Any, Any, Any], error: ProblemDetailsException) -> Response[dict[str, Any]]:
-    """The plugin's one answer for every problem; `instance` is the path asked for."""
-    if error.instance is None:
-        error.instance = request.url.path
-    return error.to_response(request)
-
-
 def problem(
     request: Request[Any, Any, Any],
     status: int,
@@ -77,10 +79,10 @@ def problem(
     headers: Mapping[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
     """A problem-details response, for handlers that add members of their own to the body."""
-    return _respond(request, _problem(status, detail, errors=errors, headers=headers))
+    return _problem(status, detail, errors=errors, headers=headers).to_response(request)
 
 
-def _input_error(error: InputError) -> ProblemDetailsException:
+def _input_error(error: InputError) -> Problem:
     return _problem(
         HTTPStatus.UNPROCESSABLE_ENTITY,
         f"the request has {len(error.problems)} problem(s)",
@@ -88,7 +90,7 @@ def _input_error(error: InputError) -> ProblemDetailsException:
     )
 
 
-def _validation_error(error: ValidationException) -> ProblemDetailsException:
+def _validation_error(error: ValidationException) -> Problem:
     """Litestar's own checks: query, path and header parameters (bodies go through `_decode`)."""
     extra = error.extra if isinstance(error.extra, list) else []
     errors = [
@@ -102,21 +104,21 @@ def _validation_error(error: ValidationException) -> ProblemDetailsException:
     return _problem(HTTPStatus.UNPROCESSABLE_ENTITY, f"the request has {len(errors)} problem(s)", errors=errors)
 
 
-def _http_error(error: HTTPException) -> ProblemDetailsException:
+def _http_error(error: HTTPException) -> Problem:
     if error.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
         log.error("server error", detail=error.detail, exc_info=error)
     errors = [{"path": "$", "message": error.detail}] if error.status_code == HTTPStatus.BAD_REQUEST else None
     return _problem(error.status_code, error.detail, errors=errors, headers=error.headers)
 
 
-def _too_many_requests(error: TooManyRequestsException) -> ProblemDetailsException:
+def _too_many_requests(error: TooManyRequestsException) -> Problem:
     """The rate limiter says when its window resets; `Retry-After` tells the client in the standard header."""
     headers = dict(error.headers or {})
     headers["Retry-After"] = headers.get("RateLimit-Reset", "60")
     return _problem(error.status_code, "too many attempts: wait, then try again", headers=headers)
 
 
-def _domain_error(error: DomainError) -> ProblemDetailsException:
+def _domain_error(error: DomainError) -> Problem:
     status = (
         HTTPStatus.NOT_FOUND
         if isinstance(error, NotFound)
@@ -129,7 +131,7 @@ def _domain_error(error: DomainError) -> ProblemDetailsException:
     return _problem(status, str(error))
 
 
-def _repository_error(error: RepositoryError) -> ProblemDetailsException:
+def _repository_error(error: RepositoryError) -> Problem:
     """What the repository services raise: a row that is not there, or one the database refused."""
     if isinstance(error, NotFoundError):
         return _problem(HTTPStatus.NOT_FOUND, "not found")
@@ -139,7 +141,7 @@ def _repository_error(error: RepositoryError) -> ProblemDetailsException:
     return _problem(HTTPStatus.INTERNAL_SERVER_ERROR, "an internal error; it has been logged")
 
 
-def _too_deep(error: RecursionError) -> ProblemDetailsException:
+def _too_deep(error: RecursionError) -> Problem:
     """The JSON decoder recurses once per level of nesting: no sensible body comes near the limit."""
     return _problem(
         HTTPStatus.BAD_REQUEST, "the body is nested too deeply", errors=[{"path": "$", "message": str(error)}]
@@ -164,7 +166,6 @@ def _internal_error(request: Request[Any, Any, Any], error: Exception) -> Respon
 
 PROBLEM_DETAILS = ProblemDetailsPlugin(
     ProblemDetailsConfig(
-        exception_handler=_respond,
         exception_to_problem_detail_map={
             InputError: _input_error,
             ValidationException: _validation_error,

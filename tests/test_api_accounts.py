@@ -83,7 +83,13 @@ async def test_requests_without_a_valid_token_are_unauthorised(client: Client, a
 
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
-    assert response.json()["status"] == 401
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert {key: response.json()[key] for key in ("type", "title", "status", "instance")} == {
+        "type": "about:blank",
+        "title": "Unauthorized",
+        "status": 401,
+        "instance": "/me",
+    }
 
 
 async def test_a_token_signed_with_another_secret_or_expired_is_refused(
@@ -318,7 +324,7 @@ async def test_sign_in_attempts_are_limited_per_client(
     refused = attempts[-1]
     assert refused.headers["content-type"] == PROBLEM_JSON
     assert 0 < int(refused.headers["retry-after"]) <= 60
-    assert refused.json()["status"] == 429
+    assert (refused.json()["status"], refused.json()["instance"]) == (429, "/auth/login")
     assert other_endpoints.status_code == 200
 
 
