@@ -19,6 +19,7 @@ from sqlmodel import SQLModel
 from scheduler.accounts.audit import record
 from scheduler.accounts.schemas import Claims
 from scheduler.errors import found
+from scheduler.fields import Update
 
 TableT = TypeVar("TableT", bound=SQLModel)
 PublicT = TypeVar("PublicT", bound=BaseModel)
@@ -63,6 +64,10 @@ class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
         await self.repository.session.flush()
         record(self.repository.session, actor.user_id, f"{self.noun}.{action}", self.noun, row_id(row), detail)
         return row
+
+    async def patch(self, actor: Claims, row: TableT, data: Update) -> TableT:
+        """A partial change as the caller sent it (`Update`), kept in the audit entry as sent."""
+        return await self.change(actor, row, data.changes(), data.model_dump(mode="json", exclude_unset=True))
 
     async def remove(self, actor: Claims, row: TableT, detail: dict[str, Any]) -> None:
         identifier = row_id(row)

@@ -66,9 +66,7 @@ class FacilityService(TableService[Facility]):
     async def update_item(self, actor: Claims, facility_id: int, data: FacilityUpdate) -> FacilityPublic:
         facility = await self.row(facility_id)
         await require_facility_coordinator(self.repository.session, actor, facility_id)
-        return FacilityPublic.model_validate(
-            await self.change(actor, facility, data.changes(), data.model_dump(mode="json", exclude_unset=True))
-        )
+        return FacilityPublic.model_validate(await self.patch(actor, facility, data))
 
     async def delete_item(self, actor: Claims, facility_id: int) -> None:
         """Refused while instruments, windows or rounds refer to it."""
@@ -122,9 +120,7 @@ class InstrumentService(TableService[Instrument]):
     async def update_item(self, actor: Claims, instrument_id: int, data: InstrumentUpdate) -> InstrumentPublic:
         instrument = await self.row(instrument_id)
         await require_facility_coordinator(self.repository.session, actor, instrument.facility_id)
-        return InstrumentPublic.model_validate(
-            await self.change(actor, instrument, data.changes(), data.model_dump(mode="json", exclude_unset=True))
-        )
+        return InstrumentPublic.model_validate(await self.patch(actor, instrument, data))
 
     async def delete_item(self, actor: Claims, instrument_id: int) -> None:
         """With its windows; refused while a request of any round asks for it, which would then name nothing."""
@@ -161,9 +157,7 @@ class WindowService(TableService[Window]):
         await require_facility_coordinator(self.repository.session, actor, await self._facility_of(window))
         changes = data.changes()
         require_end_after_start(changes.get("start", window.start), changes.get("end", window.end))
-        return WindowPublic.model_validate(
-            await self.change(actor, window, changes, data.model_dump(mode="json", exclude_unset=True))
-        )
+        return WindowPublic.model_validate(await self.patch(actor, window, data))
 
     async def delete_item(self, actor: Claims, window_id: int) -> None:
         window = await self.row(window_id)
@@ -225,9 +219,7 @@ class EquipmentService(TableService[Equipment]):
     async def update_item(self, actor: Claims, equipment_id: int, data: EquipmentUpdate) -> EquipmentPublic:
         item = await self.row(equipment_id)
         require_coordinator_role(actor)
-        return EquipmentPublic.model_validate(
-            await self.change(actor, item, data.changes(), data.model_dump(mode="json", exclude_unset=True))
-        )
+        return EquipmentPublic.model_validate(await self.patch(actor, item, data))
 
     async def delete_item(self, actor: Claims, equipment_id: int) -> None:
         """Refused while a round offers it."""
