@@ -2,7 +2,10 @@
 plus the three things every domain write does here (a 404 that names the noun, a page with
 its total, an audit entry in the caller's transaction).
 
-Subclasses name their `table` and `noun` and override only real domain rules.
+Subclasses name their `table` and `noun` and override only real domain rules; the repository
+class is made from `table`. The base is typed `[Any, Any]` because SQLModel tables do not
+declare `__table__`/`__mapper__` statically, so mypy refuses them as advanced-alchemy's
+`ModelProtocol`; `TableT` keeps this class's own methods typed.
 """
 
 from __future__ import annotations
