@@ -54,14 +54,15 @@ from sqlmodel import col
 
 from api.app import create_app
 from api.params import CurrentUser, Id, Session
-from scheduler.accounts.service import create_user, issue_token
+from scheduler.accounts.service import create_user
+from scheduler.accounts.tokens import issue_token
 from scheduler.db.engine import create_engine, session_maker
 from scheduler.db.migrations import upgrade_database
 from scheduler.db.tables import Allocation, Proposal, Request, ScheduleVersion
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import PreviousAllocation
 from scheduler.roundfile.solving import solve_round
-from scheduler.rounds.roundio import import_round
+from scheduler.rounds.importer import import_round
 from scheduler.schedules.service import PUBLISHED
 from scheduler.schedules.slots import ProposalSlots, read_slots
 from scheduler.settings import Settings

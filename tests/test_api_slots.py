@@ -11,7 +11,7 @@ from sqlmodel import col
 from scheduler.db.tables import Facility, Proposal, ReviewAssignment
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import PreviousAllocation
-from scheduler.rounds.roundio import import_round
+from scheduler.rounds.importer import import_round
 from tests.api_helpers import api_client, login, make_user
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "example-round.json"

@@ -25,12 +25,12 @@ from schemathesis.hooks import HookContext
 from schemathesis.schemas import BaseSchema
 
 from api.app import create_app
-from scheduler.accounts.service import issue_token
+from scheduler.accounts.tokens import issue_token
 from scheduler.db.engine import create_engine, session_maker
 from scheduler.jobs import enqueue_solve
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import PreviousAllocation
-from scheduler.rounds.roundio import import_round
+from scheduler.rounds.importer import import_round
 from tests.api_helpers import api_settings, make_user
 from tests.test_api_schedules import EXAMPLE, SOLVED
 
