@@ -75,6 +75,8 @@ class EquipmentBase(SQLModel):
 
 class Equipment(EquipmentBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
+    facility_id: int | None = Field(default=None, foreign_key="facility.id", index=True)
+    """The facility that keeps it, whose coordinators change it; none for items from before ownership (admins only)."""
 
 
 # Rounds
@@ -173,6 +175,8 @@ class ProposalBase(SQLModel):
     missed_rounds: int = 0
     first_time_users: bool = False
     early_career_pi: bool = False
+    bonus_facts_confirmed: bool = False
+    """The three facts above as a coordinator confirmed them; unconfirmed claims earn no bonus."""
 
 
 class Proposal(ProposalBase, table=True):
@@ -269,6 +273,8 @@ class SolveRun(SQLModel, table=True):
     cancel_requested: bool = False
     requested_by: int | None = Field(default=None, foreign_key="user.id")
     worker: str | None = None
+    attempts: int = 0
+    """How many times a worker claimed it: a run reaped after a crash is queued again once."""
     schedule_version_id: int | None = Field(default=None, foreign_key="scheduleversion.id")
     created_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -343,6 +349,8 @@ class User(SQLModel, table=True):
     """admin, coordinator, reviewer or proposer."""
     password_hash: str
     active: bool = True
+    token_version: int = 0
+    """Part of every access token; bumped on deactivation, role or password change and logout, which ends old tokens."""
     calendar_token: str = Field(unique=True, index=True, max_length=64)
     created_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
 
