@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from advanced_alchemy.filters import LimitOffset
 from icalendar import Calendar
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -153,8 +154,8 @@ async def test_the_change_log_and_the_calendar_follow_the_notices(sessions: Sess
     await _publish(sessions, again)
 
     async with sessions() as session:
-        log = await my_changes(session, owner, limit=100, offset=0)
-        others = await my_changes(session, other, limit=100, offset=0)
+        log = (await my_changes(session, owner, LimitOffset(limit=100, offset=0))).items
+        others = (await my_changes(session, other, LimitOffset(limit=100, offset=0))).items
         feed = Calendar.from_ical(await calendar.calendar_feed(session, token))
 
     assert [(n.request, n.kind, n.version) for n in log] == [
@@ -165,7 +166,7 @@ async def test_the_change_log_and_the_calendar_follow_the_notices(sessions: Sess
     ], "newest first"
     assert [(n.request, n.reason) for n in others] == [("P-006-a", "shortened to make room")]
 
-    events = {(str(event["uid"]), str(event.get("status", "CONFIRMED"))): event for event in feed.walk("VEVENT")}
+    events = {(str(event["uid"]), str(event["status"])): event for event in feed.walk("VEVENT")}
     assert set(events) == {
         ("2027-I-example-P-001-a@beamtime", "CONFIRMED"),
         ("2027-I-example-P-002-a@beamtime", "CANCELLED"),
@@ -196,13 +197,39 @@ async def test_my_changes_over_http(database_url: str, sessions: Sessions) -> No
         anonymous = await client.get("/me/changes")
 
     assert mine.status_code == 200, mine.text
-    assert {(n["request"], n["kind"], n["reason"]) for n in mine.json()} == {
+    assert mine.json()["total"] == 2
+    assert {(n["request"], n["kind"], n["reason"]) for n in mine.json()["items"]} == {
         ("P-002-a", "dropped", "cancelled"),
         ("P-003-b", "moved", "new maintenance window on PIK-SANS: pump failure"),
     }
-    entry = next(n for n in mine.json() if n["request"] == "P-003-b")
+    entry = next(n for n in mine.json()["items"] if n["request"] == "P-003-b")
     assert entry["round_id"] == round_id and entry["proposal"] == "P-003" and entry["version"] == 2
     assert entry["before"]["start_shift"] == 13 and entry["after"]["start_shift"] == 27
-    assert outsider.status_code == 200 and outsider.json() == []
-    assert paged.json() == mine.json()[1:]
+    assert outsider.status_code == 200 and outsider.json()["items"] == [] and outsider.json()["total"] == 0
+    assert paged.json()["items"] == mine.json()["items"][1:]
+    assert paged.json()["total"] == 2, "the total counts the whole log, not the page"
     assert anonymous.status_code == 401
+
+
+async def test_the_calendar_feed_over_http_answers_get_and_head_alike(database_url: str, sessions: Sessions) -> None:
+    round_id, draft = await _round_with_changes(sessions)
+    _, token = await _owner(sessions, round_id, "pi@example.org", "P-002", "P-003")
+    await _publish(sessions, draft)
+
+    async with api_client(database_url) as client:
+        got = await client.get(f"/calendar/{token}.ics")
+        headers = await client.head(f"/calendar/{token}.ics")
+        unknown = await client.head("/calendar/0123456789abcdef0123.ics")
+
+    assert got.status_code == 200, got.text
+    assert got.headers["content-type"] == "text/calendar; charset=utf-8", "one charset"
+    statuses = {str(event["uid"]): str(event["status"]) for event in Calendar.from_ical(got.content).walk("VEVENT")}
+    assert statuses == {
+        "2027-I-example-P-002-a@beamtime": "CANCELLED",
+        "2027-I-example-P-003-a@beamtime": "CONFIRMED",
+        "2027-I-example-P-003-b@beamtime": "CONFIRMED",
+    }
+    assert headers.status_code == 200 and headers.content == b""
+    assert headers.headers["content-type"] == got.headers["content-type"]
+    assert headers.headers["content-length"] == str(len(got.content))
+    assert unknown.status_code == 404

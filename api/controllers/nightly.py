@@ -7,7 +7,7 @@ from litestar import Controller, get
 
 from api.auth import requires_role
 from api.controllers import BEARER
-from api.params import CurrentUser, Id, Limit, Offset, Page, Session
+from api.params import CurrentUser, Id, Page, Session
 from scheduler.nightly.history import NightlyRunPublic, nightly_history
 from scheduler.schedules.notices import ChangeNoticePublic, my_changes
 
@@ -42,6 +42,6 @@ class ChangeLogController(Controller):
         "room`, `added from the waiting list`, …). The calendar feed follows the same log.",
     )
     async def my_changes(
-        self, db_session: Session, current_user: CurrentUser, limit: Limit = 100, offset: Offset = 0
-    ) -> list[ChangeNoticePublic]:
-        return await my_changes(db_session, current_user.user_id, limit=limit, offset=offset)
+        self, db_session: Session, current_user: CurrentUser, page: Page
+    ) -> OffsetPagination[ChangeNoticePublic]:
+        return await my_changes(db_session, current_user.user_id, page)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, head, post
 from litestar.datastructures import State
 from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY
@@ -38,6 +38,10 @@ RequestCode = Annotated[
 FeedName = Annotated[
     str, PathParameter(min_length=1, max_length=200, description="`<secret>.ics`, as GET /me/calendar-url gives it.")
 ]
+
+
+CALENDAR_MEDIA_TYPE = "text/calendar"
+"""Litestar adds `; charset=utf-8` to every text type itself."""
 
 
 class CalendarAddress(BaseModel):
@@ -181,6 +185,8 @@ class ScheduleController(Controller):
 
 
 class CalendarController(Controller):
+    """The feed answers GET and HEAD (calendar apps ask HEAD to see whether it changed) with the same headers."""
+
     tags = ("schedules",)
 
     @get(
@@ -188,10 +194,24 @@ class CalendarController(Controller):
         summary="A user's slots in published schedules as an iCalendar feed",
         description="The address comes from GET /me/calendar-url and is its own credential: no token header. "
         "An unknown address is 404.",
-        media_type="text/calendar; charset=utf-8",
+        media_type=CALENDAR_MEDIA_TYPE,
     )
     async def feed(self, feed: FeedName, db_session: Session) -> bytes:
-        token = feed.removesuffix(".ics")
-        if token == feed:
-            raise NotFound("calendar feeds end in .ics")
-        return await calendar.calendar_feed(db_session, token)
+        return await _feed(db_session, feed)
+
+    @head(
+        "/calendar/{feed:str}",
+        summary="The headers of a calendar feed, without the feed",
+        description="Content-Type and Content-Length as GET answers them; 404 for an unknown address.",
+        media_type=CALENDAR_MEDIA_TYPE,
+    )
+    async def feed_headers(self, feed: FeedName, db_session: Session) -> Response[None]:
+        body = await _feed(db_session, feed)
+        return Response(None, media_type=CALENDAR_MEDIA_TYPE, headers={"Content-Length": str(len(body))})
+
+
+async def _feed(db_session: Session, feed: str) -> bytes:
+    token = feed.removesuffix(".ics")
+    if token == feed:
+        raise NotFound("calendar feeds end in .ics")
+    return await calendar.calendar_feed(db_session, token)

@@ -24,9 +24,9 @@ versions, with a UID stable per request so that calendar apps update the event
 when a new version moves it; its SEQUENCE is the request's number of change
 notices (`scheduler.schedules.notices`), so every published change supersedes the copy a
 calendar app holds. A slot the latest change dropped stays in the feed as a
-cancelled event (STATUS:CANCELLED, same UID). Times are UTC (DTSTART/DTEND with
-Z), which needs no VTIMEZONE; the description gives them in the facility's
-timezone as well.
+cancelled event (STATUS:CANCELLED, same UID); every slot in force is
+STATUS:CONFIRMED. Times are UTC (DTSTART/DTEND with Z), which needs no VTIMEZONE;
+the description gives them in the facility's timezone as well.
 """
 
 from __future__ import annotations
@@ -295,6 +295,7 @@ def _events(placements: Iterable[_Placed], sequences: Mapping[tuple[int, str], i
         event = Event()
         event.add("uid", _uid(placed.round.code, placed.request.code))
         event.add("sequence", sequences.get((placed.proposal.id or 0, placed.request.code), 0))
+        event.add("status", "CONFIRMED")
         event.add("dtstamp", placed.version.published_at or placed.version.created_at)
         event.add("dtstart", start)
         event.add("dtend", end)

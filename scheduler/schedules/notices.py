@@ -25,8 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from advanced_alchemy.filters import LimitOffset
+from advanced_alchemy.service import OffsetPagination
 from pydantic import BaseModel
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -110,19 +112,26 @@ async def record_changes(session: AsyncSession, version_id: int, superseded_id: 
     return len(entries)
 
 
-async def my_changes(session: AsyncSession, user_id: int, *, limit: int, offset: int) -> list[ChangeNoticePublic]:
-    """The change log of the user's proposals, newest first."""
+async def my_changes(session: AsyncSession, user_id: int, page: LimitOffset) -> OffsetPagination[ChangeNoticePublic]:
+    """A page of the change log of the user's proposals, newest first, with the log's total length."""
+    mine = col(Proposal.owner_id) == user_id
+    total = await session.scalar(
+        select(func.count())
+        .select_from(ChangeNotice)
+        .join(Proposal, col(Proposal.id) == col(ChangeNotice.proposal_id))
+        .where(mine)
+    )
     rows = await session.execute(
         select(ChangeNotice, col(Proposal.code), col(Round.id), col(Round.code), col(ScheduleVersion.number))
         .join(Proposal, col(Proposal.id) == col(ChangeNotice.proposal_id))
         .join(Round, col(Round.id) == col(Proposal.round_id))
         .join(ScheduleVersion, col(ScheduleVersion.id) == col(ChangeNotice.schedule_version_id))
-        .where(col(Proposal.owner_id) == user_id)
+        .where(mine)
         .order_by(col(ChangeNotice.id).desc())
-        .limit(limit)
-        .offset(offset)
+        .limit(page.limit)
+        .offset(page.offset)
     )
-    return [
+    items = [
         ChangeNoticePublic(
             id=notice.id,
             round_id=round_id,
@@ -139,6 +148,7 @@ async def my_changes(session: AsyncSession, user_id: int, *, limit: int, offset:
         )
         for notice, proposal_code, round_id, round_code, number in rows
     ]
+    return OffsetPagination(items=items, limit=page.limit, offset=page.offset, total=total or 0)
 
 
 async def calendar_notices(session: AsyncSession, owner_id: int) -> CalendarNotices:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from advanced_alchemy.filters import LimitOffset
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,5 +24,5 @@ async def proposer_page(session: AsyncSession, user_id: int, public_url: str) ->
     return ProposerPage(
         proposals=await my_proposals(session, user_id),
         calendar_url=public_url.rstrip("/") + await calendar_path(session, user_id),
-        changes=await my_changes(session, user_id, limit=CHANGE_LOG_LENGTH, offset=0),
+        changes=(await my_changes(session, user_id, LimitOffset(limit=CHANGE_LOG_LENGTH, offset=0))).items,
     )
