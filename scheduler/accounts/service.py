@@ -12,30 +12,24 @@ from collections.abc import Iterable
 from typing import Any
 
 from advanced_alchemy.filters import LimitOffset
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from advanced_alchemy.service import OffsetPagination, SQLAlchemyAsyncRepositoryService
+from advanced_alchemy.service import OffsetPagination
 from pydantic import ValidationError
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.accounts.audit import record
-from scheduler.accounts.schemas import Claims, Me, Role, UserCreate, UserPublic, as_role
-from scheduler.accounts.tokens import hash_password, unknown_user_hash, verify_password
+from scheduler.accounts.schemas import Claims, Me, Role, UserCreate, UserPublic
+from scheduler.accounts.tokens import hash_password, issue_token, unknown_user_hash, verify_password
+from scheduler.db.repository import TableService, record
 from scheduler.db.tables import CoordinatorFacility, Facility, RoundFacility, User
 from scheduler.errors import Conflict
 from scheduler.roundfile.checks import InputError, InputProblem, problems_from_validation_error
+from scheduler.settings import Settings
 
 
-class UserService(SQLAlchemyAsyncRepositoryService[Any, Any]):
-    """Users' rows (SQLModel tables are not advanced-alchemy's `ModelProtocol`, hence `Any`)."""
-
-    class Repo(SQLAlchemyAsyncRepository[Any]):
-        model_type = User
-
-    repository_type = Repo
-    count_with_window_function = False
-    """The total is counted apart from the page, so a page past the end still says how many there are."""
+class UserService(TableService[User]):
+    table = User
+    noun = "user"
 
 
 async def create_user(
@@ -76,15 +70,15 @@ async def create_user(
     return _public(user, sorted(data.facilities))
 
 
-async def authenticate(session: AsyncSession, email: str, password: str) -> Claims | None:
-    """The claims of an active user with this e-mail and password; None otherwise, as slowly either way."""
+async def sign_in(session: AsyncSession, email: str, password: str, settings: Settings) -> str | None:
+    """An access token for an active user with this e-mail and password; None otherwise, as slowly either way."""
     user = (await session.execute(select(User).where(col(User.email) == email.strip().lower()))).scalar_one_or_none()
     password_hash = unknown_user_hash() if user is None else user.password_hash
     matches = await asyncio.to_thread(verify_password, password, password_hash)
     if user is None or not matches or not user.active:
         return None
     assert user.id is not None
-    return Claims(user_id=user.id, role=as_role(user.role))
+    return issue_token(user.id, user.token_version, settings=settings)
 
 
 async def me(session: AsyncSession, user_id: int) -> Me | None:
@@ -107,7 +101,7 @@ async def list_users(
     query: Select[Any] = select(User).order_by(col(User.id))
     if role is not None:
         query = query.where(col(User.role) == role)
-    users, total = await UserService(session=session).list_and_count(page, statement=query)
+    users, total = await UserService(session=session).get_many_and_count(page, statement=query)
     codes = await _coordinated_codes_by_user(session, [user.id for user in users if user.id is not None])
     return OffsetPagination(
         items=[_public(user, codes.get(user.id or 0, [])) for user in users],

@@ -16,7 +16,6 @@ from sqlmodel import SQLModel, col
 
 from scheduler.accounts.schemas import Claims
 from scheduler.catalogue.access import require_admin, require_coordinator_role, require_facility_coordinator
-from scheduler.catalogue.repository import TableService, row_id
 from scheduler.catalogue.schemas import (
     EquipmentCreate,
     EquipmentPublic,
@@ -32,6 +31,7 @@ from scheduler.catalogue.schemas import (
     WindowUpdate,
     require_end_after_start,
 )
+from scheduler.db.repository import TableService, row_id
 from scheduler.db.tables import (
     Equipment,
     Facility,

@@ -14,9 +14,9 @@ from advanced_alchemy.service import OffsetPagination
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduler.accounts.audit import record
 from scheduler.accounts.schemas import Claims
 from scheduler.accounts.service import coordinates_round
+from scheduler.db.repository import record
 from scheduler.errors import Conflict, NotFound
 from scheduler.fields import Input
 from scheduler.jobs.queue import RunState, enqueue_solve, request_cancel

@@ -13,9 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.accounts.audit import record
 from scheduler.accounts.schemas import Claims
-from scheduler.catalogue.repository import TableService
+from scheduler.db.repository import TableService, record
 from scheduler.db.tables import Proposal, Review, ReviewAssignment, TeamMember, User
 from scheduler.errors import Conflict, Forbidden, NotFound
 from scheduler.proposals.access import require_coordinator, visible_proposal

@@ -21,9 +21,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.accounts.audit import record
 from scheduler.accounts.schemas import Claims
-from scheduler.catalogue.repository import TableService
+from scheduler.db.repository import TableService, record
 from scheduler.db.tables import (
     Equipment,
     Instrument,

@@ -16,12 +16,11 @@ from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.accounts.audit import record
 from scheduler.accounts.schemas import Claims
 from scheduler.catalogue.access import require_coordinator_role
-from scheduler.catalogue.repository import TableService, row_id
 from scheduler.catalogue.schemas import require_end_after_start
 from scheduler.catalogue.service import code_is_free
+from scheduler.db.repository import TableService, record, row_id
 from scheduler.db.tables import (
     CountryGroup,
     Equipment,

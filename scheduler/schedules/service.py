@@ -28,10 +28,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.accounts.audit import record
 from scheduler.accounts.schemas import Claims
 from scheduler.accounts.service import coordinates_round
-from scheduler.catalogue.repository import TableService
+from scheduler.db.repository import TableService, record
 from scheduler.db.tables import Allocation, Request, Round, ScheduleVersion
 from scheduler.errors import Conflict, DomainError, Forbidden, NotFound
 from scheduler.fields import MAX_INT, Input

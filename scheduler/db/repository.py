@@ -6,6 +6,11 @@ Subclasses name their `table` and `noun` and override only real domain rules; th
 class is made from `table`. The base is typed `[Any, Any]` because SQLModel tables do not
 declare `__table__`/`__mapper__` statically, so mypy refuses them as advanced-alchemy's
 `ModelProtocol`; `TableT` keeps this class's own methods typed.
+
+The audit entry is written here, in the same transaction as the change itself, so a change and its
+entry are committed or rolled back together: the log never claims a change that did not happen,
+nor misses one. It lives beside the base (not in `accounts`) so that every domain, accounts'
+own services included, can stand on this base without an import cycle.
 """
 
 from __future__ import annotations
@@ -17,15 +22,30 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import OffsetPagination, SQLAlchemyAsyncRepositoryService
 from pydantic import BaseModel
 from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
-from scheduler.accounts.audit import record
 from scheduler.accounts.schemas import Claims
+from scheduler.db.tables import AuditEntry
 from scheduler.errors import found
 from scheduler.fields import Update
 
 TableT = TypeVar("TableT", bound=SQLModel)
 PublicT = TypeVar("PublicT", bound=BaseModel)
+
+
+def record(
+    session: AsyncSession,
+    user_id: int | None,
+    action: str,
+    entity: str,
+    entity_id: int | str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Adds the entry to the session; the caller's commit writes it with the change. `detail` must be JSON."""
+    session.add(
+        AuditEntry(user_id=user_id, action=action, entity=entity, entity_id=str(entity_id), detail=detail or {})
+    )
 
 
 class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
