@@ -65,6 +65,7 @@ async def test_who_sees_a_proposals_slots(database_url: str, sessions: Sessions)
                     "instrument": "SKIF-1-4",
                     "instrument_name": "XAFS",
                     "facility": "SKIF",
+                    "facility_name": "SKIF synchrotron",
                     "timezone": "Asia/Novosibirsk",
                     "start": "2027-02-04T12:00:00+07:00",
                     "end": "2027-02-05T12:00:00+07:00",
@@ -76,6 +77,7 @@ async def test_who_sees_a_proposals_slots(database_url: str, sessions: Sessions)
                     "instrument": "PIK-SANS",
                     "instrument_name": "Small-angle scattering",
                     "facility": "PIK",
+                    "facility_name": "PIK neutron reactor",
                     "timezone": "Europe/Moscow",
                     "start": "2027-02-05T16:00:00+03:00",
                     "end": "2027-02-08T16:00:00+03:00",
@@ -84,6 +86,10 @@ async def test_who_sees_a_proposals_slots(database_url: str, sessions: Sessions)
                 },
             ],
         }
+        mine = await client.get("/me/proposals", headers=await login(client, "pi@example.org"))
+        assert mine.status_code == 200, mine.text
+        (status,) = mine.json()
+        assert status["slots"] == response.json()["slots"], "one slot object, in the facility's offset, on both"
         for email in ("pik@example.org", "admin@example.org", "assigned@example.org"):
             seen = await client.get(path, headers=await login(client, email))
             assert seen.status_code == 200, email

@@ -36,11 +36,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
-from zoneinfo import ZoneInfo
+from typing import Annotated, Literal
 
+import msgspec
 from icalendar import Calendar, Event
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -62,6 +62,7 @@ from scheduler.roundfile.contract import Unallocated, UnallocatedReason
 from scheduler.schedules.export import export_schedule
 from scheduler.schedules.notices import CalendarNotices, calendar_notices
 from scheduler.schedules.service import PUBLISHED
+from scheduler.schedules.slots import PublishedSlot, published_slot
 
 ProposalState = Literal["submitted", "under_review", "scored", "scheduled", "waitlisted", "not_scheduled", "withdrawn"]
 SCORING_REASONS: frozenset[str] = frozenset({"below_cutoff", "not_feasible"})
@@ -73,19 +74,7 @@ TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 PHASE_STATES: Mapping[str, ProposalState] = {"open": "submitted", "review": "under_review"}
 
 
-class ScheduledSlot(BaseModel):
-    request: str
-    instrument: str
-    instrument_name: str
-    facility: str
-    facility_name: str
-    timezone: str
-    start: datetime = Field(description="In the facility's timezone.")
-    end: datetime = Field(description="In the facility's timezone.")
-    shifts: int
-
-
-class RequestOutcome(BaseModel):
+class RequestOutcome(msgspec.Struct, frozen=True):
     request: str
     reason: UnallocatedReason | None
     detail: str | None
@@ -95,21 +84,26 @@ class RequestOutcome(BaseModel):
         return cls(request=request, reason=outcome[0], detail=outcome[1])
 
 
-class ProposalStatus(BaseModel):
+class ProposalStatus(msgspec.Struct, frozen=True):
+    """msgspec like its slots (`PublishedSlot`, shared with `GET /proposals/{id}/slots`)."""
+
     id: int
     proposal: str
     title: str
     round_id: int
     round: str
     status: ProposalState
-    reason: UnallocatedReason | None = Field(
-        default=None, description="Why a waitlisted or not scheduled proposal got no time."
-    )
-    detail: str | None = Field(default=None, description="The reason in words.")
-    slots: list[ScheduledSlot] = Field(default=[], description="Its allocations in the published schedule.")
-    unallocated: list[RequestOutcome] = Field(
-        default=[], description="Once a schedule is published: its requests that got no time, each with why."
-    )
+    reason: Annotated[
+        UnallocatedReason | None, msgspec.Meta(description="Why a waitlisted or not scheduled proposal got no time.")
+    ] = None
+    detail: Annotated[str | None, msgspec.Meta(description="The reason in words.")] = None
+    slots: Annotated[
+        list[PublishedSlot], msgspec.Meta(description="Its allocations in the published schedule, earliest first.")
+    ] = msgspec.field(default_factory=list)
+    unallocated: Annotated[
+        list[RequestOutcome],
+        msgspec.Meta(description="Once a schedule is published: its requests that got no time, each with why."),
+    ] = msgspec.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -128,19 +122,19 @@ class _Placed:
         start = self.round.start + self.allocation.start_shift * step
         return start.astimezone(UTC), (start + self.allocation.shifts * step).astimezone(UTC)
 
-    def slot(self) -> ScheduledSlot:
-        zone = ZoneInfo(self.facility.timezone)
-        start, end = self.times()
-        return ScheduledSlot(
-            request=self.request.code,
-            instrument=self.instrument.code,
-            instrument_name=self.instrument.name,
-            facility=self.facility.code,
-            facility_name=self.facility.name,
-            timezone=self.facility.timezone,
-            start=start.astimezone(zone),
-            end=end.astimezone(zone),
-            shifts=self.allocation.shifts,
+    def slot(self) -> PublishedSlot:
+        return published_slot(
+            self.round.start,
+            timedelta(hours=self.round.shift_hours),
+            self.request.code,
+            self.instrument.code,
+            self.instrument.name,
+            self.facility.code,
+            self.facility.name,
+            self.facility.timezone,
+            self.allocation.start_shift,
+            self.allocation.shifts,
+            self.allocation.pinned,
         )
 
 
@@ -184,7 +178,7 @@ async def my_proposals(session: AsyncSession, user_id: int) -> list[ProposalStat
             )
         ).scalars()
     }
-    slots: dict[int, list[ScheduledSlot]] = defaultdict(list)
+    slots: dict[int, list[PublishedSlot]] = defaultdict(list)
     for placement in await _published_placements(session, user_id):
         slots[placement.request.proposal_id].append(placement.slot())
     requests: dict[int, list[str]] = defaultdict(list)
@@ -219,19 +213,18 @@ async def my_proposals(session: AsyncSession, user_id: int) -> list[ProposalStat
     return statuses
 
 
-def _outcome(status: ProposalStatus, slots: list[ScheduledSlot], unallocated: list[RequestOutcome]) -> ProposalStatus:
+def _outcome(status: ProposalStatus, slots: list[PublishedSlot], unallocated: list[RequestOutcome]) -> ProposalStatus:
     """The status of a proposal in a round with a published schedule, from its slots and reasons."""
     if slots:
-        return status.model_copy(update={"status": "scheduled", "slots": slots, "unallocated": unallocated})
+        return msgspec.structs.replace(status, status="scheduled", slots=slots, unallocated=unallocated)
     excluded = [outcome for outcome in unallocated if outcome.reason in SCORING_REASONS]
     explained = excluded or [outcome for outcome in unallocated if outcome.reason is not None]
-    return status.model_copy(
-        update={
-            "status": "not_scheduled" if excluded else "waitlisted",
-            "reason": explained[0].reason if explained else None,
-            "detail": explained[0].detail if explained else None,
-            "unallocated": unallocated,
-        }
+    return msgspec.structs.replace(
+        status,
+        status="not_scheduled" if excluded else "waitlisted",
+        reason=explained[0].reason if explained else None,
+        detail=explained[0].detail if explained else None,
+        unallocated=unallocated,
     )
 
 
@@ -347,7 +340,7 @@ def _uid(round_code: str, request_code: str) -> str:
     return f"{round_code}-{request_code}@beamtime"
 
 
-def _description(placed: _Placed, slot: ScheduledSlot) -> str:
+def _description(placed: _Placed, slot: PublishedSlot) -> str:
     local = f"{slot.start:%Y-%m-%d %H:%M} – {slot.end:%Y-%m-%d %H:%M} {slot.timezone}"
     return (
         f"{placed.proposal.title}\n"

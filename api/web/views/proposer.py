@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from advanced_alchemy.filters import LimitOffset
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.schedules.calendar import ProposalStatus, calendar_path, my_proposals
@@ -12,10 +14,11 @@ from scheduler.schedules.notices import ChangeNoticePublic, my_changes
 CHANGE_LOG_LENGTH = 50
 
 
-class ProposerPage(BaseModel):
+@dataclass(frozen=True)
+class ProposerPage:
     proposals: list[ProposalStatus]
     calendar_url: str
-    changes: list[ChangeNoticePublic]
+    changes: Sequence[ChangeNoticePublic]
     """The change log, newest first."""
 
 
