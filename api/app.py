@@ -33,6 +33,7 @@ from api.params import PAGE
 from api.problems import LOGGED_ERRORS, PROBLEM_DETAILS, BodyValidation
 from api.web import DASHBOARD_ROUTES, TEMPLATE_CONFIG
 from api.web.session import dashboard_auth, dashboard_csrf
+from scheduler.accounts.identity import Identities
 from scheduler.db.engine import create_engine, session_maker
 from scheduler.db.migrations import upgrade_database
 from scheduler.runtime import background_work
@@ -95,7 +96,14 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
             database,
             background,
         ],
-        state=State({"settings": settings, "engine": engine, "sessions": sessions}),
+        state=State(
+            {
+                "settings": settings,
+                "engine": engine,
+                "sessions": sessions,
+                "identities": Identities(sessions, settings.account_cache_seconds),
+            }
+        ),
         plugins=[PydanticInitPlugin(), BodyValidation(), PROBLEM_DETAILS, database_plugin(engine, sessions)],
         exception_handlers=LOGGED_ERRORS,
         template_config=TEMPLATE_CONFIG,

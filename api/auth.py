@@ -18,8 +18,9 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 from litestar.types import Guard
 
+from scheduler.accounts.identity import Identities
 from scheduler.accounts.schemas import Claims, Role
-from scheduler.accounts.tokens import TOKEN_ALGORITHM, InvalidTokenError, claims
+from scheduler.accounts.tokens import TOKEN_ALGORITHM, InvalidTokenError, token_subject
 from scheduler.settings import Settings
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -28,16 +29,18 @@ PUBLIC_PATHS = ["^/auth/login$", "^/calendar/", "^/schema(/|$)", "^/ui(/|$)", "^
 SIGN_IN_PATHS = ("/auth/login", "/ui/login")
 
 
-async def retrieve_claims(token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> Claims | None:
-    """Who a verified, unexpired token names; None refuses it.
+async def retrieve_claims(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Claims | None:
+    """Who a verified, unexpired token names, as their account is now; None refuses it (401).
 
-    Issue 10 changes only this function: look the user up (active, role, token version),
-    cached for a few seconds, through `connection.app.state`.
+    The account is checked on every request (active, role, facilities, token version) through
+    a cache of a few seconds (`settings.account_cache_seconds`), so ended accounts lose access quickly.
     """
     try:
-        return claims(token.sub, token.extras.get("role"))
+        user_id, version = token_subject(token.sub, token.extras.get("ver"))
     except InvalidTokenError:
         return None
+    identities: Identities = connection.app.state.identities
+    return await identities.claims(user_id, version)
 
 
 class BearerAuthenticationMiddleware(JWTAuthenticationMiddleware):

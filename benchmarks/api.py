@@ -167,7 +167,7 @@ async def prepare(url: str, settings: Settings, owned: int, solve_limit: float) 
     await engine.dispose()
     return Prepared(
         proposal_ids=proposal_ids,
-        token=issue_token(user.id, "proposer", settings=settings),
+        token=issue_token(user.id, 0, settings=settings),
         parse_seconds=parse_seconds,
         import_seconds=import_seconds,
         publish_import_seconds=publish_import_seconds,

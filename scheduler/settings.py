@@ -45,7 +45,12 @@ class Settings(BaseSettings):
         min_length=32,
         description="Signs access tokens; by default a random secret kept in data/jwt-secret.",
     )
-    jwt_minutes: int = 12 * 60
+    jwt_minutes: int = Field(default=60, ge=1, description="Lifetime of an access token; signing in again renews it.")
+    account_cache_seconds: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="How long a process trusts what it read of an account (active, role, facilities).",
+    )
     login_attempts_per_minute: int = Field(
         default=30, ge=1, description="Sign-in attempts (API and dashboard together) per client address and minute."
     )

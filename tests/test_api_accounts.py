@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jwt
 import pytest
 from litestar import Litestar, Response, post
 from litestar.testing import AsyncTestClient
@@ -20,7 +22,7 @@ from api.params import Session
 from api.problems import LOGGED_ERRORS, PROBLEM_DETAILS
 from api.web.session import COOKIE, CSRF_COOKIE, CSRF_HEADER
 from scheduler.accounts.cli import add_user_command
-from scheduler.accounts.tokens import issue_token
+from scheduler.accounts.tokens import TOKEN_ALGORITHM, issue_token
 from scheduler.db.engine import create_engine, session_maker
 from scheduler.db.tables import User
 from scheduler.roundfile.checks import InputError
@@ -97,8 +99,13 @@ async def test_a_token_signed_with_another_secret_or_expired_is_refused(
 ) -> None:
     user_id = await make_user(sessions, "admin", "root@example.org")
     other_secret = api_settings(database_url, jwt_secret="another-secret-entirely-and-long-enough-too")
-    forged = issue_token(user_id, "admin", settings=other_secret)
-    expired = issue_token(user_id, "admin", settings=api_settings(database_url, jwt_minutes=-1))
+    forged = issue_token(user_id, 0, settings=other_secret)
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    expired = jwt.encode(
+        {"sub": str(user_id), "ver": 0, "iat": an_hour_ago, "exp": an_hour_ago + timedelta(minutes=1)},
+        api_settings(database_url).jwt_secret,
+        algorithm=TOKEN_ALGORITHM,
+    )
 
     async with api_client(database_url) as client:
         for token in (forged, expired):

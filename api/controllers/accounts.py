@@ -16,7 +16,6 @@ from api.params import CurrentUser, Id, Page, Session
 from api.schemas.auth import Login, Token
 from scheduler.accounts import service as accounts
 from scheduler.accounts.schemas import Me, Role, UserCreate, UserPublic
-from scheduler.accounts.tokens import issue_token
 from scheduler.errors import NotFound
 
 
@@ -26,14 +25,11 @@ class AuthController(Controller):
 
     @post("/login", status_code=200, summary="Exchange e-mail and password for a bearer token")
     async def login(self, data: JSONBody[Login], db_session: Session, state: State) -> Token:
-        claims = await accounts.authenticate(db_session, data.email, data.password)
-        if claims is None:
-            raise NotAuthorizedException("wrong e-mail or password", headers=CHALLENGE)
         settings = state.settings
-        return Token(
-            access_token=issue_token(claims.user_id, claims.role, settings=settings),
-            expires_in=settings.jwt_minutes * 60,
-        )
+        token = await accounts.sign_in(db_session, data.email, data.password, settings)
+        if token is None:
+            raise NotAuthorizedException("wrong e-mail or password", headers=CHALLENGE)
+        return Token(access_token=token, expires_in=settings.jwt_minutes * 60)
 
 
 class MeController(Controller):

@@ -34,7 +34,6 @@ from api.web.views.proposer import proposer_page
 from api.web.views.round import compare_page, coordinated_rounds, round_page
 from scheduler.accounts import service as accounts
 from scheduler.accounts.schemas import Claims, Me
-from scheduler.accounts.tokens import issue_token
 from scheduler.errors import DomainError, Forbidden, NotFound
 from scheduler.fields import MAX_INT
 from scheduler.roundfile.checks import InputError
@@ -124,15 +123,14 @@ class LoginPages(_Pages):
     ) -> Response[Any]:
         target = safe_next(data.get("next"))
         email, password = data.get("email", "")[:254], data.get("password", "")[:1024]
-        claims = await accounts.authenticate(db_session, email, password) if email and password else None
-        if claims is None:
+        settings = state.settings
+        token = await accounts.sign_in(db_session, email, password, settings) if email and password else None
+        if token is None:
             return Template(
                 template_name="login.html",
                 context={"next": target, "error": "Wrong e-mail or password.", "email": email},
                 status_code=401,
             )
-        settings = state.settings
-        token = issue_token(claims.user_id, claims.role, settings=settings)
         return Redirect(path=target, status_code=303, cookies=[session_cookie(token, settings)])
 
     @post("/logout", status_code=303, summary="Sign out")

@@ -44,10 +44,11 @@ def as_role(value: str) -> Role:
 
 @dataclass(frozen=True, slots=True)
 class Claims:
-    """Who is asking, as their token says."""
+    """Who is asking: their account, role and the ids of the facilities they coordinate (empty for other roles)."""
 
     user_id: int
     role: Role
+    facilities: frozenset[int] = frozenset()
 
     @property
     def is_admin(self) -> bool:

@@ -1,8 +1,9 @@
 """Access tokens and passwords: what a token says and how a password is kept.
 
-A token carries the user's id and role, so that a request is authorised without a
-database read. The API's auth backends (Litestar's JWT middleware) check the
-signature and expiry; `claims` turns what a verified token says into `Claims`.
+A token carries the user's id and the version of their tokens: the API's auth
+backends (Litestar's JWT middleware) check its signature and expiry, and
+`scheduler.accounts.identity` checks the account behind it (active, role,
+facilities, and that the version is still the account's).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-from scheduler.accounts.schemas import ROLES, Claims, Role, as_role
 from scheduler.settings import Settings
 
 TOKEN_ALGORITHM = "HS256"
@@ -43,14 +43,19 @@ def unknown_user_hash() -> str:
     return _passwords.hash(secrets.token_urlsafe(16))
 
 
-def issue_token(user_id: int, role: Role, *, settings: Settings) -> str:
+def issue_token(user_id: int, token_version: int, *, settings: Settings) -> str:
     now = datetime.now(UTC)
-    payload = {"sub": str(user_id), "role": role, "iat": now, "exp": now + timedelta(minutes=settings.jwt_minutes)}
+    payload = {
+        "sub": str(user_id),
+        "ver": token_version,
+        "iat": now,
+        "exp": now + timedelta(minutes=settings.jwt_minutes),
+    }
     return jwt.encode(payload, settings.jwt_secret, algorithm=TOKEN_ALGORITHM)
 
 
-def claims(subject: str, role: object) -> Claims:
-    """The claims of a token whose signature and expiry were checked; InvalidTokenError if it names no user and role."""
-    if not subject.isdigit() or role not in ROLES or not isinstance(role, str):
-        raise InvalidTokenError("the token names no user and role")
-    return Claims(user_id=int(subject), role=as_role(role))
+def token_subject(subject: str, version: object) -> tuple[int, int]:
+    """The user id and token version of a token whose signature and expiry were checked."""
+    if not subject.isdigit() or not isinstance(version, int) or isinstance(version, bool):
+        raise InvalidTokenError("the token names no user")
+    return int(subject), version
