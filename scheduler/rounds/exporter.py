@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -31,7 +31,7 @@ from scheduler.db.tables import (
 )
 from scheduler.roundfile import contract as c
 from scheduler.roundfile.checks import InputError, problems_from_validation_error
-from scheduler.schedules.versions import version_schedule
+from scheduler.schedules.versions import round_heading, round_zone, version_schedule
 
 
 async def export_round(session: AsyncSession, round_id: int) -> c.RoundFile:
@@ -41,38 +41,20 @@ async def export_round(session: AsyncSession, round_id: int) -> c.RoundFile:
     facilities and instruments that overlap its period. A round that is no valid
     file yet (no facility, a proposal without requests) raises InputError.
     """
-    round_row = (
-        await session.execute(
-            select(
-                col(Round.code),
-                col(Round.name),
-                col(Round.start),
-                col(Round.end),
-                col(Round.shift_hours),
-                col(Round.utc_offset_minutes),
-                col(Round.scoring),
-            ).where(col(Round.id) == round_id)
-        )
-    ).one_or_none()
-    if round_row is None:
+    round_ = await session.scalar(select(Round).where(col(Round.id) == round_id))
+    if round_ is None:
         raise LookupError(f"no round {round_id}")
-    zone = timezone(timedelta(minutes=round_row.utc_offset_minutes))
+    zone = round_zone(round_)
     proposals, request_codes = await _export_proposals(session, round_id, zone)
     document = {
         "format": c.ROUND_FORMAT,
-        "round": {
-            "id": round_row.code,
-            "name": round_row.name,
-            "start": round_row.start.astimezone(zone),
-            "end": round_row.end.astimezone(zone),
-            "shift_hours": round_row.shift_hours,
-        },
+        "round": round_heading(round_),
         "country_groups": await _export_country_groups(session, round_id),
-        "facilities": await _export_facilities(session, round_id, round_row.start, round_row.end, zone),
+        "facilities": await _export_facilities(session, round_id, round_.start, round_.end, zone),
         "equipment": await _export_equipment(session, round_id),
         "quotas": await _export_quotas(session, round_id),
         "proposals": proposals,
-        "scoring": round_row.scoring,
+        "scoring": round_.scoring,
         "previous_schedule": await _export_published(session, round_id, request_codes),
     }
     try:
@@ -238,48 +220,11 @@ async def _export_proposals(
         )
     ).all()
     of_round = select(col(Proposal.id)).where(col(Proposal.round_id) == round_id)
-    team: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    members = await session.execute(
-        select(col(TeamMember.proposal_id), col(TeamMember.name), col(TeamMember.institution), col(TeamMember.country))
-        .where(col(TeamMember.proposal_id).in_(of_round))
-        .order_by(col(TeamMember.proposal_id), col(TeamMember.position), col(TeamMember.id))
+    team = await _per_proposal(session, TeamMember, of_round, ("name", "institution", "country"))
+    reviews = await _per_proposal(session, Review, of_round, ("reviewer", "grade", "conflict"))
+    links = await _per_proposal(
+        session, Link, of_round, ("type", "requests", "first", "then", "min_gap_shifts", "max_gap_shifts")
     )
-    for proposal_id, name, institution, country in members:
-        team[proposal_id].append({"name": name, "institution": institution, "country": country})
-    reviews: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    review_rows = await session.execute(
-        select(col(Review.proposal_id), col(Review.reviewer), col(Review.grade), col(Review.conflict))
-        .where(col(Review.proposal_id).in_(of_round))
-        .order_by(col(Review.proposal_id), col(Review.position), col(Review.id))
-    )
-    for proposal_id, reviewer, grade, conflict in review_rows:
-        reviews[proposal_id].append({"reviewer": reviewer, "grade": grade, "conflict": conflict})
-    links: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    link_rows = await session.execute(
-        select(
-            col(Link.proposal_id),
-            col(Link.type),
-            col(Link.requests),
-            col(Link.first),
-            col(Link.then),
-            col(Link.min_gap_shifts),
-            col(Link.max_gap_shifts),
-        )
-        .where(col(Link.proposal_id).in_(of_round))
-        .order_by(col(Link.proposal_id), col(Link.position), col(Link.id))
-    )
-    for link in link_rows:
-        links[link.proposal_id].append(
-            {"type": link.type, "requests": link.requests}
-            if link.type == "all_or_nothing"
-            else {
-                "type": link.type,
-                "first": link.first,
-                "then": link.then,
-                "min_gap_shifts": link.min_gap_shifts,
-                "max_gap_shifts": link.max_gap_shifts,
-            }
-        )
     exported = {proposal.id for proposal in proposals}
     requests: dict[int, list[dict[str, Any]]] = defaultdict(list)
     request_codes: set[str] = set()
@@ -325,13 +270,35 @@ async def _export_proposals(
             "reviews": reviews[proposal.id],
             "technically_feasible": proposal.technically_feasible,
             "requests": requests[proposal.id],
-            "links": links[proposal.id],
+            "links": [_link_entry(link) for link in links[proposal.id]],
             "missed_rounds": proposal.missed_rounds,
             "first_time_users": proposal.first_time_users,
             "early_career_pi": proposal.early_career_pi,
         }
         for proposal in proposals
     ], request_codes
+
+
+async def _per_proposal(
+    session: AsyncSession, table: type[TeamMember | Review | Link], of_round: Select[Any], keys: tuple[str, ...]
+) -> dict[int, list[dict[str, Any]]]:
+    """The `keys` columns of `table`'s rows (a proposal's team, reviews or links) per proposal id, in file order."""
+    rows = await session.execute(
+        select(col(table.proposal_id), *(col(getattr(table, key)) for key in keys))
+        .where(col(table.proposal_id).in_(of_round))
+        .order_by(col(table.proposal_id), col(table.position), col(table.id))
+    )
+    grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for proposal_id, *values in rows:
+        grouped[proposal_id].append(dict(zip(keys, values, strict=True)))
+    return grouped
+
+
+def _link_entry(link: dict[str, Any]) -> dict[str, Any]:
+    """An all-or-nothing link names its requests; an `after` link, its two requests and the gap between them."""
+    if link["type"] == "all_or_nothing":
+        return {"type": link["type"], "requests": link["requests"]}
+    return {key: link[key] for key in ("type", "first", "then", "min_gap_shifts", "max_gap_shifts")}
 
 
 async def _export_published(session: AsyncSession, round_id: int, exported: set[str]) -> list[dict[str, Any]] | None:

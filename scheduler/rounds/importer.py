@@ -11,10 +11,10 @@ the file back.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import String, delete, insert, inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,6 +42,8 @@ from scheduler.db.tables import (
 from scheduler.roundfile import contract as c
 from scheduler.roundfile.checks import InputError, InputProblem, check_round
 from scheduler.schedules.versions import drop_versions, save_version
+
+ChildT = TypeVar("ChildT")
 
 WindowKey = tuple[int | None, int | None, datetime, datetime, str, str]
 """A window's identity: facility id, instrument id, start, end, kind, reason."""
@@ -424,33 +426,25 @@ async def _insert_proposals(
     await _insert(
         session,
         TeamMember,
-        [
-            {
-                "proposal_id": proposal_ids[proposal.id],
-                "position": position,
-                "name": member.name,
-                "institution": member.institution,
-                "country": member.country,
-            }
-            for proposal in proposals
-            for position, member in enumerate(proposal.team)
-        ],
+        _per_child(
+            proposals,
+            proposal_ids,
+            lambda proposal: proposal.team,
+            lambda _, member: {"name": member.name, "institution": member.institution, "country": member.country},
+        ),
     )
     await _insert(
         session,
         Review,
-        [
-            {
-                "proposal_id": proposal_ids[proposal.id],
-                "position": position,
-                "reviewer": review.reviewer,
-                "grade": review.grade,
-                "conflict": review.conflict,
-            }
-            | kept.reviewer(proposal.id, review.reviewer)
-            for proposal in proposals
-            for position, review in enumerate(proposal.reviews)
-        ],
+        _per_child(
+            proposals,
+            proposal_ids,
+            lambda proposal: proposal.reviews,
+            lambda proposal, review: (
+                {"reviewer": review.reviewer, "grade": review.grade, "conflict": review.conflict}
+                | kept.reviewer(proposal.id, review.reviewer)
+            ),
+        ),
     )
     await _insert(
         session,
@@ -465,20 +459,17 @@ async def _insert_proposals(
     await _insert(
         session,
         Link,
-        [
-            _link_row(proposal_ids[proposal.id], position, link)
-            for proposal in proposals
-            for position, link in enumerate(proposal.links)
-        ],
+        _per_child(proposals, proposal_ids, lambda proposal: proposal.links, lambda _, link: _link_row(link)),
     )
     await _insert(
         session,
         Request,
-        [
-            {
+        _per_child(
+            proposals,
+            proposal_ids,
+            lambda proposal: proposal.requests,
+            lambda _, request: {
                 "round_id": round_id,
-                "proposal_id": proposal_ids[proposal.id],
-                "position": position,
                 "code": request.id,
                 "instruments": request.instruments,
                 "shifts": request.shifts,
@@ -487,15 +478,27 @@ async def _insert_proposals(
                 "earliest": request.earliest,
                 "latest": request.latest,
                 "unavailable": [interval.model_dump(mode="json") for interval in request.unavailable],
-            }
-            for proposal in proposals
-            for position, request in enumerate(proposal.requests)
-        ],
+            },
+        ),
     )
 
 
-def _link_row(proposal_id: int, position: int, link: c.AllOrNothingLink | c.AfterLink) -> dict[str, Any]:
-    row: dict[str, Any] = {"proposal_id": proposal_id, "position": position, "type": link.type}
+def _per_child(
+    proposals: Sequence[c.Proposal],
+    proposal_ids: Mapping[str, int],
+    children: Callable[[c.Proposal], Sequence[ChildT]],
+    columns: Callable[[c.Proposal, ChildT], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """A row per child of each proposal (team member, review, link, request): proposal id, place, `columns`."""
+    return [
+        {"proposal_id": proposal_ids[proposal.id], "position": position} | columns(proposal, child)
+        for proposal in proposals
+        for position, child in enumerate(children(proposal))
+    ]
+
+
+def _link_row(link: c.AllOrNothingLink | c.AfterLink) -> dict[str, Any]:
+    row: dict[str, Any] = {"type": link.type}
     if isinstance(link, c.AllOrNothingLink):
         return row | {
             "requests": link.requests,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta, timezone
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -143,6 +143,23 @@ async def drop_versions(session: AsyncSession, round_id: int) -> None:
         await session.execute(statement.execution_options(synchronize_session=False))
 
 
+def round_zone(round_: Round) -> timezone:
+    """The round's own UTC offset, in which its files give every time."""
+    return timezone(timedelta(minutes=round_.utc_offset_minutes))
+
+
+def round_heading(round_: Round) -> dict[str, Any]:
+    """The round's heading as its files give it (a round file's `round`), times in the round's own offset."""
+    zone = round_zone(round_)
+    return {
+        "id": round_.code,
+        "name": round_.name,
+        "start": round_.start.astimezone(zone),
+        "end": round_.end.astimezone(zone),
+        "shift_hours": round_.shift_hours,
+    }
+
+
 async def version_schedule(session: AsyncSession, version_id: int, *, request: str | None = None) -> c.ScheduleFile:
     """A version's allocations (or only `request`'s) as a schedule file, read from its rows alone.
 
@@ -158,16 +175,7 @@ async def version_schedule(session: AsyncSession, version_id: int, *, request: s
     )
     if round_ is None:
         raise LookupError(f"no schedule version {version_id}")
-    zone = timezone(timedelta(minutes=round_.utc_offset_minutes))
-    grid = Grid(
-        c.RoundInfo(
-            id=round_.code,
-            name=round_.name,
-            start=round_.start.astimezone(zone),
-            end=round_.end.astimezone(zone),
-            shift_hours=round_.shift_hours,
-        )
-    )
+    grid = Grid(c.RoundInfo.model_validate(round_heading(round_)))
     query = (
         select(
             col(Proposal.code),
