@@ -7,6 +7,7 @@ which rounds are being solved. Starting and cancelling are audited.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from advanced_alchemy.filters import LimitOffset
@@ -83,19 +84,26 @@ async def cancel_solve(session: AsyncSession, actor: Claims, run_id: int) -> Sol
 
 async def solve_input(session: AsyncSession, actor: Claims, run_id: int) -> dict[str, Any]:
     """The round file the run solved."""
-    await _visible(session, actor, run_id)
-    document = await run_input(session, run_id)
-    if document is None:
-        raise NotFound(f"solve {run_id} has no input yet: no worker has taken it")
-    return document
+    return await _document(session, actor, run_id, run_input, "has no input yet: no worker has taken it")
 
 
 async def solve_output(session: AsyncSession, actor: Claims, run_id: int) -> dict[str, Any]:
     """The schedule file the run produced."""
+    return await _document(session, actor, run_id, run_output, "has no output: it has not finished with a schedule")
+
+
+async def _document(
+    session: AsyncSession,
+    actor: Claims,
+    run_id: int,
+    read: Callable[[AsyncSession, int], Awaitable[dict[str, Any] | None]],
+    missing: str,
+) -> dict[str, Any]:
+    """A file the run keeps, for a caller who may see the run; NotFound saying why (`missing`) when it has none."""
     await _visible(session, actor, run_id)
-    document = await run_output(session, run_id)
+    document = await read(session, run_id)
     if document is None:
-        raise NotFound(f"solve {run_id} has no output: it has not finished with a schedule")
+        raise NotFound(f"solve {run_id} {missing}")
     return document
 
 

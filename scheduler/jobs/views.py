@@ -88,28 +88,22 @@ def _summaries() -> Select[Any]:
 
 
 def _public(row: Row[Any]) -> SolveRunPublic:
-    return SolveRunPublic(
-        id=row.id,
-        round_id=row.round_id,
-        state=row.state,
-        kind=row.kind,
-        settings=SolveSettings.model_validate(row.settings),
-        progress=SolveProgress.model_validate(row.progress) if row.progress else None,
-        result=None
-        if row.status is None
-        else SolveResult(
-            status=row.status, objective=row.objective, bound=row.bound, schedule_version_id=row.schedule_version_id
-        ),
-        error=row.error,
-        cancel_requested=row.cancel_requested,
-        requested_by=row.requested_by,
-        worker=row.worker,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        heartbeat_at=row.heartbeat_at,
-        has_input=row.input_format is not None,
-        has_output=row.status is not None,
+    """The summary's columns by name, and what is made of the headline fields of the input and output."""
+    return SolveRunPublic.model_validate(
+        {
+            **row._mapping,
+            "progress": row.progress or None,
+            "result": None
+            if row.status is None
+            else {
+                "status": row.status,
+                "objective": row.objective,
+                "bound": row.bound,
+                "schedule_version_id": row.schedule_version_id,
+            },
+            "has_input": row.input_format is not None,
+            "has_output": row.status is not None,
+        }
     )
 
 
