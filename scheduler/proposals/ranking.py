@@ -34,7 +34,7 @@ async def round_ranking(
     codes = await session.execute(
         select(col(Proposal.code), col(Proposal.id)).where(col(Proposal.round_id) == round_id)
     )
-    ids = dict(codes.tuples().all())
+    ids = {code: proposal_id for code, proposal_id in codes if proposal_id is not None}
     shown = scores[page.offset : page.offset + page.limit]
     return OffsetPagination(
         items=[RankingRow(**asdict(score), proposal_id=ids[score.proposal]) for score in shown],

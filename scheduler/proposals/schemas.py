@@ -10,15 +10,16 @@ in a body is named by its `label` (the contract's `id`); it is stored as
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from scheduler.fields import MAX_INT, Code, Count, Input, Instant, Name, Output, UTCInstant
 from scheduler.roundfile import contract
 from scheduler.roundfile.contract import ProposalType
-from scheduler.roundfile.scoring import ExclusionReason
+from scheduler.roundfile.scoring import ProposalScore
 
 Label = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,24}$")]
 Shifts = Annotated[int, Field(ge=1, le=100_000)]
@@ -113,13 +114,18 @@ class AfterLinkPublic(Output, contract.AfterLink):
 LinkPublic = Annotated[AllOrNothingLinkPublic | AfterLinkPublic, Field(discriminator="type")]
 
 
-class ProposalPublic(Output):
+class ProposalHeading(Output):
+    """What names a proposal, in its full view and in a list of them alike."""
+
     id: int
     round_id: int
     code: str
     owner_id: int | None
     title: str
     type: ProposalType
+
+
+class ProposalPublic(ProposalHeading):
     pi: PersonPublic
     team: list[PersonPublic]
     requests: list[RequestPublic]
@@ -134,13 +140,7 @@ class ProposalPublic(Output):
     updated_at: datetime
 
 
-class ProposalSummary(Output):
-    id: int
-    round_id: int
-    code: str
-    owner_id: int | None
-    title: str
-    type: ProposalType
+class ProposalSummary(ProposalHeading):
     pi_name: str
     pi_country: str
     technically_feasible: bool
@@ -180,18 +180,8 @@ class ReviewPublic(Output):
     comment: str
 
 
-class RankingRow(BaseModel):
-    rank: int
+@dataclass(frozen=True)
+class RankingRow(ProposalScore):
+    """A row of the ranking as the API shows it: the proposal's score and the proposal's id."""
+
     proposal_id: int
-    proposal: str
-    pi_country: str
-    type: ProposalType
-    usable_reviews: int
-    raw_grade: float | None
-    normalised_grade: float | None
-    adjustments: dict[str, float]
-    final_grade: float | None
-    priority: float | None
-    priority_given: bool
-    excluded_reason: ExclusionReason | None
-    excluded_detail: str | None
