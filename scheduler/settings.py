@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = Field(
         default=30, ge=1, description="Sign-in attempts (API and dashboard together) per client address and minute."
     )
+    login_failures_per_account: int = Field(
+        default=10, ge=1, description="Failed sign-ins on one e-mail address that lock it until the window has passed."
+    )
+    login_failure_window_minutes: float = Field(
+        default=15.0, gt=0.0, description="How far back failed sign-ins count towards an account's lock."
+    )
     solve_time_limit: float = 60.0
     solve_workers: int = 2
     run_worker_in_api: bool = Field(
