@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Development entry point that needs nothing but Python: `python3 dev.py run|solve|test|bench`.
+"""Development entry point that needs nothing but Python: `python3 dev.py run|solve|test|bench|lock`.
 
-It creates `.venv` and installs the project into it when pyproject.toml changed.
+It creates `.venv` and installs the project into it, at the versions `requirements.lock` pins,
+when pyproject.toml or the lock file changed. `lock` writes the lock file from what is installed.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import urllib.request
 import venv
 from pathlib import Path
 
@@ -17,17 +19,36 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if sys.platform == "win32" else "bin")
 STAMP = VENV / ".installed"
+LOCK = ROOT / "requirements.lock"
 
 
 def setup() -> None:
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + LOCK.read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
     if not (BIN / "python").exists():
         venv.create(VENV, with_pip=True)
     run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--constraint", LOCK, "-e", ".[dev]")
     STAMP.write_text(wanted)
+
+
+def lock() -> None:
+    """Pin every installed distribution (after `pip install -e .[dev]` without constraints, to move to newer ones)."""
+    frozen = subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "freeze", "--exclude-editable"], check=True, capture_output=True, text=True
+    ).stdout
+    LOCK.write_text("# Exact versions CI and `dev.py` install; regenerate with `python3 dev.py lock`.\n" + frozen)
+
+
+def audit() -> None:
+    """Known vulnerabilities in the pinned versions, from PyPI's advisory data (skipped, saying so, when offline)."""
+    try:
+        urllib.request.urlopen("https://pypi.org/simple/", timeout=10).close()
+    except OSError as error:
+        print(f"dependency audit skipped: PyPI is out of reach ({error})", flush=True)
+        return
+    run(BIN / "pip-audit", "--requirement", LOCK, "--no-deps", "--progress-spinner", "off")
 
 
 def run(*command: object) -> None:
@@ -66,7 +87,15 @@ def bench() -> None:
     run(BIN / "python", "-m", "benchmarks.engine", *sys.argv[2:])
 
 
-COMMANDS = {"run": main_job, "solve": solve_facility, "test": test, "bench": bench, "setup": lambda: None}
+COMMANDS = {
+    "run": main_job,
+    "solve": solve_facility,
+    "test": test,
+    "bench": bench,
+    "lock": lock,
+    "audit": audit,
+    "setup": lambda: None,
+}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
