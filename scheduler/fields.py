@@ -7,7 +7,7 @@ becomes a validation problem with a JSON path instead of a server error.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Annotated, Any, ClassVar
 from zoneinfo import available_timezones
@@ -16,11 +16,31 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 MAX_INT = 2**31 - 1
 """The largest integer a database column takes on every backend."""
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+"""Instants outside these years are typing mistakes, and some are past what a database column holds."""
+MAX_ROUND_DAYS = 1461
+"""Four years: the longest round, so that a page or a solve of it stays bounded."""
+MAX_SHIFTS = 20_000
+"""The most shifts a round's grid may have, and so the most any count of shifts may be."""
+MAX_SHIFT_HOURS = 24
+MAX_UNITS = 10_000
+"""The most identical units of one piece of equipment."""
+MAX_MISSED_ROUNDS = 100
+CODE_LENGTH = 64
+"""The width of every code column."""
+NAME_LENGTH = 200
+TITLE_LENGTH = 500
+TEXT_LENGTH = 2000
+MAX_REQUESTS_PER_PROPOSAL = 100
+MAX_LINKS_PER_PROPOSAL = 100
+MAX_TEAM = 200
+MAX_CHOICES = 100
+"""The most instruments, pieces of equipment or unavailable intervals one request lists."""
 
 
 def _within_years(moment: datetime) -> datetime:
-    if not 1900 <= moment.year <= 2200:
-        raise ValueError("the year must be between 1900 and 2200")
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValueError(f"the year must be between {FIRST_YEAR} and {LAST_YEAR}")
     return moment
 
 
@@ -34,16 +54,39 @@ def _known_timezone(name: str) -> str:
     return name
 
 
+def round_length_problem(start: datetime, end: datetime, shift_hours: int) -> str | None:
+    """Why a round from `start` to `end` is too long to schedule (MAX_ROUND_DAYS, MAX_SHIFTS); None when it is not."""
+    length = end - start
+    if length > timedelta(days=MAX_ROUND_DAYS):
+        return f"the round lasts {length.days} days; at most {MAX_ROUND_DAYS}"
+    shifts = length // timedelta(hours=shift_hours)
+    if shifts > MAX_SHIFTS:
+        return f"the round has {shifts} shifts of {shift_hours} h; at most {MAX_SHIFTS}"
+    return None
+
+
 @cache
 def _timezones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
-Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x20]+$", description="A unique id.")]
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
-Text = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
+Code = Annotated[
+    str, Field(min_length=1, max_length=CODE_LENGTH, pattern=r"^[^\x00-\x20]+$", description="A unique id.")
+]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH, pattern=r"^[^\x00-\x1f]+$")]
+Title = Annotated[str, Field(min_length=1, max_length=TITLE_LENGTH, pattern=r"^[^\x00-\x1f]+$")]
+Text = Annotated[str, Field(max_length=TEXT_LENGTH, pattern=r"^[^\x00]*$")]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code")]
-Count = Annotated[int, Field(ge=0, le=100_000)]
+ShiftHours = Annotated[int, Field(gt=0, le=MAX_SHIFT_HOURS)]
+Shifts = Annotated[int, Field(ge=1, le=MAX_SHIFTS)]
+"""A length in shifts: a request, a block."""
+ShiftCount = Annotated[int, Field(ge=0, le=MAX_SHIFTS)]
+"""A shift number or a gap in shifts, which may be none."""
+Units = Annotated[int, Field(ge=1, le=MAX_UNITS)]
+MissedRounds = Annotated[int, Field(ge=0, le=MAX_MISSED_ROUNDS)]
+Grade = Annotated[float, Field(ge=-1e6, le=1e6)]
+Weight = Annotated[float, Field(ge=0.0, le=1e6)]
+"""A priority, bonus or penalty: finite, so that sums of them stay exact enough to compare."""
 Instant = Annotated[AwareDatetime, Field(description="ISO 8601 with an offset"), AfterValidator(_within_years)]
 UTCInstant = Annotated[datetime, AfterValidator(_in_utc)]
 """Instants in answers: UTC, whatever offset they were sent in."""

@@ -16,14 +16,28 @@ from typing import Annotated
 
 from pydantic import Field
 
-from scheduler.fields import MAX_INT, Code, Count, Input, Instant, Name, Output, UTCInstant
+from scheduler.fields import (
+    MAX_CHOICES,
+    MAX_INT,
+    MAX_LINKS_PER_PROPOSAL,
+    MAX_REQUESTS_PER_PROPOSAL,
+    MAX_TEAM,
+    Code,
+    Grade,
+    Input,
+    Instant,
+    MissedRounds,
+    Name,
+    Output,
+    Shifts,
+    Title,
+    UTCInstant,
+)
 from scheduler.roundfile import contract
 from scheduler.roundfile.contract import ProposalType
 from scheduler.roundfile.scoring import ProposalScore
 
 Label = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,24}$")]
-Shifts = Annotated[int, Field(ge=1, le=100_000)]
-Title = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f]+$")]
 
 
 class PersonIn(Input, contract.Person):
@@ -41,14 +55,16 @@ class RequestIn(Input, contract.Request):
         alias="label",
         description="The request's name within the proposal; its id in the round is `<proposal code>-<label>`.",
     )
-    instruments: Annotated[list[Code], Field(min_length=1, description="Acceptable instruments, preferred first.")]
+    instruments: Annotated[
+        list[Code], Field(min_length=1, max_length=MAX_CHOICES, description="Acceptable instruments, preferred first.")
+    ]
     shifts: Shifts
     min_shifts: Shifts | None = Field(default=None, description="The shortest useful block; `shifts` when absent.")
-    equipment: list[Code] = Field(default_factory=list)
+    equipment: list[Code] = Field(default_factory=list, max_length=MAX_CHOICES)
     earliest: Instant | None = None
     latest: Instant | None = None
     # Narrower items than the contract's (bounded years); pydantic validates them, nothing writes the list back.
-    unavailable: list[IntervalIn] = Field(default_factory=list)  # type: ignore[assignment]
+    unavailable: list[IntervalIn] = Field(default_factory=list, max_length=MAX_CHOICES)  # type: ignore[assignment]
 
 
 class AllOrNothingLinkIn(Input, contract.AllOrNothingLink):
@@ -58,8 +74,6 @@ class AllOrNothingLinkIn(Input, contract.AllOrNothingLink):
 class AfterLinkIn(Input, contract.AfterLink):
     first: Label
     then: Label
-    min_gap_shifts: Count = 0
-    max_gap_shifts: Count | None = None
 
 
 LinkIn = Annotated[AllOrNothingLinkIn | AfterLinkIn, Field(discriminator="type")]
@@ -71,10 +85,10 @@ class ProposalContent(Input):
     title: Title
     type: ProposalType
     pi: PersonIn
-    team: list[PersonIn] = Field(default_factory=list)
-    requests: Annotated[list[RequestIn], Field(min_length=1)]
-    links: list[LinkIn] = Field(default_factory=list)
-    missed_rounds: Annotated[int, Field(ge=0, le=100)] = Field(
+    team: list[PersonIn] = Field(default_factory=list, max_length=MAX_TEAM)
+    requests: Annotated[list[RequestIn], Field(min_length=1, max_length=MAX_REQUESTS_PER_PROPOSAL)]
+    links: list[LinkIn] = Field(default_factory=list, max_length=MAX_LINKS_PER_PROPOSAL)
+    missed_rounds: MissedRounds = Field(
         default=0, description="Earlier rounds in a row the proposal got no time although above the cut-off."
     )
     first_time_users: bool = False
@@ -163,7 +177,7 @@ class AssignmentPublic(Output):
 
 
 class ReviewIn(Input):
-    grade: Annotated[float, Field(ge=-1e6, le=1e6)] | None = Field(
+    grade: Grade | None = Field(
         default=None, description="On the round's scale; may be left out when declaring a conflict."
     )
     conflict: bool = Field(default=False, description="The reviewer has a conflict of interest: the grade is ignored.")

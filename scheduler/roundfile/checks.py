@@ -22,7 +22,9 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
+from scheduler.fields import round_length_problem
 from scheduler.roundfile.contract import (
+    MAX_REQUESTS,
     AfterLink,
     AllOrNothingLink,
     Facility,
@@ -390,6 +392,8 @@ def _grid_and_window_problems(round_file: RoundFile, grid: Grid) -> Iterator[_Fi
     info = round_file.round
     if info.end <= info.start:
         yield _Finding(("round", "end"), f"the round ends at or before its start {_time(info.start)}")
+    elif (too_long := round_length_problem(info.start, info.end, info.shift_hours)) is not None:
+        yield _Finding(("round", "end"), too_long)
     elif grid.count == 0:
         yield _Finding(("round", "end"), f"not one whole shift of {info.shift_hours} hours fits in the round")
     for loc, window in _windows(round_file):
@@ -402,6 +406,9 @@ def _inverted(loc: Loc, interval: Interval) -> Iterator[_Finding]:
 
 
 def _proposal_problems(round_file: RoundFile, grid: Grid) -> Iterator[_Finding]:
+    requests = sum(len(proposal.requests) for proposal in round_file.proposals)
+    if requests > MAX_REQUESTS:
+        yield _Finding(("proposals",), f"the round has {requests} requests; at most {MAX_REQUESTS}")
     proposal_of_request: dict[str, str] = {}
     for _, proposal, request in _requests(round_file):
         proposal_of_request.setdefault(request.id, proposal.id)

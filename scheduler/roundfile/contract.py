@@ -2,6 +2,9 @@
 
 The models follow the spec key for key. Unknown keys are rejected at every
 level, because a typo in a quota or a window must not be silently ignored.
+Every number, string, instant and list is bounded, with the API's bounds
+(`scheduler.fields`), so that an absurd file is refused as such instead of
+being stored or solved.
 Checks that need more than one field (ids, cross references, the shift grid)
 live in `scheduler.roundfile.checks`, so that every problem is reported at once.
 """
@@ -9,14 +12,51 @@ live in `scheduler.roundfile.checks`, so that every problem is reported at once.
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from scheduler.fields import (
+    MAX_CHOICES,
+    MAX_LINKS_PER_PROPOSAL,
+    MAX_REQUESTS_PER_PROPOSAL,
+    MAX_TEAM,
+    TITLE_LENGTH,
+    Code,
+    Grade,
+    Instant,
+    MissedRounds,
+    Name,
+    ShiftCount,
+    ShiftHours,
+    Shifts,
+    Text,
+    Timezone,
+    Title,
+    Units,
+    Weight,
+)
 
 ROUND_FORMAT = "beamtime-round/1"
 SCHEDULE_FORMAT = "beamtime-schedule/1"
 
-Id = Annotated[str, Field(min_length=1)]
+MAX_FACILITIES = 100
+MAX_INSTRUMENTS = 500
+"""Per facility."""
+MAX_WINDOWS = 5_000
+"""Per facility or instrument."""
+MAX_EQUIPMENT = 1_000
+MAX_QUOTAS = 1_000
+MAX_PROPOSALS = 20_000
+MAX_REVIEWS = 100
+"""Per proposal."""
+MAX_COUNTRY_GROUPS = 300
+MAX_COUNTRIES = 300
+"""Per country group."""
+MAX_TECHNIQUES = 50
+MAX_REQUESTS = 50_000
+"""In a round: the engine's greedy start stays well under a second at 8,000."""
+
+Id = Code
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code")]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 ProposalType = Literal["standard", "rapid_access", "long_term", "industrial", "in_house"]
@@ -26,63 +66,54 @@ Status = Literal["optimal", "feasible", "infeasible", "unknown"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Interval(Strict):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
 
 
 class Window(Interval):
     kind: WindowKind
-    reason: str = ""
+    reason: Text = ""
 
 
 class RoundInfo(Strict):
     id: Id
-    name: str
-    start: AwareDatetime
-    end: AwareDatetime
-    shift_hours: Annotated[int, Field(gt=0, le=24)] = 8
+    name: Name
+    start: Instant
+    end: Instant
+    shift_hours: ShiftHours = 8
 
 
 class Instrument(Strict):
     id: Id
-    name: str
-    techniques: list[str] = []
-    changeover_shifts: Annotated[int, Field(ge=0)] = 0
+    name: Name
+    techniques: Annotated[list[Name], Field(max_length=MAX_TECHNIQUES)] = []
+    changeover_shifts: ShiftCount = 0
     reserve_share: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    maintenance: list[Window] = []
+    maintenance: Annotated[list[Window], Field(max_length=MAX_WINDOWS)] = []
 
 
 class Facility(Strict):
     id: Id
-    name: str
+    name: Name
     country: Country
-    timezone: str
-    maintenance: list[Window] = []
-    instruments: list[Instrument]
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA timezone {value!r}") from None
-        return value
+    timezone: Timezone
+    maintenance: Annotated[list[Window], Field(max_length=MAX_WINDOWS)] = []
+    instruments: Annotated[list[Instrument], Field(max_length=MAX_INSTRUMENTS)]
 
 
 class Equipment(Strict):
     id: Id
-    name: str
-    units: Annotated[int, Field(ge=1)] = 1
+    name: Name
+    units: Units = 1
 
 
 class QuotaScope(Strict):
-    facilities: list[Id] | None = None
-    instruments: list[Id] | None = None
+    facilities: Annotated[list[Id], Field(max_length=MAX_FACILITIES)] | None = None
+    instruments: Annotated[list[Id], Field(max_length=MAX_FACILITIES * MAX_INSTRUMENTS)] | None = None
 
 
 class QuotaCategory(Strict):
@@ -112,7 +143,7 @@ class Quota(Strict):
     max_share: Share | None = None
     attribution: Literal["pi", "team"] = "pi"
     soft: bool = False
-    penalty: Annotated[float, Field(ge=0.0)] | None = Field(
+    penalty: Weight | None = Field(
         default=None, description="Cost per shift of shortfall or excess of a soft quota; 1.0 when absent."
     )
 
@@ -126,26 +157,26 @@ class Quota(Strict):
 
 
 class Person(Strict):
-    name: str
-    institution: str = ""
+    name: Name
+    institution: Annotated[str, Field(max_length=TITLE_LENGTH, pattern=r"^[^\x00-\x1f]*$")] = ""
     country: Country
 
 
 class Review(Strict):
     reviewer: Id
-    grade: float
+    grade: Grade
     conflict: bool = False
 
 
 class Request(Strict):
     id: Id
-    instruments: Annotated[list[Id], Field(min_length=1)]
-    shifts: Annotated[int, Field(ge=1)]
-    min_shifts: Annotated[int, Field(ge=1)] | None = None
-    equipment: list[Id] = []
-    earliest: AwareDatetime | None = None
-    latest: AwareDatetime | None = None
-    unavailable: list[Interval] = []
+    instruments: Annotated[list[Id], Field(min_length=1, max_length=MAX_CHOICES)]
+    shifts: Shifts
+    min_shifts: Shifts | None = None
+    equipment: Annotated[list[Id], Field(max_length=MAX_CHOICES)] = []
+    earliest: Instant | None = None
+    latest: Instant | None = None
+    unavailable: Annotated[list[Interval], Field(max_length=MAX_CHOICES)] = []
 
     @property
     def shortest(self) -> int:
@@ -154,15 +185,15 @@ class Request(Strict):
 
 class AllOrNothingLink(Strict):
     type: Literal["all_or_nothing"]
-    requests: Annotated[list[Id], Field(min_length=2)]
+    requests: Annotated[list[Id], Field(min_length=2, max_length=MAX_REQUESTS_PER_PROPOSAL)]
 
 
 class AfterLink(Strict):
     type: Literal["after"]
     first: Id
     then: Id
-    min_gap_shifts: Annotated[int, Field(ge=0)] = 0
-    max_gap_shifts: Annotated[int, Field(ge=0)] | None = None
+    min_gap_shifts: ShiftCount = 0
+    max_gap_shifts: ShiftCount | None = None
 
 
 Link = Annotated[AllOrNothingLink | AfterLink, Field(discriminator="type")]
@@ -170,16 +201,16 @@ Link = Annotated[AllOrNothingLink | AfterLink, Field(discriminator="type")]
 
 class Proposal(Strict):
     id: Id
-    title: str
+    title: Title
     type: ProposalType
     pi: Person
-    team: list[Person] = []
-    priority: Annotated[float, Field(gt=0.0)] | None = None
-    reviews: list[Review] = []
+    team: Annotated[list[Person], Field(max_length=MAX_TEAM)] = []
+    priority: Annotated[Weight, Field(gt=0.0)] | None = None
+    reviews: Annotated[list[Review], Field(max_length=MAX_REVIEWS)] = []
     technically_feasible: bool = True
-    requests: Annotated[list[Request], Field(min_length=1)]
-    links: list[Link] = []
-    missed_rounds: Annotated[int, Field(ge=0)] = Field(
+    requests: Annotated[list[Request], Field(min_length=1, max_length=MAX_REQUESTS_PER_PROPOSAL)]
+    links: Annotated[list[Link], Field(max_length=MAX_LINKS_PER_PROPOSAL)] = []
+    missed_rounds: MissedRounds = Field(
         default=0,
         description="Extension: earlier rounds in a row this proposal was resubmitted after getting no time "
         "although above the cut-off; drives score ageing.",
@@ -193,37 +224,37 @@ class Proposal(Strict):
 class Bonuses(Strict):
     """Extension: policy bonuses in grade units, each applied towards `grade_best`."""
 
-    ageing_per_round: Annotated[float, Field(ge=0.0)] = Field(
+    ageing_per_round: Weight = Field(
         default=0.0, description="Per missed round of a resubmitted proposal (`missed_rounds`)."
     )
-    ageing_max: Annotated[float, Field(ge=0.0)] | None = Field(
-        default=None, description="Cap on the total ageing bonus; none when absent."
-    )
-    first_time_users: Annotated[float, Field(ge=0.0)] = 0.0
-    early_career_pi: Annotated[float, Field(ge=0.0)] = 0.0
-    country_groups: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
-        default={}, description="Group name -> bonus when the PI's country is in it; the largest applies."
+    ageing_max: Weight | None = Field(default=None, description="Cap on the total ageing bonus; none when absent.")
+    first_time_users: Weight = 0.0
+    early_career_pi: Weight = 0.0
+    country_groups: dict[Id, Weight] = Field(
+        default={},
+        max_length=MAX_COUNTRY_GROUPS,
+        description="Group name -> bonus when the PI's country is in it; the largest applies.",
     )
 
 
 class Scoring(Strict):
-    grade_best: float
-    grade_worst: float
+    grade_best: Grade
+    grade_worst: Grade
     aggregate: Literal["mean", "median", "trimmed_mean"] = "mean"
     normalize_reviewers: bool = False
-    min_reviews: Annotated[int, Field(ge=0)] = 1
-    cutoff: float | None = None
+    min_reviews: Annotated[int, Field(ge=0, le=MAX_REVIEWS)] = 1
+    cutoff: Grade | None = None
     bonuses: Bonuses | None = None
-    trim_per_end: Annotated[int, Field(ge=1)] = Field(
+    trim_per_end: Annotated[int, Field(ge=1, le=MAX_REVIEWS)] = Field(
         default=1, description="Extension: grades `trimmed_mean` drops at each end, keeping at least one."
     )
-    normalize_min_grades: Annotated[int, Field(ge=2)] = Field(
+    normalize_min_grades: Annotated[int, Field(ge=2, le=MAX_PROPOSALS * MAX_REVIEWS)] = Field(
         default=3, description="Extension: fewest grades in the round for a reviewer to be normalised."
     )
-    normalize_mean: float | None = Field(
+    normalize_mean: Grade | None = Field(
         default=None, description="Extension: target mean of normalised grades; the round's mean when absent."
     )
-    normalize_sd: Annotated[float, Field(gt=0.0)] | None = Field(
+    normalize_sd: Annotated[Grade, Field(gt=0.0)] | None = Field(
         default=None,
         description="Extension: target standard deviation of normalised grades; the round's when absent.",
     )
@@ -238,21 +269,23 @@ class Scoring(Strict):
 class PreviousAllocation(Strict):
     request: Id
     instrument: Id
-    start_shift: Annotated[int, Field(ge=0)]
-    shifts: Annotated[int, Field(ge=1)]
+    start_shift: ShiftCount
+    shifts: Shifts
     pinned: bool = False
 
 
 class RoundFile(Strict):
     format: Literal["beamtime-round/1"]
     round: RoundInfo
-    country_groups: dict[str, list[Country]] = {}
-    facilities: Annotated[list[Facility], Field(min_length=1)]
-    equipment: list[Equipment] = []
-    quotas: list[Quota] = []
-    proposals: list[Proposal] = []
+    country_groups: Annotated[
+        dict[Id, Annotated[list[Country], Field(max_length=MAX_COUNTRIES)]], Field(max_length=MAX_COUNTRY_GROUPS)
+    ] = {}
+    facilities: Annotated[list[Facility], Field(min_length=1, max_length=MAX_FACILITIES)]
+    equipment: Annotated[list[Equipment], Field(max_length=MAX_EQUIPMENT)] = []
+    quotas: Annotated[list[Quota], Field(max_length=MAX_QUOTAS)] = []
+    proposals: Annotated[list[Proposal], Field(max_length=MAX_PROPOSALS)] = []
     scoring: Scoring | None = None
-    previous_schedule: list[PreviousAllocation] | None = None
+    previous_schedule: Annotated[list[PreviousAllocation], Field(max_length=MAX_REQUESTS)] | None = None
 
 
 class Allocation(Strict):
