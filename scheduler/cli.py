@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from scheduler.accounts.cli import add_user_command
+from scheduler.logs import configure_logging
 from scheduler.roundfile.checks import InputError, load_round, load_schedule
 from scheduler.roundfile.contract import RoundFile, ScheduleFile
 from scheduler.roundfile.resolve import DEFAULT_FROZEN_DAYS, resolve_round
@@ -25,6 +26,7 @@ from scheduler.roundfile.solving import exclusions, priorities, solve_round
 from scheduler.roundfile.validate import format_violations, validate_schedule
 from scheduler.runtime import add_process_commands
 from scheduler.serve import add_serve_command
+from scheduler.settings import LogSettings
 from solver.problem import Settings
 from solver.solution import Progress
 
@@ -35,6 +37,7 @@ PROGRESS_INTERVAL = 1.0
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    configure_logging(LogSettings())
     try:
         return int(args.run(args))
     except InputError as error:

@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from scheduler.db.engine import create_engine, session_maker
@@ -41,11 +42,12 @@ class Runtime:
 
 @asynccontextmanager
 async def service_runtime(settings: Settings | None = None, *, signals: bool = True) -> AsyncIterator[Runtime]:
-    """The database of `settings` (from the environment by default) brought to the newest schema, and
-    sessions on it until the block ends. `signals` turns SIGTERM and SIGINT into `Runtime.stop`;
-    only the main thread's event loop may take them."""
+    """The database of `settings` (from the environment by default) brought to the newest schema (unless
+    `migrate_on_start` is off), and sessions on it until the block ends. `signals` turns SIGTERM and SIGINT
+    into `Runtime.stop`; only the main thread's event loop may take them."""
     settings = settings or get_settings()
-    await asyncio.to_thread(upgrade_database, settings.database_url)
+    if settings.migrate_on_start:
+        await asyncio.to_thread(upgrade_database, settings.database_url)
     engine = create_engine(settings.database_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -91,7 +93,15 @@ async def _solve_worker(sessions: async_sessionmaker[AsyncSession], settings: Se
 
 
 def add_process_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`beamtime worker` and `beamtime scheduler`."""
+    """`beamtime migrate`, `beamtime worker` and `beamtime scheduler`."""
+    migrate = subparsers.add_parser(
+        "migrate",
+        help="bring the database (DATABASE_URL) to the newest schema, then exit",
+        description="Applies the schema migrations the database lacks; nothing to do when it is at the newest. "
+        "Processes migrate as they start unless BEAMTIME_MIGRATE_ON_START=false; deployments that migrate "
+        "as a step of their own run this first. Concurrent runs on PostgreSQL take turns (an advisory lock).",
+    )
+    migrate.set_defaults(run=lambda args: _migrate())
     worker = subparsers.add_parser(
         "worker",
         help="run queued solves (DATABASE_URL); stops cleanly on SIGTERM or Ctrl-C",
@@ -116,6 +126,13 @@ def add_process_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
         help="decide every round's latest night that has no run yet (a catch-up), then exit",
     )
     scheduler.set_defaults(run=lambda args: _run(_catch_up if args.once else _schedule))
+
+
+def _migrate() -> int:
+    url = get_settings().database_url
+    upgrade_database(url)
+    log.info("database at the newest schema", database=make_url(url).render_as_string(hide_password=True))
+    return 0
 
 
 def _run(body: Callable[[Runtime], Awaitable[None]]) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from litestar import Request
 from litestar.config.csrf import CSRFConfig
@@ -31,6 +31,9 @@ from scheduler.settings import Settings
 
 COOKIE = "beamtime_session"
 CSRF_COOKIE = "beamtime_csrf"
+"""The names on a machine of one's own; served anywhere else, both carry the `__Host-` prefix (`cookie_name`)."""
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+HOST_ONLY_PREFIX = "__Host-"
 CSRF_HEADER = "X-CSRF-Token"
 LOGIN_PATH = "/ui/login"
 
@@ -64,6 +67,18 @@ class DashboardSessionMiddleware(JWTCookieAuthenticationMiddleware):
             return AuthenticationResult(user=None, auth=None)
 
 
+def secure_cookies(settings: Settings) -> bool:
+    """Cookies are sent over HTTPS only, except to a server on this machine reached by plain HTTP (development)."""
+    address = urlsplit(settings.public_url)
+    return not (address.scheme == "http" and address.hostname in LOCAL_HOSTS)
+
+
+def cookie_name(name: str, settings: Settings) -> str:
+    """A Secure cookie is named `__Host-…`: browsers then accept it only when Secure, for path `/` and without a
+    Domain, so neither a sibling subdomain nor a plain-HTTP page can plant or overwrite it."""
+    return HOST_ONLY_PREFIX + name if secure_cookies(settings) else name
+
+
 def dashboard_auth(settings: Settings) -> JWTCookieAuth[Claims, Token]:
     """Add its `.middleware` to the dashboard's routes."""
     return JWTCookieAuth[Claims, Token](
@@ -71,7 +86,7 @@ def dashboard_auth(settings: Settings) -> JWTCookieAuth[Claims, Token]:
         algorithm=TOKEN_ALGORITHM,
         retrieve_user_handler=retrieve_claims,
         authentication_middleware_class=DashboardSessionMiddleware,
-        key=COOKIE,
+        key=cookie_name(COOKIE, settings),
         exclude=["^/ui/static/"],
     )
 
@@ -80,10 +95,10 @@ def dashboard_csrf(settings: Settings) -> CSRFConfig:
     """Litestar's double-submit CSRF check on the dashboard's unsafe requests (the API's bearer calls are exempt)."""
     return CSRFConfig(
         secret=hmac.new(settings.jwt_secret.encode(), b"beamtime csrf", hashlib.sha256).hexdigest(),
-        cookie_name=CSRF_COOKIE,
-        cookie_path="/ui",
+        cookie_name=cookie_name(CSRF_COOKIE, settings),
+        cookie_path="/",
         header_name=CSRF_HEADER,
-        cookie_secure=settings.public_url.startswith("https://"),
+        cookie_secure=secure_cookies(settings),
         cookie_samesite="strict",
         exclude=["^/(?!ui/).", "^/ui/static/"],
     )
@@ -112,26 +127,23 @@ async def provide_action_viewer(request: Request[Any, Any, Any]) -> Claims:
 
 
 def session_cookie(token: str, settings: Settings) -> Cookie:
-    return Cookie(
-        key=COOKIE,
-        value=token,
-        path="/",
-        max_age=settings.jwt_minutes * 60,
-        httponly=True,
-        samesite="strict",
-        secure=settings.public_url.startswith("https://"),
-    )
+    return _session_cookie(token, settings.jwt_minutes * 60, settings)
 
 
 def ended_session_cookie(settings: Settings) -> Cookie:
+    return _session_cookie("", 0, settings)
+
+
+def _session_cookie(value: str, max_age: int, settings: Settings) -> Cookie:
     return Cookie(
-        key=COOKIE,
-        value="",
+        key=cookie_name(COOKIE, settings),
+        value=value,
         path="/",
-        max_age=0,
+        domain=None,
+        max_age=max_age,
         httponly=True,
         samesite="strict",
-        secure=settings.public_url.startswith("https://"),
+        secure=secure_cookies(settings),
     )
 
 

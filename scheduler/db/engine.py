@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from scheduler.settings import private_sqlite_database
 
 POOL_SIZE = 20
 """PostgreSQL connections per process, kept open: a busy process queues for one rather than opening more.
@@ -24,12 +25,10 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite gets its folder, WAL, foreign keys and a busy timeout."""
+    """An async engine; SQLite gets its private folder and file, WAL, foreign keys and a busy timeout."""
     if not is_sqlite(url):
         return create_async_engine(url, pool_size=POOL_SIZE, max_overflow=0)
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite_database(url)
     engine = create_async_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")

@@ -2,7 +2,7 @@
 (function () {
   "use strict";
   // Litestar's CSRF check: the CSRF cookie's value, echoed in a header a page on another site cannot set.
-  const CSRF = (document.cookie.match(/(?:^|;\s*)beamtime_csrf=([^;]*)/) || [])[1] || "";
+  const CSRF = (document.cookie.match(/(?:^|;\s*)(?:__Host-)?beamtime_csrf=([^;]*)/) || [])[1] || "";
   const HEADERS = { "Content-Type": "application/json", "X-CSRF-Token": CSRF };
   const POLL_MS = 500;
   const FINISHED = ["done", "failed", "cancelled"];
