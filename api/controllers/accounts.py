@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from advanced_alchemy.service import OffsetPagination
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, patch, post
 from litestar.datastructures import State
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.params import JSONBody, QueryParameter
 
 from api.auth import CHALLENGE, requires_role
 from api.controllers import BEARER
 from api.params import CurrentUser, Id, Page, Session
 from api.schemas.auth import Login, Token
+from scheduler.accounts import credentials
 from scheduler.accounts import service as accounts
-from scheduler.accounts.schemas import Me, Role, UserCreate, UserPublic
+from scheduler.accounts.schemas import Me, PasswordChange, PasswordReset, Role, UserCreate, UserPublic, UserUpdate
 from scheduler.errors import NotFound
 
 
@@ -23,13 +24,31 @@ class AuthController(Controller):
     path = "/auth"
     tags = ("accounts",)
 
-    @post("/login", status_code=200, summary="Exchange e-mail and password for a bearer token")
-    async def login(self, data: JSONBody[Login], db_session: Session, state: State) -> Token:
+    @post(
+        "/login",
+        status_code=200,
+        summary="Exchange e-mail and password for a bearer token",
+        description="After too many failed sign-ins on one e-mail address, every attempt on it answers 429 "
+        "(even with the right password) until the time in `Retry-After` has passed.",
+    )
+    async def login(self, data: JSONBody[Login], request: Request[Any, Any, Any], state: State) -> Token:
         settings = state.settings
-        token = await accounts.sign_in(db_session, data.email, data.password, settings)
-        if token is None:
-            raise NotAuthorizedException("wrong e-mail or password", headers=CHALLENGE)
+        try:
+            token = await credentials.sign_in(state.sessions, data.email, data.password, client_of(request), settings)
+        except credentials.SignInRefused:
+            raise NotAuthorizedException("wrong e-mail or password", headers=CHALLENGE) from None
+        except credentials.TooManyFailures as locked:
+            raise account_locked(locked) from None
         return Token(access_token=token, expires_in=settings.jwt_minutes * 60)
+
+    @post(
+        "/logout",
+        status_code=204,
+        security=BEARER,
+        summary="Sign out: every token of the caller's account ends, on every device",
+    )
+    async def logout(self, db_session: Session, current_user: CurrentUser, state: State) -> None:
+        await credentials.sign_out(db_session, state.identities, current_user.user_id)
 
 
 class MeController(Controller):
@@ -43,6 +62,28 @@ class MeController(Controller):
         if found is None:
             raise NotFound("your account no longer exists")
         return found
+
+    @post(
+        "/password",
+        status_code=200,
+        summary="Change the caller's password: every other token of theirs ends, the answer is a new one",
+    )
+    async def change_password(
+        self,
+        data: JSONBody[PasswordChange],
+        request: Request[Any, Any, Any],
+        db_session: Session,
+        current_user: CurrentUser,
+        state: State,
+    ) -> Token:
+        settings = state.settings
+        try:
+            token = await credentials.change_password(
+                db_session, state.sessions, state.identities, current_user.user_id, data, client_of(request), settings
+            )
+        except credentials.TooManyFailures as locked:
+            raise account_locked(locked) from None
+        return Token(access_token=token, expires_in=settings.jwt_minutes * 60)
 
 
 class UserController(Controller):
@@ -75,3 +116,25 @@ class UserController(Controller):
         if found is None:
             raise NotFound(f"no user {user_id}")
         return found
+
+    @patch("/{user_id:int}", summary="Change a user's active flag, role or facilities (admins): their tokens end")
+    async def update_user(
+        self, user_id: Id, data: JSONBody[UserUpdate], db_session: Session, current_user: CurrentUser, state: State
+    ) -> UserPublic:
+        return await accounts.update_user(db_session, state.identities, current_user, user_id, data)
+
+    @post("/{user_id:int}/password", status_code=204, summary="Set a user's password (admins): their tokens end")
+    async def reset_password(
+        self, user_id: Id, data: JSONBody[PasswordReset], db_session: Session, current_user: CurrentUser, state: State
+    ) -> None:
+        await credentials.reset_password(db_session, state.identities, current_user, user_id, data)
+
+
+def client_of(request: Request[Any, Any, Any]) -> str:
+    """The address a sign-in came from, for the audit log."""
+    return request.client.host if request.client else "unknown"
+
+
+def account_locked(locked: credentials.TooManyFailures) -> TooManyRequestsException:
+    """429 with the seconds to wait: the problem-details handler copies `RateLimit-Reset` to `Retry-After`."""
+    return TooManyRequestsException(str(locked), headers={"RateLimit-Reset": str(locked.retry_after)})

@@ -20,6 +20,7 @@ from litestar.response import Redirect, Template
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.controllers.accounts import client_of
 from api.params import Id, Session
 from api.web.session import (
     LOGIN_PATH,
@@ -32,6 +33,7 @@ from api.web.session import (
 )
 from api.web.views.proposer import proposer_page
 from api.web.views.round import compare_page, coordinated_rounds, round_page
+from scheduler.accounts import credentials
 from scheduler.accounts import service as accounts
 from scheduler.accounts.schemas import Claims, Me
 from scheduler.errors import DomainError, Forbidden, NotFound
@@ -118,24 +120,41 @@ class LoginPages(_Pages):
     async def login(
         self,
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
-        db_session: Session,
+        request: Request[Any, Any, Any],
         state: State,
     ) -> Response[Any]:
         target = safe_next(data.get("next"))
         email, password = data.get("email", "")[:254], data.get("password", "")[:1024]
         settings = state.settings
-        token = await accounts.sign_in(db_session, email, password, settings) if email and password else None
-        if token is None:
-            return Template(
-                template_name="login.html",
-                context={"next": target, "error": "Wrong e-mail or password.", "email": email},
-                status_code=401,
-            )
+        if not email or not password:
+            return _login_refused(target, email, "Wrong e-mail or password.", 401)
+        try:
+            token = await credentials.sign_in(state.sessions, email, password, client_of(request), settings)
+        except credentials.SignInRefused:
+            return _login_refused(target, email, "Wrong e-mail or password.", 401)
+        except credentials.TooManyFailures as locked:
+            minutes = -(-locked.retry_after // 60)
+            message = f"Too many failed sign-ins for this e-mail address: try again in {minutes} min."
+            return _login_refused(target, email, message, 429, {"Retry-After": str(locked.retry_after)})
         return Redirect(path=target, status_code=303, cookies=[session_cookie(token, settings)])
 
-    @post("/logout", status_code=303, summary="Sign out")
-    async def logout(self, state: State) -> Response[Any]:
+    @post("/logout", status_code=303, summary="Sign out: the session and every other token of the account end")
+    async def logout(self, request: Request[Any, Any, Any], db_session: Session, state: State) -> Response[Any]:
+        viewer = request.scope.get("user")
+        if isinstance(viewer, Claims):
+            await credentials.sign_out(db_session, state.identities, viewer.user_id)
         return Redirect(path=LOGIN_PATH, status_code=303, cookies=[ended_session_cookie(state.settings)])
+
+
+def _login_refused(
+    target: str, email: str, message: str, status: int, headers: dict[str, str] | None = None
+) -> Template:
+    return Template(
+        template_name="login.html",
+        context={"next": target, "error": message, "email": email},
+        status_code=status,
+        headers=headers,
+    )
 
 
 class DashboardPages(_Pages):

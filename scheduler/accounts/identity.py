@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -49,6 +49,11 @@ class Identities:
     def forget(self, user_id: int) -> None:
         """This process's own changes take effect at once; other processes wait out the cache."""
         self._accounts.pop(user_id, None)
+
+    def forget_when_committed(self, session: AsyncSession, user_id: int) -> None:
+        """Forgets the account once `session` commits a change to it: forgotten earlier, a request in
+        between could cache the account as it was for another `ttl_seconds`."""
+        event.listen(session.sync_session, "after_commit", lambda _: self.forget(user_id), once=True)
 
     async def _read(self, user_id: int) -> _Account:
         expires = time.monotonic() + self._ttl

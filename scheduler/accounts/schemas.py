@@ -14,7 +14,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from scheduler.fields import Name
+from scheduler.fields import Input, Name, Update
 
 Role = Literal["admin", "coordinator", "reviewer", "proposer"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -29,8 +29,20 @@ def _email(value: str) -> str:
     return value
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("a password may not be blank or only spaces")
+    return value
+
+
 Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
-Password = Annotated[str, Field(min_length=8, max_length=1024)]
+Password = Annotated[
+    str,
+    Field(min_length=8, max_length=1024, description="At least 8 characters, not only spaces, not the e-mail address."),
+    AfterValidator(_not_blank),
+]
+"""A new password; that it is not the account's e-mail is checked where the e-mail is known
+(`scheduler.accounts.passwords.refuse_email_as_password`)."""
 FacilityCode = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -79,3 +91,24 @@ class UserPublic(BaseModel):
 
 class Me(UserPublic):
     calendar_token: str = Field(description="The secret in the URL of this user's calendar feed.")
+
+
+class UserUpdate(Update):
+    """An admin's change of an account; each field changed ends the account's tokens."""
+
+    active: bool | None = Field(default=None, description="False ends the account: its tokens stop working.")
+    role: Role | None = None
+    facilities: list[FacilityCode] | None = Field(
+        default=None,
+        description="Codes of the facilities a coordinator coordinates, replacing the current ones; "
+        "a role other than coordinator drops them.",
+    )
+
+
+class PasswordChange(Input):
+    current_password: Annotated[str, Field(max_length=1024)]
+    new_password: Password
+
+
+class PasswordReset(Input):
+    password: Password

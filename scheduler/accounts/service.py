@@ -1,4 +1,4 @@
-"""Users and who may act on which facility: creating, signing in, reading and listing accounts.
+"""Users and who may act on which facility: creating, changing, reading and listing accounts.
 
 What a coordinator coordinates is read when it matters, not carried in the token,
 so a change of facilities takes effect at once.
@@ -14,17 +14,19 @@ from typing import Any
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
 from pydantic import ValidationError
-from sqlalchemy import Select, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.accounts.schemas import Claims, Me, Role, UserCreate, UserPublic
-from scheduler.accounts.tokens import hash_password, issue_token, unknown_user_hash, verify_password
+from scheduler.accounts.identity import Identities
+from scheduler.accounts.schemas import Claims, Me, Role, UserCreate, UserPublic, UserUpdate
+from scheduler.accounts.tokens import email_as_password, end_tokens, hash_password
 from scheduler.db.repository import TableService, record
 from scheduler.db.tables import CoordinatorFacility, Facility, RoundFacility, User
 from scheduler.errors import Conflict
 from scheduler.roundfile.checks import InputError, InputProblem, problems_from_validation_error
-from scheduler.settings import Settings
+
+_ONLY_COORDINATORS = InputProblem("$.facilities", "only coordinators have facilities")
 
 
 class UserService(TableService[User]):
@@ -49,8 +51,11 @@ async def create_user(
         )
     except ValidationError as error:
         raise InputError(problems_from_validation_error(error, model=UserCreate)) from None
+    problems = email_as_password(data.password, data.email, "$.password")
     if data.facilities and data.role != "coordinator":
-        raise InputError([InputProblem("$.facilities", "only coordinators have facilities")])
+        problems.append(_ONLY_COORDINATORS)
+    if problems:
+        raise InputError(problems)
     facility_ids = await _facility_ids(session, data.facilities)
     if await session.scalar(select(col(User.id)).where(col(User.email) == data.email)) is not None:
         raise Conflict(f"a user with e-mail {data.email} exists already")
@@ -70,15 +75,56 @@ async def create_user(
     return _public(user, sorted(data.facilities))
 
 
-async def sign_in(session: AsyncSession, email: str, password: str, settings: Settings) -> str | None:
-    """An access token for an active user with this e-mail and password; None otherwise, as slowly either way."""
-    user = (await session.execute(select(User).where(col(User.email) == email.strip().lower()))).scalar_one_or_none()
-    password_hash = unknown_user_hash() if user is None else user.password_hash
-    matches = await asyncio.to_thread(verify_password, password, password_hash)
-    if user is None or not matches or not user.active:
-        return None
-    assert user.id is not None
-    return issue_token(user.id, user.token_version, settings=settings)
+async def update_user(
+    session: AsyncSession, identities: Identities, actor: Claims, user_id: int, change: UserUpdate
+) -> UserPublic:
+    """An admin's change of active, role or facilities; any change ends the user's tokens, since every
+    token is checked against them (`scheduler.accounts.identity`). A role other than coordinator drops
+    the facilities. The audit entry has each changed field before and after."""
+    user = await UserService(session=session).row(user_id)
+    wanted = change.changes()
+    before: dict[str, Any] = {
+        "active": user.active,
+        "role": user.role,
+        "facilities": await _coordinated_codes(session, user_id),
+    }
+    role = wanted.get("role", user.role)
+    codes = wanted.get("facilities", before["facilities"] if role == "coordinator" else [])
+    if codes and role != "coordinator":
+        raise InputError([_ONLY_COORDINATORS])
+    facility_ids = await _facility_ids(session, codes)
+    after: dict[str, Any] = {
+        "active": wanted.get("active", user.active),
+        "role": role,
+        "facilities": sorted(set(codes)),
+    }
+    changed = [field for field in before if before[field] != after[field]]
+    if not changed:
+        return _public(user, before["facilities"])
+    if before["active"] and before["role"] == "admin" and not (after["active"] and after["role"] == "admin"):
+        await _keep_an_admin(session, user_id)
+    user.active, user.role = after["active"], role
+    if "facilities" in changed:
+        await session.execute(delete(CoordinatorFacility).where(col(CoordinatorFacility.user_id) == user_id))
+        session.add_all(CoordinatorFacility(user_id=user_id, facility_id=facility_id) for facility_id in facility_ids)
+    end_tokens(session, identities, user)
+    detail = {
+        "before": {field: before[field] for field in changed},
+        "after": {field: after[field] for field in changed},
+    }
+    record(session, actor.user_id, "user.update", "user", user_id, detail)
+    return _public(user, after["facilities"])
+
+
+async def _keep_an_admin(session: AsyncSession, user_id: int) -> None:
+    """Nobody could administer accounts any more, this one included."""
+    others = await session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(col(User.role) == "admin", col(User.active), col(User.id) != user_id)
+    )
+    if not others:
+        raise Conflict(f"user {user_id} is the last active admin: make another admin first")
 
 
 async def me(session: AsyncSession, user_id: int) -> Me | None:

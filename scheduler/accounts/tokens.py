@@ -3,7 +3,8 @@
 A token carries the user's id and the version of their tokens: the API's auth
 backends (Litestar's JWT middleware) check its signature and expiry, and
 `scheduler.accounts.identity` checks the account behind it (active, role,
-facilities, and that the version is still the account's).
+facilities, and that the version is still the account's). Bumping the version
+(`end_tokens`) therefore ends every token issued to the account so far.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from functools import cache
 import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from scheduler.accounts.identity import Identities
+from scheduler.db.tables import User
+from scheduler.roundfile.checks import InputProblem
 from scheduler.settings import Settings
 
 TOKEN_ALGORITHM = "HS256"
@@ -35,6 +40,13 @@ def hash_password(password: str) -> str:
 
 def verify_password(password: str, password_hash: str) -> bool:
     return _passwords.verify(password, password_hash)
+
+
+def email_as_password(password: str, email: str, path: str) -> list[InputProblem]:
+    """The rule the password's own type cannot check, for want of the account's e-mail."""
+    if password.strip().casefold() == email.strip().casefold():
+        return [InputProblem(path, "a password may not be the account's e-mail address")]
+    return []
 
 
 @cache
@@ -59,3 +71,12 @@ def token_subject(subject: str, version: object) -> tuple[int, int]:
     if not subject.isdigit() or not isinstance(version, int) or isinstance(version, bool):
         raise InvalidTokenError("the token names no user")
     return int(subject), version
+
+
+def end_tokens(session: AsyncSession, identities: Identities, user: User) -> None:
+    """Every token issued to `user` so far stops working: in this process as soon as `session` commits,
+    in others within their account cache. Deactivation, a new role or facilities, a new password and
+    signing out all end them."""
+    assert user.id is not None
+    user.token_version += 1
+    identities.forget_when_committed(session, user.id)
