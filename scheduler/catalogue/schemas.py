@@ -132,7 +132,7 @@ class WindowPublic(Output):
     reason: str
 
 
-# Equipment: shared sample environment, not tied to one facility.
+# Equipment: sample environment requests of a round may use, kept by one facility.
 
 StoredUnits = Annotated[int, Field(le=10_000)]
 
@@ -140,6 +140,7 @@ StoredUnits = Annotated[int, Field(le=10_000)]
 class EquipmentCreate(Input):
     code: Code
     name: Name
+    facility: Code = Field(description="Code of the facility that keeps it: its coordinators change and delete it.")
     units: StoredUnits = contract_field(contract.Equipment, "units")
 
 
@@ -150,6 +151,7 @@ class EquipmentUpdate(Update):
 
 class EquipmentPublic(Output):
     id: int
+    facility_id: int | None = Field(description="The facility that keeps it; none for legacy items, kept by admins.")
     code: str
     name: str
     units: int

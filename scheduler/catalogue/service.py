@@ -1,6 +1,7 @@
 """The catalogue a facility keeps: facilities, instruments, windows and equipment.
 
-Everyone signed in may read it; changes follow `scheduler.catalogue.access`. Every change
+Everyone signed in may read it; a facility and what belongs to it (instruments, windows,
+equipment) are changed by its coordinators and admins (`scheduler.access`). Every change
 writes an audit entry in the caller's transaction.
 """
 
@@ -14,8 +15,9 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
+from scheduler import access
+from scheduler.access import Facts, Operation
 from scheduler.accounts.schemas import Claims
-from scheduler.catalogue.access import require_admin, require_coordinator_role, require_facility_coordinator
 from scheduler.catalogue.schemas import (
     EquipmentCreate,
     EquipmentPublic,
@@ -44,6 +46,7 @@ from scheduler.db.tables import (
     Window,
 )
 from scheduler.errors import Conflict
+from scheduler.roundfile.checks import InputError, InputProblem
 
 
 class FacilityService(TableService[Facility]):
@@ -57,7 +60,7 @@ class FacilityService(TableService[Facility]):
         return FacilityPublic.model_validate(await self.row(facility_id))
 
     async def create_item(self, actor: Claims, data: FacilityCreate) -> FacilityPublic:
-        require_admin(actor, "creates facilities")
+        access.require(actor, Operation.CREATE_FACILITY, Facts(), "facilities")
         await code_is_free(self.repository.session, Facility, data.code)
         return FacilityPublic.model_validate(
             await self.add(actor, Facility(**data.model_dump()), data.model_dump(mode="json"))
@@ -65,13 +68,13 @@ class FacilityService(TableService[Facility]):
 
     async def update_item(self, actor: Claims, facility_id: int, data: FacilityUpdate) -> FacilityPublic:
         facility = await self.row(facility_id)
-        await require_facility_coordinator(self.repository.session, actor, facility_id)
+        access.require(actor, Operation.CHANGE_FACILITY, _of(facility_id), f"facility {facility.code}")
         return FacilityPublic.model_validate(await self.patch(actor, facility, data))
 
     async def delete_item(self, actor: Claims, facility_id: int) -> None:
         """Refused while instruments, windows or rounds refer to it."""
         facility = await self.row(facility_id)
-        require_admin(actor, "deletes facilities")
+        access.require(actor, Operation.DELETE_FACILITY, _of(facility_id), f"facility {facility.code}")
         session = self.repository.session
         for table in (Instrument, Window, RoundFacility):
             if await _refers_to(session, table, col(table.facility_id) == facility_id):
@@ -93,8 +96,8 @@ class InstrumentService(TableService[Instrument]):
 
     async def create_item(self, actor: Claims, facility_id: int, data: InstrumentCreate) -> InstrumentPublic:
         session = self.repository.session
-        await FacilityService(session=session).row(facility_id)
-        await require_facility_coordinator(session, actor, facility_id)
+        facility = await FacilityService(session=session).row(facility_id)
+        access.require(actor, Operation.CHANGE_FACILITY_ITEM, _of(facility_id), f"facility {facility.code}")
         await code_is_free(session, Instrument, data.code)
         position = await self.count(col(Instrument.facility_id) == facility_id)
         instrument = Instrument(**data.model_dump(), facility_id=facility_id, position=position)
@@ -119,14 +122,18 @@ class InstrumentService(TableService[Instrument]):
 
     async def update_item(self, actor: Claims, instrument_id: int, data: InstrumentUpdate) -> InstrumentPublic:
         instrument = await self.row(instrument_id)
-        await require_facility_coordinator(self.repository.session, actor, instrument.facility_id)
+        access.require(
+            actor, Operation.CHANGE_FACILITY_ITEM, _of(instrument.facility_id), f"instrument {instrument.code}"
+        )
         return InstrumentPublic.model_validate(await self.patch(actor, instrument, data))
 
     async def delete_item(self, actor: Claims, instrument_id: int) -> None:
         """With its windows; refused while a request of any round asks for it, which would then name nothing."""
         instrument = await self.row(instrument_id)
         session = self.repository.session
-        await require_facility_coordinator(session, actor, instrument.facility_id)
+        access.require(
+            actor, Operation.CHANGE_FACILITY_ITEM, _of(instrument.facility_id), f"instrument {instrument.code}"
+        )
         asked_in = await session.execute(
             select(col(Request.code), col(Request.instruments))
             .join(RoundFacility, col(RoundFacility.round_id) == col(Request.round_id))
@@ -149,19 +156,23 @@ class WindowService(TableService[Window]):
 
     async def _add_window(self, actor: Claims, facility_id: int, window: Window, data: WindowCreate) -> WindowPublic:
         """Kept by the coordinators of the facility the window blocks (all of it or one instrument)."""
-        await require_facility_coordinator(self.repository.session, actor, facility_id)
+        access.require(actor, Operation.CHANGE_FACILITY_ITEM, _of(facility_id), "the facility's windows")
         return WindowPublic.model_validate(await self.add(actor, window, data.model_dump(mode="json")))
 
     async def update_item(self, actor: Claims, window_id: int, data: WindowUpdate) -> WindowPublic:
         window = await self.row(window_id)
-        await require_facility_coordinator(self.repository.session, actor, await self._facility_of(window))
+        access.require(
+            actor, Operation.CHANGE_FACILITY_ITEM, _of(await self._facility_of(window)), f"window {window_id}"
+        )
         changes = data.changes()
         require_end_after_start(changes.get("start", window.start), changes.get("end", window.end))
         return WindowPublic.model_validate(await self.patch(actor, window, data))
 
     async def delete_item(self, actor: Claims, window_id: int) -> None:
         window = await self.row(window_id)
-        await require_facility_coordinator(self.repository.session, actor, await self._facility_of(window))
+        access.require(
+            actor, Operation.CHANGE_FACILITY_ITEM, _of(await self._facility_of(window)), f"window {window_id}"
+        )
         await self.remove(actor, window, _window_detail(window))
 
     async def _facility_of(self, window: Window) -> int:
@@ -198,7 +209,7 @@ class InstrumentWindowService(WindowService):
 
 
 class EquipmentService(TableService[Equipment]):
-    """Shared sample environment, not tied to one facility, so any coordinator keeps it."""
+    """Sample environment rounds share, kept by the facility that owns it; legacy items without one, by admins."""
 
     table = Equipment
     noun = "equipment"
@@ -210,24 +221,32 @@ class EquipmentService(TableService[Equipment]):
         return EquipmentPublic.model_validate(await self.row(equipment_id))
 
     async def create_item(self, actor: Claims, data: EquipmentCreate) -> EquipmentPublic:
-        require_coordinator_role(actor)
-        await code_is_free(self.repository.session, Equipment, data.code)
-        return EquipmentPublic.model_validate(
-            await self.add(actor, Equipment(**data.model_dump()), data.model_dump(mode="json"))
-        )
+        session = self.repository.session
+        facility_id = await session.scalar(select(col(Facility.id)).where(col(Facility.code) == data.facility))
+        if facility_id is None:
+            raise InputError([InputProblem("$.facility", f"no facility with code {data.facility!r}")])
+        access.require(actor, Operation.CHANGE_FACILITY_ITEM, _of(facility_id), f"facility {data.facility}")
+        await code_is_free(session, Equipment, data.code)
+        item = Equipment(**data.model_dump(exclude={"facility"}), facility_id=facility_id)
+        return EquipmentPublic.model_validate(await self.add(actor, item, data.model_dump(mode="json")))
 
     async def update_item(self, actor: Claims, equipment_id: int, data: EquipmentUpdate) -> EquipmentPublic:
         item = await self.row(equipment_id)
-        require_coordinator_role(actor)
+        access.require(actor, Operation.CHANGE_FACILITY_ITEM, _of(item.facility_id), f"equipment {item.code}")
         return EquipmentPublic.model_validate(await self.patch(actor, item, data))
 
     async def delete_item(self, actor: Claims, equipment_id: int) -> None:
         """Refused while a round offers it."""
         item = await self.row(equipment_id)
-        require_coordinator_role(actor)
+        access.require(actor, Operation.CHANGE_FACILITY_ITEM, _of(item.facility_id), f"equipment {item.code}")
         if await _refers_to(self.repository.session, RoundEquipment, col(RoundEquipment.equipment_id) == equipment_id):
             raise Conflict(f"rounds offer equipment {item.code}: it is kept")
         await self.remove(actor, item, {"code": item.code})
+
+
+def _of(facility_id: int | None) -> Facts:
+    """The facts of a thing kept by one facility; None (legacy equipment) is nobody's facility but admins'."""
+    return Facts(facilities=frozenset() if facility_id is None else frozenset({facility_id}))
 
 
 async def code_is_free(

@@ -19,12 +19,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from scheduler.access import Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.db.tables import SolveRun
 from scheduler.jobs.queue import RunState
 from scheduler.nightly.decide import NIGHTLY
-from scheduler.rounds.access import require_round_coordinator
-from scheduler.rounds.service import round_row
+from scheduler.rounds.service import require_round
 
 NightlyOutcome = Literal[
     "skipped", "queued", "running", "published", "waiting", "unchanged", "done", "failed", "cancelled"
@@ -60,8 +60,7 @@ async def nightly_history(
     session: AsyncSession, actor: Claims, round_id: int, page: LimitOffset
 ) -> OffsetPagination[NightlyRunPublic]:
     """A page of the round's nightly runs, newest night first, with the count of all (its coordinators and admins)."""
-    await round_row(session, round_id)
-    await require_round_coordinator(session, actor, round_id)
+    await require_round(session, actor, Operation.RUN_SOLVE, round_id)
     nightly_of_round = (col(SolveRun.round_id) == round_id, col(SolveRun.kind) == NIGHTLY)
     total = await session.scalar(select(func.count()).select_from(SolveRun).where(*nightly_of_round))
     rows = await session.execute(

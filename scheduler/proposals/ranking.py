@@ -10,14 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from scheduler.access import Operation
 from scheduler.accounts.schemas import Claims
-from scheduler.accounts.service import coordinates_round
 from scheduler.db.tables import Proposal
-from scheduler.errors import Forbidden
 from scheduler.proposals.schemas import RankingRow
 from scheduler.roundfile.scoring import score_round
 from scheduler.rounds.exporter import export_round
-from scheduler.rounds.service import round_row
+from scheduler.rounds.service import require_round
 
 
 async def round_ranking(
@@ -27,9 +26,7 @@ async def round_ranking(
 
     The whole round is scored for any page: a proposal's score depends on every other grade.
     """
-    await round_row(session, round_id)
-    if not await coordinates_round(session, actor, round_id):
-        raise Forbidden("only the round's coordinators and admins see its ranking")
+    await require_round(session, actor, Operation.READ_RANKING, round_id)
     scores = score_round(await export_round(session, round_id))
     codes = await session.execute(
         select(col(Proposal.code), col(Proposal.id)).where(col(Proposal.round_id) == round_id)

@@ -1,4 +1,5 @@
-"""Reviews of proposals: the round's coordinators assign reviewers, who grade while the round is in review.
+"""Reviews of proposals: the coordinators of the facilities a proposal asks for assign reviewers, who grade
+while the round is in review. Who may do what is the policy's (`scheduler.access`).
 
 Every change writes an audit entry in the caller's transaction.
 """
@@ -13,12 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from scheduler.access import Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.db.repository import TableService, record
 from scheduler.db.tables import Proposal, Review, ReviewAssignment, TeamMember, User
-from scheduler.errors import Conflict, Forbidden, NotFound
-from scheduler.proposals.access import require_coordinator, visible_proposal
+from scheduler.errors import Conflict, NotFound
 from scheduler.proposals.schemas import AssignmentIn, AssignmentPublic, ReviewIn, ReviewPublic
+from scheduler.proposals.service import require_proposal
 from scheduler.roundfile.checks import InputError, InputProblem
 from scheduler.roundfile.contract import Scoring
 from scheduler.rounds.service import round_row
@@ -37,8 +39,7 @@ class ReviewService(TableService[Review]):
 async def list_assignments(
     session: AsyncSession, actor: Claims, proposal_id: int, page: LimitOffset
 ) -> OffsetPagination[AssignmentPublic]:
-    proposal = await visible_proposal(session, actor, proposal_id)
-    await require_coordinator(session, actor, proposal)
+    await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
     query = (
         select(col(ReviewAssignment.proposal_id), col(ReviewAssignment.user_id), col(User.name), col(User.email))
         .join(User, col(User.id) == col(ReviewAssignment.user_id))
@@ -59,8 +60,7 @@ async def assign_reviewer(
     session: AsyncSession, actor: Claims, proposal_id: int, data: AssignmentIn
 ) -> AssignmentPublic:
     """Never to someone who wrote the proposal: its owner, or a reviewer named as its PI or team member."""
-    proposal = await visible_proposal(session, actor, proposal_id)
-    await require_coordinator(session, actor, proposal)
+    proposal, _ = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
     reviewer = await session.get(User, data.user_id)
     if reviewer is None or reviewer.role != "reviewer" or not reviewer.active:
         raise InputError([InputProblem("$.user_id", f"user {data.user_id} is not an active reviewer")])
@@ -74,8 +74,7 @@ async def assign_reviewer(
 
 
 async def unassign_reviewer(session: AsyncSession, actor: Claims, proposal_id: int, user_id: int) -> None:
-    proposal = await visible_proposal(session, actor, proposal_id)
-    await require_coordinator(session, actor, proposal)
+    await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
     assignment = await session.get(ReviewAssignment, (proposal_id, user_id))
     if assignment is None:
         raise NotFound(f"user {user_id} is not assigned to this proposal")
@@ -89,21 +88,19 @@ async def unassign_reviewer(session: AsyncSession, actor: Claims, proposal_id: i
 async def list_reviews(
     session: AsyncSession, actor: Claims, proposal_id: int, page: LimitOffset
 ) -> OffsetPagination[ReviewPublic]:
-    """All of them for coordinators; a reviewer's own only, so reviewers do not sway each other."""
-    proposal = await visible_proposal(session, actor, proposal_id)
+    """All of them in confidence (`READ_CONFIDENTIAL`); a reviewer's own only, so reviewers do not sway each other."""
     query = select(Review).where(col(Review.proposal_id) == proposal_id).order_by(col(Review.position))
     if actor.role == "reviewer":
+        await require_proposal(session, actor, Operation.REVIEW_PROPOSAL, proposal_id)
         query = query.where(col(Review.reviewer_id) == actor.user_id)
     else:
-        await require_coordinator(session, actor, proposal)
+        await require_proposal(session, actor, Operation.READ_CONFIDENTIAL, proposal_id)
     return await ReviewService(session=session).page(page, query, ReviewPublic)
 
 
 async def submit_review(session: AsyncSession, actor: Claims, proposal_id: int, data: ReviewIn) -> ReviewPublic:
     """The caller's review of a proposal assigned to them, while the round is in review; sent again, it replaces."""
-    proposal = await visible_proposal(session, actor, proposal_id)
-    if actor.role != "reviewer":
-        raise Forbidden("only the reviewers assigned to a proposal review it")
+    proposal, _ = await require_proposal(session, actor, Operation.REVIEW_PROPOSAL, proposal_id)
     round_ = await round_row(session, proposal.round_id)
     if round_.phase != REVIEW_PHASE:
         raise Conflict(f"the round is in phase {round_.phase!r}: reviews are taken in phase 'review'")

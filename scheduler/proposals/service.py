@@ -3,24 +3,28 @@ time is allocated, judged technically feasible by the round's coordinators.
 
 A proposal's content passes the round file's request and link rules
 (`scheduler.roundfile.checks.check_proposal`) before it is stored, so a stored
-round always passes the file's checks. Who may see and change a proposal is
-`scheduler.proposals.access`. Every change writes an audit entry in the caller's
-transaction.
+round always passes the file's checks. Who may see and change a proposal is the
+policy's (`scheduler.access`), from the facts read here with the proposal: its round's
+facilities, the facilities of the instruments it asks for, its owner and reviewers.
+Panel results (priority) and the owner's account are shown only to those who may read
+the proposal in confidence. Every change writes an audit entry in the caller's transaction.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from scheduler import access
+from scheduler.access import Facts, Operation, visible_to
 from scheduler.accounts.schemas import Claims
 from scheduler.db.repository import TableService, record
 from scheduler.db.tables import (
@@ -29,13 +33,14 @@ from scheduler.db.tables import (
     Link,
     Proposal,
     Request,
+    ReviewAssignment,
     Round,
     RoundEquipment,
+    RoundFacility,
     RoundInstrument,
     TeamMember,
 )
-from scheduler.errors import Conflict, Forbidden
-from scheduler.proposals.access import require_coordinator, require_owner, visible_proposal, visible_to
+from scheduler.errors import Conflict, NotFound
 from scheduler.proposals.schemas import (
     AfterLinkIn,
     AllOrNothingLinkIn,
@@ -62,23 +67,87 @@ async def list_proposals(
     session: AsyncSession, actor: Claims, page: LimitOffset, *, round_id: int | None = None
 ) -> OffsetPagination[ProposalSummary]:
     """The proposals the caller may see: their own, those assigned to them, those of their rounds, or all."""
-    query = (
+    query: Select[Any] = (
         select(Proposal)
         .where(visible_to(actor.role, actor.user_id))
         .order_by(col(Proposal.round_id), col(Proposal.position), col(Proposal.id))
     )
     if round_id is not None:
         query = query.where(col(Proposal.round_id) == round_id)
-    return await ProposalService(session=session).page(page, query, ProposalSummary)
+    rows, total = await ProposalService(session=session).get_many_and_count(page, statement=query)
+    facts = await proposal_facts(session, rows)
+    items = [
+        ProposalSummary.model_validate(row).model_copy(update={"owner_id": _owner_shown(actor, row, facts[_id(row)])})
+        for row in rows
+    ]
+    return OffsetPagination(items=items, limit=page.limit, offset=page.offset, total=total)
 
 
 async def get_proposal(session: AsyncSession, actor: Claims, proposal_id: int) -> ProposalPublic:
-    return await _public(session, await visible_proposal(session, actor, proposal_id))
+    proposal, facts = await require_proposal(session, actor, Operation.READ_PROPOSAL, proposal_id)
+    return await _public(session, actor, proposal, facts)
+
+
+async def require_proposal(
+    session: AsyncSession, actor: Claims, operation: Operation, proposal_id: int
+) -> tuple[Proposal, Facts]:
+    """The proposal and its facts, when the policy lets the actor do `operation` on it; else NotFound or Forbidden."""
+    proposal = await session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise NotFound(f"no proposal {proposal_id}")
+    facts = (await proposal_facts(session, [proposal]))[proposal_id]
+    access.require(actor, operation, facts, f"proposal {proposal_id}")
+    return proposal, facts
+
+
+async def proposal_facts(session: AsyncSession, proposals: Sequence[Proposal]) -> dict[int, Facts]:
+    """By proposal id: its round's facilities, the facilities of the instruments it asks for, owner, reviewers."""
+    ids = [_id(proposal) for proposal in proposals]
+    rounds = {proposal.round_id for proposal in proposals}
+    round_facilities: dict[int, set[int]] = {round_id: set() for round_id in rounds}
+    for round_id, facility_id in await session.execute(
+        select(col(RoundFacility.round_id), col(RoundFacility.facility_id)).where(
+            col(RoundFacility.round_id).in_(rounds)
+        )
+    ):
+        round_facilities[round_id].add(facility_id)
+    asked: dict[int, set[str]] = {proposal_id: set() for proposal_id in ids}
+    for proposal_id, instruments in await session.execute(
+        select(col(Request.proposal_id), col(Request.instruments)).where(col(Request.proposal_id).in_(ids))
+    ):
+        asked[proposal_id].update(instruments)
+    codes = set().union(*asked.values())
+    rows = await session.execute(
+        select(col(Instrument.code), col(Instrument.facility_id)).where(col(Instrument.code).in_(codes))
+    )
+    facility_of = dict(rows.tuples().all())
+    reviewers: dict[int, set[int]] = {proposal_id: set() for proposal_id in ids}
+    for proposal_id, user_id in await session.execute(
+        select(col(ReviewAssignment.proposal_id), col(ReviewAssignment.user_id)).where(
+            col(ReviewAssignment.proposal_id).in_(ids)
+        )
+    ):
+        reviewers[proposal_id].add(user_id)
+    return {
+        _id(proposal): Facts(
+            facilities=frozenset(round_facilities[proposal.round_id]),
+            asks_for=frozenset(facility_of[code] for code in asked[_id(proposal)] if code in facility_of),
+            owner_id=proposal.owner_id,
+            reviewers=frozenset(reviewers[_id(proposal)]),
+        )
+        for proposal in proposals
+    }
+
+
+def _owner_shown(actor: Claims, proposal: Proposal, facts: Facts) -> int | None:
+    """The owner's account, to the owner and to those who read the proposal in confidence."""
+    if proposal.owner_id == actor.user_id or access.may(actor, Operation.READ_CONFIDENTIAL, facts):
+        return proposal.owner_id
+    return None
 
 
 async def submit_proposal(session: AsyncSession, actor: Claims, round_id: int, data: ProposalContent) -> ProposalPublic:
-    if actor.role not in ("proposer", "admin"):
-        raise Forbidden("only proposers submit proposals")
+    access.require(actor, Operation.SUBMIT_PROPOSAL, Facts(), "proposals")
     round_ = await round_row(session, round_id)
     _require_open_call(round_)
     await _check_against_round(session, round_, data)
@@ -95,14 +164,13 @@ async def submit_proposal(session: AsyncSession, actor: Claims, round_id: int, d
     proposal.code = f"P-{proposal.id}"
     await _write_children(session, proposal, data)
     record(session, actor.user_id, "proposal.submit", "proposal", _id(proposal), {"code": proposal.code})
-    return await _public(session, proposal)
+    return await _public(session, actor, proposal, (await proposal_facts(session, [proposal]))[_id(proposal)])
 
 
 async def replace_proposal(
     session: AsyncSession, actor: Claims, proposal_id: int, data: ProposalContent
 ) -> ProposalPublic:
-    proposal = await visible_proposal(session, actor, proposal_id)
-    require_owner(actor, proposal)
+    proposal, _ = await require_proposal(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
     round_ = await round_row(session, proposal.round_id)
     _require_open_call(round_)
     await _check_against_round(session, round_, data)
@@ -115,28 +183,26 @@ async def replace_proposal(
     record(
         session, actor.user_id, "proposal.replace", "proposal", proposal_id, data.model_dump(mode="json", by_alias=True)
     )
-    return await _public(session, proposal)
+    return await _public(session, actor, proposal, (await proposal_facts(session, [proposal]))[proposal_id])
 
 
 async def withdraw_proposal(session: AsyncSession, actor: Claims, proposal_id: int) -> ProposalPublic:
     """Until time is allocated; the proposal is kept but no longer scored or scheduled."""
-    proposal = await visible_proposal(session, actor, proposal_id)
-    require_owner(actor, proposal)
+    proposal, facts = await require_proposal(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
     round_ = await round_row(session, proposal.round_id)
     if round_.phase not in WITHDRAWABLE_PHASES:
         raise Conflict(f"the round is in phase {round_.phase!r}: a proposal can no longer be withdrawn")
     proposal.withdrawn = True
     proposal.updated_at = datetime.now(UTC)
     record(session, actor.user_id, "proposal.withdraw", "proposal", proposal_id, {})
-    return await _public(session, proposal)
+    return await _public(session, actor, proposal, facts)
 
 
 async def set_feasibility(session: AsyncSession, actor: Claims, proposal_id: int, data: Feasibility) -> ProposalPublic:
-    proposal = await visible_proposal(session, actor, proposal_id)
-    await require_coordinator(session, actor, proposal)
+    proposal, facts = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
     proposal.technically_feasible = data.technically_feasible
     record(session, actor.user_id, "proposal.feasibility", "proposal", proposal_id, data.model_dump(mode="json"))
-    return await _public(session, proposal)
+    return await _public(session, actor, proposal, facts)
 
 
 def _require_open_call(round_: Round) -> None:
@@ -226,7 +292,8 @@ async def _write_children(session: AsyncSession, proposal: Proposal, data: Propo
     await session.flush()
 
 
-async def _public(session: AsyncSession, proposal: Proposal) -> ProposalPublic:
+async def _public(session: AsyncSession, actor: Claims, proposal: Proposal, facts: Facts) -> ProposalPublic:
+    """The proposal as the actor may see it: priority only in confidence, the owner's account as `_owner_shown`."""
     proposal_id = _id(proposal)
     prefix = f"{proposal.code}-"
 
@@ -245,6 +312,8 @@ async def _public(session: AsyncSession, proposal: Proposal) -> ProposalPublic:
     return ProposalPublic.model_validate(
         {
             **proposal.model_dump(),
+            "owner_id": _owner_shown(actor, proposal, facts),
+            "priority": proposal.priority if access.may(actor, Operation.READ_CONFIDENTIAL, facts) else None,
             "pi": {"name": proposal.pi_name, "institution": proposal.pi_institution, "country": proposal.pi_country},
             "team": [row._asdict() for row in team],
             "requests": [{**request.model_dump(), "label": label(request.code)} for request in requests.scalars()],

@@ -1,6 +1,8 @@
 """Rounds (with their call phases), their quotas, and round files in and out.
 
-Everyone signed in may read rounds and quotas; changes follow `scheduler.rounds.access`.
+Everyone signed in may read rounds and quotas. A round belongs to all its facilities: its
+settings, phase, quotas and content change only with the coordination of every facility it
+has and will have (`Operation.CHANGE_ROUND` in `scheduler.access`).
 Quotas pass the round file's quota rules (`scheduler.roundfile.quotas`) before they are
 stored. Every change writes an audit entry in the caller's transaction.
 """
@@ -12,12 +14,13 @@ from typing import Any
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from scheduler import access
+from scheduler.access import Facts, Operation
 from scheduler.accounts.schemas import Claims
-from scheduler.catalogue.access import require_coordinator_role
 from scheduler.catalogue.schemas import require_end_after_start
 from scheduler.catalogue.service import code_is_free
 from scheduler.db.repository import TableService, record, row_id
@@ -37,9 +40,9 @@ from scheduler.db.tables import (
 )
 from scheduler.errors import Conflict
 from scheduler.roundfile.checks import InputError, InputProblem
+from scheduler.roundfile.contract import Proposal as FileProposal
 from scheduler.roundfile.contract import RoundFile, Scoring
 from scheduler.roundfile.quotas import dangling_references
-from scheduler.rounds.access import require_all_coordinated, require_coordinated_codes, require_round_coordinator
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.importer import import_round
 from scheduler.rounds.schemas import PHASES, Phase, QuotaCreate, QuotaPublic, RoundCreate, RoundPublic, RoundUpdate
@@ -68,10 +71,9 @@ class RoundService(TableService[Round]):
     async def create_item(self, actor: Claims, data: RoundCreate) -> RoundPublic:
         """A coordinator creates rounds of their own facilities only; an admin, of any."""
         session = self.repository.session
-        require_coordinator_role(actor)
-        await code_is_free(session, Round, data.code)
         facility_ids = await _ids_by_code(session, Facility, data.facilities, "$.facilities")
-        await require_all_coordinated(session, actor, set(facility_ids))
+        access.require(actor, Operation.CHANGE_ROUND, Facts(facilities=frozenset(facility_ids)), "a round of them")
+        await code_is_free(session, Round, data.code)
         equipment_ids = await _ids_by_code(session, Equipment, data.equipment, "$.equipment")
         offset = data.start.utcoffset()
         round_ = Round(
@@ -86,16 +88,18 @@ class RoundService(TableService[Round]):
     async def update_item(self, actor: Claims, round_id: int, data: RoundUpdate) -> RoundPublic:
         session = self.repository.session
         round_ = await self.row(round_id)
-        await require_round_coordinator(session, actor, round_id)
+        facility_ids = await _round_facility_ids(session, round_id)
+        wanted = (
+            facility_ids
+            if data.facilities is None
+            else await _ids_by_code(session, Facility, data.facilities, "$.facilities")
+        )
+        facts = Facts(facilities=frozenset(facility_ids) | frozenset(wanted))
+        access.require(actor, Operation.CHANGE_ROUND, facts, f"round {round_.code}")
         changes = data.changes()
         grid_changes = any(name in changes and changes[name] != getattr(round_, name) for name in _GRID_FIELDS)
         if grid_changes and await _exists(session, ScheduleVersion, round_id):
             raise Conflict("the round has schedules: its start, end and shift length can no longer change")
-        facility_ids = await _round_facility_ids(session, round_id)
-        if data.facilities is not None:
-            wanted = await _ids_by_code(session, Facility, data.facilities, "$.facilities")
-            await require_all_coordinated(session, actor, set(wanted) ^ set(facility_ids))
-            facility_ids = wanted
         equipment_ids = (
             await _round_equipment_ids(session, round_id)
             if data.equipment is None
@@ -109,13 +113,12 @@ class RoundService(TableService[Round]):
         if "scoring" in changes:
             columns["scoring"] = _scoring_document(data.scoring)
         await self.change(actor, round_, columns, data.model_dump(mode="json", exclude_unset=True))
-        await self._replace_lists(round_id, facility_ids, equipment_ids, country_groups)
+        await self._replace_lists(round_id, wanted, equipment_ids, country_groups)
         return await self._public(round_)
 
     async def change_phase(self, actor: Claims, round_id: int, phase: Phase) -> RoundPublic:
         """One step forward or back at a time, so no phase's work is skipped by a slip."""
-        round_ = await self.row(round_id)
-        await require_round_coordinator(self.repository.session, actor, round_id)
+        round_ = await require_round(self.repository.session, actor, Operation.CHANGE_ROUND, round_id)
         step = _PHASE_ORDER.index(phase) - _PHASE_ORDER.index(round_.phase)
         if abs(step) != 1:
             raise Conflict(f"the round is in phase {round_.phase!r}: it can move to {_neighbours(round_.phase)} only")
@@ -125,8 +128,7 @@ class RoundService(TableService[Round]):
     async def delete_item(self, actor: Claims, round_id: int) -> None:
         """Only a round without proposals or solves: those are records that must be kept."""
         session = self.repository.session
-        round_ = await self.row(round_id)
-        await require_round_coordinator(session, actor, round_id)
+        round_ = await require_round(session, actor, Operation.CHANGE_ROUND, round_id)
         for table in (Proposal, SolveRun, ScheduleVersion):
             if await _exists(session, table, round_id):
                 raise Conflict(f"the round has {table.__name__} records: it is kept; move it to phase 'closed' instead")
@@ -135,23 +137,88 @@ class RoundService(TableService[Round]):
         await self.remove(actor, round_, {"code": round_.code})
 
     async def import_round_file(self, actor: Claims, round_file: RoundFile, *, into: int | None = None) -> RoundPublic:
-        """A new round from a round file, or (`into`) the replacement of a round's whole content, all or nothing."""
+        """A new round from a round file, or (`into`) the replacement of a round's whole content, all or nothing.
+
+        Replacing needs the coordination of every facility the round has and the file gives it;
+        facilities the file brings in that do not exist yet are created, which is for admins;
+        equipment it changes is changed only by its facility's coordinators. New equipment is
+        kept by the first of the file's facilities whose instruments a request uses it on.
+        """
         session = self.repository.session
-        if into is None:
-            require_coordinator_role(actor)
-        else:
-            await self.row(into)
-            await require_round_coordinator(session, actor, into)
-        await require_coordinated_codes(session, actor, [facility.id for facility in round_file.facilities])
+        codes = [facility.id for facility in round_file.facilities]
+        found = await _facility_ids_by_code(session, codes)
+        missing = [code for code in codes if code not in found]
+        if missing:
+            access.require(actor, Operation.CREATE_FACILITY, Facts(), f"facilities {', '.join(missing)}")
+        facility_ids = set(found.values())
+        what = "a round of them"
+        if into is not None:
+            what = f"round {(await self.row(into)).code}"
+            facility_ids |= set(await _round_facility_ids(session, into))
+        access.require(actor, Operation.CHANGE_ROUND, Facts(facilities=frozenset(facility_ids)), what)
+        existing = await self._require_equipment_changes(actor, round_file)
         round_id = await import_round(session, round_file, into=into)
+        await self._keep_new_equipment(round_file, existing)
         detail = {"code": round_file.round.id, "proposals": len(round_file.proposals)}
         record(session, actor.user_id, "round.import" if into is None else "round.replace", "round", round_id, detail)
         return await self.read(round_id)
 
+    async def _require_equipment_changes(self, actor: Claims, round_file: RoundFile) -> set[str]:
+        """The codes of the file's equipment that exists already; refused when the file changes an item
+        the actor's facilities do not keep."""
+        named = {item.id: item for item in round_file.equipment}
+        stored = await self.repository.session.execute(select(Equipment).where(col(Equipment.code).in_(named)))
+        existing = set()
+        for item in stored.scalars():
+            existing.add(item.code)
+            wanted = named[item.code]
+            if (wanted.name, wanted.units) != (item.name, item.units):
+                facts = Facts(facilities=frozenset() if item.facility_id is None else frozenset({item.facility_id}))
+                access.require(actor, Operation.CHANGE_FACILITY_ITEM, facts, f"equipment {item.code}")
+        return existing
+
+    async def _keep_new_equipment(self, round_file: RoundFile, existing: set[str]) -> None:
+        """New equipment goes to the first facility of the file with an instrument a request uses it on,
+        else to the file's first facility."""
+        session = self.repository.session
+        new = [item.id for item in round_file.equipment if item.id not in existing]
+        if not new:
+            return
+        facility_of = {i.id: f.id for f in round_file.facilities for i in f.instruments}
+        order = [facility.id for facility in round_file.facilities]
+        users: dict[str, set[str]] = {code: set() for code in new}
+        for proposal in round_file.proposals:
+            for request in proposal.requests:
+                for code in request.equipment:
+                    if code in users:
+                        users[code].update(facility_of[i] for i in request.instruments if i in facility_of)
+        ids = await _facility_ids_by_code(session, order)
+        for code, facilities in users.items():
+            keeper = next((f for f in order if f in facilities), order[0] if order else None)
+            if keeper is not None:
+                await session.execute(
+                    update(Equipment).where(col(Equipment.code) == code).values(facility_id=ids[keeper])
+                )
+
     async def export_round_file(self, actor: Claims, round_id: int) -> RoundFile:
-        await self.row(round_id)
-        await require_round_coordinator(self.repository.session, actor, round_id)
-        return await export_round(self.repository.session, round_id)
+        """The round as a file; the panel results (reviews, priority) only of the proposals the actor may
+        read in confidence (`READ_CONFIDENTIAL`: those asking for their facilities' instruments)."""
+        session = self.repository.session
+        await require_round(session, actor, Operation.EXPORT_ROUND, round_id)
+        round_file = await export_round(session, round_id)
+        if actor.is_admin:
+            return round_file
+        ids = await _facility_ids_by_code(session, [facility.id for facility in round_file.facilities])
+        facility_of = {i.id: ids[f.id] for f in round_file.facilities for i in f.instruments}
+        facilities = frozenset(ids.values())
+
+        def shown(proposal: FileProposal) -> FileProposal:
+            asks_for = frozenset(facility_of[i] for r in proposal.requests for i in r.instruments if i in facility_of)
+            if access.may(actor, Operation.READ_CONFIDENTIAL, Facts(facilities=facilities, asks_for=asks_for)):
+                return proposal
+            return proposal.model_copy(update={"reviews": [], "priority": None})
+
+        return round_file.model_copy(update={"proposals": [shown(p) for p in round_file.proposals]})
 
     async def _replace_lists(
         self,
@@ -231,8 +298,7 @@ class QuotaService(TableService[Quota]):
 
     async def create_item(self, actor: Claims, round_id: int, data: QuotaCreate) -> QuotaPublic:
         session = self.repository.session
-        await RoundService(session=session).row(round_id)
-        await require_round_coordinator(session, actor, round_id)
+        await require_round(session, actor, Operation.CHANGE_ROUND, round_id)
         await self._check_references(round_id, data)
         await self._code_is_free(round_id, data.id)
         position = await self.count(col(Quota.round_id) == round_id)
@@ -241,7 +307,7 @@ class QuotaService(TableService[Quota]):
 
     async def update_item(self, actor: Claims, quota_id: int, data: QuotaCreate) -> QuotaPublic:
         quota = await self.row(quota_id)
-        await require_round_coordinator(self.repository.session, actor, quota.round_id)
+        await require_round(self.repository.session, actor, Operation.CHANGE_ROUND, quota.round_id)
         await self._check_references(quota.round_id, data)
         if data.id != quota.code:
             await self._code_is_free(quota.round_id, data.id)
@@ -250,7 +316,7 @@ class QuotaService(TableService[Quota]):
 
     async def delete_item(self, actor: Claims, quota_id: int) -> None:
         quota = await self.row(quota_id)
-        await require_round_coordinator(self.repository.session, actor, quota.round_id)
+        await require_round(self.repository.session, actor, Operation.CHANGE_ROUND, quota.round_id)
         await self.remove(actor, quota, {"code": quota.code, "round_id": quota.round_id})
 
     async def _check_references(self, round_id: int, data: QuotaCreate) -> None:
@@ -279,6 +345,24 @@ class QuotaService(TableService[Quota]):
 async def round_row(session: AsyncSession, round_id: int) -> Round:
     """The round's row for the other domains of the scheduler (proposals, solves, nightly repairs)."""
     return await RoundService(session=session).row(round_id)
+
+
+async def _facility_ids_by_code(session: AsyncSession, codes: Sequence[str]) -> dict[str, int]:
+    """The ids of the facilities of these codes that exist."""
+    rows = await session.execute(select(col(Facility.code), col(Facility.id)).where(col(Facility.code).in_(codes)))
+    return {code: facility_id for code, facility_id in rows.tuples() if facility_id is not None}
+
+
+async def round_facts(session: AsyncSession, round_id: int) -> Facts:
+    """What the policy needs to know of a round: its facilities."""
+    return Facts(facilities=frozenset(await _round_facility_ids(session, round_id)))
+
+
+async def require_round(session: AsyncSession, actor: Claims, operation: Operation, round_id: int) -> Round:
+    """The round's row, when the policy lets the actor do `operation` on it; NotFound when there is no such round."""
+    round_ = await round_row(session, round_id)
+    access.require(actor, operation, await round_facts(session, round_id), f"round {round_.code}")
+    return round_
 
 
 async def _exists(session: AsyncSession, table: type[Proposal | SolveRun | ScheduleVersion], round_id: int) -> bool:

@@ -11,13 +11,17 @@ Rules kept here, so that every caller gets them:
 - A manual move never edits a version: it is checked against every rule of the
   round file format on the would-be schedule and, if it keeps them all, saved as
   a new draft (source "edit") that copies the other allocations.
+- Versions, diffs and exports carry priorities and reasons: they are for the round's
+  coordinators and admins (`require_round_reader`, `require_readers`); a draft is
+  unknown to anyone else. A version is changed only where every facility it touches
+  is the coordinator's (`require_manager`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from advanced_alchemy.filters import LimitOffset
@@ -28,11 +32,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from scheduler import access
+from scheduler.access import Answer, Facts, Operation
 from scheduler.accounts.schemas import Claims
-from scheduler.accounts.service import coordinates_round
 from scheduler.db.repository import TableService, record
-from scheduler.db.tables import Allocation, Request, Round, ScheduleVersion
-from scheduler.errors import Conflict, DomainError, Forbidden, NotFound
+from scheduler.db.tables import Allocation, Instrument, Request, Round, ScheduleVersion
+from scheduler.errors import Conflict, DomainError, NotFound
 from scheduler.fields import MAX_INT, Input
 from scheduler.roundfile.contract import Allocation as AllocationEntry
 from scheduler.roundfile.contract import ScheduleChanges
@@ -42,6 +47,7 @@ from scheduler.roundfile.scoring import score_round
 from scheduler.roundfile.solving import exclusions, priorities
 from scheduler.roundfile.validate import Violation, validate_schedule
 from scheduler.rounds.exporter import export_round
+from scheduler.rounds.service import round_facts
 from scheduler.schedules.export import export_schedule
 from scheduler.schedules.notices import record_changes
 from scheduler.schedules.versions import VersionSource, VersionStatus, save_version, version_schedule
@@ -160,41 +166,94 @@ async def _round(session: AsyncSession, round_id: int) -> Round:
     return round_
 
 
-async def readable(session: AsyncSession, actor: Claims, version_id: int) -> bool:
-    """Whether the actor manages the version's round; NotFound for a draft they may not see.
+async def require_round_reader(session: AsyncSession, actor: Claims, round_id: int) -> None:
+    """A round's versions, with their figures, are for its coordinators and admins (`READ_SCHEDULE`);
+    proposers read their own slots through /me/proposals and /proposals/{id}/slots."""
+    round_ = await _round(session, round_id)
+    access.require(actor, Operation.READ_SCHEDULE, await round_facts(session, round_id), f"round {round_.code}")
 
-    Published and superseded versions are the facility's public record: every
-    signed-in user reads them. Drafts are work in progress of the round's
-    coordinators (and admins): to anyone else they do not exist.
+
+async def require_readers(session: AsyncSession, actor: Claims, *version_ids: int) -> None:
+    """`READ_SCHEDULE` on every version named; a draft the actor may not know of answers NotFound first."""
+    checks = []
+    for version_id in version_ids:
+        version = await _version(session, version_id)
+        checks.append((await _facts(session, version), version_id))
+    checks.sort(key=lambda check: access.decide(actor, Operation.READ_SCHEDULE, check[0]) is not Answer.HIDE)
+    for facts, version_id in checks:
+        access.require(actor, Operation.READ_SCHEDULE, facts, f"schedule version {version_id}")
+
+
+async def require_manager(
+    session: AsyncSession,
+    actor: Claims,
+    version_id: int,
+    *,
+    requests: Sequence[str] = (),
+    instruments: Sequence[str] = (),
+) -> None:
+    """`CHANGE_SCHEDULE`: the round's coordinators change a version where every facility it touches is theirs.
+
+    A pin or a move touches the facilities of the `requests`' instruments and of the `instruments` named;
+    publishing (neither given) touches the facilities whose allocations the draft changes from the
+    version in force.
     """
     version = await _version(session, version_id)
-    manages = await coordinates_round(session, actor, version.round_id)
-    if version.status == DRAFT and not manages:
-        raise NotFound(f"schedule version {version_id} does not exist")
-    return manages
+    if requests or instruments:
+        touched = await _facilities_asked(session, version.round_id, requests, instruments)
+    else:
+        touched = await _facilities_changed(session, version)
+    facts = await _facts(session, version, asks_for=touched)
+    access.require(actor, Operation.CHANGE_SCHEDULE, facts, f"schedule version {version_id}")
 
 
-async def require_manager(session: AsyncSession, actor: Claims, version_id: int) -> None:
-    """Publishing, pins and moves are for the round's coordinators and admins."""
-    if not await readable(session, actor, version_id):
-        raise Forbidden("only the round's coordinators and admins may change its schedules")
+async def _facts(session: AsyncSession, version: ScheduleVersion, asks_for: frozenset[int] = frozenset()) -> Facts:
+    facts = await round_facts(session, version.round_id)
+    return replace(facts, draft=version.status == DRAFT, asks_for=asks_for)
 
 
-async def manages_round(session: AsyncSession, actor: Claims, round_id: int) -> bool:
-    await _round(session, round_id)
-    return await coordinates_round(session, actor, round_id)
+async def _facilities_asked(
+    session: AsyncSession, round_id: int, requests: Sequence[str], instruments: Sequence[str]
+) -> frozenset[int]:
+    asked = await session.execute(
+        select(col(Request.instruments)).where(col(Request.round_id) == round_id, col(Request.code).in_(requests))
+    )
+    codes = {*instruments, *(code for named in asked.scalars() for code in named)}
+    facilities = await session.execute(select(col(Instrument.facility_id)).where(col(Instrument.code).in_(codes)))
+    return frozenset(facilities.scalars())
 
 
-async def list_versions(
-    session: AsyncSession, round_id: int, page: LimitOffset | None = None, *, include_drafts: bool = True
-) -> RoundVersions:
+async def _facilities_changed(session: AsyncSession, version: ScheduleVersion) -> frozenset[int]:
+    """The facilities of the instruments whose allocations differ between `version` and the one in force."""
+    in_force = await session.scalar(
+        select(col(ScheduleVersion.id)).where(
+            col(ScheduleVersion.round_id) == version.round_id, col(ScheduleVersion.status) == PUBLISHED
+        )
+    )
+
+    async def placed(version_id: int | None) -> set[tuple[int, int, int, int]]:
+        rows = await session.execute(
+            select(
+                col(Allocation.request_id),
+                col(Allocation.instrument_id),
+                col(Allocation.start_shift),
+                col(Allocation.shifts),
+            ).where(col(Allocation.schedule_version_id) == version_id)
+        )
+        return set(rows.tuples())
+
+    changed = await placed(version.id) ^ await placed(in_force)
+    instruments = {instrument_id for _, instrument_id, _, _ in changed}
+    facilities = await session.execute(select(col(Instrument.facility_id)).where(col(Instrument.id).in_(instruments)))
+    return frozenset(facilities.scalars())
+
+
+async def list_versions(session: AsyncSession, round_id: int, page: LimitOffset | None = None) -> RoundVersions:
     """The round's versions by number: a page of them, or all (the dashboard's list)."""
     round_ = await _round(session, round_id)
     query = (
         select(ScheduleVersion).where(col(ScheduleVersion.round_id) == round_id).order_by(col(ScheduleVersion.number))
     )
-    if not include_drafts:
-        query = query.where(col(ScheduleVersion.status) != DRAFT)
     every = LimitOffset(limit=MAX_INT, offset=0)
     listed = await ScheduleVersionService(session=session).page(page or every, query, VersionPublic)
     return RoundVersions(listed.items, listed.limit, listed.offset, listed.total, revision=round_.revision)

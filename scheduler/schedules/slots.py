@@ -6,7 +6,7 @@ transaction (one SELECT in autocommit is its own snapshot). Its statements are
 built once at import, one per role: building one per request, as other endpoints
 do, cost about as much as the rest of the request (0.3–0.5 ms), and a prebuilt one
 hits SQLAlchemy's compiled cache and asyncpg's prepared statements every time.
-Who may see the proposal is `scheduler.proposals.access.visible_to` (owner, the round's
+Who may see the proposal is `scheduler.access.visible_to` (owner, the round's
 coordinators, assigned reviewers, admins; to anyone else it does not exist), with the
 caller as a bound parameter so that it can be prebuilt.
 
@@ -26,6 +26,7 @@ from sqlalchemy import Integer, Select, and_, bindparam, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlmodel import col
 
+from scheduler.access import visible_to
 from scheduler.accounts.schemas import Claims, Role
 from scheduler.db.tables import (
     Allocation,
@@ -37,7 +38,6 @@ from scheduler.db.tables import (
     ScheduleVersion,
 )
 from scheduler.errors import NotFound
-from scheduler.proposals.access import visible_to
 from scheduler.schedules.service import PUBLISHED
 
 SlotState = Literal["submitted", "under_review", "scored", "scheduled", "unallocated", "withdrawn"]

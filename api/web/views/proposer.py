@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from advanced_alchemy.filters import LimitOffset
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduler.schedules.calendar import ProposalStatus, calendar_path, my_proposals
+from scheduler.schedules.calendar import ProposalStatus, has_calendar_feed, my_proposals
 from scheduler.schedules.notices import ChangeNoticePublic, my_changes
 
 CHANGE_LOG_LENGTH = 50
@@ -17,7 +17,8 @@ CHANGE_LOG_LENGTH = 50
 @dataclass(frozen=True)
 class ProposerPage:
     proposals: list[ProposalStatus]
-    calendar_url: str
+    has_calendar_feed: bool
+    """Whether the user made a feed address; it is shown once, when made (POST /me/calendar-url)."""
     changes: Sequence[ChangeNoticePublic]
     """The change log, newest first."""
 
@@ -26,6 +27,6 @@ async def proposer_page(session: AsyncSession, user_id: int, public_url: str) ->
     """The user's own proposals and slots only: nothing of other teams is read."""
     return ProposerPage(
         proposals=await my_proposals(session, user_id),
-        calendar_url=public_url.rstrip("/") + await calendar_path(session, user_id),
+        has_calendar_feed=await has_calendar_feed(session, user_id),
         changes=(await my_changes(session, user_id, LimitOffset(limit=CHANGE_LOG_LENGTH, offset=0))).items,
     )

@@ -1,13 +1,15 @@
 """The coordinator's pages: the rounds they manage, a round with one version shown, and two versions compared.
 
 A round page is built from the round as a round file (`export_round`) and a
-schedule version as a schedule file (`export_schedule`). A round or version the
-viewer does not coordinate is NotFound, as the API answers.
+schedule version as a schedule file (`export_schedule`): priorities, reasons and drafts,
+so a round's page is `READ_SCHEDULE` of the policy with its drafts, and to anyone else the
+round's page does not exist (NotFound).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from advanced_alchemy.filters import LimitOffset
 from pydantic import BaseModel
@@ -26,14 +28,15 @@ from api.web.views.panels import (
     unallocated_rows,
 )
 from api.web.views.timeline import Timeline, timeline
+from scheduler import access
+from scheduler.access import Operation
 from scheduler.accounts.schemas import Claims
-from scheduler.accounts.service import coordinates_round
 from scheduler.errors import NotFound
 from scheduler.jobs import SolveRunPublic, list_runs
 from scheduler.roundfile.checks import InputError
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.schemas import RoundPublic
-from scheduler.rounds.service import RoundService
+from scheduler.rounds.service import RoundService, round_facts
 from scheduler.schedules.export import export_schedule
 from scheduler.schedules.service import PUBLISHED, VersionPublic, diff, list_versions
 
@@ -76,7 +79,7 @@ async def coordinated_rounds(session: AsyncSession, actor: Claims) -> list[Round
     """The rounds the actor manages, newest first, with their published version and draft count."""
     cards = []
     for round_ in (await RoundService(session=session).list_page()).items:
-        if not await coordinates_round(session, actor, round_.id):
+        if not access.may(actor, Operation.READ_SCHEDULE, await _facts(session, round_.id)):
             continue
         versions = (await list_versions(session, round_.id)).items
         published = next((v for v in versions if v.status == PUBLISHED), None)
@@ -154,9 +157,13 @@ async def compare_page(
 
 
 async def _managed_round(session: AsyncSession, actor: Claims, round_id: int) -> RoundPublic:
-    if not await coordinates_round(session, actor, round_id):
-        raise NotFound(f"no round {round_id}")
+    access.require(actor, Operation.READ_SCHEDULE, await _facts(session, round_id), f"round {round_id}")
     return await RoundService(session=session).read(round_id)
+
+
+async def _facts(session: AsyncSession, round_id: int) -> access.Facts:
+    """The round's page shows its drafts: whoever may not read them may not know the page exists."""
+    return replace(await round_facts(session, round_id), draft=True)
 
 
 def _pick_version(versions: Sequence[VersionPublic], version_id: int | None) -> VersionPublic | None:
