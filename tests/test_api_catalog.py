@@ -88,7 +88,7 @@ async def test_facilities_are_kept_by_admins_and_their_coordinators(staff: Staff
 async def test_lists_answer_a_page_with_the_total_past_it(staff: Staff) -> None:
     client, admin = staff.client, staff.admin
     for n in range(3):
-        await client.post("/equipment", json={"code": f"E{n}", "name": "Cryostat"}, headers=admin)
+        await client.post("/equipment", json={"code": f"E{n}", "name": "Cryostat", "facility": "SKIF"}, headers=admin)
         await client.post("/rounds", json=ROUND | {"code": f"R{n}"}, headers=admin)
 
     equipment = await client.get("/equipment", params={"limit": 2, "offset": 1}, headers=staff.proposer)
@@ -172,21 +172,47 @@ async def test_an_instrument_a_request_asks_for_is_kept(staff: Staff) -> None:
     assert (await client.get(f"/rounds/{round_id}/export", headers=admin)).status_code == 200
 
 
-async def test_equipment_is_shared_by_all_coordinators(staff: Staff) -> None:
+async def test_equipment_belongs_to_a_facility(staff: Staff) -> None:
     client = staff.client
-    created = await client.post("/equipment", json={"code": "cryo", "name": "Cryostat"}, headers=staff.coordinator)
-    assert created.status_code == 201
+    cryo = {"code": "cryo", "name": "Cryostat", "facility": "SKIF"}
+    for_pik = await client.post("/equipment", json=cryo | {"facility": "PIK"}, headers=staff.coordinator)
+    nowhere = await client.post("/equipment", json=cryo | {"facility": "NOPE"}, headers=staff.coordinator)
+    unnamed = await client.post("/equipment", json={"code": "cryo", "name": "Cryostat"}, headers=staff.coordinator)
+    created = await client.post("/equipment", json=cryo, headers=staff.coordinator)
+    assert created.status_code == 201, created.text
     item = created.json()
+    skif = next(
+        f["id"] for f in (await client.get("/facilities", headers=staff.admin)).json()["items"] if f["code"] == "SKIF"
+    )
 
-    more_units = await client.patch(f"/equipment/{item['id']}", json={"units": 2}, headers=staff.other_coordinator)
+    more_units = await client.patch(f"/equipment/{item['id']}", json={"units": 2}, headers=staff.coordinator)
+    by_the_other = await client.patch(f"/equipment/{item['id']}", json={"units": 3}, headers=staff.other_coordinator)
     by_a_proposer = await client.patch(f"/equipment/{item['id']}", json={"units": 3}, headers=staff.proposer)
+    deleted_by_the_other = await client.delete(f"/equipment/{item['id']}", headers=staff.other_coordinator)
 
+    assert for_pik.status_code == 403
+    assert _paths(nowhere) == ["$.facility"]
+    assert _paths(unnamed) == ["$.facility"]
+    assert item["facility_id"] == skif
     assert more_units.json() == item | {"units": 2}
-    assert by_a_proposer.status_code == 403
-    assert _paths(
-        await client.post("/equipment", json={"code": "x", "name": "X", "units": 0}, headers=staff.admin)
-    ) == ["$.units"]
+    assert (by_the_other.status_code, by_a_proposer.status_code, deleted_by_the_other.status_code) == (403, 403, 403)
+    assert _paths(await client.post("/equipment", json=cryo | {"code": "x", "units": 0}, headers=staff.admin)) == [
+        "$.units"
+    ]
     assert (await client.delete(f"/equipment/{item['id']}", headers=staff.coordinator)).status_code == 204
+
+
+async def test_equipment_a_round_file_brings_is_kept_by_a_facility_that_uses_it(staff: Staff) -> None:
+    """The example's cryomagnet is used on PIK's instrument only: PIK keeps it, though SKIF comes first."""
+    client = staff.client
+    document = json.loads(EXAMPLE.read_text())
+    assert (await client.post("/rounds/import", json=document, headers=staff.admin)).status_code == 201
+    facilities = {f["code"]: f["id"] for f in (await client.get("/facilities", headers=staff.admin)).json()["items"]}
+    (magnet,) = (await client.get("/equipment", headers=staff.proposer)).json()["items"]
+    assert magnet["facility_id"] == facilities["PIK"]
+    by_skif = await client.patch(f"/equipment/{magnet['id']}", json={"units": 2}, headers=staff.coordinator)
+    by_pik = await client.patch(f"/equipment/{magnet['id']}", json={"units": 2}, headers=staff.other_coordinator)
+    assert (by_skif.status_code, by_pik.status_code) == (403, 200)
 
 
 async def test_rounds_move_one_phase_at_a_time(staff: Staff) -> None:
@@ -242,7 +268,13 @@ async def test_a_coordinator_creates_and_changes_rounds_of_their_facilities_only
     assert (await client.get(f"/rounds/{round_['id']}", headers=coordinator)).json() == cleared.json()
     both = await client.patch(f"/rounds/{round_['id']}", json={"facilities": ["SKIF", "PIK"]}, headers=staff.admin)
     assert both.json()["facilities"] == ["SKIF", "PIK"]
-    assert (await client.delete(f"/rounds/{round_['id']}", headers=staff.other_coordinator)).status_code == 204
+    # A shared round's own settings need every facility's coordination: neither coordinator alone changes them.
+    for alone in (coordinator, staff.other_coordinator):
+        assert (await client.patch(f"/rounds/{round_['id']}", json={"name": "Mine"}, headers=alone)).status_code == 403
+        dropping = await client.patch(f"/rounds/{round_['id']}", json={"facilities": ["SKIF"]}, headers=alone)
+        assert dropping.status_code == 403
+        assert (await client.delete(f"/rounds/{round_['id']}", headers=alone)).status_code == 403
+    assert (await client.delete(f"/rounds/{round_['id']}", headers=staff.admin)).status_code == 204
 
 
 async def test_quotas_name_only_what_the_round_has(staff: Staff) -> None:
@@ -308,9 +340,43 @@ async def test_a_round_file_goes_in_and_comes_out_the_same(staff: Staff) -> None
     assert by_skif_alone.status_code == 403
     assert imported.status_code == 201, imported.text
     assert imported.headers["location"] == f"/rounds/{imported.json()['id']}"
-    exported = await client.get(f"/rounds/{imported.json()['id']}/export", headers=staff.coordinator)
+    exported = await client.get(f"/rounds/{imported.json()['id']}/export", headers=staff.admin)
     assert exported.status_code == 200
     assert load_round(exported.json()) == load_round(document)
+
+
+async def test_a_coordinator_exports_panel_results_of_their_facilities_proposals_only(staff: Staff) -> None:
+    """SKIF's coordinator gets the reviews of proposals asking for a SKIF instrument (P-003 asks for both);
+    PIK's only proposals come without reviews and priority. A proposer may not export the round."""
+    client = staff.client
+    document = json.loads(EXAMPLE.read_text())
+    document["proposals"][4]["priority"] = 5.0
+    round_id = (await client.post("/rounds/import", json=document, headers=staff.admin)).json()["id"]
+
+    by_skif = (await client.get(f"/rounds/{round_id}/export", headers=staff.coordinator)).json()
+    by_pik = (await client.get(f"/rounds/{round_id}/export", headers=staff.other_coordinator)).json()
+
+    def reviewed(exported: dict[str, Any]) -> dict[str, tuple[int, float | None]]:
+        return {p["id"]: (len(p["reviews"]), p.get("priority")) for p in exported["proposals"]}
+
+    assert reviewed(by_skif) == {
+        "P-001": (2, None),
+        "P-002": (2, None),
+        "P-003": (2, None),
+        "P-004": (2, None),
+        "P-005": (0, None),
+        "P-006": (0, None),
+    }
+    assert reviewed(by_pik) == {
+        "P-001": (0, None),
+        "P-002": (0, None),
+        "P-003": (2, None),
+        "P-004": (0, None),
+        "P-005": (2, 5.0),
+        "P-006": (3, None),
+    }
+    assert [p["requests"] for p in by_skif["proposals"]] == [p["requests"] for p in by_pik["proposals"]]
+    assert (await client.get(f"/rounds/{round_id}/export", headers=staff.proposer)).status_code == 403
 
 
 async def test_replacing_a_round_from_a_file_is_all_or_nothing(staff: Staff) -> None:
@@ -404,3 +470,36 @@ async def test_no_garbage_body_gets_a_server_error(staff: Staff) -> None:
         if not 400 <= response.status_code < 500 or response.headers["content-type"] != PROBLEM_JSON
     }
     assert not failures
+
+
+async def test_replacing_a_shared_round_needs_every_facility_it_has_and_will_have(staff: Staff) -> None:
+    """The finding: PIK's coordinator replaced the shared round with a file naming PIK alone, and it was gone."""
+    client = staff.client
+    document = json.loads(EXAMPLE.read_text())
+    round_id = (await client.post("/rounds/import", json=document, headers=staff.admin)).json()["id"]
+    pik_only = document | {
+        "facilities": [f for f in document["facilities"] if f["id"] == "PIK"],
+        "proposals": [],
+        "quotas": [],
+        "equipment": [],
+    }
+    skif_round = (await client.post("/rounds", json=ROUND | {"code": "SKIF-only"}, headers=staff.coordinator)).json()
+    skif_only = document | {
+        "round": document["round"] | {"id": "SKIF-only"},
+        "facilities": [f for f in document["facilities"] if f["id"] == "SKIF"],
+        "proposals": [],
+        "quotas": [],
+        "equipment": [],
+    }
+    with_pik = document | {"round": document["round"] | {"id": "SKIF-only"}, "proposals": [], "quotas": []}
+
+    by_pik = await client.put(f"/rounds/{round_id}/import", json=pik_only, headers=staff.other_coordinator)
+    by_skif = await client.put(f"/rounds/{round_id}/import", json=skif_only, headers=staff.coordinator)
+    bringing_in_pik = await client.put(f"/rounds/{skif_round['id']}/import", json=with_pik, headers=staff.coordinator)
+    own = await client.put(f"/rounds/{skif_round['id']}/import", json=skif_only, headers=staff.coordinator)
+
+    assert (by_pik.status_code, by_skif.status_code, bringing_in_pik.status_code) == (403, 403, 403)
+    assert own.status_code == 200, own.text
+    kept = (await client.get(f"/rounds/{round_id}/export", headers=staff.admin)).json()
+    assert [p["id"] for p in kept["proposals"]] == [p["id"] for p in document["proposals"]]
+    assert (await client.get(f"/rounds/{round_id}", headers=staff.admin)).json()["facilities"] == ["SKIF", "PIK"]
