@@ -235,7 +235,11 @@ async def test_a_proposer_sees_their_status_and_subscribes_to_their_slots(
         assert mine[0]["slots"][0]["instrument"] == "SKIF-1-1"
         assert (await client.get("/me/proposals", headers=await login(client, world.outsider))).json() == []
 
-        address = (await client.get("/me/calendar-url", headers=proposer)).json()["url"]
+        assert (await client.get("/me/calendar-url", headers=proposer)).json() == {"exists": False}
+        made = await client.post("/me/calendar-url", headers=proposer)
+        assert made.status_code == 201, made.text
+        address = made.json()["url"]
+        assert (await client.get("/me/calendar-url", headers=proposer)).json() == {"exists": True}
         path = urlsplit(address).path
         feed = await client.get(path)  # no Authorization: the address is the credential
         assert feed.status_code == 200

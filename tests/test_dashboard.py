@@ -292,7 +292,7 @@ async def test_a_proposer_sees_only_their_own_slots(database_url: str, sessions:
     for other in ("P-002", "P-004", "P-005", "P-006"):
         assert other not in mine
     assert "Thu 04 Feb 2027, 12:00" in mine  # P-003-a: 05:00 UTC on 1 Feb + 9 shifts, in Asia/Novosibirsk (+07)
-    assert "/calendar/" in mine
+    assert "/calendar/" not in mine and "Make my calendar link" in mine, "an address is shown once, when made"
     assert "No changes yet" in mine
     assert {p["data-proposal"] for p in elements(theirs, "proposal")} == {"P-002", "P-004", "P-005", "P-006"}
     assert "P-001-a" not in theirs

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from scheduler.db.tables import Allocation, ChangeNotice, Instrument, Proposal, Request, ScheduleVersion, User
+from scheduler.db.tables import Allocation, ChangeNotice, Instrument, Proposal, Request, ScheduleVersion
 from scheduler.roundfile.checks import load_round
 from scheduler.schedules import calendar
 from scheduler.schedules import service as schedules
@@ -99,9 +99,8 @@ async def _owner(sessions: Sessions, round_id: int, email: str, *codes: str) -> 
             .where(col(Proposal.round_id) == round_id, col(Proposal.code).in_(codes))
             .values(owner_id=user_id)
         )
-        token = await session.scalar(select(User.calendar_token).where(col(User.id) == user_id))
-    assert token is not None
-    return user_id, token
+        path = await calendar.new_calendar_path(session, user_id)
+    return user_id, path.removeprefix("/calendar/").removesuffix(".ics")
 
 
 async def test_publishing_writes_a_notice_per_changed_slot_with_its_reason(sessions: Sessions) -> None:

@@ -250,7 +250,7 @@ async def test_clashes_with_stored_data_are_input_errors_with_paths(sessions: Se
 
 async def test_a_replaced_round_keeps_its_proposals_owners(sessions: Sessions) -> None:
     async with sessions.begin() as session:
-        user = User(email="pi@example.org", name="PI", role="proposer", password_hash="-", calendar_token="t")
+        user = User(email="pi@example.org", name="PI", role="proposer", password_hash="-")
         session.add(user)
     round_file = load_round(EXAMPLE)
     round_id = await _import(sessions, round_file, owner_id=user.id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -297,13 +296,17 @@ async def test_a_pinned_allocation_does_not_move(sessions: Sessions) -> None:
 
 
 async def _user(sessions: Sessions, email: str) -> tuple[int, str]:
-    token = secrets.token_urlsafe(24)
+    """A proposer with a calendar feed: their id and the token of its address."""
     async with sessions.begin() as session:
-        user = User(email=email, name=email.split("@")[0], role="proposer", password_hash="-", calendar_token=token)
+        user = User(email=email, name=email.split("@")[0], role="proposer", password_hash="-")
         session.add(user)
         await session.flush()
         assert user.id is not None
-        return user.id, token
+        return user.id, _token(await calendar.new_calendar_path(session, user.id))
+
+
+def _token(path: str) -> str:
+    return path.removeprefix("/calendar/").removesuffix(".ics")
 
 
 async def _own(sessions: Sessions, round_id: int, user_id: int, *codes: str) -> None:
@@ -394,9 +397,7 @@ async def test_the_calendar_feed_has_one_event_per_slot_of_its_user(sessions: Se
 
     async with sessions() as session:
         feed = Calendar.from_ical(await calendar.calendar_feed(session, token))
-        path = await calendar.calendar_path(session, owner)
 
-    assert path == f"/calendar/{token}.ics"
     events = {str(event["uid"]): event for event in feed.walk("VEVENT")}
     assert set(events) == {
         "2027-I-example-P-001-a@beamtime",
@@ -414,3 +415,11 @@ async def test_the_calendar_feed_has_one_event_per_slot_of_its_user(sessions: Se
     with pytest.raises(NotFound):
         async with sessions() as session:
             await calendar.calendar_feed(session, "not-a-token")
+
+    async with sessions.begin() as session:
+        renewed = _token(await calendar.new_calendar_path(session, owner))
+    async with sessions() as session:
+        again = Calendar.from_ical(await calendar.calendar_feed(session, renewed))
+        assert {str(event["uid"]) for event in again.walk("VEVENT")} == set(events)
+        with pytest.raises(NotFound):
+            await calendar.calendar_feed(session, token)  # a new address ends the one before

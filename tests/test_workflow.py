@@ -196,7 +196,7 @@ async def test_a_round_from_its_first_user_to_the_proposers_calendar(
                 ROUND_START <= datetime.fromisoformat(slot["start"]) < datetime.fromisoformat(slot["end"]) <= ROUND_END
             )
 
-        address = (_ok(await client.get("/me/calendar-url", headers=proposer)))["url"]
+        address = (_ok(await client.post("/me/calendar-url", headers=proposer), 201))["url"]
         feed = await client.get(urlsplit(address).path)
         assert feed.status_code == 200
         events = Calendar.from_ical(feed.content).walk("VEVENT")

@@ -36,7 +36,7 @@ RequestCode = Annotated[
     str, PathParameter(min_length=1, max_length=64, description="The request's id in the round file.")
 ]
 FeedName = Annotated[
-    str, PathParameter(min_length=1, max_length=200, description="`<secret>.ics`, as GET /me/calendar-url gives it.")
+    str, PathParameter(min_length=1, max_length=200, description="`<secret>.ics`, as POST /me/calendar-url gives it.")
 ]
 
 
@@ -46,8 +46,13 @@ CALENDAR_MEDIA_TYPE = "text/calendar"
 
 class CalendarAddress(BaseModel):
     url: str = Field(
-        description="Subscribe to it in a calendar app; anyone holding it can read the feed, so keep it private."
+        description="Subscribe to it in a calendar app; anyone holding it can read the feed, so keep it private. "
+        "It is shown this once."
     )
+
+
+class CalendarFeed(BaseModel):
+    exists: bool = Field(description="Whether an address was made; POST /me/calendar-url makes a new one.")
 
 
 def _stale_revision(request: Request[Any, Any, Any], error: RevisionConflictError) -> Response[dict[str, Any]]:
@@ -178,9 +183,17 @@ class ScheduleController(Controller):
     async def my_proposals(self, db_session: Session, current_user: CurrentUser) -> list[ProposalStatus]:
         return await calendar.my_proposals(db_session, current_user.user_id)
 
-    @get("/me/calendar-url", summary="The address of my calendar feed (iCalendar), for calendar apps")
-    async def calendar_url(self, db_session: Session, current_user: CurrentUser, state: State) -> CalendarAddress:
-        path = await calendar.calendar_path(db_session, current_user.user_id)
+    @get("/me/calendar-url", summary="Whether I have a calendar feed address (the address itself is shown once)")
+    async def calendar_feed(self, db_session: Session, current_user: CurrentUser) -> CalendarFeed:
+        return CalendarFeed(exists=await calendar.has_calendar_feed(db_session, current_user.user_id))
+
+    @post(
+        "/me/calendar-url",
+        summary="A new address of my calendar feed (iCalendar), for calendar apps; the one before stops working",
+        description="Only a hash of the address's secret is kept, so this answer is the one time it is shown.",
+    )
+    async def new_calendar_url(self, db_session: Session, current_user: CurrentUser, state: State) -> CalendarAddress:
+        path = await calendar.new_calendar_path(db_session, current_user.user_id)
         return CalendarAddress(url=state.settings.public_url.rstrip("/") + path)
 
 
@@ -192,7 +205,7 @@ class CalendarController(Controller):
     @get(
         "/calendar/{feed:str}",
         summary="A user's slots in published schedules as an iCalendar feed",
-        description="The address comes from GET /me/calendar-url and is its own credential: no token header. "
+        description="The address comes from POST /me/calendar-url and is its own credential: no token header. "
         "An unknown address is 404.",
         media_type=CALENDAR_MEDIA_TYPE,
     )

@@ -39,6 +39,7 @@ from scheduler.accounts.schemas import Claims, Me
 from scheduler.errors import DomainError, Forbidden, NotFound
 from scheduler.fields import MAX_INT
 from scheduler.roundfile.checks import InputError
+from scheduler.schedules.calendar import new_calendar_path
 
 log = structlog.get_logger(__name__)
 
@@ -193,9 +194,16 @@ class DashboardPages(_Pages):
         return Template(template_name="compare.html", context={"viewer": account, "page": page})
 
     @get("/me", summary="The proposer's page: proposals, status, slots, calendar feed, changes")
-    async def me(self, db_session: Session, viewer: Viewer, state: State) -> Template:
+    async def me(self, db_session: Session, viewer: Viewer) -> Template:
         account = await _account(db_session, viewer)
-        page = await proposer_page(db_session, viewer.user_id, state.settings.public_url)
+        page = await proposer_page(db_session, viewer.user_id)
+        return Template(template_name="me.html", context={"viewer": account, "page": page})
+
+    @post("/me/calendar-url", status_code=200, summary="The proposer's page with a new calendar address, shown once")
+    async def new_calendar_url(self, db_session: Session, viewer: Viewer, state: State) -> Template:
+        account = await _account(db_session, viewer)
+        url = state.settings.public_url.rstrip("/") + await new_calendar_path(db_session, viewer.user_id)
+        page = await proposer_page(db_session, viewer.user_id, new_calendar_url=url)
         return Template(template_name="me.html", context={"viewer": account, "page": page})
 
 

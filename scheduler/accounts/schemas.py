@@ -90,7 +90,10 @@ class UserPublic(BaseModel):
 
 
 class Me(UserPublic):
-    calendar_token: str = Field(description="The secret in the URL of this user's calendar feed.")
+    calendar_feed: bool = Field(
+        description="Whether the user has made a calendar feed address (POST /me/calendar-url makes a new one; "
+        "only its hash is kept, so the address itself is shown once, when it is made)."
+    )
 
 
 class UserUpdate(Update):

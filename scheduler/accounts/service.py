@@ -7,7 +7,6 @@ so a change of facilities takes effect at once.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -65,7 +64,6 @@ async def create_user(
         name=data.name,
         role=data.role,
         password_hash=password_hash,
-        calendar_token=secrets.token_urlsafe(32),
     )
     session.add(user)
     await session.flush()
@@ -132,7 +130,7 @@ async def me(session: AsyncSession, user_id: int) -> Me | None:
     if user is None:
         return None
     public = _public(user, await _coordinated_codes(session, user_id))
-    return Me(**public.model_dump(), calendar_token=user.calendar_token)
+    return Me(**public.model_dump(), calendar_feed=user.calendar_token_hash is not None)
 
 
 async def get_user(session: AsyncSession, user_id: int) -> UserPublic | None:

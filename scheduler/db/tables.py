@@ -351,7 +351,8 @@ class User(SQLModel, table=True):
     active: bool = True
     token_version: int = 0
     """Part of every access token; bumped on deactivation, role or password change and logout, which ends old tokens."""
-    calendar_token: str = Field(unique=True, index=True, max_length=64)
+    calendar_token_hash: str | None = Field(default=None, unique=True, index=True, max_length=64)
+    """SHA-256 of the secret in the address of the user's calendar feed; None until they make one."""
     created_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
 
 

@@ -27,11 +27,17 @@ calendar app holds. A slot the latest change dropped stays in the feed as a
 cancelled event (STATUS:CANCELLED, same UID); every slot in force is
 STATUS:CONFIRMED. Times are UTC (DTSTART/DTEND with Z), which needs no VTIMEZONE;
 the description gives them in the facility's timezone as well.
+
+The feed's address holds a random token, its only credential; only the token's
+SHA-256 is kept (`token_hash`), so an address is shown once, when it is made, and
+making a new one ends the one before.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -41,10 +47,11 @@ from typing import Annotated, Literal
 import msgspec
 from icalendar import Calendar, Event
 from pydantic import TypeAdapter
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from scheduler.db.repository import record
 from scheduler.db.tables import (
     Allocation,
     Facility,
@@ -69,6 +76,7 @@ SCORING_REASONS: frozenset[str] = frozenset({"below_cutoff", "not_feasible"})
 Outcome = tuple[UnallocatedReason | None, str | None]
 NO_REASON: Outcome = (None, None)
 UNALLOCATED = TypeAdapter(list[Unallocated])
+FEED_TOKEN_BYTES = 32
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 """What `secrets.token_urlsafe` gives; anything else is not looked up."""
 PHASE_STATES: Mapping[str, ProposalState] = {"open": "submitted", "review": "under_review"}
@@ -251,11 +259,29 @@ async def _reasons(session: AsyncSession, version: ScheduleVersion) -> Mapping[s
     return {entry.request: (entry.reason, entry.detail) for entry in unallocated}
 
 
-async def calendar_path(session: AsyncSession, user_id: int) -> str:
-    """The path of the user's feed; the token in it is the only credential a calendar app sends."""
-    token = await session.scalar(select(col(User.calendar_token)).where(col(User.id) == user_id))
-    if token is None:
+def token_hash(token: str) -> str:
+    """What is kept of a feed's token: its SHA-256, so a copy of the database opens nobody's feed."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def has_calendar_feed(session: AsyncSession, user_id: int) -> bool:
+    digest = await session.scalar(select(col(User.calendar_token_hash)).where(col(User.id) == user_id))
+    return digest is not None
+
+
+async def new_calendar_path(session: AsyncSession, user_id: int) -> str:
+    """A new address for the user's feed, whose token is the only credential a calendar app sends; the address
+    before it stops working. Only the token's hash is kept, so the address can be shown this once."""
+    token = secrets.token_urlsafe(FEED_TOKEN_BYTES)
+    changed = await session.scalar(
+        update(User)
+        .where(col(User.id) == user_id)
+        .values(calendar_token_hash=token_hash(token))
+        .returning(col(User.id))
+    )
+    if changed is None:
         raise NotFound(f"user {user_id} does not exist")
+    record(session, user_id, "calendar.new_address", "user", user_id, {})
     return f"/calendar/{token}.ics"
 
 
@@ -263,7 +289,9 @@ async def calendar_feed(session: AsyncSession, token: str) -> bytes:
     """The iCalendar document of the slots of the user holding `token`; NotFound for any other token."""
     user = None
     if TOKEN.fullmatch(token):
-        user = await session.scalar(select(User).where(col(User.calendar_token) == token, col(User.active)))
+        user = await session.scalar(
+            select(User).where(col(User.calendar_token_hash) == token_hash(token), col(User.active))
+        )
     if user is None or user.id is None:
         raise NotFound("no calendar for this address")
     calendar = Calendar()
