@@ -36,15 +36,21 @@ from api.web.session import dashboard_auth, dashboard_csrf
 from scheduler.accounts.identity import Identities
 from scheduler.db.engine import create_engine, session_maker
 from scheduler.db.migrations import upgrade_database
+from scheduler.logs import configure_logging
 from scheduler.runtime import background_work
 from scheduler.settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None, *, start_worker: bool | None = None, migrate: bool = True) -> Litestar:
+def create_app(
+    settings: Settings | None = None, *, start_worker: bool | None = None, migrate: bool | None = None
+) -> Litestar:
     """`start_worker` runs queued solves in this process (default: `settings.run_worker_in_api`);
-    `migrate` brings the database to the newest schema at start-up (tests that built it already pass False)."""
+    `migrate` brings the database to the newest schema at start-up (default: `settings.migrate_on_start`;
+    tests that built it already pass False). Logging is `scheduler.logs`', not Litestar's."""
     settings = settings or get_settings()
+    configure_logging(settings)
     run_solves = settings.run_worker_in_api if start_worker is None else start_worker
+    migrate = settings.migrate_on_start if migrate is None else migrate
     engine = create_engine(settings.database_url)
     sessions = session_maker(engine)
 
@@ -107,6 +113,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool | None = 
         plugins=[PydanticInitPlugin(), BodyValidation(), PROBLEM_DETAILS, database_plugin(engine, sessions)],
         exception_handlers=LOGGED_ERRORS,
         template_config=TEMPLATE_CONFIG,
+        logging_config=None,
         openapi_config=OpenAPIConfig(
             title="beamtime",
             version="1",

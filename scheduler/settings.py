@@ -79,7 +79,6 @@ class LogSettings(BaseSettings):
 
 
 class Settings(LogSettings):
-
     database_url: str = Field(
         default=f"sqlite+aiosqlite:///{DATA_DIR / 'beamtime.db'}",
         validation_alias="DATABASE_URL",
