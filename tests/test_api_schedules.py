@@ -199,16 +199,24 @@ async def test_who_may_see_and_change_schedules(database_url: str, sessions: Ses
         revision = (await _versions(client, coordinator, world.round_id))["revision"]
 
         for email in (world.stranger, world.proposer):
+            # Versions carry every proposal's priority and reasons: published ones are known to exist (403),
+            # drafts are not (404). A proposer reads their own slots through /me/proposals instead.
             headers = await login(client, email)
-            listing = await _versions(client, headers, world.round_id)
-            assert [v["id"] for v in listing["items"]] == [world.published]
-            assert (await client.get(f"/schedules/{world.published}", headers=headers)).status_code == 200
+            published = f"/schedules/{world.published}"
+            assert (await client.get(f"/rounds/{world.round_id}/schedules", headers=headers)).status_code == 403
+            assert (await client.get(published, headers=headers)).status_code == 403
+            assert (await client.get(f"{published}/export", headers=headers)).status_code == 403
+            assert (await client.get(f"{published}/diff/{world.published}", headers=headers)).status_code == 403
             assert (await client.get(f"/schedules/{draft}", headers=headers)).status_code == 404
-            assert (await client.get(f"/schedules/{world.published}/diff/{draft}", headers=headers)).status_code == 404
+            assert (await client.get(f"/schedules/{draft}/export", headers=headers)).status_code == 404
+            assert (await client.get(f"{published}/diff/{draft}", headers=headers)).status_code == 404
+            assert (await client.get(f"/schedules/{draft}/diff/{world.published}", headers=headers)).status_code == 404
             publish_draft = await client.post(
                 f"/schedules/{draft}/publish", json={"expected_revision": revision}, headers=headers
             )
-            assert publish_draft.status_code == 404
+            # A proposer may publish nothing at all (403 for any id, so nothing leaks); another coordinator
+            # may publish, but not know of this round's draft.
+            assert publish_draft.status_code == (404 if email == world.stranger else 403)
             pin = await client.post(f"/schedules/{world.published}/allocations/P-001-a/pin", headers=headers)
             assert pin.status_code == 403
             move = await client.post(
@@ -218,6 +226,8 @@ async def test_who_may_see_and_change_schedules(database_url: str, sessions: Ses
             )
             assert move.status_code == 403
 
+        mine = (await client.get("/me/proposals", headers=await login(client, world.proposer))).json()
+        assert [(p["proposal"], p["status"]) for p in mine] == [("P-001", "scheduled"), ("P-003", "scheduled")]
         assert (await client.get(f"/schedules/{draft}")).status_code == 401
         assert (await client.get("/schedules/999999", headers=coordinator)).status_code == 404
 
@@ -255,3 +265,34 @@ async def test_a_proposer_sees_their_status_and_subscribes_to_their_slots(
 
         assert (await client.get("/calendar/not-a-token.ics")).status_code == 404
         assert (await client.get(path.removesuffix(".ics"))).status_code == 404
+
+
+async def test_a_coordinator_changes_a_shared_rounds_schedule_only_on_their_facilities(
+    database_url: str, sessions: Sessions
+) -> None:
+    """SKIF's coordinator alone moves and pins SKIF's requests, not PIK's; publishing a draft that changes
+    PIK's instruments needs PIK's coordinator too (or an admin)."""
+    world = await _world(sessions)
+    await make_user(sessions, "coordinator", "skif@example.org", facility_codes=["SKIF"])
+    async with api_client(database_url) as client:
+        both, skif = await login(client, world.coordinator), await login(client, "skif@example.org")
+        skif_move = await _move(client, skif, world.published, "P-001-a", "SKIF-1-1", 24, 9)
+        pik_move = await client.post(
+            f"/schedules/{world.published}/moves",
+            json={"request": "P-005-a", "instrument": "PIK-SANS", "start_shift": 30, "shifts": 6},
+            headers=skif,
+        )
+        pik_pin = await client.post(f"/schedules/{skif_move}/allocations/P-006-a/pin", headers=skif)
+        skif_pin = await client.post(f"/schedules/{skif_move}/allocations/P-001-a/pin", headers=skif)
+        pik_draft = await _move(client, both, world.published, "P-006-a", "PIK-SANS", 0, 10)
+        revision = (await _versions(client, skif, world.round_id))["revision"]
+        publish_pik = await client.post(
+            f"/schedules/{pik_draft}/publish", json={"expected_revision": revision}, headers=skif
+        )
+        publish_skif = await client.post(
+            f"/schedules/{skif_move}/publish", json={"expected_revision": revision}, headers=skif
+        )
+
+        assert (pik_move.status_code, pik_pin.status_code) == (403, 403)
+        assert (skif_pin.status_code, publish_pik.status_code) == (200, 403)
+        assert publish_skif.status_code == 200, publish_skif.text

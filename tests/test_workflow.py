@@ -98,7 +98,7 @@ async def test_a_round_from_its_first_user_to_the_proposers_calendar(
             )
         window = {"start": "2027-02-03T08:00:00+07:00", "end": "2027-02-04T08:00:00+07:00", "kind": "maintenance"}
         _ok(await client.post(f"/facilities/{facility['id']}/windows", json=window, headers=coordinator), 201)
-        cryo = {"code": "cryo-9T", "name": "9 T cryomagnet", "units": 1}
+        cryo = {"code": "cryo-9T", "name": "9 T cryomagnet", "units": 1, "facility": facility["code"]}
         _ok(await client.post("/equipment", json=cryo, headers=coordinator), 201)
         round_ = _ok(
             await client.post(
