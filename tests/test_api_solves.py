@@ -18,9 +18,13 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LONG_SOLVE = 30.0
 
 
-async def _round(sessions: async_sessionmaker[AsyncSession], name: str) -> int:
+async def _round(sessions: async_sessionmaker[AsyncSession], name: str, code: str | None = None) -> int:
+    """The fixture round `name` imported, under another round id when `code` is given."""
+    round_file = load_round(FIXTURES / name)
+    if code is not None:
+        round_file = round_file.model_copy(update={"round": round_file.round.model_copy(update={"id": code})})
     async with sessions.begin() as session:
-        return await import_round(session, load_round(FIXTURES / name))
+        return await import_round(session, round_file)
 
 
 async def _coordinator(client: Client, sessions: async_sessionmaker[AsyncSession], *facilities: str) -> dict[str, str]:
@@ -125,10 +129,11 @@ async def test_the_solve_list_is_a_page_newest_first_with_the_total(
     round_id = await _round(sessions, "example-round.json")
     async with api_client(database_url) as client:
         headers = await _coordinator(client, sessions, "SKIF")
-        started = [
-            (await client.post(f"/rounds/{round_id}/solves", json={"seed": seed}, headers=headers)).json()["id"]
-            for seed in range(3)
-        ]
+        started = []
+        for seed in range(3):  # one solve of a round under way at a time: each is cancelled before the next
+            run = (await client.post(f"/rounds/{round_id}/solves", json={"seed": seed}, headers=headers)).json()
+            assert (await client.delete(run["url"], headers=headers)).status_code == 202
+            started.append(run["id"])
         first = await client.get(f"/rounds/{round_id}/solves?limit=2", headers=headers)
         rest = await client.get(f"/rounds/{round_id}/solves?limit=2&offset=2", headers=headers)
 
@@ -147,7 +152,7 @@ async def test_bad_solve_settings_are_refused_naming_every_field(
         headers = await _coordinator(client, sessions, "SKIF")
         refused = await client.post(
             f"/rounds/{round_id}/solves",
-            json={"time_limit": -1, "workers": 1000, "seed": "x", "priority": 1},
+            json={"time_limit": -1, "workers": 0, "seed": "x", "priority": 1},
             headers=headers,
         )
         assert refused.status_code == 422
@@ -198,3 +203,79 @@ async def test_only_the_rounds_coordinators_and_admins_see_its_solves(
         assert (await client.get("/solves/999999", headers=admin)).status_code == 404
 
         assert (await client.get(run, headers=own)).json()["state"] == "queued", "nobody else cancelled it"
+
+
+async def test_time_limit_and_workers_above_the_services_caps_are_refused_naming_each(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    round_id = await _round(sessions, "example-round.json")
+    async with api_client(database_url, solve_max_time_limit=100.0, solve_max_workers=4) as client:
+        headers = await _coordinator(client, sessions, "SKIF")
+        start = f"/rounds/{round_id}/solves"
+
+        refused = await client.post(start, json={"time_limit": 100.5, "workers": 5}, headers=headers)
+        assert refused.status_code == 422, refused.text
+        problems = {error["path"]: error["message"] for error in refused.json()["errors"]}
+        assert problems == {"$.time_limit": "at most 100 seconds, got 100.5", "$.workers": "at most 4, got 5"}
+        assert (await client.get(start, headers=headers)).json()["total"] == 0, "a refused start queues nothing"
+
+        at_the_caps = await client.post(start, json={"time_limit": 100, "workers": 4}, headers=headers)
+        assert at_the_caps.status_code == 202, at_the_caps.text
+        assert at_the_caps.json()["settings"] == {"time_limit": 100.0, "workers": 4, "seed": 0}
+
+
+async def test_a_round_has_one_solve_under_way_and_a_second_start_names_it(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    round_id = await _round(sessions, "example-round.json")
+    async with api_client(database_url) as client:
+        first_coordinator = await _coordinator(client, sessions, "SKIF")
+        second_coordinator = await _coordinator(client, sessions, "SKIF")
+        start = f"/rounds/{round_id}/solves"
+        queued = (await client.post(start, json={}, headers=first_coordinator)).json()
+
+        for headers in (first_coordinator, second_coordinator):
+            again = await client.post(start, json={}, headers=headers)
+            assert again.status_code == 409, again.text
+            assert again.headers["content-type"].startswith("application/problem+json")
+            assert f"the round has solve {queued['id']} under way" in again.json()["detail"]
+        assert (await client.get(start, headers=first_coordinator)).json()["total"] == 1
+
+        assert (await client.delete(queued["url"], headers=first_coordinator)).status_code == 202
+        after_it_ended = await client.post(start, json={}, headers=second_coordinator)
+        assert after_it_ended.status_code == 202, "a cancelled solve is no longer under way"
+
+
+async def test_two_starts_at_once_queue_one_solve(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    round_id = await _round(sessions, "example-round.json")
+    async with api_client(database_url) as client:
+        headers = await _coordinator(client, sessions, "SKIF")
+        start = f"/rounds/{round_id}/solves"
+
+        answers = await asyncio.gather(*(client.post(start, json={"seed": seed}, headers=headers) for seed in range(4)))
+
+        assert sorted(answer.status_code for answer in answers) == [202, 409, 409, 409]
+        assert (await client.get(start, headers=headers)).json()["total"] == 1
+
+
+async def test_a_user_has_at_most_the_settings_count_of_solves_under_way(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    rounds = [await _round(sessions, "example-round.json", code=f"2027-I-{n}") for n in range(3)]
+    async with api_client(database_url, solve_runs_per_user=2) as client:
+        busy = await _coordinator(client, sessions, "SKIF")
+        other = await _coordinator(client, sessions, "SKIF")
+        first, second = [
+            (await client.post(f"/rounds/{round_id}/solves", json={}, headers=busy)).json() for round_id in rounds[:2]
+        ]
+
+        third = await client.post(f"/rounds/{rounds[2]}/solves", json={}, headers=busy)
+        assert third.status_code == 409, third.text
+        assert f"you have 2 solves under way ({first['id']}, {second['id']})" in third.json()["detail"]
+        by_someone_else = await client.post(f"/rounds/{rounds[2]}/solves", json={}, headers=other)
+        assert by_someone_else.status_code == 202, "the cap is per user"
+
+        assert (await client.delete(first["url"], headers=busy)).status_code == 202
+        assert (await client.post(f"/rounds/{rounds[0]}/solves", json={}, headers=busy)).status_code == 202

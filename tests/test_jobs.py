@@ -37,6 +37,7 @@ from scheduler.jobs import (
     run_output,
 )
 from scheduler.jobs.kinds import SOLVE, JobKind, register
+from scheduler.jobs.queue import Reaped
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import PreviousAllocation, RoundFile, ScheduleFile
 from scheduler.roundfile.scoring import score_round
@@ -315,7 +316,16 @@ async def test_a_solve_overrunning_its_deadline_is_stopped_and_failed(
     assert run.finished_at - run.started_at < timedelta(seconds=10)
 
 
-async def test_runs_whose_worker_stopped_reporting_are_reaped(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def _attempts(sessions: async_sessionmaker[AsyncSession], run_id: int) -> int:
+    async with sessions() as session:
+        attempts = await session.scalar(select(SolveRun.attempts).where(col(SolveRun.id) == run_id))
+    assert attempts is not None
+    return attempts
+
+
+async def test_a_run_whose_worker_stopped_reporting_is_solved_again_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
     round_id = await _import(sessions, load_round(EXAMPLE))
     stale, alive = await _enqueue(sessions, round_id, 1.0), await _enqueue(sessions, round_id, 1.0)
     async with sessions.begin() as session:
@@ -324,16 +334,57 @@ async def test_runs_whose_worker_stopped_reporting_are_reaped(sessions: async_se
         last_heard = now() - timedelta(seconds=SETTINGS.stale_run_seconds + 1)
         await session.execute(update(SolveRun).where(SolveRun.id == stale).values(heartbeat_at=last_heard))
 
-    assert await Worker(sessions, SETTINGS).drain(asyncio.Event()) == []
+    assert await Worker(sessions, SETTINGS).drain(asyncio.Event()) == [stale], "reaped, queued again, solved"
 
-    reaped = await _run(sessions, stale)
-    assert reaped.state == "failed"
-    assert reaped.error is not None and "heartbeat" in reaped.error
+    retried = await _run(sessions, stale)
+    assert (retried.state, retried.error) == ("done", None)
+    assert retried.worker is not None and retried.worker != "gone"
+    assert await _attempts(sessions, stale) == 2
     assert (await _run(sessions, alive)).state == "running"
     async with sessions.begin() as session:
         assert await heartbeat(session, stale, "gone", None) is None, "a reaped run is no longer its worker's"
         assert await heartbeat(session, alive, "alive", None) is False
-        assert await reap_stale_runs(session, SETTINGS.stale_run_seconds) == []
+        assert await reap_stale_runs(session, SETTINGS.stale_run_seconds) == Reaped([], [])
+
+
+async def test_a_run_reaped_on_its_second_attempt_fails_saying_it_was_retried(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    round_id = await _import(sessions, load_round(EXAMPLE))
+    run_id = await _enqueue(sessions, round_id, 1.0)
+    later = now() + timedelta(seconds=SETTINGS.stale_run_seconds + 1)
+    async with sessions.begin() as session:
+        assert await claim_next(session, "first") == run_id
+        assert await reap_stale_runs(session, SETTINGS.stale_run_seconds, at=later) == Reaped([run_id], [])
+    queued_again = await _run(sessions, run_id)
+    assert (queued_again.state, queued_again.worker, queued_again.heartbeat_at) == ("queued", None, None)
+
+    async with sessions.begin() as session:
+        assert await claim_next(session, "second") == run_id
+        assert await reap_stale_runs(session, SETTINGS.stale_run_seconds, at=later) == Reaped([], [run_id])
+
+    failed = await _run(sessions, run_id)
+    assert failed.state == "failed" and failed.finished_at is not None
+    assert failed.error is not None and "heartbeat" in failed.error and "retried once" in failed.error
+    assert await _attempts(sessions, run_id) == 2
+    assert await Worker(sessions, SETTINGS).drain(asyncio.Event()) == [], "a failed run is not taken again"
+
+
+async def test_the_worker_claims_nightly_repairs_before_manual_solves(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    round_id = await _import(sessions, load_round(EXAMPLE))
+    manual = await _enqueue(sessions, round_id, 1.0)
+    async with sessions.begin() as session:
+        repair = await enqueue_solve(
+            session, round_id, requested_by=None, time_limit=1.0, workers=1, seed=0, kind="nightly", run_key="night"
+        )
+    later_manual = await _enqueue(sessions, round_id, 1.0)
+
+    async with sessions.begin() as session:
+        claimed = [await claim_next(session, "worker") for _ in range(4)]
+
+    assert claimed == [repair, manual, later_manual, None]
 
 
 async def _note_the_solve(

@@ -107,11 +107,13 @@ class Worker:
         return processed
 
     async def run_next(self, stop: asyncio.Event) -> int | None:
-        """Reaps stale runs, then takes and processes the oldest queued run; None when there is none."""
+        """Reaps stale runs, then takes and processes the next queued run (`claim_next`); None when there is none."""
         async with self.sessions.begin() as session:
             reaped = await reap_stale_runs(session, self.settings.stale_run_seconds)
-        if reaped:
-            log.warning("stale solve runs marked failed", runs=reaped, worker=self.name)
+        if reaped.requeued:
+            log.warning("stale solve runs queued again", runs=reaped.requeued, worker=self.name)
+        if reaped.failed:
+            log.warning("stale solve runs retried once already marked failed", runs=reaped.failed, worker=self.name)
         async with self.sessions.begin() as session:
             run_id = await claim_next(session, self.name)
         if run_id is not None:

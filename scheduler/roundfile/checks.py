@@ -38,6 +38,7 @@ from scheduler.roundfile.contract import (
     Window,
 )
 from scheduler.roundfile.grid import Grid
+from scheduler.roundfile.limits import too_long
 from scheduler.roundfile.quotas import dangling_references
 
 Loc = tuple[str | int, ...]
@@ -69,9 +70,13 @@ def load_round(source: Source) -> RoundFile:
 
     Types are checked strictly, as in the JSON file (`"9"` is no number of shifts).
     When some parts of the file are broken, the cross-reference checks still run on
-    the rest, so one run reports both kinds of problem.
+    the rest, so one run reports both kinds of problem. A list longer than the format
+    allows is reported alone, before anything else is validated (`limits.too_long`).
     """
     document = _parse(source)
+    oversized = [InputProblem(_json_path(loc), message) for loc, message in too_long(document, RoundFile)]
+    if oversized:
+        raise InputError(oversized)
     attempt = _validate_leniently(document)
     problems = attempt.problems
     if attempt.round_file is not None:
@@ -233,7 +238,7 @@ class _Pruned:
 
     def __init__(self, document: object, removed: set[Loc]) -> None:
         self._kept_indexes: dict[Loc, list[int]] = {}
-        self.document = self._copy(document, removed, (), ())
+        self.document = self._copy(document, removed, (), ()) if removed else document
 
     def original(self, loc: Loc) -> Loc:
         """The path in the original document of `loc`, a path in this copy."""

@@ -46,14 +46,14 @@ MAX_WINDOWS = 5_000
 """Per facility or instrument."""
 MAX_EQUIPMENT = 1_000
 MAX_QUOTAS = 1_000
-MAX_PROPOSALS = 20_000
+MAX_PROPOSALS = 10_000
 MAX_REVIEWS = 100
 """Per proposal."""
 MAX_COUNTRY_GROUPS = 300
 MAX_COUNTRIES = 300
 """Per country group."""
 MAX_TECHNIQUES = 50
-MAX_REQUESTS = 50_000
+MAX_REQUESTS = 20_000
 """In a round: the engine's greedy start stays well under a second at 8,000."""
 
 Id = Code
