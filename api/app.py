@@ -29,6 +29,7 @@ from api.controllers.schedules import CalendarController, ScheduleController
 from api.controllers.slots import SlotController
 from api.controllers.solves import SolveController
 from api.database import database_plugin
+from api.openapi import document_contract
 from api.params import PAGE
 from api.problems import LOGGED_ERRORS, PROBLEM_DETAILS, BodyValidation
 from api.web import DASHBOARD_ROUTES, TEMPLATE_CONFIG
@@ -102,6 +103,7 @@ def create_app(
             database,
             background,
         ],
+        on_startup=[document_contract],
         state=State(
             {
                 "settings": settings,

@@ -203,9 +203,31 @@ def _is_model(annotation: object) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
+def _body_model(request: Request[Any, Any, Any]) -> type[BaseModel] | None:
+    """The model a handler's required JSON body is read into; None when it takes none, or may go without."""
+    data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if data is None or data.is_optional:
+        return None
+    return data.annotation if _is_model(data.annotation) else None
+
+
+async def require_body(request: Request[Any, Any, Any]) -> None:
+    """A required body that was not sent is a problem naming each field it must have (`$.expected_revision`),
+    in the words of any other missing field; it runs after the guards, so only those allowed learn them."""
+    model = _body_model(request)
+    if model is None or await request.body():
+        return
+    _decode(model, {})
+    raise InputError([InputProblem("$", "a JSON body is required")])
+
+
 class BodyValidation(InitPluginProtocol):
-    """Puts `_decode` ahead of the pydantic plugin's decoder, which must therefore come first in `plugins`."""
+    """Puts `_decode` ahead of the pydantic plugin's decoder, which must therefore come first in `plugins`,
+    and `require_body` before every handler (none other sets `before_request`)."""
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.type_decoders = [(_is_model, _decode), *(app_config.type_decoders or [])]
+        if app_config.before_request is not None:
+            raise ValueError("BodyValidation sets the app's before_request itself")
+        app_config.before_request = require_body
         return app_config

@@ -1,10 +1,17 @@
-"""Schemathesis against the app's own OpenAPI schema, in process: no request gets a server error (5xx).
+"""Schemathesis against the app's own OpenAPI schema, in process: the contract clients generate from holds.
 
-Every operation is called with generated parameters and bodies, signed in as an
-admin (who may do everything, so requests reach the deepest code) and signed out.
+Every operation is called with generated parameters and bodies in all of
+schemathesis' phases (the schema's examples, the coverage phase's boundary and
+negative values, random fuzzing) as an admin (who may do everything, so requests
+reach the deepest code), a coordinator of the round's facilities, a proposer who
+owns its proposals, and signed out. Each answer must be no server error, have a
+documented status code and content type, match its documented schema, reject
+what the schema forbids and accept what it allows.
+
 The database is SQLite with the spec's example round and a published schedule of
 it, and half of the generated ids are turned into small ones, so that many
-requests name things that exist rather than getting 404 at once.
+requests name things that exist rather than getting 404 at once. The stateful
+phase is off: the schema has no OpenAPI links to chain operations by.
 """
 
 from __future__ import annotations
@@ -19,7 +26,14 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import Case
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    not_a_server_error,
+    positive_data_acceptance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from schemathesis.config import SchemathesisConfig
 from schemathesis.hooks import HookContext
 from schemathesis.schemas import BaseSchema
@@ -31,13 +45,23 @@ from scheduler.jobs import enqueue_solve
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import PreviousAllocation
 from scheduler.rounds.importer import import_round
-from tests.api_helpers import api_settings, make_user
+from tests.api_helpers import api_client, api_settings, login, make_user
 from tests.test_api_schedules import EXAMPLE, SOLVED
 
-EXAMPLES_PER_OPERATION = 6
-SIGNED_OUT_EXAMPLES = 3
+EXAMPLES_PER_OPERATION = 25
+SIGNED_OUT_EXAMPLES = 2
 EXISTING_IDS = 3
+FIRST_TOKEN_VERSION = 0
+"""A new account's: its tokens hold until it signs out or is changed."""
 """Ids 1 to 3 exist for every kind of thing the example round has (or lead to one that does)."""
+CONFORMANCE = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
+]
 
 _database = tempfile.TemporaryDirectory(prefix="beamtime-schemathesis-")
 SETTINGS = api_settings(f"sqlite+aiosqlite:///{Path(_database.name) / 'beamtime.db'}")
@@ -45,31 +69,37 @@ APP = create_app(SETTINGS)
 
 
 @pytest.fixture(scope="module")
-def admin_id() -> int:
+def user_ids() -> dict[str, int]:
     """Fills the database the app was started on."""
     return asyncio.run(_fill(SETTINGS.database_url))
 
 
-@pytest.fixture(scope="module")
-def admin(admin_id: int) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(admin_id, 'admin', settings=SETTINGS)}"}
+@pytest.fixture(scope="module", params=["admin", "coordinator", "proposer"])
+def signed_in_as(request: pytest.FixtureRequest, user_ids: dict[str, int]) -> dict[str, str]:
+    user_id = user_ids[str(request.param)]
+    return {"Authorization": f"Bearer {issue_token(user_id, FIRST_TOKEN_VERSION, settings=SETTINGS)}"}
 
 
-async def _fill(url: str) -> int:
-    """The example round with a published schedule, a proposer owning its proposals, a queued solve; the admin's id."""
+async def _fill(url: str) -> dict[str, int]:
+    """The example round with a published schedule, a proposer owning its proposals, a queued solve; user ids."""
     previous = [PreviousAllocation(request=r, instrument=i, start_shift=s, shifts=n) for r, i, s, n in SOLVED]
     round_file = load_round(EXAMPLE).model_copy(update={"previous_schedule": previous})
     engine = create_engine(url)
     sessions = session_maker(engine)
     try:
-        admin_id = await make_user(sessions, "admin", "admin@example.org")
-        proposer_id = await make_user(sessions, "proposer", "proposer@example.org")
+        users = {
+            "admin": await make_user(sessions, "admin", "admin@example.org"),
+            "proposer": await make_user(sessions, "proposer", "proposer@example.org"),
+        }
         async with sessions.begin() as session:
-            round_id = await import_round(session, round_file, owner_id=proposer_id)
-            await enqueue_solve(session, round_id, requested_by=admin_id, time_limit=1.0, workers=1, seed=0)
+            round_id = await import_round(session, round_file, owner_id=users["proposer"])
+            await enqueue_solve(session, round_id, requested_by=users["admin"], time_limit=1.0, workers=1, seed=0)
+        users["coordinator"] = await make_user(
+            sessions, "coordinator", "coordinator@example.org", facility_codes=["SKIF", "PIK"]
+        )
     finally:
         await engine.dispose()
-    return admin_id
+    return users
 
 
 def flatmap_path_parameters(
@@ -94,8 +124,14 @@ def _schema(phases: dict[str, Any]) -> BaseSchema:
     return loaded
 
 
-signed_in = _schema({})
-signed_out = _schema({"coverage": {"enabled": False}})
+ALL_PHASES = {
+    "examples": {"enabled": True},
+    "coverage": {"enabled": True},
+    "fuzzing": {"enabled": True},
+    "stateful": {"enabled": False},
+}
+signed_in = _schema(ALL_PHASES)
+signed_out = _schema(ALL_PHASES | {"coverage": {"enabled": False}})
 """Signed out, all but signing in and the calendar feed are refused before the body is read: no boundary values."""
 
 
@@ -110,12 +146,41 @@ BOUNDED = settings(
 
 @signed_in.parametrize()
 @BOUNDED
-def test_no_request_of_an_admin_gets_a_server_error(case: Case, admin: dict[str, str]) -> None:
-    case.call_and_validate(headers=admin, checks=[not_a_server_error])
+def test_the_contract_holds_for_each_role(case: Case, signed_in_as: dict[str, str]) -> None:
+    case.call_and_validate(headers=signed_in_as, checks=CONFORMANCE)
 
 
 @signed_out.parametrize()
 @settings(BOUNDED, max_examples=SIGNED_OUT_EXAMPLES)
-@pytest.mark.usefixtures("admin_id")
-def test_no_request_of_someone_signed_out_gets_a_server_error(case: Case) -> None:
-    case.call_and_validate(checks=[not_a_server_error])
+@pytest.mark.usefixtures("user_ids")
+def test_the_contract_holds_signed_out(case: Case) -> None:
+    case.call_and_validate(checks=CONFORMANCE)
+
+
+async def test_who_may_not_use_an_operation_learns_nothing_of_its_body(database_url: str) -> None:
+    engine = create_engine(database_url)
+    sessions = session_maker(engine)
+    async with sessions.begin() as session:
+        await import_round(session, load_round(EXAMPLE))
+    await make_user(sessions, "proposer", "proposer@example.org")
+    await make_user(sessions, "coordinator", "skif@example.org", facility_codes=["SKIF"])
+    await engine.dispose()
+
+    async with api_client(database_url) as client:
+        proposer = await login(client, "proposer@example.org")
+        coordinator = await login(client, "skif@example.org")
+        json = {"content-type": "application/json"}
+        refused = [
+            await client.post("/schedules/1/publish", content=b'{"not": "JSON', headers=proposer | json),
+            await client.post("/rounds", json={"unknown": 1}, headers=proposer),
+            await client.put("/proposals/1/feasibility", json=[], headers=proposer),
+            await client.post("/facilities", json={"code": ""}, headers=coordinator),
+        ]
+        without_body = await client.post("/schedules/1/publish", headers=coordinator)
+
+    for response in refused:
+        assert response.status_code == 403, (response.request.url, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "errors" not in response.json()
+    assert without_body.status_code == 422, without_body.text
+    assert without_body.json()["errors"] == [{"path": "$.expected_revision", "message": "required key is missing"}]

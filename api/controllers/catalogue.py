@@ -6,6 +6,7 @@ from litestar import Controller
 
 from api.controllers import BEARER
 from api.controllers.items import child_routes, collection_routes, item_routes
+from scheduler.access import Operation
 from scheduler.catalogue.schemas import (
     EquipmentCreate,
     EquipmentPublic,
@@ -36,13 +37,18 @@ class FacilityController(Controller):
     security = BEARER
 
     list_all, create = collection_routes(
-        FacilityService, FacilityPublic, FacilityCreate, ("List facilities", "Create a facility (admins)")
+        FacilityService,
+        FacilityPublic,
+        FacilityCreate,
+        ("List facilities", "Create a facility (admins)"),
+        creates=Operation.CREATE_FACILITY,
     )
     read, update, remove = item_routes(
         FacilityService,
         FacilityPublic,
         FacilityUpdate,
         ("One facility", "Change a facility (its coordinators)", "Delete a facility nothing refers to (admins)"),
+        changes=Operation.CHANGE_FACILITY,
     )
     list_instruments, create_instrument = child_routes(
         "instruments",
@@ -50,6 +56,7 @@ class FacilityController(Controller):
         InstrumentPublic,
         InstrumentCreate,
         ("The facility's instruments", "Add an instrument (the facility's coordinators)"),
+        creates=Operation.CHANGE_FACILITY_ITEM,
     )
     list_windows, create_window = child_routes(
         "windows",
@@ -57,6 +64,7 @@ class FacilityController(Controller):
         WindowPublic,
         WindowCreate,
         ("Windows of the whole facility", "Block the whole facility for a time (its coordinators)"),
+        creates=Operation.CHANGE_FACILITY_ITEM,
     )
 
 
@@ -74,6 +82,7 @@ class InstrumentController(Controller):
             "Change an instrument (its facility's coordinators)",
             "Delete an instrument nothing refers to",
         ),
+        changes=Operation.CHANGE_FACILITY_ITEM,
     )
     list_windows, create_window = child_routes(
         "windows",
@@ -81,6 +90,7 @@ class InstrumentController(Controller):
         WindowPublic,
         WindowCreate,
         ("Windows of this instrument alone", "Block the instrument for a time"),
+        creates=Operation.CHANGE_FACILITY_ITEM,
     )
 
 
@@ -90,7 +100,11 @@ class WindowController(Controller):
     security = BEARER
 
     read, update, remove = item_routes(
-        WindowService, WindowPublic, WindowUpdate, ("One window", "Change a window", "Delete a window")
+        WindowService,
+        WindowPublic,
+        WindowUpdate,
+        ("One window", "Change a window", "Delete a window"),
+        changes=Operation.CHANGE_FACILITY_ITEM,
     )
 
 
@@ -104,6 +118,7 @@ class EquipmentController(Controller):
         EquipmentPublic,
         EquipmentCreate,
         ("List shared sample equipment", "Add equipment (coordinators)"),
+        creates=Operation.CHANGE_FACILITY_ITEM,
     )
     read, update, remove = item_routes(
         EquipmentService,
@@ -111,3 +126,4 @@ class EquipmentController(Controller):
         EquipmentUpdate,
         ("One equipment item", "Change equipment (coordinators)", "Delete equipment no round uses (coordinators)"),
     )
+        changes=Operation.CHANGE_FACILITY_ITEM,

@@ -14,13 +14,16 @@ from typing import Any, Protocol, cast
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
-from litestar import Controller, HttpMethod, delete, get, post, route
+from litestar import Controller, HttpMethod, Request, Response, delete, get, post, route
 from litestar.di import NamedDependency, Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
+from litestar.status_codes import HTTP_201_CREATED
 from pydantic import BaseModel
 
+from api.controllers import LOCATION, permits
 from api.params import CurrentUser, Id, Page, Session
+from scheduler.access import Operation
 from scheduler.accounts.schemas import Claims
 
 
@@ -69,10 +72,11 @@ def item_routes(
     change: type[BaseModel],
     summaries: tuple[str, str, str],
     *,
+    changes: Operation,
     replace: bool = False,
 ) -> tuple[HTTPRouteHandler, HTTPRouteHandler, HTTPRouteHandler]:
     """GET, PATCH (PUT when `replace`: the body is the whole thing) and DELETE of `/{item_id}`,
-    with `summaries` in that order."""
+    with `summaries` in that order; whom the policy never lets make `changes` is refused before the body."""
     namespace = {"Items": _dependency(kind), "Public": public, "Change": change}
     read_summary, change_summary, delete_summary = summaries
     options: dict[str, Any] = {"signature_namespace": namespace, "dependencies": services(service=kind)}
@@ -83,7 +87,7 @@ def item_routes(
 
     method = HttpMethod.PUT if replace else HttpMethod.PATCH
 
-    @route("/{item_id:int}", http_method=method, summary=change_summary, **options)
+    @route("/{item_id:int}", http_method=method, summary=change_summary, guards=[permits(changes)], **options)
     async def change_item(
         self: Controller, item_id: Id, data: JSONBody[Change], service: Items, current_user: CurrentUser
     ) -> Public:
@@ -97,9 +101,15 @@ def item_routes(
 
 
 def collection_routes(
-    kind: type[CollectionService], public: type[BaseModel], create: type[BaseModel], summaries: tuple[str, str]
+    kind: type[CollectionService],
+    public: type[BaseModel],
+    create: type[BaseModel],
+    summaries: tuple[str, str],
+    *,
+    creates: Operation,
 ) -> tuple[HTTPRouteHandler, HTTPRouteHandler]:
-    """GET (a page, with the total) and POST of the controller's own path, with `summaries` in that order."""
+    """GET (a page, with the total) and POST of the controller's own path, with `summaries` in that order;
+    POST answers 201 with the new thing's `Location`, and refuses whom the policy never lets `creates`."""
     namespace = {"Collection": _dependency(kind), "Public": public, "Create": create}
     list_summary, create_summary = summaries
     options: dict[str, Any] = {"signature_namespace": namespace, "dependencies": services(service=kind)}
@@ -108,11 +118,16 @@ def collection_routes(
     async def list_items(self: Controller, page: Page, service: Collection) -> OffsetPagination[Public]:
         return await service.list_page(page)
 
-    @post(summary=create_summary, **options)
+    @post(summary=create_summary, guards=[permits(creates)], response_headers=[LOCATION], **options)
     async def create_item(
-        self: Controller, data: JSONBody[Create], service: Collection, current_user: CurrentUser
-    ) -> Public:
-        return await service.create_item(current_user, data)
+        self: Controller,
+        request: Request[Any, Any, Any],
+        data: JSONBody[Create],
+        service: Collection,
+        current_user: CurrentUser,
+    ) -> Response[Public]:
+        created = await service.create_item(current_user, data)
+        return _created(created, f"{request.url.path.rstrip('/')}/{_id(created)}")
 
     return list_items, create_item
 
@@ -123,9 +138,12 @@ def child_routes(
     public: type[BaseModel],
     create: type[BaseModel],
     summaries: tuple[str, str],
+    *,
+    creates: Operation,
 ) -> tuple[HTTPRouteHandler, HTTPRouteHandler]:
     """GET (a page, with the total) and POST of `/{item_id}/{children}`: the things under one of the
-    controller's things, with `summaries` in that order."""
+    controller's things, with `summaries` in that order. A child lives at `/{children}/{id}` (its
+    `Location`); whom the policy never lets `creates` is refused before the body."""
     namespace = {"Children": _dependency(kind), "Public": public, "Create": create}
     list_summary, create_summary = summaries
     path = f"/{{item_id:int}}/{children}"
@@ -135,13 +153,25 @@ def child_routes(
     async def list_children(self: Controller, item_id: Id, page: Page, service: Children) -> OffsetPagination[Public]:
         return await service.list_page(page, item_id)
 
-    @post(path, summary=create_summary, **options)
+    @post(path, summary=create_summary, guards=[permits(creates)], response_headers=[LOCATION], **options)
     async def create_child(
         self: Controller, item_id: Id, data: JSONBody[Create], service: Children, current_user: CurrentUser
-    ) -> Public:
-        return await service.create_item(current_user, item_id, data)
+    ) -> Response[Public]:
+        created = await service.create_item(current_user, item_id, data)
+        return _created(created, f"/{children}/{_id(created)}")
 
     return list_children, create_child
+
+
+def _id(created: BaseModel) -> int:
+    identifier = getattr(created, "id", None)
+    if not isinstance(identifier, int):
+        raise TypeError(f"{type(created).__name__} has no id to give as its Location")
+    return identifier
+
+
+def _created(created: BaseModel, location: str) -> Response[Any]:
+    return Response(created, status_code=HTTP_201_CREATED, headers={"Location": location})
 
 
 def _dependency(kind: type[Any]) -> Any:

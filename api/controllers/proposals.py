@@ -1,4 +1,4 @@
-"""Proposals: the proposer's edits, the coordinators' feasibility and reviewer assignments, the reviews."""
+"""Proposals: the proposer's edits, the coordinators' feasibility, bonus facts and reviewer assignments, the reviews."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, delete, get, post, put
 from litestar.params import JSONBody
 
-from api.controllers import BEARER
+from api.controllers import BEARER, permits
 from api.params import CurrentUser, Id, OptionalId, Page, Session
+from scheduler.access import Operation
 from scheduler.proposals import reviews
 from scheduler.proposals import service as proposals
 from scheduler.proposals.schemas import (
     AssignmentIn,
     AssignmentPublic,
+    BonusFacts,
     Feasibility,
     ProposalContent,
     ProposalPublic,
@@ -45,7 +47,11 @@ class ProposalController(Controller):
     async def get_proposal(self, proposal_id: Id, db_session: Session, current_user: CurrentUser) -> ProposalPublic:
         return await proposals.get_proposal(db_session, current_user, proposal_id)
 
-    @put("/{proposal_id:int}", summary="Rewrite your proposal while the call is open")
+    @put(
+        "/{proposal_id:int}",
+        summary="Rewrite your proposal while the call is open",
+        guards=[permits(Operation.CHANGE_PROPOSAL)],
+    )
     async def replace(
         self, proposal_id: Id, data: JSONBody[ProposalContent], db_session: Session, current_user: CurrentUser
     ) -> ProposalPublic:
@@ -55,11 +61,27 @@ class ProposalController(Controller):
     async def withdraw(self, proposal_id: Id, db_session: Session, current_user: CurrentUser) -> ProposalPublic:
         return await proposals.withdraw_proposal(db_session, current_user, proposal_id)
 
-    @put("/{proposal_id:int}/feasibility", summary="Record technical feasibility (the round's coordinators)")
+    @put(
+        "/{proposal_id:int}/feasibility",
+        summary="Record technical feasibility (the round's coordinators)",
+        guards=[permits(Operation.JUDGE_PROPOSAL)],
+    )
     async def set_feasibility(
         self, proposal_id: Id, data: JSONBody[Feasibility], db_session: Session, current_user: CurrentUser
     ) -> ProposalPublic:
         return await proposals.set_feasibility(db_session, current_user, proposal_id, data)
+
+    @put(
+        "/{proposal_id:int}/bonus-facts",
+        summary="Set and confirm the facts that earn grade bonuses (coordinators of the facilities it asks for)",
+        description="`missed_rounds`, `first_time_users` and `early_career_pi` as a proposer declares them are a "
+        "claim that earns no bonus; this sets them and marks them confirmed (`bonus_facts_confirmed`).",
+        guards=[permits(Operation.JUDGE_PROPOSAL)],
+    )
+    async def confirm_bonus_facts(
+        self, proposal_id: Id, data: JSONBody[BonusFacts], db_session: Session, current_user: CurrentUser
+    ) -> ProposalPublic:
+        return await proposals.confirm_bonus_facts(db_session, current_user, proposal_id, data)
 
     @get("/{proposal_id:int}/reviewers", summary="Reviewers assigned (the round's coordinators)")
     async def list_reviewers(
@@ -67,7 +89,11 @@ class ProposalController(Controller):
     ) -> OffsetPagination[AssignmentPublic]:
         return await reviews.list_assignments(db_session, current_user, proposal_id, page)
 
-    @post("/{proposal_id:int}/reviewers", summary="Assign a reviewer (the round's coordinators)")
+    @post(
+        "/{proposal_id:int}/reviewers",
+        summary="Assign a reviewer (the round's coordinators)",
+        guards=[permits(Operation.JUDGE_PROPOSAL)],
+    )
     async def assign_reviewer(
         self, proposal_id: Id, data: JSONBody[AssignmentIn], db_session: Session, current_user: CurrentUser
     ) -> AssignmentPublic:
@@ -91,6 +117,7 @@ class ProposalController(Controller):
     @put(
         "/{proposal_id:int}/review",
         summary="Grade a proposal assigned to you, or declare a conflict (reviewers, in phase review)",
+        guards=[permits(Operation.REVIEW_PROPOSAL)],
     )
     async def submit_review(
         self, proposal_id: Id, data: JSONBody[ReviewIn], db_session: Session, current_user: CurrentUser

@@ -8,9 +8,10 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
-from api.controllers import BEARER
+from api.controllers import BEARER, LOCATION, permits
 from api.controllers.items import child_routes, collection_routes, item_routes, services
 from api.params import CurrentUser, Id, Page, Session
+from scheduler.access import Operation
 from scheduler.proposals import service as proposals
 from scheduler.proposals.ranking import round_ranking
 from scheduler.proposals.schemas import ProposalContent, ProposalPublic, RankingRow
@@ -28,7 +29,11 @@ class RoundController(Controller):
     dependencies = services(service=RoundService)
 
     list_all, create = collection_routes(
-        RoundService, RoundPublic, RoundCreate, ("List rounds", "Create a round of your facilities (coordinators)")
+        RoundService,
+        RoundPublic,
+        RoundCreate,
+        ("List rounds", "Create a round of your facilities (coordinators)"),
+        creates=Operation.CHANGE_ROUND,
     )
     list_quotas, create_quota = child_routes(
         "quotas",
@@ -36,6 +41,7 @@ class RoundController(Controller):
         QuotaPublic,
         QuotaCreate,
         ("The round's quotas", "Add a quota (the round's coordinators)"),
+        creates=Operation.CHANGE_ROUND,
     )
     read, update, remove = item_routes(
         RoundService,
@@ -46,6 +52,7 @@ class RoundController(Controller):
             "Change a round (its coordinators)",
             "Delete a round without proposals or solves (its coordinators)",
         ),
+        changes=Operation.CHANGE_ROUND,
     )
 
     @put(
@@ -53,13 +60,19 @@ class RoundController(Controller):
         summary="Move the round one phase forward or back (its coordinators)",
         description="open → review → allocation → published → running → closed. Proposals are written while "
         "the round is open and reviewed while it is in review.",
+        guards=[permits(Operation.CHANGE_ROUND)],
     )
     async def change_phase(
         self, round_id: Id, data: JSONBody[PhaseChange], service: Rounds, current_user: CurrentUser
     ) -> RoundPublic:
         return await service.change_phase(current_user, round_id, data.phase)
 
-    @post("/import", summary="Create a round from a round file (coordinators of every facility in it)")
+    @post(
+        "/import",
+        summary="Create a round from a round file (coordinators of every facility in it)",
+        guards=[permits(Operation.CHANGE_ROUND)],
+        response_headers=[LOCATION],
+    )
     async def import_round(
         self, data: JSONBody[RoundFile], service: Rounds, current_user: CurrentUser
     ) -> Response[RoundPublic]:
@@ -69,6 +82,7 @@ class RoundController(Controller):
     @put(
         "/{round_id:int}/import",
         summary="Replace the round's content with a round file, all or nothing (its coordinators)",
+        guards=[permits(Operation.CHANGE_ROUND)],
     )
     async def replace_from_file(
         self, round_id: Id, data: JSONBody[RoundFile], service: Rounds, current_user: CurrentUser
@@ -88,7 +102,12 @@ class RoundController(Controller):
     ) -> OffsetPagination[RankingRow]:
         return await round_ranking(db_session, current_user, round_id, page)
 
-    @post("/{round_id:int}/proposals", summary="Submit a proposal while the call is open (proposers)")
+    @post(
+        "/{round_id:int}/proposals",
+        summary="Submit a proposal while the call is open (proposers)",
+        guards=[permits(Operation.SUBMIT_PROPOSAL)],
+        response_headers=[LOCATION],
+    )
     async def submit_proposal(
         self, round_id: Id, data: JSONBody[ProposalContent], db_session: Session, current_user: CurrentUser
     ) -> Response[ProposalPublic]:
@@ -106,5 +125,6 @@ class QuotaController(Controller):
         QuotaPublic,
         QuotaCreate,
         ("One quota", "Replace a quota (the round's coordinators)", "Delete a quota (the round's coordinators)"),
+        changes=Operation.CHANGE_ROUND,
         replace=True,
     )

@@ -11,9 +11,10 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_422_
 from litestar.types import ExceptionHandlersMap
 from pydantic import BaseModel, Field
 
-from api.controllers import BEARER
+from api.controllers import BEARER, LOCATION, permits
 from api.params import CurrentUser, Id, Page, Session
 from api.problems import problem
+from scheduler.access import Operation
 from scheduler.errors import NotFound
 from scheduler.roundfile.contract import ScheduleFile
 from scheduler.schedules import calendar
@@ -106,6 +107,7 @@ class ScheduleController(Controller):
         summary="Publish a draft, superseding the version in force (the round's coordinators)",
         description="`expected_revision` is the round's revision as last read. If someone published since, "
         "the answer is 409 with `current_revision` and nothing changes.",
+        guards=[permits(Operation.CHANGE_SCHEDULE)],
     )
     async def publish(
         self, version_id: Id, data: JSONBody[PublishRequest], db_session: Session, current_user: CurrentUser
@@ -160,6 +162,8 @@ class ScheduleController(Controller):
         description="The version itself is never changed. The would-be schedule is checked against every rule "
         "of the round file format; if any breaks, the answer is 422 listing each (`rule`, `path`, `message`) "
         "and nothing is saved.",
+        guards=[permits(Operation.CHANGE_SCHEDULE)],
+        response_headers=[LOCATION],
     )
     async def move(
         self, version_id: Id, data: JSONBody[Move], db_session: Session, current_user: CurrentUser

@@ -11,13 +11,13 @@ from typing import Any
 
 from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, Response, delete, get, post
-from litestar.datastructures import ResponseHeader, State
+from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation, RequestBody
 from litestar.params import JSONBody
 
 from api.auth import requires_role
-from api.controllers import BEARER
+from api.controllers import BEARER, LOCATION
 from api.params import CurrentUser, Id, Page, Session
 from scheduler import jobs
 from scheduler.jobs import SolveOptions, SolveRunPublic
@@ -63,11 +63,7 @@ class SolveController(Controller):
         "`Location`: follow it to watch the solve's progress and result. Without a body, or for a setting left "
         "out, the solve takes the service's defaults.",
         response_description="The solve is queued; `Location` is where to watch it.",
-        response_headers=[
-            ResponseHeader(
-                name="Location", description="The new solve: /solves/{id}", required=True, documentation_only=True
-            )
-        ],
+        response_headers=[LOCATION],
         operation_class=_OptionalBody,
     )
     async def start(
