@@ -237,15 +237,17 @@ async def test_clashes_with_stored_data_are_input_errors_with_paths(sessions: Se
     round_file = load_round(EXAMPLE)
     await _import(sessions, round_file)
     document = round_file.model_dump(mode="json")
-    document["proposals"][0]["id"] = "P" * 65
     document["proposals"][1]["reviews"].append(document["proposals"][1]["reviews"][0])
     with pytest.raises(InputError) as error:
         await _import(sessions, load_round(document))
     assert [problem.path for problem in error.value.problems] == [
-        "$.proposals[0].id",
         f"$.proposals[1].reviews[{len(document['proposals'][1]['reviews']) - 1}].reviewer",
         "$.round.id",
     ]
+    document["proposals"][0]["id"] = "P" * 65
+    with pytest.raises(InputError) as error:
+        load_round(document)
+    assert [problem.path for problem in error.value.problems] == ["$.proposals[0].id"], "codes fit the tables"
 
 
 async def test_a_replaced_round_keeps_its_proposals_owners(sessions: Sessions) -> None:

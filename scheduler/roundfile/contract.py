@@ -163,7 +163,8 @@ class Person(Strict):
 
 
 class Review(Strict):
-    reviewer: Id
+    reviewer: Name
+    """A person's name as the user office spells it (spaces and all): scoring matches reviewers by it."""
     grade: Grade
     conflict: bool = False
 
