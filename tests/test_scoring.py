@@ -228,6 +228,32 @@ def test_ageing_of_a_resubmitted_proposal(missed_rounds: int, bonuses: dict[str,
     assert score.priority == pytest.approx(priority_for_grade(2.5 + expected, ONE_TO_FIVE))
 
 
+@pytest.mark.parametrize(
+    ("missed_rounds", "bonuses", "expected"),
+    [
+        (10, {"ageing_per_round": 0.1}, -0.3),  # the default: three missed rounds count
+        (10, {"ageing_per_round": 0.1, "ageing_max_rounds": 5}, -0.5),
+        (2, {"ageing_per_round": 0.1, "ageing_max_rounds": 5}, -0.2),  # below the cap, every round counts
+        (10, {"ageing_per_round": 0.1, "ageing_max_rounds": 5, "ageing_max": 0.4}, -0.4),  # both caps: the lower
+        (10, {"ageing_per_round": 0.1, "ageing_max_rounds": 0}, None),  # no round counts: no ageing at all
+    ],
+)
+def test_only_so_many_missed_rounds_earn_ageing(
+    missed_rounds: int, bonuses: dict[str, float], expected: float | None
+) -> None:
+    aged = proposal("P", ("R1", 3.0), missed_rounds=missed_rounds)
+    [score] = score_round(round_of(aged, scoring=bonus_scoring(**bonuses)))
+    assert score.adjustments == ({} if expected is None else {"ageing": pytest.approx(expected)})
+    assert score.final_grade == pytest.approx(3.0 + (expected or 0.0))
+
+
+def test_the_ageing_cap_is_optional_in_a_file_and_bounded() -> None:
+    assert Bonuses.model_validate({"ageing_per_round": 0.2}).ageing_max_rounds == 3
+    for bad in (-1, 101, 2.5):
+        with pytest.raises(ValueError, match="ageing_max_rounds"):
+            Bonuses.model_validate({"ageing_per_round": 0.2, "ageing_max_rounds": bad})
+
+
 def test_first_time_users_and_early_career_pi_add_up() -> None:
     both = proposal("P", ("R1", 2.0), first_time_users=True, early_career_pi=True)
     neither = proposal("Q", ("R1", 2.0))

@@ -79,8 +79,21 @@ class AfterLinkIn(Input, contract.AfterLink):
 LinkIn = Annotated[AllOrNothingLinkIn | AfterLinkIn, Field(discriminator="type")]
 
 
-class ProposalContent(Input):
-    """What a proposer writes: submitted, and replaced whole while the call is open."""
+class BonusFacts(Input):
+    """The facts that earn grade bonuses (`docs/scoring.md`): a proposer's claim until a coordinator confirms them."""
+
+    missed_rounds: MissedRounds = Field(
+        default=0, description="Earlier rounds in a row the proposal got no time although above the cut-off."
+    )
+    first_time_users: bool = Field(default=False, description="No one in the team has had time at the facility.")
+    early_career_pi: bool = Field(default=False, description="The PI is early in their career.")
+
+
+class ProposalContent(BonusFacts):
+    """What a proposer writes: submitted, and replaced whole while the call is open.
+
+    The bonus facts in it are a claim: they earn nothing until a coordinator confirms them.
+    """
 
     title: Title
     type: ProposalType
@@ -88,11 +101,6 @@ class ProposalContent(Input):
     team: list[PersonIn] = Field(default_factory=list, max_length=MAX_TEAM)
     requests: Annotated[list[RequestIn], Field(min_length=1, max_length=MAX_REQUESTS_PER_PROPOSAL)]
     links: list[LinkIn] = Field(default_factory=list, max_length=MAX_LINKS_PER_PROPOSAL)
-    missed_rounds: MissedRounds = Field(
-        default=0, description="Earlier rounds in a row the proposal got no time although above the cut-off."
-    )
-    first_time_users: bool = False
-    early_career_pi: bool = False
 
 
 class PersonPublic(Output, contract.Person):
@@ -150,6 +158,9 @@ class ProposalPublic(ProposalHeading):
     missed_rounds: int
     first_time_users: bool
     early_career_pi: bool
+    bonus_facts_confirmed: bool = Field(
+        description="A coordinator confirmed the three facts above; until then they are a claim and earn no bonus."
+    )
     created_at: datetime
     updated_at: datetime
 

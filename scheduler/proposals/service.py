@@ -1,5 +1,6 @@
 """Proposals through a round's life: submitted and rewritten while the call is open, withdrawn until
-time is allocated, judged technically feasible by the round's coordinators.
+time is allocated, judged technically feasible by the round's coordinators, who also confirm
+the facts a proposer claims for grade bonuses (a rewrite makes them a claim again).
 
 A proposal's content passes the round file's request and link rules
 (`scheduler.roundfile.checks.check_proposal`) before it is stored, so a stored
@@ -44,6 +45,7 @@ from scheduler.errors import Conflict, NotFound
 from scheduler.proposals.schemas import (
     AfterLinkIn,
     AllOrNothingLinkIn,
+    BonusFacts,
     Feasibility,
     ProposalContent,
     ProposalPublic,
@@ -205,6 +207,30 @@ async def set_feasibility(session: AsyncSession, actor: Claims, proposal_id: int
     return await _public(session, actor, proposal, facts)
 
 
+async def confirm_bonus_facts(
+    session: AsyncSession, actor: Claims, proposal_id: int, data: BonusFacts
+) -> ProposalPublic:
+    """A judge of the proposal sets the facts that earn bonuses; only confirmed facts reach the scoring."""
+    proposal, facts = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
+    before = _bonus_facts(proposal)
+    for name, value in data.model_dump().items():
+        setattr(proposal, name, value)
+    proposal.bonus_facts_confirmed = True
+    record(
+        session,
+        actor.user_id,
+        "proposal.bonus_facts",
+        "proposal",
+        proposal_id,
+        {"before": before, "after": _bonus_facts(proposal)},
+    )
+    return await _public(session, actor, proposal, facts)
+
+
+def _bonus_facts(proposal: Proposal) -> dict[str, Any]:
+    return {name: getattr(proposal, name) for name in (*BonusFacts.model_fields, "bonus_facts_confirmed")}
+
+
 def _require_open_call(round_: Round) -> None:
     if round_.phase != EDITABLE_PHASE:
         raise Conflict(
@@ -246,6 +272,8 @@ def _fields(data: ProposalContent) -> dict[str, Any]:
         "missed_rounds": data.missed_rounds,
         "first_time_users": data.first_time_users,
         "early_career_pi": data.early_career_pi,
+        # What a proposer declares is a claim again, whatever a coordinator confirmed before.
+        "bonus_facts_confirmed": False,
     }
 
 

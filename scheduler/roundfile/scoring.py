@@ -270,7 +270,7 @@ def _adjustments(proposal: Proposal, round_file: RoundFile, scoring: Scoring) ->
         return {}
     amounts: dict[str, float] = {}
     if proposal.missed_rounds:
-        ageing = bonuses.ageing_per_round * proposal.missed_rounds
+        ageing = bonuses.ageing_per_round * min(proposal.missed_rounds, bonuses.ageing_max_rounds)
         amounts["ageing"] = ageing if bonuses.ageing_max is None else min(ageing, bonuses.ageing_max)
     if proposal.first_time_users:
         amounts["first_time_users"] = bonuses.first_time_users

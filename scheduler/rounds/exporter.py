@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Row, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -37,9 +37,10 @@ from scheduler.schedules.versions import round_heading, round_zone, version_sche
 async def export_round(session: AsyncSession, round_id: int) -> c.RoundFile:
     """The round as a round file; `previous_schedule` is the published version, absent when there is none.
 
-    Withdrawn proposals are left out. The windows are those of the round's
-    facilities and instruments that overlap its period. A round that is no valid
-    file yet (no facility, a proposal without requests) raises InputError.
+    Withdrawn proposals are left out, and a proposal's bonus facts are written only
+    once confirmed. The windows are those of the round's facilities and instruments
+    that overlap its period. A round that is no valid file yet (no facility, a
+    proposal without requests) raises InputError.
     """
     round_ = await session.scalar(select(Round).where(col(Round.id) == round_id))
     if round_ is None:
@@ -214,6 +215,7 @@ async def _export_proposals(
                 col(Proposal.missed_rounds),
                 col(Proposal.first_time_users),
                 col(Proposal.early_career_pi),
+                col(Proposal.bonus_facts_confirmed),
             )
             .where(col(Proposal.round_id) == round_id, col(Proposal.withdrawn).is_(False))
             .order_by(col(Proposal.position), col(Proposal.id))
@@ -271,12 +273,20 @@ async def _export_proposals(
             "technically_feasible": proposal.technically_feasible,
             "requests": requests[proposal.id],
             "links": [_link_entry(link) for link in links[proposal.id]],
-            "missed_rounds": proposal.missed_rounds,
-            "first_time_users": proposal.first_time_users,
-            "early_career_pi": proposal.early_career_pi,
+            **_bonus_facts(proposal),
         }
         for proposal in proposals
     ], request_codes
+
+
+def _bonus_facts(proposal: Row[*tuple[Any, ...]]) -> dict[str, Any]:
+    """Confirmed facts only: a proposer's unconfirmed claim earns no bonus in any score or solve of the file."""
+    confirmed = proposal.bonus_facts_confirmed
+    return {
+        "missed_rounds": proposal.missed_rounds if confirmed else 0,
+        "first_time_users": proposal.first_time_users and confirmed,
+        "early_career_pi": proposal.early_career_pi and confirmed,
+    }
 
 
 async def _per_proposal(

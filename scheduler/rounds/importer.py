@@ -6,22 +6,33 @@ instruments in its period the file is the truth (identical windows are kept, not
 duplicated). Everything else belongs to one round. Rows go in with bulk inserts,
 so a facility-size round takes about a second; `scheduler.rounds.exporter` gives
 the file back.
+
+Replacing a round's content never loses its history. Its schedule versions and
+change notices stay: their allocations follow each request to the new row of the
+same proposal and request code, and a proposal the file no longer has but a
+version or notice names stays as a withdrawn proposal (out of the round's files
+and solves, still its owner's). Only a slot whose request the file takes from a
+proposal it keeps has nowhere to stay; the replacement reports it. A round whose
+schedule is published is replaced only when forced: the published version is
+superseded and every slot the replacement moves or drops gets a change notice,
+so that proposers' calendars cancel it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import String, delete, insert, inspect, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import col
 
 from scheduler.db.tables import (
+    Allocation,
+    ChangeNotice,
     CountryGroup,
     Equipment,
     Facility,
@@ -36,37 +47,141 @@ from scheduler.db.tables import (
     RoundEquipment,
     RoundFacility,
     RoundInstrument,
+    ScheduleVersion,
     TeamMember,
     Window,
 )
+from scheduler.errors import Conflict
 from scheduler.roundfile import contract as c
 from scheduler.roundfile.checks import InputError, InputProblem, check_round
-from scheduler.schedules.versions import drop_versions, save_version
+from scheduler.schedules.notices import record_replacement
+from scheduler.schedules.versions import save_version, version_schedule
 
 ChildT = TypeVar("ChildT")
 
 WindowKey = tuple[int | None, int | None, datetime, datetime, str, str]
 """A window's identity: facility id, instrument id, start, end, kind, reason."""
 
+PREVIOUS_SCHEDULE_NOTE = "previous_schedule of the imported round file"
 
-async def import_round(
-    session: AsyncSession, round_file: c.RoundFile, *, owner_id: int | None = None, into: int | None = None
-) -> int:
-    """Stores a round file and returns the round's id; `into` replaces that round's content instead.
+
+class PublishedRoundError(Conflict):
+    """The round has a published schedule: replacing its content would take back what proposers were told."""
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """What replacing a round's content did to what was there, in codes: for the audit log."""
+
+    removed_proposals: tuple[str, ...]
+    """Proposals the file no longer has."""
+    kept_withdrawn: tuple[str, ...]
+    """Those of them that versions or change notices name: kept, withdrawn."""
+    removed_requests: tuple[str, ...]
+    versions: int
+    """Schedule versions the round keeps."""
+    superseded: int | None
+    """The number of the published version the replacement superseded."""
+    lost_slots: tuple[str, ...]
+    """`version N: request` for allocations whose request the file took from a proposal it keeps."""
+    notices: int
+
+    def audit(self) -> dict[str, Any]:
+        return {
+            "removed_proposals": {"count": len(self.removed_proposals), "codes": list(self.removed_proposals)},
+            "kept_withdrawn": list(self.kept_withdrawn),
+            "removed_requests": {"count": len(self.removed_requests), "codes": list(self.removed_requests)},
+            "versions_kept": self.versions,
+            "superseded_version": self.superseded,
+            "lost_slots": list(self.lost_slots),
+            "change_notices": self.notices,
+        }
+
+
+async def import_round(session: AsyncSession, round_file: c.RoundFile, *, owner_id: int | None = None) -> int:
+    """Stores a round file as a new round and returns its id.
 
     Nothing is written before every check has passed (InputError lists each problem
     with its JSON path); a failure after that leaves the caller's transaction to roll
-    back, so an import lands whole or not at all. `owner_id` is the user the new
-    proposals belong to. Replacing a round drops its schedule versions (their requests
-    are gone) but keeps, by proposal code, the owners, reviewer assignments and
-    reviewers' accounts and comments. `previous_schedule` becomes the published
-    version (source "import").
+    back, so an import lands whole or not at all. `owner_id` is the user the proposals
+    belong to. `previous_schedule` becomes the published version (source "import").
     """
-    problems = [*check_round(round_file), *_storage_problems(round_file)]
-    problems += await _conflicts(session, round_file, into)
+    await _require_valid(session, round_file, None)
+    round_id = await _write_content(session, round_file, None, owner_id, _Kept())
+    if round_file.previous_schedule is not None:
+        await save_version(
+            session, round_id, round_file.previous_schedule, source="import", note=PREVIOUS_SCHEDULE_NOTE, published=True
+        )
+    return round_id
+
+
+async def replace_round(
+    session: AsyncSession, round_id: int, round_file: c.RoundFile, *, force: bool = False, owner_id: int | None = None
+) -> Replacement:
+    """Replaces the round's whole content with the file, all or nothing, keeping its history (see the module).
+
+    PublishedRoundError when the round has a published schedule, unless `force`. The
+    new proposals keep, by code, the owners (unless `owner_id` is given), reviewer
+    assignments and reviewers' accounts and comments of those they replace. The file's
+    `previous_schedule` becomes the published version; without one, no schedule is in force.
+    """
+    if await session.scalar(select(col(Round.id)).where(col(Round.id) == round_id)) is None:
+        raise LookupError(f"no round {round_id}")
+    in_force = (
+        await session.execute(
+            select(col(ScheduleVersion.id), col(ScheduleVersion.number)).where(
+                col(ScheduleVersion.round_id) == round_id, col(ScheduleVersion.status) == "published"
+            )
+        )
+    ).one_or_none()
+    if in_force is not None and not force:
+        raise PublishedRoundError(
+            f"round {round_file.round.id!r} has published schedule version {in_force.number}: replacing its content "
+            "would take back what proposers were told; an admin may force it"
+        )
+    await _require_valid(session, round_file, round_id)
+    history = await _History.read(session, round_id, None if in_force is None else in_force.id)
+    named = {proposal.id for proposal in round_file.proposals}
+    keep = frozenset(history.proposals - named)
+    kept = await _clear_round(session, round_id, keep)
+    await _write_content(session, round_file, round_id, owner_id, kept)
+    lost = await history.restore(session, round_id)
+    published_id = None
+    if in_force is not None:
+        await session.execute(
+            update(ScheduleVersion).where(col(ScheduleVersion.id) == in_force.id).values(status="superseded")
+        )
+    if round_file.previous_schedule is not None:
+        published_id = await save_version(
+            session, round_id, round_file.previous_schedule, source="import", note=PREVIOUS_SCHEDULE_NOTE, published=True
+        )
+    notices = 0
+    if in_force is not None and history.in_force is not None:
+        notices = await record_replacement(
+            session, round_id, history.in_force, superseded_id=in_force.id, version_id=published_id
+        )
+    return Replacement(
+        removed_proposals=tuple(sorted(kept.codes - named)),
+        kept_withdrawn=tuple(sorted(keep)),
+        removed_requests=tuple(sorted(kept.requests - {r.id for p in round_file.proposals for r in p.requests})),
+        versions=history.versions + (published_id is not None),
+        superseded=None if in_force is None else in_force.number,
+        lost_slots=lost,
+        notices=notices,
+    )
+
+
+async def _require_valid(session: AsyncSession, round_file: c.RoundFile, into: int | None) -> None:
+    """Every problem of the file on its own and against the stored data, at once, before anything is written."""
+    problems = [*check_round(round_file), *_storage_problems(round_file), *await _conflicts(session, round_file, into)]
     if problems:
         raise InputError(problems)
-    kept = await _clear_round(session, into) if into is not None else _Kept()
+
+
+async def _write_content(
+    session: AsyncSession, round_file: c.RoundFile, into: int | None, owner_id: int | None, kept: _Kept
+) -> int:
+    """The catalogue's part of the file, the round's row and its own rows; the round's id."""
     facility_ids, instrument_ids = await _upsert_facilities(session, round_file.facilities)
     equipment_ids = await _upsert_equipment(session, round_file.equipment)
     await _replace_windows(session, round_file, facility_ids, instrument_ids)
@@ -82,20 +197,12 @@ async def import_round(
     for table, rows in members:
         await _insert(session, table, [{"round_id": round_id, "position": p, **row} for p, row in enumerate(rows)])
     await _insert_proposals(session, round_id, round_file.proposals, owner_id, kept)
-    if round_file.previous_schedule is not None:
-        # The round is new, or its versions went with its old content: this is its version 1.
-        note = "previous_schedule of the imported round file"
-        await save_version(session, round_id, round_file.previous_schedule, source="import", note=note, published=True)
     return round_id
 
 
 def _storage_problems(round_file: c.RoundFile) -> list[InputProblem]:
-    """What the file's checks allow but the tables cannot hold: over-long codes, a reviewer twice on a proposal."""
-    problems = [
-        InputProblem(path, f"longer than {limit} characters")
-        for path, value, limit in _codes(round_file)
-        if len(value) > limit
-    ]
+    """What the file's checks allow but the tables cannot hold: a reviewer twice on a proposal."""
+    problems = []
     for p, proposal in enumerate(round_file.proposals):
         seen: set[str] = set()
         for r, review in enumerate(proposal.reviews):
@@ -106,33 +213,8 @@ def _storage_problems(round_file: c.RoundFile) -> list[InputProblem]:
     return problems
 
 
-def _codes(round_file: c.RoundFile) -> Iterator[tuple[str, str, int]]:
-    yield "$.round.id", round_file.round.id, _width(Round)
-    for f, facility in enumerate(round_file.facilities):
-        yield f"$.facilities[{f}].id", facility.id, _width(Facility)
-        for i, instrument in enumerate(facility.instruments):
-            yield f"$.facilities[{f}].instruments[{i}].id", instrument.id, _width(Instrument)
-    for e, item in enumerate(round_file.equipment):
-        yield f"$.equipment[{e}].id", item.id, _width(Equipment)
-    for q, quota in enumerate(round_file.quotas):
-        yield f"$.quotas[{q}].id", quota.id, _width(Quota)
-    for p, proposal in enumerate(round_file.proposals):
-        yield f"$.proposals[{p}].id", proposal.id, _width(Proposal)
-        for r, request in enumerate(proposal.requests):
-            yield f"$.proposals[{p}].requests[{r}].id", request.id, _width(Request)
-
-
-def _width(table: type[Any]) -> int:
-    column_type = inspect(table).columns["code"].type
-    stored = column_type.impl_instance if isinstance(column_type, TypeDecorator) else column_type
-    assert isinstance(stored, String) and stored.length is not None
-    return stored.length
-
-
 async def _conflicts(session: AsyncSession, round_file: c.RoundFile, into: int | None) -> list[InputProblem]:
     """Clashes with the stored data: a round code taken, an instrument the catalogue puts at another facility."""
-    if into is not None and await session.scalar(select(col(Round.id)).where(col(Round.id) == into)) is None:
-        raise LookupError(f"no round {into}")
     problems = []
     holder = await session.scalar(select(col(Round.id)).where(col(Round.code) == round_file.round.id))
     if holder is not None and holder != into:
@@ -418,6 +500,8 @@ async def _insert_proposals(
                 "missed_rounds": proposal.missed_rounds,
                 "first_time_users": proposal.first_time_users,
                 "early_career_pi": proposal.early_career_pi,
+                # Only a round's coordinators import its file: its bonus facts are theirs, confirmed.
+                "bonus_facts_confirmed": True,
                 "owner_id": owner_id if owner_id is not None else kept.owners.get(proposal.id),
             }
             for position, proposal in enumerate(proposals)
