@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from scheduler.fields import (
     MAX_CHOICES,
     MAX_LINKS_PER_PROPOSAL,
+    MAX_MISSED_ROUNDS,
     MAX_REQUESTS_PER_PROPOSAL,
     MAX_TEAM,
     TITLE_LENGTH,
@@ -229,6 +230,9 @@ class Bonuses(Strict):
         default=0.0, description="Per missed round of a resubmitted proposal (`missed_rounds`)."
     )
     ageing_max: Weight | None = Field(default=None, description="Cap on the total ageing bonus; none when absent.")
+    ageing_max_rounds: Annotated[int, Field(ge=0, le=MAX_MISSED_ROUNDS)] = Field(
+        default=3, description="Extension: the most missed rounds that earn the ageing bonus."
+    )
     first_time_users: Weight = 0.0
     early_career_pi: Weight = 0.0
     country_groups: dict[Id, Weight] = Field(
