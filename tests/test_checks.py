@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from scheduler.fields import MAX_ROUND_DAYS, MAX_SHIFTS
 from scheduler.roundfile.checks import (
     InputError,
     InputProblem,
@@ -17,7 +18,7 @@ from scheduler.roundfile.checks import (
     load_schedule,
     problems_from_validation_error,
 )
-from scheduler.roundfile.contract import RoundFile
+from scheduler.roundfile.contract import MAX_WINDOWS, RoundFile
 
 EXAMPLE_PATH = Path(__file__).parent.parent / "fixtures" / "example-round.json"
 EXAMPLE: dict[str, Any] = json.loads(EXAMPLE_PATH.read_text())
@@ -181,6 +182,54 @@ def test_validation_errors_convert_with_a_prefix_and_without_union_tags() -> Non
             "$.body.proposals[2].links[1].min_gap_shifts", "Input should be greater than or equal to 0, got -1"
         )
     ]
+
+
+def test_a_list_longer_than_the_format_allows_is_refused_alone_before_anything_is_validated() -> None:
+    document = example()
+    window = {"start": "2027-02-03T08:00:00+03:00", "end": "2027-02-04T08:00:00+03:00", "kind": "maintenance"}
+    document["facilities"][0]["instruments"][0]["maintenance"] = [window] * (MAX_WINDOWS + 1)
+    document["proposals"][1]["requests"][0]["shifts"] = "six"
+    document["colour"] = "blue"
+
+    assert problems_of(document) == [
+        InputProblem(
+            "$.facilities[0].instruments[0].maintenance", f"at most {MAX_WINDOWS} items, got {MAX_WINDOWS + 1}"
+        )
+    ]
+
+
+def test_a_list_as_long_as_the_format_allows_is_validated_as_usual() -> None:
+    document = example()
+    window = {"start": "2027-02-03T08:00:00+03:00", "end": "2027-02-04T08:00:00+03:00", "kind": "maintenance"}
+    document["facilities"][0]["instruments"][0]["maintenance"] = [window] * MAX_WINDOWS
+
+    assert len(load_round(document).facilities[0].instruments[0].maintenance) == MAX_WINDOWS
+
+
+@pytest.mark.parametrize(
+    ("end", "shift_hours"),
+    [("2031-02-01T08:00:00+03:00", 24), ("2029-05-14T16:00:00+03:00", 1)],
+    ids=["1461 days", "20000 shifts"],
+)
+def test_a_round_as_long_as_the_format_allows_loads(end: str, shift_hours: int) -> None:
+    document = example()
+    document["round"].update(end=end, shift_hours=shift_hours)
+
+    assert load_round(document).round.end.isoformat() == end
+
+
+@pytest.mark.parametrize(
+    ("end", "shift_hours", "message"),
+    [
+        ("2031-02-02T08:00:00+03:00", 24, f"the round lasts 1462 days; at most {MAX_ROUND_DAYS}"),
+        ("2029-05-14T17:00:00+03:00", 1, f"the round has 20001 shifts of 1 h; at most {MAX_SHIFTS}"),
+    ],
+)
+def test_a_round_longer_than_the_format_allows_is_refused_at_its_end(end: str, shift_hours: int, message: str) -> None:
+    document = example()
+    document["round"].update(end=end, shift_hours=shift_hours)
+
+    assert problems_of(document) == [InputProblem("$.round.end", message)]
 
 
 Mutation = Callable[[Document], None]
