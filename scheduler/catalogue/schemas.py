@@ -79,21 +79,20 @@ class FacilityPublic(Output):
 # Instruments
 
 Techniques = list[Name]
-StoredCount = Annotated[int, Field(le=100_000)]
 
 
 class InstrumentCreate(Input):
     code: Code
     name: Name
     techniques: Techniques = contract_field(contract.Instrument, "techniques")
-    changeover_shifts: StoredCount = contract_field(contract.Instrument, "changeover_shifts")
+    changeover_shifts: int = contract_field(contract.Instrument, "changeover_shifts")
     reserve_share: float = contract_field(contract.Instrument, "reserve_share")
 
 
 class InstrumentUpdate(Update):
     name: Name | None = None
     techniques: Techniques | None = None
-    changeover_shifts: StoredCount | None = contract_field(contract.Instrument, "changeover_shifts", default=None)
+    changeover_shifts: int | None = contract_field(contract.Instrument, "changeover_shifts", default=None)
     reserve_share: float | None = contract_field(contract.Instrument, "reserve_share", default=None)
 
 
