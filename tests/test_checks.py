@@ -18,7 +18,7 @@ from scheduler.roundfile.checks import (
     load_schedule,
     problems_from_validation_error,
 )
-from scheduler.roundfile.contract import MAX_WINDOWS, RoundFile
+from scheduler.roundfile.contract import MAX_REQUESTS, MAX_WINDOWS, RoundFile
 
 EXAMPLE_PATH = Path(__file__).parent.parent / "fixtures" / "example-round.json"
 EXAMPLE: dict[str, Any] = json.loads(EXAMPLE_PATH.read_text())
@@ -497,4 +497,23 @@ def test_a_schedule_with_unknown_keys_is_rejected_with_their_paths() -> None:
     assert sorted(caught.value.problems, key=lambda problem: problem.path) == [
         InputProblem("$.allocations[0].colour", "unknown key"),
         InputProblem("$.comment", "unknown key"),
+    ]
+
+
+def test_a_schedule_with_absurd_numbers_or_lengths_is_refused_naming_them() -> None:
+    """The referee walks every shift of a block, so a block of a hundred million shifts must not reach it."""
+    huge_block = schedule()
+    huge_block["allocations"][0]["shifts"] = 10**8
+    too_many = schedule()
+    too_many["allocations"] = too_many["allocations"] * (MAX_REQUESTS + 1)
+
+    with pytest.raises(InputError) as caught:
+        load_schedule(huge_block)
+    assert caught.value.problems == [
+        InputProblem("$.allocations[0].shifts", "Input should be less than or equal to 20000, got 100000000")
+    ]
+    with pytest.raises(InputError) as caught:
+        load_schedule(too_many)
+    assert caught.value.problems == [
+        InputProblem("$.allocations", f"at most {MAX_REQUESTS} items, got {MAX_REQUESTS + 1}")
     ]

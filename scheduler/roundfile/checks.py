@@ -74,9 +74,7 @@ def load_round(source: Source) -> RoundFile:
     allows is reported alone, before anything else is validated (`limits.too_long`).
     """
     document = _parse(source)
-    oversized = [InputProblem(_json_path(loc), message) for loc, message in too_long(document, RoundFile)]
-    if oversized:
-        raise InputError(oversized)
+    _refuse_oversized(document, RoundFile)
     attempt = _validate_leniently(document)
     problems = attempt.problems
     if attempt.round_file is not None:
@@ -93,6 +91,7 @@ def load_round(source: Source) -> RoundFile:
 def load_schedule(source: Source) -> ScheduleFile:
     """Parses a schedule file, structure only: the referee (`scheduler.roundfile.validate`) judges its content."""
     document = _parse(source)
+    _refuse_oversized(document, ScheduleFile)
     try:
         return ScheduleFile.model_validate_json(pydantic_core.to_json(document), strict=True)
     except ValidationError as error:
@@ -149,6 +148,13 @@ def _parse(source: Source) -> object:
     except UnicodeDecodeError as error:
         message = f"not UTF-8 text: {error.reason} at byte {error.start}"
     raise InputError([InputProblem("$", message)])
+
+
+def _refuse_oversized(document: object, model: type[BaseModel]) -> None:
+    """A list longer than `model` allows is the one problem reported: nothing else is validated (`limits`)."""
+    oversized = [InputProblem(_json_path(loc), message) for loc, message in too_long(document, model)]
+    if oversized:
+        raise InputError(oversized)
 
 
 def _json_path(loc: Iterable[str | int], prefix: str = "$") -> str:

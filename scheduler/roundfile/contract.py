@@ -297,8 +297,8 @@ class Allocation(Strict):
     proposal: Id
     request: Id
     instrument: Id
-    start_shift: Annotated[int, Field(ge=0)]
-    shifts: Annotated[int, Field(ge=1)]
+    start_shift: ShiftCount
+    shifts: Shifts
     start: AwareDatetime
     end: AwareDatetime
     priority: float
@@ -323,8 +323,8 @@ class QuotaReport(Strict):
 
 class Slot(Strict):
     instrument: Id
-    start_shift: Annotated[int, Field(ge=0)]
-    shifts: Annotated[int, Field(ge=1)]
+    start_shift: ShiftCount
+    shifts: Shifts
     start: AwareDatetime
     end: AwareDatetime
 
@@ -352,10 +352,12 @@ class ScheduleFile(Strict):
     objective: float
     bound: float | None
     solve_seconds: float
-    allocations: list[Allocation]
-    unallocated: list[Unallocated]
-    quotas: list[QuotaReport]
-    notes: list[str] = Field(default=[], description="Extension: infeasibility causes and warnings, in words.")
+    allocations: Annotated[list[Allocation], Field(max_length=MAX_REQUESTS)]
+    unallocated: Annotated[list[Unallocated], Field(max_length=MAX_REQUESTS)]
+    quotas: Annotated[list[QuotaReport], Field(max_length=MAX_QUOTAS)]
+    notes: list[str] = Field(
+        default=[], max_length=MAX_REQUESTS, description="Extension: infeasibility causes and warnings, in words."
+    )
     changes: ScheduleChanges | None = Field(
         default=None, description="Extension: changes against the schedule in force."
     )
