@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from scheduler import access
 from scheduler.access import Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.db.repository import TableService, record
@@ -90,11 +91,10 @@ async def list_reviews(
 ) -> OffsetPagination[ReviewPublic]:
     """All of them in confidence (`READ_CONFIDENTIAL`); a reviewer's own only, so reviewers do not sway each other."""
     query = select(Review).where(col(Review.proposal_id) == proposal_id).order_by(col(Review.position))
-    if actor.role == "reviewer":
-        await require_proposal(session, actor, Operation.REVIEW_PROPOSAL, proposal_id)
+    _, facts = await require_proposal(session, actor, Operation.READ_PROPOSAL, proposal_id)
+    if not access.may(actor, Operation.READ_CONFIDENTIAL, facts):
+        access.require(actor, Operation.REVIEW_PROPOSAL, facts, f"proposal {proposal_id}")
         query = query.where(col(Review.reviewer_id) == actor.user_id)
-    else:
-        await require_proposal(session, actor, Operation.READ_CONFIDENTIAL, proposal_id)
     return await ReviewService(session=session).page(page, query, ReviewPublic)
 
 
