@@ -62,7 +62,7 @@ from scheduler.db.tables import Allocation, Proposal, Request, ScheduleVersion
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import PreviousAllocation
 from scheduler.roundfile.solving import solve_round
-from scheduler.rounds.importer import import_round
+from scheduler.rounds.importer import import_round, replace_round
 from scheduler.schedules.service import PUBLISHED
 from scheduler.schedules.slots import ProposalSlots, read_slots
 from scheduler.settings import Settings
@@ -146,7 +146,7 @@ async def prepare(url: str, settings: Settings, owned: int, solve_limit: float) 
     ]
     began = time.perf_counter()
     async with sessions.begin() as session:
-        await import_round(session, round_file.model_copy(update={"previous_schedule": previous}), into=round_id)
+        await replace_round(session, round_id, round_file.model_copy(update={"previous_schedule": previous}))
     publish_import_seconds = time.perf_counter() - began
 
     async with sessions.begin() as session:

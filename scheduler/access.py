@@ -71,6 +71,8 @@ class Operation(StrEnum):
     READ_ROUND = "round.read"
     CHANGE_ROUND = "round.change"
     """Create, change, delete, phase, import and replace: settings of the whole round."""
+    FORCE_REPLACE_ROUND = "round.force-replace"
+    """Replace the content of a round whose schedule is published, taking back what proposers were told."""
     EXPORT_ROUND = "round.export"
     """The round file, with the grades and priorities of the proposals the caller may see in confidence."""
     READ_RANKING = "round.ranking"
@@ -191,6 +193,7 @@ POLICY: dict[Operation, Rule] = {
     Operation.CHANGE_FACILITY_ITEM: _coordinators_of_any,
     Operation.READ_ROUND: _allow_everyone,
     Operation.CHANGE_ROUND: _coordinators_of_all,
+    Operation.FORCE_REPLACE_ROUND: _admins,
     Operation.EXPORT_ROUND: _coordinators_of_any,
     Operation.READ_RANKING: _coordinators_of_any,
     Operation.SUBMIT_PROPOSAL: _proposers,
@@ -223,7 +226,7 @@ def require(actor: Claims, operation: Operation, facts: Facts, what: str) -> Non
     if answer is Answer.HIDE:
         raise NotFound(f"no {what}")
     if answer is Answer.FORBID:
-        raise Forbidden(f"you may not {operation.value.replace('.', ' ')} {what}")
+        raise Forbidden(f"you may not do {operation.value} on {what}")
 
 
 def visible_to(role: Role, user_id: int | BindParameter[int]) -> ColumnElement[bool]:

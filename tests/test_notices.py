@@ -36,8 +36,8 @@ REPAIRED = [
     ("P-003-a", "SKIF-1-4", 9, 3),
     # P-002-a dropped: the team cancelled
     ("P-006-a", "PIK-SANS", 0, 10),  # shortened
-    ("P-003-b", "PIK-SANS", 27, 9),  # moved off a new window
-    ("P-005-a", "PIK-SANS", 12, 6),  # added from the waiting list
+    ("P-003-b", "PIK-SANS", 23, 9),  # moved off a new window
+    ("P-005-a", "PIK-SANS", 16, 6),  # added from the waiting list
     ("RA-1-a", "SKIF-1-4", 12, 3),  # a new rapid-access proposal
 ]
 
@@ -46,9 +46,15 @@ Sessions = async_sessionmaker[AsyncSession]
 
 async def _round_with_changes(sessions: Sessions) -> tuple[int, int]:
     """The example round published, then changed: P-002 cancelled, a window under P-003-b, a rapid-access
-    proposal; returns the round and the repaired draft."""
+    proposal, P-005 given a priority (eligible, waiting); returns the round and the repaired draft, which
+    keeps every rule of the round as it is then."""
     round_id = await import_published(sessions, load_round(EXAMPLE), PUBLISHED)
     async with sessions.begin() as session:
+        await session.execute(
+            update(Proposal)
+            .where(col(Proposal.round_id) == round_id, col(Proposal.code) == "P-005")
+            .values(priority=1.0)
+        )
         await cancel(session, round_id, "P-002")
         await add_window(session, "PIK-SANS", ROUND_START + 14 * SHIFT, ROUND_START + 16 * SHIFT, "pump failure")
         await add_rapid_access(session, round_id, "RA-1", "SKIF-1-4", 3, ROUND_START, priority=20.0)
@@ -175,7 +181,7 @@ async def test_the_change_log_and_the_calendar_follow_the_notices(sessions: Sess
     }
     assert events["2027-I-example-P-001-a@beamtime", "CONFIRMED"]["sequence"] == 2
     assert events["2027-I-example-P-003-b@beamtime", "CONFIRMED"]["sequence"] == 1
-    assert events["2027-I-example-P-003-b@beamtime", "CONFIRMED"].decoded("dtstart") == ROUND_START + 27 * SHIFT
+    assert events["2027-I-example-P-003-b@beamtime", "CONFIRMED"].decoded("dtstart") == ROUND_START + 23 * SHIFT
     assert events["2027-I-example-P-003-a@beamtime", "CONFIRMED"]["sequence"] == 0
     cancelled = events["2027-I-example-P-002-a@beamtime", "CANCELLED"]
     assert cancelled["sequence"] == 1
@@ -203,7 +209,7 @@ async def test_my_changes_over_http(database_url: str, sessions: Sessions) -> No
     }
     entry = next(n for n in mine.json()["items"] if n["request"] == "P-003-b")
     assert entry["round_id"] == round_id and entry["proposal"] == "P-003" and entry["version"] == 2
-    assert entry["before"]["start_shift"] == 13 and entry["after"]["start_shift"] == 27
+    assert entry["before"]["start_shift"] == 13 and entry["after"]["start_shift"] == 23
     assert outsider.status_code == 200 and outsider.json()["items"] == [] and outsider.json()["total"] == 0
     assert paged.json()["items"] == mine.json()["items"][1:]
     assert paged.json()["total"] == 2, "the total counts the whole log, not the page"

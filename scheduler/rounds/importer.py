@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -61,8 +61,6 @@ ChildT = TypeVar("ChildT")
 
 WindowKey = tuple[int | None, int | None, datetime, datetime, str, str]
 """A window's identity: facility id, instrument id, start, end, kind, reason."""
-
-PREVIOUS_SCHEDULE_NOTE = "previous_schedule of the imported round file"
 
 
 class PublishedRoundError(Conflict):
@@ -108,10 +106,7 @@ async def import_round(session: AsyncSession, round_file: c.RoundFile, *, owner_
     """
     await _require_valid(session, round_file, None)
     round_id = await _write_content(session, round_file, None, owner_id, _Kept())
-    if round_file.previous_schedule is not None:
-        await save_version(
-            session, round_id, round_file.previous_schedule, source="import", note=PREVIOUS_SCHEDULE_NOTE, published=True
-        )
+    await _publish_previous_schedule(session, round_id, round_file)
     return round_id
 
 
@@ -146,15 +141,11 @@ async def replace_round(
     kept = await _clear_round(session, round_id, keep)
     await _write_content(session, round_file, round_id, owner_id, kept)
     lost = await history.restore(session, round_id)
-    published_id = None
     if in_force is not None:
         await session.execute(
             update(ScheduleVersion).where(col(ScheduleVersion.id) == in_force.id).values(status="superseded")
         )
-    if round_file.previous_schedule is not None:
-        published_id = await save_version(
-            session, round_id, round_file.previous_schedule, source="import", note=PREVIOUS_SCHEDULE_NOTE, published=True
-        )
+    published_id = await _publish_previous_schedule(session, round_id, round_file)
     notices = 0
     if in_force is not None and history.in_force is not None:
         notices = await record_replacement(
@@ -168,6 +159,16 @@ async def replace_round(
         superseded=None if in_force is None else in_force.number,
         lost_slots=lost,
         notices=notices,
+    )
+
+
+async def _publish_previous_schedule(session: AsyncSession, round_id: int, round_file: c.RoundFile) -> int | None:
+    """The file's `previous_schedule` as the round's published version (source "import"); its id."""
+    if round_file.previous_schedule is None:
+        return None
+    note = "previous_schedule of the imported round file"
+    return await save_version(
+        session, round_id, round_file.previous_schedule, source="import", note=note, published=True
     )
 
 
@@ -241,11 +242,15 @@ async def _conflicts(session: AsyncSession, round_file: c.RoundFile, into: int |
 
 @dataclass
 class _Kept:
-    """What a replaced round's proposals carry over to the new ones of the same code."""
+    """What a replaced round's proposals carry over to the new ones of the same code, and what they were."""
 
     owners: dict[str, int] = field(default_factory=dict)
     assignments: dict[str, set[int]] = field(default_factory=dict)
     reviewers: dict[tuple[str, str], tuple[int | None, str]] = field(default_factory=dict)
+    codes: set[str] = field(default_factory=set)
+    """The replaced proposals' codes."""
+    requests: set[str] = field(default_factory=set)
+    """Their requests' codes."""
 
     def reviewer(self, proposal: str, reviewer: str) -> dict[str, Any]:
         """The account and comment of a review, by proposal code and reviewer name."""
@@ -253,12 +258,114 @@ class _Kept:
         return {"reviewer_id": reviewer_id, "comment": comment}
 
 
-async def _clear_round(session: AsyncSession, round_id: int) -> _Kept:
-    """Deletes the round's own rows, after noting what the new proposals keep; the catalogue stays."""
+@dataclass(frozen=True)
+class _History:
+    """The round's versions and notices in codes, read before its content goes, to be pointed at the new rows."""
+
+    allocations: list[tuple[int, str, str, int, int, int, bool]]
+    """Version id, proposal code, request code, instrument id, start shift, shifts, pinned; in writing order."""
+    notices: list[tuple[str, dict[str, Any]]]
+    """Proposal code and the notice's other columns, oldest first."""
+    versions: int
+    in_force: c.ScheduleFile | None
+    """The published version's schedule as it was."""
+
+    @property
+    def proposals(self) -> set[str]:
+        """The codes of the proposals that versions or notices name."""
+        return {proposal for _, proposal, *_ in self.allocations} | {proposal for proposal, _ in self.notices}
+
+    @classmethod
+    async def read(cls, session: AsyncSession, round_id: int, in_force: int | None) -> _History:
+        of_round = col(ScheduleVersion.round_id) == round_id
+        allocations = await session.execute(
+            select(
+                col(Allocation.schedule_version_id),
+                col(Proposal.code),
+                col(Request.code),
+                col(Allocation.instrument_id),
+                col(Allocation.start_shift),
+                col(Allocation.shifts),
+                col(Allocation.pinned),
+            )
+            .join(Request, col(Request.id) == col(Allocation.request_id))
+            .join(Proposal, col(Proposal.id) == col(Request.proposal_id))
+            .join(ScheduleVersion, col(ScheduleVersion.id) == col(Allocation.schedule_version_id))
+            .where(of_round)
+            .order_by(col(Allocation.id))
+        )
+        notices = await session.execute(
+            select(col(Proposal.code), ChangeNotice)
+            .join(Proposal, col(Proposal.id) == col(ChangeNotice.proposal_id))
+            .where(col(Proposal.round_id) == round_id)
+            .order_by(col(ChangeNotice.id))
+        )
+        versions = await session.scalar(select(func.count()).select_from(ScheduleVersion).where(of_round))
+        return cls(
+            allocations=[(v, p, r, i, start, n, pinned) for v, p, r, i, start, n, pinned in allocations],
+            notices=[(code, notice.model_dump(exclude={"id", "proposal_id"})) for code, notice in notices],
+            versions=versions or 0,
+            in_force=None if in_force is None else await version_schedule(session, in_force),
+        )
+
+    async def restore(self, session: AsyncSession, round_id: int) -> tuple[str, ...]:
+        """Writes the allocations anew on the rows of the same proposal and request code, and the notices on
+        the proposals of their code, in their order; `version N: request` of the allocations that found no row."""
+        requests = await session.execute(
+            select(col(Proposal.code), col(Request.code), col(Request.id))
+            .join(Proposal, col(Proposal.id) == col(Request.proposal_id))
+            .where(col(Request.round_id) == round_id)
+        )
+        request_ids = {(proposal, request): request_id for proposal, request, request_id in requests}
+        proposals = await session.execute(
+            select(col(Proposal.code), col(Proposal.id)).where(col(Proposal.round_id) == round_id)
+        )
+        proposal_ids = {code: proposal_id for code, proposal_id in proposals if proposal_id is not None}
+        rows, lost = [], []
+        for version_id, proposal, request, instrument_id, start_shift, shifts, pinned in self.allocations:
+            request_id = request_ids.get((proposal, request))
+            if request_id is None:
+                lost.append((version_id, request))
+                continue
+            rows.append(
+                {
+                    "schedule_version_id": version_id,
+                    "request_id": request_id,
+                    "instrument_id": instrument_id,
+                    "start_shift": start_shift,
+                    "shifts": shifts,
+                    "pinned": pinned,
+                }
+            )
+        await _insert(session, Allocation, rows)
+        await _insert(
+            session, ChangeNotice, [{"proposal_id": proposal_ids[code], **notice} for code, notice in self.notices]
+        )
+        if not lost:
+            return ()
+        versions = await session.execute(
+            select(col(ScheduleVersion.id), col(ScheduleVersion.number)).where(
+                col(ScheduleVersion.id).in_({version_id for version_id, _ in lost})
+            )
+        )
+        numbers = {row.id: row.number for row in versions}
+        return tuple(f"version {numbers[version_id]}: {request}" for version_id, request in lost)
+
+
+async def _clear_round(session: AsyncSession, round_id: int, keep: frozenset[str]) -> _Kept:
+    """Deletes the round's own rows but its versions and the proposals of the `keep` codes, which are withdrawn
+    (`_History.restore` writes the versions' allocations and the notices anew); notes what the new proposals
+    keep. The catalogue stays."""
     kept = _Kept()
     of_round = col(Proposal.round_id) == round_id
     owners = await session.execute(select(col(Proposal.code), col(Proposal.owner_id)).where(of_round))
-    kept.owners = {code: owner for code, owner in owners if owner is not None}
+    for code, owner in owners:
+        kept.codes.add(code)
+        if owner is not None:
+            kept.owners[code] = owner
+    kept.requests = set(
+        (await session.execute(select(col(Request.code)).where(col(Request.round_id) == round_id))).scalars()
+    )
     assignments = await session.execute(
         select(col(Proposal.code), col(ReviewAssignment.user_id))
         .join(Proposal, col(Proposal.id) == col(ReviewAssignment.proposal_id))
@@ -273,15 +380,18 @@ async def _clear_round(session: AsyncSession, round_id: int) -> _Kept:
     )
     kept.reviewers = {(code, reviewer): (user_id, comment) for code, reviewer, user_id, comment in reviews}
 
-    proposals = select(col(Proposal.id)).where(of_round)
-    await drop_versions(session, round_id)
+    gone = select(col(Proposal.id)).where(of_round, col(Proposal.code).not_in(keep))
+    versions = select(col(ScheduleVersion.id)).where(col(ScheduleVersion.round_id) == round_id)
     statements = [
-        delete(ReviewAssignment).where(col(ReviewAssignment.proposal_id).in_(proposals)),
-        delete(Review).where(col(Review.proposal_id).in_(proposals)),
-        delete(TeamMember).where(col(TeamMember.proposal_id).in_(proposals)),
-        delete(Link).where(col(Link.proposal_id).in_(proposals)),
-        delete(Request).where(col(Request.round_id) == round_id),
-        delete(Proposal).where(col(Proposal.round_id) == round_id),
+        delete(Allocation).where(col(Allocation.schedule_version_id).in_(versions)),
+        delete(ReviewAssignment).where(col(ReviewAssignment.proposal_id).in_(gone)),
+        delete(Review).where(col(Review.proposal_id).in_(gone)),
+        delete(TeamMember).where(col(TeamMember.proposal_id).in_(gone)),
+        delete(Link).where(col(Link.proposal_id).in_(gone)),
+        delete(Request).where(col(Request.proposal_id).in_(gone)),
+        delete(ChangeNotice).where(col(ChangeNotice.proposal_id).in_(select(col(Proposal.id)).where(of_round))),
+        delete(Proposal).where(col(Proposal.id).in_(gone)),
+        update(Proposal).where(of_round).values(withdrawn=True),
         delete(Quota).where(col(Quota.round_id) == round_id),
         delete(CountryGroup).where(col(CountryGroup.round_id) == round_id),
         delete(RoundFacility).where(col(RoundFacility.round_id) == round_id),
@@ -458,7 +568,7 @@ async def _write_round(session: AsyncSession, round_file: c.RoundFile, into: int
         round_id = (await session.execute(insert(Round).values(values).returning(col(Round.id)))).scalar_one()
         assert round_id is not None
         return round_id
-    # The versions went with the old content, so a publish begun before the import must fail.
+    # A publish begun before the replacement read the old content: it must fail.
     await session.execute(
         update(Round).where(col(Round.id) == into).values({**values, "revision": col(Round.revision) + 1})
     )

@@ -44,7 +44,7 @@ from scheduler.roundfile.contract import Proposal as FileProposal
 from scheduler.roundfile.contract import RoundFile, Scoring
 from scheduler.roundfile.quotas import dangling_references
 from scheduler.rounds.exporter import export_round
-from scheduler.rounds.importer import import_round
+from scheduler.rounds.importer import import_round, replace_round
 from scheduler.rounds.schemas import PHASES, Phase, QuotaCreate, QuotaPublic, RoundCreate, RoundPublic, RoundUpdate
 
 _PHASE_ORDER: tuple[str, ...] = PHASES
@@ -136,11 +136,15 @@ class RoundService(TableService[Round]):
         await session.execute(delete(Quota).where(col(Quota.round_id) == round_id))
         await self.remove(actor, round_, {"code": round_.code})
 
-    async def import_round_file(self, actor: Claims, round_file: RoundFile, *, into: int | None = None) -> RoundPublic:
+    async def import_round_file(
+        self, actor: Claims, round_file: RoundFile, *, into: int | None = None, force: bool = False
+    ) -> RoundPublic:
         """A new round from a round file, or (`into`) the replacement of a round's whole content, all or nothing.
 
         Replacing needs the coordination of every facility the round has and the file gives it;
-        facilities the file brings in that do not exist yet are created, which is for admins;
+        replacing a round whose schedule is published is refused (409) unless an admin forces it
+        (`FORCE_REPLACE_ROUND`), and its audit entry says what went (`scheduler.rounds.importer.Replacement`).
+        Facilities the file brings in that do not exist yet are created, which is for admins;
         equipment it changes is changed only by its facility's coordinators. New equipment is
         kept by the first of the file's facilities whose instruments a request uses it on.
         """
@@ -155,11 +159,19 @@ class RoundService(TableService[Round]):
         if into is not None:
             what = f"round {(await self.row(into)).code}"
             facility_ids |= set(await _round_facility_ids(session, into))
-        access.require(actor, Operation.CHANGE_ROUND, Facts(facilities=frozenset(facility_ids)), what)
+        facts = Facts(facilities=frozenset(facility_ids))
+        access.require(actor, Operation.CHANGE_ROUND, facts, what)
+        if force:
+            access.require(actor, Operation.FORCE_REPLACE_ROUND, facts, what)
         existing = await self._require_equipment_changes(actor, round_file)
-        round_id = await import_round(session, round_file, into=into)
+        detail: dict[str, Any] = {"code": round_file.round.id, "proposals": len(round_file.proposals)}
+        if into is None:
+            round_id = await import_round(session, round_file)
+        else:
+            round_id = into
+            replaced = await replace_round(session, into, round_file, force=force)
+            detail |= {"forced": force, **replaced.audit()}
         await self._keep_new_equipment(round_file, existing)
-        detail = {"code": round_file.round.id, "proposals": len(round_file.proposals)}
         record(session, actor.user_id, "round.import" if into is None else "round.replace", "round", round_id, detail)
         return await self.read(round_id)
 
@@ -206,8 +218,6 @@ class RoundService(TableService[Round]):
         session = self.repository.session
         await require_round(session, actor, Operation.EXPORT_ROUND, round_id)
         round_file = await export_round(session, round_id)
-        if actor.is_admin:
-            return round_file
         ids = await _facility_ids_by_code(session, [facility.id for facility in round_file.facilities])
         facility_of = {i.id: ids[f.id] for f in round_file.facilities for i in f.instruments}
         facilities = frozenset(ids.values())

@@ -8,10 +8,16 @@ land together or not at all. They are a proposer's change log and drive the
 calendar feed: an event's SEQUENCE is its request's number of notices, and a
 dropped slot stays in the feed as a cancelled event.
 
+A round whose content a file replaces by force (`scheduler.rounds.importer`) gets
+notices too: each slot of its published schedule that the file's own schedule moves
+or drops, or every one of them when the file brings none.
+
 A reason is inferred from what is true now, most specific first:
+- a dropped slot of a proposal the replacing file no longer has: the proposal is no longer in the round;
 - `cancelled`: the team withdrew the proposal;
 - `new <kind> window on <instrument or facility>`: a window covers the old slot;
-- `changed by a coordinator`: the new version is a manual edit;
+- `changed by a coordinator`: the new version is a manual edit; `the round was replaced from a
+  round file`: a replacement;
 - otherwise the repair's own words: moved or dropped to make room, shortened to make
   room, lengthened into freed time; an added slot is a new proposal's (submitted
   since the superseded version was published) or came from the waiting list.
@@ -41,13 +47,16 @@ from scheduler.db.tables import (
     ScheduleVersion,
     Window,
 )
-from scheduler.roundfile.contract import AllocationChange, Slot
+from scheduler.roundfile.contract import AllocationChange, ScheduleChanges, ScheduleFile, Slot
 from scheduler.roundfile.resolve import changes_between
 from scheduler.schedules.versions import version_schedule
 
 NoticeKind = Literal["moved", "resized", "dropped", "added"]
 KINDS: tuple[NoticeKind, ...] = ("moved", "resized", "dropped", "added")
 CANCELLED = "cancelled"
+EDITED = "changed by a coordinator"
+REPLACED = "the round was replaced from a round file"
+REMOVED = "the proposal is no longer in the round: it was replaced from a round file"
 
 
 class ChangeNoticePublic(BaseModel):
@@ -58,7 +67,8 @@ class ChangeNoticePublic(BaseModel):
     request: str
     schedule_version_id: int
     version: int
-    """The number of the published version that made the change."""
+    """The number of the published version that made the change; when a round was replaced with no
+    schedule in force, the number of the version the replacement superseded."""
     kind: NoticeKind
     before: Slot | None
     after: Slot | None
@@ -90,17 +100,61 @@ async def record_changes(session: AsyncSession, version_id: int, superseded_id: 
     """
     if superseded_id is None:
         return 0
+    version = await session.get(ScheduleVersion, version_id)
+    superseded = await session.get(ScheduleVersion, superseded_id)
+    assert version is not None and superseded is not None
+    cause = EDITED if version.source == "edit" else None
     before = await version_schedule(session, superseded_id)
     changes = changes_between(before, await version_schedule(session, version_id))
+    return await _write(session, version, superseded, changes, cause=cause, removed=frozenset())
+
+
+async def record_replacement(
+    session: AsyncSession, round_id: int, before: ScheduleFile, *, superseded_id: int, version_id: int | None
+) -> int:
+    """Notices for a round whose content a file replaced by force; how many.
+
+    `before` is the published schedule as it was before the replacement; `version_id` the
+    file's own schedule, now published, or None when the file brought none: then nothing
+    is in force and every slot is dropped, and the notices name the superseded version.
+    """
+    superseded = await session.get(ScheduleVersion, superseded_id)
+    assert superseded is not None
+    version = superseded if version_id is None else await session.get(ScheduleVersion, version_id)
+    assert version is not None
+    after = (
+        before.model_copy(update={"allocations": []})
+        if version_id is None
+        else await version_schedule(session, version_id)
+    )
+    in_round = await session.execute(
+        select(col(Proposal.code)).where(col(Proposal.round_id) == round_id, col(Proposal.withdrawn).is_(False))
+    )
+    removed = frozenset({allocation.proposal for allocation in before.allocations} - set(in_round.scalars()))
+    return await _write(session, version, superseded, changes_between(before, after), cause=REPLACED, removed=removed)
+
+
+async def _write(
+    session: AsyncSession,
+    version: ScheduleVersion,
+    superseded: ScheduleVersion,
+    changes: ScheduleChanges,
+    *,
+    cause: str | None,
+    removed: frozenset[str],
+) -> int:
+    """A notice, named after `version`, per change; how many."""
     entries = [(kind, change) for kind in KINDS for change in getattr(changes, kind)]
     if not entries:
         return 0
-    reasons = await _Reasons.load(session, version_id, superseded_id, [change for _, change in entries])
+    changed = [change for _, change in entries]
+    reasons = await _Reasons.load(session, version.round_id, superseded, changed, cause=cause, removed=removed)
+    assert version.id is not None
     session.add_all(
         ChangeNotice(
             proposal_id=reasons.proposal_ids[change.proposal],
             request_code=change.request,
-            schedule_version_id=version_id,
+            schedule_version_id=version.id,
             kind=kind,
             before=None if change.before is None else change.before.model_dump(mode="json"),
             after=None if change.after is None else change.after.model_dump(mode="json"),
@@ -184,15 +238,22 @@ class _Reasons:
     instruments: Mapping[str, Instrument]
     facility_codes: Mapping[int, str]
     windows: Sequence[Window]
-    edited: bool
+    cause: str | None
+    """What made every change of the publication, when one thing did (a coordinator's edit, a replacement)."""
+    removed: frozenset[str]
+    """Proposals a replacement took out of the round."""
 
     @classmethod
     async def load(
-        cls, session: AsyncSession, version_id: int, superseded_id: int, changes: Sequence[AllocationChange]
+        cls,
+        session: AsyncSession,
+        round_id: int,
+        superseded: ScheduleVersion,
+        changes: Sequence[AllocationChange],
+        *,
+        cause: str | None,
+        removed: frozenset[str],
     ) -> _Reasons:
-        version = await session.get(ScheduleVersion, version_id)
-        superseded = await session.get(ScheduleVersion, superseded_id)
-        assert version is not None and superseded is not None
         since = superseded.published_at or superseded.created_at
         proposals = await session.execute(
             select(
@@ -202,7 +263,7 @@ class _Reasons:
                 col(Proposal.type),
                 col(Proposal.created_at),
             ).where(
-                col(Proposal.round_id) == version.round_id,
+                col(Proposal.round_id) == round_id,
                 col(Proposal.code).in_({change.proposal for change in changes}),
             )
         )
@@ -227,16 +288,19 @@ class _Reasons:
             instruments=instruments,
             facility_codes=await _facility_codes(session, facility_ids),
             windows=await _windows(session, {instrument.id for instrument in instruments.values()}, facility_ids),
-            edited=version.source == "edit",
+            cause=cause,
+            removed=removed,
         )
 
     def of(self, kind: NoticeKind, change: AllocationChange) -> str:
+        if kind == "dropped" and change.proposal in self.removed:
+            return REMOVED
         if kind == "dropped" and change.proposal in self.withdrawn:
             return CANCELLED
         if change.before is not None and (window := self._covering(change.before)) is not None:
             return window
-        if self.edited:
-            return "changed by a coordinator"
+        if self.cause is not None:
+            return self.cause
         match kind:
             case "moved":
                 return "moved to make room"

@@ -19,6 +19,7 @@ Rules kept here, so that every caller gets them:
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -40,8 +41,9 @@ from scheduler.db.tables import Allocation, Instrument, Request, Round, Schedule
 from scheduler.errors import Conflict, DomainError, NotFound
 from scheduler.fields import MAX_INT, Input
 from scheduler.roundfile.contract import Allocation as AllocationEntry
-from scheduler.roundfile.contract import ScheduleChanges
+from scheduler.roundfile.contract import RoundFile, ScheduleChanges
 from scheduler.roundfile.grid import Grid
+from scheduler.roundfile.measure import measure
 from scheduler.roundfile.resolve import changes_between
 from scheduler.roundfile.scoring import score_round
 from scheduler.roundfile.solving import exclusions, priorities
@@ -68,6 +70,17 @@ class MoveRejectedError(DomainError):
 
     def __init__(self, violations: list[Violation]) -> None:
         super().__init__(f"the move breaks {len(violations)} rule(s) of the round; nothing was saved")
+        self.violations = violations
+
+
+class StaleDraftError(Conflict):
+    """The draft breaks rules of the round as it is now (it changed since the draft was made); nothing was published."""
+
+    def __init__(self, number: int, violations: list[Violation]) -> None:
+        super().__init__(
+            f"version {number} breaks {len(violations)} rule(s) of the round as it is now; nothing was published: "
+            "solve or edit the round again"
+        )
         self.violations = violations
 
 
@@ -274,12 +287,16 @@ async def _allocations(session: AsyncSession, version_id: int, request: str | No
 
 
 async def publish(session: AsyncSession, version_id: int, *, expected_revision: int, user_id: int | None) -> Published:
-    """Publishes a draft and supersedes the version in force, if `expected_revision` is still the round's;
+    """Publishes a draft and supersedes the version in force, if `expected_revision` is still the round's
+    and the draft keeps every rule of the round as it is now (StaleDraftError lists those it breaks);
     proposers whose slots changed get change notices (`scheduler.schedules.notices`) in the same transaction."""
     version = await _version(session, version_id)
     if version.status != DRAFT:
         raise Conflict(f"version {version.number} is {version.status}; only drafts can be published")
     round_id = version.round_id
+    violations = await _broken_rules(session, version_id, round_id)
+    if violations:
+        raise StaleDraftError(version.number, violations)
     bumped = await session.execute(
         update(Round)
         .where(col(Round.id) == round_id, col(Round.revision) == expected_revision)
@@ -313,6 +330,23 @@ async def publish(session: AsyncSession, version_id: int, *, expected_revision: 
         session, user_id, "schedule.publish", "schedule", version_id, {"revision": revision, "superseded": superseded}
     )
     return Published(version=_public(version), revision=revision, superseded=superseded)
+
+
+async def _broken_rules(session: AsyncSession, version_id: int, round_id: int) -> list[Violation]:
+    """The hard rules the version's allocations break in the round as it is now (a window, a quota or a
+    withdrawal may have come since it was made). Allocations of withdrawn proposals are left out, as
+    every reader of a published schedule leaves them out; the pins of the version in force are not
+    rules for the one that supersedes it."""
+    round_file = (await export_round(session, round_id)).model_copy(update={"previous_schedule": None})
+    in_round = {proposal.id for proposal in round_file.proposals}
+    placed = [a for a in (await version_schedule(session, version_id)).allocations if a.proposal in in_round]
+    return await asyncio.to_thread(_violations, round_file, placed)
+
+
+def _violations(round_file: RoundFile, placed: list[AllocationEntry]) -> list[Violation]:
+    """CPU-bound: measured as the engine measures a schedule (`measure`), then refereed."""
+    scores = score_round(round_file)
+    return validate_schedule(round_file, measure(round_file, placed), priorities(scores), exclusions(scores).keys())
 
 
 async def diff(session: AsyncSession, from_id: int, to_id: int) -> VersionDiff:

@@ -13,19 +13,17 @@ from collections.abc import Iterable
 from datetime import timedelta, timezone
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.db.tables import (
     Allocation,
-    ChangeNotice,
     Instrument,
     Proposal,
     Request,
     Round,
     ScheduleVersion,
-    SolveRun,
     now,
 )
 from scheduler.roundfile import contract as c
@@ -124,23 +122,6 @@ async def save_version(
             ],
         )
     return version_id
-
-
-async def drop_versions(session: AsyncSession, round_id: int) -> None:
-    """Deletes every version of the round, with its allocations and change notices; solve runs keep no link to them.
-
-    For a round whose content is being replaced: the versions name requests that go with it.
-    """
-    versions = select(col(ScheduleVersion.id)).where(col(ScheduleVersion.round_id) == round_id)
-    statements = [
-        update(SolveRun).where(col(SolveRun.schedule_version_id).in_(versions)).values(schedule_version_id=None),
-        delete(Allocation).where(col(Allocation.schedule_version_id).in_(versions)),
-        delete(ChangeNotice).where(col(ChangeNotice.schedule_version_id).in_(versions)),
-        delete(ScheduleVersion).where(col(ScheduleVersion.round_id) == round_id),
-    ]
-    for statement in statements:
-        # Rows of these tables are not loaded in this session; there is nothing to synchronise.
-        await session.execute(statement.execution_options(synchronize_session=False))
 
 
 def round_zone(round_: Round) -> timezone:
