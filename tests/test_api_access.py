@@ -1,9 +1,10 @@
-"""The access matrix: every role, every endpoint of the core API, own and other people's resources.
+"""The access matrix: every operation of the policy (`scheduler.access.POLICY`), through every endpoint and
+dashboard action that does it, as every kind of actor; plus the policy's SQL form held against the rule.
 
-One world per database; each row is requested by every actor, and a row that
-changes or deletes something gets a fresh target per actor, so rows do not
-depend on each other. Anyone who may not see a resource gets 404 (its existence
-does not leak); anyone who sees it but may not act gets 403; no token, 401.
+One world per database; each row is requested by every actor, and a row that changes or deletes something
+gets a fresh target per actor, so rows do not depend on each other. Anyone who may not know a thing exists
+gets 404; anyone who sees it but may not act gets 403; no token, 401 (the dashboard's pages send an anonymous
+visitor to sign in, 303). A meta-test fails when an operation of the policy has no row here.
 """
 
 from __future__ import annotations
@@ -14,9 +15,17 @@ from itertools import count
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
-from tests.api_helpers import Client, api_client, login, make_user
+from api.web.session import CSRF_COOKIE, CSRF_HEADER
+from scheduler import access
+from scheduler.access import POLICY, Operation, visible_to
+from scheduler.accounts.schemas import Claims, as_role
+from scheduler.db.tables import CoordinatorFacility, Equipment, Proposal, User
+from scheduler.proposals.service import proposal_facts
+from tests.api_helpers import PASSWORD, Client, api_client, login, make_user
 
 ACTORS = (
     "admin",
@@ -32,6 +41,7 @@ ACTORS = (
 `reviewer` is assigned to the proposals, `owner` wrote them."""
 
 SKIF = {"code": "SKIF", "name": "SKIF synchrotron", "country": "RU", "timezone": "Asia/Novosibirsk"}
+KISI = SKIF | {"code": "KISI", "name": "KISI", "timezone": "Europe/Moscow"}
 INSTRUMENT = {"code": "SKIF-1-1", "name": "Microfocus MX", "techniques": ["mx"]}
 WINDOW = {"start": "2027-02-03T08:00:00+07:00", "end": "2027-02-04T08:00:00+07:00", "kind": "maintenance"}
 SCORING = {"grade_best": 1.0, "grade_worst": 5.0, "min_reviews": 1}
@@ -41,22 +51,26 @@ PROPOSAL = {
     "pi": {"name": "A. Ivanova", "country": "RU"},
     "requests": [{"label": "a", "instruments": ["SKIF-1-1"], "shifts": 3}],
 }
+SCHEDULED = "P-1-a"
+"""The scheduled round's one request: 3 shifts on SKIF-1-1, published at shift 0."""
 _numbers = count(1)
 
 
-def _round(code: str) -> dict[str, Any]:
+def _round(code: str, facilities: tuple[str, ...] = ("SKIF",)) -> dict[str, Any]:
     return {
         "code": code,
         "name": "A round",
         "start": "2027-02-01T08:00:00+07:00",
         "end": "2027-03-01T08:00:00+07:00",
-        "facilities": ["SKIF"],
+        "facilities": list(facilities),
         "scoring": SCORING,
     }
 
 
-def _round_file(code: str) -> dict[str, Any]:
-    return {
+def _round_file(code: str, *, scheduled: bool = False) -> dict[str, Any]:
+    """SKIF with its instrument and window as the world has them (a file is the truth about its windows),
+    and, when `scheduled`, one proposal with a priority, published at shift 0."""
+    document: dict[str, Any] = {
         "format": "beamtime-round/1",
         "round": {
             "id": code,
@@ -67,29 +81,59 @@ def _round_file(code: str) -> dict[str, Any]:
         "facilities": [
             {
                 "id": "SKIF",
-                "name": "SKIF synchrotron",
+                "name": SKIF["name"],
                 "country": "RU",
-                "timezone": "Asia/Novosibirsk",
-                "instruments": [{"id": "SKIF-1-1", "name": "Microfocus MX", "techniques": ["mx"]}],
+                "timezone": SKIF["timezone"],
+                "instruments": [
+                    {
+                        "id": "SKIF-1-1",
+                        "name": INSTRUMENT["name"],
+                        "techniques": ["mx"],
+                        "maintenance": [WINDOW],
+                    }
+                ],
             }
         ],
     }
+    if scheduled:
+        document["proposals"] = [
+            {
+                "id": "P-1",
+                "title": "Imported",
+                "type": "standard",
+                "pi": {"name": "B. Petrov", "country": "RU"},
+                "priority": 2.0,
+                "requests": [{"id": SCHEDULED, "instruments": ["SKIF-1-1"], "shifts": 3}],
+            }
+        ]
+        document["previous_schedule"] = [
+            {"request": SCHEDULED, "instrument": "SKIF-1-1", "start_shift": 0, "shifts": 3}
+        ]
+    return document
 
 
 @dataclass
 class World:
     client: Client
+    sessions: async_sessionmaker[AsyncSession]
     ids: dict[str, int]
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    jars: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Each actor's dashboard cookies (session and CSRF)."""
 
-    async def post(self, path: str, body: dict[str, Any], actor: str = "admin") -> Any:
+    async def post(self, path: str, body: Any, actor: str = "admin", status: int = 201) -> Any:
         response = await self.client.post(path.format(**self.ids), json=body, headers=self.headers[actor])
-        assert response.status_code == 201, response.text
+        assert response.status_code == status, response.text
         return response.json()
 
     async def create(self, path: str, body: dict[str, Any], actor: str = "admin") -> int:
         identifier: int = (await self.post(path, body, actor))["id"]
         return identifier
+
+    async def get(self, path: str) -> Any:
+        response = await self.client.get(path.format(**self.ids), headers=self.headers["admin"])
+        assert response.status_code == 200, response.text
+        return response.json()
 
     async def fresh(self, kind: str) -> int:
         """A new thing of `kind` for one request to change or delete."""
@@ -101,27 +145,61 @@ class World:
         if kind == "window":
             return await self.create("/instruments/{instrument}/windows", WINDOW)
         if kind == "equipment":
-            return await self.create("/equipment", {"code": f"E{n}", "name": "Cryostat"})
+            return await self.create("/equipment", {"code": f"E{n}", "name": "Cryostat", "facility": "SKIF"})
         if kind == "round":
             return await self.create("/rounds", _round(f"R{n}"))
+        if kind == "shared_round":
+            return await self.create("/rounds", _round(f"S{n}", ("SKIF", "KISI")))
         if kind == "quota":
             return await self.create(
                 "/rounds/{open_round}/quotas", {"code": f"Q{n}", "category": {"foreign": True}, "min_share": 0.1}
             )
+        if kind == "draft":
+            return await self.draft()
+        if kind == "solve":
+            round_id = await self.fresh("round")
+            run: int = (await self.post(f"/rounds/{round_id}/solves", {}, status=202))["id"]
+            return run
         assert kind == "proposal"
         proposal = await self.create("/rounds/{open_round}/proposals", PROPOSAL, actor="owner")
         await self.post(f"/proposals/{proposal}/reviewers", {"user_id": self.ids["reviewer"]})
         return proposal
 
+    async def draft(self) -> int:
+        """A draft of the scheduled round, moved from the version in force; notes the round's revision."""
+        listing = await self.get("/rounds/{scheduled}/schedules")
+        self.ids["revision"] = listing["revision"]
+        (in_force,) = [version["id"] for version in listing["items"] if version["status"] == "published"]
+        move = {"request": SCHEDULED, "instrument": "SKIF-1-1", "start_shift": 12 + next(_numbers) % 6, "shifts": 3}
+        draft: int = (await self.post(f"/schedules/{in_force}/moves", move))["id"]
+        return draft
+
+
+async def _sign_in_to_the_dashboard(client: Client, email: str | None) -> dict[str, str]:
+    client.cookies.clear()
+    await client.get("/ui/login")
+    if email is not None:
+        response = await client.post(
+            "/ui/login",
+            data={"email": email, "password": PASSWORD, "next": "/ui/"},
+            headers={CSRF_HEADER: client.cookies[CSRF_COOKIE]},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303, response.text
+    jar = dict(client.cookies.items())
+    client.cookies.clear()
+    return jar
+
 
 @pytest.fixture
 async def world(database_url: str, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[World]:
-    async with api_client(database_url) as client:
-        world = World(client, {})
+    # Many solves are queued here and none runs: the per-user cap is not what this test is about.
+    async with api_client(database_url, solve_runs_per_user=1000) as client:
+        world = World(client, sessions, {})
         world.ids["admin"] = await make_user(sessions, "admin", "admin@example.org")
         world.headers["admin"] = await login(client, "admin@example.org")
         world.ids["skif"] = await world.create("/facilities", SKIF)
-        world.ids["kisi"] = await world.create("/facilities", SKIF | {"code": "KISI", "timezone": "Europe/Moscow"})
+        world.ids["kisi"] = await world.create("/facilities", KISI)
         roles = {
             "coordinator": ("coordinator", ["SKIF"]),
             "other_coordinator": ("coordinator", ["KISI"]),
@@ -134,46 +212,89 @@ async def world(database_url: str, sessions: async_sessionmaker[AsyncSession]) -
             world.ids[actor] = await make_user(sessions, role, f"{actor}@example.org", facility_codes=facilities)
             world.headers[actor] = await login(client, f"{actor}@example.org")
         world.headers["anonymous"] = {}
-        world.ids["instrument"] = await world.create("/facilities/{skif}/instruments", INSTRUMENT)
-        world.ids["window"] = await world.create("/instruments/{instrument}/windows", WINDOW)
-        world.ids["equipment"] = await world.create("/equipment", {"code": "cryo", "name": "Cryostat"})
+        for actor in ACTORS:
+            world.jars[actor] = await _sign_in_to_the_dashboard(
+                client, None if actor == "anonymous" else f"{actor}@example.org"
+            )
+
+        world.ids["scheduled"] = (await world.post("/rounds/import", _round_file("R-scheduled", scheduled=True)))["id"]
+        (instrument,) = (await world.get("/facilities/{skif}/instruments"))["items"]
+        world.ids["instrument"] = instrument["id"]
+        (window,) = (await world.get("/instruments/{instrument}/windows"))["items"]
+        world.ids["window"] = window["id"]
+        (world.ids["published"],) = [v["id"] for v in (await world.get("/rounds/{scheduled}/schedules"))["items"]]
+        world.ids["draft"] = await world.draft()
+        world.ids["solve"] = await world.fresh("solve")
+        (imported,) = (await world.get("/proposals?round_id={scheduled}"))["items"]
+        world.ids["imported"] = imported["id"]
+        await world.post("/proposals/{imported}/reviewers", {"user_id": world.ids["reviewer"]})
+
+        world.ids["equipment"] = await world.fresh("equipment")
+        async with sessions.begin() as session:
+            legacy = Equipment(code="legacy", name="Shared before equipment had a facility")
+            session.add(legacy)
+            await session.flush()
+            assert legacy.id is not None
+            world.ids["legacy_equipment"] = legacy.id
+            await session.execute(
+                update(Proposal).where(col(Proposal.id) == imported["id"]).values(owner_id=world.ids["owner"])
+            )
         world.ids["open_round"] = await world.create("/rounds", _round("R-open"))
+        world.ids["shared_round"] = await world.fresh("shared_round")
         world.ids["quota"] = await world.fresh("quota")
         world.ids["proposal"] = await world.fresh("proposal")
         world.ids["review_round"] = await world.create("/rounds", _round("R-review"))
         world.ids["reviewed"] = await world.create("/rounds/{review_round}/proposals", PROPOSAL, actor="owner")
         await world.post("/proposals/{reviewed}/reviewers", {"user_id": world.ids["reviewer"]})
-        phase = await client.put(
+        await world.client.put(
             "/rounds/{review_round}/phase".format(**world.ids), json={"phase": "review"}, headers=world.headers["admin"]
         )
-        assert phase.status_code == 200
         yield world
 
 
 def expect(default: int, **statuses: int) -> dict[str, int]:
-    """The status each actor gets: `default` unless named; always 401 without a token."""
+    """The status each actor gets: `default` unless named; 401 without a token unless named."""
     assert set(statuses) <= set(ACTORS)
-    return {actor: statuses.get(actor, default) for actor in ACTORS} | {"anonymous": 401}
+    return {actor: statuses.get(actor, default) for actor in ACTORS} | {"anonymous": statuses.get("anonymous", 401)}
 
 
 EVERYONE = expect(200)
 ADMIN = expect(403, admin=200)
 COORDINATORS = expect(403, admin=200, coordinator=200)
-ANY_COORDINATOR = expect(403, admin=200, coordinator=200, other_coordinator=200)
+"""Admins and the coordinators of the thing's facility."""
 HIDDEN = {"other_coordinator": 404, "other_reviewer": 404, "other_proposer": 404}
-"""Those who may not see the proposal."""
+"""Those who may not know the proposal exists."""
+NOT_JUDGES = {"other_coordinator": 404}
+"""Judging a proposal: reviewers and proposers may judge none at all (403 for any id, which tells nothing);
+a coordinator of another facility may judge, but not know of this proposal."""
+NOT_REVIEWERS = {"other_reviewer": 404}
+"""Reviewing: only reviewers review at all; another reviewer may not know of this proposal."""
+SCHEDULE_READERS = COORDINATORS
+"""A published version: known to exist, read by the round's coordinators only (priorities and reasons)."""
+DRAFT_READERS = expect(404, admin=200, coordinator=200)
+"""A draft: to anyone but the round's coordinators it does not exist."""
+DRAFT_PUBLISHERS = expect(403, admin=200, coordinator=200, other_coordinator=404)
+"""Publishing a draft: a coordinator of another facility may publish but not know of this draft; proposers and
+reviewers may publish nothing at all (403 for any id before the body is read, which tells nothing)."""
+RUNS = expect(403, admin=200, coordinator=200, other_coordinator=404)
+"""A solve run by the API: hidden from other facilities' coordinators; others may not touch solves at all."""
+DASHBOARD_RUNS = expect(404, admin=200, coordinator=200)
+"""A solve run by the dashboard's action: to anyone but the round's coordinators it does not exist."""
+PAGE = expect(404, admin=200, coordinator=200, anonymous=303)
+"""A round's dashboard page shows drafts and priorities: to anyone else it does not exist."""
 
 
-def created(statuses: dict[str, int]) -> dict[str, int]:
-    return {actor: 201 if status == 200 else status for actor, status in statuses.items()}
+def created(statuses: dict[str, int], status: int = 201) -> dict[str, int]:
+    return {actor: status if code == 200 else code for actor, code in statuses.items()}
 
 
 def deleted(statuses: dict[str, int]) -> dict[str, int]:
-    return {actor: 204 if status == 200 else status for actor, status in statuses.items()}
+    return created(statuses, 204)
 
 
 @dataclass(frozen=True)
 class Case:
+    operation: Operation
     method: str
     path: str
     """A template over the world's ids and `fresh`."""
@@ -181,124 +302,365 @@ class Case:
     body: Callable[[dict[str, int], int], Any] | None = None
     """A body from the world's ids and a number unique to the request."""
     fresh: str | None = None
+    dashboard: bool = False
+    """Signed in by the dashboard's cookie (and CSRF header) instead of a bearer token."""
 
 
 CASES = [
-    Case("GET", "/me", EVERYONE),
+    Case(Operation.READ_OWN_ACCOUNT, "GET", "/me", EVERYONE),
     Case(
+        Operation.MANAGE_USERS,
         "POST",
         "/users",
         created(ADMIN),
         lambda ids, n: {"email": f"u{n}@example.org", "name": "U", "role": "proposer", "password": "long enough"},
     ),
-    Case("GET", "/users", ADMIN),
-    Case("GET", "/users/{owner}", ADMIN),
-    Case("GET", "/audit", ADMIN),
-    Case("GET", "/facilities", EVERYONE),
-    Case("POST", "/facilities", created(ADMIN), lambda ids, n: SKIF | {"code": f"NF{n}"}),
-    Case("GET", "/facilities/{skif}", EVERYONE),
-    Case("PATCH", "/facilities/{skif}", COORDINATORS, lambda ids, n: {"name": "SKIF synchrotron"}),
-    Case("DELETE", "/facilities/{fresh}", deleted(ADMIN), fresh="facility"),
-    Case("GET", "/facilities/{skif}/instruments", EVERYONE),
+    Case(Operation.MANAGE_USERS, "GET", "/users", ADMIN),
+    Case(Operation.MANAGE_USERS, "GET", "/users/{owner}", ADMIN),
+    Case(Operation.MANAGE_USERS, "GET", "/audit", ADMIN),
+    # The catalogue
+    Case(Operation.READ_CATALOGUE, "GET", "/facilities", EVERYONE),
+    Case(Operation.READ_CATALOGUE, "GET", "/facilities/{skif}", EVERYONE),
+    Case(Operation.READ_CATALOGUE, "GET", "/facilities/{skif}/instruments", EVERYONE),
+    Case(Operation.READ_CATALOGUE, "GET", "/facilities/{skif}/windows", EVERYONE),
+    Case(Operation.READ_CATALOGUE, "GET", "/instruments/{instrument}", EVERYONE),
+    Case(Operation.READ_CATALOGUE, "GET", "/instruments/{instrument}/windows", EVERYONE),
+    Case(Operation.READ_CATALOGUE, "GET", "/windows/{window}", EVERYONE),
+    Case(Operation.READ_CATALOGUE, "GET", "/equipment", EVERYONE),
+    Case(Operation.READ_CATALOGUE, "GET", "/equipment/{equipment}", EVERYONE),
+    Case(Operation.CREATE_FACILITY, "POST", "/facilities", created(ADMIN), lambda ids, n: SKIF | {"code": f"NF{n}"}),
+    Case(Operation.CHANGE_FACILITY, "PATCH", "/facilities/{skif}", COORDINATORS, lambda ids, n: {"name": SKIF["name"]}),
+    Case(Operation.DELETE_FACILITY, "DELETE", "/facilities/{fresh}", deleted(ADMIN), fresh="facility"),
     Case(
-        "POST", "/facilities/{skif}/instruments", created(COORDINATORS), lambda ids, n: INSTRUMENT | {"code": f"NI{n}"}
+        Operation.CHANGE_FACILITY_ITEM,
+        "POST",
+        "/facilities/{skif}/instruments",
+        created(COORDINATORS),
+        lambda ids, n: INSTRUMENT | {"code": f"NI{n}"},
     ),
-    Case("GET", "/facilities/{skif}/windows", EVERYONE),
-    Case("POST", "/facilities/{skif}/windows", created(COORDINATORS), lambda ids, n: WINDOW),
-    Case("GET", "/instruments/{instrument}", EVERYONE),
-    Case("PATCH", "/instruments/{instrument}", COORDINATORS, lambda ids, n: {"name": "Microfocus MX"}),
-    Case("DELETE", "/instruments/{fresh}", deleted(COORDINATORS), fresh="instrument"),
-    Case("GET", "/instruments/{instrument}/windows", EVERYONE),
-    Case("POST", "/instruments/{instrument}/windows", created(COORDINATORS), lambda ids, n: WINDOW),
-    Case("GET", "/windows/{window}", EVERYONE),
-    Case("PATCH", "/windows/{window}", COORDINATORS, lambda ids, n: {"reason": "service"}),
-    Case("DELETE", "/windows/{fresh}", deleted(COORDINATORS), fresh="window"),
-    Case("GET", "/equipment", EVERYONE),
-    Case("POST", "/equipment", created(ANY_COORDINATOR), lambda ids, n: {"code": f"NE{n}", "name": "Cryostat"}),
-    Case("GET", "/equipment/{equipment}", EVERYONE),
-    Case("PATCH", "/equipment/{equipment}", ANY_COORDINATOR, lambda ids, n: {"units": 1}),
-    Case("DELETE", "/equipment/{fresh}", deleted(ANY_COORDINATOR), fresh="equipment"),
-    Case("GET", "/rounds", EVERYONE),
-    Case("POST", "/rounds", created(COORDINATORS), lambda ids, n: _round(f"NR{n}")),
-    Case("GET", "/rounds/{open_round}", EVERYONE),
-    Case("PATCH", "/rounds/{open_round}", COORDINATORS, lambda ids, n: {"name": "A round"}),
-    Case("DELETE", "/rounds/{fresh}", deleted(COORDINATORS), fresh="round"),
-    Case("PUT", "/rounds/{fresh}/phase", COORDINATORS, lambda ids, n: {"phase": "review"}, fresh="round"),
-    Case("GET", "/rounds/{open_round}/quotas", EVERYONE),
     Case(
+        Operation.CHANGE_FACILITY_ITEM,
+        "POST",
+        "/facilities/{skif}/windows",
+        created(COORDINATORS),
+        lambda ids, n: WINDOW | {"start": "2027-06-03T08:00:00+07:00", "end": "2027-06-04T08:00:00+07:00"},
+    ),
+    Case(
+        Operation.CHANGE_FACILITY_ITEM,
+        "PATCH",
+        "/instruments/{instrument}",
+        COORDINATORS,
+        lambda ids, n: {"name": INSTRUMENT["name"]},
+    ),
+    Case(Operation.CHANGE_FACILITY_ITEM, "DELETE", "/instruments/{fresh}", deleted(COORDINATORS), fresh="instrument"),
+    Case(
+        Operation.CHANGE_FACILITY_ITEM,
+        "POST",
+        "/instruments/{instrument}/windows",
+        created(COORDINATORS),
+        lambda ids, n: WINDOW | {"start": "2027-06-03T08:00:00+07:00", "end": "2027-06-04T08:00:00+07:00"},
+    ),
+    Case(
+        Operation.CHANGE_FACILITY_ITEM,
+        "PATCH",
+        "/windows/{fresh}",
+        COORDINATORS,
+        lambda ids, n: {"reason": "x"},
+        "window",
+    ),
+    Case(Operation.CHANGE_FACILITY_ITEM, "DELETE", "/windows/{fresh}", deleted(COORDINATORS), fresh="window"),
+    Case(
+        Operation.CHANGE_FACILITY_ITEM,
+        "POST",
+        "/equipment",
+        created(COORDINATORS),
+        lambda ids, n: {"code": f"NE{n}", "name": "Cryostat", "facility": "SKIF"},
+    ),
+    Case(Operation.CHANGE_FACILITY_ITEM, "PATCH", "/equipment/{equipment}", COORDINATORS, lambda ids, n: {"units": 1}),
+    Case(Operation.CHANGE_FACILITY_ITEM, "PATCH", "/equipment/{legacy_equipment}", ADMIN, lambda ids, n: {"units": 1}),
+    Case(Operation.CHANGE_FACILITY_ITEM, "DELETE", "/equipment/{fresh}", deleted(COORDINATORS), fresh="equipment"),
+    # Rounds
+    Case(Operation.READ_ROUND, "GET", "/rounds", EVERYONE),
+    Case(Operation.READ_ROUND, "GET", "/rounds/{open_round}", EVERYONE),
+    Case(Operation.READ_ROUND, "GET", "/rounds/{open_round}/quotas", EVERYONE),
+    Case(Operation.READ_ROUND, "GET", "/quotas/{quota}", EVERYONE),
+    Case(Operation.CHANGE_ROUND, "POST", "/rounds", created(COORDINATORS), lambda ids, n: _round(f"NR{n}")),
+    Case(
+        Operation.CHANGE_ROUND,
+        "POST",
+        "/rounds",
+        created(ADMIN),
+        lambda ids, n: _round(f"NS{n}", ("SKIF", "KISI")),
+    ),
+    Case(Operation.CHANGE_ROUND, "PATCH", "/rounds/{open_round}", COORDINATORS, lambda ids, n: {"name": "A round"}),
+    Case(Operation.CHANGE_ROUND, "PATCH", "/rounds/{shared_round}", ADMIN, lambda ids, n: {"name": "A round"}),
+    Case(
+        Operation.CHANGE_ROUND,
+        "PATCH",
+        "/rounds/{fresh}",
+        ADMIN,
+        lambda ids, n: {"facilities": ["SKIF", "KISI"]},
+        fresh="round",
+    ),
+    Case(Operation.CHANGE_ROUND, "DELETE", "/rounds/{fresh}", deleted(COORDINATORS), fresh="round"),
+    Case(Operation.CHANGE_ROUND, "DELETE", "/rounds/{fresh}", deleted(ADMIN), fresh="shared_round"),
+    Case(
+        Operation.CHANGE_ROUND,
+        "PUT",
+        "/rounds/{fresh}/phase",
+        COORDINATORS,
+        lambda ids, n: {"phase": "review"},
+        "round",
+    ),
+    Case(
+        Operation.CHANGE_ROUND,
         "POST",
         "/rounds/{open_round}/quotas",
         created(COORDINATORS),
         lambda ids, n: {"code": f"NQ{n}", "category": {"domestic": True}, "max_share": 0.9},
     ),
-    Case("POST", "/rounds/import", created(COORDINATORS), lambda ids, n: _round_file(f"IR{n}")),
-    Case("PUT", "/rounds/{fresh}/import", COORDINATORS, lambda ids, n: _round_file(f"IR{n}"), fresh="round"),
-    Case("GET", "/rounds/{open_round}/export", COORDINATORS),
-    Case("GET", "/rounds/{open_round}/ranking", COORDINATORS),
     Case(
-        "POST",
-        "/rounds/{open_round}/proposals",
-        expect(403, admin=201, owner=201, other_proposer=201),
-        lambda ids, n: PROPOSAL,
-    ),
-    Case("GET", "/quotas/{quota}", EVERYONE),
-    Case(
+        Operation.CHANGE_ROUND,
         "PUT",
         "/quotas/{quota}",
         COORDINATORS,
         lambda ids, n: {"code": "foreign-min", "category": {"foreign": True}, "min_share": 0.1},
     ),
-    Case("DELETE", "/quotas/{fresh}", deleted(COORDINATORS), fresh="quota"),
-    Case("GET", "/proposals", EVERYONE),
-    Case("GET", "/proposals/{proposal}", expect(200, **HIDDEN)),
-    Case("PUT", "/proposals/{proposal}", expect(403, admin=200, owner=200, **HIDDEN), lambda ids, n: PROPOSAL),
-    Case("POST", "/proposals/{fresh}/withdraw", expect(403, admin=200, owner=200, **HIDDEN), fresh="proposal"),
+    Case(Operation.CHANGE_ROUND, "DELETE", "/quotas/{fresh}", deleted(COORDINATORS), fresh="quota"),
+    Case(Operation.CHANGE_ROUND, "POST", "/rounds/import", created(COORDINATORS), lambda ids, n: _round_file(f"IR{n}")),
     Case(
+        Operation.CHANGE_ROUND,
+        "PUT",
+        "/rounds/{fresh}/import",
+        COORDINATORS,
+        lambda ids, n: _round_file(f"IR{n}"),
+        "round",
+    ),
+    Case(
+        Operation.CHANGE_ROUND,
+        "PUT",
+        "/rounds/{fresh}/import",
+        ADMIN,
+        lambda ids, n: _round_file(f"IS{n}"),
+        fresh="shared_round",
+    ),
+    Case(
+        Operation.FORCE_REPLACE_ROUND,
+        "PUT",
+        "/rounds/{fresh}/import?force=true",
+        ADMIN,
+        lambda ids, n: _round_file(f"IF{n}"),
+        fresh="round",
+    ),
+    Case(Operation.EXPORT_ROUND, "GET", "/rounds/{open_round}/export", COORDINATORS),
+    Case(
+        Operation.EXPORT_ROUND,
+        "GET",
+        "/rounds/{shared_round}/export",
+        expect(403, admin=200, coordinator=200, other_coordinator=200),
+    ),
+    Case(Operation.READ_RANKING, "GET", "/rounds/{open_round}/ranking", COORDINATORS),
+    # Proposals
+    Case(
+        Operation.SUBMIT_PROPOSAL,
+        "POST",
+        "/rounds/{open_round}/proposals",
+        expect(403, admin=201, owner=201, other_proposer=201),
+        lambda ids, n: PROPOSAL,
+    ),
+    Case(Operation.READ_PROPOSAL, "GET", "/proposals", EVERYONE),
+    Case(Operation.READ_PROPOSAL, "GET", "/proposals/{proposal}", expect(200, **HIDDEN)),
+    Case(Operation.READ_PROPOSAL, "GET", "/proposals/{imported}/slots", expect(200, **HIDDEN)),
+    Case(
+        Operation.CHANGE_PROPOSAL,
+        "PUT",
+        "/proposals/{proposal}",
+        expect(403, admin=200, owner=200, **HIDDEN),
+        lambda ids, n: PROPOSAL,
+    ),
+    Case(
+        Operation.CHANGE_PROPOSAL,
+        "POST",
+        "/proposals/{fresh}/withdraw",
+        expect(403, admin=200, owner=200, **HIDDEN),
+        fresh="proposal",
+    ),
+    Case(
+        Operation.READ_CONFIDENTIAL,
+        "GET",
+        "/proposals/{reviewed}/reviews",
+        expect(403, admin=200, coordinator=200, reviewer=200, **HIDDEN),
+    ),
+    Case(
+        Operation.JUDGE_PROPOSAL,
         "PUT",
         "/proposals/{proposal}/feasibility",
-        expect(403, admin=200, coordinator=200, **HIDDEN),
+        expect(403, admin=200, coordinator=200, **NOT_JUDGES),
         lambda ids, n: {"technically_feasible": True},
     ),
-    Case("GET", "/proposals/{proposal}/reviewers", expect(403, admin=200, coordinator=200, **HIDDEN)),
     Case(
+        Operation.JUDGE_PROPOSAL,
+        "GET",
+        "/proposals/{proposal}/reviewers",
+        expect(403, admin=200, coordinator=200, **HIDDEN),
+    ),
+    Case(
+        Operation.JUDGE_PROPOSAL,
         "POST",
         "/proposals/{fresh}/reviewers",
-        expect(403, admin=201, coordinator=201, **HIDDEN),
+        expect(403, admin=201, coordinator=201, **NOT_JUDGES),
         lambda ids, n: {"user_id": ids["other_reviewer"]},
         fresh="proposal",
     ),
     Case(
+        Operation.JUDGE_PROPOSAL,
         "DELETE",
         "/proposals/{fresh}/reviewers/{reviewer}",
         expect(403, admin=204, coordinator=204, **HIDDEN),
         fresh="proposal",
     ),
-    Case("GET", "/proposals/{reviewed}/reviews", expect(403, admin=200, coordinator=200, reviewer=200, **HIDDEN)),
-    Case("PUT", "/proposals/{reviewed}/review", expect(403, reviewer=200, **HIDDEN), lambda ids, n: {"grade": 2.0}),
+    Case(
+        Operation.REVIEW_PROPOSAL,
+        "PUT",
+        "/proposals/{reviewed}/review",
+        expect(403, reviewer=200, **NOT_REVIEWERS),
+        lambda ids, n: {"grade": 2.0},
+    ),
+    # Schedules: versions, exports and diffs carry every proposal's priority and reasons.
+    Case(Operation.READ_SCHEDULE, "GET", "/rounds/{scheduled}/schedules", SCHEDULE_READERS),
+    Case(Operation.READ_SCHEDULE, "GET", "/schedules/{published}", SCHEDULE_READERS),
+    Case(Operation.READ_SCHEDULE, "GET", "/schedules/{published}/export", SCHEDULE_READERS),
+    Case(Operation.READ_SCHEDULE, "GET", "/schedules/{draft}", DRAFT_READERS),
+    Case(Operation.READ_SCHEDULE, "GET", "/schedules/{draft}/export", DRAFT_READERS),
+    Case(Operation.READ_SCHEDULE, "GET", "/schedules/{published}/diff/{draft}", DRAFT_READERS),
+    Case(Operation.READ_SCHEDULE, "GET", "/ui/rounds/{scheduled}", PAGE, dashboard=True),
+    Case(
+        Operation.READ_SCHEDULE,
+        "GET",
+        "/ui/rounds/{scheduled}/compare?before={published}&after={draft}",
+        PAGE,
+        dashboard=True,
+    ),
+    Case(
+        Operation.CHANGE_SCHEDULE,
+        "POST",
+        "/schedules/{published}/moves",
+        created(expect(403, admin=200, coordinator=200)),
+        lambda ids, n: {"request": SCHEDULED, "instrument": "SKIF-1-1", "start_shift": 15, "shifts": 3},
+    ),
+    Case(Operation.CHANGE_SCHEDULE, "POST", f"/schedules/{{draft}}/allocations/{SCHEDULED}/pin", DRAFT_READERS),
+    Case(Operation.CHANGE_SCHEDULE, "DELETE", f"/schedules/{{draft}}/allocations/{SCHEDULED}/pin", DRAFT_READERS),
+    Case(
+        Operation.CHANGE_SCHEDULE,
+        "POST",
+        "/schedules/{fresh}/publish",
+        DRAFT_PUBLISHERS,
+        lambda ids, n: {"expected_revision": ids["revision"]},
+        fresh="draft",
+    ),
+    Case(
+        Operation.CHANGE_SCHEDULE,
+        "POST",
+        "/ui/schedules/{fresh}/publish",
+        DRAFT_PUBLISHERS,
+        lambda ids, n: {"expected_revision": ids["revision"]},
+        fresh="draft",
+        dashboard=True,
+    ),
+    # Solves
+    Case(Operation.RUN_SOLVE, "POST", "/rounds/{fresh}/solves", created(COORDINATORS, 202), lambda ids, n: {}, "round"),
+    Case(Operation.RUN_SOLVE, "GET", "/rounds/{scheduled}/solves", COORDINATORS),
+    Case(Operation.RUN_SOLVE, "GET", "/rounds/{scheduled}/nightly", COORDINATORS),
+    Case(
+        Operation.RUN_SOLVE,
+        "POST",
+        "/ui/rounds/{fresh}/solves",
+        created(COORDINATORS, 202),
+        lambda ids, n: {},
+        fresh="round",
+        dashboard=True,
+    ),
+    Case(Operation.WATCH_SOLVE, "GET", "/solves/{solve}", RUNS),
+    Case(
+        Operation.WATCH_SOLVE,
+        "GET",
+        "/solves/{solve}/input",
+        expect(403, admin=404, coordinator=404, other_coordinator=404),
+    ),
+    Case(Operation.WATCH_SOLVE, "DELETE", "/solves/{fresh}", created(RUNS, 202), fresh="solve"),
+    Case(Operation.WATCH_SOLVE, "GET", "/ui/solves/{solve}", DASHBOARD_RUNS, dashboard=True),
 ]
 
 
-async def test_every_role_gets_what_its_access_allows(world: World) -> None:
+def test_every_operation_of_the_policy_has_rows() -> None:
+    assert {case.operation for case in CASES} == set(POLICY)
+
+
+async def test_every_role_gets_what_the_policy_allows(world: World) -> None:
     wrong = []
+    client = world.client
     for case in CASES:
         for actor in ACTORS:
             target = await world.fresh(case.fresh) if case.fresh else None
             path = case.path.format(**world.ids, fresh=target)
             body = case.body(world.ids, next(_numbers)) if case.body else None
-            response = await world.client.request(case.method, path, json=body, headers=world.headers[actor])
+            if case.dashboard:
+                client.cookies.update(world.jars[actor])
+                headers = {CSRF_HEADER: world.jars[actor][CSRF_COOKIE]}
+            else:
+                headers = world.headers[actor]
+            response = await client.request(case.method, path, json=body, headers=headers, follow_redirects=False)
+            client.cookies.clear()
             if response.status_code != case.expected[actor]:
                 wrong.append(
-                    f"{case.method} {case.path} as {actor}: {response.status_code}, "
+                    f"{case.operation} {case.method} {case.path} as {actor}: {response.status_code}, "
                     f"expected {case.expected[actor]}: {response.text[:160]}"
                 )
     assert not wrong, "\n".join(wrong)
 
-    listings = {
-        actor: {
-            item["id"] for item in (await world.client.get("/proposals", headers=world.headers[actor])).json()["items"]
-        }
-        for actor in ACTORS
-        if actor != "anonymous"
-    }
-    sees_the_proposal = {actor for actor, ids in listings.items() if world.ids["proposal"] in ids}
-    assert sees_the_proposal == {"admin", "coordinator", "reviewer", "owner"}
+
+async def _claims(session: AsyncSession, user_id: int) -> Claims:
+    user = await session.get(User, user_id)
+    assert user is not None
+    coordinated = await session.execute(
+        select(col(CoordinatorFacility.facility_id)).where(col(CoordinatorFacility.user_id) == user_id)
+    )
+    return Claims(user_id=user_id, role=as_role(user.role), facilities=frozenset(coordinated.scalars()))
+
+
+async def test_the_policy_and_its_sql_form_agree_on_who_sees_a_proposal(world: World) -> None:
+    """`visible_to` (lists, the slots hot path) against `READ_PROPOSAL` on each proposal's facts, for everyone."""
+    theirs = await world.create("/rounds/{open_round}/proposals", PROPOSAL, actor="other_proposer")
+    async with world.sessions() as session:
+        proposals = list((await session.execute(select(Proposal))).scalars())
+        facts = await proposal_facts(session, proposals)
+        seen = {}
+        for actor in ACTORS[:-1]:
+            claims = await _claims(session, world.ids[actor])
+            by_rule = {p.id for p in proposals if access.may(claims, Operation.READ_PROPOSAL, facts[p.id or 0])}
+            by_sql = set(
+                (
+                    await session.execute(select(col(Proposal.id)).where(visible_to(claims.role, claims.user_id)))
+                ).scalars()
+            )
+            assert by_rule == by_sql, actor
+            seen[actor] = by_rule
+    assert seen["admin"] == seen["coordinator"] == {p.id for p in proposals}
+    assert seen["other_coordinator"] == seen["other_reviewer"] == set()
+    assert seen["other_proposer"] == {theirs}
+    assert seen["reviewer"] == seen["owner"] == seen["admin"] - {theirs}
+
+
+async def test_a_reviewer_sees_what_their_assignment_needs(world: World) -> None:
+    """Not the priority the panel's grades gave, nor whose proposal it is, nor other reviewers' grades."""
+    client, path = world.client, "/proposals/{imported}".format(**world.ids)
+    as_reviewer = (await client.get(path, headers=world.headers["reviewer"])).json()
+    as_owner = (await client.get(path, headers=world.headers["owner"])).json()
+    as_coordinator = (await client.get(path, headers=world.headers["coordinator"])).json()
+    listed = (await client.get("/proposals", headers=world.headers["reviewer"])).json()["items"]
+
+    assert (as_reviewer["title"], as_reviewer["requests"][0]["code"]) == ("Imported", SCHEDULED)
+    assert (as_reviewer["priority"], as_reviewer["owner_id"]) == (None, None)
+    assert {item["owner_id"] for item in listed} == {None}
+    assert (as_owner["priority"], as_owner["owner_id"]) == (None, world.ids["owner"])
+    assert (as_coordinator["priority"], as_coordinator["owner_id"]) == (2.0, world.ids["owner"])
