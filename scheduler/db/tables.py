@@ -35,6 +35,8 @@ class FacilityBase(SQLModel):
 
 class Facility(FacilityBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
+    version: int = 1
+    """Bumped by every change: the ETag that a write's If-Match must name."""
 
 
 class InstrumentBase(SQLModel):
@@ -47,6 +49,7 @@ class InstrumentBase(SQLModel):
 
 class Instrument(InstrumentBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
+    version: int = 1
     facility_id: int = Field(foreign_key="facility.id", index=True)
     position: int = 0
 
@@ -65,6 +68,7 @@ class Window(WindowBase, table=True):
     facility_id: int | None = Field(default=None, foreign_key="facility.id", index=True)
     instrument_id: int | None = Field(default=None, foreign_key="instrument.id", index=True)
     position: int = 0
+    version: int = 1
 
 
 class EquipmentBase(SQLModel):
@@ -77,6 +81,7 @@ class Equipment(EquipmentBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     facility_id: int | None = Field(default=None, foreign_key="facility.id", index=True)
     """The facility that keeps it, whose coordinators change it; none for items from before ownership (admins only)."""
+    version: int = 1
 
 
 # Rounds
@@ -108,6 +113,10 @@ class Round(RoundBase, table=True):
     scoring: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     revision: int = 0
     """Bumped on every publish: the optimistic-concurrency token."""
+    input_revision: int = 0
+    """Bumped by every change a solve reads (the round, its catalogue, quotas, proposals, reviews): a solve's result is
+    for the input revision it read."""
+    version: int = 1
     created_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
 
 
@@ -158,6 +167,7 @@ class Quota(QuotaBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True)
     position: int = 0
+    version: int = 1
 
 
 # Proposals
@@ -177,6 +187,12 @@ class ProposalBase(SQLModel):
     early_career_pi: bool = False
     bonus_facts_confirmed: bool = False
     """The three facts above as a coordinator confirmed them; unconfirmed claims earn no bonus."""
+    pi_email: str | None = Field(default=None, max_length=254)
+    """The PI's account e-mail: conflicts of interest are decided on accounts, never on display names."""
+    type_confirmed: bool = False
+    """An `in_house` or `industrial` type as the facility's coordinators confirmed it at the feasibility review."""
+    inadmissible_reason: str | None = None
+    """Set by the coordinators of the facilities it asks for: out of the solve, and the proposer sees why."""
 
 
 class Proposal(ProposalBase, table=True):
@@ -187,6 +203,7 @@ class Proposal(ProposalBase, table=True):
     owner_id: int | None = Field(default=None, foreign_key="user.id", index=True)
     withdrawn: bool = False
     position: int = 0
+    version: int = 1
     created_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
 
@@ -197,6 +214,8 @@ class TeamMember(SQLModel, table=True):
     name: str
     institution: str = ""
     country: str = Field(min_length=2, max_length=2)
+    email: str | None = Field(default=None, max_length=254)
+    """The member's account e-mail, when they have one: the identity conflicts of interest are decided on."""
     position: int = 0
 
 
@@ -246,6 +265,10 @@ class Review(SQLModel, table=True):
     conflict: bool = False
     comment: str = ""
     position: int = 0
+    voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """A voided review no longer counts (its reviewer was unassigned, or a coordinator set it aside)."""
+    void_reason: str | None = None
+    voided_by: int | None = Field(default=None, foreign_key="user.id")
 
 
 class ReviewAssignment(SQLModel, table=True):
@@ -274,6 +297,8 @@ class SolveRun(SQLModel, table=True):
     requested_by: int | None = Field(default=None, foreign_key="user.id")
     worker: str | None = None
     attempts: int = 0
+    input_revision: int | None = None
+    """The round's input revision the solve read: a result for an older one is stale, never publishable."""
     """How many times a worker claimed it: a run reaped after a crash is queued again once."""
     schedule_version_id: int | None = Field(default=None, foreign_key="scheduleversion.id")
     created_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
@@ -350,6 +375,10 @@ class User(SQLModel, table=True):
     password_hash: str
     active: bool = True
     token_version: int = 0
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+    institution: str | None = Field(default=None, max_length=200)
+    country_confirmed: bool = False
+    """Set or confirmed by an admin or coordinator: only a confirmed country counts in a country's quota."""
     """Part of every access token; bumped on deactivation, role or password change and logout, which ends old tokens."""
     calendar_token_hash: str | None = Field(default=None, unique=True, index=True, max_length=64)
     """SHA-256 of the secret in the address of the user's calendar feed; None until they make one."""
@@ -371,3 +400,31 @@ class AuditEntry(SQLModel, table=True):
     entity: str = Field(max_length=32)
     entity_id: str = Field(max_length=64)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ScheduleSignOff(SQLModel, table=True):
+    """A facility coordinator's approval of a draft's changes on their facility's instruments (shared rounds)."""
+
+    __table_args__ = (UniqueConstraint("schedule_version_id", "facility_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    schedule_version_id: int = Field(foreign_key="scheduleversion.id", index=True)
+    facility_id: int = Field(foreign_key="facility.id")
+    user_id: int = Field(foreign_key="user.id")
+    at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """The answer a creating POST gave for a client's key, so a repeat gets the same answer and creates nothing."""
+
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id")
+    key: str = Field(max_length=128)
+    request: str = Field(max_length=64)
+    """A digest of the method, path and body: the same key with another request is a conflict."""
+    status_code: int
+    body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    location: str | None = Field(default=None, max_length=512)
+    created_at: datetime = Field(default_factory=now, sa_type=UTCDateTime, index=True)
