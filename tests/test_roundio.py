@@ -36,6 +36,7 @@ from scheduler.rounds.exporter import export_round
 from scheduler.rounds.importer import PublishedRoundError, Replacement, import_round, replace_round
 from scheduler.schedules import export
 from scheduler.schedules.export import export_schedule
+from scheduler.schedules.notices import REPLACED
 from scheduler.schedules.versions import save_version, version_schedule
 from solver.greedy import greedy
 from solver.problem import Settings
@@ -360,3 +361,32 @@ async def test_a_round_with_change_notices_keeps_them_when_replaced(sessions: Se
             )
         ).all()
     assert [tuple(notice) for notice in notices] == [(proposal.code, "x")]
+
+
+async def test_a_slot_whose_request_the_file_takes_from_a_kept_proposal_is_reported_and_cancelled(
+    sessions: Sessions,
+) -> None:
+    original = _with_previous_schedule(load_round(EXAMPLE))
+    assert original.previous_schedule is not None
+    round_id = await _import(sessions, original)
+    document = original.model_dump(mode="json")
+    (p003,) = [proposal for proposal in document["proposals"] if proposal["id"] == "P-003"]
+    p003["requests"] = [request for request in p003["requests"] if request["id"] != "P-003-b"]
+    p003["links"] = []
+    document["previous_schedule"] = [a for a in document["previous_schedule"] if a["request"] != "P-003-b"]
+    assert len(document["previous_schedule"]) == len(original.previous_schedule) - 1
+
+    replaced = await _replace(sessions, round_id, load_round(document), force=True)
+    assert replaced.lost_slots == ("version 1: P-003-b",)
+    assert replaced.removed_requests == ("P-003-b",) and replaced.removed_proposals == ()
+    async with sessions() as session:
+        first = await session.scalar(
+            select(ScheduleVersion.id).where(ScheduleVersion.round_id == round_id, ScheduleVersion.number == 1)
+        )
+        assert first is not None
+        kept = {a.request for a in (await version_schedule(session, first)).allocations}
+        notices = (
+            await session.execute(select(ChangeNotice.request_code, ChangeNotice.kind, ChangeNotice.reason))
+        ).all()
+    assert kept == {a.request for a in original.previous_schedule} - {"P-003-b"}
+    assert [tuple(notice) for notice in notices] == [("P-003-b", "dropped", REPLACED)]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from api.controllers import BEARER, LOCATION, permits
@@ -82,12 +84,22 @@ class RoundController(Controller):
     @put(
         "/{round_id:int}/import",
         summary="Replace the round's content with a round file, all or nothing (its coordinators)",
+        description="A round whose schedule is published answers 409 naming the version, unless an admin sends "
+        "`force=true`: the published version is then kept as superseded, with every other version and the "
+        "change notices, and each slot the file moves or drops reaches its proposers' calendars as a change.",
         guards=[permits(Operation.CHANGE_ROUND)],
     )
     async def replace_from_file(
-        self, round_id: Id, data: JSONBody[RoundFile], service: Rounds, current_user: CurrentUser
+        self,
+        round_id: Id,
+        data: JSONBody[RoundFile],
+        service: Rounds,
+        current_user: CurrentUser,
+        force: Annotated[
+            bool, QueryParameter(description="Replace even a round whose schedule is published (admins).")
+        ] = False,
     ) -> RoundPublic:
-        return await service.import_round_file(current_user, data, into=round_id)
+        return await service.import_round_file(current_user, data, into=round_id, force=force)
 
     @get("/{round_id:int}/export", summary="The round as a round file (its coordinators)")
     async def export(self, round_id: Id, service: Rounds, current_user: CurrentUser) -> RoundFile:

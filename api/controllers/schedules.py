@@ -29,6 +29,7 @@ from scheduler.schedules.service import (
     PublishRequest,
     RevisionConflictError,
     RoundVersions,
+    StaleDraftError,
     VersionDetail,
     VersionDiff,
 )
@@ -62,11 +63,14 @@ def _stale_revision(request: Request[Any, Any, Any], error: RevisionConflictErro
     return response
 
 
-def _rejected_move(request: Request[Any, Any, Any], error: MoveRejectedError) -> Response[dict[str, Any]]:
-    """Every rule the move would break, as the validator words it, with the rule's number in the spec."""
+def _broken_rules(
+    request: Request[Any, Any, Any], error: MoveRejectedError | StaleDraftError
+) -> Response[dict[str, Any]]:
+    """Every rule the move would break (422), or the draft breaks in the round as it is now (409), as the
+    validator words it, with the rule's number in the spec."""
     response = problem(
         request,
-        HTTP_422_UNPROCESSABLE_ENTITY,
+        HTTP_409_CONFLICT if isinstance(error, StaleDraftError) else HTTP_422_UNPROCESSABLE_ENTITY,
         str(error),
         errors=[{"path": v.path, "message": v.message} for v in error.violations],
     )
@@ -75,7 +79,11 @@ def _rejected_move(request: Request[Any, Any, Any], error: MoveRejectedError) ->
     return response
 
 
-SCHEDULE_ERRORS: ExceptionHandlersMap = {RevisionConflictError: _stale_revision, MoveRejectedError: _rejected_move}
+SCHEDULE_ERRORS: ExceptionHandlersMap = {
+    RevisionConflictError: _stale_revision,
+    MoveRejectedError: _broken_rules,
+    StaleDraftError: _broken_rules,
+}
 """Problem details with what the client needs beyond the message: the round's revision, each broken rule."""
 
 
@@ -106,7 +114,8 @@ class ScheduleController(Controller):
         status_code=200,
         summary="Publish a draft, superseding the version in force (the round's coordinators)",
         description="`expected_revision` is the round's revision as last read. If someone published since, "
-        "the answer is 409 with `current_revision` and nothing changes.",
+        "the answer is 409 with `current_revision` and nothing changes. A draft that breaks a rule of the round "
+        "as it is now (a window or quota added since it was made) answers 409 listing each broken rule in `errors`.",
         guards=[permits(Operation.CHANGE_SCHEDULE)],
     )
     async def publish(
