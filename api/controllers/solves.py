@@ -61,8 +61,14 @@ class SolveController(Controller):
         summary="Start a solve of the round (its coordinators)",
         description="Queues the solve and answers 202 Accepted at once, with the queued run and its address in "
         "`Location`: follow it to watch the solve's progress and result. Without a body, or for a setting left "
-        "out, the solve takes the service's defaults.",
+        "out, the solve takes the service's defaults; `time_limit` and `workers` above the service's caps answer "
+        "422 naming the field. A round has one solve under way at a time, a user a few.",
         response_description="The solve is queued; `Location` is where to watch it.",
+        responses={
+            409: ResponseSpec(
+                None, description="The round, or the user, has solves under way already (problem details naming them)"
+            )
+        },
         response_headers=[LOCATION],
         operation_class=_OptionalBody,
     )

@@ -20,38 +20,40 @@ from scheduler.accounts.service import coordinates_round
 from scheduler.db.repository import record
 from scheduler.errors import Conflict, NotFound
 from scheduler.fields import Input
-from scheduler.jobs.queue import RunState, enqueue_solve, request_cancel
+from scheduler.jobs.queue import UNDER_WAY, enqueue_manual_solve, request_cancel
 from scheduler.jobs.views import SolveRunPublic, get_run, list_runs, run_input, run_output
 from scheduler.rounds.access import require_round_coordinator
 from scheduler.rounds.service import round_row
 from scheduler.settings import Settings
 
-MAX_TIME_LIMIT = 3600.0
-MAX_WORKERS = 64
-UNDER_WAY: tuple[RunState, ...] = ("queued", "running")
-
 
 class SolveOptions(Input):
     """What a coordinator may choose for one solve; a missing value takes the service's default."""
 
-    time_limit: float | None = Field(default=None, gt=0.0, le=MAX_TIME_LIMIT, description="Seconds.")
-    workers: int | None = Field(default=None, ge=1, le=MAX_WORKERS, description="CP-SAT workers.")
+    time_limit: float | None = Field(
+        default=None, gt=0.0, description="Seconds, up to the service's cap (settings.solve_max_time_limit)."
+    )
+    workers: int | None = Field(
+        default=None, ge=1, description="CP-SAT workers, up to the service's cap (settings.solve_max_workers)."
+    )
     seed: int = Field(default=0, ge=0, lt=2**31)
 
 
 async def start_solve(
     session: AsyncSession, actor: Claims, round_id: int, options: SolveOptions, settings: Settings
 ) -> SolveRunPublic:
-    """Queues a solve of the round; a worker picks it up (in the API process or on another machine)."""
+    """Queues a solve of the round within the limits of `enqueue_manual_solve`; a worker picks it up (in the API
+    process or on another machine)."""
     await round_row(session, round_id)
     await require_round_coordinator(session, actor, round_id)
-    run_id = await enqueue_solve(
+    run_id = await enqueue_manual_solve(
         session,
         round_id,
         requested_by=actor.user_id,
-        time_limit=options.time_limit or settings.solve_time_limit,
-        workers=options.workers or settings.solve_workers,
+        time_limit=options.time_limit,
+        workers=options.workers,
         seed=options.seed,
+        settings=settings,
     )
     record(session, actor.user_id, "solve.start", "solverun", run_id, {"round_id": round_id})
     return await _visible(session, actor, run_id)
