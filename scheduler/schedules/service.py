@@ -8,6 +8,8 @@ Rules kept here, so that every caller gets them:
 - Only drafts are published, pinned or unpinned. Pins of a draft take effect when
   it is published: the published version's allocations, pins included, are the
   `previous_schedule` of the round's next solve.
+- A draft is published only if it keeps every rule of the round as it is now: a
+  window, quota or withdrawal since it was made may have broken one (StaleDraftError).
 - A manual move never edits a version: it is checked against every rule of the
   round file format on the would-be schedule and, if it keeps them all, saved as
   a new draft (source "edit") that copies the other allocations.
