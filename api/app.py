@@ -14,7 +14,15 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import (
+    JsonRenderPlugin,
+    OpenAPIRenderPlugin,
+    ScalarRenderPlugin,
+    SwaggerRenderPlugin,
+    YamlRenderPlugin,
+)
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.pydantic import PydanticInitPlugin
 
@@ -28,7 +36,8 @@ from api.controllers.rounds import QuotaController, RoundController
 from api.controllers.schedules import CalendarController, ScheduleController
 from api.controllers.slots import SlotController
 from api.controllers.solves import SolveController
-from api.database import database_plugin
+from api.database import DATABASE_ERRORS, database_plugin
+from api.limits import DEFAULT_BODY, FORM_BODY, body_too_large, public_rate_limit
 from api.openapi import document_contract
 from api.params import PAGE
 from api.problems import LOGGED_ERRORS, PROBLEM_DETAILS, BodyValidation
@@ -94,10 +103,20 @@ def create_app(
             NightlyController,
             ChangeLogController,
             SlotController,
-            Router(path="/", route_handlers=DASHBOARD_ROUTES, middleware=[dashboard_auth(settings).middleware]),
+            Router(
+                path="/",
+                route_handlers=DASHBOARD_ROUTES,
+                middleware=[dashboard_auth(settings).middleware],
+                request_max_body_size=FORM_BODY,
+            ),
         ],
         dependencies={"current_user": Provide(provide_current_user), **PAGE},
-        middleware=[sign_in_rate_limit(settings).middleware, bearer_auth(settings).middleware],
+        middleware=[
+            sign_in_rate_limit(settings).middleware,
+            public_rate_limit(settings).middleware,
+            bearer_auth(settings).middleware,
+        ],
+        request_max_body_size=DEFAULT_BODY,
         csrf_config=dashboard_csrf(settings),
         lifespan=[
             database,
@@ -113,7 +132,7 @@ def create_app(
             }
         ),
         plugins=[PydanticInitPlugin(), BodyValidation(), PROBLEM_DETAILS, database_plugin(engine, sessions)],
-        exception_handlers=LOGGED_ERRORS,
+        exception_handlers={**LOGGED_ERRORS, **DATABASE_ERRORS, RequestEntityTooLarge: body_too_large},
         template_config=TEMPLATE_CONFIG,
         logging_config=None,
         openapi_config=OpenAPIConfig(
@@ -121,9 +140,19 @@ def create_app(
             version="1",
             description="Allocation rounds, proposals, reviews, solves and schedules of mega-science facilities.",
             path="/schema",
+            render_plugins=_documentation_pages(settings),
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),
         ),
         debug=False,
     )
+
+
+def _documentation_pages(settings: Settings) -> list[OpenAPIRenderPlugin]:
+    """The OpenAPI document at /schema (JSON; YAML at /schema/openapi.yaml); the interactive pages load their
+    scripts from a public CDN, so they are served only where a developer turns them on."""
+    pages: list[OpenAPIRenderPlugin] = [JsonRenderPlugin(), YamlRenderPlugin()]
+    if settings.api_docs_pages:
+        pages = [ScalarRenderPlugin(), SwaggerRenderPlugin(), *pages]
+    return pages

@@ -5,18 +5,42 @@ autocommit handler commits a 2xx and rolls back the rest, as we do, but a commit
 that fails is only logged at debug level and the client still hears of success;
 here the failure propagates, so the client gets a 500 and the transaction, rolled
 back by the database, changed nothing.
+
+A connection the database dropped (a restart, a failover, `pg_terminate_backend`)
+costs nobody an error: the engine replaces pooled connections the server has
+closed before handing them out (`scheduler.db.engine`), and a request whose
+connection is lost while it runs is answered again, once, on a new connection —
+its transaction died with the connection, so nothing of the first try was kept.
+While the database cannot be reached at all, requests answer 503 at once.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import structlog
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyInitPlugin
 from advanced_alchemy.extensions.litestar._utils import delete_aa_scope_state, get_aa_scope_state
+from litestar import Request, Response
 from litestar.config.app import AppConfig
 from litestar.constants import HTTP_RESPONSE_START
-from litestar.types import BeforeMessageSendHookHandler, Message, Scope
+from litestar.enums import ScopeType
+from litestar.middleware import DefineMiddleware
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.types import ASGIApp, BeforeMessageSendHookHandler, ExceptionHandlersMap, Message, Receive, Scope, Send
+from litestar.types.empty import Empty
+from litestar.utils.scope.state import ScopeState
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.problems import problem
+
 SESSION_ENDS = {HTTP_RESPONSE_START, "http.disconnect"}
+LOST_CONNECTION = "beamtime_lost_connection"
+"""Set in the scope's state by the answer to a lost connection: the request is asked again."""
+RETRY_AFTER = {"Retry-After": "1"}
+
+log = structlog.get_logger(__name__)
 
 
 def _commit_when_answered(session_scope_key: str) -> BeforeMessageSendHookHandler:
@@ -44,6 +68,69 @@ def _commit_when_answered(session_scope_key: str) -> BeforeMessageSendHookHandle
     return handler
 
 
+def _lost_connection(request: Request[Any, Any, Any], error: DBAPIError) -> Response[dict[str, Any]]:
+    """503 for a connection that died under the request (asked again once, by `_ask_again_on_lost_connection`);
+    500 for any other error the database reported that nothing more specific answered."""
+    if error.connection_invalidated:
+        log.warning("database connection lost", method=request.method, path=request.url.path, error=str(error.orig))
+        request.scope["state"][LOST_CONNECTION] = True
+        return problem(
+            request, HTTP_503_SERVICE_UNAVAILABLE, "the database connection was lost: try again", headers=RETRY_AFTER
+        )
+    log.error("database error", method=request.method, path=request.url.path, exc_info=error)
+    return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, "an internal error; it has been logged")
+
+
+def _unreachable(request: Request[Any, Any, Any], error: ConnectionError) -> Response[dict[str, Any]]:
+    """The database refused or reset a new connection: it is down or restarting. Said at once, without a traceback."""
+    log.warning("database unreachable", method=request.method, path=request.url.path, error=str(error))
+    return problem(
+        request, HTTP_503_SERVICE_UNAVAILABLE, "the database is not reachable: try again", headers=RETRY_AFTER
+    )
+
+
+DATABASE_ERRORS: ExceptionHandlersMap = {DBAPIError: _lost_connection, ConnectionError: _unreachable}
+"""Register on the app: database failures that are nobody's fault answer 503 with `Retry-After`."""
+
+
+def _ask_again_on_lost_connection(session_scope_key: str) -> DefineMiddleware:
+    """Runs a request a second time when its first answer was the 503 of a lost connection, which nobody hears.
+
+    The first try's transaction died with its connection, so nothing of it was kept; its session is closed here
+    (the commit hook never saw its answer) and the second try gets a new one, on a new connection. The request
+    body was read once and is kept in the scope, so the second try reads the same. A second loss is answered.
+    """
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            swallowed = False
+
+            async def unless_lost(message: Message) -> None:
+                nonlocal swallowed
+                if message["type"] == HTTP_RESPONSE_START and scope["state"].pop(LOST_CONNECTION, False):
+                    swallowed = True
+                if not swallowed:
+                    await send(message)
+
+            await app(scope, receive, unless_lost)
+            if not swallowed:
+                return
+            session: AsyncSession | None = get_aa_scope_state(scope, session_scope_key, pop=True)
+            if session is not None:
+                await session.close()
+            state = ScopeState.from_scope(scope)
+            state.response_started = False
+            state.dependency_cache = Empty
+            await app(scope, receive, send)
+
+        return middleware
+
+    return DefineMiddleware(wrap)
+
+
 class _DatabasePlugin(SQLAlchemyInitPlugin):
     """The init half of advanced-alchemy's `SQLAlchemyPlugin` (answers are pydantic models, so no serialization half).
 
@@ -54,6 +141,8 @@ class _DatabasePlugin(SQLAlchemyInitPlugin):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config = super().on_app_init(app_config)
         del app_config.signature_namespace["Session"]
+        # Outermost, so that the account check of the authentication middleware is asked again too.
+        app_config.middleware.insert(0, _ask_again_on_lost_connection(self.config[0].session_scope_key))
         return app_config
 
 

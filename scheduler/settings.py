@@ -98,6 +98,12 @@ class Settings(LogSettings):
     login_attempts_per_minute: int = Field(
         default=30, ge=1, description="Sign-in attempts (API and dashboard together) per client address and minute."
     )
+    public_requests_per_minute: int = Field(
+        default=600,
+        ge=1,
+        description="Requests per client address and minute to what anyone may ask without a token: calendar "
+        "feeds, the API's description, the login page.",
+    )
     login_failures_per_account: int = Field(
         default=10, ge=1, description="Failed sign-ins on one e-mail address that lock it until the window has passed."
     )
@@ -129,6 +135,11 @@ class Settings(LogSettings):
         default="http://127.0.0.1:8000",
         description="Where users reach the service: calendar addresses point here, and cookies are Secure "
         "(`__Host-` names) unless it is plain HTTP on localhost.",
+    )
+    api_docs_pages: bool = Field(
+        default=False,
+        description="Serve the interactive API documentation pages (/schema/swagger, /schema/scalar), which load "
+        "scripts from a public CDN: for development. The OpenAPI document itself is always at /schema/openapi.json.",
     )
     migrate_on_start: bool = Field(
         default=True,

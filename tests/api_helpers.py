@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from itertools import count
 from typing import Any
 
+import uvicorn
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,6 +42,31 @@ async def api_client(database_url: str, *, start_worker: bool = False, **setting
     app = create_app(api_settings(database_url, **settings), start_worker=start_worker, migrate=False)
     async with AsyncTestClient(app=app) as client:
         yield client
+
+
+@contextmanager
+def served(database_url: str, **settings: Any) -> Iterator[str]:
+    """The app under uvicorn on a loopback port, in a thread of its own; yields its base URL.
+
+    The test client runs the app in a thread too, but each call blocks its caller until
+    answered; clients of a real server run concurrently with it and with each other,
+    which is what a test of one request slowing down others needs."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(api_settings(database_url, **settings), start_worker=False, migrate=False)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
 
 
 async def make_user(

@@ -12,6 +12,7 @@ from litestar.params import JSONBody, QueryParameter
 
 from api.auth import CHALLENGE, requires_role
 from api.controllers import BEARER
+from api.limits import FORM_BODY
 from api.params import CurrentUser, Id, Page, Session
 from api.schemas.auth import Login, Token
 from scheduler.accounts import credentials
@@ -28,6 +29,7 @@ class AuthController(Controller):
         "/login",
         status_code=200,
         summary="Exchange e-mail and password for a bearer token",
+        request_max_body_size=FORM_BODY,
         description="After too many failed sign-ins on one e-mail address, every attempt on it answers 429 "
         "(even with the right password) until the time in `Retry-After` has passed.",
     )

@@ -7,6 +7,7 @@ from litestar import Controller, delete, get, post, put
 from litestar.params import JSONBody
 
 from api.controllers import BEARER, permits
+from api.limits import PROPOSAL_BODY
 from api.params import CurrentUser, Id, OptionalId, Page, Session
 from scheduler.access import Operation
 from scheduler.proposals import reviews
@@ -51,6 +52,7 @@ class ProposalController(Controller):
         "/{proposal_id:int}",
         summary="Rewrite your proposal while the call is open",
         guards=[permits(Operation.CHANGE_PROPOSAL)],
+        request_max_body_size=PROPOSAL_BODY,
     )
     async def replace(
         self, proposal_id: Id, data: JSONBody[ProposalContent], db_session: Session, current_user: CurrentUser

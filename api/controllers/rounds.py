@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from api.controllers import BEARER, LOCATION, permits
 from api.controllers.items import child_routes, collection_routes, item_routes, services
+from api.limits import PROPOSAL_BODY, ROUND_FILE_BODY
 from api.params import CurrentUser, Id, Page, Session
 from scheduler.access import Operation
 from scheduler.proposals import service as proposals
@@ -73,6 +74,7 @@ class RoundController(Controller):
         "/import",
         summary="Create a round from a round file (coordinators of every facility in it)",
         guards=[permits(Operation.CHANGE_ROUND)],
+        request_max_body_size=ROUND_FILE_BODY,
         response_headers=[LOCATION],
     )
     async def import_round(
@@ -88,6 +90,7 @@ class RoundController(Controller):
         "`force=true`: the published version is then kept as superseded, with every other version and the "
         "change notices, and each slot the file moves or drops reaches its proposers' calendars as a change.",
         guards=[permits(Operation.CHANGE_ROUND)],
+        request_max_body_size=ROUND_FILE_BODY,
     )
     async def replace_from_file(
         self,
@@ -118,6 +121,7 @@ class RoundController(Controller):
         "/{round_id:int}/proposals",
         summary="Submit a proposal while the call is open (proposers)",
         guards=[permits(Operation.SUBMIT_PROPOSAL)],
+        request_max_body_size=PROPOSAL_BODY,
         response_headers=[LOCATION],
     )
     async def submit_proposal(

@@ -15,12 +15,14 @@ from litestar.datastructures import ResponseHeader, State
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import Body, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.controllers.accounts import client_of
+from api.limits import FORM_BODY, body_limit_detail
 from api.params import Id, Session
 from api.web.session import (
     LOGIN_PATH,
@@ -57,6 +59,8 @@ SECURITY_HEADERS = [
     ResponseHeader(name="Cache-Control", value="no-store"),
 ]
 """Pages carry private data and positions come from inline styles only; scripts are the app's own files."""
+ERROR_PAGE_HEADERS = {header.name: header.value for header in SECURITY_HEADERS if header.value is not None}
+"""Error pages are answered by exception handlers, which the controllers' `response_headers` never reach."""
 
 MANAGER_ROLES = ("admin", "coordinator")
 
@@ -66,6 +70,7 @@ def _error_page(request: Request[Any, Any, Any], status: int, title: str, messag
         template_name="error.html",
         context={"status": status, "title": title, "message": message, "viewer": None},
         status_code=status,
+        headers=ERROR_PAGE_HEADERS,
     )
 
 
@@ -89,6 +94,10 @@ def _http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respon
     return _error_page(request, error.status_code, "Request refused", error.detail)
 
 
+def _too_large(request: Request[Any, Any, Any], error: RequestEntityTooLarge) -> Response[Any]:
+    return _error_page(request, error.status_code, "Request refused", body_limit_detail(request))
+
+
 def _internal_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     log.error("unhandled page error", path=request.url.path, exc_info=error)
     return _error_page(request, 500, "Something went wrong", "An internal error; it has been logged.")
@@ -101,6 +110,7 @@ PAGE_ERRORS: ExceptionHandlersMap = {
     InputError: _bad_input,
     HTTPException: _http_error,
     ValidationException: _http_error,
+    RequestEntityTooLarge: _too_large,
     Exception: _internal_error,
 }
 
@@ -117,7 +127,12 @@ class LoginPages(_Pages):
     async def login_form(self, next_page: Annotated[str | None, QueryParameter(name="next")] = None) -> Template:
         return Template(template_name="login.html", context={"next": safe_next(next_page), "error": None})
 
-    @post("/login", status_code=303, summary="Sign in: the session cookie, then the page asked for")
+    @post(
+        "/login",
+        status_code=303,
+        summary="Sign in: the session cookie, then the page asked for",
+        request_max_body_size=FORM_BODY,
+    )
     async def login(
         self,
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],

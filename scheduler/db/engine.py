@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from scheduler.settings import private_sqlite_database
@@ -15,9 +16,9 @@ POOL_SIZE = 20
 
 Connections beyond the pool (`max_overflow`) are closed as soon as they are returned: under steady load they
 are opened and closed hundreds of times a second, a PostgreSQL backend each, which cut the throughput of the
-slot-status benchmark to a quarter (BENCHMARKS.md, API). No ping before each checkout either: it costs a
-round trip per request, and after a database restart SQLAlchemy discards the whole pool at the first
-disconnect error anyway."""
+slot-status benchmark to a quarter (BENCHMARKS.md, API). No ping before each checkout either (`pool_pre_ping`
+costs a round trip per request): `_closed_by_the_server` finds the connections a restart or
+`pg_terminate_backend` ended without asking the server."""
 
 
 def is_sqlite(url: str) -> bool:
@@ -27,7 +28,9 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite gets its private folder and file, WAL, foreign keys and a busy timeout."""
     if not is_sqlite(url):
-        return create_async_engine(url, pool_size=POOL_SIZE, max_overflow=0)
+        engine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=0)
+        event.listen(engine.sync_engine, "checkout", _closed_by_the_server)
+        return engine
     private_sqlite_database(url)
     engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -44,3 +47,13 @@ def create_engine(url: str) -> AsyncEngine:
 
 def session_maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _closed_by_the_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled PostgreSQL connection the server has ended is replaced before use, at no cost to the healthy ones.
+
+    An idle asyncpg connection reads its socket all the time, so it knows within moments that the server ended it
+    (restart, failover, `pg_terminate_backend`); `DisconnectionError` makes the pool open a new one instead.
+    """
+    if dbapi_connection._connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
