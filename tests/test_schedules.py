@@ -43,6 +43,8 @@ SOLVED = [
     ("P-003-b", "PIK-SANS", 13, 9),
 ]
 """An optimal schedule of the example round (P-005 is below the cut-off)."""
+WITHOUT_P004 = [placement for placement in SOLVED if placement[0] != "P-004-a"]
+"""A worse schedule that still keeps every rule of the round: publishing re-validates a draft."""
 
 Sessions = async_sessionmaker[AsyncSession]
 Placement = tuple[str, str, int, int]
@@ -115,7 +117,7 @@ def _placements(detail: schedules.VersionDetail) -> set[Placement]:
 
 async def test_publishing_supersedes_the_version_in_force(sessions: Sessions) -> None:
     round_id = await _import(sessions)
-    draft = await _draft(sessions, round_id, SOLVED[:-1])
+    draft = await _draft(sessions, round_id, WITHOUT_P004)
     revision = await _revision(sessions, round_id)
 
     async with sessions.begin() as session:
@@ -147,7 +149,7 @@ async def test_publishing_supersedes_the_version_in_force(sessions: Sessions) ->
 
 async def test_two_coordinators_publishing_at_once_one_wins(sessions: Sessions) -> None:
     round_id = await _import(sessions)
-    first, second = await _draft(sessions, round_id, SOLVED), await _draft(sessions, round_id, SOLVED[1:])
+    first, second = await _draft(sessions, round_id, SOLVED), await _draft(sessions, round_id, WITHOUT_P004)
     revision = await _revision(sessions, round_id)
 
     async def attempt(version_id: int) -> schedules.Published:
