@@ -71,6 +71,7 @@ _PROBLEMS: dict[int, str] = {
     403: "Signed in, but not allowed to do this.",
     404: "There is no such thing, or it is not yours to see.",
     409: "The change conflicts with the state of what it changes (a stale revision, a phase, data in use).",
+    413: "The body is larger than this operation accepts.",
     422: "The request breaks a rule: `errors` names each bad field.",
     429: "Too many attempts: `Retry-After` says when to try again.",
 }
@@ -172,24 +173,20 @@ def _document_problems(openapi: OpenAPI) -> None:
 
 
 def _problem_statuses(path: str, method: str, operation: Operation, signed_in_by_default: bool) -> list[int]:
+    """Which problems an operation can answer, from what it is: who may call it, what it is sent, what it does."""
     parameters = operation.parameters or []
     has_path = any(getattr(parameter, "param_in", None) == "path" for parameter in parameters)
     has_body = operation.request_body is not None
     signed_in = bool(operation.security) or signed_in_by_default
     changes = method.upper() in CHANGES
-    statuses = []
-    if has_body:
-        statuses.append(400)
-    if signed_in or path in SIGN_IN_PATHS:
-        statuses.append(401)
-    if signed_in:
-        statuses.append(403)
-    if has_path or signed_in:
-        statuses.append(404)
-    if signed_in and changes:
-        statuses.append(409)
-    if parameters or has_body or changes:
-        statuses.append(422)
-    if path in SIGN_IN_PATHS and method == "post":
-        statuses.append(429)
-    return statuses
+    applies = {
+        400: has_body,
+        401: signed_in or path in SIGN_IN_PATHS,
+        403: signed_in,
+        404: has_path or signed_in,
+        409: signed_in and changes,
+        413: has_body,
+        422: bool(parameters) or has_body or changes,
+        429: not signed_in,  # what anyone may call is rate-limited per client (sign-in, calendar feeds)
+    }
+    return [status for status, answered in applies.items() if answered]

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import msgspec
 import structlog
 from advanced_alchemy.exceptions import DuplicateKeyError, ForeignKeyError, NotFoundError, RepositoryError
 from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError
@@ -194,9 +195,21 @@ def _decode(model: type[BaseModel], value: object) -> BaseModel:
             raise InputError([InputProblem("$", "a round file is a JSON object")])
         return load_round(value)
     try:
-        return model.model_validate(value)
+        # Strictly as JSON, as the schema says: no number read as a date-time, no text as a number.
+        return model.model_validate_json(msgspec.json.encode(_whole_numbers(value)), strict=True)
     except ValidationError as error:
         raise InputError(problems_from_validation_error(error, model=model)) from None
+
+
+def _whole_numbers(value: object) -> object:
+    """`94.0` is the integer 94 to JSON (and JSON Schema); strict validation would refuse it for an int field."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    return value
 
 
 def _is_model(annotation: object) -> bool:

@@ -90,7 +90,15 @@ Weight = Annotated[float, Field(ge=0.0, le=1e6)]
 Instant = Annotated[AwareDatetime, Field(description="ISO 8601 with an offset"), AfterValidator(_within_years)]
 UTCInstant = Annotated[datetime, AfterValidator(_in_utc)]
 """Instants in answers: UTC, whatever offset they were sent in."""
-Timezone = Annotated[str, Field(max_length=64, description="An IANA timezone"), AfterValidator(_known_timezone)]
+Timezone = Annotated[
+    str,
+    Field(
+        max_length=64,
+        description="An IANA timezone",
+        json_schema_extra={"enum": sorted(_timezones())},  # every one the validator knows
+    ),
+    AfterValidator(_known_timezone),
+]
 
 
 class Input(BaseModel):
@@ -99,8 +107,24 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+def _null_only_where_clearable_in_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """The JSON Schema of an `Update` says what its validator does: null only for the fields in `nullable`."""
+    nullable: frozenset[str] = getattr(model, "nullable", frozenset())
+    properties = schema.get("properties", {})
+    for name, field in model.model_fields.items():
+        found = properties.get(field.alias or name)
+        if found is None or name in nullable or "anyOf" not in found:
+            continue
+        options = [option for option in found.pop("anyOf") if option.get("type") != "null"]
+        found.update(options[0] if len(options) == 1 else {"anyOf": options})
+        if found.get("default", ...) is None:
+            del found["default"]
+
+
 class Update(Input):
     """A partial change: absent fields stay as they are; null clears only the fields in `nullable`."""
+
+    model_config = ConfigDict(json_schema_extra=_null_only_where_clearable_in_schema)
 
     nullable: ClassVar[frozenset[str]] = frozenset()
 

@@ -27,6 +27,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import Case
 from schemathesis.checks import (
+    CheckContext,
     content_type_conformance,
     negative_data_rejection,
     not_a_server_error,
@@ -35,12 +36,16 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core.transport import Response
 from schemathesis.hooks import HookContext
+from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.schemas import BaseSchema
 
 from api.app import create_app
 from scheduler.accounts.tokens import issue_token
+from scheduler.catalogue.schemas import END_AFTER_START
 from scheduler.db.engine import create_engine, session_maker
+from scheduler.fields import FIRST_YEAR, LAST_YEAR, MAX_INT
 from scheduler.jobs import enqueue_solve
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import PreviousAllocation
@@ -48,19 +53,36 @@ from scheduler.rounds.importer import import_round
 from tests.api_helpers import api_client, api_settings, login, make_user
 from tests.test_api_schedules import EXAMPLE, SOLVED
 
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 2
 SIGNED_OUT_EXAMPLES = 2
 EXISTING_IDS = 3
 FIRST_TOKEN_VERSION = 0
 """A new account's: its tokens hold until it signs out or is changed."""
 """Ids 1 to 3 exist for every kind of thing the example round has (or lead to one that does)."""
+UNEXPRESSIBLE = (END_AFTER_START, f"the year must be between {FIRST_YEAR} and {LAST_YEAR}")
+"""The rules JSON Schema cannot state, so a request valid by the schema may break them: one field against
+another (a window's end after its start), and a range of date-times (`format: date-time` has no bounds).
+Their fields' descriptions say them; a 422 naming only these is not a schema-valid request rejected."""
+
+
+def positive_data_acceptance_but_unexpressible(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """`positive_data_acceptance`, except for a 422 whose every problem is one of `UNEXPRESSIBLE`."""
+    try:
+        return positive_data_acceptance(ctx, response, case)
+    except RejectedPositiveData:
+        errors = response.json().get("errors", []) if response.status_code == 422 else []
+        if errors and all(any(rule in error["message"] for rule in UNEXPRESSIBLE) for error in errors):
+            return None
+        raise
+
+
 CONFORMANCE = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
     negative_data_rejection,
-    positive_data_acceptance,
+    positive_data_acceptance_but_unexpressible,
 ]
 
 _database = tempfile.TemporaryDirectory(prefix="beamtime-schemathesis-")
@@ -105,11 +127,13 @@ async def _fill(url: str) -> dict[str, int]:
 def flatmap_path_parameters(
     context: HookContext, path_parameters: dict[str, Any] | None
 ) -> st.SearchStrategy[dict[str, Any] | None]:
-    """The generated parameters, or the same with every id made small enough to exist."""
+    """The generated parameters, or the same with every valid id made small enough to exist (an id out of
+    range stays out of range: it is what a negative case is about)."""
     if not path_parameters:
         return st.just(path_parameters)
     existing = {
-        name: value % EXISTING_IDS + 1 if isinstance(value, int) else value for name, value in path_parameters.items()
+        name: value % EXISTING_IDS + 1 if isinstance(value, int) and 1 <= value <= MAX_INT else value
+        for name, value in path_parameters.items()
     }
     return st.sampled_from([path_parameters, existing])
 
@@ -144,10 +168,17 @@ BOUNDED = settings(
 )
 
 
+def _leaves_out_the_token(case: Case) -> bool:
+    """A negative case without `Authorization` on purpose: sending the role's token would make it a valid one."""
+    data = case.meta.phase.data if case.meta else None
+    mutated = {getattr(data, "parameter", None), *(m.parameter for m in getattr(data, "mutations", ()))}
+    return any(name is not None and name.lower() == "authorization" for name in mutated)
+
+
 @signed_in.parametrize()
 @BOUNDED
 def test_the_contract_holds_for_each_role(case: Case, signed_in_as: dict[str, str]) -> None:
-    case.call_and_validate(headers=signed_in_as, checks=CONFORMANCE)
+    case.call_and_validate(headers={} if _leaves_out_the_token(case) else signed_in_as, checks=CONFORMANCE)
 
 
 @signed_out.parametrize()
