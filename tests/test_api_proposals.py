@@ -346,15 +346,23 @@ async def test_assigned_reviewers_grade_in_the_review_phase_and_may_declare_conf
 
 
 async def test_the_ranking_scores_the_round_as_stored(round_: Round) -> None:
-    client, coordinator = round_.client, round_.headers["coordinator"]
+    """An admin sees every row; SKIF's coordinator the rows of the proposals asking for SKIF's instruments
+    (scores are panel results), ranked within the whole round."""
+    client, coordinator = round_.client, round_.headers["admin"]
     expected = [(score.rank, score.proposal, score.priority) for score in score_round(load_round(EXAMPLE))]
 
     ranking = await client.get(f"/rounds/{round_.id}/ranking", headers=coordinator)
+    by_skif = (await client.get(f"/rounds/{round_.id}/ranking", headers=round_.headers["coordinator"])).json()
 
     assert ranking.status_code == 200
     assert ranking.json()["total"] == len(expected)
     assert [(row["rank"], row["proposal"], row["priority"]) for row in ranking.json()["items"]] == expected
     assert all(row["proposal_id"] == round_.proposal_ids[row["proposal"]] for row in ranking.json()["items"])
+    pik_only = {"P-005", "P-006"}
+    assert [(row["rank"], row["proposal"]) for row in by_skif["items"]] == [
+        (rank, code) for rank, code, _ in expected if code not in pik_only
+    ]
+    assert by_skif["total"] == len(expected) - len(pik_only)
     assert (await client.get(f"/rounds/{round_.id}/ranking", headers=round_.headers["owner"])).status_code == 403
     assert (await client.get(f"/rounds/{round_.id}/ranking", headers=round_.headers["r1"])).status_code == 403
     first = expected[0][1]

@@ -1,4 +1,7 @@
-"""The ranking: a round's proposals scored from their reviews as the round file's scoring does it, best first."""
+"""The ranking: a round's proposals scored from their reviews as the round file's scoring does it, best first.
+
+Scores are panel results: a coordinator sees the rows of the proposals they may read in confidence
+(`READ_CONFIDENTIAL`: those asking for their facilities' instruments), in the order of the whole round."""
 
 from __future__ import annotations
 
@@ -10,10 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from scheduler import access
 from scheduler.access import Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.db.tables import Proposal
 from scheduler.proposals.schemas import RankingRow
+from scheduler.proposals.service import proposal_facts
 from scheduler.roundfile.scoring import score_round
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.service import require_round
@@ -28,14 +33,20 @@ async def round_ranking(
     """
     await require_round(session, actor, Operation.READ_RANKING, round_id)
     scores = score_round(await export_round(session, round_id))
-    codes = await session.execute(
-        select(col(Proposal.code), col(Proposal.id)).where(col(Proposal.round_id) == round_id)
-    )
-    ids = {code: proposal_id for code, proposal_id in codes if proposal_id is not None}
-    shown = scores[page.offset : page.offset + page.limit]
+    proposals = list((await session.execute(select(Proposal).where(col(Proposal.round_id) == round_id))).scalars())
+    facts = await proposal_facts(session, proposals)
+    shown_to_actor = {
+        proposal.code: proposal.id
+        for proposal in proposals
+        if proposal.id is not None and access.may(actor, Operation.READ_CONFIDENTIAL, facts[proposal.id])
+    }
+    rows = [score for score in scores if score.proposal in shown_to_actor]
     return OffsetPagination(
-        items=[RankingRow(**asdict(score), proposal_id=ids[score.proposal]) for score in shown],
+        items=[
+            RankingRow(**asdict(score), proposal_id=shown_to_actor[score.proposal])
+            for score in rows[page.offset : page.offset + page.limit]
+        ],
         limit=page.limit,
         offset=page.offset,
-        total=len(scores),
+        total=len(rows),
     )
