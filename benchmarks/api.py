@@ -62,7 +62,8 @@ from scheduler.db.tables import Allocation, Proposal, Request, ScheduleVersion
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import PreviousAllocation
 from scheduler.roundfile.solving import solve_round
-from scheduler.rounds.importer import import_round, replace_round
+from scheduler.rounds.importer import import_round
+from scheduler.rounds.replacement import replace_round
 from scheduler.schedules.service import PUBLISHED
 from scheduler.schedules.slots import ProposalSlots, read_slots
 from scheduler.settings import Settings

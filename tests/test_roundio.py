@@ -33,7 +33,8 @@ from scheduler.roundfile.measure import measure
 from scheduler.roundfile.scoring import score_round
 from scheduler.roundfile.solving import exclusions, priorities, solve_round
 from scheduler.rounds.exporter import export_round
-from scheduler.rounds.importer import PublishedRoundError, Replacement, import_round, replace_round
+from scheduler.rounds.importer import import_round
+from scheduler.rounds.replacement import PublishedRoundError, Replacement, replace_round
 from scheduler.schedules import export
 from scheduler.schedules.export import export_schedule
 from scheduler.schedules.notices import REPLACED

@@ -5,17 +5,8 @@ share: an import upserts them by code, and for the windows of its facilities and
 instruments in its period the file is the truth (identical windows are kept, not
 duplicated). Everything else belongs to one round. Rows go in with bulk inserts,
 so a facility-size round takes about a second; `scheduler.rounds.exporter` gives
-the file back.
-
-Replacing a round's content never loses its history. Its schedule versions and
-change notices stay: their allocations follow each request to the new row of the
-same proposal and request code, and a proposal the file no longer has but a
-version or notice names stays as a withdrawn proposal (out of the round's files
-and solves, still its owner's). Only a slot whose request the file takes from a
-proposal it keeps has nowhere to stay; the replacement reports it. A round whose
-schedule is published is replaced only when forced: the published version is
-superseded and every slot the replacement moves or drops gets a change notice,
-so that proposers' calendars cancel it.
+the file back. `scheduler.rounds.replacement` replaces a round's content with a
+file through the same writers.
 """
 
 from __future__ import annotations
@@ -26,13 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.db.tables import (
-    Allocation,
-    ChangeNotice,
     CountryGroup,
     Equipment,
     Facility,
@@ -47,53 +36,17 @@ from scheduler.db.tables import (
     RoundEquipment,
     RoundFacility,
     RoundInstrument,
-    ScheduleVersion,
     TeamMember,
     Window,
 )
-from scheduler.errors import Conflict
 from scheduler.roundfile import contract as c
 from scheduler.roundfile.checks import InputError, InputProblem, check_round
-from scheduler.schedules.notices import record_replacement
-from scheduler.schedules.versions import save_version, version_schedule
+from scheduler.schedules.versions import save_version
 
 ChildT = TypeVar("ChildT")
 
 WindowKey = tuple[int | None, int | None, datetime, datetime, str, str]
 """A window's identity: facility id, instrument id, start, end, kind, reason."""
-
-
-class PublishedRoundError(Conflict):
-    """The round has a published schedule: replacing its content would take back what proposers were told."""
-
-
-@dataclass(frozen=True)
-class Replacement:
-    """What replacing a round's content did to what was there, in codes: for the audit log."""
-
-    removed_proposals: tuple[str, ...]
-    """Proposals the file no longer has."""
-    kept_withdrawn: tuple[str, ...]
-    """Those of them that versions or change notices name: kept, withdrawn."""
-    removed_requests: tuple[str, ...]
-    versions: int
-    """Schedule versions the round keeps."""
-    superseded: int | None
-    """The number of the published version the replacement superseded."""
-    lost_slots: tuple[str, ...]
-    """`version N: request` for allocations whose request the file took from a proposal it keeps."""
-    notices: int
-
-    def audit(self) -> dict[str, Any]:
-        return {
-            "removed_proposals": {"count": len(self.removed_proposals), "codes": list(self.removed_proposals)},
-            "kept_withdrawn": list(self.kept_withdrawn),
-            "removed_requests": {"count": len(self.removed_requests), "codes": list(self.removed_requests)},
-            "versions_kept": self.versions,
-            "superseded_version": self.superseded,
-            "lost_slots": list(self.lost_slots),
-            "change_notices": self.notices,
-        }
 
 
 async def import_round(session: AsyncSession, round_file: c.RoundFile, *, owner_id: int | None = None) -> int:
@@ -104,65 +57,13 @@ async def import_round(session: AsyncSession, round_file: c.RoundFile, *, owner_
     back, so an import lands whole or not at all. `owner_id` is the user the proposals
     belong to. `previous_schedule` becomes the published version (source "import").
     """
-    await _require_valid(session, round_file, None)
-    round_id = await _write_content(session, round_file, None, owner_id, _Kept())
-    await _publish_previous_schedule(session, round_id, round_file)
+    await require_valid(session, round_file, None)
+    round_id = await write_content(session, round_file, None, owner_id, Carried())
+    await publish_previous_schedule(session, round_id, round_file)
     return round_id
 
 
-async def replace_round(
-    session: AsyncSession, round_id: int, round_file: c.RoundFile, *, force: bool = False, owner_id: int | None = None
-) -> Replacement:
-    """Replaces the round's whole content with the file, all or nothing, keeping its history (see the module).
-
-    PublishedRoundError when the round has a published schedule, unless `force`. The
-    new proposals keep, by code, the owners (unless `owner_id` is given), reviewer
-    assignments and reviewers' accounts and comments of those they replace. The file's
-    `previous_schedule` becomes the published version; without one, no schedule is in force.
-    """
-    if await session.scalar(select(col(Round.id)).where(col(Round.id) == round_id)) is None:
-        raise LookupError(f"no round {round_id}")
-    in_force = (
-        await session.execute(
-            select(col(ScheduleVersion.id), col(ScheduleVersion.number)).where(
-                col(ScheduleVersion.round_id) == round_id, col(ScheduleVersion.status) == "published"
-            )
-        )
-    ).one_or_none()
-    if in_force is not None and not force:
-        raise PublishedRoundError(
-            f"round {round_file.round.id!r} has published schedule version {in_force.number}: replacing its content "
-            "would take back what proposers were told; an admin may force it"
-        )
-    await _require_valid(session, round_file, round_id)
-    history = await _History.read(session, round_id, None if in_force is None else in_force.id)
-    named = {proposal.id for proposal in round_file.proposals}
-    keep = frozenset(history.proposals - named)
-    kept = await _clear_round(session, round_id, keep)
-    await _write_content(session, round_file, round_id, owner_id, kept)
-    lost = await history.restore(session, round_id)
-    if in_force is not None:
-        await session.execute(
-            update(ScheduleVersion).where(col(ScheduleVersion.id) == in_force.id).values(status="superseded")
-        )
-    published_id = await _publish_previous_schedule(session, round_id, round_file)
-    notices = 0
-    if in_force is not None and history.in_force is not None:
-        notices = await record_replacement(
-            session, round_id, history.in_force, superseded_id=in_force.id, version_id=published_id
-        )
-    return Replacement(
-        removed_proposals=tuple(sorted(kept.codes - named)),
-        kept_withdrawn=tuple(sorted(keep)),
-        removed_requests=tuple(sorted(kept.requests - {r.id for p in round_file.proposals for r in p.requests})),
-        versions=history.versions + (published_id is not None),
-        superseded=None if in_force is None else in_force.number,
-        lost_slots=lost,
-        notices=notices,
-    )
-
-
-async def _publish_previous_schedule(session: AsyncSession, round_id: int, round_file: c.RoundFile) -> int | None:
+async def publish_previous_schedule(session: AsyncSession, round_id: int, round_file: c.RoundFile) -> int | None:
     """The file's `previous_schedule` as the round's published version (source "import"); its id."""
     if round_file.previous_schedule is None:
         return None
@@ -172,17 +73,17 @@ async def _publish_previous_schedule(session: AsyncSession, round_id: int, round
     )
 
 
-async def _require_valid(session: AsyncSession, round_file: c.RoundFile, into: int | None) -> None:
+async def require_valid(session: AsyncSession, round_file: c.RoundFile, into: int | None) -> None:
     """Every problem of the file on its own and against the stored data, at once, before anything is written."""
     problems = [*check_round(round_file), *_storage_problems(round_file), *await _conflicts(session, round_file, into)]
     if problems:
         raise InputError(problems)
 
 
-async def _write_content(
-    session: AsyncSession, round_file: c.RoundFile, into: int | None, owner_id: int | None, kept: _Kept
+async def write_content(
+    session: AsyncSession, round_file: c.RoundFile, into: int | None, owner_id: int | None, kept: Carried
 ) -> int:
-    """The catalogue's part of the file, the round's row and its own rows; the round's id."""
+    """The catalogue's part of the file, the round's row (`into`: that round's, anew) and its own rows; its id."""
     facility_ids, instrument_ids = await _upsert_facilities(session, round_file.facilities)
     equipment_ids = await _upsert_equipment(session, round_file.equipment)
     await _replace_windows(session, round_file, facility_ids, instrument_ids)
@@ -241,8 +142,9 @@ async def _conflicts(session: AsyncSession, round_file: c.RoundFile, into: int |
 
 
 @dataclass
-class _Kept:
-    """What a replaced round's proposals carry over to the new ones of the same code, and what they were."""
+class Carried:
+    """What a replaced round's proposals carry over to the new ones of the same code, and what they were
+    (`scheduler.rounds.replacement` fills it in; a new round's is empty)."""
 
     owners: dict[str, int] = field(default_factory=dict)
     assignments: dict[str, set[int]] = field(default_factory=dict)
@@ -256,152 +158,6 @@ class _Kept:
         """The account and comment of a review, by proposal code and reviewer name."""
         reviewer_id, comment = self.reviewers.get((proposal, reviewer), (None, ""))
         return {"reviewer_id": reviewer_id, "comment": comment}
-
-
-@dataclass(frozen=True)
-class _History:
-    """The round's versions and notices in codes, read before its content goes, to be pointed at the new rows."""
-
-    allocations: list[tuple[int, str, str, int, int, int, bool]]
-    """Version id, proposal code, request code, instrument id, start shift, shifts, pinned; in writing order."""
-    notices: list[tuple[str, dict[str, Any]]]
-    """Proposal code and the notice's other columns, oldest first."""
-    versions: int
-    in_force: c.ScheduleFile | None
-    """The published version's schedule as it was."""
-
-    @property
-    def proposals(self) -> set[str]:
-        """The codes of the proposals that versions or notices name."""
-        return {proposal for _, proposal, *_ in self.allocations} | {proposal for proposal, _ in self.notices}
-
-    @classmethod
-    async def read(cls, session: AsyncSession, round_id: int, in_force: int | None) -> _History:
-        of_round = col(ScheduleVersion.round_id) == round_id
-        allocations = await session.execute(
-            select(
-                col(Allocation.schedule_version_id),
-                col(Proposal.code),
-                col(Request.code),
-                col(Allocation.instrument_id),
-                col(Allocation.start_shift),
-                col(Allocation.shifts),
-                col(Allocation.pinned),
-            )
-            .join(Request, col(Request.id) == col(Allocation.request_id))
-            .join(Proposal, col(Proposal.id) == col(Request.proposal_id))
-            .join(ScheduleVersion, col(ScheduleVersion.id) == col(Allocation.schedule_version_id))
-            .where(of_round)
-            .order_by(col(Allocation.id))
-        )
-        notices = await session.execute(
-            select(col(Proposal.code), ChangeNotice)
-            .join(Proposal, col(Proposal.id) == col(ChangeNotice.proposal_id))
-            .where(col(Proposal.round_id) == round_id)
-            .order_by(col(ChangeNotice.id))
-        )
-        versions = await session.scalar(select(func.count()).select_from(ScheduleVersion).where(of_round))
-        return cls(
-            allocations=[(v, p, r, i, start, n, pinned) for v, p, r, i, start, n, pinned in allocations],
-            notices=[(code, notice.model_dump(exclude={"id", "proposal_id"})) for code, notice in notices],
-            versions=versions or 0,
-            in_force=None if in_force is None else await version_schedule(session, in_force),
-        )
-
-    async def restore(self, session: AsyncSession, round_id: int) -> tuple[str, ...]:
-        """Writes the allocations anew on the rows of the same proposal and request code, and the notices on
-        the proposals of their code, in their order; `version N: request` of the allocations that found no row."""
-        requests = await session.execute(
-            select(col(Proposal.code), col(Request.code), col(Request.id))
-            .join(Proposal, col(Proposal.id) == col(Request.proposal_id))
-            .where(col(Request.round_id) == round_id)
-        )
-        request_ids = {(proposal, request): request_id for proposal, request, request_id in requests}
-        proposals = await session.execute(
-            select(col(Proposal.code), col(Proposal.id)).where(col(Proposal.round_id) == round_id)
-        )
-        proposal_ids = {code: proposal_id for code, proposal_id in proposals if proposal_id is not None}
-        rows, lost = [], []
-        for version_id, proposal, request, instrument_id, start_shift, shifts, pinned in self.allocations:
-            request_id = request_ids.get((proposal, request))
-            if request_id is None:
-                lost.append((version_id, request))
-                continue
-            rows.append(
-                {
-                    "schedule_version_id": version_id,
-                    "request_id": request_id,
-                    "instrument_id": instrument_id,
-                    "start_shift": start_shift,
-                    "shifts": shifts,
-                    "pinned": pinned,
-                }
-            )
-        await _insert(session, Allocation, rows)
-        await _insert(
-            session, ChangeNotice, [{"proposal_id": proposal_ids[code], **notice} for code, notice in self.notices]
-        )
-        if not lost:
-            return ()
-        versions = await session.execute(
-            select(col(ScheduleVersion.id), col(ScheduleVersion.number)).where(
-                col(ScheduleVersion.id).in_({version_id for version_id, _ in lost})
-            )
-        )
-        numbers = {row.id: row.number for row in versions}
-        return tuple(f"version {numbers[version_id]}: {request}" for version_id, request in lost)
-
-
-async def _clear_round(session: AsyncSession, round_id: int, keep: frozenset[str]) -> _Kept:
-    """Deletes the round's own rows but its versions and the proposals of the `keep` codes, which are withdrawn
-    (`_History.restore` writes the versions' allocations and the notices anew); notes what the new proposals
-    keep. The catalogue stays."""
-    kept = _Kept()
-    of_round = col(Proposal.round_id) == round_id
-    owners = await session.execute(select(col(Proposal.code), col(Proposal.owner_id)).where(of_round))
-    for code, owner in owners:
-        kept.codes.add(code)
-        if owner is not None:
-            kept.owners[code] = owner
-    kept.requests = set(
-        (await session.execute(select(col(Request.code)).where(col(Request.round_id) == round_id))).scalars()
-    )
-    assignments = await session.execute(
-        select(col(Proposal.code), col(ReviewAssignment.user_id))
-        .join(Proposal, col(Proposal.id) == col(ReviewAssignment.proposal_id))
-        .where(of_round)
-    )
-    for code, user_id in assignments:
-        kept.assignments.setdefault(code, set()).add(user_id)
-    reviews = await session.execute(
-        select(col(Proposal.code), col(Review.reviewer), col(Review.reviewer_id), col(Review.comment))
-        .join(Proposal, col(Proposal.id) == col(Review.proposal_id))
-        .where(of_round)
-    )
-    kept.reviewers = {(code, reviewer): (user_id, comment) for code, reviewer, user_id, comment in reviews}
-
-    gone = select(col(Proposal.id)).where(of_round, col(Proposal.code).not_in(keep))
-    versions = select(col(ScheduleVersion.id)).where(col(ScheduleVersion.round_id) == round_id)
-    statements = [
-        delete(Allocation).where(col(Allocation.schedule_version_id).in_(versions)),
-        delete(ReviewAssignment).where(col(ReviewAssignment.proposal_id).in_(gone)),
-        delete(Review).where(col(Review.proposal_id).in_(gone)),
-        delete(TeamMember).where(col(TeamMember.proposal_id).in_(gone)),
-        delete(Link).where(col(Link.proposal_id).in_(gone)),
-        delete(Request).where(col(Request.proposal_id).in_(gone)),
-        delete(ChangeNotice).where(col(ChangeNotice.proposal_id).in_(select(col(Proposal.id)).where(of_round))),
-        delete(Proposal).where(col(Proposal.id).in_(gone)),
-        update(Proposal).where(of_round).values(withdrawn=True),
-        delete(Quota).where(col(Quota.round_id) == round_id),
-        delete(CountryGroup).where(col(CountryGroup.round_id) == round_id),
-        delete(RoundFacility).where(col(RoundFacility.round_id) == round_id),
-        delete(RoundEquipment).where(col(RoundEquipment.round_id) == round_id),
-        delete(RoundInstrument).where(col(RoundInstrument.round_id) == round_id),
-    ]
-    for statement in statements:
-        # Rows of other tables are not loaded in this session; there is nothing to synchronise.
-        await session.execute(statement.execution_options(synchronize_session=False))
-    return kept
 
 
 async def _insert(session: AsyncSession, table: type[Any], rows: Sequence[Mapping[str, Any]]) -> None:
@@ -589,7 +345,7 @@ def _quota_row(quota: c.Quota) -> dict[str, Any]:
 
 
 async def _insert_proposals(
-    session: AsyncSession, round_id: int, proposals: Sequence[c.Proposal], owner_id: int | None, kept: _Kept
+    session: AsyncSession, round_id: int, proposals: Sequence[c.Proposal], owner_id: int | None, kept: Carried
 ) -> None:
     """Proposals and everything in them."""
     proposal_ids = await _insert_returning_ids(

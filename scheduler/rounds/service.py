@@ -44,7 +44,8 @@ from scheduler.roundfile.contract import Proposal as FileProposal
 from scheduler.roundfile.contract import RoundFile, Scoring
 from scheduler.roundfile.quotas import dangling_references
 from scheduler.rounds.exporter import export_round
-from scheduler.rounds.importer import import_round, replace_round
+from scheduler.rounds.importer import import_round
+from scheduler.rounds.replacement import replace_round
 from scheduler.rounds.schemas import PHASES, Phase, QuotaCreate, QuotaPublic, RoundCreate, RoundPublic, RoundUpdate
 
 _PHASE_ORDER: tuple[str, ...] = PHASES
@@ -143,7 +144,7 @@ class RoundService(TableService[Round]):
 
         Replacing needs the coordination of every facility the round has and the file gives it;
         replacing a round whose schedule is published is refused (409) unless an admin forces it
-        (`FORCE_REPLACE_ROUND`), and its audit entry says what went (`scheduler.rounds.importer.Replacement`).
+        (`FORCE_REPLACE_ROUND`), and its audit entry says what went (`scheduler.rounds.replacement.Replacement`).
         Facilities the file brings in that do not exist yet are created, which is for admins;
         equipment it changes is changed only by its facility's coordinators. New equipment is
         kept by the first of the file's facilities whose instruments a request uses it on.

@@ -8,7 +8,7 @@ land together or not at all. They are a proposer's change log and drive the
 calendar feed: an event's SEQUENCE is its request's number of notices, and a
 dropped slot stays in the feed as a cancelled event.
 
-A round whose content a file replaces by force (`scheduler.rounds.importer`) gets
+A round whose content a file replaces by force (`scheduler.rounds.replacement`) gets
 notices too: each slot of its published schedule that the file's own schedule moves
 or drops, or every one of them when the file brings none.
 
