@@ -87,7 +87,11 @@ MissedRounds = Annotated[int, Field(ge=0, le=MAX_MISSED_ROUNDS)]
 Grade = Annotated[float, Field(ge=-1e6, le=1e6)]
 Weight = Annotated[float, Field(ge=0.0, le=1e6)]
 """A priority, bonus or penalty: finite, so that sums of them stay exact enough to compare."""
-Instant = Annotated[AwareDatetime, Field(description="ISO 8601 with an offset"), AfterValidator(_within_years)]
+Instant = Annotated[
+    AwareDatetime,
+    Field(description=f"ISO 8601 with an offset, in the years {FIRST_YEAR} to {LAST_YEAR}"),
+    AfterValidator(_within_years),
+]
 UTCInstant = Annotated[datetime, AfterValidator(_in_utc)]
 """Instants in answers: UTC, whatever offset they were sent in."""
 Timezone = Annotated[

@@ -31,7 +31,7 @@ class Span(Input):
     """A start and an end after it; the one check of that rule for bodies (`require_end_after_start` for rows)."""
 
     start: Instant
-    end: Instant
+    end: Annotated[Instant, Field(description="ISO 8601 with an offset, after `start`.")]
 
     @field_validator("end")
     @classmethod
