@@ -34,10 +34,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.problems import problem
+from scheduler.db.engine import note_lost_connection, noting_lost_connections
 
 SESSION_ENDS = {HTTP_RESPONSE_START, "http.disconnect"}
-LOST_CONNECTION = "beamtime_lost_connection"
-"""Set in the scope's state by the answer to a lost connection: the request is asked again."""
+SAFE_METHODS = frozenset({"GET", "HEAD"})
 RETRY_AFTER = {"Retry-After": "1"}
 
 log = structlog.get_logger(__name__)
@@ -69,16 +69,27 @@ def _commit_when_answered(session_scope_key: str) -> BeforeMessageSendHookHandle
 
 
 def _lost_connection(request: Request[Any, Any, Any], error: DBAPIError) -> Response[dict[str, Any]]:
-    """503 for a connection that died under the request (asked again once, by `_ask_again_on_lost_connection`);
+    """503 for a connection that died under the request twice (`_ask_again_on_lost_connection` hides the first);
     500 for any other error the database reported that nothing more specific answered."""
     if error.connection_invalidated:
         log.warning("database connection lost", method=request.method, path=request.url.path, error=str(error.orig))
-        request.scope["state"][LOST_CONNECTION] = True
+        note_lost_connection()
         return problem(
             request, HTTP_503_SERVICE_UNAVAILABLE, "the database connection was lost: try again", headers=RETRY_AFTER
         )
     log.error("database error", method=request.method, path=request.url.path, exc_info=error)
     return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, "an internal error; it has been logged")
+
+
+def _is_lost(error: BaseException | None) -> bool:
+    """Whether a lost connection is what `error` is, or what it was raised from."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _unreachable(request: Request[Any, Any, Any], error: ConnectionError) -> Response[dict[str, Any]]:
@@ -94,11 +105,13 @@ DATABASE_ERRORS: ExceptionHandlersMap = {DBAPIError: _lost_connection, Connectio
 
 
 def _ask_again_on_lost_connection(session_scope_key: str) -> DefineMiddleware:
-    """Runs a request a second time when its first answer was the 503 of a lost connection, which nobody hears.
+    """Runs a request a second time when the database dropped its connection under it, and nobody hears the first.
 
-    The first try's transaction died with its connection, so nothing of it was kept; its session is closed here
-    (the commit hook never saw its answer) and the second try gets a new one, on a new connection. The request
-    body was read once and is kept in the scope, so the second try reads the same. A second loss is answered.
+    The first try's transaction died with its connection, so nothing of it was kept; its answer (whatever the error
+    became on its way up) is held back, its session dropped (the commit hook never saw the answer) and the second
+    try gets a new session on a new connection. A read whose commit met the loss is asked again too; a write's
+    commit that met it may have been kept, so that one is answered (503). The body was read once and is kept in
+    the scope, so the second try reads the same. A loss in the second try is answered.
     """
 
     def wrap(app: ASGIApp) -> ASGIApp:
@@ -106,21 +119,36 @@ def _ask_again_on_lost_connection(session_scope_key: str) -> DefineMiddleware:
             if scope["type"] != ScopeType.HTTP:
                 await app(scope, receive, send)
                 return
-            swallowed = False
+            held = sent = False
 
             async def unless_lost(message: Message) -> None:
-                nonlocal swallowed
-                if message["type"] == HTTP_RESPONSE_START and scope["state"].pop(LOST_CONNECTION, False):
-                    swallowed = True
-                if not swallowed:
+                nonlocal held, sent
+                if message["type"] == HTTP_RESPONSE_START and losses.count:
+                    held = True
+                if held:
+                    return
+                try:
                     await send(message)
+                except DBAPIError as error:
+                    read = message["type"] == HTTP_RESPONSE_START and scope["method"] in SAFE_METHODS
+                    if not (error.connection_invalidated and read):
+                        raise
+                    held = True
+                sent = True
 
-            await app(scope, receive, unless_lost)
-            if not swallowed:
+            with noting_lost_connections() as losses:
+                try:
+                    await app(scope, receive, unless_lost)
+                except Exception as error:  # raised before any handler answered: by a middleware (authentication)
+                    if sent or not (losses.count or _is_lost(error)):
+                        raise
+                    held = True
+            if not held:
                 return
+            log.info("asked again after a lost connection", method=scope["method"], path=scope["path"])
             session: AsyncSession | None = get_aa_scope_state(scope, session_scope_key, pop=True)
             if session is not None:
-                await session.close()
+                await session.invalidate()  # no rollback over the lost connection
             state = ScopeState.from_scope(scope)
             state.response_started = False
             state.dependency_cache = Empty

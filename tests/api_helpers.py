@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from itertools import count
 from typing import Any
 
@@ -44,13 +45,14 @@ async def api_client(database_url: str, *, start_worker: bool = False, **setting
         yield client
 
 
-@contextmanager
-def served(database_url: str, **settings: Any) -> Iterator[str]:
+@asynccontextmanager
+async def served(database_url: str, **settings: Any) -> AsyncIterator[str]:
     """The app under uvicorn on a loopback port, in a thread of its own; yields its base URL.
 
     The test client runs the app in a thread too, but each call blocks its caller until
     answered; clients of a real server run concurrently with it and with each other,
-    which is what a test of one request slowing down others needs."""
+    which is what a test of one request slowing down others needs. The caller's event
+    loop keeps running while the server starts and stops."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -62,11 +64,11 @@ def served(database_url: str, **settings: Any) -> Iterator[str]:
         deadline = time.monotonic() + 20
         while not server.started:
             assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-            time.sleep(0.02)
+            await asyncio.sleep(0.02)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=20)
+        await asyncio.to_thread(thread.join, 20)
 
 
 async def make_user(

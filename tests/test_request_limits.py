@@ -95,31 +95,30 @@ async def test_oversized_bodies_are_refused_at_once_while_others_keep_reading(
     await make_user(sessions, "proposer", "pi@example.org")
     await make_user(sessions, "admin", "admin@example.org")
     big_json, big_form = _json_of(TEN_MB), _form_of(TEN_MB)
-    with served(database_url) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            proposer = await _bearer(http, "pi@example.org")
-            admin = await _bearer(http, "admin@example.org")
-            await http.get("/ui/login")
-            csrf = {CSRF_HEADER: http.cookies[CSRF_COOKIE]}
+    async with served(database_url) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        proposer = await _bearer(http, "pi@example.org")
+        admin = await _bearer(http, "admin@example.org")
+        await http.get("/ui/login")
+        csrf = {CSRF_HEADER: http.cookies[CSRF_COOKIE]}
 
-            async def oversized() -> list[tuple[str, httpx.Response, float]]:
-                sent: list[tuple[str, Callable[[], Awaitable[httpx.Response]]]] = [
-                    ("/auth/login", lambda: http.post("/auth/login", content=big_json, headers=_json_type())),
-                    ("/ui/login", lambda: http.post("/ui/login", content=big_form, headers=csrf | _form_type())),
-                    (
-                        "/rounds/1/proposals",
-                        lambda: http.post("/rounds/1/proposals", content=big_json, headers=proposer | _json_type()),
-                    ),
-                    ("/auth/login streamed", lambda: http.post("/auth/login", content=_chunks(big_json))),
-                ]
-                answers = []
-                for name, call in sent * 3:
-                    answer, seconds = await _timed(call)
-                    answers.append((name, answer, seconds))
-                return answers
+        async def oversized() -> list[tuple[str, httpx.Response, float]]:
+            sent: list[tuple[str, Callable[[], Awaitable[httpx.Response]]]] = [
+                ("/auth/login", lambda: http.post("/auth/login", content=big_json, headers=_json_type())),
+                ("/ui/login", lambda: http.post("/ui/login", content=big_form, headers=csrf | _form_type())),
+                (
+                    "/rounds/1/proposals",
+                    lambda: http.post("/rounds/1/proposals", content=big_json, headers=proposer | _json_type()),
+                ),
+                ("/auth/login streamed", lambda: http.post("/auth/login", content=_chunks(big_json))),
+            ]
+            answers = []
+            for name, call in sent * 3:
+                answer, seconds = await _timed(call)
+                answers.append((name, answer, seconds))
+            return answers
 
-            _, quiet = await _read_while(http, admin, asyncio.sleep(0.5))
-            answers, busy = await _read_while(http, admin, oversized())
+        _, quiet = await _read_while(http, admin, asyncio.sleep(0.5))
+        answers, busy = await _read_while(http, admin, oversized())
 
     for name, answer, seconds in answers:
         limit = FORM_BODY if "login" in name else PROPOSAL_BODY

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -30,6 +34,7 @@ def create_engine(url: str) -> AsyncEngine:
     if not is_sqlite(url):
         engine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=0)
         event.listen(engine.sync_engine, "checkout", _closed_by_the_server)
+        event.listen(engine.sync_engine, "handle_error", _note_lost_connection)
         return engine
     private_sqlite_database(url)
     engine = create_async_engine(url, connect_args={"timeout": 30})
@@ -57,3 +62,34 @@ def _closed_by_the_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> N
     """
     if dbapi_connection._connection.is_closed():
         raise DisconnectionError("the server closed this pooled connection")
+
+
+@dataclass
+class ConnectionLosses:
+    count: int = 0
+
+
+_losses: ContextVar[ConnectionLosses | None] = ContextVar("connection_losses", default=None)
+
+
+@contextmanager
+def noting_lost_connections() -> Iterator[ConnectionLosses]:
+    """Counts the connections the database drops under the work done within (this task and the greenlets SQLAlchemy
+    runs it in), whatever the error became on its way up: a caller can then tell a lost connection from a bug."""
+    losses = ConnectionLosses()
+    token = _losses.set(losses)
+    try:
+        yield losses
+    finally:
+        _losses.reset(token)
+
+
+def note_lost_connection() -> None:
+    """For a loss seen where SQLAlchemy's error event is not: in another task that shares its result with this one."""
+    if (losses := _losses.get()) is not None:
+        losses.count += 1
+
+
+def _note_lost_connection(context: ExceptionContext) -> None:
+    if context.is_disconnect:
+        note_lost_connection()
