@@ -5,7 +5,7 @@ Scores are panel results: a coordinator sees the rows of the proposals they may 
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
@@ -19,7 +19,7 @@ from scheduler.accounts.schemas import Claims
 from scheduler.db.tables import Proposal
 from scheduler.proposals.schemas import RankingRow
 from scheduler.proposals.service import proposal_facts
-from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.solving import ranked_with_set_aside
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.service import require_round
 
@@ -29,11 +29,19 @@ async def round_ranking(
 ) -> OffsetPagination[RankingRow]:
     """The round's proposals (withdrawn ones left out) scored from their reviews, best first.
 
-    The whole round is scored for any page: a proposal's score depends on every other grade.
+    The whole round is scored for any page: a proposal's score depends on every other grade. A proposal
+    that breaks the round file's rules is set aside, last, with its reason (`ranked_with_set_aside`);
+    one declared inadmissible is not feasible, with the coordinators' reason.
     """
     await require_round(session, actor, Operation.READ_RANKING, round_id)
-    scores = score_round(await export_round(session, round_id))
     proposals = list((await session.execute(select(Proposal).where(col(Proposal.round_id) == round_id))).scalars())
+    inadmissible = {p.code: p.inadmissible_reason for p in proposals if p.inadmissible_reason is not None}
+    scores = [
+        replace(score, excluded_detail=f"inadmissible: {inadmissible[score.proposal]}")
+        if score.proposal in inadmissible and score.excluded_reason == "not_feasible"
+        else score
+        for score in ranked_with_set_aside(await export_round(session, round_id))
+    ]
     facts = await proposal_facts(session, proposals)
     shown_to_actor = {
         proposal.code: proposal.id

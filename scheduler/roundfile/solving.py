@@ -2,15 +2,119 @@
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from scheduler.roundfile.build import Exclusion, Prepared, prepare
-from scheduler.roundfile.contract import RoundFile, ScheduleFile
+from scheduler.roundfile.checks import InputProblem, check_round
+from scheduler.roundfile.contract import Proposal, RoundFile, ScheduleFile
 from scheduler.roundfile.schedule import schedule_file
-from scheduler.roundfile.scoring import ProposalScore, score_round
+from scheduler.roundfile.scoring import ProposalScore, ScoringError, score_round
 from solver.problem import Settings
 from solver.search import ProgressCallback, solve
+
+_PROPOSAL_PATH = re.compile(r"^\$\.proposals\[(\d+)\]")
+_ALLOCATION_PATH = re.compile(r"^\$\.previous_schedule\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A round file without the proposals that break the file's rules, and why each was set aside."""
+
+    round_file: RoundFile
+    """The round without those proposals and their previous allocations: only round-wide problems are left."""
+    reasons: Mapping[str, str]
+    """Proposal id -> its problems in words."""
+
+
+def set_aside(round_file: RoundFile) -> SetAside:
+    """The proposals whose requests, links, reviews or previous allocations break a rule, set aside.
+
+    A stored round should hold none (`scheduler.rounds.integrity` refuses writes that add one), but
+    old data or a rule added later must cost one proposal its time, never the whole round its solve.
+    A problem of the round itself (its grid, quotas, scoring settings) is no proposal's and stays.
+    """
+    reasons: dict[str, list[str]] = defaultdict(list)
+    kept = round_file
+    while True:
+        found = _problems_by_proposal(kept)
+        if not found:
+            break
+        for proposal_id, messages in found.items():
+            reasons[proposal_id] += messages
+        kept = _without(kept, set(found))
+    return SetAside(kept, {proposal_id: "; ".join(messages) for proposal_id, messages in reasons.items()})
+
+
+def ranked_with_set_aside(round_file: RoundFile) -> list[ProposalScore]:
+    """The ranking of `round_file`: its valid proposals scored, then those set aside, each with its reason."""
+    aside = set_aside(round_file)
+    scores = score_round(aside.round_file)
+    return scores + [
+        ProposalScore(
+            proposal=proposal.id,
+            pi_country=proposal.pi.country,
+            type=proposal.type,
+            usable_reviews=0,
+            reviews_set_aside=(),
+            raw_grade=None,
+            normalised_grade=None,
+            adjustments={},
+            final_grade=None,
+            priority=None,
+            priority_given=False,
+            excluded_reason="not_feasible",
+            excluded_detail=f"set aside: {aside.reasons[proposal.id]}",
+            rank=len(scores) + position,
+        )
+        for position, proposal in enumerate((p for p in round_file.proposals if p.id in aside.reasons), start=1)
+    ]
+
+
+def proposal_problems(round_file: RoundFile) -> list[InputProblem]:
+    """Every problem of the file's checks and its reviews (`scoring`), with paths into the file."""
+    problems = check_round(round_file)
+    try:
+        score_round(round_file)
+    except ScoringError as error:
+        problems += error.problems
+    return problems
+
+
+def _problems_by_proposal(round_file: RoundFile) -> dict[str, list[str]]:
+    proposal_of_request = {r.id: p.id for p in round_file.proposals for r in p.requests}
+    allocations = round_file.previous_schedule or []
+    found: dict[str, list[str]] = defaultdict(list)
+    for problem in proposal_problems(round_file):
+        if match := _PROPOSAL_PATH.match(problem.path):
+            proposal = round_file.proposals[int(match[1])].id
+            where = proposal + problem.path.removeprefix(match[0])
+        elif (match := _ALLOCATION_PATH.match(problem.path)) and (
+            owner := proposal_of_request.get(allocations[int(match[1])].request)
+        ):
+            proposal, where = owner, problem.path
+        else:
+            continue
+        said = problem.message if problem.message.startswith(proposal) else f"{where}: {problem.message}"
+        found[proposal].append(said)
+    return found
+
+
+def _without(round_file: RoundFile, proposal_ids: set[str]) -> RoundFile:
+    gone: list[Proposal] = [p for p in round_file.proposals if p.id in proposal_ids]
+    gone_requests = {request.id for proposal in gone for request in proposal.requests}
+    previous = round_file.previous_schedule
+    return round_file.model_copy(
+        update={
+            "proposals": [p for p in round_file.proposals if p.id not in proposal_ids],
+            "previous_schedule": None
+            if previous is None
+            else [allocation for allocation in previous if allocation.request not in gone_requests],
+        }
+    )
 
 
 def exclusions(scores: Sequence[ProposalScore]) -> dict[str, Exclusion]:
@@ -31,8 +135,15 @@ def solve_round(
     on_progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
 ) -> tuple[Prepared, ScheduleFile]:
-    """Scores the proposals that lack a priority, then allocates the round."""
-    scores = score_round(round_file)
-    prepared = prepare(round_file, priorities(scores), exclusions(scores))
+    """Scores the proposals that lack a priority, then allocates the round.
+
+    Proposals that break the file's rules are set aside (`set_aside`): their requests are
+    unallocated as `not_feasible`, the detail saying why.
+    """
+    aside = set_aside(round_file)
+    scores = ranked_with_set_aside(round_file)
+    excluded = exclusions(scores)
+    without_their_allocations = round_file.model_copy(update={"previous_schedule": aside.round_file.previous_schedule})
+    prepared = prepare(without_their_allocations, priorities(scores), excluded)
     solution = solve(prepared.problem, settings, on_progress, stop)
     return prepared, schedule_file(prepared, solution)
