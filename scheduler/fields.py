@@ -7,6 +7,7 @@ becomes a validation problem with a JSON path instead of a server error.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Annotated, Any, ClassVar
@@ -75,6 +76,20 @@ Code = Annotated[
 ]
 Name = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH, pattern=r"^[^\x00-\x1f]+$")]
 Title = Annotated[str, Field(min_length=1, max_length=TITLE_LENGTH, pattern=r"^[^\x00-\x1f]+$")]
+
+
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")
+
+
+def _email(value: str) -> str:
+    value = value.strip().lower()
+    if not _EMAIL.fullmatch(value):
+        raise ValueError("not an e-mail address")
+    return value
+
+
+Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
+"""An account's e-mail, lower-cased: the identity of a person, so compared as it is."""
 Text = Annotated[str, Field(max_length=TEXT_LENGTH, pattern=r"^[^\x00]*$")]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code")]
 ShiftHours = Annotated[int, Field(gt=0, le=MAX_SHIFT_HOURS)]

@@ -22,6 +22,7 @@ from scheduler.proposals.schemas import (
     ProposalSummary,
     ReviewIn,
     ReviewPublic,
+    ReviewVoid,
 )
 
 
@@ -101,7 +102,11 @@ class ProposalController(Controller):
     ) -> AssignmentPublic:
         return await reviews.assign_reviewer(db_session, current_user, proposal_id, data)
 
-    @delete("/{proposal_id:int}/reviewers/{user_id:int}", summary="Unassign a reviewer (the round's coordinators)")
+    @delete(
+        "/{proposal_id:int}/reviewers/{user_id:int}",
+        summary="Unassign a reviewer (the round's coordinators)",
+        description="Their review, if they gave one, is voided: it no longer counts (reason `reviewer unassigned`).",
+    )
     async def unassign_reviewer(
         self, proposal_id: Id, user_id: Id, db_session: Session, current_user: CurrentUser
     ) -> None:
@@ -115,6 +120,19 @@ class ProposalController(Controller):
         self, proposal_id: Id, db_session: Session, current_user: CurrentUser, page: Page
     ) -> OffsetPagination[ReviewPublic]:
         return await reviews.list_reviews(db_session, current_user, proposal_id, page)
+
+    @post(
+        "/{proposal_id:int}/reviews/{review_id:int}/void",
+        status_code=200,
+        summary="Void a review, saying why (coordinators of the facilities the proposal asks for)",
+        description="The review no longer counts in the ranking or any solve; it is kept with the reason, which "
+        "the audit records. Its reviewer cannot replace it.",
+        guards=[permits(Operation.JUDGE_PROPOSAL)],
+    )
+    async def void_review(
+        self, proposal_id: Id, review_id: Id, data: JSONBody[ReviewVoid], db_session: Session, current_user: CurrentUser
+    ) -> ReviewPublic:
+        return await reviews.void_review(db_session, current_user, proposal_id, review_id, data)
 
     @put(
         "/{proposal_id:int}/review",

@@ -7,26 +7,16 @@ submits and follows their own proposals.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from scheduler.fields import Input, Name, Update
+from scheduler.fields import Email, Input, Name, Update
 
 Role = Literal["admin", "coordinator", "reviewer", "proposer"]
 ROLES: tuple[Role, ...] = get_args(Role)
-
-_EMAIL = re.compile(r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")
-
-
-def _email(value: str) -> str:
-    value = value.strip().lower()
-    if not _EMAIL.fullmatch(value):
-        raise ValueError("not an e-mail address")
-    return value
 
 
 def _not_blank(value: str) -> str:
@@ -35,7 +25,6 @@ def _not_blank(value: str) -> str:
     return value
 
 
-Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
 Password = Annotated[
     str,
     Field(min_length=8, max_length=1024, description="At least 8 characters, not only spaces, not the e-mail address."),

@@ -1,12 +1,17 @@
 """Reviews of proposals: the coordinators of the facilities a proposal asks for assign reviewers, who grade
 while the round is in review. Who may do what is the policy's (`scheduler.access`).
 
+Conflicts of interest are decided on accounts: a reviewer may not review a proposal they own or whose
+PI or team member has their account's e-mail; display names decide nothing. Scoring checks the same
+identities again (the round export writes each review under its reviewer's e-mail), so a conflict that
+arises after grading sets that one review aside. A review stops counting when its reviewer is
+unassigned or a coordinator voids it; it is kept, voided, with the reason.
 Every change writes an audit entry in the caller's transaction.
 """
 
 from __future__ import annotations
 
-import re
+from datetime import UTC, datetime
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
@@ -20,13 +25,15 @@ from scheduler.accounts.schemas import Claims
 from scheduler.db.repository import TableService, record
 from scheduler.db.tables import Proposal, Review, ReviewAssignment, TeamMember, User
 from scheduler.errors import Conflict, NotFound
-from scheduler.proposals.schemas import AssignmentIn, AssignmentPublic, ReviewIn, ReviewPublic
+from scheduler.proposals.schemas import AssignmentIn, AssignmentPublic, ReviewIn, ReviewPublic, ReviewVoid
 from scheduler.proposals.service import require_proposal
 from scheduler.roundfile.checks import InputError, InputProblem
 from scheduler.roundfile.contract import Scoring
 from scheduler.rounds.service import round_row
 
 REVIEW_PHASE = "review"
+UNASSIGNED = "reviewer unassigned"
+"""The reason a review is voided when its reviewer is unassigned; assigned again, they review afresh."""
 
 
 class ReviewService(TableService[Review]):
@@ -60,27 +67,54 @@ async def list_assignments(
 async def assign_reviewer(
     session: AsyncSession, actor: Claims, proposal_id: int, data: AssignmentIn
 ) -> AssignmentPublic:
-    """Never to someone who wrote the proposal: its owner, or a reviewer named as its PI or team member."""
+    """Never to someone who wrote the proposal: its owner, or the account whose e-mail its PI or a team member has."""
     proposal, _ = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
     reviewer = await session.get(User, data.user_id)
     if reviewer is None or reviewer.role != "reviewer" or not reviewer.active:
         raise InputError([InputProblem("$.user_id", f"user {data.user_id} is not an active reviewer")])
     if await session.get(ReviewAssignment, (proposal_id, data.user_id)) is not None:
         raise Conflict(f"{reviewer.name} is assigned to this proposal already")
-    if reviewer.id == proposal.owner_id or _person_key(reviewer.name) in await _authors(session, proposal):
-        raise Conflict(f"{reviewer.name} is an author of this proposal and cannot review it")
+    if reviewer.id == proposal.owner_id or reviewer.email in await _author_emails(session, proposal):
+        raise Conflict(f"{reviewer.name} ({reviewer.email}) is an author of this proposal and cannot review it")
     session.add(ReviewAssignment(proposal_id=proposal_id, user_id=data.user_id))
     record(session, actor.user_id, "review.assign", "proposal", proposal_id, {"user_id": data.user_id})
     return AssignmentPublic(proposal_id=proposal_id, user_id=data.user_id, name=reviewer.name, email=reviewer.email)
 
 
 async def unassign_reviewer(session: AsyncSession, actor: Claims, proposal_id: int, user_id: int) -> None:
+    """The reviewer's review, if they gave one, is voided with them: it no longer counts."""
     await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
     assignment = await session.get(ReviewAssignment, (proposal_id, user_id))
     if assignment is None:
         raise NotFound(f"user {user_id} is not assigned to this proposal")
     await session.delete(assignment)
-    record(session, actor.user_id, "review.unassign", "proposal", proposal_id, {"user_id": user_id})
+    review = await _review_by(session, proposal_id, user_id)
+    if review is not None and review.voided_at is None:
+        _void(review, actor, UNASSIGNED)
+    detail = {"user_id": user_id, "voided_review_id": None if review is None else review.id}
+    record(session, actor.user_id, "review.unassign", "proposal", proposal_id, detail)
+
+
+async def void_review(
+    session: AsyncSession, actor: Claims, proposal_id: int, review_id: int, data: ReviewVoid
+) -> ReviewPublic:
+    """A judge of the proposal sets a review aside for good, saying why; the reviewer cannot replace it."""
+    await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
+    review = await session.get(Review, review_id)
+    if review is None or review.proposal_id != proposal_id:
+        raise NotFound(f"no review {review_id} of proposal {proposal_id}")
+    if review.voided_at is not None:
+        raise Conflict(f"review {review_id} is void already: {review.void_reason}")
+    _void(review, actor, data.reason)
+    await session.flush()
+    record(
+        session, actor.user_id, "review.void", "proposal", proposal_id, {"review_id": review_id, **data.model_dump()}
+    )
+    return ReviewPublic.model_validate(review)
+
+
+def _void(review: Review, actor: Claims, reason: str) -> None:
+    review.voided_at, review.void_reason, review.voided_by = datetime.now(UTC), reason, actor.user_id
 
 
 # Reviews
@@ -110,11 +144,11 @@ async def submit_review(session: AsyncSession, actor: Claims, proposal_id: int, 
     reviewer = await session.get(User, actor.user_id)
     if reviewer is None:
         raise NotFound("your account no longer exists")
-    review = (
-        await session.execute(
-            select(Review).where(col(Review.proposal_id) == proposal_id, col(Review.reviewer_id) == actor.user_id)
-        )
-    ).scalar_one_or_none()
+    review = await _review_by(session, proposal_id, actor.user_id)
+    if review is not None and review.voided_at is not None:
+        if review.void_reason != UNASSIGNED:
+            raise Conflict(f"your review of this proposal was voided by its coordinators: {review.void_reason}")
+        review.voided_at, review.void_reason, review.voided_by = None, None, None
     if review is None:
         position = await session.scalar(
             select(func.count()).select_from(Review).where(col(Review.proposal_id) == proposal_id)
@@ -133,13 +167,22 @@ async def submit_review(session: AsyncSession, actor: Claims, proposal_id: int, 
     return ReviewPublic.model_validate(review)
 
 
-async def _authors(session: AsyncSession, proposal: Proposal) -> set[str]:
-    team = await session.execute(select(col(TeamMember.name)).where(col(TeamMember.proposal_id) == proposal.id))
-    return {_person_key(proposal.pi_name), *map(_person_key, team.scalars())}
+async def _review_by(session: AsyncSession, proposal_id: int, user_id: int) -> Review | None:
+    return (
+        await session.execute(
+            select(Review).where(col(Review.proposal_id) == proposal_id, col(Review.reviewer_id) == user_id)
+        )
+    ).scalar_one_or_none()
 
 
-def _person_key(name: str) -> str:
-    return re.sub(r"\s+", " ", name).strip().casefold()
+async def _author_emails(session: AsyncSession, proposal: Proposal) -> set[str]:
+    """The PI's and team members' account e-mails, as given (e-mails are stored lower-cased)."""
+    team = await session.execute(
+        select(col(TeamMember.email)).where(
+            col(TeamMember.proposal_id) == proposal.id, col(TeamMember.email).is_not(None)
+        )
+    )
+    return {email for email in [proposal.pi_email, *team.scalars()] if email is not None}
 
 
 def _checked_grade(data: ReviewIn, scoring: Scoring) -> float:

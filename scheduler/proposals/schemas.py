@@ -153,7 +153,7 @@ class ProposalPublic(ProposalHeading):
     requests: list[RequestPublic]
     links: list[LinkPublic]
     priority: float | None
-    technically_feasible: bool
+    technically_feasible: bool | None = Field(description="None to reviewers: the verdict is the coordinators'.")
     withdrawn: bool
     missed_rounds: int
     first_time_users: bool
@@ -168,7 +168,7 @@ class ProposalPublic(ProposalHeading):
 class ProposalSummary(ProposalHeading):
     pi_name: str
     pi_country: str
-    technically_feasible: bool
+    technically_feasible: bool | None = Field(description="None to reviewers: the verdict is the coordinators'.")
     withdrawn: bool
 
 
@@ -195,6 +195,12 @@ class ReviewIn(Input):
     comment: Annotated[str, Field(max_length=20_000, pattern=r"^[^\x00]*$")] = ""
 
 
+class ReviewVoid(Input):
+    reason: Annotated[str, Field(min_length=1, max_length=2_000, pattern=r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$")] = Field(
+        description="Why the review no longer counts: kept with it and in the audit."
+    )
+
+
 class ReviewPublic(Output):
     id: int
     proposal_id: int
@@ -203,6 +209,8 @@ class ReviewPublic(Output):
     grade: float
     conflict: bool
     comment: str
+    voided_at: UTCInstant | None = Field(description="Set once the review no longer counts.")
+    void_reason: str | None = Field(description="Why: its reviewer was unassigned, or a coordinator's reason.")
 
 
 @dataclass(frozen=True)

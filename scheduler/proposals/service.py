@@ -79,7 +79,12 @@ async def list_proposals(
     rows, total = await ProposalService(session=session).get_many_and_count(page, statement=query)
     facts = await proposal_facts(session, rows)
     items = [
-        ProposalSummary.model_validate(row).model_copy(update={"owner_id": _owner_shown(actor, row, facts[_id(row)])})
+        ProposalSummary.model_validate(row).model_copy(
+            update={
+                "owner_id": _owner_shown(actor, row, facts[_id(row)]),
+                "technically_feasible": _verdict_shown(actor, row, facts[_id(row)]),
+            }
+        )
         for row in rows
     ]
     return OffsetPagination(items=items, limit=page.limit, offset=page.offset, total=total)
@@ -145,6 +150,13 @@ def _owner_shown(actor: Claims, proposal: Proposal, facts: Facts) -> int | None:
     """The owner's account, to the owner and to those who read the proposal in confidence."""
     if proposal.owner_id == actor.user_id or access.may(actor, Operation.READ_CONFIDENTIAL, facts):
         return proposal.owner_id
+    return None
+
+
+def _verdict_shown(actor: Claims, proposal: Proposal, facts: Facts) -> bool | None:
+    """The feasibility verdict, to the owner and to its judges: a reviewer grades the science unswayed by it."""
+    if proposal.owner_id == actor.user_id or access.may(actor, Operation.READ_CONFIDENTIAL, facts):
+        return proposal.technically_feasible
     return None
 
 
@@ -269,6 +281,7 @@ def _fields(data: ProposalContent) -> dict[str, Any]:
         "pi_name": data.pi.name,
         "pi_institution": data.pi.institution,
         "pi_country": data.pi.country,
+        "pi_email": data.pi.email,
         "missed_rounds": data.missed_rounds,
         "first_time_users": data.first_time_users,
         "early_career_pi": data.early_career_pi,
@@ -285,7 +298,14 @@ async def _write_children(session: AsyncSession, proposal: Proposal, data: Propo
         return f"{proposal.code}-{label}"
 
     session.add_all(
-        TeamMember(proposal_id=proposal_id, position=position, **member.model_dump())
+        TeamMember(
+            proposal_id=proposal_id,
+            position=position,
+            name=member.name,
+            institution=member.institution,
+            country=member.country,
+            email=member.email,
+        )
         for position, member in enumerate(data.team)
     )
     session.add_all(
@@ -329,7 +349,7 @@ async def _public(session: AsyncSession, actor: Claims, proposal: Proposal, fact
         return code.removeprefix(prefix)
 
     team = await session.execute(
-        select(col(TeamMember.name), col(TeamMember.institution), col(TeamMember.country))
+        select(col(TeamMember.name), col(TeamMember.institution), col(TeamMember.country), col(TeamMember.email))
         .where(col(TeamMember.proposal_id) == proposal_id)
         .order_by(col(TeamMember.position), col(TeamMember.id))
     )
@@ -342,7 +362,13 @@ async def _public(session: AsyncSession, actor: Claims, proposal: Proposal, fact
             **proposal.model_dump(),
             "owner_id": _owner_shown(actor, proposal, facts),
             "priority": proposal.priority if access.may(actor, Operation.READ_CONFIDENTIAL, facts) else None,
-            "pi": {"name": proposal.pi_name, "institution": proposal.pi_institution, "country": proposal.pi_country},
+            "technically_feasible": _verdict_shown(actor, proposal, facts),
+            "pi": {
+                "name": proposal.pi_name,
+                "institution": proposal.pi_institution,
+                "country": proposal.pi_country,
+                "email": proposal.pi_email,
+            },
             "team": [row._asdict() for row in team],
             "requests": [{**request.model_dump(), "label": label(request.code)} for request in requests.scalars()],
             "links": [_link_public(link, label) for link in links.scalars()],

@@ -23,6 +23,7 @@ from scheduler.fields import (
     MAX_TEAM,
     TITLE_LENGTH,
     Code,
+    Email,
     Grade,
     Instant,
     MissedRounds,
@@ -161,11 +162,17 @@ class Person(Strict):
     name: Name
     institution: Annotated[str, Field(max_length=TITLE_LENGTH, pattern=r"^[^\x00-\x1f]*$")] = ""
     country: Country
+    email: Email | None = Field(
+        default=None,
+        description="Extension: the person's account e-mail, the identity conflicts of interest are decided on "
+        "(a reviewer whose identity it is may not grade the proposal); never the display name.",
+    )
 
 
 class Review(Strict):
     reviewer: Name
-    """A person's name as the user office spells it (spaces and all): scoring matches reviewers by it."""
+    """Who graded: their account e-mail in rounds the service keeps, else an id the user office gives.
+    Scoring matches a reviewer's grades across proposals by it, and conflicts by it against the people's `email`."""
     grade: Grade
     conflict: bool = False
 

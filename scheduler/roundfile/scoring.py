@@ -1,14 +1,17 @@
 """From panel grades to one priority per proposal, with every step kept for the coordinator.
 
-Grades → (conflicted reviews dropped) → optional reviewer normalisation →
+Grades → (conflicted and set-aside reviews dropped) → optional reviewer normalisation →
 aggregate → policy bonuses → score → priority. `docs/scoring.md` states the
 rules for coordinators; this module is their only implementation.
+
+A review that breaks a rule (off the scale, a second one by the same reviewer, by the
+PI or a team member without declaring the conflict) is set aside with its reason and
+the rest are scored: one proposal's reviews never stop the ranking of a round.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,7 +35,7 @@ arithmetic tie exactly and compare exactly with the cut-off."""
 
 
 class ScoringError(InputError):
-    """Every problem found in the reviews and scoring settings, so they can be fixed in one pass."""
+    """Every problem found in the round's scoring settings, so they can be fixed in one pass."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class ProposalScore:
     pi_country: str
     type: ProposalType
     usable_reviews: int
+    reviews_set_aside: tuple[str, ...]
+    """Why each review that is not declared conflicted still does not count, one sentence per review."""
     raw_grade: float | None
     """Aggregate of the grades as given; None without grades or without a `scoring` block."""
     normalised_grade: float | None
@@ -66,9 +71,9 @@ def priority_for_grade(grade: float, scoring: Scoring) -> float:
 
 
 def score_round(round_file: RoundFile) -> list[ProposalScore]:
-    """Every proposal of the round, best first; raises ScoringError listing all input problems."""
+    """Every proposal of the round, best first; raises ScoringError listing the settings' problems."""
     scoring = round_file.scoring
-    problems = _review_problems(round_file)
+    problems: list[InputProblem] = []
     if scoring is None:
         unpriced = [proposal.id for proposal in round_file.proposals if proposal.priority is None]
         if unpriced:
@@ -82,12 +87,15 @@ def score_round(round_file: RoundFile) -> list[ProposalScore]:
     if problems:
         raise ScoringError(problems)
 
+    judged = {proposal.id: _judge_reviews(proposal, scoring) for proposal in round_file.proposals}
     if scoring is None:
-        unranked = [_given_only(proposal) for proposal in round_file.proposals]
+        unranked = [_given_only(proposal, judged[proposal.id]) for proposal in round_file.proposals]
     else:
-        usable = [review for proposal in round_file.proposals for review in _usable(proposal)]
+        usable = [review for reviews in judged.values() for review in reviews.usable]
         normalise = _normaliser(usable, scoring) if scoring.normalize_reviewers else None
-        unranked = [_score(proposal, round_file, scoring, normalise) for proposal in round_file.proposals]
+        unranked = [
+            _score(proposal, judged[proposal.id], round_file, scoring, normalise) for proposal in round_file.proposals
+        ]
     ranked = sorted(unranked, key=lambda score: _rank_key(score, scoring))
     return [replace(score, rank=rank) for rank, score in enumerate(ranked, start=1)]
 
@@ -138,12 +146,15 @@ def _table_row(score: ProposalScore) -> tuple[str, ...]:
     if score.priority_given and score.priority is not None:
         priority += " (given)"
     adjustments = ", ".join(f"{name} {delta:+.2f}" for name, delta in score.adjustments.items())
+    reviews = str(score.usable_reviews)
+    if score.reviews_set_aside:
+        reviews += f" ({len(score.reviews_set_aside)} set aside)"
     return (
         str(score.rank),
         score.proposal,
         score.pi_country,
         score.type,
-        str(score.usable_reviews),
+        reviews,
         _grade_text(score.raw_grade),
         _grade_text(score.normalised_grade),
         adjustments or "—",
@@ -175,37 +186,42 @@ def _clamp(grade: float, scoring: Scoring) -> float:
     return round(min(high, max(low, grade)), _DIGITS)
 
 
-def _usable(proposal: Proposal) -> list[Review]:
-    return [review for review in proposal.reviews if not review.conflict]
+@dataclass(frozen=True)
+class _Judged:
+    """A proposal's reviews that count, and why each of the others not declared conflicted does not."""
+
+    usable: list[Review]
+    set_aside: tuple[str, ...]
 
 
-def _person_key(name: str) -> str:
-    return re.sub(r"\s+", " ", name).strip().casefold()
+def _identity(text: str) -> str:
+    return text.strip().casefold()
 
 
-def _review_problems(round_file: RoundFile) -> list[InputProblem]:
-    scoring = round_file.scoring
-    problems: list[InputProblem] = []
-    for p, proposal in enumerate(round_file.proposals):
-        own_people = {_person_key(person.name) for person in [proposal.pi, *proposal.team]}
-        seen: set[str] = set()
-        for r, review in enumerate(proposal.reviews):
-            path = f"$.proposals[{p}].reviews[{r}]"
-            who = f"{proposal.id}: reviewer {review.reviewer!r}"
-            if scoring is not None and not _on_scale(review.grade, scoring):
-                problems.append(
-                    InputProblem(
-                        f"{path}.grade",
-                        f"{who} gave {review.grade:g}, outside the scale "
-                        f"{scoring.grade_best:g} (best) to {scoring.grade_worst:g} (worst)",
-                    )
-                )
-            if review.reviewer in seen:
-                problems.append(InputProblem(path, f"{who} reviews this proposal more than once"))
-            seen.add(review.reviewer)
-            if not review.conflict and _person_key(review.reviewer) in own_people:
-                problems.append(InputProblem(path, f"{who} is the PI or a team member of this proposal"))
-    return problems
+def _judge_reviews(proposal: Proposal, scoring: Scoring | None) -> _Judged:
+    """Conflicts are decided on identities (the people's account e-mails), never on display names."""
+    authors = {_identity(person.email) for person in [proposal.pi, *proposal.team] if person.email is not None}
+    usable: list[Review] = []
+    set_aside: list[str] = []
+    seen: set[str] = set()
+    for review in proposal.reviews:
+        if review.conflict:
+            continue
+        who = f"reviewer {review.reviewer!r}"
+        identity = _identity(review.reviewer)
+        if identity in authors:
+            set_aside.append(f"{who} is the PI or a team member of this proposal")
+        elif identity in seen:
+            set_aside.append(f"{who} reviews this proposal more than once")
+        elif scoring is not None and not _on_scale(review.grade, scoring):
+            set_aside.append(
+                f"{who} gave {review.grade:g}, outside the scale "
+                f"{scoring.grade_best:g} (best) to {scoring.grade_worst:g} (worst)"
+            )
+        else:
+            usable.append(review)
+        seen.add(identity)
+    return _Judged(usable, tuple(set_aside))
 
 
 def _settings_problems(round_file: RoundFile, scoring: Scoring) -> list[InputProblem]:
@@ -279,7 +295,7 @@ def _adjustments(proposal: Proposal, round_file: RoundFile, scoring: Scoring) ->
     groups = [
         (amount, group)
         for group, amount in bonuses.country_groups.items()
-        if proposal.pi.country in round_file.country_groups[group]
+        if proposal.pi.country_confirmed and proposal.pi.country in round_file.country_groups[group]
     ]
     if groups:
         amount, group = min(groups, key=lambda item: (-item[0], item[1]))
@@ -290,11 +306,12 @@ def _adjustments(proposal: Proposal, round_file: RoundFile, scoring: Scoring) ->
 
 def _score(
     proposal: Proposal,
+    judged: _Judged,
     round_file: RoundFile,
     scoring: Scoring,
     normalise: Callable[[Review], float] | None,
 ) -> ProposalScore:
-    usable = _usable(proposal)
+    usable = judged.usable
     raw_grade = _aggregate([review.grade for review in usable], scoring) if usable else None
     normalised_grade = _aggregate([normalise(review) for review in usable], scoring) if usable and normalise else None
     base = raw_grade if normalised_grade is None else normalised_grade
@@ -330,6 +347,7 @@ def _score(
         pi_country=proposal.pi.country,
         type=proposal.type,
         usable_reviews=len(usable),
+        reviews_set_aside=judged.set_aside,
         raw_grade=raw_grade,
         normalised_grade=normalised_grade,
         adjustments=adjustments,
@@ -342,14 +360,15 @@ def _score(
     )
 
 
-def _given_only(proposal: Proposal) -> ProposalScore:
+def _given_only(proposal: Proposal, judged: _Judged) -> ProposalScore:
     """Without a `scoring` block every proposal has a priority and grades mean nothing."""
     feasible = proposal.technically_feasible
     return ProposalScore(
         proposal=proposal.id,
         pi_country=proposal.pi.country,
         type=proposal.type,
-        usable_reviews=len(_usable(proposal)),
+        usable_reviews=len(judged.usable),
+        reviews_set_aside=judged.set_aside,
         raw_grade=None,
         normalised_grade=None,
         adjustments={},

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Row, Select, or_, select
+from sqlalchemy import Row, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -27,6 +27,7 @@ from scheduler.db.tables import (
     RoundInstrument,
     ScheduleVersion,
     TeamMember,
+    User,
     Window,
 )
 from scheduler.roundfile import contract as c
@@ -207,6 +208,7 @@ async def _export_proposals(
                 col(Proposal.code),
                 col(Proposal.title),
                 col(Proposal.type),
+                col(Proposal.pi_email),
                 col(Proposal.pi_name),
                 col(Proposal.pi_institution),
                 col(Proposal.pi_country),
@@ -222,8 +224,8 @@ async def _export_proposals(
         )
     ).all()
     of_round = select(col(Proposal.id)).where(col(Proposal.round_id) == round_id)
-    team = await _per_proposal(session, TeamMember, of_round, ("name", "institution", "country"))
-    reviews = await _per_proposal(session, Review, of_round, ("reviewer", "grade", "conflict"))
+    team = await _per_proposal(session, TeamMember, of_round, ("name", "institution", "country", "email"))
+    reviews = await _export_reviews(session, of_round)
     links = await _per_proposal(
         session, Link, of_round, ("type", "requests", "first", "then", "min_gap_shifts", "max_gap_shifts")
     )
@@ -266,7 +268,12 @@ async def _export_proposals(
             "id": proposal.code,
             "title": proposal.title,
             "type": proposal.type,
-            "pi": {"name": proposal.pi_name, "institution": proposal.pi_institution, "country": proposal.pi_country},
+            "pi": {
+                "name": proposal.pi_name,
+                "institution": proposal.pi_institution,
+                "country": proposal.pi_country,
+                "email": proposal.pi_email,
+            },
             "team": team[proposal.id],
             "priority": proposal.priority,
             "reviews": reviews[proposal.id],
@@ -289,8 +296,31 @@ def _bonus_facts(proposal: Row[*tuple[Any, ...]]) -> dict[str, Any]:
     }
 
 
+async def _export_reviews(session: AsyncSession, of_round: Select[Any]) -> dict[int, list[dict[str, Any]]]:
+    """Each review under its reviewer's identity, the account's e-mail as it is now (the one assignments were
+    checked on), so that scoring decides conflicts on the same identity; a voided review is written conflicted."""
+    rows = await session.execute(
+        select(
+            col(Review.proposal_id),
+            func.coalesce(col(User.email), col(Review.reviewer)),
+            col(Review.grade),
+            col(Review.conflict),
+            col(Review.voided_at),
+        )
+        .outerjoin(User, col(User.id) == col(Review.reviewer_id))
+        .where(col(Review.proposal_id).in_(of_round))
+        .order_by(col(Review.proposal_id), col(Review.position), col(Review.id))
+    )
+    grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for proposal_id, reviewer, grade, conflict, voided_at in rows:
+        grouped[proposal_id].append(
+            {"reviewer": reviewer, "grade": grade, "conflict": conflict or voided_at is not None}
+        )
+    return grouped
+
+
 async def _per_proposal(
-    session: AsyncSession, table: type[TeamMember | Review | Link], of_round: Select[Any], keys: tuple[str, ...]
+    session: AsyncSession, table: type[TeamMember | Link], of_round: Select[Any], keys: tuple[str, ...]
 ) -> dict[int, list[dict[str, Any]]]:
     """The `keys` columns of `table`'s rows (a proposal's team, reviews or links) per proposal id, in file order."""
     rows = await session.execute(

@@ -361,6 +361,7 @@ async def _insert_proposals(
                 "pi_name": proposal.pi.name,
                 "pi_institution": proposal.pi.institution,
                 "pi_country": proposal.pi.country,
+                "pi_email": proposal.pi.email,
                 "priority": proposal.priority,
                 "technically_feasible": proposal.technically_feasible,
                 "missed_rounds": proposal.missed_rounds,
@@ -380,7 +381,12 @@ async def _insert_proposals(
             proposals,
             proposal_ids,
             lambda proposal: proposal.team,
-            lambda _, member: {"name": member.name, "institution": member.institution, "country": member.country},
+            lambda _, member: {
+                "name": member.name,
+                "institution": member.institution,
+                "country": member.country,
+                "email": member.email,
+            },
         ),
     )
     await _insert(
