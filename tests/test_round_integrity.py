@@ -101,9 +101,7 @@ async def test_a_proposal_that_would_break_the_round_is_refused_at_submit_and_re
 
 
 async def test_a_facility_whose_instruments_hold_requests_cannot_leave_the_round(world: World) -> None:
-    refused = await world.client.patch(
-        f"/rounds/{world.round_id}", json={"facilities": ["SKIF"]}, headers=world.admin
-    )
+    refused = await world.client.patch(f"/rounds/{world.round_id}", json={"facilities": ["SKIF"]}, headers=world.admin)
 
     detail = _detail(refused, 409)
     for request in ("P-003-b", "P-005-a", "P-006-a"):
