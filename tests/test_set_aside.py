@@ -6,6 +6,7 @@ proposer sees and which takes it out of the solve."""
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from sqlmodel import col
 
 from scheduler.db.tables import Proposal, Request
 from tests.api_helpers import Client, api_client, login, make_user
+from tests.test_dashboard import page, sign_in
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "example-round.json"
 Sessions = async_sessionmaker[AsyncSession]
@@ -67,6 +69,8 @@ async def test_the_ranking_sets_an_invalid_proposal_aside_and_ranks_the_rest(
         assert aside["rank"] == 6
         for code in ("P-001", "P-002", "P-003", "P-004", "P-006"):
             assert ranking[code]["priority"] == before[code]["priority"]
+        await sign_in(client, "admin@example.org")
+        assert SET_ASIDE in html.unescape(await page(client, f"/ui/rounds/{round_id}"))
 
 
 async def test_a_solve_gives_an_invalid_proposal_no_time_and_says_why(database_url: str, sessions: Sessions) -> None:

@@ -8,13 +8,13 @@ the shares, ranks and reasons are exactly what the API and the engine report.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from pydantic import BaseModel
 
 from api.web.views.palette import categories, category_of, quota_category_words, scope_words
 from scheduler.roundfile import contract as c
-from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.solving import ranked_with_set_aside
 from scheduler.schedules.service import VersionDiff
 
 CHANGE_KINDS = ("moved", "resized", "dropped", "added")
@@ -116,8 +116,9 @@ def quota_rows(round_file: c.RoundFile, schedule: c.ScheduleFile | None) -> list
     return rows
 
 
-def ranking(round_file: c.RoundFile, allocations: Sequence[c.Allocation]) -> Ranking:
-    """The scoring's order with the cut-off line; colours are those of the first facility's country."""
+def ranking(round_file: c.RoundFile, allocations: Sequence[c.Allocation], shown: Collection[str]) -> Ranking:
+    """The scoring's order with the cut-off line, rows of the `shown` proposals only (those the viewer reads in
+    confidence), ranked within the whole round; colours are those of the first facility's country."""
     proposals = {proposal.id: proposal for proposal in round_file.proposals}
     allocated: dict[str, int] = defaultdict(int)
     for allocation in allocations:
@@ -139,7 +140,8 @@ def ranking(round_file: c.RoundFile, allocations: Sequence[c.Allocation]) -> Ran
             excluded_reason=score.excluded_reason,
             excluded_detail=score.excluded_detail,
         )
-        for score in score_round(round_file)
+        for score in ranked_with_set_aside(round_file)
+        if score.proposal in shown
     ]
     cutoff_index = next((index for index, row in enumerate(rows) if row.excluded_reason is not None), None)
     cutoff = round_file.scoring.cutoff if round_file.scoring is not None else None
