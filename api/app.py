@@ -27,7 +27,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.pydantic import PydanticInitPlugin
 
 from api.auth import bearer_auth, provide_current_user, sign_in_rate_limit
-from api.controllers.accounts import AuthController, MeController, UserController
+from api.controllers.accounts import AuthController, MeController, UserController, UserFactsController
 from api.controllers.audit import AuditController
 from api.controllers.catalogue import EquipmentController, FacilityController, InstrumentController, WindowController
 from api.controllers.nightly import ChangeLogController, NightlyController
@@ -89,6 +89,7 @@ def create_app(
             AuthController,
             MeController,
             UserController,
+            UserFactsController,
             FacilityController,
             InstrumentController,
             WindowController,

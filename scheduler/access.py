@@ -99,6 +99,8 @@ class Operation(StrEnum):
     MANAGE_USERS = "users.manage"
     """Create, list, read, change, reset passwords; read the audit log."""
     READ_OWN_ACCOUNT = "account.own"
+    CONFIRM_ACCOUNT_FACTS = "account.confirm-facts"
+    """Set and confirm a user's country and institution: admins, and coordinators of the rounds the user is in."""
 
 
 Rule = Callable[[Claims, Facts], Answer]
@@ -181,6 +183,13 @@ def _change_schedule(actor: Claims, facts: Facts) -> Answer:
     return Answer.ALLOW if actor.is_admin or facts.asks_for <= actor.facilities else Answer.FORBID
 
 
+def _confirm_account_facts(actor: Claims, facts: Facts) -> Answer:
+    """`facilities`: of the rounds the user has proposals in; to other coordinators the account does not exist."""
+    if coordinates_any(actor, facts.facilities):
+        return Answer.ALLOW
+    return Answer.HIDE if actor.role == "coordinator" else Answer.FORBID
+
+
 def _own_account(actor: Claims, facts: Facts) -> Answer:
     return Answer.ALLOW if actor.is_admin or facts.subject_id == actor.user_id else Answer.HIDE
 
@@ -208,6 +217,7 @@ POLICY: dict[Operation, Rule] = {
     Operation.WATCH_SOLVE: _round_coordinators_hidden,
     Operation.MANAGE_USERS: _admins,
     Operation.READ_OWN_ACCOUNT: _own_account,
+    Operation.CONFIRM_ACCOUNT_FACTS: _confirm_account_facts,
 }
 """The whole policy: one rule per operation."""
 

@@ -318,6 +318,14 @@ CASES = [
     Case(Operation.MANAGE_USERS, "GET", "/users", ADMIN),
     Case(Operation.MANAGE_USERS, "GET", "/users/{owner}", ADMIN),
     Case(Operation.MANAGE_USERS, "GET", "/audit", ADMIN),
+    Case(Operation.READ_OWN_ACCOUNT, "PATCH", "/me", EVERYONE, lambda ids, n: {"institution": f"Institute {n}"}),
+    Case(
+        Operation.CONFIRM_ACCOUNT_FACTS,
+        "PUT",
+        "/users/{owner}/facts",
+        expect(403, admin=200, coordinator=200, other_coordinator=404),
+        lambda ids, n: {"country": "RU"},
+    ),
     # The catalogue
     Case(Operation.READ_CATALOGUE, "GET", "/facilities", EVERYONE),
     Case(Operation.READ_CATALOGUE, "GET", "/facilities/{skif}", EVERYONE),

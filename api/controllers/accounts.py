@@ -5,19 +5,31 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from advanced_alchemy.service import OffsetPagination
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, Request, get, patch, post, put
 from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.params import JSONBody, QueryParameter
 
 from api.auth import CHALLENGE, requires_role
-from api.controllers import BEARER
+from api.controllers import BEARER, permits
 from api.limits import FORM_BODY
 from api.params import CurrentUser, Id, Page, Session
 from api.schemas.auth import Login, Token
+from scheduler.access import Operation
 from scheduler.accounts import credentials
 from scheduler.accounts import service as accounts
-from scheduler.accounts.schemas import Me, PasswordChange, PasswordReset, Role, UserCreate, UserPublic, UserUpdate
+from scheduler.accounts.schemas import (
+    FactsConfirmation,
+    Me,
+    OwnFactsUpdate,
+    PasswordChange,
+    PasswordReset,
+    Role,
+    UserCreate,
+    UserFacts,
+    UserPublic,
+    UserUpdate,
+)
 from scheduler.errors import NotFound
 
 
@@ -64,6 +76,14 @@ class MeController(Controller):
         if found is None:
             raise NotFound("your account no longer exists")
         return found
+
+    @patch(
+        summary="Propose the caller's own country and institution",
+        description="A country changed here is a claim: it counts in no country's quota until an admin or a "
+        "coordinator of a round the caller is in confirms it (`PUT /users/{user_id}/facts`).",
+    )
+    async def propose_facts(self, data: JSONBody[OwnFactsUpdate], db_session: Session, current_user: CurrentUser) -> Me:
+        return await accounts.propose_own_facts(db_session, current_user.user_id, data)
 
     @post(
         "/password",
@@ -130,6 +150,24 @@ class UserController(Controller):
         self, user_id: Id, data: JSONBody[PasswordReset], db_session: Session, current_user: CurrentUser, state: State
     ) -> None:
         await credentials.reset_password(db_session, state.identities, current_user, user_id, data)
+
+
+class UserFactsController(Controller):
+    path = "/users/{user_id:int}/facts"
+    tags = ("accounts",)
+    security = BEARER
+    guards = (permits(Operation.CONFIRM_ACCOUNT_FACTS),)
+
+    @put(
+        summary="Set and confirm a user's country and institution (admins, coordinators of the user's rounds)",
+        description="The country quotas count a person's time in is their account's, once confirmed here by an "
+        "admin or a coordinator of a facility in a round where the user owns a proposal or is named by e-mail. "
+        "Audited, before -> after.",
+    )
+    async def confirm_facts(
+        self, user_id: Id, data: JSONBody[FactsConfirmation], db_session: Session, current_user: CurrentUser
+    ) -> UserFacts:
+        return await accounts.confirm_facts(db_session, current_user, user_id, data)
 
 
 def client_of(request: Request[Any, Any, Any]) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal, get_args
+from typing import Annotated, ClassVar, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from scheduler.fields import Email, Input, Name, Update
+from scheduler.fields import Country, Email, Input, Name, Output, Update
 
 Role = Literal["admin", "coordinator", "reviewer", "proposer"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -68,7 +68,17 @@ class UserCreate(BaseModel):
     )
 
 
-class UserPublic(BaseModel):
+class AccountFacts(Output):
+    """The facts about a person that quotas count on, as their account holds them."""
+
+    country: str | None = Field(description="ISO 3166-1 alpha-2 code of the country the person works in.")
+    institution: str | None
+    country_confirmed: bool = Field(
+        description="An admin or a coordinator set or confirmed `country`; until then it counts in no country's quota."
+    )
+
+
+class UserPublic(AccountFacts):
     id: int
     email: str
     name: str
@@ -76,6 +86,14 @@ class UserPublic(BaseModel):
     active: bool
     facilities: list[str] = Field(description="Codes of the facilities a coordinator coordinates.")
     created_at: datetime
+
+
+class UserFacts(AccountFacts):
+    """Whom the facts are of, for the coordinator who confirms them."""
+
+    id: int
+    email: str
+    name: str
 
 
 class Me(UserPublic):
@@ -95,6 +113,22 @@ class UserUpdate(Update):
         description="Codes of the facilities a coordinator coordinates, replacing the current ones; "
         "a role other than coordinator drops them.",
     )
+
+
+class OwnFactsUpdate(Update):
+    """A user's own word on their country and institution: a new country is a claim until confirmed."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset({"country", "institution"})
+
+    country: Country | None = None
+    institution: Name | None = None
+
+
+class FactsConfirmation(Input):
+    """An admin's or a coordinator's word on a user's country (and institution): it counts in quotas from now."""
+
+    country: Country
+    institution: Name | None = Field(default=None, description="Absent: the user's stays as it is.")
 
 
 class PasswordChange(Input):

@@ -1,7 +1,9 @@
 """Users and who may act on which facility: creating, changing, reading and listing accounts.
 
 What a coordinator coordinates is read when it matters, not carried in the token,
-so a change of facilities takes effect at once.
+so a change of facilities takes effect at once. A user's country and institution are
+facts quotas count on: the user may propose them, and the country counts once an admin
+or a coordinator of a round the user is in has set or confirmed it.
 """
 
 from __future__ import annotations
@@ -13,16 +15,28 @@ from typing import Any
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
 from pydantic import ValidationError
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from scheduler import access
+from scheduler.access import Facts, Operation
 from scheduler.accounts.identity import Identities
-from scheduler.accounts.schemas import Claims, Me, Role, UserCreate, UserPublic, UserUpdate
+from scheduler.accounts.schemas import (
+    Claims,
+    FactsConfirmation,
+    Me,
+    OwnFactsUpdate,
+    Role,
+    UserCreate,
+    UserFacts,
+    UserPublic,
+    UserUpdate,
+)
 from scheduler.accounts.tokens import email_as_password, end_tokens, hash_password
 from scheduler.db.repository import TableService, record
-from scheduler.db.tables import CoordinatorFacility, Facility, RoundFacility, User
-from scheduler.errors import Conflict
+from scheduler.db.tables import CoordinatorFacility, Facility, Proposal, RoundFacility, TeamMember, User
+from scheduler.errors import Conflict, NotFound
 from scheduler.roundfile.checks import InputError, InputProblem, problems_from_validation_error
 
 _ONLY_COORDINATORS = InputProblem("$.facilities", "only coordinators have facilities")
@@ -112,6 +126,52 @@ async def update_user(
     }
     record(session, actor.user_id, "user.update", "user", user_id, detail)
     return _public(user, after["facilities"])
+
+
+async def propose_own_facts(session: AsyncSession, user_id: int, change: OwnFactsUpdate) -> Me:
+    """The user's own country and institution; a changed country is a claim again until confirmed."""
+    user = await UserService(session=session).row(user_id)
+    before = _facts(user)
+    for name, value in change.changes().items():
+        setattr(user, name, value)
+    if user.country != before["country"]:
+        user.country_confirmed = False
+    if _facts(user) != before:
+        record(session, user_id, "user.facts.propose", "user", user_id, {"before": before, "after": _facts(user)})
+    found = await me(session, user_id)
+    assert found is not None, "the row was read above"
+    return found
+
+
+async def confirm_facts(session: AsyncSession, actor: Claims, user_id: int, data: FactsConfirmation) -> UserFacts:
+    """An admin's or a coordinator's word on a user's country: from now it counts in quotas. Audited before -> after."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    facts = Facts(facilities=frozenset(await _round_facilities_of(session, user)), subject_id=user_id)
+    access.require(actor, Operation.CONFIRM_ACCOUNT_FACTS, facts, f"user {user_id}")
+    before = _facts(user)
+    user.country, user.country_confirmed = data.country, True
+    if data.institution is not None:
+        user.institution = data.institution
+    record(session, actor.user_id, "user.facts.confirm", "user", user_id, {"before": before, "after": _facts(user)})
+    return UserFacts.model_validate(user)
+
+
+async def _round_facilities_of(session: AsyncSession, user: User) -> set[int]:
+    """The facilities of the rounds where the user owns a proposal or is its PI or a team member by e-mail."""
+    named = select(col(TeamMember.proposal_id)).where(col(TeamMember.email) == user.email)
+    rounds = select(col(Proposal.round_id)).where(
+        or_(col(Proposal.owner_id) == user.id, col(Proposal.pi_email) == user.email, col(Proposal.id).in_(named))
+    )
+    rows = await session.execute(
+        select(col(RoundFacility.facility_id)).where(col(RoundFacility.round_id).in_(rounds)).distinct()
+    )
+    return set(rows.scalars())
+
+
+def _facts(user: User) -> dict[str, Any]:
+    return {"country": user.country, "institution": user.institution, "country_confirmed": user.country_confirmed}
 
 
 async def _keep_an_admin(session: AsyncSession, user_id: int) -> None:
@@ -208,6 +268,9 @@ def _public(user: User, facility_codes: list[str]) -> UserPublic:
         active=user.active,
         facilities=facility_codes,
         created_at=user.created_at,
+        country=user.country,
+        institution=user.institution,
+        country_confirmed=user.country_confirmed,
     )
 
 

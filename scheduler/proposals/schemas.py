@@ -40,7 +40,7 @@ from scheduler.roundfile.scoring import ProposalScore
 Label = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,24}$")]
 
 
-class PersonIn(Input, contract.Person):
+class PersonIn(Input, contract.PersonBase):
     name: Name
     institution: Annotated[str, Field(max_length=500, pattern=r"^[^\x00-\x1f]*$")] = ""
 
@@ -103,7 +103,7 @@ class ProposalContent(BonusFacts):
     links: list[LinkIn] = Field(default_factory=list, max_length=MAX_LINKS_PER_PROPOSAL)
 
 
-class PersonPublic(Output, contract.Person):
+class PersonPublic(Output, contract.PersonBase):
     pass
 
 
@@ -161,6 +161,10 @@ class ProposalPublic(ProposalHeading):
     bonus_facts_confirmed: bool = Field(
         description="A coordinator confirmed the three facts above; until then they are a claim and earn no bonus."
     )
+    type_confirmed: bool = Field(
+        description="The facility's coordinators confirmed an `in_house` or `industrial` type at the feasibility "
+        "review; until then the proposal counts as `standard` in quotas. A rewrite changing the type resets it."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -174,6 +178,11 @@ class ProposalSummary(ProposalHeading):
 
 class Feasibility(Input):
     technically_feasible: bool
+    type_confirmed: bool | None = Field(
+        default=None,
+        description="The coordinators' word on an `in_house` or `industrial` type: only a confirmed one counts in "
+        "quotas of that type (else the proposal counts as `standard`). Absent: as it is.",
+    )
 
 
 class AssignmentIn(Input):

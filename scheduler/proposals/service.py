@@ -1,6 +1,7 @@
 """Proposals through a round's life: submitted and rewritten while the call is open, withdrawn until
 time is allocated, judged technically feasible by the round's coordinators, who also confirm
-the facts a proposer claims for grade bonuses (a rewrite makes them a claim again).
+the facts a proposer claims for grade bonuses and an `in_house` or `industrial` type (a rewrite
+makes the bonus facts a claim again, and a changed type unconfirmed).
 
 A proposal's content passes the round file's request and link rules
 (`scheduler.roundfile.checks.check_proposal`) before it is stored, so a stored
@@ -190,6 +191,8 @@ async def replace_proposal(
     await _check_against_round(session, round_, data)
     for table in (TeamMember, Request, Link):
         await session.execute(delete(table).where(col(table.proposal_id) == proposal_id))
+    if data.type != proposal.type:
+        proposal.type_confirmed = False
     for name, value in _fields(data).items():
         setattr(proposal, name, value)
     proposal.updated_at = datetime.now(UTC)
@@ -215,7 +218,16 @@ async def withdraw_proposal(session: AsyncSession, actor: Claims, proposal_id: i
 async def set_feasibility(session: AsyncSession, actor: Claims, proposal_id: int, data: Feasibility) -> ProposalPublic:
     proposal, facts = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
     proposal.technically_feasible = data.technically_feasible
-    record(session, actor.user_id, "proposal.feasibility", "proposal", proposal_id, data.model_dump(mode="json"))
+    if data.type_confirmed is not None:
+        proposal.type_confirmed = data.type_confirmed
+    record(
+        session,
+        actor.user_id,
+        "proposal.feasibility",
+        "proposal",
+        proposal_id,
+        data.model_dump(mode="json", exclude_none=True) | {"type": proposal.type},
+    )
     return await _public(session, actor, proposal, facts)
 
 

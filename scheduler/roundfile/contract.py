@@ -158,7 +158,9 @@ class Quota(Strict):
         return self
 
 
-class Person(Strict):
+class PersonBase(Strict):
+    """Who a person is, as a proposer writes them (the API's bodies take this shape)."""
+
     name: Name
     institution: Annotated[str, Field(max_length=TITLE_LENGTH, pattern=r"^[^\x00-\x1f]*$")] = ""
     country: Country
@@ -166,6 +168,16 @@ class Person(Strict):
         default=None,
         description="Extension: the person's account e-mail, the identity conflicts of interest are decided on "
         "(a reviewer whose identity it is may not grade the proposal); never the display name.",
+    )
+
+
+class Person(PersonBase):
+    """A proposal's PI or team member in a round file: who they are, and whether their country counts."""
+
+    country_confirmed: bool = Field(
+        default=True,
+        description="False: the country is the person's own claim, not confirmed by the facility; "
+        "their part of the proposal's time counts in no country's quota and earns no country-group bonus.",
     )
 
 

@@ -66,11 +66,15 @@ def in_scope(scope: QuotaScope, facility_id: str, instrument_id: str) -> bool:
 
 
 def country_fractions(proposal: Proposal, attribution: Attribution) -> dict[str, Fraction]:
-    """How a proposal's shifts divide over countries: all to the PI's ("pi"), or one equal part per person."""
+    """How a proposal's shifts divide over countries: all to the PI's ("pi"), or one equal part per person.
+
+    A person whose country is not confirmed keeps their part, attributed to no country.
+    """
     people = [proposal.pi] if attribution == "pi" else [proposal.pi, *proposal.team]
     fractions: dict[str, Fraction] = defaultdict(Fraction)
     for person in people:
-        fractions[person.country] += Fraction(1, len(people))
+        if person.country_confirmed:
+            fractions[person.country] += Fraction(1, len(people))
     return dict(fractions)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -34,14 +36,25 @@ from scheduler.roundfile import contract as c
 from scheduler.roundfile.checks import InputError, problems_from_validation_error
 from scheduler.schedules.versions import round_heading, round_zone, version_schedule
 
+UNCONFIRMED_TYPES = ("in_house", "industrial")
+"""Proposal types that count in quotas only once the facility's coordinators confirmed them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """What the export needs of a person's account: who it is and the country an admin or coordinator confirmed."""
+
+    email: str
+    confirmed_country: str | None
+
 
 async def export_round(session: AsyncSession, round_id: int) -> c.RoundFile:
     """The round as a round file; `previous_schedule` is the published version, absent when there is none.
 
-    Withdrawn proposals are left out, and a proposal's bonus facts are written only
-    once confirmed. The windows are those of the round's facilities and instruments
-    that overlap its period. A round that is no valid file yet (no facility, a
-    proposal without requests) raises InputError.
+    Withdrawn proposals are left out, and a proposal's bonus facts, type and people's
+    countries are written only as confirmed (`_confirmed_type`, `_confirmed_people`).
+    The windows are those of the round's facilities and instruments that overlap its period.
+    A round that is no valid file yet (no facility, a proposal without requests) raises InputError.
     """
     round_ = await session.scalar(select(Round).where(col(Round.id) == round_id))
     if round_ is None:
@@ -208,6 +221,8 @@ async def _export_proposals(
                 col(Proposal.code),
                 col(Proposal.title),
                 col(Proposal.type),
+                col(Proposal.type_confirmed),
+                col(Proposal.owner_id),
                 col(Proposal.pi_email),
                 col(Proposal.pi_name),
                 col(Proposal.pi_institution),
@@ -225,6 +240,7 @@ async def _export_proposals(
     ).all()
     of_round = select(col(Proposal.id)).where(col(Proposal.round_id) == round_id)
     team = await _per_proposal(session, TeamMember, of_round, ("name", "institution", "country", "email"))
+    accounts = await _accounts(session, proposals, team)
     reviews = await _export_reviews(session, of_round)
     links = await _per_proposal(
         session, Link, of_round, ("type", "requests", "first", "then", "min_gap_shifts", "max_gap_shifts")
@@ -267,14 +283,8 @@ async def _export_proposals(
         {
             "id": proposal.code,
             "title": proposal.title,
-            "type": proposal.type,
-            "pi": {
-                "name": proposal.pi_name,
-                "institution": proposal.pi_institution,
-                "country": proposal.pi_country,
-                "email": proposal.pi_email,
-            },
-            "team": team[proposal.id],
+            "type": _confirmed_type(proposal),
+            **_confirmed_people(proposal, team[proposal.id], accounts),
             "priority": proposal.priority,
             "reviews": reviews[proposal.id],
             "technically_feasible": proposal.technically_feasible,
@@ -284,6 +294,70 @@ async def _export_proposals(
         }
         for proposal in proposals
     ], request_codes
+
+
+def _confirmed_type(proposal: Row[*tuple[Any, ...]]) -> str:
+    """An `in_house` or `industrial` type counts once the facility's coordinators confirmed it; until then, standard."""
+    if proposal.type in UNCONFIRMED_TYPES and not proposal.type_confirmed:
+        return "standard"
+    return str(proposal.type)
+
+
+async def _accounts(
+    session: AsyncSession, proposals: Sequence[Row[*tuple[Any, ...]]], team: dict[int, list[dict[str, Any]]]
+) -> dict[int | str, Account]:
+    """The accounts the people of owned proposals are, by id (owners) and by e-mail (PIs and team members)."""
+    owners = {proposal.owner_id for proposal in proposals if proposal.owner_id is not None}
+    emails = {proposal.pi_email for proposal in proposals if proposal.pi_email} | {
+        member["email"] for members in team.values() for member in members if member["email"]
+    }
+    if not owners and not emails:
+        return {}
+    rows = await session.execute(
+        select(col(User.id), col(User.email), col(User.country), col(User.country_confirmed)).where(
+            or_(col(User.id).in_(owners), col(User.email).in_(emails))
+        )
+    )
+    accounts: dict[int | str, Account] = {}
+    for user_id, email, country, confirmed in rows:
+        assert user_id is not None, "stored rows have ids"
+        account = Account(email, country if confirmed else None)
+        accounts[user_id] = accounts[email] = account
+    return accounts
+
+
+def _confirmed_people(
+    proposal: Row[*tuple[Any, ...]], team: list[dict[str, Any]], accounts: dict[int | str, Account]
+) -> dict[str, Any]:
+    """The PI and team as the file gives them, countries as confirmed.
+
+    An owned proposal's countries are claims of its proposer: each person's country is
+    their account's confirmed one (the owner is the PI unless `pi_email` names someone
+    else; team members are found by e-mail), and anyone else's is written unconfirmed,
+    so it counts in no country's quota. A proposal without an owner came from a
+    coordinator's round file, whose countries are theirs.
+    """
+
+    def person(name: str, institution: str, country: str, account: Account | None) -> dict[str, Any]:
+        entry = {"name": name, "institution": institution, "country": country}
+        if proposal.owner_id is None:
+            return entry
+        if account is None or account.confirmed_country is None:
+            return entry | {"country_confirmed": False}
+        return entry | {"country": account.confirmed_country}
+
+    owner = accounts.get(proposal.owner_id) if proposal.owner_id is not None else None
+    pi_account = owner if not proposal.pi_email or (owner and owner.email == proposal.pi_email) else None
+    pi_account = pi_account or accounts.get(proposal.pi_email or "")
+    return {
+        "pi": person(proposal.pi_name, proposal.pi_institution, proposal.pi_country, pi_account)
+        | {"email": pi_account.email if pi_account else proposal.pi_email},
+        "team": [
+            person(member["name"], member["institution"], member["country"], accounts.get(member["email"] or ""))
+            | {"email": member["email"]}
+            for member in team
+        ],
+    }
 
 
 def _bonus_facts(proposal: Row[*tuple[Any, ...]]) -> dict[str, Any]:

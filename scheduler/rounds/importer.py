@@ -367,8 +367,9 @@ async def _insert_proposals(
                 "missed_rounds": proposal.missed_rounds,
                 "first_time_users": proposal.first_time_users,
                 "early_career_pi": proposal.early_career_pi,
-                # Only a round's coordinators import its file: its bonus facts are theirs, confirmed.
+                # Only a round's coordinators import its file: its bonus facts and types are theirs, confirmed.
                 "bonus_facts_confirmed": True,
+                "type_confirmed": True,
                 "owner_id": owner_id if owner_id is not None else kept.owners.get(proposal.id),
             }
             for position, proposal in enumerate(proposals)
