@@ -197,9 +197,19 @@ async def reap_stale_runs(session: AsyncSession, stale_seconds: float, at: datet
     return Reaped(requeued_ids, [run_id for run_id in failed if run_id is not None])
 
 
-async def start_run(session: AsyncSession, run_id: int, worker: str, round_file: dict[str, Any]) -> bool:
-    """Keeps the round file the run will solve; False when the run is no longer `worker`'s."""
-    return await _updated(session, _owned(run_id, worker).values(input=round_file, heartbeat_at=now()))
+async def start_run(
+    session: AsyncSession, run_id: int, worker: str, round_file: dict[str, Any], input_revision: int
+) -> bool:
+    """Keeps the round file the run will solve and the round's input revision it was exported at; False when
+    the run is no longer `worker`'s."""
+    values = {"input": round_file, "input_revision": input_revision, "heartbeat_at": now()}
+    return await _updated(session, _owned(run_id, worker).values(values))
+
+
+async def link_version(session: AsyncSession, run_id: int, worker: str, version_id: int) -> bool:
+    """Names the draft the run saved, before its kind concludes (a conclusion may publish it, and publishing asks
+    which solve made a draft); False when the run is no longer `worker`'s."""
+    return await _updated(session, _owned(run_id, worker).values(schedule_version_id=version_id))
 
 
 async def heartbeat(session: AsyncSession, run_id: int, worker: str, progress: Progress | None) -> bool | None:

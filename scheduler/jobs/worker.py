@@ -32,10 +32,19 @@ from sqlmodel import col
 from scheduler.db.tables import SolveRun
 from scheduler.jobs.child import STOP, Message, solve_in_process
 from scheduler.jobs.kinds import job_kind
-from scheduler.jobs.queue import RunState, claim_next, finish_run, heartbeat, reap_stale_runs, start_run
+from scheduler.jobs.queue import (
+    RunState,
+    claim_next,
+    finish_run,
+    heartbeat,
+    link_version,
+    reap_stale_runs,
+    start_run,
+)
 from scheduler.roundfile.checks import check_round
 from scheduler.roundfile.contract import ScheduleFile
 from scheduler.rounds.exporter import export_round
+from scheduler.rounds.revision import input_revision
 from scheduler.schedules.versions import RoundChangedError, save_version
 from scheduler.settings import Settings
 from solver.problem import Settings as SolverSettings
@@ -53,6 +62,9 @@ EXIT_SECONDS = 5.0
 VERSION_ATTEMPTS = 3
 """Two runs of one round finishing at once may pick the same version number; the loser retries."""
 
+
+STALE_NOTE = "stale: the round changed"
+"""In the note of a draft solved from an older input revision of its round: publishing it is refused."""
 
 STOPPED_BECAUSE = {"cancel": None, "shutdown": "the worker shut down; the best schedule found so far is kept"}
 
@@ -146,9 +158,11 @@ class Worker:
                 col(SolveRun.id) == run_id
             )
             run = (await session.execute(query)).one()
+            # Read before the export: a change committed in between makes the result stale, never wrongly current.
+            revision = await input_revision(session, run.round_id)
             round_file = await job_kind(run.kind).prepare(session, run_id, await export_round(session, run.round_id))
             round_document = round_file.model_dump(mode="json")
-            if not await start_run(session, run_id, self.name, round_document):
+            if not await start_run(session, run_id, self.name, round_document, revision):
                 raise _RunTakenAwayError
         problems = check_round(round_file)
         if problems:
@@ -252,10 +266,12 @@ class Worker:
         state, error, version_id = outcome.state, outcome.error, None
         schedule = outcome.schedule
         if schedule is not None and schedule.status in ("optimal", "feasible"):
-            query = select(col(SolveRun.round_id), col(SolveRun.requested_by), col(SolveRun.kind)).where(
-                col(SolveRun.id) == run_id
-            )
+            query = select(
+                col(SolveRun.round_id), col(SolveRun.requested_by), col(SolveRun.kind), col(SolveRun.input_revision)
+            ).where(col(SolveRun.id) == run_id)
             run = (await session.execute(query)).one()
+            current = await input_revision(session, run.round_id)
+            stale = "" if run.input_revision == current else f" {STALE_NOTE} since (input revision {current})"
             try:
                 version_id = await save_version(
                     session,
@@ -266,11 +282,13 @@ class Worker:
                     bound=schedule.bound,
                     solve_status=schedule.status,
                     created_by=run.requested_by,
-                    note=f"solve {run_id}",
+                    note=f"solve {run_id} of input revision {run.input_revision}{stale}",
                 )
             except RoundChangedError as changed:
                 state, error = "failed", str(changed)
             else:
+                if not await link_version(session, run_id, self.name, version_id):
+                    raise _RunTakenAwayError
                 conclude = job_kind(run.kind).conclude
                 schedule = await conclude(session, run_id, version_id, schedule, complete=state == "done")
         recorded = await finish_run(

@@ -29,7 +29,7 @@ from scheduler.proposals.schemas import AssignmentIn, AssignmentPublic, ReviewIn
 from scheduler.proposals.service import require_proposal
 from scheduler.roundfile.checks import InputError, InputProblem
 from scheduler.roundfile.contract import Scoring
-from scheduler.rounds.service import round_row
+from scheduler.rounds.deadlines import lock_round, require_before
 
 REVIEW_PHASE = "review"
 UNASSIGNED = "reviewer unassigned"
@@ -135,9 +135,10 @@ async def list_reviews(
 async def submit_review(session: AsyncSession, actor: Claims, proposal_id: int, data: ReviewIn) -> ReviewPublic:
     """The caller's review of a proposal assigned to them, while the round is in review; sent again, it replaces."""
     proposal, _ = await require_proposal(session, actor, Operation.REVIEW_PROPOSAL, proposal_id)
-    round_ = await round_row(session, proposal.round_id)
+    round_ = await lock_round(session, proposal.round_id)
     if round_.phase != REVIEW_PHASE:
         raise Conflict(f"the round is in phase {round_.phase!r}: reviews are taken in phase 'review'")
+    await require_before(session, round_, "review")
     if round_.scoring is None:
         raise Conflict("the round has no grade scale yet: its coordinators set `scoring` first")
     grade = _checked_grade(data, Scoring.model_validate(round_.scoring))

@@ -52,10 +52,12 @@ from scheduler.proposals.schemas import (
     ProposalPublic,
     ProposalSummary,
 )
-from scheduler.roundfile.checks import InputError, RoundContext, check_proposal
+from scheduler.roundfile.checks import InputError, InputProblem, RoundContext, check_proposal
 from scheduler.roundfile.contract import RoundInfo
 from scheduler.roundfile.grid import Grid
+from scheduler.rounds.deadlines import lock_round, require_before
 from scheduler.rounds.service import round_row
+from scheduler.settings import Settings
 
 EDITABLE_PHASE = "open"
 WITHDRAWABLE_PHASES = ("open", "review", "allocation")
@@ -161,10 +163,14 @@ def _verdict_shown(actor: Claims, proposal: Proposal, facts: Facts) -> bool | No
     return None
 
 
-async def submit_proposal(session: AsyncSession, actor: Claims, round_id: int, data: ProposalContent) -> ProposalPublic:
+async def submit_proposal(
+    session: AsyncSession, actor: Claims, round_id: int, data: ProposalContent, settings: Settings
+) -> ProposalPublic:
     access.require(actor, Operation.SUBMIT_PROPOSAL, Facts(), "proposals")
-    round_ = await round_row(session, round_id)
-    _require_open_call(round_)
+    round_ = await lock_round(session, round_id)
+    await _require_open_call(session, round_)
+    _require_within_limits(data, settings)
+    await _require_room_for_another(session, actor, round_, settings)
     await _check_against_round(session, round_, data)
     position = await session.scalar(
         select(func.count()).select_from(Proposal).where(col(Proposal.round_id) == round_id)
@@ -183,11 +189,12 @@ async def submit_proposal(session: AsyncSession, actor: Claims, round_id: int, d
 
 
 async def replace_proposal(
-    session: AsyncSession, actor: Claims, proposal_id: int, data: ProposalContent
+    session: AsyncSession, actor: Claims, proposal_id: int, data: ProposalContent, settings: Settings
 ) -> ProposalPublic:
     proposal, _ = await require_proposal(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
-    round_ = await round_row(session, proposal.round_id)
-    _require_open_call(round_)
+    round_ = await lock_round(session, proposal.round_id)
+    await _require_open_call(session, round_)
+    _require_within_limits(data, settings)
     await _check_against_round(session, round_, data)
     for table in (TeamMember, Request, Link):
         await session.execute(delete(table).where(col(table.proposal_id) == proposal_id))
@@ -255,11 +262,49 @@ def _bonus_facts(proposal: Proposal) -> dict[str, Any]:
     return {name: getattr(proposal, name) for name in (*BonusFacts.model_fields, "bonus_facts_confirmed")}
 
 
-def _require_open_call(round_: Round) -> None:
+async def _require_open_call(session: AsyncSession, round_: Round) -> None:
+    """The round is in phase 'open' and its `call_closes` has not passed."""
     if round_.phase != EDITABLE_PHASE:
         raise Conflict(
             f"the call of round {round_.code} is closed (phase {round_.phase!r}): "
             "proposals are submitted and changed only while it is 'open'"
+        )
+    await require_before(session, round_, "call")
+
+
+def _require_within_limits(data: ProposalContent, settings: Settings) -> None:
+    """The service's bounds on one proposal (`Settings.proposal_max_*`), each problem naming its field and limit."""
+    counts = (
+        ("$.requests", "requests", len(data.requests), settings.proposal_max_requests),
+        ("$.links", "links", len(data.links), settings.proposal_max_links),
+        ("$.team", "team members", len(data.team), settings.proposal_max_team),
+    )
+    problems = [
+        InputProblem(path, f"at most {limit} {noun} per proposal, got {count}")
+        for path, noun, count, limit in counts
+        if count > limit
+    ]
+    if problems:
+        raise InputError(problems)
+
+
+async def _require_room_for_another(session: AsyncSession, actor: Claims, round_: Round, settings: Settings) -> None:
+    """One account has at most `settings.open_proposals_per_account` proposals not withdrawn in a round. Counted
+    under the round's lock (`lock_round`), so two submissions at once cannot both take the last place."""
+    limit = settings.open_proposals_per_account
+    open_ = await session.scalar(
+        select(func.count())
+        .select_from(Proposal)
+        .where(
+            col(Proposal.round_id) == round_.id,
+            col(Proposal.owner_id) == actor.user_id,
+            col(Proposal.withdrawn).is_(False),
+        )
+    )
+    if (open_ or 0) >= limit:
+        raise Conflict(
+            f"you have {open_} open proposals in round {round_.code}, the most one account may "
+            f"(open_proposals_per_account {limit}): withdraw one to submit another"
         )
 
 

@@ -46,6 +46,7 @@ from scheduler.roundfile.quotas import dangling_references
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.importer import import_round
 from scheduler.rounds.replacement import replace_round
+from scheduler.rounds.revision import require_no_solve_under_way
 from scheduler.rounds.schemas import PHASES, Phase, QuotaCreate, QuotaPublic, RoundCreate, RoundPublic, RoundUpdate
 
 _PHASE_ORDER: tuple[str, ...] = PHASES
@@ -101,6 +102,8 @@ class RoundService(TableService[Round]):
         grid_changes = any(name in changes and changes[name] != getattr(round_, name) for name in _GRID_FIELDS)
         if grid_changes and await _exists(session, ScheduleVersion, round_id):
             raise Conflict("the round has schedules: its start, end and shift length can no longer change")
+        if grid_changes:
+            await require_no_solve_under_way(session, round_id)
         equipment_ids = (
             await _round_equipment_ids(session, round_id)
             if data.equipment is None

@@ -51,6 +51,7 @@ from scheduler.roundfile.scoring import score_round
 from scheduler.roundfile.solving import exclusions, priorities
 from scheduler.roundfile.validate import Violation, validate_schedule
 from scheduler.rounds.exporter import export_round
+from scheduler.rounds.revision import require_current_input
 from scheduler.rounds.service import round_facts
 from scheduler.schedules.export import export_schedule
 from scheduler.schedules.notices import record_changes
@@ -296,17 +297,20 @@ async def publish(session: AsyncSession, version_id: int, *, expected_revision: 
     if version.status != DRAFT:
         raise Conflict(f"version {version.number} is {version.status}; only drafts can be published")
     round_id = version.round_id
+    solved_at = await require_current_input(session, version)
     violations = await _broken_rules(session, version_id, round_id)
     if violations:
         raise StaleDraftError(version.number, violations)
+    unchanged_input = () if solved_at is None else (col(Round.input_revision) == solved_at,)
     bumped = await session.execute(
         update(Round)
-        .where(col(Round.id) == round_id, col(Round.revision) == expected_revision)
+        .where(col(Round.id) == round_id, col(Round.revision) == expected_revision, *unchanged_input)
         .values(revision=col(Round.revision) + 1)
         .returning(col(Round.revision))
     )
     revision = bumped.scalar_one_or_none()
     if revision is None:
+        await require_current_input(session, version)
         current = await session.scalar(select(col(Round.revision)).where(col(Round.id) == round_id))
         raise RevisionConflictError(
             f"the round is at revision {current}, not {expected_revision}: someone published since; reload",

@@ -1,0 +1,191 @@
+"""A round's input revision: the count of changes to what a solve of the round reads.
+
+A solve records the input revision it read (`SolveRun.input_revision`); its
+result for an older one is a stale draft that is never published. Every
+ORM write is counted by a `before_flush` listener on all sessions, which finds
+the rounds of the changed rows, so a new write path cannot forget it. Bulk
+statements (the round file importer's) name their rounds with `touch_rounds`.
+
+What a solve reads: the round's own fields, its facilities with their
+instruments, windows and equipment, its equipment, quotas and country groups,
+and its proposals with their team, requests, links and reviews.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from sqlalchemy import Connection, event, inspect, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, UOWTransaction
+from sqlmodel import col
+
+from scheduler.db.tables import (
+    CountryGroup,
+    Equipment,
+    Facility,
+    Instrument,
+    Link,
+    Proposal,
+    Quota,
+    Request,
+    Review,
+    ReviewAssignment,
+    Round,
+    RoundEquipment,
+    RoundFacility,
+    RoundInstrument,
+    ScheduleVersion,
+    SolveRun,
+    TeamMember,
+    Window,
+)
+from scheduler.errors import Conflict
+
+ROUND_FIELDS_A_SOLVE_READS = frozenset(
+    {"code", "name", "start", "end", "shift_hours", "utc_offset_minutes", "scoring", "frozen_horizon_days"}
+)
+"""A round's own columns in its round file; its phase, dates of the call and publishing policy are not."""
+GRID_FIELDS = ("start", "end", "shift_hours")
+"""The columns that place every allocation: a solve under way must not see them move."""
+
+_OF_A_ROUND = (Proposal, Request, Quota, CountryGroup, RoundFacility, RoundInstrument, RoundEquipment)
+_OF_A_PROPOSAL = (TeamMember, Link, Review, ReviewAssignment)
+
+
+class StaleSolveError(Conflict):
+    """The draft was solved from an older input revision of its round."""
+
+
+async def touch_rounds(session: AsyncSession, round_ids: Iterable[int]) -> None:
+    """Counts a change to what a solve of each round reads (for writes the listener cannot see: bulk statements)."""
+    await session.run_sync(lambda sync_session: _bump(sync_session.connection(), round_ids))
+
+
+async def rounds_of_facilities(session: AsyncSession, facility_ids: Collection[int]) -> set[int]:
+    """The rounds that hold any of the facilities: the rounds a change to their catalogue reaches."""
+    return await session.run_sync(lambda sync_session: _rounds_of_facilities(sync_session.connection(), facility_ids))
+
+
+async def input_revision(session: AsyncSession, round_id: int) -> int:
+    revision = await session.scalar(select(col(Round.input_revision)).where(col(Round.id) == round_id))
+    if revision is None:
+        raise LookupError(f"no round {round_id}")
+    return revision
+
+
+async def require_no_solve_under_way(session: AsyncSession, round_id: int) -> None:
+    """Conflict while a solve of the round is queued or running: it would place its result on a moved grid."""
+    run_id = await session.scalar(
+        select(col(SolveRun.id))
+        .where(col(SolveRun.round_id) == round_id, col(SolveRun.state).in_(("queued", "running")))
+        .limit(1)
+    )
+    if run_id is not None:
+        raise Conflict(
+            f"the round has solve {run_id} under way: its start, end and shift length cannot change until it ends"
+        )
+
+
+async def solved_input_revision(session: AsyncSession, version_id: int) -> int | None:
+    """The input revision the solve that made the version read; None for a version no solve made."""
+    return await session.scalar(
+        select(col(SolveRun.input_revision)).where(col(SolveRun.schedule_version_id) == version_id).limit(1)
+    )
+
+
+async def require_current_input(session: AsyncSession, version: ScheduleVersion) -> int | None:
+    """StaleSolveError when the version was solved from an older input revision than the round's;
+    the revision it was solved from (None when no solve made it)."""
+    solved_at = await solved_input_revision(session, version.id or 0)
+    if solved_at is None:
+        return None
+    current = await input_revision(session, version.round_id)
+    if solved_at != current:
+        raise StaleSolveError(
+            f"the round changed since this draft was solved (input revision {solved_at}, now {current}); solve again"
+        )
+    return solved_at
+
+
+def _bump(connection: Connection, round_ids: Iterable[int]) -> None:
+    ids = sorted(set(round_ids))
+    if ids:
+        connection.execute(
+            update(Round).where(col(Round.id).in_(ids)).values(input_revision=col(Round.input_revision) + 1)
+        )
+
+
+def _rounds_of_facilities(connection: Connection, facility_ids: Collection[int]) -> set[int]:
+    if not facility_ids:
+        return set()
+    rows = connection.execute(
+        select(col(RoundFacility.round_id)).where(col(RoundFacility.facility_id).in_(list(facility_ids)))
+    )
+    return set(rows.scalars())
+
+
+def _changed_rounds(session: Session) -> set[int]:
+    """The rounds whose solve input the session's pending changes reach."""
+    changed: list[Any] = [
+        *session.new,
+        *session.deleted,
+        *(row for row in session.dirty if session.is_modified(row, include_collections=False)),
+    ]
+    rounds: set[int] = set()
+    proposals: set[int] = set()
+    facilities: set[int] = set()
+    instruments: set[int] = set()
+    equipment: set[int] = set()
+    for row in changed:
+        if isinstance(row, Round):
+            state = inspect(row)
+            if row.id is not None and any(
+                state.attrs[name].history.has_changes() for name in ROUND_FIELDS_A_SOLVE_READS
+            ):
+                rounds.add(row.id)
+            continue
+        if isinstance(row, _OF_A_ROUND):
+            rounds.add(row.round_id)
+        if isinstance(row, _OF_A_PROPOSAL):
+            proposals.add(row.proposal_id)
+        if isinstance(row, Facility) and row.id is not None:
+            facilities.add(row.id)
+        if isinstance(row, Instrument):
+            facilities.add(row.facility_id)
+        if isinstance(row, Window):
+            if row.facility_id is not None:
+                facilities.add(row.facility_id)
+            if row.instrument_id is not None:
+                instruments.add(row.instrument_id)
+        if isinstance(row, Equipment):
+            if row.facility_id is not None:
+                facilities.add(row.facility_id)
+            if row.id is not None:
+                equipment.add(row.id)
+    if not (rounds or proposals or facilities or instruments or equipment):
+        return set()
+    connection = session.connection()
+    if proposals:
+        rounds.update(
+            connection.execute(select(col(Proposal.round_id)).where(col(Proposal.id).in_(proposals))).scalars()
+        )
+    if instruments:
+        facilities.update(
+            connection.execute(select(col(Instrument.facility_id)).where(col(Instrument.id).in_(instruments))).scalars()
+        )
+    if equipment:
+        rounds.update(
+            connection.execute(
+                select(col(RoundEquipment.round_id)).where(col(RoundEquipment.equipment_id).in_(equipment))
+            ).scalars()
+        )
+    return rounds | _rounds_of_facilities(connection, facilities)
+
+
+@event.listens_for(Session, "before_flush")
+def _count_changes_solves_read(session: Session, _context: UOWTransaction, _instances: object) -> None:
+    rounds = _changed_rounds(session)
+    if rounds:
+        _bump(session.connection(), rounds)
