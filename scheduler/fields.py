@@ -71,11 +71,96 @@ def _timezones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+INVISIBLE_CHARACTERS: tuple[tuple[int, int], ...] = (
+    (0x0000, 0x001F),  # control characters (Cc)
+    (0x007F, 0x009F),  # delete and the C1 controls (Cc)
+    (0x00AD, 0x00AD),  # soft hyphen
+    (0x0600, 0x0605),  # Arabic number signs
+    (0x061C, 0x061C),  # Arabic letter mark
+    (0x06DD, 0x06DD),  # Arabic end of ayah
+    (0x070F, 0x070F),  # Syriac abbreviation mark
+    (0x0890, 0x0891),  # Arabic pound and piastre marks above
+    (0x08E2, 0x08E2),  # Arabic disputed end of ayah
+    (0x180E, 0x180E),  # Mongolian vowel separator
+    (0x200B, 0x200F),  # zero-width space, non-joiner and joiner; left-to-right and right-to-left marks
+    (0x2028, 0x202E),  # line and paragraph separators; bidi embeddings, pop and overrides
+    (0x2060, 0x2064),  # word joiner, invisible operators
+    (0x2066, 0x206F),  # bidi isolates; deprecated format characters
+    (0xFEFF, 0xFEFF),  # zero-width no-break space (byte-order mark)
+    (0xFFF9, 0xFFFB),  # interlinear annotation marks
+    (0x110BD, 0x110BD),  # Kaithi number sign
+    (0x110CD, 0x110CD),  # Kaithi number sign above
+    (0x13430, 0x13438),  # Egyptian hieroglyph format controls
+    (0x1BCA0, 0x1BCA3),  # shorthand format controls
+    (0x1D173, 0x1D17A),  # musical symbol format controls
+    (0xE0001, 0xE0001),  # language tag
+    (0xE0020, 0xE007F),  # tag characters
+)
+"""Code points refused in names, titles and codes: the Unicode categories Cc (controls), Cf (format characters:
+bidi controls, zero-width characters, invisible operators, tags) and the line and paragraph separators. They
+vanish, or change how the text around them reads, so a name holding one can pass for another (a title with
+U+202E reads backwards in a calendar). `tests/test_proposal_limits.py` holds the list against Python's Unicode
+database."""
+
+
+def _character_class(spans: tuple[tuple[int, int], ...]) -> str:
+    """A regex character class of `spans` that Python's `re` and ECMA-262 with the `u` flag read alike: escapes for
+    the basic plane, the characters themselves beyond it (neither engine shares an escape for those)."""
+
+    def one(point: int) -> str:
+        return f"\\u{point:04X}" if point <= 0xFFFF else chr(point)
+
+    return "".join(one(low) if low == high else f"{one(low)}-{one(high)}" for low, high in spans)
+
+
+_INVISIBLE = _character_class(INVISIBLE_CHARACTERS)
+_SPACE = _character_class(((0x20, 0x20),))
+_SHOWN = re.compile(f"[{_INVISIBLE}]")
+_CODE_BREAKER = re.compile(f"[{_SPACE}{_INVISIBLE}]")
+
+
+def _shown_as_written(value: str) -> str:
+    if hidden := _SHOWN.search(value):
+        raise ValueError(
+            f"no control, invisible or direction-changing characters: U+{ord(hidden.group()):04X} at {hidden.start()}"
+        )
+    return value
+
+
+def _one_word(value: str) -> str:
+    if broken := _CODE_BREAKER.search(value):
+        raise ValueError(
+            f"no spaces, control, invisible or direction-changing characters: U+{ord(broken.group()):04X} "
+            f"at {broken.start()}"
+        )
+    return value
+
+
+_LINE: dict[str, Any] = {"pattern": f"^[^{_INVISIBLE}]+$"}
+_OPTIONAL_LINE: dict[str, Any] = {"pattern": f"^[^{_INVISIBLE}]*$"}
+"""The JSON Schema's words for `_shown_as_written`, so a client (and schemathesis) knows what passes."""
+
 Code = Annotated[
-    str, Field(min_length=1, max_length=CODE_LENGTH, pattern=r"^[^\x00-\x20]+$", description="A unique id.")
+    str,
+    Field(
+        min_length=1,
+        max_length=CODE_LENGTH,
+        description="A unique id: no spaces, control or invisible characters.",
+        json_schema_extra={"pattern": f"^[^{_SPACE}{_INVISIBLE}]+$"},
+    ),
+    AfterValidator(_one_word),
 ]
-Name = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH, pattern=r"^[^\x00-\x1f]+$")]
-Title = Annotated[str, Field(min_length=1, max_length=TITLE_LENGTH, pattern=r"^[^\x00-\x1f]+$")]
+Name = Annotated[
+    str, Field(min_length=1, max_length=NAME_LENGTH, json_schema_extra=_LINE), AfterValidator(_shown_as_written)
+]
+"""A person's, place's or thing's name, shown as it is written."""
+Title = Annotated[
+    str, Field(min_length=1, max_length=TITLE_LENGTH, json_schema_extra=_LINE), AfterValidator(_shown_as_written)
+]
+Institution = Annotated[
+    str, Field(max_length=TITLE_LENGTH, json_schema_extra=_OPTIONAL_LINE), AfterValidator(_shown_as_written)
+]
+"""A person's institution, which may be left empty."""
 
 
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")

@@ -13,6 +13,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from scheduler.fields import MAX_LINKS_PER_PROPOSAL, MAX_REQUESTS_PER_PROPOSAL, MAX_TEAM
+
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 """The service's own folder: the signing secret and the SQLite database (password hashes). This account only."""
 PRIVATE_DIRECTORY = 0o700
@@ -118,6 +120,21 @@ class Settings(LogSettings):
     solve_max_workers: int = Field(default=8, ge=1, description="The most CP-SAT workers one may ask of a solve.")
     solve_runs_per_user: int = Field(
         default=3, ge=1, description="Solves one user may have queued or running at once, over every round."
+    )
+    proposal_max_requests: int = Field(
+        default=50,
+        ge=1,
+        le=MAX_REQUESTS_PER_PROPOSAL,
+        description="The most requests one proposal may hold, up to the round file's bound.",
+    )
+    proposal_max_links: int = Field(
+        default=50, ge=0, le=MAX_LINKS_PER_PROPOSAL, description="The most links one proposal may hold."
+    )
+    proposal_max_team: int = Field(
+        default=30, ge=0, le=MAX_TEAM, description="The most team members (besides the PI) one proposal may name."
+    )
+    open_proposals_per_account: int = Field(
+        default=20, ge=1, description="The most proposals, not withdrawn, one account may have in one round."
     )
     run_worker_in_api: bool = Field(
         default=True, description="Run queued solves inside the API process (the SQLite default)."

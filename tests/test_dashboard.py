@@ -362,3 +362,25 @@ async def test_a_solve_is_started_watched_and_cancelled_from_the_page(database_u
 
         await sign_in(client, world.stranger)
         assert (await client.get(f"/ui/solves/{run['id']}")).status_code == 404
+
+
+async def test_another_site_cannot_sign_a_user_out(database_url: str, sessions: Sessions) -> None:
+    """The finding: `POST /ui/logout` had no Origin check, so a foreign page could sign a coordinator out. It is a
+    form like the others: without the page's CSRF token it is refused, and the session holds."""
+    world = await _world(sessions)
+    async with api_client(database_url) as client:
+        await sign_in(client, world.coordinator)
+        forgeries = (
+            {"headers": {"Origin": "https://evil.example"}},
+            {"headers": {"Origin": "https://evil.example"}, "data": {"_csrf_token": "guessed"}},
+            {"headers": {"Referer": "https://evil.example/page"}},
+        )
+        for forgery in forgeries:
+            forged = await client.post("/ui/logout", follow_redirects=False, **forgery)  # type: ignore[arg-type]
+            assert forged.status_code == 403, forgery
+            assert "set-cookie" not in forged.headers, forgery
+        assert (await client.get("/ui/rounds", follow_redirects=False)).status_code == 200
+
+        signed_out = await client.post("/ui/logout", headers=await from_the_page(client), follow_redirects=False)
+        assert signed_out.status_code == 303
+        assert (await client.get("/ui/rounds", follow_redirects=False)).status_code == 303

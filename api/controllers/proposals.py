@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, delete, get, post, put
+from litestar.datastructures import State
 from litestar.params import JSONBody
 
 from api.controllers import BEARER, permits
@@ -56,9 +57,14 @@ class ProposalController(Controller):
         request_max_body_size=PROPOSAL_BODY,
     )
     async def replace(
-        self, proposal_id: Id, data: JSONBody[ProposalContent], db_session: Session, current_user: CurrentUser
+        self,
+        proposal_id: Id,
+        data: JSONBody[ProposalContent],
+        db_session: Session,
+        current_user: CurrentUser,
+        state: State,
     ) -> ProposalPublic:
-        return await proposals.replace_proposal(db_session, current_user, proposal_id, data)
+        return await proposals.replace_proposal(db_session, current_user, proposal_id, data, state.settings)
 
     @post("/{proposal_id:int}/withdraw", status_code=200, summary="Withdraw your proposal")
     async def withdraw(self, proposal_id: Id, db_session: Session, current_user: CurrentUser) -> ProposalPublic:

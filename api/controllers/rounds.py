@@ -6,6 +6,7 @@ from typing import Annotated
 
 from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, Response, get, post, put
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
@@ -125,9 +126,14 @@ class RoundController(Controller):
         response_headers=[LOCATION],
     )
     async def submit_proposal(
-        self, round_id: Id, data: JSONBody[ProposalContent], db_session: Session, current_user: CurrentUser
+        self,
+        round_id: Id,
+        data: JSONBody[ProposalContent],
+        db_session: Session,
+        current_user: CurrentUser,
+        state: State,
     ) -> Response[ProposalPublic]:
-        created = await proposals.submit_proposal(db_session, current_user, round_id, data)
+        created = await proposals.submit_proposal(db_session, current_user, round_id, data, state.settings)
         return Response(created, status_code=HTTP_201_CREATED, headers={"Location": f"/proposals/{created.id}"})
 
 

@@ -27,7 +27,6 @@ from scheduler.fields import (
     Input,
     Instant,
     MissedRounds,
-    Name,
     Output,
     Shifts,
     Title,
@@ -41,8 +40,7 @@ Label = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,24}$")]
 
 
 class PersonIn(Input, contract.PersonBase):
-    name: Name
-    institution: Annotated[str, Field(max_length=500, pattern=r"^[^\x00-\x1f]*$")] = ""
+    """The round file's person: a name and institution shown as written, no invisible characters."""
 
 
 class IntervalIn(Input, contract.Interval):

@@ -21,11 +21,11 @@ from scheduler.fields import (
     MAX_MISSED_ROUNDS,
     MAX_REQUESTS_PER_PROPOSAL,
     MAX_TEAM,
-    TITLE_LENGTH,
     Code,
     Email,
     Grade,
     Instant,
+    Institution,
     MissedRounds,
     Name,
     ShiftCount,
@@ -162,7 +162,7 @@ class PersonBase(Strict):
     """Who a person is, as a proposer writes them (the API's bodies take this shape)."""
 
     name: Name
-    institution: Annotated[str, Field(max_length=TITLE_LENGTH, pattern=r"^[^\x00-\x1f]*$")] = ""
+    institution: Institution = ""
     country: Country
     email: Email | None = Field(
         default=None,

@@ -34,6 +34,7 @@ from scheduler.accounts.schemas import Claims
 from scheduler.errors import NotFound
 from scheduler.jobs import SolveRunPublic, list_runs
 from scheduler.roundfile.checks import InputError
+from scheduler.rounds.deadlines import Deadline, round_deadlines
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.schemas import RoundPublic
 from scheduler.rounds.service import RoundService, round_facts
@@ -51,6 +52,8 @@ class RoundCard(BaseModel):
 
 class RoundPage(BaseModel):
     round: RoundPublic
+    deadlines: list[Deadline]
+    """What is due (the call's close, the reviews'), in the round's time zone, and whether it has passed."""
     problems: list[str]
     """Why the round is not yet a complete round file (no facility, a proposal without requests)."""
     revision: int
@@ -99,6 +102,7 @@ async def round_page(
     shown = _pick_version(listed.items, version_id)
     page = RoundPage(
         round=round_,
+        deadlines=await round_deadlines(session, round_),
         problems=[],
         revision=listed.revision,
         versions=listed.items,
