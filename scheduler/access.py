@@ -90,7 +90,11 @@ class Operation(StrEnum):
     READ_SCHEDULE = "schedule.read"
     """Versions, diffs and exports with priorities and reasons."""
     CHANGE_SCHEDULE = "schedule.change"
-    """Moves and pins, on the facilities named in `asks_for`; publishing the facilities a draft changes."""
+    """Moves and pins, on the facilities of the instruments they touch (`asks_for`)."""
+    PUBLISH_SCHEDULE = "schedule.publish"
+    """Publish a draft: the round's coordinators; in a shared round, once every facility it changes signed off."""
+    SIGN_OFF_SCHEDULE = "schedule.sign-off"
+    """Sign off a draft's changes, or withdraw the sign-off: coordinators of the facilities it changes (`asks_for`)."""
     RUN_SOLVE = "solve.run"
     """Start solves of a round, list them and read its nightly history."""
     WATCH_SOLVE = "solve.watch"
@@ -190,6 +194,21 @@ def _confirm_account_facts(actor: Claims, facts: Facts) -> Answer:
     return Answer.HIDE if actor.role == "coordinator" else Answer.FORBID
 
 
+def _publish_schedule(actor: Claims, facts: Facts) -> Answer:
+    """Any of the round's coordinators; the sign-offs a shared round's draft needs are state, checked on publishing."""
+    if coordinates_any(actor, facts.facilities):
+        return Answer.ALLOW
+    return Answer.HIDE if facts.draft else Answer.FORBID
+
+
+def _sign_off_schedule(actor: Claims, facts: Facts) -> Answer:
+    """A facility's approval: its coordinators sign for it; admins publish without sign-offs and give none."""
+    if not coordinates_any(actor, facts.facilities):
+        return Answer.HIDE if facts.draft else Answer.FORBID
+    coordinates_changed = actor.role == "coordinator" and not actor.facilities.isdisjoint(facts.asks_for)
+    return Answer.ALLOW if coordinates_changed else Answer.FORBID
+
+
 def _own_account(actor: Claims, facts: Facts) -> Answer:
     return Answer.ALLOW if actor.is_admin or facts.subject_id == actor.user_id else Answer.HIDE
 
@@ -213,6 +232,8 @@ POLICY: dict[Operation, Rule] = {
     Operation.REVIEW_PROPOSAL: _review,
     Operation.READ_SCHEDULE: _read_schedule,
     Operation.CHANGE_SCHEDULE: _change_schedule,
+    Operation.PUBLISH_SCHEDULE: _publish_schedule,
+    Operation.SIGN_OFF_SCHEDULE: _sign_off_schedule,
     Operation.RUN_SOLVE: _coordinators_of_any,
     Operation.WATCH_SOLVE: _round_coordinators_hidden,
     Operation.MANAGE_USERS: _admins,

@@ -53,6 +53,8 @@ PROPOSAL = {
 }
 SCHEDULED = "P-1-a"
 """The scheduled round's one request: 3 shifts on SKIF-1-1, published at shift 0."""
+ON_SKIF, ON_KISI = ("S-1-a", "SKIF-1-1"), ("S-2-a", "KISI-1-1")
+"""The shared scheduled round's requests (3 shifts each, published at shift 0) and their instruments."""
 _numbers = count(1)
 
 
@@ -112,6 +114,36 @@ def _round_file(code: str, *, scheduled: bool = False) -> dict[str, Any]:
     return document
 
 
+def _shared_round_file(code: str) -> dict[str, Any]:
+    """SKIF and KISI, one proposal on an instrument of each, both published at shift 0."""
+    document = _round_file(code)
+    document["facilities"].append(
+        {
+            "id": "KISI",
+            "name": KISI["name"],
+            "country": "RU",
+            "timezone": KISI["timezone"],
+            "instruments": [{"id": "KISI-1-1", "name": "SAXS", "techniques": ["saxs"]}],
+        }
+    )
+    document["proposals"] = [
+        {
+            "id": request.removesuffix("-a"),
+            "title": "Shared",
+            "type": "standard",
+            "pi": {"name": "B. Petrov", "country": "RU"},
+            "priority": 2.0,
+            "requests": [{"id": request, "instruments": [instrument], "shifts": 3}],
+        }
+        for request, instrument in (ON_SKIF, ON_KISI)
+    ]
+    document["previous_schedule"] = [
+        {"request": request, "instrument": instrument, "start_shift": 0, "shifts": 3}
+        for request, instrument in (ON_SKIF, ON_KISI)
+    ]
+    return document
+
+
 @dataclass
 class World:
     client: Client
@@ -156,6 +188,18 @@ class World:
             )
         if kind == "draft":
             return await self.draft()
+        if kind == "shared_draft":
+            return await self.shared_draft(ON_SKIF, ON_KISI)
+        if kind == "skif_draft":
+            return await self.shared_draft(ON_SKIF)
+        if kind == "signed_draft":
+            draft = await self.shared_draft(ON_SKIF, ON_KISI)
+            await self.post(f"/schedules/{draft}/sign-off", None, "coordinator", 200)
+            return draft
+        if kind in ("skif_quota", "shared_quota"):
+            scope = {"facilities": ["SKIF"]} if kind == "skif_quota" else {}
+            body = {"code": f"Q{n}", "scope": scope, "category": {"foreign": True}, "max_share": 0.9}
+            return await self.create("/rounds/{shared_round}/quotas", body)
         if kind == "solve":
             round_id = await self.fresh("round")
             run: int = (await self.post(f"/rounds/{round_id}/solves", {}, status=202))["id"]
@@ -173,6 +217,19 @@ class World:
         move = {"request": SCHEDULED, "instrument": "SKIF-1-1", "start_shift": 12 + next(_numbers) % 6, "shifts": 3}
         draft: int = (await self.post(f"/schedules/{in_force}/moves", move))["id"]
         return draft
+
+    async def shared_draft(self, *moved: tuple[str, str]) -> int:
+        """A draft of the shared scheduled round moving each of `moved` from where the version in force has it,
+        so that it changes those instruments' facilities; notes the round's revision."""
+        listing = await self.get("/rounds/{shared_scheduled}/schedules")
+        self.ids["shared_revision"] = listing["revision"]
+        (version,) = [version["id"] for version in listing["items"] if version["status"] == "published"]
+        placed = {a["request"]: a["start_shift"] for a in (await self.get(f"/schedules/{version}"))["allocations"]}
+        for request, instrument in moved:
+            start = 12 if placed[request] != 12 else 18
+            move = {"request": request, "instrument": instrument, "start_shift": start, "shifts": 3}
+            version = (await self.post(f"/schedules/{version}/moves", move))["id"]
+        return version
 
 
 async def _sign_in_to_the_dashboard(client: Client, email: str | None) -> dict[str, str]:
@@ -193,8 +250,9 @@ async def _sign_in_to_the_dashboard(client: Client, email: str | None) -> dict[s
 
 @pytest.fixture
 async def world(database_url: str, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[World]:
-    # Many solves are queued here and none runs: the per-user cap is not what this test is about.
-    async with api_client(database_url, solve_runs_per_user=1000) as client:
+    # Many solves are queued and many proposals submitted by one owner here: the per-user caps are not what this
+    # test is about.
+    async with api_client(database_url, solve_runs_per_user=1000, open_proposals_per_account=1000) as client:
         world = World(client, sessions, {})
         world.ids["admin"] = await make_user(sessions, "admin", "admin@example.org")
         world.headers["admin"] = await login(client, "admin@example.org")
@@ -241,6 +299,11 @@ async def world(database_url: str, sessions: async_sessionmaker[AsyncSession]) -
             )
         world.ids["open_round"] = await world.create("/rounds", _round("R-open"))
         world.ids["shared_round"] = await world.fresh("shared_round")
+        world.ids["skif_quota"] = await world.fresh("skif_quota")
+        world.ids["shared_scheduled"] = (await world.post("/rounds/import", _shared_round_file("R-shared")))["id"]
+        (shared_published,) = (await world.get("/rounds/{shared_scheduled}/schedules"))["items"]
+        world.ids["shared_published"] = shared_published["id"]
+        world.ids["shared_draft"] = await world.fresh("shared_draft")
         world.ids["quota"] = await world.fresh("quota")
         world.ids["proposal"] = await world.fresh("proposal")
         world.ids["review_round"] = await world.create("/rounds", _round("R-review"))
@@ -274,6 +337,11 @@ SCHEDULE_READERS = COORDINATORS
 DRAFT_READERS = expect(404, admin=200, coordinator=200)
 """A draft: to anyone but the round's coordinators it does not exist."""
 DRAFT_PUBLISHERS = expect(403, admin=200, coordinator=200, other_coordinator=404)
+SHARED_READERS = expect(403, admin=200, coordinator=200, other_coordinator=200)
+"""A published version of the round of SKIF and KISI: its coordinators read it (panel results of their own)."""
+SHARED_DRAFT_READERS = expect(404, admin=200, coordinator=200, other_coordinator=200)
+SIGNERS = expect(403, coordinator=200, other_coordinator=200)
+"""Signing off a draft changing both facilities: their coordinators; admins publish without and give none."""
 """Publishing a draft: a coordinator of another facility may publish but not know of this draft; proposers and
 reviewers may publish nothing at all (403 for any id before the body is read, which tells nothing)."""
 RUNS = expect(403, admin=200, coordinator=200, other_coordinator=404)
@@ -402,6 +470,76 @@ CASES = [
     ),
     Case(Operation.CHANGE_ROUND, "PATCH", "/rounds/{open_round}", COORDINATORS, lambda ids, n: {"name": "A round"}),
     Case(Operation.CHANGE_ROUND, "PATCH", "/rounds/{shared_round}", ADMIN, lambda ids, n: {"name": "A round"}),
+    # A shared round's own settings are every facility's: one facility's coordinator changes none of them.
+    Case(Operation.CHANGE_ROUND, "PATCH", "/rounds/{shared_round}", ADMIN, lambda ids, n: {"equipment": []}),
+    Case(
+        Operation.CHANGE_ROUND,
+        "PATCH",
+        "/rounds/{shared_round}",
+        ADMIN,
+        lambda ids, n: {"country_groups": {"CIS": ["RU", "AM"]}},
+    ),
+    Case(Operation.CHANGE_ROUND, "PATCH", "/rounds/{shared_round}", ADMIN, lambda ids, n: {"scoring": SCORING}),
+    Case(
+        Operation.CHANGE_ROUND,
+        "PATCH",
+        "/rounds/{shared_round}",
+        ADMIN,
+        lambda ids, n: {"end": "2027-03-01T08:00:00+07:00"},
+    ),
+    Case(
+        Operation.CHANGE_ROUND,
+        "PUT",
+        "/rounds/{fresh}/phase",
+        ADMIN,
+        lambda ids, n: {"phase": "review"},
+        "shared_round",
+    ),
+    Case(
+        Operation.CHANGE_ROUND,
+        "POST",
+        "/rounds/{shared_round}/quotas",
+        created(ADMIN),
+        lambda ids, n: {"code": f"SQ{n}", "category": {"foreign": True}, "max_share": 0.9},
+    ),
+    Case(
+        Operation.CHANGE_ROUND,
+        "POST",
+        "/rounds/{shared_round}/quotas",
+        created(COORDINATORS),
+        lambda ids, n: {
+            "code": f"FQ{n}",
+            "scope": {"facilities": ["SKIF"]},
+            "category": {"foreign": True},
+            "max_share": 0.9,
+        },
+    ),
+    Case(
+        Operation.CHANGE_ROUND,
+        "PUT",
+        "/quotas/{skif_quota}",
+        COORDINATORS,
+        lambda ids, n: {
+            "code": "skif",
+            "scope": {"instruments": ["SKIF-1-1"]},
+            "category": {"foreign": True},
+            "max_share": 0.9,
+        },
+    ),
+    Case(
+        Operation.CHANGE_ROUND,
+        "PUT",
+        "/quotas/{skif_quota}",
+        ADMIN,
+        lambda ids, n: {
+            "code": "skif",
+            "scope": {"facilities": ["SKIF", "KISI"]},
+            "category": {"foreign": True},
+            "max_share": 0.9,
+        },
+    ),
+    Case(Operation.CHANGE_ROUND, "DELETE", "/quotas/{fresh}", deleted(COORDINATORS), fresh="skif_quota"),
+    Case(Operation.CHANGE_ROUND, "DELETE", "/quotas/{fresh}", deleted(ADMIN), fresh="shared_quota"),
     Case(
         Operation.CHANGE_ROUND,
         "PATCH",
@@ -556,10 +694,40 @@ CASES = [
         created(expect(403, admin=200, coordinator=200)),
         lambda ids, n: {"request": SCHEDULED, "instrument": "SKIF-1-1", "start_shift": 15, "shifts": 3},
     ),
+    Case(Operation.READ_SCHEDULE, "GET", "/schedules/{shared_published}/export", SHARED_READERS),
+    Case(Operation.READ_SCHEDULE, "GET", "/schedules/{shared_published}/diff/{shared_draft}", SHARED_DRAFT_READERS),
+    Case(Operation.READ_SCHEDULE, "GET", "/schedules/{shared_draft}/sign-offs", SHARED_DRAFT_READERS),
+    Case(
+        Operation.READ_SCHEDULE,
+        "GET",
+        "/ui/rounds/{shared_scheduled}",
+        expect(404, admin=200, coordinator=200, other_coordinator=200, anonymous=303),
+        dashboard=True,
+    ),
+    Case(
+        Operation.CHANGE_SCHEDULE,
+        "POST",
+        "/schedules/{shared_published}/moves",
+        created(expect(403, admin=200, coordinator=200)),
+        lambda ids, n: {"request": ON_SKIF[0], "instrument": ON_SKIF[1], "start_shift": 24, "shifts": 3},
+    ),
+    Case(
+        Operation.CHANGE_SCHEDULE,
+        "POST",
+        "/schedules/{shared_published}/moves",
+        created(expect(403, admin=200, other_coordinator=200)),
+        lambda ids, n: {"request": ON_KISI[0], "instrument": ON_KISI[1], "start_shift": 24, "shifts": 3},
+    ),
+    Case(
+        Operation.CHANGE_SCHEDULE,
+        "POST",
+        f"/schedules/{{shared_draft}}/allocations/{ON_KISI[0]}/pin",
+        expect(404, admin=200, coordinator=403, other_coordinator=200),
+    ),
     Case(Operation.CHANGE_SCHEDULE, "POST", f"/schedules/{{draft}}/allocations/{SCHEDULED}/pin", DRAFT_READERS),
     Case(Operation.CHANGE_SCHEDULE, "DELETE", f"/schedules/{{draft}}/allocations/{SCHEDULED}/pin", DRAFT_READERS),
     Case(
-        Operation.CHANGE_SCHEDULE,
+        Operation.PUBLISH_SCHEDULE,
         "POST",
         "/schedules/{fresh}/publish",
         DRAFT_PUBLISHERS,
@@ -567,13 +735,61 @@ CASES = [
         fresh="draft",
     ),
     Case(
-        Operation.CHANGE_SCHEDULE,
+        Operation.PUBLISH_SCHEDULE,
         "POST",
         "/ui/schedules/{fresh}/publish",
         DRAFT_PUBLISHERS,
         lambda ids, n: {"expected_revision": ids["revision"]},
         fresh="draft",
         dashboard=True,
+    ),
+    # A shared round's draft: published once each facility it changes signed off (409 naming those awaited).
+    Case(
+        Operation.PUBLISH_SCHEDULE,
+        "POST",
+        "/schedules/{fresh}/publish",
+        expect(403, admin=200, coordinator=409, other_coordinator=409),
+        lambda ids, n: {"expected_revision": ids["shared_revision"]},
+        fresh="shared_draft",
+    ),
+    Case(
+        Operation.PUBLISH_SCHEDULE,
+        "POST",
+        "/schedules/{fresh}/publish",
+        expect(403, admin=200, coordinator=200, other_coordinator=409),
+        lambda ids, n: {"expected_revision": ids["shared_revision"]},
+        fresh="skif_draft",
+    ),
+    Case(
+        Operation.PUBLISH_SCHEDULE,
+        "POST",
+        "/schedules/{fresh}/publish",
+        expect(403, admin=200, coordinator=409, other_coordinator=200),
+        lambda ids, n: {"expected_revision": ids["shared_revision"]},
+        fresh="signed_draft",
+    ),
+    Case(Operation.SIGN_OFF_SCHEDULE, "POST", "/schedules/{fresh}/sign-off", SIGNERS, fresh="shared_draft"),
+    Case(
+        Operation.SIGN_OFF_SCHEDULE,
+        "POST",
+        "/schedules/{fresh}/sign-off",
+        expect(403, coordinator=200),
+        fresh="skif_draft",
+    ),
+    Case(
+        Operation.SIGN_OFF_SCHEDULE,
+        "POST",
+        "/ui/schedules/{fresh}/sign-off",
+        SIGNERS,
+        fresh="shared_draft",
+        dashboard=True,
+    ),
+    Case(
+        Operation.SIGN_OFF_SCHEDULE,
+        "DELETE",
+        "/schedules/{fresh}/sign-off",
+        expect(403, coordinator=204, other_coordinator=404),
+        fresh="signed_draft",
     ),
     # Solves
     Case(Operation.RUN_SOLVE, "POST", "/rounds/{fresh}/solves", created(COORDINATORS, 202), lambda ids, n: {}, "round"),
@@ -653,10 +869,12 @@ async def test_the_policy_and_its_sql_form_agree_on_who_sees_a_proposal(world: W
             )
             assert by_rule == by_sql, actor
             seen[actor] = by_rule
+    shared = {p.id for p in proposals if p.round_id == world.ids["shared_scheduled"]}
     assert seen["admin"] == seen["coordinator"] == {p.id for p in proposals}
-    assert seen["other_coordinator"] == seen["other_reviewer"] == set()
+    assert seen["other_coordinator"] == shared and len(shared) == 2
+    assert seen["other_reviewer"] == set()
     assert seen["other_proposer"] == {theirs}
-    assert seen["reviewer"] == seen["owner"] == seen["admin"] - {theirs}
+    assert seen["reviewer"] == seen["owner"] == seen["admin"] - {theirs} - shared
 
 
 async def test_a_reviewer_sees_what_their_assignment_needs(world: World) -> None:

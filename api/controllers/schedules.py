@@ -17,10 +17,9 @@ from api.problems import problem
 from scheduler.access import Operation
 from scheduler.errors import NotFound
 from scheduler.roundfile.contract import ScheduleFile
-from scheduler.schedules import calendar
+from scheduler.schedules import calendar, signoffs
 from scheduler.schedules import service as schedules
 from scheduler.schedules.calendar import ProposalStatus
-from scheduler.schedules.export import export_schedule
 from scheduler.schedules.service import (
     AllocationPublic,
     Move,
@@ -33,6 +32,7 @@ from scheduler.schedules.service import (
     VersionDetail,
     VersionDiff,
 )
+from scheduler.schedules.signoffs import SignOffs, SignOffsMissingError
 
 RequestCode = Annotated[
     str, PathParameter(min_length=1, max_length=64, description="The request's id in the round file.")
@@ -79,12 +79,20 @@ def _broken_rules(
     return response
 
 
+def _awaited_sign_offs(request: Request[Any, Any, Any], error: SignOffsMissingError) -> Response[dict[str, Any]]:
+    response = problem(request, HTTP_409_CONFLICT, str(error))
+    response.content["facilities"] = error.facilities
+    return response
+
+
 SCHEDULE_ERRORS: ExceptionHandlersMap = {
     RevisionConflictError: _stale_revision,
     MoveRejectedError: _broken_rules,
     StaleDraftError: _broken_rules,
+    SignOffsMissingError: _awaited_sign_offs,
 }
-"""Problem details with what the client needs beyond the message: the round's revision, each broken rule."""
+"""Problem details with what the client needs beyond the message: the round's revision, each broken rule,
+the facilities still to sign off."""
 
 
 class ScheduleController(Controller):
@@ -95,18 +103,18 @@ class ScheduleController(Controller):
     @get(
         "/rounds/{round_id:int}/schedules",
         summary="A page of the round's schedule versions, by number, and the round's revision",
-        description="Drafts are listed to the round's coordinators and admins only. "
+        description="The round's coordinators and admins only (versions carry priorities and reasons). "
         "`revision` is what POST /schedules/{id}/publish expects.",
     )
     async def list_versions(
         self, round_id: Id, db_session: Session, current_user: CurrentUser, page: Page
     ) -> RoundVersions:
-        manages = await schedules.manages_round(db_session, current_user, round_id)
-        return await schedules.list_versions(db_session, round_id, page, include_drafts=manages)
+        await schedules.require_round_reader(db_session, current_user, round_id)
+        return await schedules.list_versions(db_session, round_id, page)
 
     @get("/schedules/{version_id:int}", summary="A schedule version with its allocations")
     async def get_version(self, version_id: Id, db_session: Session, current_user: CurrentUser) -> VersionDetail:
-        await schedules.readable(db_session, current_user, version_id)
+        await schedules.require_readers(db_session, current_user, version_id)
         return await schedules.get_version(db_session, version_id)
 
     @post(
@@ -115,24 +123,55 @@ class ScheduleController(Controller):
         summary="Publish a draft, superseding the version in force (the round's coordinators)",
         description="`expected_revision` is the round's revision as last read. If someone published since, "
         "the answer is 409 with `current_revision` and nothing changes. A draft that breaks a rule of the round "
-        "as it is now (a window or quota added since it was made) answers 409 listing each broken rule in `errors`.",
-        guards=[permits(Operation.CHANGE_SCHEDULE)],
+        "as it is now (a window or quota added since it was made) answers 409 listing each broken rule in `errors`. "
+        "In a shared round (more than one facility) every facility whose instruments the draft changes must have "
+        "signed off (POST /schedules/{id}/sign-off); the publishing coordinator signs for their own facilities "
+        "with the publish. Otherwise the answer is 409 naming the facilities still to sign in `facilities`. "
+        "Admins publish without sign-offs.",
+        guards=[permits(Operation.PUBLISH_SCHEDULE)],
     )
     async def publish(
         self, version_id: Id, data: JSONBody[PublishRequest], db_session: Session, current_user: CurrentUser
     ) -> Published:
-        await schedules.require_manager(db_session, current_user, version_id)
+        await schedules.require_publisher(db_session, current_user, version_id)
         return await schedules.publish(
             db_session, version_id, expected_revision=data.expected_revision, user_id=current_user.user_id
         )
+
+    @get(
+        "/schedules/{version_id:int}/sign-offs",
+        summary="Which facilities must sign off a draft of a shared round before it is published, and who has",
+    )
+    async def sign_offs(self, version_id: Id, db_session: Session, current_user: CurrentUser) -> SignOffs:
+        return await signoffs.read(db_session, current_user, version_id)
+
+    @post(
+        "/schedules/{version_id:int}/sign-off",
+        status_code=200,
+        summary="Sign off a draft's changes on the instruments of my facilities (coordinators of a changed facility)",
+        description="Records one sign-off per facility the caller coordinates whose instruments the draft changes "
+        "against the published version; signing again is harmless. A sign-off is for this draft only: a pin or "
+        "unpin on it takes back the sign-off of the facility it touches. Only drafts are signed off (409).",
+        guards=[permits(Operation.SIGN_OFF_SCHEDULE)],
+    )
+    async def sign_off(self, version_id: Id, db_session: Session, current_user: CurrentUser) -> SignOffs:
+        return await signoffs.give(db_session, current_user, version_id)
+
+    @delete(
+        "/schedules/{version_id:int}/sign-off",
+        summary="Withdraw my facilities' sign-offs of a draft",
+        description="404 when none of the caller's facilities signed off the draft.",
+        guards=[permits(Operation.SIGN_OFF_SCHEDULE)],
+    )
+    async def withdraw_sign_off(self, version_id: Id, db_session: Session, current_user: CurrentUser) -> None:
+        await signoffs.withdraw(db_session, current_user, version_id)
 
     @get(
         "/schedules/{from_id:int}/diff/{to_id:int}",
         summary="What changed, per request, from one version of a round to another",
     )
     async def diff(self, from_id: Id, to_id: Id, db_session: Session, current_user: CurrentUser) -> VersionDiff:
-        await schedules.readable(db_session, current_user, from_id)
-        await schedules.readable(db_session, current_user, to_id)
+        await schedules.require_readers(db_session, current_user, from_id, to_id)
         return await schedules.diff(db_session, from_id, to_id)
 
     @post(
@@ -147,7 +186,7 @@ class ScheduleController(Controller):
         db_session: Session,
         current_user: CurrentUser,
     ) -> AllocationPublic:
-        await schedules.require_manager(db_session, current_user, version_id)
+        await schedules.require_manager(db_session, current_user, version_id, requests=[request_code])
         return await schedules.set_pinned(db_session, version_id, request_code, True, user_id=current_user.user_id)
 
     @delete(
@@ -162,7 +201,7 @@ class ScheduleController(Controller):
         db_session: Session,
         current_user: CurrentUser,
     ) -> AllocationPublic:
-        await schedules.require_manager(db_session, current_user, version_id)
+        await schedules.require_manager(db_session, current_user, version_id, requests=[request_code])
         return await schedules.set_pinned(db_session, version_id, request_code, False, user_id=current_user.user_id)
 
     @post(
@@ -177,14 +216,22 @@ class ScheduleController(Controller):
     async def move(
         self, version_id: Id, data: JSONBody[Move], db_session: Session, current_user: CurrentUser
     ) -> Response[VersionDetail]:
-        await schedules.require_manager(db_session, current_user, version_id)
+        await schedules.require_manager(
+            db_session, current_user, version_id, requests=[data.request], instruments=[data.instrument]
+        )
         draft = await schedules.move(db_session, version_id, data, user_id=current_user.user_id)
         return Response(draft, status_code=HTTP_201_CREATED, headers={"Location": f"/schedules/{draft.id}"})
 
-    @get("/schedules/{version_id:int}/export", summary="A schedule version as a schedule file")
+    @get(
+        "/schedules/{version_id:int}/export",
+        summary="A schedule version as a schedule file",
+        description="Priorities and reasons only of the proposals the caller may read in confidence (in a shared "
+        "round, a coordinator's: those asking for their facilities' instruments); the others' allocations have "
+        "priority 0 (withheld) and their unallocated requests are left out.",
+    )
     async def export(self, version_id: Id, db_session: Session, current_user: CurrentUser) -> ScheduleFile:
-        await schedules.readable(db_session, current_user, version_id)
-        return await export_schedule(db_session, version_id)
+        await schedules.require_readers(db_session, current_user, version_id)
+        return await schedules.export_for(db_session, current_user, version_id)
 
     @get(
         "/me/proposals",

@@ -1,7 +1,7 @@
-"""What the round page's script does: start, watch and cancel solves, publish a version.
+"""What the round page's script does: start, watch and cancel solves, publish a version, sign off a draft.
 
 These are the API's own endpoints (POST /rounds/{id}/solves, GET and DELETE
-/solves/{id}, POST /schedules/{id}/publish), mounted again under /ui and signed
+/solves/{id}, POST /schedules/{id}/publish and /sign-off), mounted again under /ui and signed
 in by the dashboard's cookie instead of a bearer token: one handler, one access
 rule and one answer for both. Errors are the API's problem details.
 """
@@ -28,3 +28,4 @@ class DashboardActions(Controller):
     solve = SolveController.get_solve
     cancel_solve = SolveController.cancel
     publish = ScheduleController.publish
+    sign_off = ScheduleController.sign_off

@@ -2,7 +2,8 @@
 
 Everyone signed in may read rounds and quotas. A round belongs to all its facilities: its
 settings, phase, quotas and content change only with the coordination of every facility it
-has and will have (`Operation.CHANGE_ROUND` in `scheduler.access`).
+has and will have (`Operation.CHANGE_ROUND` in `scheduler.access`), except a quota scoped to
+one facility's instruments, which is that facility's.
 Quotas pass the round file's quota rules (`scheduler.roundfile.quotas`) before they are
 stored. Every change writes an audit entry in the caller's transaction.
 """
@@ -41,7 +42,7 @@ from scheduler.db.tables import (
 from scheduler.errors import Conflict
 from scheduler.roundfile.checks import InputError, InputProblem
 from scheduler.roundfile.contract import Proposal as FileProposal
-from scheduler.roundfile.contract import RoundFile, Scoring
+from scheduler.roundfile.contract import QuotaScope, RoundFile, Scoring
 from scheduler.roundfile.quotas import dangling_references
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.importer import import_round
@@ -311,8 +312,7 @@ class QuotaService(TableService[Quota]):
         return QuotaPublic.model_validate(await self.row(quota_id))
 
     async def create_item(self, actor: Claims, round_id: int, data: QuotaCreate) -> QuotaPublic:
-        session = self.repository.session
-        await require_round(session, actor, Operation.CHANGE_ROUND, round_id)
+        await self._require_scopes(actor, round_id, data.scope)
         await self._check_references(round_id, data)
         await self._code_is_free(round_id, data.id)
         position = await self.count(col(Quota.round_id) == round_id)
@@ -321,7 +321,7 @@ class QuotaService(TableService[Quota]):
 
     async def update_item(self, actor: Claims, quota_id: int, data: QuotaCreate) -> QuotaPublic:
         quota = await self.row(quota_id)
-        await require_round(self.repository.session, actor, Operation.CHANGE_ROUND, quota.round_id)
+        await self._require_scopes(actor, quota.round_id, QuotaScope.model_validate(quota.scope), data.scope)
         await self._check_references(quota.round_id, data)
         if data.id != quota.code:
             await self._code_is_free(quota.round_id, data.id)
@@ -330,8 +330,26 @@ class QuotaService(TableService[Quota]):
 
     async def delete_item(self, actor: Claims, quota_id: int) -> None:
         quota = await self.row(quota_id)
-        await require_round(self.repository.session, actor, Operation.CHANGE_ROUND, quota.round_id)
+        await self._require_scopes(actor, quota.round_id, QuotaScope.model_validate(quota.scope))
         await self.remove(actor, quota, {"code": quota.code, "round_id": quota.round_id})
+
+    async def _require_scopes(self, actor: Claims, round_id: int, *scopes: QuotaScope) -> None:
+        """`CHANGE_ROUND` over the round's facilities whose instruments the quota counts (as it was and as it will
+        be): a quota scoped to one facility's instruments is that facility's coordinators'; one across facilities,
+        or over the whole round, is a round-wide setting of every facility's."""
+        session = self.repository.session
+        round_ = await round_row(session, round_id)
+        of_round = frozenset(await _round_facility_ids(session, round_id))
+        named = {code for scope in scopes for code in scope.facilities or []}
+        instruments = {code for scope in scopes for code in scope.instruments or []}
+        facilities = await session.execute(select(col(Facility.id)).where(col(Facility.code).in_(named)))
+        holders = await session.execute(
+            select(col(Instrument.facility_id)).where(col(Instrument.code).in_(instruments))
+        )
+        covered = frozenset({*facilities.scalars(), *holders.scalars()}) & of_round
+        if not covered or any(not (scope.facilities or scope.instruments) for scope in scopes):
+            covered = of_round
+        access.require(actor, Operation.CHANGE_ROUND, Facts(facilities=covered), f"round {round_.code}")
 
     async def _check_references(self, round_id: int, data: QuotaCreate) -> None:
         """The round file's rule: a quota names only facilities, instruments and groups of its round."""

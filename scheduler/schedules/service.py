@@ -5,7 +5,8 @@ Rules kept here, so that every caller gets them:
   with a conditional UPDATE, so two coordinators publishing from the same
   revision cannot both win; the partial unique index `one_published_per_round`
   stands behind it.
-- Only drafts are published, pinned or unpinned. Pins of a draft take effect when
+- Only drafts are published, pinned or unpinned. A pin or unpin takes back the sign-off
+  of the facility whose instrument holds the allocation. Pins of a draft take effect when
   it is published: the published version's allocations, pins included, are the
   `previous_schedule` of the round's next solve.
 - A draft is published only if it keeps every rule of the round as it is now: a
@@ -13,10 +14,13 @@ Rules kept here, so that every caller gets them:
 - A manual move never edits a version: it is checked against every rule of the
   round file format on the would-be schedule and, if it keeps them all, saved as
   a new draft (source "edit") that copies the other allocations.
-- Versions, diffs and exports carry priorities and reasons: they are for the round's
-  coordinators and admins (`require_round_reader`, `require_readers`); a draft is
-  unknown to anyone else. A version is changed only where every facility it touches
-  is the coordinator's (`require_manager`).
+- Versions, diffs and exports are for the round's coordinators and admins
+  (`require_round_reader`, `require_readers`); a draft is unknown to anyone else. An export
+  carries priorities and reasons only of the proposals the reader may read in confidence
+  (`export_for`): in a shared round, those asking for their facilities' instruments.
+- A move or pin is made only where every facility it touches is the coordinator's
+  (`require_manager`); a shared round's draft is published once every facility it changes
+  signed off, or by an admin (`require_publisher`, `scheduler.schedules.signoffs`).
 """
 
 from __future__ import annotations
@@ -39,22 +43,25 @@ from scheduler import access
 from scheduler.access import Answer, Facts, Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.db.repository import TableService, record
-from scheduler.db.tables import Allocation, Instrument, Request, Round, ScheduleVersion
+from scheduler.db.tables import Allocation, Instrument, Proposal, Request, Round, ScheduleVersion
 from scheduler.errors import Conflict, DomainError, NotFound
 from scheduler.fields import MAX_INT, Input
+from scheduler.proposals.service import proposal_facts
 from scheduler.roundfile.contract import Allocation as AllocationEntry
-from scheduler.roundfile.contract import RoundFile, ScheduleChanges
+from scheduler.roundfile.contract import RoundFile, ScheduleChanges, ScheduleFile
 from scheduler.roundfile.grid import Grid
 from scheduler.roundfile.measure import measure
 from scheduler.roundfile.resolve import changes_between
 from scheduler.roundfile.scoring import score_round
-from scheduler.roundfile.solving import exclusions, priorities
+from scheduler.roundfile.solving import exclusions, priorities, set_aside
 from scheduler.roundfile.validate import Violation, validate_schedule
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.revision import require_current_input
 from scheduler.rounds.service import round_facts
+from scheduler.schedules import signoffs
 from scheduler.schedules.export import export_schedule
 from scheduler.schedules.notices import record_changes
+from scheduler.schedules.signoffs import facilities_of_instruments
 from scheduler.schedules.versions import VersionSource, VersionStatus, save_version, version_schedule
 
 DRAFT, PUBLISHED, SUPERSEDED = "draft", "published", "superseded"
@@ -205,22 +212,30 @@ async def require_manager(
     actor: Claims,
     version_id: int,
     *,
-    requests: Sequence[str] = (),
+    requests: Sequence[str],
     instruments: Sequence[str] = (),
 ) -> None:
-    """`CHANGE_SCHEDULE`: the round's coordinators change a version where every facility it touches is theirs.
-
-    A pin or a move touches the facilities of the `requests`' instruments and of the `instruments` named;
-    publishing (neither given) touches the facilities whose allocations the draft changes from the
-    version in force.
-    """
+    """`CHANGE_SCHEDULE`: a pin or move is the coordinator's where every facility it touches is theirs: the
+    facilities of the instruments the version gives the `requests` and of the `instruments` named."""
     version = await _version(session, version_id)
-    if requests or instruments:
-        touched = await _facilities_asked(session, version.round_id, requests, instruments)
-    else:
-        touched = await _facilities_changed(session, version)
+    placed = await session.execute(
+        select(col(Allocation.instrument_id))
+        .join(Request, col(Request.id) == col(Allocation.request_id))
+        .where(col(Allocation.schedule_version_id) == version_id, col(Request.code).in_(requests))
+    )
+    named = await session.execute(select(col(Instrument.id)).where(col(Instrument.code).in_(instruments)))
+    touched = await facilities_of_instruments(session, {*placed.scalars(), *named.scalars()})
     facts = await _facts(session, version, asks_for=touched)
     access.require(actor, Operation.CHANGE_SCHEDULE, facts, f"schedule version {version_id}")
+
+
+async def require_publisher(session: AsyncSession, actor: Claims, version_id: int) -> None:
+    """`PUBLISH_SCHEDULE`, and in a shared round the sign-offs of every facility the draft changes
+    (`signoffs.require_signed_off`: the publisher's own facilities sign with the publish)."""
+    version = await _version(session, version_id)
+    access.require(actor, Operation.PUBLISH_SCHEDULE, await _facts(session, version), f"schedule version {version_id}")
+    if version.status == DRAFT:
+        await signoffs.require_signed_off(session, actor, version)
 
 
 async def _facts(session: AsyncSession, version: ScheduleVersion, asks_for: frozenset[int] = frozenset()) -> Facts:
@@ -228,40 +243,31 @@ async def _facts(session: AsyncSession, version: ScheduleVersion, asks_for: froz
     return replace(facts, draft=version.status == DRAFT, asks_for=asks_for)
 
 
-async def _facilities_asked(
-    session: AsyncSession, round_id: int, requests: Sequence[str], instruments: Sequence[str]
-) -> frozenset[int]:
-    asked = await session.execute(
-        select(col(Request.instruments)).where(col(Request.round_id) == round_id, col(Request.code).in_(requests))
+async def confided(session: AsyncSession, actor: Claims, round_id: int) -> frozenset[str]:
+    """The codes of the round's proposals whose panel results the actor may read (`READ_CONFIDENTIAL`)."""
+    proposals = list((await session.execute(select(Proposal).where(col(Proposal.round_id) == round_id))).scalars())
+    facts = await proposal_facts(session, proposals)
+    return frozenset(p.code for p in proposals if access.may(actor, Operation.READ_CONFIDENTIAL, facts[p.id or 0]))
+
+
+async def export_for(session: AsyncSession, actor: Claims, version_id: int) -> ScheduleFile:
+    """The version as a schedule file as the actor may read it: the priority (0 when withheld) and reasons
+    of proposals they may not read in confidence are left out (`withhold`)."""
+    version = await _version(session, version_id)
+    return withhold(await export_schedule(session, version_id), await confided(session, actor, version.round_id))
+
+
+def withhold(schedule: ScheduleFile, shown: frozenset[str]) -> ScheduleFile:
+    """Allocations of proposals not `shown` keep their place with priority 0 (a priority is positive, so 0 says
+    withheld); their unallocated requests, with the reasons, are left out."""
+    return schedule.model_copy(
+        update={
+            "allocations": [
+                a if a.proposal in shown else a.model_copy(update={"priority": 0.0}) for a in schedule.allocations
+            ],
+            "unallocated": [u for u in schedule.unallocated if u.proposal in shown],
+        }
     )
-    codes = {*instruments, *(code for named in asked.scalars() for code in named)}
-    facilities = await session.execute(select(col(Instrument.facility_id)).where(col(Instrument.code).in_(codes)))
-    return frozenset(facilities.scalars())
-
-
-async def _facilities_changed(session: AsyncSession, version: ScheduleVersion) -> frozenset[int]:
-    """The facilities of the instruments whose allocations differ between `version` and the one in force."""
-    in_force = await session.scalar(
-        select(col(ScheduleVersion.id)).where(
-            col(ScheduleVersion.round_id) == version.round_id, col(ScheduleVersion.status) == PUBLISHED
-        )
-    )
-
-    async def placed(version_id: int | None) -> set[tuple[int, int, int, int]]:
-        rows = await session.execute(
-            select(
-                col(Allocation.request_id),
-                col(Allocation.instrument_id),
-                col(Allocation.start_shift),
-                col(Allocation.shifts),
-            ).where(col(Allocation.schedule_version_id) == version_id)
-        )
-        return set(rows.tuples())
-
-    changed = await placed(version.id) ^ await placed(in_force)
-    instruments = {instrument_id for _, instrument_id, _, _ in changed}
-    facilities = await session.execute(select(col(Instrument.facility_id)).where(col(Instrument.id).in_(instruments)))
-    return frozenset(facilities.scalars())
 
 
 async def list_versions(session: AsyncSession, round_id: int, page: LimitOffset | None = None) -> RoundVersions:
@@ -342,8 +348,9 @@ async def _broken_rules(session: AsyncSession, version_id: int, round_id: int) -
     """The hard rules the version's allocations break in the round as it is now (a window, a quota or a
     withdrawal may have come since it was made). Allocations of withdrawn proposals are left out, as
     every reader of a published schedule leaves them out; the pins of the version in force are not
-    rules for the one that supersedes it."""
-    round_file = (await export_round(session, round_id)).model_copy(update={"previous_schedule": None})
+    rules for the one that supersedes it. Proposals that break the round file's rules are set aside (`set_aside`)."""
+    exported = (await export_round(session, round_id)).model_copy(update={"previous_schedule": None})
+    round_file = set_aside(exported).round_file
     in_round = {proposal.id for proposal in round_file.proposals}
     placed = [a for a in (await version_schedule(session, version_id)).allocations if a.proposal in in_round]
     return await asyncio.to_thread(_violations, round_file, placed)
@@ -381,6 +388,9 @@ async def set_pinned(
     )
     if allocation is None:
         raise NotFound(f"version {version.number} has no allocation for request {request_code}")
+    if allocation.pinned != pinned:
+        touched = await facilities_of_instruments(session, [allocation.instrument_id])
+        await signoffs.take_back(session, version_id, touched, user_id=user_id, reason=f"{request_code} (un)pinned")
     allocation.pinned = pinned
     record(
         session,

@@ -1,4 +1,4 @@
-// The round page's actions: start a solve, watch its progress live, cancel it, publish a draft.
+// The round page's actions: start a solve, watch its progress live, cancel it, publish or sign off a draft.
 (function () {
   "use strict";
   // Litestar's CSRF check: the CSRF cookie's value, echoed in a header a page on another site cannot set.
@@ -197,6 +197,23 @@
         armed = null;
         button.classList.remove("armed");
         button.textContent = "Publish version " + button.dataset.number;
+      }
+    });
+  });
+
+  // Signing off a shared round's draft for the viewer's facilities: the page reloads to show who signed.
+  document.querySelectorAll("[data-sign-off]").forEach((button) => {
+    const message = document.querySelector(".action-message");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        await call("POST", "/ui/schedules/" + button.dataset.signOff + "/sign-off");
+        window.location.reload();
+      } catch (error) {
+        message.hidden = false;
+        message.classList.add("error");
+        message.textContent = error.message;
+        button.disabled = false;
       }
     });
   });
