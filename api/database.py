@@ -16,14 +16,17 @@ While the database cannot be reached at all, requests answer 503 at once.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import structlog
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyInitPlugin
-from advanced_alchemy.extensions.litestar._utils import delete_aa_scope_state, get_aa_scope_state
+from advanced_alchemy.extensions.litestar._utils import delete_aa_scope_state, get_aa_scope_state, set_aa_scope_state
 from litestar import Request, Response
 from litestar.config.app import AppConfig
 from litestar.constants import HTTP_RESPONSE_START
+from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
@@ -34,7 +37,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.problems import problem
-from scheduler.db.engine import note_lost_connection, noting_lost_connections
+from scheduler.db.engine import is_sqlite, note_lost_connection, noting_lost_connections
 
 SESSION_ENDS = {HTTP_RESPONSE_START, "http.disconnect"}
 SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -64,8 +67,56 @@ def _commit_when_answered(session_scope_key: str) -> BeforeMessageSendHookHandle
                 await session.rollback()
         finally:
             await session.close()
+            _end_turn(scope)
 
     return handler
+
+
+_TURN_KEY = "_beamtime_write_turn"
+
+
+class _WriteTurns:
+    """On SQLite, requests that may write take turns in the process: one at a time holds a session, from the
+    moment its handler asks for one (after its body was read) until its transaction ends.
+
+    SQLite has one writer at a time anyway; a transaction that read before another committed cannot write
+    after it (its snapshot is stale), and one waiting on the database's lock sleeps in steps. Taking turns
+    here, in order, makes each write request's checks and writes one serial step, and the waits short.
+    Reads (GET, HEAD) never wait. PostgreSQL writes lock the rows they check instead (`scheduler.db.repository`).
+    """
+
+    def __init__(self, config: SQLAlchemyAsyncConfig) -> None:
+        self.config = config
+        self.lock = asyncio.Lock()
+
+    async def provide_session(self, state: State, scope: Scope) -> AsyncSession:
+        key = self.config.session_scope_key
+        if scope.get("method") not in SAFE_METHODS and get_aa_scope_state(scope, key) is None:
+            await self.lock.acquire()
+            set_aa_scope_state(scope, _TURN_KEY, self.lock)
+        return self.config.provide_session(state, scope)
+
+
+def _end_turn(scope: Scope) -> None:
+    """Lets the next write request in; called when the request's transaction ends, and when the request does."""
+    lock: asyncio.Lock | None = get_aa_scope_state(scope, _TURN_KEY, pop=True)
+    if lock is not None:
+        lock.release()
+
+
+def _turn_ends_with_request() -> DefineMiddleware:
+    """A request that ended without its session's end (an error before any answer) gives back its turn."""
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            try:
+                await app(scope, receive, send)
+            finally:
+                _end_turn(scope)
+
+        return middleware
+
+    return DefineMiddleware(wrap)
 
 
 def _lost_connection(request: Request[Any, Any, Any], error: DBAPIError) -> Response[dict[str, Any]]:
@@ -123,7 +174,7 @@ def _ask_again_on_lost_connection(session_scope_key: str) -> DefineMiddleware:
 
             async def unless_lost(message: Message) -> None:
                 nonlocal held, sent
-                if message["type"] == HTTP_RESPONSE_START and losses.count:
+                if message["type"] == HTTP_RESPONSE_START and losses.count and not sent:
                     held = True
                 if held:
                     return
@@ -132,6 +183,9 @@ def _ask_again_on_lost_connection(session_scope_key: str) -> DefineMiddleware:
                 except DBAPIError as error:
                     read = message["type"] == HTTP_RESPONSE_START and scope["method"] in SAFE_METHODS
                     if not (error.connection_invalidated and read):
+                        # A write's commit failed: it may have been kept, so it is answered, not asked again.
+                        sent = True
+                        ScopeState.from_scope(scope).response_started = False  # nothing reached the client yet
                         raise
                     held = True
                 sent = True
@@ -171,6 +225,11 @@ class _DatabasePlugin(SQLAlchemyInitPlugin):
         del app_config.signature_namespace["Session"]
         # Outermost, so that the account check of the authentication middleware is asked again too.
         app_config.middleware.insert(0, _ask_again_on_lost_connection(self.config[0].session_scope_key))
+        config = self.config[0]
+        if isinstance(config, SQLAlchemyAsyncConfig) and is_sqlite(str(config.get_engine().url)):
+            turns = _WriteTurns(config)
+            app_config.dependencies[config.session_dependency_key] = Provide(turns.provide_session)
+            app_config.middleware.insert(1, _turn_ends_with_request())  # inside: each try gives its turn back
         return app_config
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from scheduler.accounts import credentials
 from scheduler.schedules import calendar
 from tests.api_helpers import PASSWORD, make_user, served
 
@@ -226,3 +227,44 @@ async def test_a_failing_request_slows_the_others_by_milliseconds(
         f"reads {quiet_median * 1000:.1f} ms alone, {busy_median * 1000:.1f} ms beside the failures"
     )
     assert statistics.median(seconds for _, seconds in failures) < 0.1, "the error path answers in milliseconds"
+
+
+@on_postgresql
+async def test_a_read_whose_commit_meets_a_lost_connection_is_asked_again_and_a_write_is_answered(
+    database_url: str, sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection of the request is ended after its handler ran, before the commit: a read is asked again
+    (nothing was kept, nothing is lost by asking), a write is answered 503 and not repeated (its commit may have
+    been kept)."""
+    admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+    calls: Counter[str] = Counter()
+
+    async def end_own_connection(session: AsyncSession, name: str) -> None:
+        calls[name] += 1
+        if calls[name] == 1:
+            pid = await session.scalar(text("SELECT pg_backend_pid()"))
+            async with admin.connect() as connection:
+                await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            await asyncio.sleep(0.2)  # the connection learns it was ended
+
+    async def read(session: AsyncSession, user_id: int) -> list[Any]:
+        await end_own_connection(session, "read")
+        return []
+
+    async def write(session: AsyncSession, identities: Any, user_id: int) -> None:
+        await end_own_connection(session, "write")
+
+    monkeypatch.setattr(calendar, "my_proposals", read)
+    monkeypatch.setattr(credentials, "sign_out", write)
+    await make_user(sessions, "proposer", "pi@example.org")
+    try:
+        async with served(database_url) as url, httpx.AsyncClient(base_url=url) as client:
+            proposer = await _bearer(url, "pi@example.org")
+            answered_read = await client.get("/me/proposals", headers=proposer)
+            answered_write = await client.post("/auth/logout", headers=proposer)
+    finally:
+        await admin.dispose()
+
+    assert (answered_read.status_code, answered_read.json(), calls["read"]) == (200, [], 2)
+    assert (answered_write.status_code, calls["write"]) == (503, 1), answered_write.text
+    assert answered_write.headers["retry-after"] == "1"
