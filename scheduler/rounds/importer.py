@@ -1,29 +1,25 @@
 """Round files into the database, key for key.
 
-Facilities, instruments, equipment and their windows are a catalogue that rounds
-share: an import upserts them by code, and for the windows of its facilities and
-instruments in its period the file is the truth (identical windows are kept, not
-duplicated). Everything else belongs to one round. Rows go in with bulk inserts,
-so a facility-size round takes about a second; `scheduler.rounds.exporter` gives
-the file back. `scheduler.rounds.replacement` replaces a round's content with a
-file through the same writers.
+The catalogue part of a file (facilities, instruments, equipment, windows) is
+merged into the catalogue rounds share by `scheduler.rounds.catalogue_merge`;
+everything else belongs to one round. Rows go in with bulk inserts, so a
+facility-size round takes about a second; `scheduler.rounds.exporter` gives the file back.
+`scheduler.rounds.replacement` replaces a round's content with a file through
+the same writers.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.db.tables import (
     CountryGroup,
-    Equipment,
     Facility,
     Instrument,
     Link,
@@ -37,16 +33,18 @@ from scheduler.db.tables import (
     RoundFacility,
     RoundInstrument,
     TeamMember,
-    Window,
 )
 from scheduler.roundfile import contract as c
 from scheduler.roundfile.checks import InputError, InputProblem, check_round
+from scheduler.rounds.catalogue_merge import (
+    insert_returning_ids,
+    insert_rows,
+    merge_catalogue,
+    settle_merge,
+)
 from scheduler.schedules.versions import save_version
 
 ChildT = TypeVar("ChildT")
-
-WindowKey = tuple[int | None, int | None, datetime, datetime, str, str]
-"""A window's identity: facility id, instrument id, start, end, kind, reason."""
 
 
 async def import_round(session: AsyncSession, round_file: c.RoundFile, *, owner_id: int | None = None) -> int:
@@ -83,10 +81,10 @@ async def require_valid(session: AsyncSession, round_file: c.RoundFile, into: in
 async def write_content(
     session: AsyncSession, round_file: c.RoundFile, into: int | None, owner_id: int | None, kept: Carried
 ) -> int:
-    """The catalogue's part of the file, the round's row (`into`: that round's, anew) and its own rows; its id."""
-    facility_ids, instrument_ids = await _upsert_facilities(session, round_file.facilities)
-    equipment_ids = await _upsert_equipment(session, round_file.equipment)
-    await _replace_windows(session, round_file, facility_ids, instrument_ids)
+    """The catalogue's part of the file (merged), the round's row (`into`: that round's, anew) and its own rows;
+    its id."""
+    merge = await merge_catalogue(session, round_file, into)
+    facility_ids, instrument_ids, equipment_ids = merge.facility_ids, merge.instrument_ids, merge.equipment_ids
     round_id = await _write_round(session, round_file, into)
     instruments = [instrument for facility in round_file.facilities for instrument in facility.instruments]
     members: list[tuple[type[Any], list[dict[str, Any]]]] = [
@@ -97,8 +95,9 @@ async def write_content(
         (Quota, [_quota_row(quota) for quota in round_file.quotas]),
     ]
     for table, rows in members:
-        await _insert(session, table, [{"round_id": round_id, "position": p, **row} for p, row in enumerate(rows)])
+        await insert_rows(session, table, [{"round_id": round_id, "position": p, **row} for p, row in enumerate(rows)])
     await _insert_proposals(session, round_id, round_file.proposals, owner_id, kept)
+    await settle_merge(session, merge, round_id)
     return round_id
 
 
@@ -160,152 +159,6 @@ class Carried:
         return {"reviewer_id": reviewer_id, "comment": comment}
 
 
-async def _insert(session: AsyncSession, table: type[Any], rows: Sequence[Mapping[str, Any]]) -> None:
-    """One bulk insert; an empty list would insert a row of defaults."""
-    if rows:
-        await session.execute(insert(table).execution_options(render_nulls=True), rows)
-
-
-async def _insert_returning_ids(
-    session: AsyncSession, table: type[Any], rows: Sequence[Mapping[str, Any]]
-) -> dict[str, int]:
-    """Inserts rows that have a `code` and returns code → new id.
-
-    `render_nulls` keeps the None values in, so all rows have the same columns and
-    go in a few multi-row statements instead of one statement per run of alike rows.
-    """
-    if not rows:
-        return {}
-    statement = insert(table).returning(table.code, table.id).execution_options(render_nulls=True)
-    return dict((await session.execute(statement, rows)).all())
-
-
-async def _upsert(session: AsyncSession, table: type[Any], rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Updates the catalogue rows whose code exists and inserts the others; returns code → id."""
-    codes = [row["code"] for row in rows]
-    existing: dict[str, int] = dict(
-        (await session.execute(select(table.code, table.id).where(table.code.in_(codes)))).all()
-    )
-    changed = [{**row, "id": existing[row["code"]]} for row in rows if row["code"] in existing]
-    if changed:
-        await session.execute(update(table), changed)
-    return existing | await _insert_returning_ids(session, table, [row for row in rows if row["code"] not in existing])
-
-
-async def _upsert_facilities(
-    session: AsyncSession, facilities: Sequence[c.Facility]
-) -> tuple[dict[str, int], dict[str, int]]:
-    facility_ids = await _upsert(
-        session,
-        Facility,
-        [
-            {"code": facility.id, "name": facility.name, "country": facility.country, "timezone": facility.timezone}
-            for facility in facilities
-        ],
-    )
-    instrument_ids = await _upsert(
-        session,
-        Instrument,
-        [
-            {
-                "code": instrument.id,
-                "name": instrument.name,
-                "techniques": instrument.techniques,
-                "changeover_shifts": instrument.changeover_shifts,
-                "reserve_share": instrument.reserve_share,
-                "facility_id": facility_ids[facility.id],
-                "position": position,
-            }
-            for facility in facilities
-            for position, instrument in enumerate(facility.instruments)
-        ],
-    )
-    return facility_ids, instrument_ids
-
-
-async def _upsert_equipment(session: AsyncSession, equipment: Sequence[c.Equipment]) -> dict[str, int]:
-    rows = [{"code": item.id, "name": item.name, "units": item.units} for item in equipment]
-    return await _upsert(session, Equipment, rows) if rows else {}
-
-
-async def _replace_windows(
-    session: AsyncSession,
-    round_file: c.RoundFile,
-    facility_ids: Mapping[str, int],
-    instrument_ids: Mapping[str, int],
-) -> None:
-    """Makes the file the truth about its facilities' and instruments' windows in the round's period.
-
-    Windows already stored identically stay (taking the file's order), the file's
-    new ones are added, and stored ones in the period that the file no longer has
-    are deleted, so a moved maintenance window does not linger as a second one.
-    Windows of other owners, and outside the period, are other rounds' business.
-    """
-    wanted: list[tuple[WindowKey, int]] = []
-    for facility in round_file.facilities:
-        for position, window in enumerate(facility.maintenance):
-            wanted.append((_window_key(facility_ids[facility.id], None, window), position))
-        for instrument in facility.instruments:
-            for position, window in enumerate(instrument.maintenance):
-                wanted.append((_window_key(None, instrument_ids[instrument.id], window), position))
-    stored = await session.execute(
-        select(
-            col(Window.facility_id),
-            col(Window.instrument_id),
-            col(Window.start),
-            col(Window.end),
-            col(Window.kind),
-            col(Window.reason),
-            col(Window.id),
-        )
-        .where(
-            or_(
-                col(Window.facility_id).in_(list(facility_ids.values())),
-                col(Window.instrument_id).in_(list(instrument_ids.values())),
-            )
-        )
-        .order_by(col(Window.id))
-    )
-    unmatched: dict[WindowKey, list[int | None]] = defaultdict(list)
-    for facility_id, instrument_id, start, end, kind, reason, window_id in stored:
-        unmatched[(facility_id, instrument_id, start, end, kind, reason)].append(window_id)
-    kept, added = [], []
-    for key, position in wanted:
-        if unmatched[key]:
-            kept.append({"id": unmatched[key].pop(0), "position": position})
-        else:
-            facility_id, instrument_id, start, end, kind, reason = key
-            added.append(
-                {
-                    "facility_id": facility_id,
-                    "instrument_id": instrument_id,
-                    "start": start,
-                    "end": end,
-                    "kind": kind,
-                    "reason": reason,
-                    "position": position,
-                }
-            )
-    period = round_file.round
-    dropped = [
-        window_id
-        for (_, _, start, end, _, _), window_ids in unmatched.items()
-        if start < period.end and end > period.start
-        for window_id in window_ids
-    ]
-    if dropped:
-        await session.execute(
-            delete(Window).where(col(Window.id).in_(dropped)).execution_options(synchronize_session=False)
-        )
-    if kept:
-        await session.execute(update(Window), kept)
-    await _insert(session, Window, added)
-
-
-def _window_key(facility_id: int | None, instrument_id: int | None, window: c.Window) -> WindowKey:
-    return (facility_id, instrument_id, window.start, window.end, window.kind, window.reason)
-
-
 async def _write_round(session: AsyncSession, round_file: c.RoundFile, into: int | None) -> int:
     info = round_file.round
     offset = info.start.utcoffset()
@@ -326,7 +179,9 @@ async def _write_round(session: AsyncSession, round_file: c.RoundFile, into: int
         return round_id
     # A publish begun before the replacement read the old content: it must fail.
     await session.execute(
-        update(Round).where(col(Round.id) == into).values({**values, "revision": col(Round.revision) + 1})
+        update(Round)
+        .where(col(Round.id) == into)
+        .values({**values, "revision": col(Round.revision) + 1, "input_revision": col(Round.input_revision) + 1})
     )
     return into
 
@@ -348,7 +203,7 @@ async def _insert_proposals(
     session: AsyncSession, round_id: int, proposals: Sequence[c.Proposal], owner_id: int | None, kept: Carried
 ) -> None:
     """Proposals and everything in them."""
-    proposal_ids = await _insert_returning_ids(
+    proposal_ids = await insert_returning_ids(
         session,
         Proposal,
         [
@@ -375,7 +230,7 @@ async def _insert_proposals(
             for position, proposal in enumerate(proposals)
         ],
     )
-    await _insert(
+    await insert_rows(
         session,
         TeamMember,
         _per_child(
@@ -390,7 +245,7 @@ async def _insert_proposals(
             },
         ),
     )
-    await _insert(
+    await insert_rows(
         session,
         Review,
         _per_child(
@@ -403,7 +258,7 @@ async def _insert_proposals(
             ),
         ),
     )
-    await _insert(
+    await insert_rows(
         session,
         ReviewAssignment,
         [
@@ -413,12 +268,12 @@ async def _insert_proposals(
             for user_id in sorted(user_ids)
         ],
     )
-    await _insert(
+    await insert_rows(
         session,
         Link,
         _per_child(proposals, proposal_ids, lambda proposal: proposal.links, lambda _, link: _link_row(link)),
     )
-    await _insert(
+    await insert_rows(
         session,
         Request,
         _per_child(
