@@ -22,7 +22,10 @@ from tests.test_dashboard import page, sign_in
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "example-round.json"
 Sessions = async_sessionmaker[AsyncSession]
-SET_ASIDE = "set aside: P-005.requests[0].min_shifts: min_shifts 43 is more than the round's 42 shifts"
+SET_ASIDE = (
+    "set aside: P-001.requests[0].instruments[0]: unknown instrument 'SKIF-GONE'; "
+    "P-001.requests[0].min_shifts: min_shifts 43 is more than the round's 42 shifts"
+)
 
 
 async def _round(client: Client, sessions: Sessions, *, owner: int | None = None) -> tuple[int, dict[str, str]]:
@@ -37,10 +40,14 @@ async def _round(client: Client, sessions: Sessions, *, owner: int | None = None
     return imported.json()["id"], admin
 
 
-async def _break_p005(sessions: Sessions) -> None:
-    """Old data: a request of P-005 needing 43 shifts at least, in a round of 42."""
+async def _break_p001(sessions: Sessions) -> None:
+    """Old data: a request of P-001 (ranked first) for an instrument gone, of 43 shifts at least in a round of 42."""
     async with sessions.begin() as session:
-        await session.execute(update(Request).where(col(Request.code) == "P-005-a").values(shifts=43, min_shifts=43))
+        await session.execute(
+            update(Request)
+            .where(col(Request.code) == "P-001-a")
+            .values(instruments=["SKIF-GONE"], shifts=43, min_shifts=43)
+        )
 
 
 async def _ranking(client: Client, round_id: int, headers: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -55,28 +62,30 @@ async def test_the_ranking_sets_an_invalid_proposal_aside_and_ranks_the_rest(
     async with api_client(database_url) as client:
         round_id, admin = await _round(client, sessions)
         before = await _ranking(client, round_id, admin)
-        await _break_p005(sessions)
+        await _break_p001(sessions)
 
         ranking = await _ranking(client, round_id, admin)
 
         assert set(ranking) == {f"P-00{n}" for n in range(1, 7)}
-        aside = ranking["P-005"]
+        aside = ranking["P-001"]
         assert (aside["excluded_reason"], aside["excluded_detail"], aside["priority"]) == (
             "not_feasible",
             SET_ASIDE,
             None,
         )
         assert aside["rank"] == 6
-        for code in ("P-001", "P-002", "P-003", "P-004", "P-006"):
+        for code in ("P-002", "P-003", "P-004", "P-005", "P-006"):
             assert ranking[code]["priority"] == before[code]["priority"]
         await sign_in(client, "admin@example.org")
         assert SET_ASIDE in html.unescape(await page(client, f"/ui/rounds/{round_id}"))
 
 
-async def test_a_solve_gives_an_invalid_proposal_no_time_and_says_why(database_url: str, sessions: Sessions) -> None:
+async def test_a_solve_gives_an_invalid_proposal_no_time_and_says_why_and_its_draft_publishes(
+    database_url: str, sessions: Sessions
+) -> None:
     async with api_client(database_url, start_worker=True, worker_poll_seconds=0.05) as client:
         round_id, admin = await _round(client, sessions)
-        await _break_p005(sessions)
+        await _break_p001(sessions)
 
         started = await client.post(f"/rounds/{round_id}/solves", json={"time_limit": 5, "workers": 1}, headers=admin)
         assert started.status_code == 202, started.text
@@ -84,10 +93,21 @@ async def test_a_solve_gives_an_invalid_proposal_no_time_and_says_why(database_u
 
         assert run["state"] == "done", run
         output = (await client.get(f"{started.headers['location']}/output", headers=admin)).json()
-        assert {"proposal": "P-005", "request": "P-005-a", "reason": "not_feasible", "detail": SET_ASIDE} in output[
+        assert {"proposal": "P-001", "request": "P-001-a", "reason": "not_feasible", "detail": SET_ASIDE} in output[
             "unallocated"
         ]
-        assert {allocation["proposal"] for allocation in output["allocations"]} >= {"P-001", "P-006"}
+        assert "P-001" not in {allocation["proposal"] for allocation in output["allocations"]}
+        assert {allocation["proposal"] for allocation in output["allocations"]} >= {"P-002", "P-006"}
+
+        version_id = run["result"]["schedule_version_id"]
+        revision = (await client.get(f"/rounds/{round_id}/schedules", headers=admin)).json()["revision"]
+        published = await client.post(
+            f"/schedules/{version_id}/publish", json={"expected_revision": revision}, headers=admin
+        )
+        assert published.status_code == 200, published.text
+        exported = await client.get(f"/schedules/{version_id}/export", headers=admin)
+        assert exported.status_code == 200, exported.text
+        assert exported.json()["allocations"]
 
 
 async def test_coordinators_declare_a_proposal_inadmissible_and_the_proposer_sees_why(

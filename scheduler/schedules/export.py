@@ -23,6 +23,7 @@ from sqlmodel import col
 from scheduler.db.tables import Round, ScheduleVersion, SolveRun
 from scheduler.roundfile.contract import Allocation, RoundFile, ScheduleFile
 from scheduler.roundfile.measure import measure
+from scheduler.roundfile.solving import set_aside
 from scheduler.rounds.exporter import export_round
 from scheduler.schedules.versions import version_schedule
 
@@ -50,8 +51,11 @@ async def export_schedule(session: AsyncSession, version_id: int) -> ScheduleFil
     ).one_or_none()
     if version is None:
         raise LookupError(f"no schedule version {version_id}")
-    round_file = (await export_round(session, version.round_id)).model_copy(update={"previous_schedule": None})
-    placed = (await version_schedule(session, version_id)).allocations
+    # Proposals that break the round file's rules are set aside (`set_aside`), with their allocations.
+    exported = (await export_round(session, version.round_id)).model_copy(update={"previous_schedule": None})
+    round_file = set_aside(exported).round_file
+    kept = {proposal.id for proposal in round_file.proposals}
+    placed = [a for a in (await version_schedule(session, version_id)).allocations if a.proposal in kept]
     solved = await _solve_output(session, version_id)
     if solved is not None:
         given = {allocation.request: allocation.priority for allocation in solved.allocations}
