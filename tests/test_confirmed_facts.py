@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
-from scheduler.roundfile.contract import Proposal, RoundFile
+from scheduler.db.tables import Proposal
+from scheduler.roundfile.contract import Proposal as FileProposal
+from scheduler.roundfile.contract import RoundFile
 from scheduler.roundfile.quotas import WHOLE_CATEGORY, attributed_fractions
 from tests.api_helpers import Client, api_client, login, make_user
 
@@ -51,6 +55,7 @@ def content(**changes: Any) -> dict[str, Any]:
 @dataclass
 class Round:
     client: Client
+    sessions: async_sessionmaker[AsyncSession]
     id: int
     users: dict[str, int]
     headers: dict[str, dict[str, str]]
@@ -60,7 +65,7 @@ class Round:
         assert response.status_code == 201, response.text
         return dict(response.json())
 
-    async def exported(self, code: str) -> tuple[RoundFile, Proposal]:
+    async def exported(self, code: str) -> tuple[RoundFile, FileProposal]:
         """The round file a solve reads, and the proposal `code` in it."""
         response = await self.client.get(f"/rounds/{self.id}/export", headers=self.headers["admin"])
         assert response.status_code == 200, response.text
@@ -94,7 +99,7 @@ async def round_(database_url: str, sessions: async_sessionmaker[AsyncSession]) 
             if key != "admin":
                 users[key] = await make_user(sessions, role, f"{key}@example.org", facility_codes=facilities)
                 headers[key] = await login(client, f"{key}@example.org")
-        yield Round(client, imported.json()["id"], users, headers)
+        yield Round(client, sessions, imported.json()["id"], users, headers)
 
 
 async def test_a_claimed_country_counts_in_no_quota_until_a_coordinator_of_the_round_confirms_it(
@@ -169,6 +174,11 @@ async def test_the_accounts_confirmed_countries_count_not_those_the_proposal_nam
     ]
     assert await round_.share(proposal["code"], "cis-min") == Fraction(2, 3)
 
+    async with round_.sessions.begin() as session:
+        # As the demo hands imported proposals to its proposer: the file's countries stay the coordinators' word.
+        await session.execute(
+            update(Proposal).where(col(Proposal.code) == "P-005").values(owner_id=round_.users["other"])
+        )
     _, imported = await round_.exported("P-005")
     assert (imported.pi.country, imported.pi.country_confirmed) == ("AM", True), "a coordinator's file counts"
 

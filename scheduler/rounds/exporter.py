@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.db.tables import (
+    AuditEntry,
     CountryGroup,
     Equipment,
     Facility,
@@ -240,7 +241,8 @@ async def _export_proposals(
     ).all()
     of_round = select(col(Proposal.id)).where(col(Proposal.round_id) == round_id)
     team = await _per_proposal(session, TeamMember, of_round, ("name", "institution", "country", "email"))
-    accounts = await _accounts(session, proposals, team)
+    submitted = await _submitted_by_proposers(session, proposals)
+    accounts = await _accounts(session, [proposal for proposal in proposals if proposal.id in submitted], team)
     reviews = await _export_reviews(session, of_round)
     links = await _per_proposal(
         session, Link, of_round, ("type", "requests", "first", "then", "min_gap_shifts", "max_gap_shifts")
@@ -284,7 +286,7 @@ async def _export_proposals(
             "id": proposal.code,
             "title": proposal.title,
             "type": _confirmed_type(proposal),
-            **_confirmed_people(proposal, team[proposal.id], accounts),
+            **_confirmed_people(proposal, team[proposal.id], accounts if proposal.id in submitted else None),
             "priority": proposal.priority,
             "reviews": reviews[proposal.id],
             "technically_feasible": proposal.technically_feasible,
@@ -303,13 +305,29 @@ def _confirmed_type(proposal: Row[*tuple[Any, ...]]) -> str:
     return str(proposal.type)
 
 
+async def _submitted_by_proposers(session: AsyncSession, proposals: Sequence[Row[*tuple[Any, ...]]]) -> set[int]:
+    """The proposals a proposer submitted through the API (the audit's `proposal.submit`), whose people's
+    countries are claims; the others came from a coordinator's round file (an import or a replacement)."""
+    owned = [str(proposal.id) for proposal in proposals if proposal.owner_id is not None]
+    if not owned:
+        return set()
+    rows = await session.execute(
+        select(col(AuditEntry.entity_id)).where(
+            col(AuditEntry.action) == "proposal.submit",
+            col(AuditEntry.entity) == "proposal",
+            col(AuditEntry.entity_id).in_(owned),
+        )
+    )
+    return {int(entity_id) for entity_id in rows.scalars()}
+
+
 async def _accounts(
     session: AsyncSession, proposals: Sequence[Row[*tuple[Any, ...]]], team: dict[int, list[dict[str, Any]]]
 ) -> dict[int | str, Account]:
-    """The accounts the people of owned proposals are, by id (owners) and by e-mail (PIs and team members)."""
+    """The accounts the people of these proposals are, by id (owners) and by e-mail (PIs and team members)."""
     owners = {proposal.owner_id for proposal in proposals if proposal.owner_id is not None}
     emails = {proposal.pi_email for proposal in proposals if proposal.pi_email} | {
-        member["email"] for members in team.values() for member in members if member["email"]
+        member["email"] for proposal in proposals for member in team[proposal.id] if member["email"]
     }
     if not owners and not emails:
         return {}
@@ -327,33 +345,34 @@ async def _accounts(
 
 
 def _confirmed_people(
-    proposal: Row[*tuple[Any, ...]], team: list[dict[str, Any]], accounts: dict[int | str, Account]
+    proposal: Row[*tuple[Any, ...]], team: list[dict[str, Any]], accounts: dict[int | str, Account] | None
 ) -> dict[str, Any]:
     """The PI and team as the file gives them, countries as confirmed.
 
-    An owned proposal's countries are claims of its proposer: each person's country is
-    their account's confirmed one (the owner is the PI unless `pi_email` names someone
-    else; team members are found by e-mail), and anyone else's is written unconfirmed,
-    so it counts in no country's quota. A proposal without an owner came from a
-    coordinator's round file, whose countries are theirs.
+    The countries of a proposal a proposer submitted (`accounts` given) are their claims:
+    each person's country is their account's confirmed one (the owner is the PI unless
+    `pi_email` names someone else; team members are found by e-mail), and anyone else's
+    is written unconfirmed, so it counts in no country's quota. Other proposals came
+    from a coordinator's round file (`accounts` None), whose countries are theirs.
     """
+    known = accounts or {}
 
     def person(name: str, institution: str, country: str, account: Account | None) -> dict[str, Any]:
         entry = {"name": name, "institution": institution, "country": country}
-        if proposal.owner_id is None:
+        if accounts is None:
             return entry
         if account is None or account.confirmed_country is None:
             return entry | {"country_confirmed": False}
         return entry | {"country": account.confirmed_country}
 
-    owner = accounts.get(proposal.owner_id) if proposal.owner_id is not None else None
+    owner = known.get(proposal.owner_id) if proposal.owner_id is not None else None
     pi_account = owner if not proposal.pi_email or (owner and owner.email == proposal.pi_email) else None
-    pi_account = pi_account or accounts.get(proposal.pi_email or "")
+    pi_account = pi_account or known.get(proposal.pi_email or "")
     return {
         "pi": person(proposal.pi_name, proposal.pi_institution, proposal.pi_country, pi_account)
         | {"email": pi_account.email if pi_account else proposal.pi_email},
         "team": [
-            person(member["name"], member["institution"], member["country"], accounts.get(member["email"] or ""))
+            person(member["name"], member["institution"], member["country"], known.get(member["email"] or ""))
             | {"email": member["email"]}
             for member in team
         ],
