@@ -182,12 +182,15 @@ def _ask_again_on_lost_connection(session_scope_key: str) -> DefineMiddleware:
                     await send(message)
                 except DBAPIError as error:
                     read = message["type"] == HTTP_RESPONSE_START and scope["method"] in SAFE_METHODS
-                    if not (error.connection_invalidated and read):
-                        # A write's commit failed: it may have been kept, so it is answered, not asked again.
-                        sent = True
-                        ScopeState.from_scope(scope).response_started = False  # nothing reached the client yet
-                        raise
-                    held = True
+                    if error.connection_invalidated and read:
+                        held = True
+                        return
+                    sent = True
+                    if error.connection_invalidated:
+                        # A write's commit met the loss: it may have been kept, so it is answered (503), not asked
+                        # again; nothing has reached the client yet.
+                        ScopeState.from_scope(scope).response_started = False
+                    raise
                 sent = True
 
             with noting_lost_connections() as losses:
