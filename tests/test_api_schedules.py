@@ -271,7 +271,7 @@ async def test_a_coordinator_changes_a_shared_rounds_schedule_only_on_their_faci
     database_url: str, sessions: Sessions
 ) -> None:
     """SKIF's coordinator alone moves and pins SKIF's requests, not PIK's; publishing a draft that changes
-    PIK's instruments needs PIK's coordinator too (or an admin)."""
+    PIK's instruments needs PIK's sign-off (or an admin): 409 naming PIK."""
     world = await _world(sessions)
     await make_user(sessions, "coordinator", "skif@example.org", facility_codes=["SKIF"])
     async with api_client(database_url) as client:
@@ -294,5 +294,6 @@ async def test_a_coordinator_changes_a_shared_rounds_schedule_only_on_their_faci
         )
 
         assert (pik_move.status_code, pik_pin.status_code) == (403, 403)
-        assert (skif_pin.status_code, publish_pik.status_code) == (200, 403)
+        assert (skif_pin.status_code, publish_pik.status_code) == (200, 409)
+        assert publish_pik.json()["facilities"] == ["PIK"]
         assert publish_skif.status_code == 200, publish_skif.text
