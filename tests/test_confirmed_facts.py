@@ -21,9 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from scheduler.db.tables import Proposal
+from scheduler.roundfile import validate
 from scheduler.roundfile.contract import Proposal as FileProposal
 from scheduler.roundfile.contract import RoundFile
 from scheduler.roundfile.quotas import WHOLE_CATEGORY, attributed_fractions
+from scheduler.roundfile.scoring import score_round
 from tests.api_helpers import Client, api_client, login, make_user
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "example-round.json"
@@ -219,3 +221,21 @@ async def test_an_industrial_type_counts_once_the_facilitys_coordinators_confirm
 
     _, imported = await round_.exported("P-004")
     assert imported.type == "industrial", "an imported file's type is the coordinators' word"
+
+
+@pytest.mark.parametrize("confirmed", [True, False])
+def test_an_unconfirmed_country_counts_alike_for_the_engine_the_referee_and_the_scoring(confirmed: bool) -> None:
+    """The engine's quota rows, the referee's own copy and the country-group bonus read `country_confirmed` alike."""
+    document = json.loads(EXAMPLE.read_text())
+    document["scoring"]["bonuses"] = {"country_groups": {"CIS": 0.5}}
+    (armenian,) = [proposal for proposal in document["proposals"] if proposal["id"] == "P-005"]
+    armenian["pi"]["country_confirmed"] = confirmed
+    round_file = RoundFile.model_validate(document)
+    proposal = next(proposal for proposal in round_file.proposals if proposal.id == "P-005")
+    foreign = next(quota for quota in round_file.quotas if quota.id == "foreign-min")
+    groups = round_file.country_groups
+    engine = attributed_fractions(proposal, foreign.category, FACILITY_COUNTRY, groups, "pi")
+    referee = validate.attributed_fractions(proposal, foreign.category, FACILITY_COUNTRY, groups, "pi")
+    assert engine == referee == {WHOLE_CATEGORY: Fraction(int(confirmed))}
+    (score,) = [score for score in score_round(round_file) if score.proposal == "P-005"]
+    assert ("country_group:CIS" in score.adjustments) is confirmed
