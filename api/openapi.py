@@ -33,6 +33,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.auth import SIGN_IN_PATHS
+from api.concurrency import IF_MATCH
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 COMPONENTS = "#/components/schemas/{model}"
@@ -71,6 +72,8 @@ _PROBLEMS: dict[int, str] = {
     403: "Signed in, but not allowed to do this.",
     404: "There is no such thing, or it is not yours to see.",
     409: "The change conflicts with the state of what it changes (a stale revision, a phase, data in use).",
+    412: "`If-Match` names a version that is no longer the current one: someone changed it since; nothing was "
+    "changed. Read it again (its `ETag`) and retry.",
     413: "The body is larger than this operation accepts.",
     422: "The request breaks a rule: `errors` names each bad field.",
     429: "Too many attempts: `Retry-After` says when to try again.",
@@ -177,6 +180,10 @@ def _problem_statuses(path: str, method: str, operation: Operation, signed_in_by
     parameters = operation.parameters or []
     has_path = any(getattr(parameter, "param_in", None) == "path" for parameter in parameters)
     has_body = operation.request_body is not None
+    conditional = any(
+        getattr(parameter, "param_in", None) == "header" and getattr(parameter, "name", None) == IF_MATCH
+        for parameter in parameters
+    )
     signed_in = bool(operation.security) or signed_in_by_default
     changes = method.upper() in CHANGES
     applies = {
@@ -185,6 +192,7 @@ def _problem_statuses(path: str, method: str, operation: Operation, signed_in_by
         403: signed_in,
         404: has_path or signed_in,
         409: signed_in and changes,
+        412: conditional,
         413: has_body,
         422: bool(parameters) or has_body or changes,
         429: not signed_in,  # what anyone may call is rate-limited per client (sign-in, calendar feeds)

@@ -27,8 +27,9 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 from litestar.types import ExceptionHandlersMap
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
-from scheduler.errors import Conflict, DomainError, Forbidden, NotFound
+from scheduler.errors import Conflict, DomainError, Forbidden, NotFound, PreconditionFailed
 from scheduler.roundfile.checks import InputError, InputProblem, load_round, problems_from_validation_error
 from scheduler.roundfile.contract import RoundFile
 
@@ -127,6 +128,8 @@ def _domain_error(error: DomainError) -> Problem:
         if isinstance(error, Forbidden)
         else HTTPStatus.CONFLICT
         if isinstance(error, Conflict)
+        else HTTPStatus.PRECONDITION_FAILED
+        if isinstance(error, PreconditionFailed)
         else HTTPStatus.UNPROCESSABLE_ENTITY
     )
     return _problem(status, str(error))
@@ -153,6 +156,12 @@ def _integrity_error(request: Request[Any, Any, Any], error: IntegrityError) -> 
     """A uniqueness or reference check the database made: someone else's change won, or the data is in use."""
     log.info("integrity error", method=request.method, path=request.url.path, error=str(error.orig))
     return problem(request, HTTPStatus.CONFLICT, "the change conflicts with data already stored (taken or in use)")
+
+
+def _stale_data(request: Request[Any, Any, Any], error: StaleDataError) -> Response[dict[str, Any]]:
+    """A row's version counter moved between this request's read and its write: another change won meanwhile."""
+    log.info("stale write", method=request.method, path=request.url.path, error=str(error))
+    return problem(request, HTTPStatus.CONFLICT, "another change was saved while this one ran: read it again, then retry")
 
 
 def _data_error(request: Request[Any, Any, Any], error: DataError) -> Response[dict[str, Any]]:
@@ -182,6 +191,7 @@ PROBLEM_DETAILS = ProblemDetailsPlugin(
 
 LOGGED_ERRORS: ExceptionHandlersMap = {
     IntegrityError: _integrity_error,
+    StaleDataError: _stale_data,
     DataError: _data_error,
     Exception: _internal_error,
 }

@@ -1,4 +1,4 @@
-"""Refusals of the domain layer, which the API turns into problem details (404, 403, 409).
+"""Refusals of the domain layer, which the API turns into problem details (404, 403, 409, 412).
 
 They carry no HTTP: the scheduler package must not know how it is served.
 """
@@ -24,6 +24,10 @@ class Forbidden(DomainError):  # noqa: N818 (named for the answer the caller get
 
 class Conflict(DomainError):  # noqa: N818 (named for the answer the caller gets)
     """The request is well formed but the current state forbids it (a closed call, a taken code)."""
+
+
+class PreconditionFailed(DomainError):  # noqa: N818 (named for the answer the caller gets)
+    """The write was conditional on a version of the thing (If-Match) that is no longer the current one."""
 
 
 Row = TypeVar("Row")

@@ -194,6 +194,10 @@ Instant = Annotated[
 ]
 UTCInstant = Annotated[datetime, AfterValidator(_in_utc)]
 """Instants in answers: UTC, whatever offset they were sent in."""
+Version = Annotated[
+    int,
+    Field(description='Counts the changes of the thing; its `ETag` (`"3"`), which a change may send as `If-Match`.'),
+]
 Timezone = Annotated[
     str,
     Field(

@@ -74,7 +74,7 @@ async def test_facilities_are_kept_by_admins_and_their_coordinators(staff: Staff
     taken = await client.post("/facilities", json=SKIF, headers=staff.admin)
 
     assert renamed.status_code == 200
-    assert renamed.json() == skif | {"name": "SKIF-2"}
+    assert renamed.json() == skif | {"name": "SKIF-2", "version": 2}
     assert (await client.get(f"/facilities/{skif['id']}", headers=staff.proposer)).json()["name"] == "SKIF-2"
     assert (by_the_other.status_code, creation_by_a_coordinator.status_code, taken.status_code) == (403, 403, 409)
     created = (await client.post("/facilities", json=SKIF | {"code": "TMP"}, headers=staff.admin)).json()
@@ -140,7 +140,7 @@ async def test_instruments_and_windows(staff: Staff) -> None:
     ) == ["$.end"]
     assert (await client.get(f"/windows/{window_id}", headers=coordinator)).json() == on_instrument.json()
     moved = await client.patch(f"/windows/{window_id}", json={"kind": "shutdown"}, headers=coordinator)
-    assert moved.json() == on_instrument.json() | {"kind": "shutdown"}
+    assert moved.json() == on_instrument.json() | {"kind": "shutdown", "version": 2}
     assert (
         await client.patch(f"/instruments/{instrument_id}", json={"name": None}, headers=coordinator)
     ).status_code == 422
@@ -194,7 +194,7 @@ async def test_equipment_belongs_to_a_facility(staff: Staff) -> None:
     assert _paths(nowhere) == ["$.facility"]
     assert _paths(unnamed) == ["$.facility"]
     assert item["facility_id"] == skif
-    assert more_units.json() == item | {"units": 2}
+    assert more_units.json() == item | {"units": 2, "version": 2}
     assert (by_the_other.status_code, by_a_proposer.status_code, deleted_by_the_other.status_code) == (403, 403, 403)
     assert _paths(await client.post("/equipment", json=cryo | {"code": "x", "units": 0}, headers=staff.admin)) == [
         "$.units"

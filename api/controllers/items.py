@@ -2,7 +2,9 @@
 read one, change it, delete it (`item_routes`); list them and create one, at the top level
 (`collection_routes`) or under the thing they belong to (`child_routes`).
 
-Each route opens its service on the request's transaction as the dependency `service`.
+Each route opens its service on the request's transaction as the dependency `service`. A thing is answered
+with its version as `ETag`; a change or delete with `If-Match` is made only on a version it names (412
+otherwise), and a create with an `Idempotency-Key` happens once per key (`api.concurrency`).
 The handlers name their types by placeholders (`Public`, `Change`, `Create` and the
 service's), which Litestar resolves per route through the handler's signature namespace,
 so the OpenAPI document shows each noun's own schemas.
@@ -21,6 +23,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 from pydantic import BaseModel
 
+from api.concurrency import ETAG, IdempotencyKeyHeader, IfMatch, created_once, expected_versions, tagged
 from api.controllers import LOCATION, permits
 from api.params import CurrentUser, Id, Page, Session
 from scheduler.access import Operation
@@ -28,7 +31,9 @@ from scheduler.accounts.schemas import Claims
 
 
 class ItemService(Protocol):
-    """A domain service's things by id."""
+    """A domain service's things by id; a change or delete is made only on a version in `expected`."""
+
+    expected: frozenset[int] | None
 
     async def read(self, item_id: int, /) -> BaseModel: ...
 
@@ -81,20 +86,36 @@ def item_routes(
     read_summary, change_summary, delete_summary = summaries
     options: dict[str, Any] = {"signature_namespace": namespace, "dependencies": services(service=kind)}
 
-    @get("/{item_id:int}", summary=read_summary, **options)
-    async def read_item(self: Controller, item_id: Id, service: Items) -> Public:
-        return await service.read(item_id)
+    @get("/{item_id:int}", summary=read_summary, response_headers=[ETAG], **options)
+    async def read_item(self: Controller, item_id: Id, service: Items) -> Response[Public]:
+        return tagged(await service.read(item_id))
 
     method = HttpMethod.PUT if replace else HttpMethod.PATCH
 
-    @route("/{item_id:int}", http_method=method, summary=change_summary, guards=[permits(changes)], **options)
+    @route(
+        "/{item_id:int}",
+        http_method=method,
+        summary=change_summary,
+        guards=[permits(changes)],
+        response_headers=[ETAG],
+        **options,
+    )
     async def change_item(
-        self: Controller, item_id: Id, data: JSONBody[Change], service: Items, current_user: CurrentUser
-    ) -> Public:
-        return await service.update_item(current_user, item_id, data)
+        self: Controller,
+        item_id: Id,
+        data: JSONBody[Change],
+        service: Items,
+        current_user: CurrentUser,
+        if_match: IfMatch = None,
+    ) -> Response[Public]:
+        service.expected = expected_versions(if_match)
+        return tagged(await service.update_item(current_user, item_id, data))
 
     @delete("/{item_id:int}", summary=delete_summary, **options)
-    async def delete_item(self: Controller, item_id: Id, service: Items, current_user: CurrentUser) -> None:
+    async def delete_item(
+        self: Controller, item_id: Id, service: Items, current_user: CurrentUser, if_match: IfMatch = None
+    ) -> None:
+        service.expected = expected_versions(if_match)
         await service.delete_item(current_user, item_id)
 
     return read_item, change_item, delete_item
@@ -118,16 +139,21 @@ def collection_routes(
     async def list_items(self: Controller, page: Page, service: Collection) -> OffsetPagination[Public]:
         return await service.list_page(page)
 
-    @post(summary=create_summary, guards=[permits(creates)], response_headers=[LOCATION], **options)
+    @post(summary=create_summary, guards=[permits(creates)], response_headers=[LOCATION, ETAG], **options)
     async def create_item(
         self: Controller,
         request: Request[Any, Any, Any],
         data: JSONBody[Create],
         service: Collection,
+        db_session: Session,
         current_user: CurrentUser,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[Public]:
-        created = await service.create_item(current_user, data)
-        return _created(created, f"{request.url.path.rstrip('/')}/{_id(created)}")
+        async def create() -> Response[Any]:
+            created = await service.create_item(current_user, data)
+            return _created(created, f"{request.url.path.rstrip('/')}/{_id(created)}")
+
+        return await created_once(db_session, current_user, idempotency_key, request, create)
 
     return list_items, create_item
 
@@ -153,12 +179,22 @@ def child_routes(
     async def list_children(self: Controller, item_id: Id, page: Page, service: Children) -> OffsetPagination[Public]:
         return await service.list_page(page, item_id)
 
-    @post(path, summary=create_summary, guards=[permits(creates)], response_headers=[LOCATION], **options)
+    @post(path, summary=create_summary, guards=[permits(creates)], response_headers=[LOCATION, ETAG], **options)
     async def create_child(
-        self: Controller, item_id: Id, data: JSONBody[Create], service: Children, current_user: CurrentUser
+        self: Controller,
+        request: Request[Any, Any, Any],
+        item_id: Id,
+        data: JSONBody[Create],
+        service: Children,
+        db_session: Session,
+        current_user: CurrentUser,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[Public]:
-        created = await service.create_item(current_user, item_id, data)
-        return _created(created, f"/{children}/{_id(created)}")
+        async def create() -> Response[Any]:
+            created = await service.create_item(current_user, item_id, data)
+            return _created(created, f"/{children}/{_id(created)}")
+
+        return await created_once(db_session, current_user, idempotency_key, request, create)
 
     return list_children, create_child
 
@@ -171,7 +207,7 @@ def _id(created: BaseModel) -> int:
 
 
 def _created(created: BaseModel, location: str) -> Response[Any]:
-    return Response(created, status_code=HTTP_201_CREATED, headers={"Location": location})
+    return tagged(created, HTTP_201_CREATED, {"Location": location})
 
 
 def _dependency(kind: type[Any]) -> Any:

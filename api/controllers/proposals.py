@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from advanced_alchemy.service import OffsetPagination
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import JSONBody
 
+from api.concurrency import ETAG, IfMatch, expected_versions, tagged
 from api.controllers import BEARER, permits
 from api.limits import PROPOSAL_BODY
 from api.params import CurrentUser, Id, OptionalId, Page, Session
@@ -46,15 +47,18 @@ class ProposalController(Controller):
     ) -> OffsetPagination[ProposalSummary]:
         return await proposals.list_proposals(db_session, current_user, page, round_id=round_id)
 
-    @get("/{proposal_id:int}", summary="One proposal with its team, requests and links")
-    async def get_proposal(self, proposal_id: Id, db_session: Session, current_user: CurrentUser) -> ProposalPublic:
-        return await proposals.get_proposal(db_session, current_user, proposal_id)
+    @get("/{proposal_id:int}", summary="One proposal with its team, requests and links", response_headers=[ETAG])
+    async def get_proposal(
+        self, proposal_id: Id, db_session: Session, current_user: CurrentUser
+    ) -> Response[ProposalPublic]:
+        return tagged(await proposals.get_proposal(db_session, current_user, proposal_id))
 
     @put(
         "/{proposal_id:int}",
         summary="Rewrite your proposal while the call is open",
         guards=[permits(Operation.CHANGE_PROPOSAL)],
         request_max_body_size=PROPOSAL_BODY,
+        response_headers=[ETAG],
     )
     async def replace(
         self,
@@ -63,22 +67,36 @@ class ProposalController(Controller):
         db_session: Session,
         current_user: CurrentUser,
         state: State,
-    ) -> ProposalPublic:
-        return await proposals.replace_proposal(db_session, current_user, proposal_id, data, state.settings)
+        if_match: IfMatch = None,
+    ) -> Response[ProposalPublic]:
+        replaced = await proposals.replace_proposal(
+            db_session, current_user, proposal_id, data, state.settings, expected=expected_versions(if_match)
+        )
+        return tagged(replaced)
 
-    @post("/{proposal_id:int}/withdraw", status_code=200, summary="Withdraw your proposal")
-    async def withdraw(self, proposal_id: Id, db_session: Session, current_user: CurrentUser) -> ProposalPublic:
-        return await proposals.withdraw_proposal(db_session, current_user, proposal_id)
+    @post("/{proposal_id:int}/withdraw", status_code=200, summary="Withdraw your proposal", response_headers=[ETAG])
+    async def withdraw(
+        self, proposal_id: Id, db_session: Session, current_user: CurrentUser, if_match: IfMatch = None
+    ) -> Response[ProposalPublic]:
+        expected = expected_versions(if_match)
+        return tagged(await proposals.withdraw_proposal(db_session, current_user, proposal_id, expected=expected))
 
     @put(
         "/{proposal_id:int}/feasibility",
         summary="Record technical feasibility (the round's coordinators)",
         guards=[permits(Operation.JUDGE_PROPOSAL)],
+        response_headers=[ETAG],
     )
     async def set_feasibility(
-        self, proposal_id: Id, data: JSONBody[Feasibility], db_session: Session, current_user: CurrentUser
-    ) -> ProposalPublic:
-        return await proposals.set_feasibility(db_session, current_user, proposal_id, data)
+        self,
+        proposal_id: Id,
+        data: JSONBody[Feasibility],
+        db_session: Session,
+        current_user: CurrentUser,
+        if_match: IfMatch = None,
+    ) -> Response[ProposalPublic]:
+        expected = expected_versions(if_match)
+        return tagged(await proposals.set_feasibility(db_session, current_user, proposal_id, data, expected=expected))
 
     @put(
         "/{proposal_id:int}/bonus-facts",
@@ -86,11 +104,19 @@ class ProposalController(Controller):
         description="`missed_rounds`, `first_time_users` and `early_career_pi` as a proposer declares them are a "
         "claim that earns no bonus; this sets them and marks them confirmed (`bonus_facts_confirmed`).",
         guards=[permits(Operation.JUDGE_PROPOSAL)],
+        response_headers=[ETAG],
     )
     async def confirm_bonus_facts(
-        self, proposal_id: Id, data: JSONBody[BonusFacts], db_session: Session, current_user: CurrentUser
-    ) -> ProposalPublic:
-        return await proposals.confirm_bonus_facts(db_session, current_user, proposal_id, data)
+        self,
+        proposal_id: Id,
+        data: JSONBody[BonusFacts],
+        db_session: Session,
+        current_user: CurrentUser,
+        if_match: IfMatch = None,
+    ) -> Response[ProposalPublic]:
+        expected = expected_versions(if_match)
+        confirmed = await proposals.confirm_bonus_facts(db_session, current_user, proposal_id, data, expected=expected)
+        return tagged(confirmed)
 
     @get("/{proposal_id:int}/reviewers", summary="Reviewers assigned (the round's coordinators)")
     async def list_reviewers(

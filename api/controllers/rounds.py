@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from advanced_alchemy.service import OffsetPagination
-from litestar import Controller, Response, get, post, put
+from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
+from api.concurrency import ETAG, IdempotencyKeyHeader, IfMatch, created_once, expected_versions, tagged
 from api.controllers import BEARER, LOCATION, permits
 from api.controllers.items import child_routes, collection_routes, item_routes, services
 from api.limits import PROPOSAL_BODY, ROUND_FILE_BODY
@@ -65,24 +66,40 @@ class RoundController(Controller):
         description="open → review → allocation → published → running → closed. Proposals are written while "
         "the round is open and reviewed while it is in review.",
         guards=[permits(Operation.CHANGE_ROUND)],
+        response_headers=[ETAG],
     )
     async def change_phase(
-        self, round_id: Id, data: JSONBody[PhaseChange], service: Rounds, current_user: CurrentUser
-    ) -> RoundPublic:
-        return await service.change_phase(current_user, round_id, data.phase)
+        self,
+        round_id: Id,
+        data: JSONBody[PhaseChange],
+        service: Rounds,
+        current_user: CurrentUser,
+        if_match: IfMatch = None,
+    ) -> Response[RoundPublic]:
+        service.expected = expected_versions(if_match)
+        return tagged(await service.change_phase(current_user, round_id, data.phase))
 
     @post(
         "/import",
         summary="Create a round from a round file (coordinators of every facility in it)",
         guards=[permits(Operation.CHANGE_ROUND)],
         request_max_body_size=ROUND_FILE_BODY,
-        response_headers=[LOCATION],
+        response_headers=[LOCATION, ETAG],
     )
     async def import_round(
-        self, data: JSONBody[RoundFile], service: Rounds, current_user: CurrentUser
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[RoundFile],
+        service: Rounds,
+        db_session: Session,
+        current_user: CurrentUser,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[RoundPublic]:
-        created = await service.import_round_file(current_user, data)
-        return Response(created, status_code=HTTP_201_CREATED, headers={"Location": f"/rounds/{created.id}"})
+        async def create() -> Response[Any]:
+            created = await service.import_round_file(current_user, data)
+            return tagged(created, HTTP_201_CREATED, {"Location": f"/rounds/{created.id}"})
+
+        return await created_once(db_session, current_user, idempotency_key, request, create)
 
     @put(
         "/{round_id:int}/import",
@@ -123,18 +140,23 @@ class RoundController(Controller):
         summary="Submit a proposal while the call is open (proposers)",
         guards=[permits(Operation.SUBMIT_PROPOSAL)],
         request_max_body_size=PROPOSAL_BODY,
-        response_headers=[LOCATION],
+        response_headers=[LOCATION, ETAG],
     )
     async def submit_proposal(
         self,
+        request: Request[Any, Any, Any],
         round_id: Id,
         data: JSONBody[ProposalContent],
         db_session: Session,
         current_user: CurrentUser,
         state: State,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[ProposalPublic]:
-        created = await proposals.submit_proposal(db_session, current_user, round_id, data, state.settings)
-        return Response(created, status_code=HTTP_201_CREATED, headers={"Location": f"/proposals/{created.id}"})
+        async def create() -> Response[Any]:
+            created = await proposals.submit_proposal(db_session, current_user, round_id, data, state.settings)
+            return tagged(created, HTTP_201_CREATED, {"Location": f"/proposals/{created.id}"})
+
+        return await created_once(db_session, current_user, idempotency_key, request, create)
 
 
 class QuotaController(Controller):

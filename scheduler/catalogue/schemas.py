@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 
-from scheduler.fields import Code, Input, Instant, Name, Output, Text, Timezone, Update, UTCInstant
+from scheduler.fields import Code, Input, Instant, Name, Output, Text, Timezone, Update, UTCInstant, Version
 from scheduler.roundfile import contract
 from scheduler.roundfile.checks import InputError, InputProblem
 from scheduler.roundfile.contract import WindowKind
@@ -74,6 +74,7 @@ class FacilityPublic(Output):
     name: str
     country: str
     timezone: str
+    version: Version
 
 
 # Instruments
@@ -104,6 +105,7 @@ class InstrumentPublic(Output):
     techniques: list[str]
     changeover_shifts: int
     reserve_share: float
+    version: Version
 
 
 # Windows: time an instrument cannot be used, set on a whole facility or on one instrument.
@@ -129,6 +131,7 @@ class WindowPublic(Output):
     end: UTCInstant
     kind: WindowKind
     reason: str
+    version: Version
 
 
 # Equipment: sample environment requests of a round may use, kept by one facility.
@@ -154,3 +157,4 @@ class EquipmentPublic(Output):
     code: str
     name: str
     units: int
+    version: Version

@@ -33,7 +33,7 @@ from scheduler.catalogue.schemas import (
     WindowUpdate,
     require_end_after_start,
 )
-from scheduler.db.repository import TableService, row_id
+from scheduler.db.repository import TableService, next_position, row_id
 from scheduler.db.tables import (
     Equipment,
     Facility,
@@ -99,7 +99,7 @@ class InstrumentService(TableService[Instrument]):
         facility = await FacilityService(session=session).row(facility_id)
         access.require(actor, Operation.CHANGE_FACILITY_ITEM, _of(facility_id), f"facility {facility.code}")
         await code_is_free(session, Instrument, data.code)
-        position = await self.count(col(Instrument.facility_id) == facility_id)
+        position = await next_position(session, col(Instrument.position), col(Instrument.facility_id) == facility_id)
         instrument = Instrument(**data.model_dump(), facility_id=facility_id, position=position)
         await self.add(actor, instrument, data.model_dump(mode="json"))
         await self._join_rounds_in_preparation(instrument)

@@ -21,17 +21,44 @@ from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import OffsetPagination, SQLAlchemyAsyncRepositoryService
 from pydantic import BaseModel
-from sqlalchemy import Select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from scheduler.accounts.schemas import Claims
 from scheduler.db.tables import AuditEntry
-from scheduler.errors import found
+from scheduler.errors import PreconditionFailed, found
 from scheduler.fields import Update
 
 TableT = TypeVar("TableT", bound=SQLModel)
 PublicT = TypeVar("PublicT", bound=BaseModel)
+
+Expected = frozenset[int] | None
+"""The versions a write is conditional on (HTTP's If-Match): the row must be at one of them; None for any."""
+
+
+def require_version(row: SQLModel, expected: Expected) -> None:
+    """PreconditionFailed unless the row is at an `expected` version. Called on the row the write holds, just before
+    it writes: the row's UPDATE checks the same version in its WHERE (`Versioned`), so no change slips between."""
+    version = getattr(row, "version")  # noqa: B009 (every Versioned table has it; SQLModel declares none)
+    if expected is not None and version not in expected:
+        shown = ", ".join(f'"{number}"' for number in sorted(expected)) or "no version"
+        raise PreconditionFailed(
+            f'{type(row).__name__.lower()} {row_id(row)} is at version "{version}", not {shown}: '
+            "someone changed it since you read it; read it again"
+        )
+
+
+def bump_version(row: SQLModel) -> None:
+    """Counts a change the row's own columns do not show (its children rewritten), so its ETag moves too."""
+    setattr(row, "version", getattr(row, "version") + 1)  # noqa: B009, B010
+
+
+async def next_position(session: AsyncSession, position: Any, *where: Any) -> int:
+    """After the last `position` among the rows `where` selects, read under their parent's lock: never a count,
+    which gives a position twice once a row is gone."""
+    last = await session.scalar(select(func.max(position)).where(*where))
+    return 0 if last is None else int(last) + 1
 
 
 def record(
@@ -53,6 +80,8 @@ class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
 
     table: ClassVar[type[SQLModel]]
     noun: ClassVar[str]
+    expected: Expected = None
+    """The versions this request's change or delete of a row is conditional on (set by the API from If-Match)."""
     count_with_window_function = False
     """The total is counted apart from the page, so a page past the end still says how many there are."""
 
@@ -81,9 +110,12 @@ class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
     async def change(
         self, actor: Claims, row: TableT, changes: dict[str, Any], detail: dict[str, Any], action: str = "update"
     ) -> TableT:
-        """Sets `changes` on the row; `detail` is what the audit entry keeps of them (JSON)."""
+        """Sets `changes` on the row, on the version `expected`, and counts a change of version (what belongs to
+        the row may have changed though its columns did not); `detail` is what the audit entry keeps (JSON)."""
+        require_version(row, self.expected)
         for name, value in changes.items():
             setattr(row, name, value)
+        bump_version(row)
         await self.repository.session.flush()
         record(self.repository.session, actor.user_id, f"{self.noun}.{action}", self.noun, row_id(row), detail)
         return row
@@ -93,6 +125,8 @@ class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
         return await self.change(actor, row, data.changes(), data.model_dump(mode="json", exclude_unset=True))
 
     async def remove(self, actor: Claims, row: TableT, detail: dict[str, Any]) -> None:
+        """Deletes the row, on the version `expected`."""
+        require_version(row, self.expected)
         identifier = row_id(row)
         await self.repository.session.delete(row)
         await self.repository.session.flush()

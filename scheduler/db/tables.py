@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, SQLModel
 
 from scheduler.db.types import UTCDateTime
@@ -21,6 +22,16 @@ from scheduler.db.types import UTCDateTime
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+class Versioned:
+    """A row people edit: its `version` column is SQLAlchemy's version counter, bumped by every UPDATE of the row
+    and checked in that UPDATE's WHERE (a write that read an older version fails, StaleDataError); the API sends it
+    as the ETag that a write's If-Match names."""
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
 
 
 # Catalogue: facilities outlive rounds.
@@ -33,10 +44,10 @@ class FacilityBase(SQLModel):
     timezone: str
 
 
-class Facility(FacilityBase, table=True):
+class Facility(FacilityBase, Versioned, table=True):
     id: int | None = Field(default=None, primary_key=True)
     version: int = 1
-    """Bumped by every change: the ETag that a write's If-Match must name."""
+    """Bumped by every change (`Versioned`): the ETag that a write's If-Match must name."""
 
 
 class InstrumentBase(SQLModel):
@@ -47,7 +58,7 @@ class InstrumentBase(SQLModel):
     reserve_share: float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
-class Instrument(InstrumentBase, table=True):
+class Instrument(InstrumentBase, Versioned, table=True):
     id: int | None = Field(default=None, primary_key=True)
     version: int = 1
     facility_id: int = Field(foreign_key="facility.id", index=True)
@@ -61,7 +72,7 @@ class WindowBase(SQLModel):
     reason: str = ""
 
 
-class Window(WindowBase, table=True):
+class Window(WindowBase, Versioned, table=True):
     """Time an instrument cannot be used: on a whole facility, or on one instrument."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -77,7 +88,7 @@ class EquipmentBase(SQLModel):
     units: int = Field(default=1, ge=1)
 
 
-class Equipment(EquipmentBase, table=True):
+class Equipment(EquipmentBase, Versioned, table=True):
     id: int | None = Field(default=None, primary_key=True)
     facility_id: int | None = Field(default=None, foreign_key="facility.id", index=True)
     """The facility that keeps it, whose coordinators change it; none for items from before ownership (admins only)."""
@@ -106,7 +117,7 @@ class RoundBase(SQLModel):
     """Local hour (the first facility's timezone) of the nightly repair."""
 
 
-class Round(RoundBase, table=True):
+class Round(RoundBase, Versioned, table=True):
     id: int | None = Field(default=None, primary_key=True)
     utc_offset_minutes: int = 0
     """The offset the round file was written in, so exports read as the file did."""
@@ -161,7 +172,7 @@ class QuotaBase(SQLModel):
     penalty: float | None = None
 
 
-class Quota(QuotaBase, table=True):
+class Quota(QuotaBase, Versioned, table=True):
     __table_args__ = (UniqueConstraint("round_id", "code"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -195,7 +206,7 @@ class ProposalBase(SQLModel):
     """Set by the coordinators of the facilities it asks for: out of the solve, and the proposer sees why."""
 
 
-class Proposal(ProposalBase, table=True):
+class Proposal(ProposalBase, Versioned, table=True):
     __table_args__ = (UniqueConstraint("round_id", "code"),)
 
     id: int | None = Field(default=None, primary_key=True)

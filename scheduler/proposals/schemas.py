@@ -31,6 +31,7 @@ from scheduler.fields import (
     Shifts,
     Title,
     UTCInstant,
+    Version,
 )
 from scheduler.roundfile import contract
 from scheduler.roundfile.contract import ProposalType
@@ -143,6 +144,7 @@ class ProposalHeading(Output):
     owner_id: int | None
     title: str
     type: ProposalType
+    version: Version
 
 
 class ProposalPublic(ProposalHeading):

@@ -28,7 +28,7 @@ from sqlmodel import col
 from scheduler import access
 from scheduler.access import Facts, Operation, visible_to
 from scheduler.accounts.schemas import Claims
-from scheduler.db.repository import TableService, record
+from scheduler.db.repository import Expected, TableService, next_position, record, require_version
 from scheduler.db.tables import (
     Equipment,
     Instrument,
@@ -172,13 +172,9 @@ async def submit_proposal(
     _require_within_limits(data, settings)
     await _require_room_for_another(session, actor, round_, settings)
     await _check_against_round(session, round_, data)
-    position = await session.scalar(
-        select(func.count()).select_from(Proposal).where(col(Proposal.round_id) == round_id)
-    )
+    position = await next_position(session, col(Proposal.position), col(Proposal.round_id) == round_id)
     placeholder = f"new-{secrets.token_hex(8)}"
-    proposal = Proposal(
-        round_id=round_id, owner_id=actor.user_id, position=position or 0, code=placeholder, **_fields(data)
-    )
+    proposal = Proposal(round_id=round_id, owner_id=actor.user_id, position=position, code=placeholder, **_fields(data))
     session.add(proposal)
     await session.flush()
     # The code is made of the id, which exists only once the row does: short, stable, never taken twice.
@@ -189,13 +185,21 @@ async def submit_proposal(
 
 
 async def replace_proposal(
-    session: AsyncSession, actor: Claims, proposal_id: int, data: ProposalContent, settings: Settings
+    session: AsyncSession,
+    actor: Claims,
+    proposal_id: int,
+    data: ProposalContent,
+    settings: Settings,
+    *,
+    expected: Expected = None,
 ) -> ProposalPublic:
+    """The whole proposal rewritten, on a version in `expected` (None: the current one)."""
     proposal, _ = await require_proposal(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
     round_ = await lock_round(session, proposal.round_id)
     await _require_open_call(session, round_)
     _require_within_limits(data, settings)
     await _check_against_round(session, round_, data)
+    require_version(proposal, expected)
     for table in (TeamMember, Request, Link):
         await session.execute(delete(table).where(col(table.proposal_id) == proposal_id))
     if data.type != proposal.type:
@@ -210,20 +214,26 @@ async def replace_proposal(
     return await _public(session, actor, proposal, (await proposal_facts(session, [proposal]))[proposal_id])
 
 
-async def withdraw_proposal(session: AsyncSession, actor: Claims, proposal_id: int) -> ProposalPublic:
+async def withdraw_proposal(
+    session: AsyncSession, actor: Claims, proposal_id: int, *, expected: Expected = None
+) -> ProposalPublic:
     """Until time is allocated; the proposal is kept but no longer scored or scheduled."""
     proposal, facts = await require_proposal(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
     round_ = await round_row(session, proposal.round_id)
     if round_.phase not in WITHDRAWABLE_PHASES:
         raise Conflict(f"the round is in phase {round_.phase!r}: a proposal can no longer be withdrawn")
+    require_version(proposal, expected)
     proposal.withdrawn = True
     proposal.updated_at = datetime.now(UTC)
     record(session, actor.user_id, "proposal.withdraw", "proposal", proposal_id, {})
     return await _public(session, actor, proposal, facts)
 
 
-async def set_feasibility(session: AsyncSession, actor: Claims, proposal_id: int, data: Feasibility) -> ProposalPublic:
+async def set_feasibility(
+    session: AsyncSession, actor: Claims, proposal_id: int, data: Feasibility, *, expected: Expected = None
+) -> ProposalPublic:
     proposal, facts = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
+    require_version(proposal, expected)
     proposal.technically_feasible = data.technically_feasible
     if data.type_confirmed is not None:
         proposal.type_confirmed = data.type_confirmed
@@ -239,10 +249,11 @@ async def set_feasibility(session: AsyncSession, actor: Claims, proposal_id: int
 
 
 async def confirm_bonus_facts(
-    session: AsyncSession, actor: Claims, proposal_id: int, data: BonusFacts
+    session: AsyncSession, actor: Claims, proposal_id: int, data: BonusFacts, *, expected: Expected = None
 ) -> ProposalPublic:
     """A judge of the proposal sets the facts that earn bonuses; only confirmed facts reach the scoring."""
     proposal, facts = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
+    require_version(proposal, expected)
     before = _bonus_facts(proposal)
     for name, value in data.model_dump().items():
         setattr(proposal, name, value)

@@ -13,7 +13,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import ConfigDict, Field
 
 from scheduler.catalogue.schemas import Span, contract_field
-from scheduler.fields import Code, Country, Input, Instant, Name, Output, Update, UTCInstant
+from scheduler.fields import Code, Country, Input, Instant, Name, Output, Update, UTCInstant, Version
 from scheduler.roundfile import contract
 from scheduler.roundfile.contract import QuotaCategory, QuotaScope, Scoring
 
@@ -75,6 +75,7 @@ class RoundPublic(Output):
     country_groups: dict[str, list[str]]
     scoring: Scoring | None
     revision: int
+    version: Version
     created_at: datetime
 
 
@@ -97,3 +98,4 @@ class QuotaPublic(Output):
     attribution: Literal["pi", "team"]
     soft: bool
     penalty: float | None
+    version: Version

@@ -24,7 +24,7 @@ from scheduler.access import Facts, Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.catalogue.schemas import require_end_after_start
 from scheduler.catalogue.service import code_is_free
-from scheduler.db.repository import TableService, record, row_id
+from scheduler.db.repository import TableService, next_position, record, row_id
 from scheduler.db.tables import (
     CountryGroup,
     Equipment,
@@ -315,7 +315,7 @@ class QuotaService(TableService[Quota]):
         await self._require_scopes(actor, round_id, data.scope)
         await self._check_references(round_id, data)
         await self._code_is_free(round_id, data.id)
-        position = await self.count(col(Quota.round_id) == round_id)
+        position = await next_position(session, col(Quota.position), col(Quota.round_id) == round_id)
         quota = Quota(round_id=round_id, position=position, **_quota_values(data))
         return QuotaPublic.model_validate(await self.add(actor, quota, data.model_dump(mode="json")))
 
