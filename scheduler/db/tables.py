@@ -30,7 +30,7 @@ class Versioned:
     as the ETag that a write's If-Match names."""
 
     @declared_attr.directive
-    def __mapper_args__(cls) -> dict[str, Any]:
+    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805 (a class-level directive)
         return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
 
 

@@ -315,7 +315,7 @@ class QuotaService(TableService[Quota]):
         await self._require_scopes(actor, round_id, data.scope)
         await self._check_references(round_id, data)
         await self._code_is_free(round_id, data.id)
-        position = await next_position(session, col(Quota.position), col(Quota.round_id) == round_id)
+        position = await next_position(self.repository.session, col(Quota.position), col(Quota.round_id) == round_id)
         quota = Quota(round_id=round_id, position=position, **_quota_values(data))
         return QuotaPublic.model_validate(await self.add(actor, quota, data.model_dump(mode="json")))
 
