@@ -9,19 +9,35 @@ import asyncio
 import html
 import json
 import time
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from scheduler.db.tables import Proposal, Request
+from scheduler.db.tables import Proposal, Request, SolveRun
+from scheduler.jobs import Worker, run_output
+from scheduler.nightly.decide import decide_night
+from scheduler.roundfile.checks import load_round
+from scheduler.settings import Settings
 from tests.api_helpers import Client, api_client, login, make_user
+from tests.nightly_helpers import add_rapid_access, import_published
 from tests.test_dashboard import page, sign_in
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "example-round.json"
 Sessions = async_sessionmaker[AsyncSession]
+PUBLISHED = [
+    ("P-001-a", "SKIF-1-1", 9, 9),
+    ("P-004-a", "SKIF-1-4", 0, 6),
+    ("P-003-a", "SKIF-1-4", 9, 3),
+    ("P-002-a", "SKIF-1-4", 12, 6),
+    ("P-006-a", "PIK-SANS", 0, 12),
+    ("P-003-b", "PIK-SANS", 13, 9),
+]
+"""An optimal schedule of the example round, published with it for the nightly repair."""
 SET_ASIDE = (
     "set aside: P-001.requests[0].instruments[0]: unknown instrument 'SKIF-GONE'; "
     "P-001.requests[0].min_shifts: min_shifts 43 is more than the round's 42 shifts"
@@ -159,6 +175,37 @@ async def test_coordinators_declare_a_proposal_inadmissible_and_the_proposer_see
             "below_cutoff",
             "score 3.8 worse than the cut-off 3.5",
         )
+
+
+async def test_a_nightly_repair_sets_an_invalid_proposal_aside(sessions: Sessions) -> None:
+    """The published example round, then old data breaks P-002: the night's repair runs and gives it no time.
+    (A rapid-access proposal takes up its shifts, as in the nightly tests: the example's hard quotas need it.)"""
+    round_id = await import_published(sessions, load_round(EXAMPLE), PUBLISHED)
+    async with sessions.begin() as session:
+        start = datetime(2027, 2, 1, 5, tzinfo=UTC)
+        await add_rapid_access(session, round_id, "RA-1", "SKIF-1-4", 3, start, priority=20.0)
+        await session.execute(update(Request).where(col(Request.code) == "P-002-a").values(instruments=["SKIF-GONE"]))
+    night = date(2027, 2, 2)
+    due = datetime(2027, 2, 2, 2, 1, tzinfo=ZoneInfo("Asia/Novosibirsk")).astimezone(UTC)
+    nightly = Settings(worker_poll_seconds=0.05, solve_time_limit=2.0, solve_workers=1)
+
+    decision = await decide_night(sessions, round_id, night, due, nightly)
+    assert decision is not None and decision.state == "queued", decision
+    assert await Worker(sessions, nightly).drain(asyncio.Event()) == [decision.run_id]
+
+    async with sessions() as session:
+        run = await session.get(SolveRun, decision.run_id)
+        assert run is not None and run.state == "done", run and run.error
+        output = await run_output(session, decision.run_id)
+    assert output is not None
+    (aside,) = [entry for entry in output["unallocated"] if entry["proposal"] == "P-002"]
+    assert (aside["reason"], aside["detail"]) == (
+        "not_feasible",
+        "set aside: P-002.requests[0].instruments[0]: unknown instrument 'SKIF-GONE'; "
+        "$.previous_schedule[3].instrument: instrument 'SKIF-1-4' is not one of request 'P-002-a''s instruments",
+    )
+    assert output["status"] in ("optimal", "feasible")
+    assert {allocation["request"] for allocation in output["allocations"]} >= {"P-001-a", "P-006-a"}
 
 
 async def _finished(client: Client, url: str, headers: dict[str, str]) -> dict[str, Any]:
