@@ -9,7 +9,10 @@ between facilities). Each such facility signs off through one of its coordinator
 An admin publishes without sign-offs; a single-facility round needs none beyond its
 coordinator's publish. A sign-off is for one draft: a new draft (a move, a solve) needs
 new ones, and a pin or unpin on a draft takes back the sign-off of the facility it touches.
-Every sign-off and withdrawal is in the audit.
+Every sign-off and withdrawal is in the audit. Sign-offs and the publish check lock the
+draft's row, so a withdrawal cannot slip between the check and the publish.
+A nightly repair publishes by itself only where the round allows it (`Round.auto_publish`,
+a round-wide setting, which in a shared round only every facility or an admin changes).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -138,6 +142,7 @@ async def require_signed_off(session: AsyncSession, actor: Claims, version: Sche
     facts = await round_facts(session, version.round_id)
     if actor.is_admin or len(facts.facilities) <= 1:
         return
+    await _locked(session, version.id)
     await _sign(session, actor, version, with_publish=True)
     awaited = (await changed_facilities(session, version)) - await _signed(session, version.id)
     if awaited:
@@ -146,7 +151,7 @@ async def require_signed_off(session: AsyncSession, actor: Claims, version: Sche
 
 
 async def _version_and_facts(session: AsyncSession, version_id: int) -> tuple[ScheduleVersion, Facts]:
-    version = await session.get(ScheduleVersion, version_id)
+    version = await _locked(session, version_id)
     if version is None:
         raise NotFound(f"schedule version {version_id} does not exist")
     facts = await round_facts(session, version.round_id)
@@ -191,7 +196,10 @@ async def _sign(session: AsyncSession, actor: Claims, version: ScheduleVersion, 
         codes = await _codes(session, new)
         detail = {"facilities": sorted(codes.values()), "with_publish": with_publish}
         record(session, actor.user_id, "schedule.sign-off", "schedule", version.id, detail)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        raise Conflict("another coordinator of the facility signed off at the same time; reload") from error
 
 
 async def take_back(
@@ -211,6 +219,16 @@ async def take_back(
         codes = await _codes(session, gone)
         detail = {"facilities": sorted(codes.values()), "reason": reason}
         record(session, user_id, "schedule.sign-off-withdrawn", "schedule", version_id, detail)
+
+
+async def _locked(session: AsyncSession, version_id: int) -> ScheduleVersion | None:
+    """The version's row, locked until the transaction ends (PostgreSQL; SQLite writes one at a time anyway)."""
+    return await session.scalar(
+        select(ScheduleVersion)
+        .where(col(ScheduleVersion.id) == version_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 async def _signed(session: AsyncSession, version_id: int) -> frozenset[int]:
