@@ -27,6 +27,7 @@ from scheduler.db.tables import (
     ScheduleVersion,
     SolveRun,
     TeamMember,
+    User,
     Window,
 )
 from scheduler.jobs import Worker, enqueue_solve
@@ -134,6 +135,16 @@ async def test_every_change_a_solve_reads_counts_and_nothing_else_does(sessions:
     async def instrument(session: AsyncSession) -> None:
         (await one(session, Instrument, col(Instrument.code) == "PIK-SANS")).changeover_shifts += 1
 
+    async def owner(session: AsyncSession) -> None:
+        (await one(session, Proposal, col(Proposal.id) == proposal_id)).owner_id = proposer
+
+    async def confirmed_country(session: AsyncSession) -> None:
+        account = await one(session, User, col(User.id) == proposer)
+        account.country, account.country_confirmed = "FR", True
+
+    async def account_name(session: AsyncSession) -> None:
+        (await one(session, User, col(User.id) == proposer)).name = "Renamed"
+
     async def grid(session: AsyncSession) -> None:
         (await one(session, Round, col(Round.id) == round_id)).shift_hours = 12
 
@@ -149,9 +160,10 @@ async def test_every_change_a_solve_reads_counts_and_nothing_else_does(sessions:
     proposals = select(col(Proposal.id)).where(col(Proposal.round_id) == round_id)
     async with sessions() as session:
         proposal_id = (await one(session, Proposal, col(Proposal.round_id) == round_id)).id
-    counted = [grade, feasibility, shifts, team, link, quota, window, instrument, grid]
+    proposer = await make_user(sessions, "proposer", "pi@example.org")
+    counted = [grade, feasibility, shifts, team, link, quota, window, instrument, owner, confirmed_country, grid]
     assert [change.__name__ for change in counted if not await bumps(change)] == []
-    not_counted = [phase, other_rounds_quota, audit]
+    not_counted = [phase, other_rounds_quota, audit, account_name]
     assert [change.__name__ for change in not_counted if await bumps(change)] == []
 
 

@@ -8,7 +8,8 @@ statements (the round file importer's) name their rounds with `touch_rounds`.
 
 What a solve reads: the round's own fields, its facilities with their
 instruments, windows and equipment, its equipment, quotas and country groups,
-and its proposals with their team, requests, links and reviews.
+its proposals with their team, requests, links and reviews, and the accounts of
+their people and reviewers (e-mail, confirmed country).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import Connection, event, inspect, select, update
+from sqlalchemy import Connection, event, inspect, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlmodel import col
@@ -39,6 +40,7 @@ from scheduler.db.tables import (
     ScheduleVersion,
     SolveRun,
     TeamMember,
+    User,
     Window,
 )
 from scheduler.errors import Conflict
@@ -47,6 +49,8 @@ ROUND_FIELDS_A_SOLVE_READS = frozenset(
     {"code", "name", "start", "end", "shift_hours", "utc_offset_minutes", "scoring", "frozen_horizon_days"}
 )
 """A round's own columns in its round file; its phase, dates of the call and publishing policy are not."""
+ACCOUNT_FIELDS_A_SOLVE_READS = ("email", "country", "country_confirmed")
+"""An account's columns a round's export reads: a person's confirmed country, a reviewer's e-mail."""
 GRID_FIELDS = ("start", "end", "shift_hours")
 """The columns that place every allocation: a solve under way must not see them move."""
 
@@ -126,6 +130,21 @@ def _rounds_of_facilities(connection: Connection, facility_ids: Collection[int])
     return set(rows.scalars())
 
 
+def _rounds_of_accounts(connection: Connection, user_ids: Collection[int], emails: Collection[str]) -> set[int]:
+    """The rounds with a proposal the accounts own, name as PI or team member, or reviewed."""
+    owned = select(col(Proposal.round_id)).where(
+        or_(col(Proposal.owner_id).in_(list(user_ids)), col(Proposal.pi_email).in_(list(emails)))
+    )
+    proposal_of = col(Proposal.id) == col(TeamMember.proposal_id)
+    teams = select(col(Proposal.round_id)).join(TeamMember, proposal_of).where(col(TeamMember.email).in_(list(emails)))
+    reviewed = (
+        select(col(Proposal.round_id))
+        .join(Review, col(Review.proposal_id) == col(Proposal.id))
+        .where(col(Review.reviewer_id).in_(list(user_ids)))
+    )
+    return set(connection.execute(union(owned, teams, reviewed)).scalars())
+
+
 def _changed_rounds(session: Session) -> set[int]:
     """The rounds whose solve input the session's pending changes reach."""
     changed: list[Any] = [
@@ -138,6 +157,8 @@ def _changed_rounds(session: Session) -> set[int]:
     facilities: set[int] = set()
     instruments: set[int] = set()
     equipment: set[int] = set()
+    accounts: set[int] = set()
+    emails: set[str] = set()
     for row in changed:
         if isinstance(row, Round):
             state = inspect(row)
@@ -145,6 +166,14 @@ def _changed_rounds(session: Session) -> set[int]:
                 state.attrs[name].history.has_changes() for name in ROUND_FIELDS_A_SOLVE_READS
             ):
                 rounds.add(row.id)
+            continue
+        if isinstance(row, User):
+            attributes = inspect(row).attrs
+            if row.id is not None and any(
+                attributes[name].history.has_changes() for name in ACCOUNT_FIELDS_A_SOLVE_READS
+            ):
+                accounts.add(row.id)
+                emails.update(filter(None, [row.email, *attributes["email"].history.deleted]))
             continue
         if isinstance(row, _OF_A_ROUND):
             rounds.add(row.round_id)
@@ -164,9 +193,11 @@ def _changed_rounds(session: Session) -> set[int]:
                 facilities.add(row.facility_id)
             if row.id is not None:
                 equipment.add(row.id)
-    if not (rounds or proposals or facilities or instruments or equipment):
+    if not (rounds or proposals or facilities or instruments or equipment or accounts):
         return set()
     connection = session.connection()
+    if accounts:
+        rounds.update(_rounds_of_accounts(connection, accounts, emails))
     if proposals:
         rounds.update(
             connection.execute(select(col(Proposal.round_id)).where(col(Proposal.id).in_(proposals))).scalars()
