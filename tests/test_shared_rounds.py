@@ -326,3 +326,8 @@ async def test_the_dashboard_signs_off_a_draft(database_url: str, sessions: Sess
         assert signed.status_code == 200, signed.text
         page = (await client.get(f"/ui/rounds/{world.round_id}?version={draft}")).text
         assert 'data-signed="SKIF"' in page and "data-awaited" not in page
+        compared = (
+            await client.get(f"/ui/rounds/{world.round_id}/compare?before={world.published}&after={draft}")
+        ).text
+        assert compared.count('data-proposal="P-2"') == 2, "P-2's slot in both versions"
+        assert compared.count('data-priority="not shown"') == 2
