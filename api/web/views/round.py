@@ -3,7 +3,10 @@
 A round page is built from the round as a round file (`export_round`) and a
 schedule version as a schedule file (`export_schedule`): priorities, reasons and drafts,
 so a round's page is `READ_SCHEDULE` of the policy with its drafts, and to anyone else the
-round's page does not exist (NotFound).
+round's page does not exist (NotFound). Grades, priorities and reasons are shown only of the
+proposals the viewer reads in confidence (`confided`: in a shared round, those asking for
+their facilities' instruments). A shared round's page says who signed off the version shown
+and whose sign-off is awaited.
 """
 
 from __future__ import annotations
@@ -38,8 +41,10 @@ from scheduler.rounds.deadlines import Deadline, round_deadlines
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.schemas import RoundPublic
 from scheduler.rounds.service import RoundService, round_facts
+from scheduler.schedules import signoffs
 from scheduler.schedules.export import export_schedule
-from scheduler.schedules.service import PUBLISHED, VersionPublic, diff, list_versions
+from scheduler.schedules.service import PUBLISHED, VersionPublic, confided, diff, list_versions, withhold
+from scheduler.schedules.signoffs import SignOffs
 
 RECENT_RUNS = 8
 
@@ -65,6 +70,8 @@ class RoundPage(BaseModel):
     ranking: Ranking | None
     unallocated: list[UnallocatedRow]
     runs: list[SolveRunPublic]
+    sign_offs: SignOffs | None
+    """Of the version shown, in a shared round."""
 
 
 class ComparePage(BaseModel):
@@ -113,19 +120,23 @@ async def round_page(
         ranking=None,
         unallocated=[],
         runs=(await list_runs(session, round_id, LimitOffset(limit=RECENT_RUNS, offset=0))).items,
+        sign_offs=None,
     )
+    if shown is not None and len(round_.facilities) > 1:
+        page.sign_offs = await signoffs.read(session, actor, shown.id)
     try:
         round_file = await export_round(session, round_id)
     except InputError as error:
         return page.model_copy(update={"problems": [f"{p.path}: {p.message}" for p in error.problems]})
-    schedule = await export_schedule(session, shown.id) if shown is not None else None
+    shown_proposals = await confided(session, actor, round_id)
+    schedule = withhold(await export_schedule(session, shown.id), shown_proposals) if shown is not None else None
     allocations = schedule.allocations if schedule is not None else []
     return page.model_copy(
         update={
             "summary": summary(schedule) if schedule is not None else None,
             "timeline": timeline(round_file, allocations, week=week),
             "quotas": quota_rows(round_file, schedule),
-            "ranking": ranking(round_file, allocations),
+            "ranking": ranking(round_file, allocations, shown_proposals),
             "unallocated": unallocated_rows(round_file, schedule),
         }
     )
@@ -143,7 +154,9 @@ async def compare_page(
     changes = await diff(session, before_id, after_id)
     rows = change_rows(changes)
     round_file = await export_round(session, round_id)
-    before, after = await export_schedule(session, before_id), await export_schedule(session, after_id)
+    shown = await confided(session, actor, round_id)
+    before = withhold(await export_schedule(session, before_id), shown)
+    after = withhold(await export_schedule(session, after_id), shown)
     return ComparePage(
         round=round_,
         versions=listed,
