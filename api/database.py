@@ -17,6 +17,8 @@ While the database cannot be reached at all, requests answer 503 at once.
 from __future__ import annotations
 
 import asyncio
+import json
+import random
 from typing import Any
 
 import structlog
@@ -37,7 +39,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.problems import problem
-from scheduler.db.engine import is_sqlite, note_lost_connection, noting_lost_connections
+from scheduler.db.engine import (
+    TransientConflicts,
+    is_sqlite,
+    note_lost_connection,
+    noting_lost_connections,
+    noting_transient_conflicts,
+)
 
 SESSION_ENDS = {HTTP_RESPONSE_START, "http.disconnect"}
 SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -216,6 +224,80 @@ def _ask_again_on_lost_connection(session_scope_key: str) -> DefineMiddleware:
     return DefineMiddleware(wrap)
 
 
+TRIES_ON_CONFLICT = 3
+"""Tries of a request whose transaction the database aborted for a transient conflict (`is_transient`)."""
+
+
+def _again_after_transient_conflict(session_scope_key: str) -> DefineMiddleware:
+    """Runs a request again, after a short random pause, when the database aborted its transaction for a deadlock or
+    a serialization failure (or SQLite's write lock stayed taken) and it answered an error; nobody hears that try.
+
+    The aborted transaction kept nothing: its session is closed (rolled back) and the next try gets a new one; the
+    body was read once and is kept in the scope. When `TRIES_ON_CONFLICT` tries ran out, the answer is 503 with
+    Retry-After, never the 500 or 409 the conflict became on its way up.
+    """
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            for attempt in range(1, TRIES_ON_CONFLICT + 1):
+                with noting_transient_conflicts() as conflicts:
+                    answered = await _try(app, scope, receive, send, conflicts)
+                if answered:
+                    return
+                session: AsyncSession | None = get_aa_scope_state(scope, session_scope_key, pop=True)
+                if session is not None:
+                    await session.close()
+                state = ScopeState.from_scope(scope)
+                state.response_started = False
+                state.dependency_cache = Empty
+                log.info("asked again after a transient conflict", method=scope["method"], path=scope["path"])
+                if attempt < TRIES_ON_CONFLICT:
+                    await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+            await _busy(scope, send)
+
+        return middleware
+
+    return DefineMiddleware(wrap)
+
+
+async def _try(app: ASGIApp, scope: Scope, receive: Receive, send: Send, conflicts: TransientConflicts) -> bool:
+    """Runs the request once; False, and nothing sent, when it answered an error after a transient conflict."""
+    held = False
+
+    async def unless_conflicted(message: Message) -> None:
+        nonlocal held
+        if message["type"] == HTTP_RESPONSE_START and message["status"] >= 400 and conflicts.count:
+            held = True
+        if not held:
+            await send(message)
+
+    await app(scope, receive, unless_conflicted)
+    return not held
+
+
+async def _busy(scope: Scope, send: Send) -> None:
+    """503 as problem details, with Retry-After: the database kept aborting this request for others' changes."""
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Service Unavailable",
+            "status": HTTP_503_SERVICE_UNAVAILABLE,
+            "detail": "the database was busy with conflicting changes: try again",
+            "instance": scope["path"],
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", RETRY_AFTER["Retry-After"].encode()),
+    ]
+    await send({"type": HTTP_RESPONSE_START, "status": HTTP_503_SERVICE_UNAVAILABLE, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
 class _DatabasePlugin(SQLAlchemyInitPlugin):
     """The init half of advanced-alchemy's `SQLAlchemyPlugin` (answers are pydantic models, so no serialization half).
 
@@ -228,11 +310,12 @@ class _DatabasePlugin(SQLAlchemyInitPlugin):
         del app_config.signature_namespace["Session"]
         # Outermost, so that the account check of the authentication middleware is asked again too.
         app_config.middleware.insert(0, _ask_again_on_lost_connection(self.config[0].session_scope_key))
+        app_config.middleware.insert(1, _again_after_transient_conflict(self.config[0].session_scope_key))
         config = self.config[0]
         if isinstance(config, SQLAlchemyAsyncConfig) and is_sqlite(str(config.get_engine().url)):
             turns = _WriteTurns(config)
             app_config.dependencies[config.session_dependency_key] = Provide(turns.provide_session)
-            app_config.middleware.insert(1, _turn_ends_with_request())  # inside: each try gives its turn back
+            app_config.middleware.insert(2, _turn_ends_with_request())  # inside: each try gives its turn back
         return app_config
 
 

@@ -33,7 +33,7 @@ from scheduler.catalogue.schemas import (
     WindowUpdate,
     require_end_after_start,
 )
-from scheduler.db.repository import TableService, next_position, row_id
+from scheduler.db.repository import TableService, lock_all, next_position, row_id
 from scheduler.db.tables import (
     Equipment,
     Facility,
@@ -47,6 +47,7 @@ from scheduler.db.tables import (
 )
 from scheduler.errors import Conflict
 from scheduler.roundfile.checks import InputError, InputProblem
+from scheduler.rounds.revision import rounds_of_facilities
 
 
 class FacilityService(TableService[Facility]):
@@ -128,12 +129,15 @@ class InstrumentService(TableService[Instrument]):
         return InstrumentPublic.model_validate(await self.patch(actor, instrument, data))
 
     async def delete_item(self, actor: Claims, instrument_id: int) -> None:
-        """With its windows; refused while a request of any round asks for it, which would then name nothing."""
+        """With its windows; refused while a request of any round asks for it, which would then name nothing.
+        The rounds that could ask for it are locked first: a submission checks its instruments under its round's
+        lock."""
         instrument = await self.row(instrument_id)
         session = self.repository.session
         access.require(
             actor, Operation.CHANGE_FACILITY_ITEM, _of(instrument.facility_id), f"instrument {instrument.code}"
         )
+        await lock_all(session, Round, await rounds_of_facilities(session, [instrument.facility_id]))
         asked_in = await session.execute(
             select(col(Request.code), col(Request.instruments))
             .join(RoundFacility, col(RoundFacility.round_id) == col(Request.round_id))
@@ -160,7 +164,7 @@ class WindowService(TableService[Window]):
         return WindowPublic.model_validate(await self.add(actor, window, data.model_dump(mode="json")))
 
     async def update_item(self, actor: Claims, window_id: int, data: WindowUpdate) -> WindowPublic:
-        window = await self.row(window_id)
+        window = await self.locked_row(window_id)
         access.require(
             actor, Operation.CHANGE_FACILITY_ITEM, _of(await self._facility_of(window)), f"window {window_id}"
         )
@@ -169,7 +173,7 @@ class WindowService(TableService[Window]):
         return WindowPublic.model_validate(await self.patch(actor, window, data))
 
     async def delete_item(self, actor: Claims, window_id: int) -> None:
-        window = await self.row(window_id)
+        window = await self.locked_row(window_id)
         access.require(
             actor, Operation.CHANGE_FACILITY_ITEM, _of(await self._facility_of(window)), f"window {window_id}"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -10,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from scheduler.settings import private_sqlite_database
@@ -35,6 +36,7 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=0)
         event.listen(engine.sync_engine, "checkout", _closed_by_the_server)
         event.listen(engine.sync_engine, "handle_error", _note_lost_connection)
+        event.listen(engine.sync_engine, "handle_error", _note_transient_conflict)
         return engine
     private_sqlite_database(url)
     engine = create_async_engine(url, connect_args={"timeout": 30})
@@ -47,6 +49,7 @@ def create_engine(url: str) -> AsyncEngine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    event.listen(engine.sync_engine, "handle_error", _note_transient_conflict)
     return engine
 
 
@@ -93,3 +96,47 @@ def note_lost_connection() -> None:
 def _note_lost_connection(context: ExceptionContext) -> None:
     if context.is_disconnect:
         note_lost_connection()
+
+
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+"""PostgreSQL's deadlock_detected and serialization_failure: the transaction was aborted for another's sake."""
+
+
+def is_transient(error: BaseException | None) -> bool:
+    """Whether `error`, or what it was raised from, is a conflict that the same transaction tried again resolves:
+    a deadlock or serialization failure (PostgreSQL), or SQLite's write lock not had within the busy timeout."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        cause = error.orig if isinstance(error, DBAPIError) else error
+        if getattr(cause, "sqlstate", None) in TRANSIENT_SQLSTATES:
+            return True
+        if isinstance(cause, sqlite3.OperationalError) and str(cause).startswith("database is locked"):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+@dataclass
+class TransientConflicts:
+    count: int = 0
+
+
+_conflicts: ContextVar[TransientConflicts | None] = ContextVar("transient_conflicts", default=None)
+
+
+@contextmanager
+def noting_transient_conflicts() -> Iterator[TransientConflicts]:
+    """Counts the transient conflicts (`is_transient`) the database met in the work done within, whatever they
+    became on their way up (a 409 or 500 of some wrapper): the caller may then run the work again."""
+    conflicts = TransientConflicts()
+    token = _conflicts.set(conflicts)
+    try:
+        yield conflicts
+    finally:
+        _conflicts.reset(token)
+
+
+def _note_transient_conflict(context: ExceptionContext) -> None:
+    if (conflicts := _conflicts.get()) is not None and is_transient(context.original_exception):
+        conflicts.count += 1

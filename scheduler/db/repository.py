@@ -11,10 +11,17 @@ The audit entry is written here, in the same transaction as the change itself, s
 entry are committed or rolled back together: the log never claims a change that did not happen,
 nor misses one. It lives beside the base (not in `accounts`) so that every domain, accounts'
 own services included, can stand on this base without an import cycle.
+
+A write checks its rules on rows it holds (`locked`, `lock_all`): on PostgreSQL they are read afresh and
+locked (`SELECT … FOR UPDATE`) until the transaction ends, so a concurrent write of them waits and then
+checks what this one left; SQLite has no row locks, and there the API's write requests take turns
+(`api.database`). Locks are taken parent first (a round before its proposals), rows of one table in id
+order, so two writes never wait for each other.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from advanced_alchemy.filters import LimitOffset
@@ -27,7 +34,7 @@ from sqlmodel import SQLModel
 
 from scheduler.accounts.schemas import Claims
 from scheduler.db.tables import AuditEntry
-from scheduler.errors import PreconditionFailed, found
+from scheduler.errors import NotFound, PreconditionFailed, found
 from scheduler.fields import Update
 
 TableT = TypeVar("TableT", bound=SQLModel)
@@ -59,6 +66,29 @@ async def next_position(session: AsyncSession, position: Any, *where: Any) -> in
     which gives a position twice once a row is gone."""
     last = await session.scalar(select(func.max(position)).where(*where))
     return 0 if last is None else int(last) + 1
+
+
+RowT = TypeVar("RowT", bound=SQLModel)
+
+
+async def locked(session: AsyncSession, table: type[RowT], item_id: int, noun: str) -> RowT:
+    """The row as committed now, locked until the transaction ends; NotFound naming the noun when it is gone."""
+    row: RowT | None = await session.scalar(_locking(table, [item_id]))
+    if row is None:
+        raise NotFound(f"no {noun} {item_id}")
+    return row
+
+
+async def lock_all(session: AsyncSession, table: type[SQLModel], item_ids: Iterable[int]) -> None:
+    """Locks the rows that exist of `item_ids`, in id order, and refreshes them in the session."""
+    await session.execute(_locking(table, sorted(set(item_ids))))
+
+
+def _locking(table: type[RowT], item_ids: list[int]) -> Select[Any]:
+    key = cast(Any, table).id
+    return (
+        select(table).where(key.in_(item_ids)).order_by(key).with_for_update().execution_options(populate_existing=True)
+    )
 
 
 def record(
@@ -94,6 +124,10 @@ class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
     async def row(self, item_id: int) -> TableT:
         """The row, or NotFound naming the noun."""
         return cast(TableT, await found(self.repository.session, self.table, item_id, self.noun))
+
+    async def locked_row(self, item_id: int) -> TableT:
+        """The row as committed now, locked for this transaction's write (`locked`), or NotFound naming the noun."""
+        return cast(TableT, await locked(self.repository.session, self.table, item_id, self.noun))
 
     async def page(self, page: LimitOffset, statement: Select[Any], schema: type[PublicT]) -> OffsetPagination[PublicT]:
         """One page of `statement`'s rows (filtered and ordered by the caller) and the total past the page."""

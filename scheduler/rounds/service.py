@@ -90,7 +90,7 @@ class RoundService(TableService[Round]):
 
     async def update_item(self, actor: Claims, round_id: int, data: RoundUpdate) -> RoundPublic:
         session = self.repository.session
-        round_ = await self.row(round_id)
+        round_ = await self.locked_row(round_id)
         facility_ids = await _round_facility_ids(session, round_id)
         wanted = (
             facility_ids
@@ -122,7 +122,9 @@ class RoundService(TableService[Round]):
         return await self._public(round_)
 
     async def change_phase(self, actor: Claims, round_id: int, phase: Phase) -> RoundPublic:
-        """One step forward or back at a time, so no phase's work is skipped by a slip."""
+        """One step forward or back at a time, so no phase's work is skipped by a slip. The round is locked first:
+        a submission checks the phase on the round it locked, so none commits after the call closed."""
+        await self.locked_row(round_id)
         round_ = await require_round(self.repository.session, actor, Operation.CHANGE_ROUND, round_id)
         step = _PHASE_ORDER.index(phase) - _PHASE_ORDER.index(round_.phase)
         if abs(step) != 1:

@@ -42,7 +42,7 @@ from sqlmodel import col
 from scheduler import access
 from scheduler.access import Answer, Facts, Operation
 from scheduler.accounts.schemas import Claims
-from scheduler.db.repository import TableService, record
+from scheduler.db.repository import TableService, lock_all, locked, record
 from scheduler.db.tables import Allocation, Instrument, Proposal, Request, Round, ScheduleVersion
 from scheduler.errors import Conflict, DomainError, NotFound
 from scheduler.fields import MAX_INT, Input
@@ -298,8 +298,11 @@ async def _allocations(session: AsyncSession, version_id: int, request: str | No
 async def publish(session: AsyncSession, version_id: int, *, expected_revision: int, user_id: int | None) -> Published:
     """Publishes a draft and supersedes the version in force, if `expected_revision` is still the round's
     and the draft keeps every rule of the round as it is now (StaleDraftError lists those it breaks);
-    proposers whose slots changed get change notices (`scheduler.schedules.notices`) in the same transaction."""
+    proposers whose slots changed get change notices (`scheduler.schedules.notices`) in the same transaction.
+    Publishes of a round take turns on its locked row, each checking the draft as the last one left it."""
     version = await _version(session, version_id)
+    await lock_all(session, Round, [version.round_id])
+    version = await locked(session, ScheduleVersion, version_id, "schedule version")
     if version.status != DRAFT:
         raise Conflict(f"version {version.number} is {version.status}; only drafts can be published")
     round_id = version.round_id
@@ -329,13 +332,16 @@ async def publish(session: AsyncSession, version_id: int, *, expected_revision: 
         .returning(col(ScheduleVersion.id))
     )
     try:
-        await session.execute(
+        made_published = await session.execute(
             update(ScheduleVersion)
             .where(col(ScheduleVersion.id) == version_id, col(ScheduleVersion.status) == DRAFT)
             .values(status=PUBLISHED, published_at=datetime.now(UTC), published_by=user_id)
+            .returning(col(ScheduleVersion.id))
         )
     except IntegrityError as error:
         raise Conflict("another version of the round was published at the same time; reload") from error
+    if made_published.scalar_one_or_none() is None:
+        raise Conflict(f"version {version.number} is no longer a draft; reload")
     await record_changes(session, version_id, superseded)
     await session.refresh(version)
     record(
