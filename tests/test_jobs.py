@@ -23,7 +23,7 @@ from sqlmodel import SQLModel, col
 
 from scheduler.db.engine import create_engine, session_maker
 from scheduler.db.migrations import upgrade_database
-from scheduler.db.tables import Allocation, Request, ScheduleVersion, SolveRun, now
+from scheduler.db.tables import Allocation, Quota, Request, ScheduleVersion, SolveRun, now
 from scheduler.jobs import (
     SolveRunPublic,
     Worker,
@@ -119,16 +119,44 @@ async def test_a_queued_solve_ends_done_with_a_valid_draft_version(sessions: asy
 async def test_a_round_that_breaks_the_format_fails_its_run_naming_the_problem(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
+    """A problem of the round itself (a quota naming an instrument it no longer has): no proposal's to set aside."""
     round_id = await _import(sessions, load_round(EXAMPLE))
     async with sessions.begin() as session:
-        await session.execute(update(Request).where(col(Request.round_id) == round_id).values(instruments=["GONE"]))
+        await session.execute(
+            update(Quota)
+            .where(col(Quota.round_id) == round_id, col(Quota.code) == "industrial-max")
+            .values(scope={"instruments": ["GONE"]})
+        )
     run_id = await _enqueue(sessions, round_id, time_limit=1.0)
 
     await Worker(sessions, SETTINGS).drain(asyncio.Event())
 
     run = await _run(sessions, run_id)
     assert (run.state, run.has_input, run.result) == ("failed", True, None)
-    assert run.error is not None and "$.proposals[0].requests[0].instruments[0]" in run.error
+    assert run.error is not None and "$.quotas[2].scope.instruments[0]" in run.error
+
+
+async def test_proposals_that_break_the_format_are_set_aside_and_the_run_solves_the_rest(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    round_id = await _import(sessions, load_round(EXAMPLE))
+    async with sessions.begin() as session:
+        await session.execute(update(Request).where(col(Request.code) == "P-004-a").values(instruments=["GONE"]))
+    run_id = await _enqueue(sessions, round_id, time_limit=1.0)
+
+    await Worker(sessions, SETTINGS).drain(asyncio.Event())
+
+    run = await _run(sessions, run_id)
+    assert (run.state, run.error) == ("done", None)
+    async with sessions() as session:
+        output = await run_output(session, run_id)
+    assert output is not None
+    assert {
+        "proposal": "P-004",
+        "request": "P-004-a",
+        "reason": "not_feasible",
+        "detail": "set aside: P-004.requests[0].instruments[0]: unknown instrument 'GONE'",
+    } in output["unallocated"]
 
 
 async def test_two_workers_claim_each_queued_run_exactly_once(

@@ -52,10 +52,9 @@ async def export_schedule(session: AsyncSession, version_id: int) -> ScheduleFil
     if version is None:
         raise LookupError(f"no schedule version {version_id}")
     # Proposals that break the round file's rules are set aside (`set_aside`), with their allocations.
-    exported = (await export_round(session, version.round_id)).model_copy(update={"previous_schedule": None})
-    round_file = set_aside(exported).round_file
-    kept = {proposal.id for proposal in round_file.proposals}
-    placed = [a for a in (await version_schedule(session, version_id)).allocations if a.proposal in kept]
+    aside = set_aside((await export_round(session, version.round_id)).model_copy(update={"previous_schedule": None}))
+    round_file = aside.round_file
+    placed = [a for a in (await version_schedule(session, version_id)).allocations if a.proposal not in aside.reasons]
     solved = await _solve_output(session, version_id)
     if solved is not None:
         given = {allocation.request: allocation.priority for allocation in solved.allocations}
