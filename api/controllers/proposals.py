@@ -15,6 +15,7 @@ from scheduler.access import Operation
 from scheduler.proposals import reviews
 from scheduler.proposals import service as proposals
 from scheduler.proposals.schemas import (
+    Admissibility,
     AssignmentIn,
     AssignmentPublic,
     BonusFacts,
@@ -97,6 +98,26 @@ class ProposalController(Controller):
     ) -> Response[ProposalPublic]:
         expected = expected_versions(if_match)
         return tagged(await proposals.set_feasibility(db_session, current_user, proposal_id, data, expected=expected))
+
+    @put(
+        "/{proposal_id:int}/admissibility",
+        summary="Declare a proposal inadmissible, with a reason, or admissible again (coordinators of the "
+        "facilities it asks for)",
+        description="An inadmissible proposal gets no time in any solve; the proposer sees the reason "
+        "(`inadmissible_reason`). Audited.",
+        guards=[permits(Operation.JUDGE_PROPOSAL)],
+        response_headers=[ETAG],
+    )
+    async def set_admissibility(
+        self,
+        proposal_id: Id,
+        data: JSONBody[Admissibility],
+        db_session: Session,
+        current_user: CurrentUser,
+        if_match: IfMatch = None,
+    ) -> Response[ProposalPublic]:
+        expected = expected_versions(if_match)
+        return tagged(await proposals.set_admissibility(db_session, current_user, proposal_id, data, expected=expected))
 
     @put(
         "/{proposal_id:int}/bonus-facts",

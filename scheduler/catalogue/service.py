@@ -47,6 +47,12 @@ from scheduler.db.tables import (
 )
 from scheduler.errors import Conflict
 from scheduler.roundfile.checks import InputError, InputProblem
+from scheduler.rounds.integrity import (
+    keeping_valid,
+    rounds_using_equipment,
+    rounds_using_facility,
+    rounds_using_instruments,
+)
 from scheduler.rounds.revision import rounds_of_facilities
 
 
@@ -70,7 +76,11 @@ class FacilityService(TableService[Facility]):
     async def update_item(self, actor: Claims, facility_id: int, data: FacilityUpdate) -> FacilityPublic:
         facility = await self.row(facility_id)
         access.require(actor, Operation.CHANGE_FACILITY, _of(facility_id), f"facility {facility.code}")
-        return FacilityPublic.model_validate(await self.patch(actor, facility, data))
+        session = self.repository.session
+        rounds = await rounds_using_facility(session, facility_id)
+        async with keeping_valid(session, rounds, f"changing facility {facility.code}"):
+            changed = await self.patch(actor, facility, data)
+        return FacilityPublic.model_validate(changed)
 
     async def delete_item(self, actor: Claims, facility_id: int) -> None:
         """Refused while instruments, windows or rounds refer to it."""
@@ -126,7 +136,11 @@ class InstrumentService(TableService[Instrument]):
         access.require(
             actor, Operation.CHANGE_FACILITY_ITEM, _of(instrument.facility_id), f"instrument {instrument.code}"
         )
-        return InstrumentPublic.model_validate(await self.patch(actor, instrument, data))
+        session = self.repository.session
+        rounds = await rounds_using_instruments(session, [instrument_id])
+        async with keeping_valid(session, rounds, f"changing instrument {instrument.code}"):
+            changed = await self.patch(actor, instrument, data)
+        return InstrumentPublic.model_validate(changed)
 
     async def delete_item(self, actor: Claims, instrument_id: int) -> None:
         """With its windows; refused while a request of any round asks for it, which would then name nothing.
@@ -170,7 +184,11 @@ class WindowService(TableService[Window]):
         )
         changes = data.changes()
         require_end_after_start(changes.get("start", window.start), changes.get("end", window.end))
-        return WindowPublic.model_validate(await self.patch(actor, window, data))
+        session = self.repository.session
+        rounds = await rounds_using_facility(session, await self._facility_of(window))
+        async with keeping_valid(session, rounds, f"changing window {window_id}"):
+            changed = await self.patch(actor, window, data)
+        return WindowPublic.model_validate(changed)
 
     async def delete_item(self, actor: Claims, window_id: int) -> None:
         window = await self.locked_row(window_id)
@@ -237,7 +255,11 @@ class EquipmentService(TableService[Equipment]):
     async def update_item(self, actor: Claims, equipment_id: int, data: EquipmentUpdate) -> EquipmentPublic:
         item = await self.row(equipment_id)
         access.require(actor, Operation.CHANGE_FACILITY_ITEM, _of(item.facility_id), f"equipment {item.code}")
-        return EquipmentPublic.model_validate(await self.patch(actor, item, data))
+        session = self.repository.session
+        rounds = await rounds_using_equipment(session, equipment_id)
+        async with keeping_valid(session, rounds, f"changing equipment {item.code}"):
+            changed = await self.patch(actor, item, data)
+        return EquipmentPublic.model_validate(changed)
 
     async def delete_item(self, actor: Claims, equipment_id: int) -> None:
         """Refused while a round offers it."""

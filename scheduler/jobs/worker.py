@@ -43,6 +43,7 @@ from scheduler.jobs.queue import (
 )
 from scheduler.roundfile.checks import check_round
 from scheduler.roundfile.contract import ScheduleFile
+from scheduler.roundfile.solving import set_aside
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.revision import input_revision
 from scheduler.schedules.versions import RoundChangedError, save_version
@@ -164,7 +165,7 @@ class Worker:
             round_document = round_file.model_dump(mode="json")
             if not await start_run(session, run_id, self.name, round_document, revision):
                 raise _RunTakenAwayError
-        problems = check_round(round_file)
+        problems = check_round(set_aside(round_file).round_file)
         if problems:
             return _Outcome("failed", None, error="the round is not valid:\n" + "\n".join(map(str, problems)))
         log.info("solve started", run=run_id, worker=self.name, settings=run.settings)

@@ -155,6 +155,9 @@ class ProposalPublic(ProposalHeading):
     priority: float | None
     technically_feasible: bool | None = Field(description="None to reviewers: the verdict is the coordinators'.")
     withdrawn: bool
+    inadmissible_reason: str | None = Field(
+        default=None, description="Why the coordinators declared it inadmissible: it gets no time. None: admissible."
+    )
     missed_rounds: int
     first_time_users: bool
     early_career_pi: bool
@@ -174,6 +177,17 @@ class ProposalSummary(ProposalHeading):
     pi_country: str
     technically_feasible: bool | None = Field(description="None to reviewers: the verdict is the coordinators'.")
     withdrawn: bool
+    inadmissible_reason: str | None = Field(
+        default=None, description="Why the coordinators declared it inadmissible: it gets no time. None: admissible."
+    )
+
+
+class Admissibility(Input):
+    admissible: bool
+    reason: Title | None = Field(
+        default=None,
+        description="Why it is not admissible (needed then): shown to the proposer and kept in the audit.",
+    )
 
 
 class Feasibility(Input):

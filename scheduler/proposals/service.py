@@ -44,6 +44,7 @@ from scheduler.db.tables import (
 )
 from scheduler.errors import Conflict, NotFound
 from scheduler.proposals.schemas import (
+    Admissibility,
     AfterLinkIn,
     AllOrNothingLinkIn,
     BonusFacts,
@@ -245,6 +246,24 @@ async def set_feasibility(
         proposal_id,
         data.model_dump(mode="json", exclude_none=True) | {"type": proposal.type},
     )
+    return await _public(session, actor, proposal, facts)
+
+
+async def set_admissibility(
+    session: AsyncSession, actor: Claims, proposal_id: int, data: Admissibility, *, expected: Expected = None
+) -> ProposalPublic:
+    """A judge of the proposal declares it inadmissible, with a reason the proposer sees, or admissible again.
+
+    An inadmissible proposal is exported as not technically feasible, so no solve gives it time.
+    """
+    proposal, facts = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
+    if not data.admissible and data.reason is None:
+        raise InputError([InputProblem("$.reason", "a reason is needed to declare a proposal inadmissible")])
+    require_version(proposal, expected)
+    before = proposal.inadmissible_reason
+    proposal.inadmissible_reason = None if data.admissible else data.reason
+    detail = {"before": before, "after": proposal.inadmissible_reason}
+    record(session, actor.user_id, "proposal.admissibility", "proposal", proposal_id, detail)
     return await _public(session, actor, proposal, facts)
 
 

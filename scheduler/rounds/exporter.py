@@ -52,8 +52,9 @@ class Account:
 async def export_round(session: AsyncSession, round_id: int) -> c.RoundFile:
     """The round as a round file; `previous_schedule` is the published version, absent when there is none.
 
-    Withdrawn proposals are left out, and a proposal's bonus facts, type and people's
-    countries are written only as confirmed (`_confirmed_type`, `_confirmed_people`).
+    Withdrawn proposals are left out, those declared inadmissible are not technically feasible,
+    and a proposal's bonus facts, type and people's countries are written only as confirmed
+    (`_confirmed_type`, `_confirmed_people`).
     The windows are those of the round's facilities and instruments that overlap its period.
     A round that is no valid file yet (no facility, a proposal without requests) raises InputError.
     """
@@ -230,6 +231,7 @@ async def _export_proposals(
                 col(Proposal.pi_country),
                 col(Proposal.priority),
                 col(Proposal.technically_feasible),
+                col(Proposal.inadmissible_reason),
                 col(Proposal.missed_rounds),
                 col(Proposal.first_time_users),
                 col(Proposal.early_career_pi),
@@ -289,7 +291,8 @@ async def _export_proposals(
             **_confirmed_people(proposal, team[proposal.id], accounts if proposal.id in submitted else None),
             "priority": proposal.priority,
             "reviews": reviews[proposal.id],
-            "technically_feasible": proposal.technically_feasible,
+            # A proposal its coordinators declared inadmissible gets no time, as one not feasible.
+            "technically_feasible": proposal.technically_feasible and proposal.inadmissible_reason is None,
             "requests": requests[proposal.id],
             "links": [_link_entry(link) for link in links[proposal.id]],
             **_bonus_facts(proposal),

@@ -46,6 +46,7 @@ from scheduler.roundfile.contract import QuotaScope, RoundFile, Scoring
 from scheduler.roundfile.quotas import dangling_references
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.importer import import_round
+from scheduler.rounds.integrity import keeping_valid, require_schedulable_length
 from scheduler.rounds.replacement import replace_round
 from scheduler.rounds.revision import require_no_solve_under_way
 from scheduler.rounds.schemas import PHASES, Phase, QuotaCreate, QuotaPublic, RoundCreate, RoundPublic, RoundUpdate
@@ -77,6 +78,7 @@ class RoundService(TableService[Round]):
         facility_ids = await _ids_by_code(session, Facility, data.facilities, "$.facilities")
         access.require(actor, Operation.CHANGE_ROUND, Facts(facilities=frozenset(facility_ids)), "a round of them")
         await code_is_free(session, Round, data.code)
+        require_schedulable_length(data.start, data.end, data.shift_hours)
         equipment_ids = await _ids_by_code(session, Equipment, data.equipment, "$.equipment")
         offset = data.start.utcoffset()
         round_ = Round(
@@ -113,12 +115,15 @@ class RoundService(TableService[Round]):
         country_groups = (
             await _country_groups(session, round_id) if data.country_groups is None else data.country_groups
         )
-        require_end_after_start(changes.get("start", round_.start), changes.get("end", round_.end))
+        start, end = changes.get("start", round_.start), changes.get("end", round_.end)
+        require_end_after_start(start, end)
+        require_schedulable_length(start, end, changes.get("shift_hours", round_.shift_hours))
         columns = {name: value for name, value in changes.items() if name not in {*_LISTS, "scoring"}}
         if "scoring" in changes:
             columns["scoring"] = _scoring_document(data.scoring)
-        await self.change(actor, round_, columns, data.model_dump(mode="json", exclude_unset=True))
-        await self._replace_lists(round_id, wanted, equipment_ids, country_groups)
+        async with keeping_valid(session, [round_id], f"this change of round {round_.code}"):
+            await self.change(actor, round_, columns, data.model_dump(mode="json", exclude_unset=True))
+            await self._replace_lists(round_id, wanted, equipment_ids, country_groups)
         return await self._public(round_)
 
     async def change_phase(self, actor: Claims, round_id: int, phase: Phase) -> RoundPublic:
@@ -314,12 +319,15 @@ class QuotaService(TableService[Quota]):
         return QuotaPublic.model_validate(await self.row(quota_id))
 
     async def create_item(self, actor: Claims, round_id: int, data: QuotaCreate) -> QuotaPublic:
+        session = self.repository.session
         await self._require_scopes(actor, round_id, data.scope)
         await self._check_references(round_id, data)
         await self._code_is_free(round_id, data.id)
         position = await next_position(self.repository.session, col(Quota.position), col(Quota.round_id) == round_id)
         quota = Quota(round_id=round_id, position=position, **_quota_values(data))
-        return QuotaPublic.model_validate(await self.add(actor, quota, data.model_dump(mode="json")))
+        async with keeping_valid(session, [round_id], f"quota {data.id}"):
+            added = await self.add(actor, quota, data.model_dump(mode="json"))
+        return QuotaPublic.model_validate(added)
 
     async def update_item(self, actor: Claims, quota_id: int, data: QuotaCreate) -> QuotaPublic:
         quota = await self.row(quota_id)
@@ -327,7 +335,10 @@ class QuotaService(TableService[Quota]):
         await self._check_references(quota.round_id, data)
         if data.id != quota.code:
             await self._code_is_free(quota.round_id, data.id)
-        replaced = await self.change(actor, quota, _quota_values(data), data.model_dump(mode="json"), action="replace")
+        async with keeping_valid(self.repository.session, [quota.round_id], f"quota {data.id}"):
+            replaced = await self.change(
+                actor, quota, _quota_values(data), data.model_dump(mode="json"), action="replace"
+            )
         return QuotaPublic.model_validate(replaced)
 
     async def delete_item(self, actor: Claims, quota_id: int) -> None:

@@ -217,6 +217,9 @@ async def my_proposals(session: AsyncSession, user_id: int) -> list[ProposalStat
                 reasons[version.round_id] = await _reasons(session, version)
             outcomes = [RequestOutcome.of(code, reasons[version.round_id].get(code, NO_REASON)) for code in missing]
             status = _outcome(status, slots[proposal.id], outcomes)
+        if proposal.inadmissible_reason is not None and not proposal.withdrawn:
+            detail = f"inadmissible: {proposal.inadmissible_reason}"
+            status = msgspec.structs.replace(status, reason="not_feasible", detail=detail)
         statuses.append(status)
     return statuses
 
