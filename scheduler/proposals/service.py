@@ -28,7 +28,7 @@ from sqlmodel import col
 from scheduler import access
 from scheduler.access import Facts, Operation, visible_to
 from scheduler.accounts.schemas import Claims
-from scheduler.db.repository import Expected, TableService, next_position, record, require_version
+from scheduler.db.repository import Expected, TableService, locked, next_position, record, require_version
 from scheduler.db.tables import (
     Equipment,
     Instrument,
@@ -197,6 +197,7 @@ async def replace_proposal(
     """The whole proposal rewritten, on a version in `expected` (None: the current one)."""
     proposal, _ = await require_proposal(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
     round_ = await lock_round(session, proposal.round_id)
+    proposal = await locked(session, Proposal, proposal_id, "proposal")  # its children are rewritten whole below
     await _require_open_call(session, round_)
     _require_within_limits(data, settings)
     await _check_against_round(session, round_, data)
