@@ -5,7 +5,8 @@ A thing people edit carries a version (`scheduler.db.tables.Versioned`), answere
 A write that sends `If-Match` is made only on one of the versions it names, else 412 (the check is the
 domain's, on the row the write holds: `scheduler.db.repository.require_version`); one without it is made
 on whatever is current, as before. A creating POST with an `Idempotency-Key` is answered, for the same key
-and the same request, with the first answer again (status, body, `Location`) and creates nothing more.
+and the same request, with the first answer again (status, body, `Location`) and creates nothing more;
+the same key with another request is a conflict (409): the key names that other creation.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sqlmodel import col
 from scheduler.accounts.schemas import Claims
 from scheduler.db.repository import Expected
 from scheduler.db.tables import IdempotencyKey
-from scheduler.roundfile.checks import InputError, InputProblem
+from scheduler.errors import Conflict
 
 IF_MATCH = "If-Match"
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -42,6 +43,7 @@ IfMatch = Annotated[
         name=IF_MATCH,
         required=False,
         max_length=1024,
+        pattern=r'^\s*(\*|(W/)?"[\x21\x23-\x7e]*"(\s*,\s*(W/)?"[\x21\x23-\x7e]*")*)\s*$',
         description='Make the change only if the thing is still at this version: its `ETag` (`"3"`), several '
         "separated by commas, or `*`. A stale version answers 412 and changes nothing; without the header the "
         "change is made on the current version.",
@@ -55,7 +57,7 @@ IdempotencyKeyHeader = Annotated[
         min_length=1,
         max_length=128,
         description="A key the client makes for this creation (a UUID). The same key with the same request "
-        "within 24 h answers the first answer again and creates nothing; with another request it is a 422.",
+        "within 24 h answers the first answer again and creates nothing; with another request it is a 409.",
     ),
 ]
 ETAG = ResponseHeader(
@@ -97,7 +99,7 @@ async def created_once(
     session: AsyncSession, actor: Claims, key: str | None, request: Request[Any, Any, Any], create: Create
 ) -> Response[Any]:
     """`create()`'s answer, once per `key`: a repeat of the same request (method, path, body) by the same account
-    answers what the first one did and creates nothing; another request under the key is a 422.
+    answers what the first one did and creates nothing; another request under the key is a Conflict.
 
     The key is claimed in the creation's own transaction, before it creates: a concurrent duplicate waits on the
     key's unique row and, once the first commits, answers its answer (if the first fails, nothing was kept and
@@ -149,14 +151,9 @@ async def _given(session: AsyncSession, user_id: int, key: str) -> IdempotencyKe
 
 def _again(given: IdempotencyKey, digest: str) -> Response[Any]:
     if given.request != digest:
-        raise InputError(
-            [
-                InputProblem(
-                    IDEMPOTENCY_KEY,
-                    "this key was used for another request (method, path or body) in the last 24 h: "
-                    "make a new key for a new creation",
-                )
-            ]
+        raise Conflict(
+            f"the {IDEMPOTENCY_KEY} was used for another request (method, path or body) in the last 24 h: "
+            "make a new key for a new creation"
         )
     headers = {"Idempotent-Replayed": "true"}
     if given.location is not None:

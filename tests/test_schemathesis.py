@@ -66,10 +66,13 @@ Their fields' descriptions say them; a 422 naming only these is not a schema-val
 
 
 def positive_data_acceptance_but_unexpressible(ctx: CheckContext, response: Response, case: Case) -> bool | None:
-    """`positive_data_acceptance`, except for a 422 whose every problem is one of `UNEXPRESSIBLE`."""
+    """`positive_data_acceptance`, except for a 422 whose every problem is one of `UNEXPRESSIBLE`, and a 412: an
+    `If-Match` naming a version the thing is no longer at is the state's answer, as a 409 is."""
     try:
         return positive_data_acceptance(ctx, response, case)
     except RejectedPositiveData:
+        if response.status_code == 412:
+            return None
         errors = response.json().get("errors", []) if response.status_code == 422 else []
         if errors and all(any(rule in error["message"] for rule in UNEXPRESSIBLE) for error in errors):
             return None
