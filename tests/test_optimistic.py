@@ -229,3 +229,22 @@ async def test_concurrent_submissions_take_distinct_positions(service: Service) 
         )
     assert len(positions) == len(set(positions))
     assert sorted(positions)[-64:] == list(range(sorted(positions)[-64], sorted(positions)[-64] + 64))
+
+
+async def test_a_round_is_replaced_from_a_file_only_on_the_version_named(service: Service) -> None:
+    http, admin = service.http, service.headers["admin"]
+    address = f"/rounds/{service.round_id}"
+    seen = await http.get(address, headers=admin)
+    renamed = json.loads(EXAMPLE.read_text())
+    renamed["round"]["name"] = "Example round, renamed"
+    as_seen = admin | {"If-Match": seen.headers["ETag"]}
+    phase = await http.put(f"{address}/phase", json={"phase": "review"}, headers=as_seen)
+    assert phase.status_code == 200, phase.text
+
+    stale = await http.put(f"{address}/import", json=renamed, headers=as_seen)
+    _412(stale)
+    assert (await http.get(address, headers=admin)).json()["name"] == "Example round, two weeks"
+    replaced = await http.put(f"{address}/import", json=renamed, headers=admin | {"If-Match": phase.headers["ETag"]})
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["name"] == "Example round, renamed"
+    assert replaced.headers["ETag"] == f'"{replaced.json()["version"]}"' != phase.headers["ETag"]

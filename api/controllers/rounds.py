@@ -109,6 +109,7 @@ class RoundController(Controller):
         "change notices, and each slot the file moves or drops reaches its proposers' calendars as a change.",
         guards=[permits(Operation.CHANGE_ROUND)],
         request_max_body_size=ROUND_FILE_BODY,
+        response_headers=[ETAG],
     )
     async def replace_from_file(
         self,
@@ -119,8 +120,10 @@ class RoundController(Controller):
         force: Annotated[
             bool, QueryParameter(description="Replace even a round whose schedule is published (admins).")
         ] = False,
-    ) -> RoundPublic:
-        return await service.import_round_file(current_user, data, into=round_id, force=force)
+        if_match: IfMatch = None,
+    ) -> Response[RoundPublic]:
+        service.expected = expected_versions(if_match)
+        return tagged(await service.import_round_file(current_user, data, into=round_id, force=force))
 
     @get("/{round_id:int}/export", summary="The round as a round file (its coordinators)")
     async def export(self, round_id: Id, service: Rounds, current_user: CurrentUser) -> RoundFile:

@@ -181,7 +181,14 @@ async def _write_round(session: AsyncSession, round_file: c.RoundFile, into: int
     await session.execute(
         update(Round)
         .where(col(Round.id) == into)
-        .values({**values, "revision": col(Round.revision) + 1, "input_revision": col(Round.input_revision) + 1})
+        .values(
+            {
+                **values,
+                "revision": col(Round.revision) + 1,
+                "input_revision": col(Round.input_revision) + 1,
+                "version": col(Round.version) + 1,
+            }
+        )
     )
     return into
 

@@ -24,7 +24,7 @@ from scheduler.access import Facts, Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.catalogue.schemas import require_end_after_start
 from scheduler.catalogue.service import code_is_free
-from scheduler.db.repository import TableService, next_position, record, row_id
+from scheduler.db.repository import TableService, next_position, record, require_version, row_id
 from scheduler.db.tables import (
     CountryGroup,
     Equipment,
@@ -153,7 +153,8 @@ class RoundService(TableService[Round]):
     ) -> RoundPublic:
         """A new round from a round file, or (`into`) the replacement of a round's whole content, all or nothing.
 
-        Replacing needs the coordination of every facility the round has and the file gives it;
+        Replacing needs the coordination of every facility the round has and the file gives it, and the round
+        at a version in `expected`;
         replacing a round whose schedule is published is refused (409) unless an admin forces it
         (`FORCE_REPLACE_ROUND`), and its audit entry says what went (`scheduler.rounds.replacement.Replacement`).
         Facilities the file brings in that do not exist yet are created, which is for admins;
@@ -181,6 +182,7 @@ class RoundService(TableService[Round]):
             round_id = await import_round(session, round_file)
         else:
             round_id = into
+            require_version(await self.row(into), self.expected)
             replaced = await replace_round(session, into, round_file, force=force)
             detail |= {"forced": force, **replaced.audit()}
         await self._keep_new_equipment(round_file, existing)
