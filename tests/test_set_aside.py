@@ -165,10 +165,10 @@ async def test_coordinators_declare_a_proposal_inadmissible_and_the_proposer_see
         audit = await client.get("/audit", params={"entity": "proposal", "entity_id": str(proposal_id)}, headers=admin)
         assert next((entry["action"], entry["detail"]) for entry in audit.json()["items"]) == (
             "proposal.admissibility",
-            {"before": None, "after": reason},
+            {"before": None, "after": reason, "reason": reason},
         )
 
-        again = await client.put(url, json={"admissible": True}, headers=pik)
+        again = await client.put(url, json={"admissible": True, "reason": "allowed after all"}, headers=pik)
         assert again.json()["inadmissible_reason"] is None
         row = (await _ranking(client, round_id, admin))["P-005"]
         assert (row["excluded_reason"], row["excluded_detail"]) == (

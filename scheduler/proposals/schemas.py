@@ -184,9 +184,8 @@ class ProposalSummary(ProposalHeading):
 
 class Admissibility(Input):
     admissible: bool
-    reason: Title | None = Field(
-        default=None,
-        description="Why it is not admissible (needed then): shown to the proposer and kept in the audit.",
+    reason: Title = Field(
+        description="Why: shown to the proposer while the proposal is not admissible, kept in the audit either way."
     )
 
 

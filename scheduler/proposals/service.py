@@ -258,12 +258,10 @@ async def set_admissibility(
     An inadmissible proposal is exported as not technically feasible, so no solve gives it time.
     """
     proposal, facts = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
-    if not data.admissible and data.reason is None:
-        raise InputError([InputProblem("$.reason", "a reason is needed to declare a proposal inadmissible")])
     require_version(proposal, expected)
     before = proposal.inadmissible_reason
     proposal.inadmissible_reason = None if data.admissible else data.reason
-    detail = {"before": before, "after": proposal.inadmissible_reason}
+    detail = {"before": before, "after": proposal.inadmissible_reason, "reason": data.reason}
     record(session, actor.user_id, "proposal.admissibility", "proposal", proposal_id, detail)
     return await _public(session, actor, proposal, facts)
 
