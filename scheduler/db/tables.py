@@ -203,6 +203,9 @@ class ProposalBase(SQLModel):
     type_confirmed: bool = False
     """An `in_house` or `industrial` type as the facility's coordinators confirmed it at the feasibility review."""
     inadmissible_reason: str | None = None
+    submitted: bool = False
+    """Submitted through the API by a proposer, whose people's countries count only as their accounts confirm them;
+    a proposal from a coordinator's round file keeps the file's."""
     """Set by the coordinators of the facilities it asks for: out of the solve, and the proposer sees why."""
 
 

@@ -175,7 +175,9 @@ async def submit_proposal(
     await _check_against_round(session, round_, data)
     position = await next_position(session, col(Proposal.position), col(Proposal.round_id) == round_id)
     placeholder = f"new-{secrets.token_hex(8)}"
-    proposal = Proposal(round_id=round_id, owner_id=actor.user_id, position=position, code=placeholder, **_fields(data))
+    proposal = Proposal(
+        round_id=round_id, owner_id=actor.user_id, position=position, code=placeholder, submitted=True, **_fields(data)
+    )
     session.add(proposal)
     await session.flush()
     # The code is made of the id, which exists only once the row does: short, stable, never taken twice.

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.db.tables import (
-    AuditEntry,
     CountryGroup,
     Equipment,
     Facility,
@@ -236,6 +235,7 @@ async def _export_proposals(
                 col(Proposal.first_time_users),
                 col(Proposal.early_career_pi),
                 col(Proposal.bonus_facts_confirmed),
+                col(Proposal.submitted),
             )
             .where(col(Proposal.round_id) == round_id, col(Proposal.withdrawn).is_(False))
             .order_by(col(Proposal.position), col(Proposal.id))
@@ -243,7 +243,7 @@ async def _export_proposals(
     ).all()
     of_round = select(col(Proposal.id)).where(col(Proposal.round_id) == round_id)
     team = await _per_proposal(session, TeamMember, of_round, ("name", "institution", "country", "email"))
-    submitted = await _submitted_by_proposers(session, proposals)
+    submitted = {proposal.id for proposal in proposals if proposal.submitted}
     accounts = await _accounts(session, [proposal for proposal in proposals if proposal.id in submitted], team)
     reviews = await _export_reviews(session, of_round)
     links = await _per_proposal(
@@ -306,22 +306,6 @@ def _confirmed_type(proposal: Row[*tuple[Any, ...]]) -> str:
     if proposal.type in UNCONFIRMED_TYPES and not proposal.type_confirmed:
         return "standard"
     return str(proposal.type)
-
-
-async def _submitted_by_proposers(session: AsyncSession, proposals: Sequence[Row[*tuple[Any, ...]]]) -> set[int]:
-    """The proposals a proposer submitted through the API (the audit's `proposal.submit`), whose people's
-    countries are claims; the others came from a coordinator's round file (an import or a replacement)."""
-    owned = [str(proposal.id) for proposal in proposals if proposal.owner_id is not None]
-    if not owned:
-        return set()
-    rows = await session.execute(
-        select(col(AuditEntry.entity_id)).where(
-            col(AuditEntry.action) == "proposal.submit",
-            col(AuditEntry.entity) == "proposal",
-            col(AuditEntry.entity_id).in_(owned),
-        )
-    )
-    return {int(entity_id) for entity_id in rows.scalars()}
 
 
 async def _accounts(
