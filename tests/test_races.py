@@ -23,6 +23,7 @@ import httpx
 import pytest
 import uvicorn
 from litestar import Litestar, post
+from litestar.params import FromPath
 from sqlalchemy import Engine, event, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -309,7 +310,7 @@ def _conflicting_app(database_url: str, tries: Counter[str]) -> Litestar:
     halfway = asyncio.Barrier(2)
 
     @post("/deadlock/{first:int}/{second:int}", status_code=200)
-    async def deadlock(first: int, second: int, db_session: Session) -> int:
+    async def deadlock(first: FromPath[int], second: FromPath[int], db_session: Session) -> int:
         tries[f"deadlock {first}"] += 1
         await db_session.execute(text("SELECT id FROM facility WHERE id = :id FOR UPDATE"), {"id": first})
         if tries[f"deadlock {first}"] == 1:
@@ -318,7 +319,7 @@ def _conflicting_app(database_url: str, tries: Counter[str]) -> Litestar:
         return first
 
     @post("/aborted/{times:int}", status_code=200)
-    async def aborted(times: int, db_session: Session) -> int:
+    async def aborted(times: FromPath[int], db_session: Session) -> int:
         tries["aborted"] += 1
         if tries["aborted"] <= times:
             await db_session.execute(text("DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40001'; END $$"))
