@@ -16,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from scheduler.db.repository import locked
 from scheduler.db.tables import Facility, Round, RoundFacility
-from scheduler.errors import Conflict, NotFound
+from scheduler.errors import Conflict
 from scheduler.rounds.schemas import RoundPublic
 
 DeadlineKind = Literal["call", "review"]
@@ -46,17 +47,10 @@ class Deadline:
 
 
 async def lock_round(session: AsyncSession, round_id: int) -> Round:
-    """The round's row, read afresh and locked until the transaction ends, so what a write checks of it (phase,
-    deadlines, counts) still holds when the write commits. PostgreSQL only: SQLite ignores FOR UPDATE and takes its
-    write lock at a transaction's first write, so there a change committed in between goes unseen."""
-    round_ = (
-        await session.execute(
-            select(Round).where(col(Round.id) == round_id).with_for_update().execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
-    if round_ is None:
-        raise NotFound(f"no round {round_id}")
-    return round_
+    """The round's row, read afresh and locked until the transaction ends (`scheduler.db.repository.locked`), so what
+    a write checks of it (phase, deadlines, counts) still holds when the write commits. On SQLite, which has no row
+    locks, the API's write requests take turns instead (`api.database`)."""
+    return await locked(session, Round, round_id, "round")
 
 
 async def round_zone(session: AsyncSession, round_id: int) -> str:
