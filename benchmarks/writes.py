@@ -1,13 +1,26 @@
-"""Write latency under concurrent writers: submissions and rewrites of proposals through the real API.
+"""Write latency with 64 concurrent writers, on SQLite and on PostgreSQL, through the real API (issue 17).
 
-Builds a fresh database (SQLite in a temporary folder by default, or an empty PostgreSQL database given by
-`--database`), imports the example round, serves the API as a subprocess (`beamtime serve`, one uvicorn
-worker) and runs `--clients` concurrent clients for `--seconds`: each submits a proposal and rewrites it,
-over and over. Reports the answers by status and the latency of each kind (p50, p90, p99, max).
+For each database it builds a fresh one (SQLite: a file in a temporary folder; PostgreSQL: the
+database of `--postgresql`, dropped and recreated), brings it to the newest schema, adds an admin,
+a coordinator of SKIF and PIK and 16 proposers, serves the app (`api.app:create_app` under
+uvicorn, as `benchmarks.api` serves it: one process for SQLite, `--postgresql-workers` for
+PostgreSQL) on 127.0.0.1, imports the example round and then runs `--clients` writer clients for
+`--seconds` (loopback only, each client stopping by itself):
 
-    python -m benchmarks.writes [--clients 64] [--seconds 30] [--database postgresql+asyncpg://…/empty]
+- three in four are proposers: submit a proposal, rewrite it twice (team and requests);
+- one in eight is a coordinator editing windows (PATCH end) and quotas (PUT max_share);
+- one in eight is a coordinator marking proposals' technical feasibility.
 
-The target (issue 17): no 5xx, p99 <= 1 s on SQLite and <= 500 ms on PostgreSQL.
+It reports, per database, the answers by write and status, the p50/p90/p99/max latency of each
+write and of all of them, the load average before and after, the CPU time per write of the server
+(and of PostgreSQL's backends), and checks the end state: as many
+proposals stored as submissions answered 201, every rewrite answered 200 kept whole, every window
+ending after it starts and the round's export passing the round file's checks.
+
+    python -m benchmarks.writes [--seconds 30] [--clients 64] [--postgresql-workers 1 2] \
+        [--postgresql postgresql+asyncpg://postgres@127.0.0.1:5432/beamtime_writes]
+
+Targets (issue 17): 0 x 5xx; p99 <= 1 s on SQLite, <= 500 ms on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,132 +29,325 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
-import sys
+import random
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy.engine import make_url
 
+from benchmarks.api import (
+    _backend_pids,
+    _cpu_seconds,
+    _process_tree,
+    async_url,
+    free_port,
+    recreate_database,
+    serving,
+    wait_until_up,
+)
 from scheduler.accounts.service import create_user
+from scheduler.accounts.tokens import issue_token
 from scheduler.db.engine import create_engine, session_maker
+from scheduler.db.migrations import upgrade_database
+from scheduler.roundfile.checks import check_round
+from scheduler.roundfile.contract import RoundFile
+from scheduler.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "fixtures" / "example-round.json"
+EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "example-round.json"
 PASSWORD = "a benchmark password, long enough"
-CONTENT: dict[str, Any] = {
-    "title": "Concurrent writes",
-    "type": "standard",
-    "pi": {"name": "Ada Lovelace", "institution": "University of London", "country": "GB"},
-    "team": [{"name": "C. Babbage", "country": "GB"}],
-    "requests": [{"label": "a", "instruments": ["SKIF-1-4"], "shifts": 3}],
-    "links": [],
-}
+PROPOSERS = 16
+MOST_LOOPS = 10_000
+"""A client's loop ends at the deadline, and at the latest after this many turns."""
+TARGET_P99 = {"sqlite": 1.0, "postgresql": 0.5}
+"""Seconds."""
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def proposal(person: str, labels: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "title": f"Thin films by {person}",
+        "type": "standard",
+        "pi": {"name": "Ada Lovelace", "institution": "University of London", "country": "GB"},
+        "team": [{"name": person, "country": "AM"}],
+        "requests": [{"label": label, "instruments": ["SKIF-1-4", "PIK-SANS"], "shifts": 3} for label in labels],
+        "links": [],
+    }
 
 
-async def _users(database_url: str) -> None:
-    engine = create_engine(database_url)
+@dataclass
+class Tally:
+    """What the clients sent and heard: latencies per write, answers per write and status."""
+
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    answers: Counter[tuple[str, int]] = field(default_factory=Counter)
+    rewritten: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """The last rewrite answered 200 of each proposal."""
+
+    async def send(
+        self, kind: str, call: Callable[..., Awaitable[httpx.Response]], path: str, **options: Any
+    ) -> httpx.Response:
+        began = time.perf_counter()
+        response = await call(path, **options)
+        self.latencies.setdefault(kind, []).append(time.perf_counter() - began)
+        self.answers[kind, response.status_code] += 1
+        return response
+
+
+@dataclass(frozen=True)
+class Round:
+    round_id: int
+    windows: list[dict[str, Any]]
+    quotas: list[dict[str, Any]]
+    proposal_ids: list[int]
+
+
+async def proposer(
+    client: httpx.AsyncClient, headers: dict[str, str], number: int, seeded: Round, tally: Tally, until: float
+) -> None:
+    for turn in range(MOST_LOOPS):
+        if time.monotonic() >= until:
+            return
+        submission = proposal(f"Person {number}-{turn}", ("a",))
+        path = f"/rounds/{seeded.round_id}/proposals"
+        created = await tally.send("submit", client.post, path, json=submission, headers=headers)
+        if created.status_code != 201:
+            continue
+        for version in range(2):
+            content = proposal(f"Rewriter {number}-{turn}-{version}", ("x", "y")[: version + 1])
+            rewritten = await tally.send(
+                "rewrite", client.put, f"/proposals/{created.json()['id']}", json=content, headers=headers
+            )
+            if rewritten.status_code == 200:
+                tally.rewritten[created.json()["id"]] = content
+
+
+async def editor(
+    client: httpx.AsyncClient, headers: dict[str, str], chance: random.Random, seeded: Round, tally: Tally, until: float
+) -> None:
+    """Window ends moved within a day of their start, quota shares moved between 0.3 and 0.7."""
+    for _ in range(MOST_LOOPS):
+        if time.monotonic() >= until:
+            return
+        if chance.random() < 0.5:
+            window = chance.choice(seeded.windows)
+            end = _add_hours(window["start"], chance.choice([8, 16, 24]))
+            await tally.send("window", client.patch, f"/windows/{window['id']}", json={"end": end}, headers=headers)
+        else:
+            quota = chance.choice(seeded.quotas)
+            body = {key: quota[key] for key in ("code", "scope", "category", "attribution", "soft", "penalty")}
+            share = {"max_share": round(chance.uniform(0.3, 0.7), 2)} if quota["max_share"] is not None else {}
+            body |= {"min_share": quota["min_share"], "max_share": quota["max_share"]} | share
+            await tally.send("quota", client.put, f"/quotas/{quota['id']}", json=body, headers=headers)
+
+
+async def judge(
+    client: httpx.AsyncClient, headers: dict[str, str], chance: random.Random, seeded: Round, tally: Tally, until: float
+) -> None:
+    for _ in range(MOST_LOOPS):
+        if time.monotonic() >= until:
+            return
+        path = f"/proposals/{chance.choice(seeded.proposal_ids)}/feasibility"
+        mark = {"technically_feasible": chance.random() < 0.9}
+        await tally.send("feasibility", client.put, path, json=mark, headers=headers)
+
+
+def _add_hours(moment: str, hours: int) -> str:
+    return (datetime.fromisoformat(moment) + timedelta(hours=hours)).isoformat()
+
+
+async def _users(url: str) -> int:
+    """The accounts; returns the admin's id."""
+    engine = create_engine(url)
     async with session_maker(engine).begin() as session:
-        await create_user(session, "admin@example.org", "Admin", "admin", PASSWORD, ())
-        await create_user(session, "proposer@example.org", "Proposer", "proposer", PASSWORD, ())
+        admin = await create_user(session, "admin@example.org", "Admin", "admin", PASSWORD, ())
+        for number in range(PROPOSERS):
+            await create_user(session, f"proposer{number}@example.org", f"Proposer {number}", "proposer", PASSWORD, ())
+    await engine.dispose()
+    return admin.id
+
+
+async def _coordinator(url: str) -> None:
+    """Of the facilities the round file brings, so after the import."""
+    engine = create_engine(url)
+    async with session_maker(engine).begin() as session:
+        await create_user(session, "coordinator@example.org", "Coordinator", "coordinator", PASSWORD, ("SKIF", "PIK"))
     await engine.dispose()
 
 
-async def _token(client: httpx.AsyncClient, email: str) -> dict[str, str]:
+async def _sign_in(client: httpx.AsyncClient, email: str) -> dict[str, str]:
     response = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
     response.raise_for_status()
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-async def _writer(
-    client: httpx.AsyncClient, headers: dict[str, str], round_id: int, until: float, timings: dict[str, list[float]]
-) -> Counter[str]:
-    statuses: Counter[str] = Counter()
-    while time.monotonic() < until:
-        began = time.monotonic()
-        created = await client.post(f"/rounds/{round_id}/proposals", json=CONTENT, headers=headers)
-        timings["submit"].append(time.monotonic() - began)
-        statuses[f"submit {created.status_code}"] += 1
-        if created.status_code != 201:
-            continue
-        began = time.monotonic()
-        rewritten = await client.put(
-            f"/proposals/{created.json()['id']}", json=CONTENT | {"title": "Rewritten"}, headers=headers
-        )
-        timings["rewrite"].append(time.monotonic() - began)
-        statuses[f"rewrite {rewritten.status_code}"] += 1
-    return statuses
+async def _seed(client: httpx.AsyncClient, admin: dict[str, str]) -> Round:
+    imported = await client.post("/rounds/import", json=json.loads(EXAMPLE.read_text()), headers=admin)
+    imported.raise_for_status()
+    round_id = imported.json()["id"]
+    windows = []
+    for facility in (await client.get("/facilities", headers=admin)).json()["items"]:
+        instruments = (await client.get(f"/facilities/{facility['id']}/instruments", headers=admin)).json()["items"]
+        for owner in [f"/facilities/{facility['id']}"] + [f"/instruments/{item['id']}" for item in instruments]:
+            windows += (await client.get(f"{owner}/windows", headers=admin)).json()["items"]
+    quotas = (await client.get(f"/rounds/{round_id}/quotas", headers=admin)).json()["items"]
+    listed = (await client.get("/proposals", params={"round_id": round_id}, headers=admin)).json()["items"]
+    capped = [quota for quota in quotas if quota["max_share"] is not None]
+    return Round(round_id, windows, capped, [item["id"] for item in listed])
 
 
-def _quantile(values: list[float], q: float) -> float:
+async def _end_state(client: httpx.AsyncClient, admin: dict[str, str], seeded: Round, tally: Tally) -> list[str]:
+    """What is wrong with the stored state, in words; empty when it is what the answers said."""
+    wrong = []
+    listed = await client.get("/proposals", params={"round_id": seeded.round_id, "limit": 1}, headers=admin)
+    stored = listed.json()["total"]
+    expected = len(seeded.proposal_ids) + tally.answers["submit", 201]
+    if stored != expected:
+        wrong.append(f"{stored} proposals stored, {expected} expected")
+    for proposal_id, content in tally.rewritten.items():
+        kept = (await client.get(f"/proposals/{proposal_id}", headers=admin)).json()
+        if [p["name"] for p in kept["team"]] != [p["name"] for p in content["team"]] or [
+            r["label"] for r in kept["requests"]
+        ] != [r["label"] for r in content["requests"]]:
+            wrong.append(f"proposal {proposal_id} is not its last rewrite")
+    for window in seeded.windows:
+        now = (await client.get(f"/windows/{window['id']}", headers=admin)).json()
+        if now["end"] <= now["start"]:
+            wrong.append(f"window {window['id']} ends before it starts")
+    exported = await client.get(f"/rounds/{seeded.round_id}/export", headers=admin)
+    problems = check_round(RoundFile.model_validate_json(exported.text))
+    wrong += [f"export: {problem.path}: {problem.message}" for problem in problems]
+    return wrong
+
+
+def _ms(values: list[float], q: float) -> str:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:,.0f}"
 
 
-async def _measure(base_url: str, clients: int, seconds: float) -> None:
-    limits = httpx.Limits(max_connections=clients + 4)
-    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as client:
-        admin = await _token(client, "admin@example.org")
-        imported = await client.post("/rounds/import", json=json.loads(EXAMPLE.read_text()), headers=admin)
-        imported.raise_for_status()
-        proposer = await _token(client, "proposer@example.org")
-        timings: dict[str, list[float]] = {"submit": [], "rewrite": []}
-        until = time.monotonic() + seconds
-        counts = await asyncio.gather(
-            *(_writer(client, proposer, imported.json()["id"], until, timings) for _ in range(clients))
+def report(
+    database: str, served_by: str, clients: int, seconds: float, tally: Tally, costs: Costs, wrong: list[str]
+) -> str:
+    every = [latency for values in tally.latencies.values() for latency in values]
+    server_errors = sum(count for (_, status), count in tally.answers.items() if status >= 500)
+    p99 = sorted(every)[min(len(every) - 1, int(0.99 * len(every)))]
+    lines = [
+        f"### {database} ({served_by}): {clients} writers for {seconds:g} s, "
+        f"load average {costs.load_before:.2f} before, {costs.load_after:.2f} after",
+        "",
+        "| write | requests | answers | p50 ms | p90 ms | p99 ms | max ms |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for kind, values in [*sorted(tally.latencies.items()), ("all", every)]:
+        answers = ", ".join(
+            f"{count} x {status}"
+            for (named, status), count in sorted(tally.answers.items())
+            if named == kind or kind == "all"
         )
-    statuses = sum(counts, Counter())
-    print(f"{clients} writers for {seconds:.0f} s; answers: {dict(sorted(statuses.items()))}")
-    print("| write | count | p50 ms | p90 ms | p99 ms | max ms |")
-    print("|---|---|---|---|---|---|")
-    for kind, values in timings.items():
-        shown = [f"{_quantile(values, q) * 1000:,.0f}" for q in (0.5, 0.9, 0.99)] + [f"{max(values) * 1000:,.0f}"]
-        print(f"| {kind} | {len(values):,} | {' | '.join(shown)} |")
+        answers = answers if kind != "all" else f"{server_errors} x 5xx"
+        quantiles = " | ".join(_ms(values, q) for q in (0.5, 0.9, 0.99))
+        lines.append(f"| {kind} | {len(values):,} | {answers} | {quantiles} | {max(values) * 1000:,.0f} |")
+    lines += [
+        "",
+        f"Throughput {len(every) / seconds:,.0f} writes/s; CPU per write: server "
+        f"{costs.server_cpu_seconds / len(every) * 1000:.1f} ms"
+        + (
+            f", PostgreSQL {costs.database_cpu_seconds / len(every) * 1000:.1f} ms"
+            if costs.database_cpu_seconds is not None
+            else ""
+        )
+        + f". End state: {'; '.join(wrong) or 'as answered'}. "
+        f"Target 0 x 5xx and p99 <= {TARGET_P99[database] * 1000:.0f} ms: "
+        f"{'met' if server_errors == 0 and p99 <= TARGET_P99[database] and not wrong else 'NOT met'} "
+        f"({server_errors} x 5xx, p99 {p99 * 1000:,.0f} ms).",
+    ]
+    return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@dataclass(frozen=True)
+class Costs:
+    """The machine while the writers ran: it is shared, so latency alone says little."""
+
+    load_before: float
+    load_after: float
+    server_cpu_seconds: float
+    database_cpu_seconds: float | None
+    """PostgreSQL's backends serving the benchmark database; None on SQLite (it runs in the server)."""
+
+
+async def measure(url: str, port: int, server_pid: int, clients: int, seconds: float) -> tuple[Tally, Costs, list[str]]:
+    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits) as client:
+        admin = await _sign_in(client, "admin@example.org")
+        seeded = await _seed(client, admin)
+        await _coordinator(url)
+        coordinator = await _sign_in(client, "coordinator@example.org")
+        proposers = [await _sign_in(client, f"proposer{n}@example.org") for n in range(PROPOSERS)]
+        tally = Tally()
+        until = time.monotonic() + seconds
+        writers: list[Awaitable[None]] = []
+        for number in range(clients):
+            if number % 8 == 0:
+                writers.append(editor(client, coordinator, random.Random(number), seeded, tally, until))
+            elif number % 8 == 4:
+                writers.append(judge(client, coordinator, random.Random(number), seeded, tally, until))
+            else:
+                writers.append(proposer(client, proposers[number % PROPOSERS], number, seeded, tally, until))
+        postgresql = make_url(url).get_backend_name() == "postgresql"
+        backends = await asyncio.to_thread(_backend_pids, make_url(url)) if postgresql else []
+        load, server, database = os.getloadavg()[0], _cpu_seconds(_process_tree(server_pid)), _cpu_seconds(backends)
+        await asyncio.gather(*writers)
+        costs = Costs(
+            load_before=load,
+            load_after=os.getloadavg()[0],
+            server_cpu_seconds=_cpu_seconds(_process_tree(server_pid)) - server,
+            database_cpu_seconds=_cpu_seconds(backends) - database if postgresql else None,
+        )
+        return tally, costs, await _end_state(client, admin, seeded, tally)
+
+
+def run(database: str, url: str, clients: int, seconds: float, workers: int = 1) -> str:
+    upgrade_database(url)
+    admin_id = asyncio.run(_users(url))
+    settings = Settings(database_url=url, jwt_secret="a-benchmark-secret-that-is-long-enough-for-hs256")
+    port = free_port()
+    with serving("api.app:create_app", settings, workers, port) as server:
+        asyncio.run(wait_until_up(port, "/facilities", issue_token(admin_id, 0, settings=settings)))
+        tally, costs, wrong = asyncio.run(measure(url, port, server.pid, clients, seconds))
+    processes = f"{workers} server process{'es' if workers > 1 else ''}"
+    return report(database, processes, clients, seconds, tally, costs, wrong)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--database", help="an empty PostgreSQL database (default: a new SQLite file)")
-    args = parser.parse_args()
+    parser.add_argument("--postgresql", help="a PostgreSQL URL; its database is dropped and recreated")
+    parser.add_argument(
+        "--postgresql-workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="uvicorn processes serving PostgreSQL, a run for each count (SQLite: always one, as its writes take "
+        "turns within the process)",
+    )
+    args = parser.parse_args(argv)
+    os.environ |= {"BEAMTIME_OPEN_PROPOSALS_PER_ACCOUNT": str(MOST_LOOPS), "BEAMTIME_LOG_LEVEL": "WARNING"}
     with tempfile.TemporaryDirectory() as folder:
-        database_url = args.database or f"sqlite+aiosqlite:///{folder}/data/beamtime.db"
-        port = _free_port()
-        env = os.environ | {
-            "DATABASE_URL": database_url,
-            "BEAMTIME_JWT_SECRET": "a-benchmark-secret-that-is-long-enough",
-            "BEAMTIME_RUN_WORKER_IN_API": "false",
-            "BEAMTIME_RUN_NIGHTLY_IN_API": "false",
-            "BEAMTIME_OPEN_PROPOSALS_PER_ACCOUNT": "1000000",
-            "BEAMTIME_LOG_LEVEL": "WARNING",
-        }
-        beamtime = str(Path(sys.executable).with_name("beamtime"))
-        subprocess.run([beamtime, "migrate"], env=env, check=True)
-        asyncio.run(_users(database_url))
-        server = subprocess.Popen([beamtime, "serve", "--port", str(port)], env=env)
-        try:
-            deadline = time.monotonic() + 30
-            while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.1)
-            asyncio.run(_measure(f"http://127.0.0.1:{port}", args.clients, args.seconds))
-        finally:
-            server.terminate()
-            server.wait(20)
+        print(run("sqlite", f"sqlite+aiosqlite:///{folder}/beamtime.db", args.clients, args.seconds), flush=True)
+    if args.postgresql:
+        url = async_url(args.postgresql)
+        for workers in args.postgresql_workers:
+            asyncio.run(recreate_database(url))
+            address = url.render_as_string(hide_password=False)
+            print(run("postgresql", address, args.clients, args.seconds, workers), flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
