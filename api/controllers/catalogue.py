@@ -117,13 +117,17 @@ class EquipmentController(Controller):
         EquipmentService,
         EquipmentPublic,
         EquipmentCreate,
-        ("List shared sample equipment", "Add equipment (coordinators)"),
+        ("List sample equipment", "Add equipment kept by a facility (its coordinators)"),
         creates=Operation.CHANGE_FACILITY_ITEM,
     )
     read, update, remove = item_routes(
         EquipmentService,
         EquipmentPublic,
         EquipmentUpdate,
-        ("One equipment item", "Change equipment (coordinators)", "Delete equipment no round uses (coordinators)"),
-    )
+        (
+            "One equipment item",
+            "Change equipment (its facility's coordinators)",
+            "Delete equipment no round uses (its facility's coordinators)",
+        ),
         changes=Operation.CHANGE_FACILITY_ITEM,
+    )

@@ -125,7 +125,12 @@ class RoundController(Controller):
         service.expected = expected_versions(if_match)
         return tagged(await service.import_round_file(current_user, data, into=round_id, force=force))
 
-    @get("/{round_id:int}/export", summary="The round as a round file (its coordinators)")
+    @get(
+        "/{round_id:int}/export",
+        summary="The round as a round file (its coordinators)",
+        description="Reviews and priorities are given only for the proposals that ask for instruments of the "
+        "caller's facilities (all of them for admins); the other proposals come without them.",
+    )
     async def export(self, round_id: Id, service: Rounds, current_user: CurrentUser) -> RoundFile:
         return await service.export_round_file(current_user, round_id)
 

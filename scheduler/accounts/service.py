@@ -215,13 +215,6 @@ async def list_users(
     )
 
 
-async def coordinated_facility_ids(session: AsyncSession, user_id: int) -> set[int]:
-    rows = await session.execute(
-        select(col(CoordinatorFacility.facility_id)).where(col(CoordinatorFacility.user_id) == user_id)
-    )
-    return set(rows.scalars())
-
-
 async def _facility_ids(session: AsyncSession, codes: list[str]) -> list[int]:
     rows = await session.execute(select(col(Facility.code), col(Facility.id)).where(col(Facility.code).in_(codes)))
     found = {code: facility_id for code, facility_id in rows if facility_id is not None}
@@ -272,32 +265,3 @@ def _public(user: User, facility_codes: list[str]) -> UserPublic:
         institution=user.institution,
         country_confirmed=user.country_confirmed,
     )
-
-
-async def coordinates_facility(session: AsyncSession, actor: Claims, facility_id: int) -> bool:
-    """Admins coordinate everything; a coordinator, the facilities they were given."""
-    if actor.is_admin:
-        return True
-    if actor.role != "coordinator":
-        return False
-    found = await session.scalar(
-        select(col(CoordinatorFacility.user_id)).where(
-            col(CoordinatorFacility.user_id) == actor.user_id, col(CoordinatorFacility.facility_id) == facility_id
-        )
-    )
-    return found is not None
-
-
-async def coordinates_round(session: AsyncSession, actor: Claims, round_id: int) -> bool:
-    """A round is a coordinator's when it includes one of their facilities."""
-    if actor.is_admin:
-        return True
-    if actor.role != "coordinator":
-        return False
-    found = await session.scalar(
-        select(col(RoundFacility.round_id))
-        .join(CoordinatorFacility, col(CoordinatorFacility.facility_id) == col(RoundFacility.facility_id))
-        .where(col(RoundFacility.round_id) == round_id, col(CoordinatorFacility.user_id) == actor.user_id)
-        .limit(1)
-    )
-    return found is not None

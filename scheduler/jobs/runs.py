@@ -15,15 +15,15 @@ from advanced_alchemy.service import OffsetPagination
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scheduler import access
+from scheduler.access import Operation
 from scheduler.accounts.schemas import Claims
-from scheduler.accounts.service import coordinates_round
 from scheduler.db.repository import record
 from scheduler.errors import Conflict, NotFound
 from scheduler.fields import Input
 from scheduler.jobs.queue import UNDER_WAY, enqueue_manual_solve, request_cancel
 from scheduler.jobs.views import SolveRunPublic, get_run, list_runs, run_input, run_output
-from scheduler.rounds.access import require_round_coordinator
-from scheduler.rounds.service import round_row
+from scheduler.rounds.service import require_round, round_facts
 from scheduler.settings import Settings
 
 
@@ -44,8 +44,7 @@ async def start_solve(
 ) -> SolveRunPublic:
     """Queues a solve of the round within the limits of `enqueue_manual_solve`; a worker picks it up (in the API
     process or on another machine)."""
-    await round_row(session, round_id)
-    await require_round_coordinator(session, actor, round_id)
+    await require_round(session, actor, Operation.RUN_SOLVE, round_id)
     run_id = await enqueue_manual_solve(
         session,
         round_id,
@@ -63,8 +62,7 @@ async def solves_of_round(
     session: AsyncSession, actor: Claims, round_id: int, page: LimitOffset
 ) -> OffsetPagination[SolveRunPublic]:
     """A page of the round's runs, newest first."""
-    await round_row(session, round_id)
-    await require_round_coordinator(session, actor, round_id)
+    await require_round(session, actor, Operation.RUN_SOLVE, round_id)
     return await list_runs(session, round_id, page)
 
 
@@ -111,6 +109,7 @@ async def _document(
 
 async def _visible(session: AsyncSession, actor: Claims, run_id: int) -> SolveRunPublic:
     run = await get_run(session, run_id)
-    if run is None or not await coordinates_round(session, actor, run.round_id):
+    if run is None:
         raise NotFound(f"no solve {run_id}")
+    access.require(actor, Operation.WATCH_SOLVE, await round_facts(session, run.round_id), f"solve {run_id}")
     return run
