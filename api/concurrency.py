@@ -43,10 +43,9 @@ IfMatch = Annotated[
         name=IF_MATCH,
         required=False,
         max_length=1024,
-        pattern=r'^\s*(\*|(W/)?"[\x21\x23-\x7e]*"(\s*,\s*(W/)?"[\x21\x23-\x7e]*")*)\s*$',
         description='Make the change only if the thing is still at this version: its `ETag` (`"3"`), several '
-        "separated by commas, or `*`. A stale version answers 412 and changes nothing; without the header the "
-        "change is made on the current version.",
+        "separated by commas, or `*`. A stale version, a weak or malformed tag answers 412 and changes nothing; "
+        "without the header the change is made on the current version.",
     ),
 ]
 IdempotencyKeyHeader = Annotated[

@@ -161,7 +161,9 @@ def _integrity_error(request: Request[Any, Any, Any], error: IntegrityError) -> 
 def _stale_data(request: Request[Any, Any, Any], error: StaleDataError) -> Response[dict[str, Any]]:
     """A row's version counter moved between this request's read and its write: another change won meanwhile."""
     log.info("stale write", method=request.method, path=request.url.path, error=str(error))
-    return problem(request, HTTPStatus.CONFLICT, "another change was saved while this one ran: read it again, then retry")
+    return problem(
+        request, HTTPStatus.CONFLICT, "another change was saved while this one ran: read it again, then retry"
+    )
 
 
 def _data_error(request: Request[Any, Any, Any], error: DataError) -> Response[dict[str, Any]]:

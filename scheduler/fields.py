@@ -163,7 +163,8 @@ Institution = Annotated[
 """A person's institution, which may be left empty."""
 
 
-_EMAIL = re.compile(r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")
+_ADDRESS = r"[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+"
+_EMAIL = re.compile(f"^{_ADDRESS}$")
 
 
 def _email(value: str) -> str:
@@ -173,7 +174,7 @@ def _email(value: str) -> str:
     return value
 
 
-Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
+Email = Annotated[str, Field(max_length=254, pattern=rf"^\s*{_ADDRESS}\s*$"), AfterValidator(_email)]
 """An account's e-mail, lower-cased: the identity of a person, so compared as it is."""
 Text = Annotated[str, Field(max_length=TEXT_LENGTH, pattern=r"^[^\x00]*$")]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code")]

@@ -288,7 +288,8 @@ async def _assert_valid_and_frozen(sessions: Sessions, run: SolveRun, published:
 async def test_a_repair_waits_for_review_or_publishes_itself(database_url: str, sessions: Sessions) -> None:
     round_id = await import_published(sessions, load_round(EXAMPLE), SOLVED)
     first_published = await _published_id(sessions, round_id)
-    await make_user(sessions, "coordinator", "coord@example.org", facility_codes=["SKIF"])
+    # The repair changes instruments of both facilities: their coordinator publishes it without waiting for sign-offs.
+    await make_user(sessions, "coordinator", "coord@example.org", facility_codes=["SKIF", "PIK"])
     await make_user(sessions, "proposer", "pi@example.org")
     async with sessions.begin() as session:
         await cancel(session, round_id, "P-002")

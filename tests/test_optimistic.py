@@ -125,8 +125,7 @@ async def test_a_window_changes_and_goes_only_on_the_version_named(service: Serv
     _412(stale)
     _412(weak)
     malformed = await http.patch(address, json={"reason": "cooling"}, headers=coordinator | {"If-Match": "2"})
-    assert malformed.status_code == 422, malformed.text
-    assert [error["path"] for error in malformed.json()["errors"]] == ["if_match"]
+    assert malformed.status_code == 412, malformed.text
     assert (listed.status_code, listed.json()["reason"], listed.headers["ETag"]) == (200, "vacuum", '"3"')
     any_version = await http.patch(address, json={"reason": "any"}, headers=coordinator | {"If-Match": "*"})
     assert (any_version.status_code, any_version.headers["ETag"]) == (200, '"4"')

@@ -42,6 +42,8 @@ from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.schemas import BaseSchema
 
 from api.app import create_app
+from scheduler.accounts.credentials import NOT_YOUR_PASSWORD
+from scheduler.accounts.service import ONLY_COORDINATORS_HAVE_FACILITIES
 from scheduler.accounts.tokens import issue_token
 from scheduler.catalogue.schemas import END_AFTER_START
 from scheduler.db.engine import create_engine, session_maker
@@ -59,10 +61,18 @@ EXISTING_IDS = 3
 FIRST_TOKEN_VERSION = 0
 """A new account's: its tokens hold until it signs out or is changed."""
 """Ids 1 to 3 exist for every kind of thing the example round has (or lead to one that does)."""
-UNEXPRESSIBLE = (END_AFTER_START, f"the year must be between {FIRST_YEAR} and {LAST_YEAR}")
+UNEXPRESSIBLE = (
+    END_AFTER_START,
+    f"the year must be between {FIRST_YEAR} and {LAST_YEAR}",
+    ONLY_COORDINATORS_HAVE_FACILITIES,
+    NOT_YOUR_PASSWORD,
+    "no facility with code",
+)
 """The rules JSON Schema cannot state, so a request valid by the schema may break them: one field against
-another (a window's end after its start), and a range of date-times (`format: date-time` has no bounds).
-Their fields' descriptions say them; a 422 naming only these is not a schema-valid request rejected."""
+another (a window's end after its start, a user's facilities against their role), a range of date-times
+(`format: date-time` has no bounds), and what only the stored state decides (the caller's current password, a
+code naming a facility that exists). Their fields' descriptions say them; a 422 naming only these is not a
+schema-valid request rejected."""
 
 
 def positive_data_acceptance_but_unexpressible(ctx: CheckContext, response: Response, case: Case) -> bool | None:

@@ -44,6 +44,8 @@ LOGIN_FAILED = "auth.login_failed"
 LOGIN = "login"
 """The audit entity of sign-in attempts; its id is the e-mail address tried (`_login_key`)."""
 
+NOT_YOUR_PASSWORD = "this is not your current password"
+
 
 class SignInRefused(Exception):  # noqa: N818 (named for what the caller gets)
     """A wrong e-mail or password, or an ended account: the caller learns nothing more."""
@@ -101,7 +103,7 @@ async def change_password(
     await _refuse_while_locked(session, user.email, settings)
     if not await asyncio.to_thread(verify_password, change.current_password, user.password_hash):
         await _record_failure(sessions, user.email, client)
-        raise InputError([InputProblem("$.current_password", "this is not your current password")])
+        raise InputError([InputProblem("$.current_password", NOT_YOUR_PASSWORD)])
     await _set_password(session, identities, user, change.new_password, "$.new_password")
     record(session, user_id, "user.password_change", "user", user_id)
     return issue_token(user_id, user.token_version, settings=settings)

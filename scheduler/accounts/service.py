@@ -39,7 +39,8 @@ from scheduler.db.tables import CoordinatorFacility, Facility, Proposal, RoundFa
 from scheduler.errors import Conflict, NotFound
 from scheduler.roundfile.checks import InputError, InputProblem, problems_from_validation_error
 
-_ONLY_COORDINATORS = InputProblem("$.facilities", "only coordinators have facilities")
+ONLY_COORDINATORS_HAVE_FACILITIES = "only coordinators have facilities"
+_ONLY_COORDINATORS = InputProblem("$.facilities", ONLY_COORDINATORS_HAVE_FACILITIES)
 
 
 class UserService(TableService[User]):

@@ -252,7 +252,7 @@ def test_a_coordinator_solves_and_publishes_and_each_proposer_sees_only_their_sl
     publish.click()
     expect(publish).to_have_text(re.compile("Click again"))
     publish.click()
-    expect(page.locator("#shown-version .badge")).to_have_text("published")
+    expect(page.locator("#shown-version .badge[class*='status-']")).to_have_text("published")
     page.mouse.move(0, 0)
     page.screenshot(path=screenshots / "timeline.png")
 
