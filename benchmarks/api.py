@@ -54,6 +54,7 @@ from sqlmodel import col
 
 from api.app import create_app
 from api.params import CurrentUser, Id, Session
+from fixtures import ROUNDS
 from scheduler.accounts.service import create_user
 from scheduler.accounts.tokens import issue_token
 from scheduler.db.engine import create_engine, session_maker
@@ -69,7 +70,7 @@ from scheduler.schedules.slots import ProposalSlots, read_slots
 from scheduler.settings import Settings
 from solver.problem import Settings as SolveSettings
 
-FACILITY = Path(__file__).resolve().parents[1] / "fixtures" / "rounds" / "facility.json"
+FACILITY = ROUNDS / "facility.json"
 HOT_PATH = "/proposals/{}/slots"
 SESSION_PATH = "/benchmark/session/proposals/{}/slots"
 

@@ -29,7 +29,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -39,14 +38,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel, col
 
+from fixtures import EXAMPLE_ROUND
 from scheduler.db import engine as engines
 from scheduler.db import tables
 from scheduler.roundfile.checks import load_round
 from scheduler.rounds.importer import import_round
+from tests.api.test_faults import TERMINATE, Outage
 from tests.api_helpers import PASSWORD, make_user, served
-from tests.test_faults import TERMINATE, Outage
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "example-round.json"
+EXAMPLE = EXAMPLE_ROUND
 TEN_MB = 10 * 1024 * 1024
 READERS = 8
 

@@ -36,7 +36,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -52,6 +51,7 @@ from benchmarks.api import (
     serving,
     wait_until_up,
 )
+from fixtures import EXAMPLE_ROUND
 from scheduler.accounts.service import create_user
 from scheduler.accounts.tokens import issue_token
 from scheduler.db.engine import create_engine, session_maker
@@ -60,7 +60,7 @@ from scheduler.roundfile.checks import check_round
 from scheduler.roundfile.contract import RoundFile
 from scheduler.settings import Settings
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "example-round.json"
+EXAMPLE = EXAMPLE_ROUND
 PASSWORD = "a benchmark password, long enough"
 PROPOSERS = 16
 MOST_LOOPS = 10_000

@@ -14,6 +14,7 @@ from statistics import mean
 
 import pytest
 
+from fixtures import FOLDER
 from fixtures.generate import SIZES, generate_round, main, priority_from_grade
 from scheduler.roundfile.contract import Facility, Instrument, Proposal, Quota, QuotaCategory, RoundFile
 from scheduler.roundfile.grid import Grid
@@ -288,5 +289,5 @@ def test_output_does_not_depend_on_string_hashing() -> None:
 
 @pytest.mark.parametrize("size", ["small", "medium", "facility"])
 def test_bundled_rounds_are_what_the_generator_makes(size: str) -> None:
-    bundled = Path(__file__).resolve().parents[1] / "fixtures" / "rounds" / f"{size}.json"
+    bundled = FOLDER / "rounds" / f"{size}.json"
     assert json.loads(bundled.read_text()) == generate_round(size, seed=1)
