@@ -87,6 +87,9 @@ _HEADERS: dict[int, dict[str, str]] = {
 def document_contract(app: Litestar) -> None:
     """Run once the routes are known (on start-up): the document is built once and kept, so this lasts."""
     openapi = app.openapi_schema
+    # Paths in one order in every process: route registration order varies with hash seeds, and clients (and
+    # parallel test workers) generated from the document should see the same one.
+    openapi.paths = dict(sorted((openapi.paths or {}).items()))
     handlers = dict(_handlers(app))
     _document_bodies(openapi, handlers)
     _document_problems(openapi)
