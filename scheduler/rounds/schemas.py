@@ -20,7 +20,14 @@ from scheduler.roundfile.contract import QuotaCategory, QuotaScope, Scoring
 Phase = Literal["open", "review", "allocation", "published", "running", "closed"]
 PHASES: tuple[Phase, ...] = get_args(Phase)
 FrozenHorizonDays = Annotated[int, Field(ge=0, le=3650)]
-FacilityCodes = Annotated[list[Code], Field(min_length=1, description="Codes of the facilities the round allocates.")]
+FacilityCodes = Annotated[
+    list[Code],
+    Field(
+        min_length=1,
+        json_schema_extra={"uniqueItems": True},
+        description="Codes of the facilities the round allocates, each once.",
+    ),
+]
 CountryGroups = dict[Code, list[Country]]
 
 
