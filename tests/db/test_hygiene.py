@@ -25,7 +25,7 @@ from alembic.script import ScriptDirectory
 from icalendar import Calendar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import Connection, inspect, select, text
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col
 
 from api.app import create_app
@@ -37,6 +37,7 @@ from scheduler.db.tables import AuditEntry, User
 from scheduler.logs import formatter
 from scheduler.schedules import calendar
 from tests.api_helpers import PASSWORD, api_client, api_settings, login, make_user
+from tests.db.databases import run_sync
 
 Sessions = async_sessionmaker[Any]
 SECRET_HEADER = "a-header-value-that-must-never-be-logged"
@@ -269,30 +270,6 @@ def test_an_sqlite_database_elsewhere_gets_a_private_folder_and_file(tmp_path: P
 # Migrations
 
 
-@pytest.fixture
-def empty_postgres(postgres_url: str) -> Iterator[str]:
-    _run(postgres_url, _empty_public_schema)
-    yield postgres_url
-    _run(postgres_url, _empty_public_schema)
-
-
-def _empty_public_schema(connection: Connection) -> None:
-    connection.execute(text("DROP SCHEMA public CASCADE"))
-    connection.execute(text("CREATE SCHEMA public"))
-
-
-def _run(url: str, work: Any) -> Any:
-    async def go() -> Any:
-        engine = create_async_engine(url)
-        try:
-            async with engine.begin() as connection:
-                return await connection.run_sync(work)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
-
-
 def _head() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
@@ -317,12 +294,12 @@ def test_replicas_starting_together_migrate_an_empty_postgresql_database_once(em
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
     stuck = sum(thread.is_alive() for thread in threads)
     if stuck:
-        _run(empty_postgres, _end_other_connections)  # so that the fixture can empty the database
+        run_sync(empty_postgres, _end_other_connections)  # so that the fixture can empty the database
     assert (stuck, failures) == (0, []), "concurrent migrations blocked each other or failed"
 
-    versions = _run(empty_postgres, lambda c: c.execute(text("SELECT version_num FROM alembic_version")).all())
+    versions = run_sync(empty_postgres, lambda c: c.execute(text("SELECT version_num FROM alembic_version")).all())
     assert versions == [(_head(),)]
-    assert "user" in _run(empty_postgres, lambda c: inspect(c).get_table_names())
+    assert "user" in run_sync(empty_postgres, lambda c: inspect(c).get_table_names())
 
 
 def _end_other_connections(connection: Connection) -> None:
@@ -345,7 +322,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 def test_migration_0003_hashes_existing_calendar_tokens_so_their_addresses_keep_working(empty_database: str) -> None:
     token = "an-address-a-calendar-app-holds-already"
     command.upgrade(alembic_config(empty_database), "0002")
-    _run(
+    run_sync(
         empty_database,
         lambda c: c.execute(
             text(
@@ -357,7 +334,7 @@ def test_migration_0003_hashes_existing_calendar_tokens_so_their_addresses_keep_
     )
     upgrade_database(empty_database)
 
-    stored = _run(empty_database, lambda c: c.execute(text('SELECT calendar_token_hash FROM "user"')).scalar_one())
+    stored = run_sync(empty_database, lambda c: c.execute(text('SELECT calendar_token_hash FROM "user"')).scalar_one())
     assert stored == hashlib.sha256(token.encode()).hexdigest()
 
     async def feed() -> bytes:
@@ -383,4 +360,4 @@ def test_beamtime_migrate_brings_a_database_to_the_newest_schema(
     finally:
         settings.get_settings.cache_clear()
     url = f"sqlite+aiosqlite:///{database}"
-    assert _run(url, lambda c: c.execute(text("SELECT version_num FROM alembic_version")).scalar_one()) == _head()
+    assert run_sync(url, lambda c: c.execute(text("SELECT version_num FROM alembic_version")).scalar_one()) == _head()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,12 +10,12 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import Connection, inspect
 from sqlmodel import SQLModel
 
 from scheduler.db import tables  # noqa: F401  (registers the tables)
 from scheduler.db.migrations import alembic_config, upgrade_database
+from tests.db.databases import run_sync
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -25,29 +24,7 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'beamtime.db'}"
         return
-    url: str = request.getfixturevalue("postgres_url")
-    _run(url, _empty_public_schema)
-    yield url
-    _run(url, _empty_public_schema)
-
-
-def _empty_public_schema(connection: Connection) -> None:
-    connection.execute(text("DROP SCHEMA public CASCADE"))
-    connection.execute(text("CREATE SCHEMA public"))
-
-
-def _run(url: str, work: Any) -> Any:
-    """`work(sync_connection)` in a committed transaction of its own."""
-
-    async def go() -> Any:
-        engine = create_async_engine(url)
-        try:
-            async with engine.begin() as connection:
-                return await connection.run_sync(work)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
+    yield request.getfixturevalue("empty_postgres")
 
 
 def _differences(connection: Connection) -> list[Any]:
@@ -63,10 +40,10 @@ def test_upgrade_builds_the_declared_schema_and_downgrade_removes_it(empty_datab
     upgrade_database(empty_database_url)
     upgrade_database(empty_database_url)  # already at head: nothing to do
 
-    assert _run(empty_database_url, _differences) == []
-    indexes = _run(empty_database_url, lambda connection: inspect(connection).get_indexes("scheduleversion"))
+    assert run_sync(empty_database_url, _differences) == []
+    indexes = run_sync(empty_database_url, lambda connection: inspect(connection).get_indexes("scheduleversion"))
     published = next(index for index in indexes if index["name"] == "one_published_per_round")
     assert published["unique"]
 
     command.downgrade(alembic_config(empty_database_url), "base")
-    assert _run(empty_database_url, _table_names) == {"alembic_version"}
+    assert run_sync(empty_database_url, _table_names) == {"alembic_version"}
