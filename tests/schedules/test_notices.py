@@ -11,11 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from fixtures import EXAMPLE_ROUND
-from scheduler.db.tables import Allocation, ChangeNotice, Instrument, Proposal, Request, ScheduleVersion
+from scheduler.db.tables import ChangeNotice, Proposal, ScheduleVersion
 from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.contract import PreviousAllocation
 from scheduler.schedules import calendar
 from scheduler.schedules import service as schedules
 from scheduler.schedules.notices import my_changes
+from scheduler.schedules.versions import save_version
 from tests.api_helpers import api_client, login, make_user
 from tests.nightly.nightly_helpers import Placement, add_rapid_access, add_window, cancel, import_published
 
@@ -62,30 +64,10 @@ async def _round_with_changes(sessions: Sessions) -> tuple[int, int]:
 
 
 async def _draft(sessions: Sessions, round_id: int, placements: list[Placement]) -> int:
+    """A solve's draft of these placements, stored by the one writer of versions."""
+    allocations = [PreviousAllocation(request=r, instrument=i, start_shift=s, shifts=n) for r, i, s, n in placements]
     async with sessions.begin() as session:
-        last = await session.scalar(
-            select(func.max(ScheduleVersion.number)).where(col(ScheduleVersion.round_id) == round_id)
-        )
-        version = ScheduleVersion(round_id=round_id, number=(last or 0) + 1, status="draft", source="solve")
-        session.add(version)
-        await session.flush()
-        assert version.id is not None
-        for request, instrument, start, shifts in placements:
-            request_id = await session.scalar(
-                select(Request.id).where(col(Request.round_id) == round_id, col(Request.code) == request)
-            )
-            instrument_id = await session.scalar(select(Instrument.id).where(col(Instrument.code) == instrument))
-            assert request_id is not None and instrument_id is not None
-            session.add(
-                Allocation(
-                    schedule_version_id=version.id,
-                    request_id=request_id,
-                    instrument_id=instrument_id,
-                    start_shift=start,
-                    shifts=shifts,
-                )
-            )
-        return version.id
+        return await save_version(session, round_id, allocations, source="solve", note="")
 
 
 async def _publish(sessions: Sessions, version_id: int) -> None:

@@ -8,17 +8,14 @@ from datetime import UTC, datetime
 import pytest
 from advanced_alchemy.filters import LimitOffset
 from icalendar import Calendar
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from fixtures import EXAMPLE_ROUND
 from scheduler.accounts.audit import entries
 from scheduler.db.tables import (
-    Allocation,
-    Instrument,
     Proposal,
-    Request,
     Round,
     ScheduleVersion,
     SolveRun,
@@ -31,6 +28,7 @@ from scheduler.rounds.importer import import_round
 from scheduler.schedules import calendar
 from scheduler.schedules import service as schedules
 from scheduler.schedules.service import Move, MoveRejectedError, RevisionConflictError
+from scheduler.schedules.versions import save_version
 
 EXAMPLE = EXAMPLE_ROUND
 
@@ -66,30 +64,10 @@ async def _import(sessions: Sessions, previous: list[Placement] | None = SOLVED)
 
 
 async def _draft(sessions: Sessions, round_id: int, placements: list[Placement]) -> int:
+    """A solve's draft of these placements, stored by the one writer of versions."""
+    allocations = [PreviousAllocation(request=r, instrument=i, start_shift=s, shifts=n) for r, i, s, n in placements]
     async with sessions.begin() as session:
-        last = await session.scalar(
-            select(func.max(ScheduleVersion.number)).where(ScheduleVersion.round_id == round_id)
-        )
-        version = ScheduleVersion(round_id=round_id, number=(last or 0) + 1, status="draft", source="solve")
-        session.add(version)
-        await session.flush()
-        assert version.id is not None
-        for request, instrument, start, shifts in placements:
-            request_id = await session.scalar(
-                select(Request.id).where(Request.round_id == round_id, Request.code == request)
-            )
-            instrument_id = await session.scalar(select(Instrument.id).where(Instrument.code == instrument))
-            assert request_id is not None and instrument_id is not None
-            session.add(
-                Allocation(
-                    schedule_version_id=version.id,
-                    request_id=request_id,
-                    instrument_id=instrument_id,
-                    start_shift=start,
-                    shifts=shifts,
-                )
-            )
-        return version.id
+        return await save_version(session, round_id, allocations, source="solve", note="")
 
 
 async def _published_id(sessions: Sessions, round_id: int) -> int:
