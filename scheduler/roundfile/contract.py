@@ -55,6 +55,9 @@ MAX_COUNTRY_GROUPS = 300
 MAX_COUNTRIES = 300
 """Per country group."""
 MAX_TECHNIQUES = 50
+MAX_FAIR_RETURN_HISTORY = 100_000
+"""History entries: a target per past round, for decades of rounds."""
+MAX_HISTORY_SHIFTS = 10_000_000.0
 MAX_REQUESTS = 20_000
 """In a round: the engine's greedy start stays well under a second at 8,000."""
 
@@ -118,23 +121,31 @@ class QuotaScope(Strict):
     instruments: Annotated[list[Id], Field(max_length=MAX_FACILITIES * MAX_INSTRUMENTS)] | None = None
 
 
-class QuotaCategory(Strict):
-    """Exactly one key is set; `scheduler.quotas` turns it into per-request weights."""
+class Category(Strict):
+    """Exactly one key is set: whose time a share counts (a fair-return target's category)."""
 
     foreign: Literal[True] | None = None
     domestic: Literal[True] | None = None
     country: Country | None = None
     country_group: Id | None = None
     proposal_type: ProposalType | None = None
-    each_country: Literal[True] | None = None
-    each_foreign_country: Literal[True] | None = None
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> QuotaCategory:
+    def _exactly_one(self) -> Category:
         chosen = [key for key, value in self.model_dump().items() if value is not None]
         if len(chosen) != 1:
             raise ValueError(f"a category has exactly one key, got {chosen or 'none'}")
         return self
+
+
+class QuotaCategory(Category):
+    """A quota's category: also the `each_*` forms, which hold for every country separately.
+
+    `scheduler.roundfile.quotas` turns it into per-request weights.
+    """
+
+    each_country: Literal[True] | None = None
+    each_foreign_country: Literal[True] | None = None
 
 
 class Quota(Strict):
@@ -290,6 +301,39 @@ class Scoring(Strict):
         return self
 
 
+class FairReturnTarget(Strict):
+    """`category` is owed `share` of the time in `scope`, over this round and the rounds in the history."""
+
+    id: Id
+    category: Category
+    share: Share
+    scope: QuotaScope = QuotaScope()
+
+
+class FairReturnHistory(Strict):
+    """One past round's figures for one target: all shifts allocated in its scope, and the target's part."""
+
+    round: Id
+    target: Id
+    shifts_total: Annotated[float, Field(ge=0.0, le=MAX_HISTORY_SHIFTS)]
+    shifts: Annotated[float, Field(ge=0.0, le=MAX_HISTORY_SHIFTS)]
+
+    @model_validator(mode="after")
+    def _part_of_total(self) -> FairReturnHistory:
+        if self.shifts > self.shifts_total:
+            raise ValueError(f"shifts {self.shifts:g} is more than shifts_total {self.shifts_total:g}")
+        return self
+
+
+class FairReturn(Strict):
+    targets: Annotated[list[FairReturnTarget], Field(min_length=1, max_length=MAX_QUOTAS)]
+    history: Annotated[list[FairReturnHistory], Field(max_length=MAX_FAIR_RETURN_HISTORY)] = []
+    attribution: Literal["pi", "team"] = "team"
+    price_per_shift: Weight | None = Field(
+        default=None, description="Cost per owed shift; the median priority of the schedulable requests when absent."
+    )
+
+
 class PreviousAllocation(Strict):
     request: Id
     instrument: Id
@@ -310,6 +354,7 @@ class RoundFile(Strict):
     proposals: Annotated[list[Proposal], Field(max_length=MAX_PROPOSALS)] = []
     scoring: Scoring | None = None
     previous_schedule: Annotated[list[PreviousAllocation], Field(max_length=MAX_REQUESTS)] | None = None
+    fair_return: FairReturn | None = None
 
 
 class Allocation(Strict):
@@ -324,11 +369,21 @@ class Allocation(Strict):
     pinned: bool = Field(default=False, description="Extension: kept from a pinned previous allocation.")
 
 
+class Competitor(Strict):
+    request: Id
+    priority: float
+
+
 class Unallocated(Strict):
     proposal: Id
     request: Id
     reason: UnallocatedReason
     detail: str | None = Field(default=None, description="Extension: the reason in words.")
+    competitors: Annotated[list[Competitor], Field(max_length=MAX_REQUESTS)] | None = Field(
+        default=None,
+        description="The allocations holding the time this request could use in its dates on its instruments, "
+        "lower-ranked first.",
+    )
 
 
 class QuotaReport(Strict):
@@ -338,6 +393,16 @@ class QuotaReport(Strict):
     max_share: float | None
     met: bool
     penalty: float | None = Field(default=None, description="Extension: soft-quota penalty paid.")
+
+
+class FairReturnReport(Strict):
+    """A fair-return target after this round; shares are None where their total is zero."""
+
+    id: Id
+    history_share: float | None
+    round_share: float | None
+    cumulative_share: float | None
+    deficit: float
 
 
 class Slot(Strict):
@@ -377,6 +442,7 @@ class ScheduleFile(Strict):
     notes: list[str] = Field(
         default=[], max_length=MAX_REQUESTS, description="Extension: infeasibility causes and warnings, in words."
     )
+    fair_return: Annotated[list[FairReturnReport], Field(max_length=MAX_QUOTAS)] | None = None
     changes: ScheduleChanges | None = Field(
         default=None, description="Extension: changes against the schedule in force."
     )
