@@ -18,6 +18,7 @@ from sqlmodel import col
 
 from scheduler.db.tables import SolveRun
 from scheduler.jobs.queue import RunState
+from scheduler.jobs.repeats import SAME_AS_VERSION
 from scheduler.roundfile.contract import Status
 
 
@@ -40,7 +41,9 @@ class SolveResult(BaseModel):
     objective: float
     bound: float | None
     schedule_version_id: int | None
-    """The draft version the run created; None when the solve found no schedule."""
+    """The draft version the run created; None when the solve found no schedule or repeated a version."""
+    same_as_version_id: int | None = None
+    """The version the result allocates exactly as (the published or the newest): no draft was made."""
 
 
 class SolveRunPublic(BaseModel):
@@ -84,6 +87,7 @@ def _summaries() -> Select[Any]:
         col(SolveRun.output)["status"].as_string().label("status"),
         col(SolveRun.output)["objective"].as_float().label("objective"),
         col(SolveRun.output)["bound"].as_float().label("bound"),
+        col(SolveRun.settings)[SAME_AS_VERSION].as_integer().label("same_as_version_id"),
     )
 
 
@@ -100,6 +104,7 @@ def _public(row: Row[Any]) -> SolveRunPublic:
                 "objective": row.objective,
                 "bound": row.bound,
                 "schedule_version_id": row.schedule_version_id,
+                "same_as_version_id": row.same_as_version_id,
             },
             "has_input": row.input_format is not None,
             "has_output": row.status is not None,

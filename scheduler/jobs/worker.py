@@ -41,6 +41,7 @@ from scheduler.jobs.queue import (
     reap_stale_runs,
     start_run,
 )
+from scheduler.jobs.repeats import record_repeat, repeat_note, repeated_version
 from scheduler.roundfile.checks import check_round
 from scheduler.roundfile.contract import ScheduleFile
 from scheduler.roundfile.solving import set_aside
@@ -273,25 +274,30 @@ class Worker:
             run = (await session.execute(query)).one()
             current = await input_revision(session, run.round_id)
             stale = "" if run.input_revision == current else f" {STALE_NOTE} since (input revision {current})"
-            try:
-                version_id = await save_version(
-                    session,
-                    run.round_id,
-                    schedule.allocations,
-                    source="solve",
-                    objective=schedule.objective,
-                    bound=schedule.bound,
-                    solve_status=schedule.status,
-                    created_by=run.requested_by,
-                    note=f"solve {run_id} of input revision {run.input_revision}{stale}",
-                )
-            except RoundChangedError as changed:
-                state, error = "failed", str(changed)
+            kind = job_kind(run.kind)
+            repeated = None if kind.draft_when_unchanged else await repeated_version(session, run.round_id, schedule)
+            if repeated is not None:
+                await record_repeat(session, run_id, repeated)
+                schedule = schedule.model_copy(update={"notes": [*schedule.notes, repeat_note(repeated)]})
             else:
-                if not await link_version(session, run_id, self.name, version_id):
-                    raise _RunTakenAwayError
-                conclude = job_kind(run.kind).conclude
-                schedule = await conclude(session, run_id, version_id, schedule, complete=state == "done")
+                try:
+                    version_id = await save_version(
+                        session,
+                        run.round_id,
+                        schedule.allocations,
+                        source="solve",
+                        objective=schedule.objective,
+                        bound=schedule.bound,
+                        solve_status=schedule.status,
+                        created_by=run.requested_by,
+                        note=f"solve {run_id} of input revision {run.input_revision}{stale}",
+                    )
+                except RoundChangedError as changed:
+                    state, error = "failed", str(changed)
+                else:
+                    if not await link_version(session, run_id, self.name, version_id):
+                        raise _RunTakenAwayError
+                    schedule = await kind.conclude(session, run_id, version_id, schedule, complete=state == "done")
         recorded = await finish_run(
             session,
             run_id,
