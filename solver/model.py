@@ -19,6 +19,7 @@ from fractions import Fraction
 
 from ortools.sat.python import cp_model
 
+from solver.fair_return import OwedRow, owed_rows
 from solver.problem import Placement, Problem, Span
 
 Candidate = tuple[int, int]
@@ -62,6 +63,8 @@ class Built:
     fixed: list[Placement] = field(default_factory=list)
     """Placements held as constants, pins included."""
     quota_slack: dict[int, cp_model.IntVar] = field(default_factory=dict)
+    owed: dict[int, cp_model.IntVar] = field(default_factory=dict)
+    """Fair-return target -> whole shifts it is still owed after this round."""
     kept: dict[int, cp_model.IntVar] = field(default_factory=dict)
     assumptions: dict[cp_model.IntVar, str] = field(default_factory=dict)
     """Diagnosis mode: literal -> the hard rule it switches on, in words."""
@@ -158,6 +161,8 @@ def build(
     _add_after(built, problem, fixed)
     for index in range(len(problem.quotas)):
         _add_quota(built, problem, index, fixed, diagnose)
+    for row in data.owed:
+        _add_owed(built, problem, row, fixed)
     _add_objective(built, problem, fixed_requests)
     return built
 
@@ -385,10 +390,11 @@ class ModelData:
     scale: int
     """Integer objective units per unit of priority x shifts."""
     rows: tuple[QuotaRow, ...]
+    owed: tuple[OwedRow, ...]
 
     @classmethod
     def of(cls, problem: Problem) -> ModelData:
-        return cls(objective_scale(problem), tuple(_quota_rows(problem)))
+        return cls(objective_scale(problem), tuple(_quota_rows(problem)), owed_rows(problem))
 
 
 def _quota_rows(problem: Problem) -> list[QuotaRow]:
@@ -440,6 +446,22 @@ def _add_quota(built: Built, problem: Problem, index: int, fixed: Sequence[Place
         built.derived_hints.append((total, lambda chosen: sum(rule(chosen) for _, rule in slacks)))
 
 
+def _add_owed(built: Built, problem: Problem, row: OwedRow, fixed: Sequence[Placement]) -> None:
+    """Whole shifts a fair-return target is still owed: denominator x owed >= what it is owed, owed >= 0."""
+    constant = row.units(fixed)
+    terms = [row.coefficients[key] * var.shifts for key, var in built.candidates.items() if key in row.coefficients]
+    most = (abs(constant) + sum(abs(c) for c in row.coefficients.values()) * problem.horizon) // row.denominator + 1
+    owed = built.model.new_int_var(0, most, f"owed{row.target}")
+    built.model.add(row.denominator * owed >= constant + sum(terms))
+    built.owed[row.target] = owed
+    held = list(fixed)
+
+    def owed_rule(chosen: dict[Candidate, Placement]) -> int:
+        return row.owed_shifts([*held, *chosen.values()])
+
+    built.derived_hints.append((owed, owed_rule))
+
+
 def _shortfall_rule(row: QuotaRow, constant: int) -> HintRule:
     def shortfall(chosen: dict[Candidate, Placement]) -> int:
         return _whole_shifts_short(constant + row.value(chosen.values()), row.denominator)
@@ -486,6 +508,8 @@ def _add_objective(built: Built, problem: Problem, fixed_requests: set[int]) -> 
         terms.append(weight * var.shifts)
     for index, slack in built.quota_slack.items():
         terms.append(-round(problem.quotas[index].penalty * scale) * slack)
+    for index, owed in built.owed.items():
+        terms.append(-round(problem.fair_return[index].price * scale) * owed)
     for index, previous in enumerate(problem.previous):
         candidate = built.candidates.get((previous.request, previous.instrument))
         if candidate is None or previous.request in fixed_requests:
@@ -514,6 +538,8 @@ def objective_units(problem: Problem, data: ModelData, placements: Sequence[Plac
         quota = problem.quotas[row.quota]
         if quota.soft:
             value -= round(quota.penalty * scale) * _whole_shifts_short(row.value(placements), row.denominator)
+    for owed in data.owed:
+        value -= round(problem.fair_return[owed.target].price * scale) * owed.owed_shifts(placements)
     placed = set(placements)
     for previous in problem.previous:
         if previous in placed:

@@ -76,6 +76,25 @@ class Quota:
 
 
 @dataclass(frozen=True, slots=True)
+class FairReturnTarget:
+    """A category owed `share` of the time on `instruments`, over past rounds and this one.
+
+    After this round it is owed `max(0, share x (H + T) - (h + t))` shifts: H and h the
+    history's totals and the target's part of them, T and t this round's.
+    """
+
+    name: str
+    instruments: frozenset[int]
+    weights: Mapping[tuple[int, int], Fraction]
+    """(request, instrument) -> the fraction of its shifts attributed to the target; absent pairs count 0."""
+    share: Fraction
+    history_total: Fraction = Fraction(0)
+    history_part: Fraction = Fraction(0)
+    price: float = 1.0
+    """Cost per owed shift, in priority units: a secondary term, never a hard rule."""
+
+
+@dataclass(frozen=True, slots=True)
 class Placement:
     request: int
     instrument: int
@@ -96,6 +115,7 @@ class Problem:
     all_or_nothing: tuple[AllOrNothing, ...] = ()
     after: tuple[After, ...] = ()
     quotas: tuple[Quota, ...] = ()
+    fair_return: tuple[FairReturnTarget, ...] = ()
     pinned: tuple[Placement, ...] = ()
     """Allocations that must be kept exactly."""
     previous: tuple[Placement, ...] = ()

@@ -164,11 +164,11 @@ def _solve_whole(run: _Run) -> Status:
 
 
 def _objective_is_primary(problem: Problem, scale: int) -> bool:
-    """CP-SAT's bound bounds the primary objective only when nothing else is in the objective
-    and every priority scales to an integer exactly."""
+    """CP-SAT's bound bounds the primary objective only when nothing else (soft quotas, kept
+    allocations, fair return) is in the objective and every priority scales to an integer exactly."""
     exact = all(abs(r.priority * scale - round(r.priority * scale)) < 1e-9 for r in problem.requests)
     soft = any(quota.soft for quota in problem.quotas)
-    return exact and not soft and not problem.previous
+    return exact and not soft and not problem.previous and not problem.fair_return
 
 
 def _improve(run: _Run) -> None:

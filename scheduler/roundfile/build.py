@@ -7,6 +7,7 @@ attributed fractions only.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,7 +23,7 @@ from scheduler.roundfile.contract import (
     UnallocatedReason,
 )
 from scheduler.roundfile.grid import Grid, Span, merge
-from scheduler.roundfile.quotas import attributed_fractions, in_scope
+from scheduler.roundfile.quotas import WHOLE_CATEGORY, attributed_fractions, in_scope
 from solver import problem as sp
 
 DEFAULT_PENALTY = 1.0
@@ -100,6 +101,7 @@ def prepare(round_file: RoundFile, priorities: Mapping[str, float], excluded: Ma
             if link.type == "after"
         ),
         quotas=_quotas(round_file, request_owner, instruments, facility_of),
+        fair_return=_fair_return(round_file, request_owner, instruments, facility_of, priorities),
         pinned=pinned,
         previous=previous,
         proposals=tuple(proposal.id for proposal in proposals),
@@ -210,3 +212,52 @@ def _quotas(
                 )
             )
     return tuple(expanded)
+
+
+def _fair_return(
+    round_file: RoundFile,
+    request_owner: Sequence[tuple[Proposal, Request]],
+    instruments: Sequence[Instrument],
+    facility_of: Mapping[str, Facility],
+    priorities: Mapping[str, float],
+) -> tuple[sp.FairReturnTarget, ...]:
+    """One solver target per fair-return target, its history summed; priced at the median priority by default."""
+    fair_return = round_file.fair_return
+    if fair_return is None:
+        return ()
+    price = fair_return.price_per_shift
+    if price is None:
+        price = statistics.median(priorities[proposal.id] for proposal, _ in request_owner) if request_owner else 1.0
+    instrument_index = {instrument.id: index for index, instrument in enumerate(instruments)}
+    targets = []
+    for target in fair_return.targets:
+        scope = frozenset(
+            index
+            for index, instrument in enumerate(instruments)
+            if in_scope(target.scope, facility_of[instrument.id].id, instrument.id)
+        )
+        weights: dict[tuple[int, int], Fraction] = {}
+        for r, (proposal, request) in enumerate(request_owner):
+            for instrument_id in request.instruments:
+                i = instrument_index[instrument_id]
+                if i not in scope:
+                    continue
+                country = facility_of[instrument_id].country
+                fractions = attributed_fractions(
+                    proposal, target.category, country, round_file.country_groups, fair_return.attribution
+                )
+                if fractions[WHOLE_CATEGORY]:
+                    weights[(r, i)] = fractions[WHOLE_CATEGORY]
+        history = [entry for entry in fair_return.history if entry.target == target.id]
+        targets.append(
+            sp.FairReturnTarget(
+                name=target.id,
+                instruments=scope,
+                weights=weights,
+                share=Fraction(str(target.share)),
+                history_total=sum((Fraction(str(entry.shifts_total)) for entry in history), Fraction(0)),
+                history_part=sum((Fraction(str(entry.shifts)) for entry in history), Fraction(0)),
+                price=price,
+            )
+        )
+    return tuple(targets)

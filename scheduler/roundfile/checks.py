@@ -358,6 +358,7 @@ def _findings(round_file: RoundFile) -> list[_Finding]:
         *_grid_and_window_problems(round_file, grid),
         *_proposal_problems(round_file, grid),
         *_quota_problems(round_file),
+        *_fair_return_problems(round_file),
         *_previous_schedule_problems(round_file, grid),
     ]
 
@@ -513,6 +514,29 @@ def _quota_problems(round_file: RoundFile) -> Iterator[_Finding]:
     for q, quota in enumerate(round_file.quotas):
         for dangling in dangling_references(quota, facility_ids, instrument_ids, round_file.country_groups):
             yield _Finding(("quotas", q, *dangling.loc), dangling.message, dangling.unknown_id)
+
+
+def _fair_return_problems(round_file: RoundFile) -> Iterator[_Finding]:
+    if round_file.fair_return is None:
+        return
+    facility_ids = {facility.id for facility in round_file.facilities}
+    instrument_ids = {instrument.id for _, _, instrument in _instruments(round_file)}
+    target_ids: set[str] = set()
+    for t, target in enumerate(round_file.fair_return.targets):
+        loc: Loc = ("fair_return", "targets", t)
+        if target.id in target_ids:
+            yield _Finding((*loc, "id"), f"duplicate fair-return target id {target.id!r}")
+        target_ids.add(target.id)
+        for dangling in dangling_references(target, facility_ids, instrument_ids, round_file.country_groups):
+            yield _Finding((*loc, *dangling.loc), dangling.message, dangling.unknown_id)
+    entries: set[tuple[str, str]] = set()
+    for h, entry in enumerate(round_file.fair_return.history):
+        loc = ("fair_return", "history", h)
+        if entry.target not in target_ids:
+            yield _Finding((*loc, "target"), f"unknown fair-return target {entry.target!r}", entry.target)
+        if (entry.round, entry.target) in entries:
+            yield _Finding(loc, f"a second history entry for round {entry.round!r} and target {entry.target!r}")
+        entries.add((entry.round, entry.target))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The quota rules of the round file, once: what a quota may name, which instruments it covers,
-and how much of a proposal's time counts for its category.
+and how much of a proposal's time counts for its category. Fair-return targets name the same
+things and count time the same way.
 
 `checks` (round files), the rounds service (quotas written through the API) and `build`
 (the solver's quota rows) all use these. `validate` keeps its own copy on purpose: the
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from scheduler.roundfile.contract import Proposal, Quota, QuotaCategory, QuotaScope
+from scheduler.roundfile.contract import Category, FairReturnTarget, Proposal, Quota, QuotaCategory, QuotaScope
 
 WHOLE_CATEGORY = "*"
 """Key of `attributed_fractions` for categories bounded as a whole (all but the each_* ones)."""
@@ -36,12 +37,12 @@ class DanglingReference:
 
 
 def dangling_references(
-    quota: Quota,
+    quota: Quota | FairReturnTarget,
     facility_ids: Collection[str],
     instrument_ids: Collection[str],
     country_groups: Collection[str],
 ) -> Iterator[DanglingReference]:
-    """The facilities, instruments and country group a quota names that the round has not."""
+    """The facilities, instruments and country group a quota (or fair-return target) names that the round has not."""
     for f, facility_id in enumerate(quota.scope.facilities or []):
         if facility_id not in facility_ids:
             yield DanglingReference(("scope", "facilities", f), f"unknown facility {facility_id!r}", facility_id)
@@ -80,7 +81,7 @@ def country_fractions(proposal: Proposal, attribution: Attribution) -> dict[str,
 
 def attributed_fractions(
     proposal: Proposal,
-    category: QuotaCategory,
+    category: Category,
     facility_country: str,
     country_groups: Mapping[str, list[str]],
     attribution: Attribution,
@@ -95,16 +96,17 @@ def attributed_fractions(
     if category.proposal_type is not None:
         return {WHOLE_CATEGORY: Fraction(int(proposal.type == category.proposal_type))}
     by_country = country_fractions(proposal, attribution)
-    if category.each_country:
+    each = category if isinstance(category, QuotaCategory) else None
+    if each is not None and each.each_country:
         return by_country
-    if category.each_foreign_country:
+    if each is not None and each.each_foreign_country:
         return {country: share for country, share in by_country.items() if country != facility_country}
     counts = _country_test(category, facility_country, country_groups)
     return {WHOLE_CATEGORY: sum((share for country, share in by_country.items() if counts(country)), Fraction(0))}
 
 
 def _country_test(
-    category: QuotaCategory, facility_country: str, country_groups: Mapping[str, list[str]]
+    category: Category, facility_country: str, country_groups: Mapping[str, list[str]]
 ) -> Callable[[str], bool]:
     """Whether a person's country puts their part of the shifts in a category bounded as a whole."""
     if category.foreign:

@@ -6,7 +6,15 @@ from collections import Counter, defaultdict
 from fractions import Fraction
 
 from scheduler.roundfile.build import Prepared
-from scheduler.roundfile.contract import SCHEDULE_FORMAT, Allocation, QuotaReport, ScheduleFile, Unallocated
+from scheduler.roundfile.contract import (
+    SCHEDULE_FORMAT,
+    Allocation,
+    FairReturnReport,
+    QuotaReport,
+    ScheduleFile,
+    Unallocated,
+)
+from solver.fair_return import fair_return_outcomes
 from solver.solution import QuotaOutcome, Solution
 
 
@@ -65,7 +73,26 @@ def schedule_file(prepared: Prepared, solution: Solution) -> ScheduleFile:
         unallocated=unallocated,
         quotas=_quota_reports(prepared, solution.quotas),
         notes=list(solution.infeasibility),
+        fair_return=_fair_return_reports(prepared, solution) if problem.fair_return else None,
     )
+
+
+def _fair_return_reports(prepared: Prepared, solution: Solution) -> list[FairReturnReport]:
+    targets = prepared.problem.fair_return
+    return [
+        FairReturnReport(
+            id=targets[outcome.target].name,
+            history_share=_float(outcome.history_share),
+            round_share=_float(outcome.round_share),
+            cumulative_share=_float(outcome.cumulative_share),
+            deficit=float(outcome.deficit),
+        )
+        for outcome in fair_return_outcomes(prepared.problem, solution.placements)
+    ]
+
+
+def _float(value: Fraction | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _quota_reports(prepared: Prepared, outcomes: tuple[QuotaOutcome, ...]) -> list[QuotaReport]:
@@ -119,6 +146,16 @@ def summary(prepared: Prepared, schedule: ScheduleFile) -> str:
         share = "n/a" if report.share is None else f"{report.share:.1%}"
         penalty = f", penalty {report.penalty:.1f}" if report.penalty else ""
         lines.append(f"quota {report.id}: {share} ({bounds}) {'met' if report.met else 'NOT MET'}{penalty}")
+    for target in schedule.fair_return or []:
+        shares = ", ".join(
+            f"{label} {'n/a' if share is None else f'{share:.1%}'}"
+            for label, share in (
+                ("history", target.history_share),
+                ("this round", target.round_share),
+                ("cumulative", target.cumulative_share),
+            )
+        )
+        lines.append(f"fair return {target.id}: {shares}; still owed {target.deficit:,.1f} shifts")
     reasons = Counter(item.reason for item in schedule.unallocated)
     if reasons:
         lines.append("unallocated: " + ", ".join(f"{reason} {count}" for reason, count in reasons.most_common()))
