@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
 from typing import Literal
@@ -60,7 +61,7 @@ def greedy(problem: Problem) -> list[Placement]:
     valid schedule that holds whole all_or_nothing components; otherwise a pinned
     request's partners or an unrepairable quota may be left broken (see `is_feasible`).
     """
-    state = _State(problem)
+    state = Occupancy(problem)
     for placement in problem.pinned:
         state.add(placement)
     pinned = {placement.request for placement in problem.pinned}
@@ -114,7 +115,7 @@ def all_or_nothing_components(problem: Problem) -> list[tuple[int, ...] | None]:
     return components
 
 
-def _keep_previous(state: _State, order: list[int], components: list[tuple[int, ...] | None]) -> None:
+def _keep_previous(state: Occupancy, order: list[int], components: list[tuple[int, ...] | None]) -> None:
     previous = {placement.request: placement for placement in state.problem.previous}
     for r in order:
         members = components[r] or (r,)
@@ -133,7 +134,7 @@ def _keep_previous(state: _State, order: list[int], components: list[tuple[int, 
 
 
 def _first_fit_pass(
-    state: _State, order: list[int], components: list[tuple[int, ...] | None], respect_quotas: bool
+    state: Occupancy, order: list[int], components: list[tuple[int, ...] | None], respect_quotas: bool
 ) -> None:
     attempted: set[int] = set()
     for r in order:
@@ -144,7 +145,9 @@ def _first_fit_pass(
         state.place_together(members, respect_quotas)
 
 
-def _repair_quotas(state: _State, order: list[int], components: list[tuple[int, ...] | None], pinned: set[int]) -> None:
+def _repair_quotas(
+    state: Occupancy, order: list[int], components: list[tuple[int, ...] | None], pinned: set[int]
+) -> None:
     """Drop lowest-priority offenders until the hard quotas hold or no offender can be dropped.
 
     Only removals happen here, so each quota's scan position through `lowest_first`
@@ -243,6 +246,10 @@ class _QuotaTally:
     def violation(self, k: int) -> Side | None:
         return self._broken(k, self.weighted[k], self.total[k])
 
+    def hold(self) -> bool:
+        """Whether every hard quota holds."""
+        return all(self.violation(k) is None for k in range(len(self.quotas)))
+
     def allows(self, request: int, instrument: int, shifts: int) -> bool:
         """Whether every hard quota on `instrument` holds after adding this block."""
         for k in self.on_instrument[instrument]:
@@ -266,7 +273,7 @@ def _scaled(bound: Fraction | None, scale: int) -> int | None:
     return None if bound is None else bound.numerator * (scale // bound.denominator)
 
 
-class _State:
+class Occupancy:
     """A partial schedule with per-shift occupancy counts, updated as placements come and go."""
 
     def __init__(self, problem: Problem) -> None:
@@ -320,50 +327,66 @@ class _State:
             added.append(placement)
         return True
 
-    def first_fit(self, r: int, respect_quotas: bool) -> Placement | None:
-        """The longest block first, then the first instrument, then the earliest start."""
+    def first_fit(self, r: int, respect_quotas: bool, instruments: Sequence[int] | None = None) -> Placement | None:
+        """The longest block first, then the first instrument (of `instruments`, by default the
+        request's own), then the earliest start."""
         problem = self.problem
         request = problem.requests[r]
-        lo = max(request.earliest, 0)
-        hi = problem.horizon if request.latest is None else min(request.latest, problem.horizon)
-        start_min, start_max, end_min, end_max = lo, hi, lo, hi
-        for link in self.after_as_then[r]:
-            first = self.placed.get(link.first)
-            if first is not None:
-                start_min = max(start_min, first.end + link.min_gap)
-                if link.max_gap is not None:
-                    start_max = min(start_max, first.end + link.max_gap)
-        for link in self.after_as_first[r]:
-            then = self.placed.get(link.then)
-            if then is not None:
-                end_max = min(end_max, then.start - link.min_gap)
-                if link.max_gap is not None:
-                    end_min = max(end_min, then.start - link.max_gap)
+        window = self._window(r)
         runs: dict[int, list[Span]] = {}
         longest: dict[int, int] = {}
         for shifts in range(request.shifts, request.min_shifts - 1, -1):
-            first_start = max(start_min, end_min - shifts)
-            last_start = min(start_max, end_max - shifts)
-            if first_start > last_start:
-                continue
-            for i in request.instruments:
+            for i in request.instruments if instruments is None else instruments:
                 capacity = problem.instruments[i].capacity
                 if capacity is not None and self.allocated_shifts[i] + shifts > capacity:
                     continue
                 if respect_quotas and not self.quotas.allows(r, i, shifts):
                     continue
                 if i not in runs:
-                    runs[i] = self._free_runs(r, i, lo, hi)
+                    runs[i] = self._free_runs(r, i, window.lo, window.hi)
                     longest[i] = max((end - start for start, end in runs[i]), default=0)
                 if shifts > longest[i]:
                     continue
-                for run_start, run_end in runs[i]:
-                    start = max(run_start, first_start)
-                    if start > last_start:
-                        break
-                    if start + shifts <= run_end:
-                        return Placement(r, i, start, shifts)
+                start = window.earliest_start(runs[i], shifts)
+                if start is not None:
+                    return Placement(r, i, start, shifts)
         return None
+
+    def earliest_blocks(self, r: int, i: int) -> list[Placement]:
+        """For each length request `r` may take, its earliest block on instrument `i` that obeys every
+        hard rule but the quotas, given what is placed; longest first."""
+        request = self.problem.requests[r]
+        capacity = self.problem.instruments[i].capacity
+        room = request.shifts if capacity is None else min(request.shifts, capacity - self.allocated_shifts[i])
+        window = self._window(r)
+        runs = self._free_runs(r, i, window.lo, window.hi)
+        blocks = []
+        for shifts in range(room, request.min_shifts - 1, -1):
+            start = window.earliest_start(runs, shifts)
+            if start is not None:
+                blocks.append(Placement(r, i, start, shifts))
+        return blocks
+
+    def _window(self, r: int) -> _Window:
+        """Where request `r`'s block may lie: its own dates, narrowed by the after links to placed partners."""
+        problem = self.problem
+        request = problem.requests[r]
+        lo = max(request.earliest, 0)
+        hi = problem.horizon if request.latest is None else min(request.latest, problem.horizon)
+        window = _Window(lo, hi, lo, hi, lo, hi)
+        for link in self.after_as_then[r]:
+            first = self.placed.get(link.first)
+            if first is not None:
+                window.start_min = max(window.start_min, first.end + link.min_gap)
+                if link.max_gap is not None:
+                    window.start_max = min(window.start_max, first.end + link.max_gap)
+        for link in self.after_as_first[r]:
+            then = self.placed.get(link.then)
+            if then is not None:
+                window.end_max = min(window.end_max, then.start - link.min_gap)
+                if link.max_gap is not None:
+                    window.end_min = max(window.end_min, then.start - link.max_gap)
+        return window
 
     def fits(self, placement: Placement) -> bool:
         """Whether this exact block obeys every hard rule but the quotas, given what is placed."""
@@ -398,6 +421,28 @@ class _State:
         for e in self.problem.requests[r].equipment:
             occupied |= self.equipment_in_use[e][lo:hi] >= self.problem.equipment[e].units
         return _unoccupied_runs(occupied, lo)
+
+
+@dataclass(slots=True)
+class _Window:
+    lo: int
+    hi: int
+    start_min: int
+    start_max: int
+    end_min: int
+    end_max: int
+
+    def earliest_start(self, runs: Sequence[Span], shifts: int) -> int | None:
+        """The first start of a `shifts` block inside one of the sorted free `runs` and this window."""
+        first_start = max(self.start_min, self.end_min - shifts)
+        last_start = min(self.start_max, self.end_max - shifts)
+        for run_start, run_end in runs:
+            start = max(run_start, first_start)
+            if start > last_start:
+                return None
+            if start + shifts <= run_end:
+                return start
+        return None
 
 
 def _gap_ok(gap: int, link: After) -> bool:
