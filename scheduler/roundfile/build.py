@@ -15,15 +15,17 @@ from fractions import Fraction
 from scheduler.roundfile.checks import InputError, InputProblem
 from scheduler.roundfile.contract import (
     Facility,
+    FairReturnTarget,
     Instrument,
     Interval,
     Proposal,
+    Quota,
     Request,
     RoundFile,
     UnallocatedReason,
 )
 from scheduler.roundfile.grid import Grid, Span, merge
-from scheduler.roundfile.quotas import WHOLE_CATEGORY, attributed_fractions, in_scope
+from scheduler.roundfile.quotas import WHOLE_CATEGORY, Attribution, attributed_fractions, in_scope
 from solver import problem as sp
 
 DEFAULT_PENALTY = 1.0
@@ -100,8 +102,8 @@ def prepare(round_file: RoundFile, priorities: Mapping[str, float], excluded: Ma
             for link in proposal.links
             if link.type == "after"
         ),
-        quotas=_quotas(round_file, request_owner, instruments, facility_of),
-        fair_return=_fair_return(round_file, request_owner, instruments, facility_of, priorities),
+        quotas=_quotas(round_file, request_owner, instrument_index, facility_of),
+        fair_return=_fair_return(round_file, request_owner, instrument_index, facility_of, priorities),
         pinned=pinned,
         previous=previous,
         proposals=tuple(proposal.id for proposal in proposals),
@@ -167,42 +169,59 @@ def _owner_exclusion(round_file: RoundFile, request_id: str, excluded: Mapping[s
     return "unknown request"
 
 
+@dataclass(frozen=True)
+class _Counting:
+    """Who counts for a quota or fair-return target: its instruments and, per key, each candidate's fraction.
+
+    A key is present once any candidate is in scope, even at fraction 0 (`attributed_fractions`).
+    """
+
+    instruments: frozenset[int]
+    weights: Mapping[str, Mapping[tuple[int, int], Fraction]]
+
+
+def _counting(
+    round_file: RoundFile,
+    request_owner: Sequence[tuple[Proposal, Request]],
+    facility_of: Mapping[str, Facility],
+    instrument_index: Mapping[str, int],
+    rule: Quota | FairReturnTarget,
+    attribution: Attribution,
+) -> _Counting:
+    scope = frozenset(
+        index
+        for instrument_id, index in instrument_index.items()
+        if in_scope(rule.scope, facility_of[instrument_id].id, instrument_id)
+    )
+    weights: dict[str, dict[tuple[int, int], Fraction]] = {}
+    for r, (proposal, request) in enumerate(request_owner):
+        for instrument_id in request.instruments:
+            i = instrument_index[instrument_id]
+            if i not in scope:
+                continue
+            country = facility_of[instrument_id].country
+            fractions = attributed_fractions(proposal, rule.category, country, round_file.country_groups, attribution)
+            for key, fraction in fractions.items():
+                weights.setdefault(key, {})[(r, i)] = fraction
+    return _Counting(scope, weights)
+
+
 def _quotas(
     round_file: RoundFile,
     request_owner: Sequence[tuple[Proposal, Request]],
-    instruments: Sequence[Instrument],
+    instrument_index: Mapping[str, int],
     facility_of: Mapping[str, Facility],
 ) -> tuple[sp.Quota, ...]:
     """One solver quota per round-file quota, or one per country for the each-country categories."""
-    instrument_index = {instrument.id: index for index, instrument in enumerate(instruments)}
     expanded = []
     for quota in round_file.quotas:
-        scope = frozenset(
-            index
-            for index, instrument in enumerate(instruments)
-            if in_scope(quota.scope, facility_of[instrument.id].id, instrument.id)
-        )
-        weights: dict[str, dict[tuple[int, int], Fraction]] = {}
-        for r, (proposal, request) in enumerate(request_owner):
-            for instrument_id in request.instruments:
-                i = instrument_index[instrument_id]
-                if i not in scope:
-                    continue
-                fractions = attributed_fractions(
-                    proposal,
-                    quota.category,
-                    facility_of[instrument_id].country,
-                    round_file.country_groups,
-                    quota.attribution,
-                )
-                for key, fraction in fractions.items():
-                    weights.setdefault(key, {})[(r, i)] = fraction
+        counting = _counting(round_file, request_owner, facility_of, instrument_index, quota, quota.attribution)
         per_key = quota.category.each_country or quota.category.each_foreign_country
-        for key, pair_weights in sorted(weights.items()):
+        for key, pair_weights in sorted(counting.weights.items()):
             expanded.append(
                 sp.Quota(
                     name=f"{quota.id}[{key}]" if per_key else quota.id,
-                    instruments=scope,
+                    instruments=counting.instruments,
                     weights={pair: weight for pair, weight in pair_weights.items() if weight},
                     min_share=None if quota.min_share is None else Fraction(str(quota.min_share)),
                     max_share=None if quota.max_share is None else Fraction(str(quota.max_share)),
@@ -217,7 +236,7 @@ def _quotas(
 def _fair_return(
     round_file: RoundFile,
     request_owner: Sequence[tuple[Proposal, Request]],
-    instruments: Sequence[Instrument],
+    instrument_index: Mapping[str, int],
     facility_of: Mapping[str, Facility],
     priorities: Mapping[str, float],
 ) -> tuple[sp.FairReturnTarget, ...]:
@@ -228,32 +247,15 @@ def _fair_return(
     price = fair_return.price_per_shift
     if price is None:
         price = statistics.median(priorities[proposal.id] for proposal, _ in request_owner) if request_owner else 1.0
-    instrument_index = {instrument.id: index for index, instrument in enumerate(instruments)}
     targets = []
     for target in fair_return.targets:
-        scope = frozenset(
-            index
-            for index, instrument in enumerate(instruments)
-            if in_scope(target.scope, facility_of[instrument.id].id, instrument.id)
-        )
-        weights: dict[tuple[int, int], Fraction] = {}
-        for r, (proposal, request) in enumerate(request_owner):
-            for instrument_id in request.instruments:
-                i = instrument_index[instrument_id]
-                if i not in scope:
-                    continue
-                country = facility_of[instrument_id].country
-                fractions = attributed_fractions(
-                    proposal, target.category, country, round_file.country_groups, fair_return.attribution
-                )
-                if fractions[WHOLE_CATEGORY]:
-                    weights[(r, i)] = fractions[WHOLE_CATEGORY]
+        counting = _counting(round_file, request_owner, facility_of, instrument_index, target, fair_return.attribution)
         history = [entry for entry in fair_return.history if entry.target == target.id]
         targets.append(
             sp.FairReturnTarget(
                 name=target.id,
-                instruments=scope,
-                weights=weights,
+                instruments=counting.instruments,
+                weights={pair: w for pair, w in counting.weights.get(WHOLE_CATEGORY, {}).items() if w},
                 share=Fraction(str(target.share)),
                 history_total=sum((Fraction(str(entry.shifts_total)) for entry in history), Fraction(0)),
                 history_part=sum((Fraction(str(entry.shifts)) for entry in history), Fraction(0)),
