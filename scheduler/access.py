@@ -108,10 +108,15 @@ class Operation(StrEnum):
 
 
 Rule = Callable[[Claims, Facts], Answer]
+Condition = Callable[[Claims, Facts], bool]
 
 
 def _allow_everyone(_: Claims, __: Facts) -> Answer:
     return Answer.ALLOW
+
+
+def _anyone_who_sees_it(_: Claims, __: Facts) -> bool:
+    return True
 
 
 def _admins(actor: Claims, _: Facts) -> Answer:
@@ -143,48 +148,50 @@ def _sees_proposal(actor: Claims, facts: Facts) -> bool:
     )
 
 
-def _read_proposal(actor: Claims, facts: Facts) -> Answer:
-    return Answer.ALLOW if _sees_proposal(actor, facts) else Answer.HIDE
+def _on_proposal(allowed: Condition) -> Rule:
+    """A rule on a proposal: to whoever may not see it, it does not exist; whoever sees it may act when `allowed`."""
+
+    def rule(actor: Claims, facts: Facts) -> Answer:
+        if not _sees_proposal(actor, facts):
+            return Answer.HIDE
+        return Answer.ALLOW if allowed(actor, facts) else Answer.FORBID
+
+    return rule
 
 
-def _owner(actor: Claims, facts: Facts) -> Answer:
-    if not _sees_proposal(actor, facts):
-        return Answer.HIDE
-    return Answer.ALLOW if actor.is_admin or facts.owner_id == actor.user_id else Answer.FORBID
+def _owner(actor: Claims, facts: Facts) -> bool:
+    return actor.is_admin or facts.owner_id == actor.user_id
 
 
-def _confidential(actor: Claims, facts: Facts) -> Answer:
-    """Panel results: admins, and the coordinators of the facilities the proposal asks for."""
-    if not _sees_proposal(actor, facts):
-        return Answer.HIDE
-    return Answer.ALLOW if coordinates_any(actor, facts.asks_for) else Answer.FORBID
+def _coordinates_asked_for(actor: Claims, facts: Facts) -> bool:
+    """Admins, and the coordinators of the facilities a proposal asks for (other round coordinators only read it)."""
+    return coordinates_any(actor, facts.asks_for)
 
 
-def _judge(actor: Claims, facts: Facts) -> Answer:
-    """The coordinators of the facilities a proposal asks for judge it; other round coordinators only read it."""
-    if not _sees_proposal(actor, facts):
-        return Answer.HIDE
-    return Answer.ALLOW if coordinates_any(actor, facts.asks_for) else Answer.FORBID
+def _assigned_reviewer(actor: Claims, facts: Facts) -> bool:
+    return actor.role == "reviewer" and actor.user_id in facts.reviewers
 
 
-def _review(actor: Claims, facts: Facts) -> Answer:
-    if not _sees_proposal(actor, facts):
-        return Answer.HIDE
-    return Answer.ALLOW if actor.role == "reviewer" and actor.user_id in facts.reviewers else Answer.FORBID
+def _on_schedule(allowed: Condition) -> Rule:
+    """A rule on a schedule version, for the round's coordinators when `allowed`: to anyone else a published
+    version is known to exist (proposers see their own slots elsewhere) and a draft is hidden."""
+
+    def rule(actor: Claims, facts: Facts) -> Answer:
+        if not coordinates_any(actor, facts.facilities):
+            return Answer.HIDE if facts.draft else Answer.FORBID
+        return Answer.ALLOW if allowed(actor, facts) else Answer.FORBID
+
+    return rule
 
 
-def _read_schedule(actor: Claims, facts: Facts) -> Answer:
-    """Published versions are known to exist (proposers see their own slots elsewhere); drafts are hidden."""
-    if coordinates_any(actor, facts.facilities):
-        return Answer.ALLOW
-    return Answer.HIDE if facts.draft else Answer.FORBID
+def _coordinates_everything_changed(actor: Claims, facts: Facts) -> bool:
+    """A version is changed only where every facility it touches (`asks_for`) is the coordinator's."""
+    return actor.is_admin or facts.asks_for <= actor.facilities
 
 
-def _change_schedule(actor: Claims, facts: Facts) -> Answer:
-    """A round's coordinator changes a version only where every facility it touches (`asks_for`) is theirs."""
-    if not coordinates_any(actor, facts.facilities):
-        return Answer.HIDE if facts.draft else Answer.FORBID
-    return Answer.ALLOW if actor.is_admin or facts.asks_for <= actor.facilities else Answer.FORBID
+def _coordinates_something_changed(actor: Claims, facts: Facts) -> bool:
+    """A facility's approval: its coordinators sign for it; admins publish without sign-offs and give none."""
+    return actor.role == "coordinator" and not actor.facilities.isdisjoint(facts.asks_for)
 
 
 def _confirm_account_facts(actor: Claims, facts: Facts) -> Answer:
@@ -192,21 +199,6 @@ def _confirm_account_facts(actor: Claims, facts: Facts) -> Answer:
     if coordinates_any(actor, facts.facilities):
         return Answer.ALLOW
     return Answer.HIDE if actor.role == "coordinator" else Answer.FORBID
-
-
-def _publish_schedule(actor: Claims, facts: Facts) -> Answer:
-    """Any of the round's coordinators; the sign-offs a shared round's draft needs are state, checked on publishing."""
-    if coordinates_any(actor, facts.facilities):
-        return Answer.ALLOW
-    return Answer.HIDE if facts.draft else Answer.FORBID
-
-
-def _sign_off_schedule(actor: Claims, facts: Facts) -> Answer:
-    """A facility's approval: its coordinators sign for it; admins publish without sign-offs and give none."""
-    if not coordinates_any(actor, facts.facilities):
-        return Answer.HIDE if facts.draft else Answer.FORBID
-    coordinates_changed = actor.role == "coordinator" and not actor.facilities.isdisjoint(facts.asks_for)
-    return Answer.ALLOW if coordinates_changed else Answer.FORBID
 
 
 def _own_account(actor: Claims, facts: Facts) -> Answer:
@@ -225,15 +217,15 @@ POLICY: dict[Operation, Rule] = {
     Operation.EXPORT_ROUND: _coordinators_of_any,
     Operation.READ_RANKING: _coordinators_of_any,
     Operation.SUBMIT_PROPOSAL: _proposers,
-    Operation.READ_PROPOSAL: _read_proposal,
-    Operation.CHANGE_PROPOSAL: _owner,
-    Operation.READ_CONFIDENTIAL: _confidential,
-    Operation.JUDGE_PROPOSAL: _judge,
-    Operation.REVIEW_PROPOSAL: _review,
-    Operation.READ_SCHEDULE: _read_schedule,
-    Operation.CHANGE_SCHEDULE: _change_schedule,
-    Operation.PUBLISH_SCHEDULE: _publish_schedule,
-    Operation.SIGN_OFF_SCHEDULE: _sign_off_schedule,
+    Operation.READ_PROPOSAL: _on_proposal(_anyone_who_sees_it),
+    Operation.CHANGE_PROPOSAL: _on_proposal(_owner),
+    Operation.READ_CONFIDENTIAL: _on_proposal(_coordinates_asked_for),
+    Operation.JUDGE_PROPOSAL: _on_proposal(_coordinates_asked_for),
+    Operation.REVIEW_PROPOSAL: _on_proposal(_assigned_reviewer),
+    Operation.READ_SCHEDULE: _on_schedule(_anyone_who_sees_it),
+    Operation.CHANGE_SCHEDULE: _on_schedule(_coordinates_everything_changed),
+    Operation.PUBLISH_SCHEDULE: _on_schedule(_anyone_who_sees_it),
+    Operation.SIGN_OFF_SCHEDULE: _on_schedule(_coordinates_something_changed),
     Operation.RUN_SOLVE: _coordinators_of_any,
     Operation.WATCH_SOLVE: _round_coordinators_hidden,
     Operation.MANAGE_USERS: _admins,
