@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.problems import problem
 from scheduler.db.engine import (
-    TransientConflicts,
+    Tally,
     is_sqlite,
     note_lost_connection,
     noting_lost_connections,
@@ -263,7 +263,7 @@ def _again_after_transient_conflict(session_scope_key: str) -> DefineMiddleware:
     return DefineMiddleware(wrap)
 
 
-async def _try(app: ASGIApp, scope: Scope, receive: Receive, send: Send, conflicts: TransientConflicts) -> bool:
+async def _try(app: ASGIApp, scope: Scope, receive: Receive, send: Send, conflicts: Tally) -> bool:
     """Runs the request once; False, and nothing sent, when it answered an error after a transient conflict."""
     held = False
 

@@ -68,29 +68,39 @@ def _closed_by_the_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> N
 
 
 @dataclass
-class ConnectionLosses:
+class Tally:
     count: int = 0
 
 
-_losses: ContextVar[ConnectionLosses | None] = ContextVar("connection_losses", default=None)
+class _Noted:
+    """Counts something the database met in the work done within `counting()` (this task and the greenlets
+    SQLAlchemy runs it in), whatever the error became on its way up: a caller can then tell it from a bug."""
+
+    def __init__(self, name: str) -> None:
+        self._current: ContextVar[Tally | None] = ContextVar(name, default=None)
+
+    @contextmanager
+    def counting(self) -> Iterator[Tally]:
+        tally = Tally()
+        token = self._current.set(tally)
+        try:
+            yield tally
+        finally:
+            self._current.reset(token)
+
+    def note(self) -> None:
+        if (tally := self._current.get()) is not None:
+            tally.count += 1
 
 
-@contextmanager
-def noting_lost_connections() -> Iterator[ConnectionLosses]:
-    """Counts the connections the database drops under the work done within (this task and the greenlets SQLAlchemy
-    runs it in), whatever the error became on its way up: a caller can then tell a lost connection from a bug."""
-    losses = ConnectionLosses()
-    token = _losses.set(losses)
-    try:
-        yield losses
-    finally:
-        _losses.reset(token)
+_lost_connections = _Noted("lost_connections")
+noting_lost_connections = _lost_connections.counting
+"""Counts the connections the database drops under the work done within."""
 
 
 def note_lost_connection() -> None:
     """For a loss seen where SQLAlchemy's error event is not: in another task that shares its result with this one."""
-    if (losses := _losses.get()) is not None:
-        losses.count += 1
+    _lost_connections.note()
 
 
 def _note_lost_connection(context: ExceptionContext) -> None:
@@ -117,26 +127,12 @@ def is_transient(error: BaseException | None) -> bool:
     return False
 
 
-@dataclass
-class TransientConflicts:
-    count: int = 0
-
-
-_conflicts: ContextVar[TransientConflicts | None] = ContextVar("transient_conflicts", default=None)
-
-
-@contextmanager
-def noting_transient_conflicts() -> Iterator[TransientConflicts]:
-    """Counts the transient conflicts (`is_transient`) the database met in the work done within, whatever they
-    became on their way up (a 409 or 500 of some wrapper): the caller may then run the work again."""
-    conflicts = TransientConflicts()
-    token = _conflicts.set(conflicts)
-    try:
-        yield conflicts
-    finally:
-        _conflicts.reset(token)
+_transient_conflicts = _Noted("transient_conflicts")
+noting_transient_conflicts = _transient_conflicts.counting
+"""Counts the transient conflicts (`is_transient`) the database met in the work done within: the caller may then
+run the work again."""
 
 
 def _note_transient_conflict(context: ExceptionContext) -> None:
-    if (conflicts := _conflicts.get()) is not None and is_transient(context.original_exception):
-        conflicts.count += 1
+    if is_transient(context.original_exception):
+        _transient_conflicts.note()
