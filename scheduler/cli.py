@@ -1,4 +1,4 @@
-"""`beamtime`: solve, validate, score and describe round files from the command line.
+"""`beamtime`: solve, validate, score, report on and describe round files from the command line.
 
 Exit status: 0 done, 1 a schedule breaks a rule (validate), 2 bad input.
 """
@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from scheduler.accounts.cli import add_user_command
 from scheduler.logs import configure_logging
+from scheduler.reports.cli import add_report_command
 from scheduler.roundfile.checks import InputError, load_round, load_schedule
 from scheduler.roundfile.contract import RoundFile, ScheduleFile
 from scheduler.roundfile.resolve import DEFAULT_FROZEN_DAYS, resolve_round
@@ -81,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("-o", "--output", type=Path, metavar="SCORED.json", help="write the scored round file")
     score.set_defaults(run=_score)
 
+    add_report_command(commands)
     add_user_command(commands)
     add_process_commands(commands)
     add_serve_command(commands)
