@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -37,7 +38,11 @@ PROGRESS_INTERVAL = 1.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command in `argv`, or this process's own command line (whose time limits then count from
+    the process's start)."""
+    started = _process_started() if argv is None else time.monotonic()
     args = _parser().parse_args(argv)
+    args.started = started
     configure_logging(LogSettings())
     try:
         return int(args.run(args))
@@ -116,7 +121,8 @@ def _aware_time(text: str) -> datetime:
 
 def _solve(args: argparse.Namespace) -> int:
     round_file = load_round(args.round)
-    prepared, schedule = solve_round(round_file, _engine_settings(args), None if args.quiet else ProgressPrinter())
+    progress = None if args.quiet else ProgressPrinter()
+    prepared, schedule = solve_round(round_file, _engine_settings(args), progress, started=args.started)
     _write(args.output, schedule)
     print(summary(prepared, schedule), file=sys.stderr)
     return 0
@@ -134,6 +140,17 @@ def _resolve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _process_started() -> float:
+    """When this process started, on the `time.monotonic()` clock; now where the system does not say
+    (Linux does, in /proc)."""
+    try:
+        since_boot = float(Path("/proc/uptime").read_text().split()[0])
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return time.monotonic()
+    return time.monotonic() - max(0.0, since_boot - ticks / os.sysconf("SC_CLK_TCK"))
+
+
 class ProgressPrinter:
     """Progress lines on stderr, at most one a second, so a long solve can be watched."""
 
@@ -142,10 +159,14 @@ class ProgressPrinter:
 
     def __call__(self, progress: Progress) -> None:
         now = time.monotonic()
-        if now - self._last < PROGRESS_INTERVAL and progress.phase != "greedy":
+        if now - self._last < PROGRESS_INTERVAL and progress.phase not in ("greedy", "done"):
             return
         self._last = now
-        bound = "" if progress.bound is None else f"  bound {progress.bound:,.1f}"
+        bound = ""
+        if progress.bound is not None:
+            bound = f"  bound {progress.bound:,.1f}"
+            if progress.bound > 0:
+                bound += f"  gap {max(0.0, progress.bound - progress.objective) / progress.bound:.2%}"
         print(
             f"[{progress.elapsed:7.1f}s] objective {progress.objective:,.1f}{bound}  ({progress.phase})",
             file=sys.stderr,

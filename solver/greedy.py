@@ -93,7 +93,14 @@ def _rank_order(problem: Problem) -> list[int]:
 
 def all_or_nothing_components(problem: Problem) -> list[tuple[int, ...] | None]:
     """Each request's all_or_nothing component (groups sharing a request stand or fall together), or None."""
-    parent = list(range(len(problem.requests)))
+    return joined(len(problem.requests), [group.requests for group in problem.all_or_nothing])
+
+
+def joined(count: int, groups: Iterable[Sequence[int]]) -> list[tuple[int, ...] | None]:
+    """For each of `count` items, its component when groups sharing an item are joined transitively
+    (members in order), or None when it is in no group."""
+    groups = [group for group in groups if group]
+    parent = list(range(count))
 
     def root(r: int) -> int:
         while parent[r] != r:
@@ -101,13 +108,13 @@ def all_or_nothing_components(problem: Problem) -> list[tuple[int, ...] | None]:
             r = parent[r]
         return r
 
-    for group in problem.all_or_nothing:
-        for r in group.requests[1:]:
-            parent[root(r)] = root(group.requests[0])
+    for group in groups:
+        for r in group[1:]:
+            parent[root(r)] = root(group[0])
     members: dict[int, list[int]] = defaultdict(list)
-    for r in sorted({r for group in problem.all_or_nothing for r in group.requests}):
+    for r in sorted({r for group in groups for r in group}):
         members[root(r)].append(r)
-    components: list[tuple[int, ...] | None] = [None] * len(problem.requests)
+    components: list[tuple[int, ...] | None] = [None] * count
     for group_members in members.values():
         component = tuple(group_members)
         for r in component:

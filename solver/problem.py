@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Literal
 
 Span = tuple[int, int]
 
@@ -136,4 +137,12 @@ class Settings:
     workers: int = 2
     seed: int = 0
     subsolve_seconds: float = 1.0
-    """Time for one neighbourhood re-solve in the improvement loop."""
+    """Time for one neighbourhood re-solve at first; adapted by outcome when `adaptive`."""
+    neighbourhood_candidates: int = 100
+    """Free candidates in one neighbourhood at first; adapted by outcome when `adaptive`."""
+    adaptive: bool = True
+    """Neighbourhood kinds chosen by their record, sizes and times adapted; else instrument clusters alone."""
+    strategy: Literal["lns", "cp-sat"] = "lns"
+    """"lns": the engine's neighbourhood search; "cp-sat": CP-SAT alone on the whole round (for comparison)."""
+    cp_sat: str = ""
+    """Extra CP-SAT parameters in its text format (e.g. "repair_hint:true"), for every solve."""

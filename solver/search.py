@@ -1,11 +1,13 @@
-"""The engine: greedy construction, a complete hint for CP-SAT, then a neighbourhood search.
+"""The engine: greedy construction, CP-SAT on the whole round, an adaptive neighbourhood search, polish.
 
 On two cores CP-SAT alone barely improves a good first schedule of a whole
-round in a minute (about 0.4 % on the medium fixture in 30 s). It does well on
-small sub-models, so the loop frees one instrument and those that share
-requests with it over a stretch of time, holds the rest, and re-solves that
-part for about a second, many times over. Measured on the medium fixture,
-sub-models of about 100 candidates and 1 s sub-solves did best (see BENCHMARKS.md).
+round in a minute. It does well on small sub-models, so the loop frees part of
+the schedule (some instruments over a stretch of time), holds the rest, and
+re-solves that part, many times over. Which part pays depends on the round's
+shape, so there are several kinds of neighbourhood (`solver.neighbourhoods`),
+chosen by their record; each kind's size and sub-solve time follow their
+outcomes. Between phases and before returning, `solver.polish` takes every free
+insertion and improving swap the sub-models left behind.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +24,8 @@ from solver.bound import lp_bound
 from solver.explain import explain_infeasibility, explain_unallocated
 from solver.greedy import greedy, is_feasible
 from solver.model import ModelData, Neighbourhood, build, objective_units
+from solver.neighbourhoods import Chooser, Outcome
+from solver.polish import polish
 from solver.problem import Placement, Problem, Settings
 from solver.solution import Progress, Solution, Status, primary_objective, quota_outcomes
 
@@ -33,10 +36,12 @@ WHOLE_MODEL_SHARE = 0.1
 WHOLE_MODEL_SECONDS = 5.0
 WHOLE_MODEL_CANDIDATES = 2000
 """Past this many candidates the whole model is only built when the greedy finds no valid schedule."""
-NEIGHBOURHOOD_CANDIDATES = 100
-"""Free candidates in one sub-model."""
 EXPLAIN_SECONDS_PER_REQUEST = 0.0002
 """Time kept back at the end for explaining unallocated requests, so the limit holds."""
+POLISH_SHARE = 0.1
+"""Most of the search time spent polishing between sub-solves."""
+POLISH_SECONDS_PER_REQUEST = 0.0003
+"""A first guess of a polish's time, kept back until one has been timed."""
 BOUND_TOLERANCE = 1e-6
 STOP_POLL_SECONDS = 0.05
 
@@ -48,37 +53,50 @@ class _Run:
     on_progress: ProgressCallback | None
     stop: threading.Event
     data: ModelData
-    started: float = field(default_factory=time.monotonic)
+    started: float
     best: list[Placement] = field(default_factory=list)
     best_units: int | None = None
     bound: float | None = None
-    proven_optimal: bool = False
+    model_solved: bool = False
+    """CP-SAT proved the whole model's objective (primary and secondary terms) optimal."""
+    primary_proven: bool = False
+    """The primary objective is proven optimal (by CP-SAT on a primary-only model)."""
     first_solution_seconds: float | None = None
+    polish_seconds: float = 0.0
+    """How long the last full polish took (at first a guess from the round's size): what to keep
+    back for the final one."""
     stats: dict[str, float] = field(default_factory=dict)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
     def remaining(self) -> float:
-        reserve = EXPLAIN_SECONDS_PER_REQUEST * len(self.problem.requests)
+        reserve = EXPLAIN_SECONDS_PER_REQUEST * len(self.problem.requests) + 1.5 * self.polish_seconds
         return self.settings.time_limit - reserve - self.elapsed()
 
-    def offer(self, placements: list[Placement], phase: str) -> None:
-        """Keep `placements` if they score at least as well as the best so far."""
+    def offer(self, placements: list[Placement], phase: str) -> bool:
+        """Keep `placements` if they score at least as well as the best so far; whether they score better."""
         units = objective_units(self.problem, self.data, placements)
         if self.best_units is not None and units < self.best_units:
-            return
+            return False
         improved = self.best_units is None or units > self.best_units
         self.best, self.best_units = placements, units
         if self.first_solution_seconds is None:
             self.first_solution_seconds = self.elapsed()
         if improved:
             self.report(phase)
+        return improved
 
     def report(self, phase: str) -> None:
-        if self.on_progress:
+        if self.on_progress and self.best_units is not None:
             objective = primary_objective(self.problem, self.best)
             self.on_progress(Progress(self.elapsed(), objective, self.bound, phase))
+
+    def polish(self, phase: str) -> None:
+        began = time.monotonic()
+        deadline = self.started + self.settings.time_limit - EXPLAIN_SECONDS_PER_REQUEST * len(self.problem.requests)
+        self.offer(polish(self.problem, self.data, self.best, deadline), phase)
+        self.polish_seconds = time.monotonic() - began
 
 
 def _solve_unless_stopped(solver: cp_model.CpSolver, model: cp_model.CpModel, stop: threading.Event) -> int:
@@ -105,20 +123,28 @@ def solve(
     settings: Settings = Settings(),
     on_progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
+    started: float | None = None,
 ) -> Solution:
-    """Best schedule found within `settings.time_limit`; `stop` ends the search early, keeping the best."""
-    run = _Run(problem, settings, on_progress, stop or threading.Event(), ModelData.of(problem))
+    """Best schedule found by `started + settings.time_limit` (`time.monotonic()`, by default now);
+    `stop` ends the search early, keeping the best."""
+    started = time.monotonic() if started is None else started
     constructed = greedy(problem)
+    run = _Run(problem, settings, on_progress, stop or threading.Event(), ModelData.of(problem), started)
+    run.polish_seconds = POLISH_SECONDS_PER_REQUEST * len(problem.requests)
     if not is_feasible(problem, constructed):
         run.offer(constructed, "greedy")
     run.bound = _lp_bound_or_none(problem)
+    run.report("bound")
     whole = run.best_units is None or len(problem.candidates()) <= WHOLE_MODEL_CANDIDATES
-    if whole and _solve_whole(run) == "infeasible":
+    if (settings.strategy == "cp-sat" or whole) and _solve_whole(run) == "infeasible":
         return _infeasible(problem, settings, run.started)
     if run.best_units is None:
         return _no_schedule_found(run)
-    if not run.proven_optimal:
-        _improve(run)
+    if not run.model_solved:
+        run.polish("polish")
+        if settings.strategy == "lns":
+            _improve(run)
+        run.polish("polish")
     return _finish(run)
 
 
@@ -131,6 +157,8 @@ def _lp_bound_or_none(problem: Problem) -> float | None:
 
 def _solver(settings: Settings, seconds: float, seed: int) -> cp_model.CpSolver:
     solver = cp_model.CpSolver()
+    if settings.cp_sat:
+        solver.parameters.merge_text_format(settings.cp_sat)
     solver.parameters.max_time_in_seconds = max(0.05, seconds)
     solver.parameters.num_workers = max(1, settings.workers)
     solver.parameters.random_seed = seed
@@ -141,25 +169,27 @@ def _solve_whole(run: _Run) -> Status:
     """CP-SAT on the whole round from the constructed schedule; small rounds are proven optimal here.
 
     Without a valid constructed schedule (pins or quotas the greedy cannot satisfy),
-    CP-SAT gets the remaining time to find one or prove there is none.
+    or with the "cp-sat" strategy, CP-SAT gets the remaining time.
     """
     built = build(run.problem, run.data)
     constructed = run.best_units is not None
+    budget = run.remaining()
     if constructed:
         built.add_hint(run.best)
-        budget = min(run.settings.time_limit * WHOLE_MODEL_SHARE, WHOLE_MODEL_SECONDS)
-    else:
-        budget = run.remaining()
-    solver = _solver(run.settings, min(budget, run.remaining()), run.settings.seed)
+        if run.settings.strategy == "lns":
+            budget = min(run.settings.time_limit * WHOLE_MODEL_SHARE, WHOLE_MODEL_SECONDS, budget)
+    solver = _solver(run.settings, budget, run.settings.seed)
     status = _solve_unless_stopped(solver, built.model, run.stop)
     if status == cp_model.INFEASIBLE:
         return "infeasible"
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        run.offer(built.schedule(solver), "whole")
-        run.proven_optimal = status == cp_model.OPTIMAL
-        if _objective_is_primary(run.problem, run.data.scale):
+        primary_only = _objective_is_primary(run.problem, run.data.scale)
+        run.model_solved = status == cp_model.OPTIMAL
+        run.primary_proven = run.model_solved and primary_only
+        if primary_only:
             cp_bound = primary_objective(run.problem, built.fixed) + solver.best_objective_bound / run.data.scale
             run.bound = cp_bound if run.bound is None else min(run.bound, cp_bound)
+        run.offer(built.schedule(solver), "whole")
     return "feasible"
 
 
@@ -172,76 +202,49 @@ def _objective_is_primary(problem: Problem, scale: int) -> bool:
 
 
 def _improve(run: _Run) -> None:
+    """Sub-solves of chosen neighbourhoods until the time is up, with a polish when they stall."""
     rng = random.Random(run.settings.seed)
     pinned = set(run.problem.pinned)
-    chooser = _NeighbourhoodChooser(run.problem, rng)
+    chooser = Chooser(run.problem, run.settings, rng)
     iterations = improvements = 0
-    building = solving = 0.0
+    building = solving = polishing = 0.0
+    last_polish = time.monotonic()
     while run.remaining() > 0.2 and not run.stop.is_set():
         began = time.monotonic()
-        neighbourhood = chooser.choose(run.best)
+        kind, neighbourhood, seconds = chooser.choose(run.best)
         held = [p for p in run.best if not _inside(p, neighbourhood) or p in pinned]
         built = build(run.problem, run.data, neighbourhood, held)
         built.add_hint([p for p in run.best if _inside(p, neighbourhood)])
-        seconds = min(run.settings.subsolve_seconds, run.remaining())
-        solver = _solver(run.settings, seconds, rng.randrange(1 << 30))
+        solver = _solver(run.settings, min(seconds, run.remaining()), rng.randrange(1 << 30))
         built_at = time.monotonic()
         status = _solve_unless_stopped(solver, built.model, run.stop)
+        solved_at = time.monotonic()
         building += built_at - began
-        solving += time.monotonic() - built_at
+        solving += solved_at - built_at
         iterations += 1
+        improved = False
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            before = run.best_units
-            run.offer(built.schedule(solver), "neighbourhood")
-            improvements += run.best_units != before
+            improved = run.offer(built.schedule(solver), f"neighbourhood ({kind})")
+            improvements += improved
+        chooser.learn(Outcome(kind, improved, status == cp_model.OPTIMAL, solved_at - built_at, solved_at - began))
+        since = time.monotonic() - last_polish
+        if since * POLISH_SHARE > run.polish_seconds and run.remaining() > run.polish_seconds:
+            run.polish("polish")
+            polishing += run.polish_seconds
+            last_polish = time.monotonic()
     run.stats = {
         "neighbourhoods": iterations,
         "improvements": improvements,
         "building_seconds": round(building, 2),
         "solving_seconds": round(solving, 2),
+        "polishing_seconds": round(polishing, 2),
+        **chooser.stats(),
     }
 
 
 def _inside(placement: Placement, neighbourhood: Neighbourhood) -> bool:
     low, high = neighbourhood.window
     return placement.instrument in neighbourhood.instruments and low <= placement.start and placement.end <= high
-
-
-class _NeighbourhoodChooser:
-    """A random instrument, then instruments that share requests with it, over a window sized so
-    that about NEIGHBOURHOOD_CANDIDATES candidates are free."""
-
-    def __init__(self, problem: Problem, rng: random.Random) -> None:
-        self.problem = problem
-        self.rng = rng
-        self.candidates: dict[int, int] = defaultdict(int)
-        self.neighbours: dict[int, set[int]] = defaultdict(set)
-        for request in problem.requests:
-            for i in request.instruments:
-                self.candidates[i] += 1
-                self.neighbours[i].update(set(request.instruments) - {i})
-
-    def choose(self, placements: list[Placement]) -> Neighbourhood:
-        placed = {p.request for p in placements}
-        potential = [1.0] * len(self.problem.instruments)
-        for r, request in enumerate(self.problem.requests):
-            if r not in placed:
-                for i in request.instruments:
-                    potential[i] += request.priority * request.min_shifts
-        first = self.rng.choices(range(len(potential)), weights=potential)[0]
-        chosen = {first}
-        count = self.candidates[first]
-        frontier = sorted(self.neighbours[first])
-        while frontier and count < NEIGHBOURHOOD_CANDIDATES and self.rng.random() < 0.7:
-            extra = frontier.pop(self.rng.randrange(len(frontier)))
-            chosen.add(extra)
-            count += self.candidates[extra]
-        horizon = self.problem.horizon
-        if count <= NEIGHBOURHOOD_CANDIDATES:
-            return Neighbourhood(frozenset(chosen), (0, horizon))
-        width = max(1, horizon * NEIGHBOURHOOD_CANDIDATES // count)
-        start = self.rng.randrange(max(1, horizon - width + 1))
-        return Neighbourhood(frozenset(chosen), (start, start + width))
 
 
 def _finish(run: _Run) -> Solution:
@@ -251,8 +254,10 @@ def _finish(run: _Run) -> Solution:
     bound = run.bound
     if bound is not None and objective - bound <= BOUND_TOLERANCE * max(1.0, objective):
         bound = max(bound, objective)  # the LP solver's own tolerance, not a looser bound
+    closed = bound is not None and bound - objective <= BOUND_TOLERANCE * max(1.0, objective)
+    run.report("done")
     return Solution(
-        status="optimal" if run.proven_optimal else "feasible",
+        status="optimal" if run.primary_proven or closed else "feasible",
         placements=tuple(sorted(run.best, key=lambda p: (p.instrument, p.start))),
         objective=objective,
         bound=bound,

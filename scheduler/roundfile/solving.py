@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from scheduler.roundfile.scoring import ProposalScore, ScoringError, score_round
 from solver.problem import Settings
 from solver.search import ProgressCallback, solve
 
+SCHEDULE_SECONDS_PER_REQUEST = 0.0001
+"""Time kept back for turning the solution into a schedule file, so the limit holds for the whole solve."""
 _PROPOSAL_PATH = re.compile(r"^\$\.proposals\[(\d+)\]")
 _ALLOCATION_PATH = re.compile(r"^\$\.previous_schedule\[(\d+)\]")
 
@@ -134,16 +137,21 @@ def solve_round(
     settings: Settings = Settings(),
     on_progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
+    started: float | None = None,
 ) -> tuple[Prepared, ScheduleFile]:
-    """Scores the proposals that lack a priority, then allocates the round.
+    """Scores the proposals that lack a priority, then allocates the round by `started`
+    (`time.monotonic()`, by default now) plus the time limit: checking, scoring and
+    preparing the round count against the limit, and the schedule file is kept back time for.
 
     Proposals that break the file's rules are set aside (`set_aside`): their requests are
     unallocated as `not_feasible`, the detail saying why.
     """
+    started = time.monotonic() if started is None else started
     aside = set_aside(round_file)
     scores = ranked_with_set_aside(round_file)
     excluded = exclusions(scores)
     without_their_allocations = round_file.model_copy(update={"previous_schedule": aside.round_file.previous_schedule})
     prepared = prepare(without_their_allocations, priorities(scores), excluded)
-    solution = solve(prepared.problem, settings, on_progress, stop)
+    writing = SCHEDULE_SECONDS_PER_REQUEST * len(prepared.problem.requests)
+    solution = solve(prepared.problem, settings, on_progress, stop, started - writing)
     return prepared, schedule_file(prepared, solution)
