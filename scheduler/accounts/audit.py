@@ -11,7 +11,7 @@ from typing import Any
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -44,12 +44,11 @@ async def entries(
     entity_id: str | None = None,
     user_id: int | None = None,
 ) -> OffsetPagination[AuditEntryPublic]:
-    """Newest first, so the latest changes are on the first page."""
-    query: Select[Any] = select(AuditEntry).order_by(col(AuditEntry.id).desc())
-    if entity is not None:
-        query = query.where(col(AuditEntry.entity) == entity)
-    if entity_id is not None:
-        query = query.where(col(AuditEntry.entity_id) == entity_id)
-    if user_id is not None:
-        query = query.where(col(AuditEntry.user_id) == user_id)
+    """Newest first, so the latest changes are on the first page; each filter given narrows the list."""
+    given = {"entity": entity, "entity_id": entity_id, "user_id": user_id}
+    query = (
+        select(AuditEntry)
+        .filter_by(**{column: value for column, value in given.items() if value is not None})
+        .order_by(col(AuditEntry.id).desc())
+    )
     return await AuditService(session=session).page(page, query, AuditEntryPublic)

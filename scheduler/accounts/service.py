@@ -253,16 +253,6 @@ async def _coordinated_codes_by_user(session: AsyncSession, user_ids: list[int])
 
 
 def _public(user: User, facility_codes: list[str]) -> UserPublic:
-    assert user.id is not None
-    return UserPublic(
-        id=user.id,
-        email=user.email,
-        name=user.name,
-        role=user.role,
-        active=user.active,
-        facilities=facility_codes,
-        created_at=user.created_at,
-        country=user.country,
-        institution=user.institution,
-        country_confirmed=user.country_confirmed,
+    return UserPublic.model_validate(
+        user.model_dump(include=set(UserPublic.model_fields)) | {"facilities": facility_codes}
     )

@@ -107,18 +107,8 @@ def _change(request: str, proposal: str, old: Allocation | None, new: Allocation
     return AllocationChange(
         request=request,
         proposal=proposal,
-        before=None if old is None else _slot(old),
-        after=None if new is None else _slot(new),
-    )
-
-
-def _slot(allocation: Allocation) -> Slot:
-    return Slot(
-        instrument=allocation.instrument,
-        start_shift=allocation.start_shift,
-        shifts=allocation.shifts,
-        start=allocation.start,
-        end=allocation.end,
+        before=None if old is None else Slot.model_validate(old, from_attributes=True),
+        after=None if new is None else Slot.model_validate(new, from_attributes=True),
     )
 
 

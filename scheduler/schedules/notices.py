@@ -187,18 +187,12 @@ async def my_changes(session: AsyncSession, user_id: int, page: LimitOffset) -> 
     )
     items = [
         ChangeNoticePublic(
-            id=notice.id,
+            **notice.model_dump(exclude={"proposal_id", "request_code"}),
+            request=notice.request_code,
+            proposal=proposal_code,
             round_id=round_id,
             round=round_code,
-            proposal=proposal_code,
-            request=notice.request_code,
-            schedule_version_id=notice.schedule_version_id,
             version=number,
-            kind=notice.kind,
-            before=notice.before,
-            after=notice.after,
-            reason=notice.reason,
-            created_at=notice.created_at,
         )
         for notice, proposal_code, round_id, round_code, number in rows
     ]
