@@ -1,166 +1,581 @@
-"""Why a request got no time, and which hard rules make a round infeasible.
+"""Why a request got no time, in terms a coordinator can act on; and which hard rules make a round infeasible.
 
-Reasons are tested in the order a coordinator would ask: could it ever fit
-(windows), does a linked request rule it out, is there a gap on any of its
-instruments (capacity), would shared equipment or the reserve or a link or a
-quota stop it there. A request that would fit with nothing against it is
-reported as capacity with the place it would fit, so the answer stays honest.
+Each unallocated request is asked, in order:
+1. Could it ever fit? Its dates against the maintenance windows and the team's unavailability (`window`).
+2. Is there a gap for it in the schedule as it is? If not, the allocations holding the time it could use
+   are its `competitors`, lowest priority first. When all of them rank higher it lost to better proposals;
+   when a lower-ranked block's removal alone would make room, the explanation says why that block stays
+   (pinned, linked, needed for a quota, worth more, kept for stability, or the search's limit): `held`.
+3. Where there is a gap, which rule stops it there: shared equipment, the reserve, an after link, a quota
+   (named, with its share against the bound, the headroom in shifts and what the request would add).
+4. All-or-nothing partners are explained together. Steps 1-3 ignore those links, so a member that fits
+   alone points at the member that does not and repeats that member's own cause: two partners never
+   explain each other. When every member fits alone they are tried together.
+A request that fits with every rule holding was left out because the search stopped: that is never
+called `capacity` (there is room); see `TIMED_OUT`.
+
+The work is interval arithmetic per instrument and quota tallies changed per move, so explaining a
+facility-size round takes a fraction of a second (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from fractions import Fraction
 
 import numpy as np
-from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
+from solver.greedy import all_or_nothing_components
 from solver.model import ModelData, build, free_runs, merged
-from solver.problem import Placement, Problem, Settings
-from solver.solution import Reason, Unallocated, quota_outcome
+from solver.problem import Placement, Problem, Settings, Span
+from solver.solution import HeldBlock, Reason, StayReason, Unallocated, quota_deviation
 
 DIAGNOSIS_SECONDS = 30.0
 
-Mask = NDArray[np.bool_]
+TIMED_OUT: Reason = "window"
+"""The reason given to a request that fits as it is (or after an improving swap) but was not placed.
+
+The file format's reasons have no value for "the search stopped"; `capacity` would claim there is no
+room, and `below_cutoff`/`not_feasible` would tell the proposer the scoring rules refused it (the
+proposer's status page shows those as "not scheduled"). `window` (the solve's time window ran out)
+keeps the request waitlisted, and the detail says plainly that the search stopped and where it fits.
+"""
+
+_STAY_REASON: dict[StayReason, Reason] = {
+    "pinned": "capacity",
+    "link": "link",
+    "quota": "quota",
+    "soft_quota": "quota",
+    "stability": "capacity",
+    "objective": "capacity",
+    "equipment": "equipment",
+    "reserve": "capacity",
+    "search_limit": TIMED_OUT,
+}
+
+Change = tuple[Placement, int]
+"""A placement added (+1) or removed (-1)."""
 
 
-class _Occupancy:
-    """Shifts each instrument and equipment item has taken in a schedule."""
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    reason: Reason
+    detail: str
+    competitors: tuple[int, ...] = ()
+    held: tuple[HeldBlock, ...] = ()
+    fits: Placement | None = None
+    """Where it fits with every rule holding, when only its all-or-nothing partners could stop it."""
+    search_stopped: bool = False
+    """Nothing but the search's limit stopped it (it fits, or an improving swap makes room)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _QuotaEffect:
+    """What a set of changes does to the quotas: the hard ones it breaks, the soft penalty it adds."""
+
+    broken: tuple[str, ...]
+    soft: tuple[str, ...]
+    penalty: float
+
+
+class _Schedule:
+    """A schedule as intervals per instrument, equipment use per shift and quota tallies, changed in place."""
 
     def __init__(self, problem: Problem, placements: Sequence[Placement]) -> None:
         self.problem = problem
-        self.busy = [np.zeros(problem.horizon, dtype=bool) for _ in problem.instruments]
-        self.used = np.zeros(len(problem.instruments), dtype=np.int64)
+        self.placed: dict[int, Placement] = {}
+        self.on: dict[int, list[Placement]] = defaultdict(list)
+        """Each instrument's blocks in order (they do not overlap, so ends are in order too)."""
+        self.ends: dict[int, list[int]] = defaultdict(list)
+        self.used = [0] * len(problem.instruments)
         self.equipment = [np.zeros(problem.horizon, dtype=np.int64) for _ in problem.equipment]
-        self.placed = {p.request: p for p in placements}
-        for p in placements:
-            changeover = problem.instruments[p.instrument].changeover
-            self.busy[p.instrument][max(0, p.start - changeover) : p.end + changeover] = True
-            self.used[p.instrument] += p.shifts
-            for e in problem.requests[p.request].equipment:
-                self.equipment[e][p.start : p.end] += 1
+        self.totals = [0] * len(problem.quotas)
+        self.attributed = [Fraction(0)] * len(problem.quotas)
+        self.quotas_on: dict[int, list[int]] = defaultdict(list)
+        for k, quota in enumerate(problem.quotas):
+            for i in quota.instruments:
+                self.quotas_on[i].append(k)
+        self.pinned = {pin.request for pin in problem.pinned}
+        self.previous = set(problem.previous)
+        self.components = all_or_nothing_components(problem)
+        self.after_links: dict[int, list[int]] = defaultdict(list)
+        for index, link in enumerate(problem.after):
+            self.after_links[link.first].append(index)
+            self.after_links[link.then].append(index)
+        for placement in placements:
+            self.add(placement)
 
-    def closed(self, r: int, i: int, with_schedule: bool) -> Mask:
-        """Shifts where request `r` may not lie on instrument `i`."""
+    def add(self, placement: Placement) -> None:
+        self.placed[placement.request] = placement
+        blocks = self.on[placement.instrument]
+        k = bisect.bisect_right(self.ends[placement.instrument], placement.end)
+        blocks.insert(k, placement)
+        self.ends[placement.instrument].insert(k, placement.end)
+        self._count(placement, 1)
+
+    def remove(self, placement: Placement) -> None:
+        del self.placed[placement.request]
+        k = self.on[placement.instrument].index(placement)
+        del self.on[placement.instrument][k], self.ends[placement.instrument][k]
+        self._count(placement, -1)
+
+    def _count(self, placement: Placement, sign: int) -> None:
+        self.used[placement.instrument] += sign * placement.shifts
+        for e in self.problem.requests[placement.request].equipment:
+            self.equipment[e][placement.start : placement.end] += sign
+        for k in self.quotas_on[placement.instrument]:
+            self.totals[k] += sign * placement.shifts
+            weight = self.problem.quotas[k].weights.get((placement.request, placement.instrument))
+            if weight:
+                self.attributed[k] += sign * weight * placement.shifts
+
+    # Space
+
+    def usable(self, r: int, i: int) -> list[Span]:
+        """Runs of at least `min_shifts` within the request's dates, free of windows and unavailability."""
         request = self.problem.requests[r]
-        mask = np.ones(self.problem.horizon, dtype=bool)
-        latest = self.problem.horizon if request.latest is None else request.latest
+        latest = self.problem.horizon if request.latest is None else min(request.latest, self.problem.horizon)
         spans = merged(self.problem.instruments[i].blocked, request.unavailable)
-        for start, end in free_runs(spans, request.earliest, min(latest, self.problem.horizon)):
-            mask[start:end] = False
-        if with_schedule:
-            mask |= self.busy[i]
-        return mask
+        return [(a, b) for a, b in free_runs(spans, request.earliest, latest) if b - a >= request.min_shifts]
 
-    def equipment_full(self, r: int) -> Mask:
-        full = np.zeros(self.problem.horizon, dtype=bool)
-        for e in self.problem.requests[r].equipment:
-            full |= self.equipment[e] >= self.problem.equipment[e].units
-        return full
+    def _around(self, i: int, low: int, high: int) -> Iterable[Placement]:
+        """Placements on `i` whose block padded by the changeover overlaps `[low, high)`."""
+        changeover = self.problem.instruments[i].changeover
+        blocks = self.on.get(i, [])
+        k = bisect.bisect_right(self.ends.get(i, []), low - changeover)
+        while k < len(blocks) and blocks[k].start - changeover < high:
+            yield blocks[k]
+            k += 1
+
+    def holding(self, i: int, runs: Iterable[Span]) -> list[Placement]:
+        return [p for a, b in runs for p in self._around(i, a, b)]
+
+    def free(self, r: int, i: int, runs: Iterable[Span], removed: Placement | None = None) -> list[Span]:
+        """The parts of `runs` no block (but `removed`) holds, at least `min_shifts` long."""
+        changeover = self.problem.instruments[i].changeover
+        length = self.problem.requests[r].min_shifts
+        found = []
+        for a, b in runs:
+            cursor = a
+            for p in self._around(i, a, b):
+                if p == removed:
+                    continue
+                if p.start - changeover - cursor >= length:
+                    found.append((cursor, p.start - changeover))
+                cursor = max(cursor, p.end + changeover)
+            if b - cursor >= length:
+                found.append((cursor, b))
+        return found
+
+    # Rules at a place
+
+    def equipment_free(self, r: int, start: int, shifts: int, removed: Placement | None = None) -> bool:
+        problem = self.problem
+        for e in problem.requests[r].equipment:
+            use = self.equipment[e][start : start + shifts].copy()
+            if removed is not None and e in problem.requests[removed.request].equipment:
+                low, high = max(start, removed.start), min(start + shifts, removed.end)
+                if low < high:
+                    use[low - start : high - start] -= 1
+            if bool((use >= problem.equipment[e].units).any()):
+                return False
+        return True
+
+    def reserve_allows(self, i: int, shifts: int, removed: Placement | None = None) -> bool:
+        capacity = self.problem.instruments[i].capacity
+        freed = removed.shifts if removed is not None and removed.instrument == i else 0
+        return capacity is None or self.used[i] - freed + shifts <= capacity
+
+    def after_holds(self, r: int, start: int, shifts: int, removed: Placement | None = None) -> bool:
+        for index in self.after_links[r]:
+            link = self.problem.after[index]
+            partner = self.placed.get(link.then if link.first == r else link.first)
+            if partner is None or partner == removed:
+                continue
+            gap = partner.start - (start + shifts) if link.first == r else start - partner.end
+            if gap < link.min_gap or (link.max_gap is not None and gap > link.max_gap):
+                return False
+        return True
+
+    def after_partners(self, r: int) -> list[int]:
+        links = (self.problem.after[index] for index in self.after_links[r])
+        return [p for link in links for p in (link.first, link.then) if p != r and p in self.placed]
+
+    def quota_effect(self, changes: Sequence[Change]) -> _QuotaEffect:
+        """Hard quotas the changes break (worse than before) and the soft penalty they add, in words."""
+        problem = self.problem
+        affected = sorted({k for placement, _ in changes for k in self.quotas_on[placement.instrument]})
+        broken, soft = [], []
+        penalty = 0.0
+        for k in affected:
+            quota = problem.quotas[k]
+            total, attributed = self.totals[k], self.attributed[k]
+            for placement, sign in changes:
+                if placement.instrument in quota.instruments:
+                    weight = quota.weights.get((placement.request, placement.instrument), Fraction(0))
+                    total += sign * placement.shifts
+                    attributed += sign * weight * placement.shifts
+            was = quota_deviation(quota, self.totals[k], self.attributed[k])
+            now = quota_deviation(quota, total, attributed)
+            if now <= was:
+                continue
+            words = self.quota_words(k, changes, total, attributed)
+            if quota.soft:
+                penalty += float(now - was) * quota.penalty
+                soft.append(f"{words}, a penalty of {float(now - was) * quota.penalty:.2f}")
+            else:
+                broken.append(words)
+        return _QuotaEffect(tuple(broken), tuple(soft), penalty)
+
+    def quota_words(self, k: int, changes: Sequence[Change], total: int, attributed: Fraction) -> str:
+        """The quota's share now against its bound, the headroom for the request added, and the share after."""
+        quota = self.problem.quotas[k]
+        before_total, before = self.totals[k], self.attributed[k]
+        share = f"{float(before / before_total):.1%} of {before_total} shifts" if before_total else "no shifts yet"
+        after = f"{float(attributed / total):.1%}" if total else "nothing"
+        side, bound = (
+            ("maximum", quota.max_share) if _over(quota.max_share, total, attributed) else ("minimum", quota.min_share)
+        )
+        added = [p for p, sign in changes if sign > 0 and p.instrument in quota.instruments]
+        removed = [p for p, sign in changes if sign < 0 and p.instrument in quota.instruments]
+        moved = f"adding {sum(p.shifts for p in added)} shifts" if added else "adding nothing"
+        if removed:
+            moved += f" and removing {sum(p.shifts for p in removed)}"
+        counted = sum(
+            (quota.weights.get((p.request, p.instrument), Fraction(0)) * p.shifts * sign for p, sign in changes),
+            Fraction(0),
+        )
+        headroom = ""
+        if added:
+            weight = quota.weights.get((added[0].request, added[0].instrument), Fraction(0))
+            room = _headroom(bound, side, before_total, before, weight)
+            headroom = f"; headroom {room:.1f} shifts for a request counted like this one" if room is not None else ""
+        return (
+            f"{'soft' if quota.soft else 'hard'} quota {quota.name} is at {share} against its {side} "
+            f"{float(bound or 0):.0%}{headroom}; {moved} ({float(counted):+.1f} counted to it) takes it to {after}"
+        )
 
 
-def _starts(closed: Mask, length: int) -> list[int]:
-    """Starts of blocks of `length` shifts that avoid every closed shift."""
-    if length > len(closed):
-        return []
-    window = np.lib.stride_tricks.sliding_window_view(closed, length)
-    return [int(s) for s in np.flatnonzero(~window.any(axis=1))]
+def _over(maximum: Fraction | None, total: int, attributed: Fraction) -> bool:
+    return maximum is not None and attributed > maximum * total
+
+
+def _headroom(bound: Fraction | None, side: str, total: int, attributed: Fraction, weight: Fraction) -> float | None:
+    """Most shifts of a request counting `weight` per shift that keep the bound; None when any number does."""
+    if bound is None:
+        return None
+    if side == "maximum":
+        if weight <= bound:
+            return None
+        return max(0.0, float((bound * total - attributed) / (weight - bound)))
+    if weight >= bound:
+        return None
+    return max(0.0, float((attributed - bound * total) / (bound - weight)))
+
+
+class _Explainer:
+    def __init__(self, problem: Problem, placements: Sequence[Placement]) -> None:
+        self.problem = problem
+        self.schedule = _Schedule(problem, placements)
+
+    def name(self, r: int) -> str:
+        return self.problem.requests[r].name
+
+    def names(self, requests: Iterable[int]) -> str:
+        return ", ".join(self.name(r) for r in requests)
+
+    def instrument_names(self, instruments: Iterable[int]) -> str:
+        return ", ".join(self.problem.instruments[i].name for i in instruments)
+
+    def priority(self, r: int) -> float:
+        return self.problem.requests[r].priority
+
+    def explain(self) -> tuple[Unallocated, ...]:
+        verdicts: dict[int, _Verdict] = {}
+        for r in range(len(self.problem.requests)):
+            if r in self.schedule.placed or r in verdicts:
+                continue
+            members = self.schedule.components[r] or (r,)
+            unplaced = [m for m in members if m not in self.schedule.placed]
+            if len(unplaced) == 1:
+                verdict = self.alone(r)
+                verdicts[r] = verdict if verdict.fits is None else self.timed_out(verdict, verdict.fits, ())
+            else:
+                verdicts.update(self.together(unplaced))
+        return tuple(
+            Unallocated(r, verdict.reason, verdict.detail, verdict.competitors, verdict.held)
+            for r, verdict in sorted(verdicts.items())
+        )
+
+    def timed_out(self, verdict: _Verdict, where: Placement, partners: Sequence[Placement]) -> _Verdict:
+        others = "".join(
+            f", with {self.name(p.request)} at shift {p.start} on {self.instrument_names([p.instrument])}"
+            for p in partners
+        )
+        detail = (
+            f"fits as it is at shift {where.start} on {self.instrument_names([where.instrument])}{others} "
+            "with every rule holding; the search stopped at its time limit before placing it "
+            "(solve again with a longer limit, or add it by hand)"
+        )
+        return replace(verdict, reason=TIMED_OUT, detail=detail, search_stopped=True)
+
+    # One request, its all-or-nothing partners aside
+
+    def alone(self, r: int) -> _Verdict:
+        request = self.problem.requests[r]
+        usable = {i: runs for i in request.instruments if (runs := self.schedule.usable(r, i))}
+        if not usable:
+            return _Verdict(
+                "window",
+                f"no {request.min_shifts} consecutive shifts on {self.instrument_names(request.instruments)} "
+                "are free of maintenance windows and the team's unavailability within its dates",
+            )
+        holders = {p.request for i, runs in usable.items() for p in self.schedule.holding(i, runs)}
+        competitors = tuple(sorted(holders, key=lambda c: (self.priority(c), self.name(c))))
+        gaps = {i: gaps for i, runs in usable.items() if (gaps := self.schedule.free(r, i, runs))}
+        if gaps:
+            return self.at_a_gap(r, gaps, competitors)
+        return self.behind_others(r, usable, competitors)
+
+    def at_a_gap(self, r: int, gaps: dict[int, list[Span]], competitors: tuple[int, ...]) -> _Verdict:
+        schedule, request = self.schedule, self.problem.requests[r]
+        length = request.min_shifts
+        places = [(i, s) for i, runs in gaps.items() for a, b in runs for s in range(a, b - length + 1)]
+        places = [(i, s) for i, s in places if schedule.equipment_free(r, s, length)]
+        if not places:
+            items = ", ".join(self.problem.equipment[e].name for e in request.equipment)
+            return _Verdict("equipment", f"{items} is in use at every gap its instruments have", competitors)
+        places = [(i, s) for i, s in places if schedule.reserve_allows(i, length)]
+        if not places:
+            full = self.instrument_names(gaps)
+            return _Verdict("capacity", f"{full} reached the share of time kept in reserve", competitors)
+        places = [(i, s) for i, s in places if schedule.after_holds(r, s, length)]
+        if not places:
+            partners = self.names(schedule.after_partners(r))
+            return _Verdict("link", f"no gap keeps the required distance to its linked {partners}", competitors)
+        first: dict[int, int] = {}
+        for i, s in places:
+            first.setdefault(i, s)
+        effects = {i: schedule.quota_effect([(Placement(r, i, s, length), 1)]) for i, s in first.items()}
+        gain = request.priority * length
+        for i, effect in effects.items():
+            if not effect.broken and effect.penalty < gain:
+                return _Verdict(TIMED_OUT, "", competitors, fits=Placement(r, i, first[i], length), search_stopped=True)
+        costly = [effect for effect in effects.values() if not effect.broken]
+        if costly:
+            return _Verdict(
+                "quota",
+                f"placing it ({length} shifts x {request.priority:.2f} = {gain:.2f}) would cost more in soft "
+                f"quota penalties than it adds: {'; '.join(costly[0].soft)}",
+                competitors,
+            )
+        return _Verdict(
+            "quota", f"giving it time would break {'; '.join(effects[next(iter(effects))].broken)}", competitors
+        )
+
+    def behind_others(self, r: int, usable: dict[int, list[Span]], competitors: tuple[int, ...]) -> _Verdict:
+        request = self.problem.requests[r]
+        mine = request.priority
+        where = self.instrument_names(usable)
+        if not competitors:
+            return _Verdict("capacity", f"{where} have no free {request.min_shifts}-shift gap within its dates")
+        lower = [c for c in competitors if self.priority(c) < mine]
+        if not lower:
+            lowest = self.priority(competitors[0])
+            higher = "rank higher" if lowest > mine else "rank as high or higher"
+            return _Verdict(
+                "capacity",
+                f"all {len(competitors)} blocks in its dates on {where} {higher}; "
+                f"lowest {lowest:.2f} vs its {mine:.2f}",
+                competitors,
+            )
+        held: list[tuple[int, StayReason, str]] = []
+        for c in lower:
+            block = self.schedule.placed[c]
+            why = self.why_it_stays(r, block, usable[block.instrument])
+            if why is not None:
+                held.append((c, *why))
+        if not held:
+            return _Verdict(
+                "capacity",
+                f"{len(lower)} of the {len(competitors)} blocks in its dates on {where} rank lower (lowest "
+                f"{self.priority(lower[0]):.2f} vs its {mine:.2f}), but removing any one of them alone leaves no "
+                f"{request.min_shifts}-shift gap",
+                competitors,
+            )
+        c, stays, words = held[0]
+        block = self.schedule.placed[c]
+        more = f"; {len(held) - 1} more lower-ranked blocks would each make room" if len(held) > 1 else ""
+        return _Verdict(
+            _STAY_REASON[stays],
+            f"{self.name(c)} (priority {self.priority(c):.2f} vs {mine:.2f}) holds shifts {block.start}-"
+            f"{block.end - 1} on {self.instrument_names([block.instrument])} that {self.name(r)} could use; "
+            f"it stays because {words}{more}",
+            competitors,
+            tuple(HeldBlock(c, stays) for c, stays, _ in held),
+            search_stopped=stays == "search_limit",
+        )
+
+    def why_it_stays(self, r: int, block: Placement, runs: list[Span]) -> tuple[StayReason, str] | None:
+        """Why `block` stays when its removal alone would make room for `r`; None when it would not."""
+        schedule, request = self.schedule, self.problem.requests[r]
+        changeover = self.problem.instruments[block.instrument].changeover
+        low, high = block.start - changeover, block.end + changeover
+        near = [(a, b) for a, b in runs if a < high and low < b]
+        gaps = schedule.free(r, block.instrument, near, removed=block)
+        if not gaps:
+            return None
+        if block.request in schedule.pinned:
+            return "pinned", "it is pinned: kept exactly from the schedule in force (as in the frozen horizon)"
+        partners = [m for m in schedule.components[block.request] or () if m != block.request and m in schedule.placed]
+        if partners:
+            return "link", f"it is linked all-or-nothing with {self.names(partners)}, which keep their time"
+        places = self.places_in(r, block, gaps)
+        spots = [p for p in places if schedule.equipment_free(r, p.start, p.shifts, block)]
+        if not spots:
+            items = ", ".join(self.problem.equipment[e].name for e in request.equipment)
+            return "equipment", f"{items} is in use there"
+        spots = [p for p in spots if schedule.after_holds(r, p.start, p.shifts, block)]
+        if not spots:
+            return (
+                "link",
+                f"no place there keeps the required distance to its linked {self.names(schedule.after_partners(r))}",
+            )
+        spots = [p for p in spots if schedule.reserve_allows(p.instrument, p.shifts, block)]
+        if not spots:
+            return "reserve", f"{self.name(r)} would take {self.instrument_names([block.instrument])} into its reserve"
+        return self.worth_of_swap(block, spots[0])
+
+    def places_in(self, r: int, block: Placement, gaps: list[Span]) -> list[Placement]:
+        """Your blocks in the freed gaps: longest length first, then earliest start."""
+        request = self.problem.requests[r]
+        places = []
+        for a, b in gaps:
+            for shifts in sorted({min(request.shifts, b - a), request.min_shifts}, reverse=True):
+                places += [Placement(r, block.instrument, s, shifts) for s in range(a, b - shifts + 1)]
+        return sorted(places, key=lambda p: (-p.shifts, p.start))
+
+    def worth_of_swap(self, block: Placement, place: Placement) -> tuple[StayReason, str]:
+        """Why a swap that keeps every space rule is not made: a hard quota, or it does not pay."""
+        problem, me = self.problem, self.name(place.request)
+        effect = self.schedule.quota_effect([(block, -1), (place, 1)])
+        if effect.broken:
+            return "quota", f"removing it for {me} would break {'; '.join(effect.broken)}"
+        theirs = problem.requests[block.request].priority * block.shifts
+        mine = problem.requests[place.request].priority * place.shifts
+        if theirs >= mine:
+            return "objective", (
+                f"its {block.shifts} shifts x {problem.requests[block.request].priority:.2f} = {theirs:.2f} are worth "
+                f"at least {me}'s {place.shifts} x {problem.requests[place.request].priority:.2f} = {mine:.2f}"
+            )
+        bonus = problem.stability * theirs if block in self.schedule.previous else 0.0
+        if theirs + bonus >= mine:
+            return (
+                "stability",
+                f"it is kept from the schedule in force, worth {theirs + bonus:.2f} to {me}'s {mine:.2f}",
+            )
+        if theirs + bonus + effect.penalty >= mine:
+            return "soft_quota", f"the swap costs more in soft quota penalties than it gains: {'; '.join(effect.soft)}"
+        return "search_limit", (
+            f"of the search's limit: {me} at shift {place.start} for {place.shifts} shifts instead passes every rule "
+            f"and raises the objective by {mine - theirs - bonus - effect.penalty:.2f}"
+        )
+
+    # All-or-nothing partners
+
+    def together(self, members: Sequence[int]) -> dict[int, _Verdict]:
+        """Members stopped by a cause of their own keep it; the others point at one of them (the root cause)."""
+        alone = {m: self.alone(m) for m in members}
+        stuck = [m for m in members if alone[m].fits is None and not alone[m].search_stopped]
+        if not stuck:
+            if all(alone[m].fits is not None for m in members):
+                return self.tried_together(members, alone)
+            linked = {
+                m: f"; it is linked all-or-nothing with {self.names(o for o in members if o != m)}" for m in members
+            }
+            return {
+                m: self.timed_out(v, v.fits, ()) if v.fits else replace(v, detail=v.detail + linked[m])
+                for m, v in alone.items()
+            }
+        root = min(stuck, key=lambda m: (alone[m].reason != "window", members.index(m)))
+        verdicts = {}
+        for m in members:
+            others = [o for o in members if o != m]
+            partner_stuck = any(o in stuck for o in others)
+            held = tuple(
+                HeldBlock(h.request, "link") if partner_stuck and h.stays_because == "search_limit" else h
+                for h in alone[m].held
+            )
+            if m in stuck:
+                verdicts[m] = replace(alone[m], held=held)
+            else:
+                verdicts[m] = _Verdict(
+                    "link",
+                    f"linked all-or-nothing with {self.names(others)}; {self.name(root)} got no time because "
+                    f"{alone[root].detail}",
+                    alone[m].competitors,
+                    held,
+                )
+        return verdicts
+
+    def tried_together(self, members: Sequence[int], alone: dict[int, _Verdict]) -> dict[int, _Verdict]:
+        """Members that each fit alone: the quotas judge their blocks together, then they are placed one after
+        another. All fit (the search stopped), or the quota or the first member that no longer fits says why."""
+        schedule = self.schedule
+        jointly = schedule.quota_effect([(verdict.fits, 1) for verdict in alone.values() if verdict.fits])
+        if jointly.broken:
+            return self.group_verdicts(members, alone, "quota", f"they would break {'; '.join(jointly.broken)}")
+        placed: list[Placement] = []
+        failure: tuple[int, _Verdict] | None = None
+        try:
+            for m in members:
+                verdict = alone[m] if not placed else self.alone(m)
+                if verdict.fits is None:
+                    failure = (m, verdict)
+                    break
+                placed.append(verdict.fits)
+                schedule.add(verdict.fits)
+        finally:
+            for placement in placed:
+                schedule.remove(placement)
+        if failure is not None:
+            m, verdict = failure
+            first = self.names(p.request for p in placed)
+            why = f"with {first} placed, {self.name(m)} no longer fits: {verdict.detail}"
+            return self.group_verdicts(members, alone, verdict.reason, why)
+        gain = sum(self.problem.requests[p.request].priority * p.shifts for p in placed)
+        effect = schedule.quota_effect([(p, 1) for p in placed])
+        if effect.broken:
+            return self.group_verdicts(members, alone, "quota", f"they would break {'; '.join(effect.broken)}")
+        if effect.penalty >= gain:
+            why = f"they would cost more in soft quota penalties than they add ({gain:.2f}): {'; '.join(effect.soft)}"
+            return self.group_verdicts(members, alone, "quota", why)
+        return {
+            m: self.timed_out(alone[m], where, [p for p in placed if p.request != m])
+            for m, where in zip(members, placed, strict=True)
+        }
+
+    def group_verdicts(
+        self, members: Sequence[int], alone: dict[int, _Verdict], reason: Reason, why: str
+    ) -> dict[int, _Verdict]:
+        return {
+            m: _Verdict(
+                reason,
+                f"it fits alone, but it is linked all-or-nothing with {self.names(o for o in members if o != m)} "
+                f"and together they do not: {why}",
+                alone[m].competitors,
+            )
+            for m in members
+        }
 
 
 def explain_unallocated(problem: Problem, placements: Sequence[Placement]) -> tuple[Unallocated, ...]:
-    occupancy = _Occupancy(problem, placements)
-    never = {r for r in range(len(problem.requests)) if not _could_ever_fit(occupancy, r)}
-    partners: dict[int, set[int]] = defaultdict(set)
-    for link in problem.all_or_nothing:
-        for r in link.requests:
-            partners[r].update(set(link.requests) - {r})
-    explained = []
-    for r in range(len(problem.requests)):
-        if r in occupancy.placed:
-            continue
-        reason, detail = _reason(problem, occupancy, r, never, partners[r])
-        explained.append(Unallocated(r, reason, detail))
-    return tuple(explained)
-
-
-def _could_ever_fit(occupancy: _Occupancy, r: int) -> bool:
-    length = occupancy.problem.requests[r].min_shifts
-    return any(_starts(occupancy.closed(r, i, False), length) for i in occupancy.problem.requests[r].instruments)
-
-
-def _names(problem: Problem, instruments: Sequence[int]) -> str:
-    return ", ".join(problem.instruments[i].name for i in instruments)
-
-
-def _reason(problem: Problem, occupancy: _Occupancy, r: int, never: set[int], partners: set[int]) -> tuple[Reason, str]:
-    request = problem.requests[r]
-    length = request.min_shifts
-    if r in never:
-        return "window", (
-            f"no {length} consecutive shifts on {_names(problem, request.instruments)} are free of "
-            "maintenance windows and the team's unavailability within its dates"
-        )
-    hopeless = sorted(problem.requests[p].name for p in partners & never)
-    if hopeless:
-        return "link", f"linked all-or-nothing with {', '.join(hopeless)}, which can never be scheduled"
-    gaps = {i: _starts(occupancy.closed(r, i, True), length) for i in request.instruments}
-    if not any(gaps.values()):
-        return "capacity", f"{_names(problem, request.instruments)} have no free {length}-shift gap left"
-    full = occupancy.equipment_full(r)
-    usable = {i: [s for s in starts if not full[s : s + length].any()] for i, starts in gaps.items()}
-    if not any(usable.values()):
-        items = ", ".join(problem.equipment[e].name for e in request.equipment)
-        return "equipment", f"{items} is in use at every gap its instruments have"
-    room = {i: starts for i, starts in usable.items() if starts and _has_room(problem, occupancy, i, length)}
-    if not room:
-        return "capacity", f"{_names(problem, list(usable))} reached the share of time kept in reserve"
-    unplaced = sorted(problem.requests[p].name for p in partners if p not in occupancy.placed)
-    if unplaced:
-        return "link", f"linked all-or-nothing with {', '.join(unplaced)}, which got no time"
-    room = {i: [s for s in starts if _after_links_hold(problem, occupancy, r, s, length)] for i, starts in room.items()}
-    if not any(room.values()):
-        return "link", "no gap keeps the required distance to its linked request"
-    i, start = next((i, starts[0]) for i, starts in room.items() if starts)
-    broken = _quotas_broken_by(problem, _placements_with(occupancy, Placement(r, i, start, length)), occupancy)
-    if broken:
-        return "quota", f"giving it time would break {', '.join(broken)}"
-    return "capacity", (
-        f"would fit at shift {start} on {problem.instruments[i].name}, but the search did not place it "
-        "within its time limit"
-    )
-
-
-def _has_room(problem: Problem, occupancy: _Occupancy, i: int, length: int) -> bool:
-    capacity = problem.instruments[i].capacity
-    return capacity is None or occupancy.used[i] + length <= capacity
-
-
-def _after_links_hold(problem: Problem, occupancy: _Occupancy, r: int, start: int, length: int) -> bool:
-    for link in problem.after:
-        if link.then == r and (first := occupancy.placed.get(link.first)):
-            gap = start - first.end
-        elif link.first == r and (then := occupancy.placed.get(link.then)):
-            gap = then.start - (start + length)
-        else:
-            continue
-        if gap < link.min_gap or (link.max_gap is not None and gap > link.max_gap):
-            return False
-    return True
-
-
-def _placements_with(occupancy: _Occupancy, extra: Placement) -> list[Placement]:
-    return [*occupancy.placed.values(), extra]
-
-
-def _quotas_broken_by(problem: Problem, after: list[Placement], occupancy: _Occupancy) -> list[str]:
-    before = list(occupancy.placed.values())
-    broken = []
-    for index, quota in enumerate(problem.quotas):
-        was, now = quota_outcome(problem, index, before), quota_outcome(problem, index, after)
-        if now.deviation > was.deviation and (not quota.soft or now.penalty - was.penalty > 0):
-            broken.append(f"{'soft' if quota.soft else 'hard'} quota {quota.group or quota.name}")
-    return broken
+    """Every unallocated request with its reason, its competitors and the lower-ranked blocks that stay."""
+    return _Explainer(problem, placements).explain()
 
 
 def explain_infeasibility(problem: Problem, settings: Settings) -> tuple[str, ...]:

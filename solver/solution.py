@@ -11,6 +11,10 @@ from solver.problem import Placement, Problem, Quota
 
 Status = Literal["optimal", "feasible", "infeasible", "unknown"]
 Reason = Literal["capacity", "quota", "window", "link", "equipment"]
+StayReason = Literal[
+    "pinned", "link", "quota", "soft_quota", "stability", "objective", "equipment", "reserve", "search_limit"
+]
+"""Why a lower-ranked block whose removal alone would make room for a request stays."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +40,21 @@ class QuotaOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldBlock:
+    """A lower-ranked allocation whose removal alone would make room for an unallocated request."""
+
+    request: int
+    stays_because: StayReason
+
+
+@dataclass(frozen=True, slots=True)
 class Unallocated:
     request: int
     reason: Reason
     detail: str
+    competitors: tuple[int, ...] = ()
+    """Requests allocated in the time this one could use on its instruments, lowest priority first."""
+    held: tuple[HeldBlock, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,13 +87,19 @@ def quota_outcome(problem: Problem, index: int, placements: Sequence[Placement])
         if p.instrument in quota.instruments:
             total += p.shifts
             attributed += quota.weights.get((p.request, p.instrument), Fraction(0)) * p.shifts
+    deviation = quota_deviation(quota, total, attributed)
+    penalty = float(deviation) * quota.penalty if quota.soft else 0.0
+    return QuotaOutcome(index, attributed / total if total else None, deviation, penalty)
+
+
+def quota_deviation(quota: Quota, total: int, attributed: Fraction) -> Fraction:
+    """Shifts of shortfall below min_share plus excess above max_share."""
     deviation = Fraction(0)
     if quota.min_share is not None:
         deviation += max(Fraction(0), quota.min_share * total - attributed)
     if quota.max_share is not None:
         deviation += max(Fraction(0), attributed - quota.max_share * total)
-    penalty = float(deviation) * quota.penalty if quota.soft else 0.0
-    return QuotaOutcome(index, attributed / total if total else None, deviation, penalty)
+    return deviation
 
 
 def quota_outcomes(problem: Problem, placements: Sequence[Placement]) -> tuple[QuotaOutcome, ...]:
