@@ -29,6 +29,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from api.i18n import locale_of, problem_title
 from scheduler.errors import Conflict, DomainError, Forbidden, NotFound, PreconditionFailed
 from scheduler.roundfile.checks import InputError, InputProblem, load_round, problems_from_validation_error
 from scheduler.roundfile.contract import RoundFile
@@ -39,12 +40,16 @@ log = structlog.get_logger(__name__)
 
 
 class Problem(ProblemDetailsException):
-    """Our shape of RFC 9457: `about:blank`, the status's phrase as title, `errors` as JSON paths, and
-    the path asked for as `instance` (the plugin's conversions never see the request, the answer does)."""
+    """Our shape of RFC 9457: `about:blank`, the status's phrase as title in the request's language (English or
+    Russian, `api.i18n`), `errors` as JSON paths, and the path asked for as `instance` (the plugin's conversions
+    never see the request, the answer does)."""
 
     def to_response(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         if self.instance is None:
             self.instance = request.url.path
+        locale = locale_of(request)
+        self.title = problem_title(self.status_code, locale)
+        self.headers = {**(self.headers or {}), "Content-Language": locale}
         return super().to_response(request)
 
 
@@ -61,15 +66,7 @@ def _problem(
         headers=dict(headers) if headers else None,
         extra=None if errors is None else {"errors": errors},
         type_="about:blank",
-        title=_title(status),
     )
-
-
-def _title(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 def problem(
