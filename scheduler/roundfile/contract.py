@@ -11,7 +11,7 @@ live in `scheduler.roundfile.checks`, so that every problem is reported at once.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -374,6 +374,19 @@ class Competitor(Strict):
     priority: float
 
 
+StayReason = Literal[
+    "pinned", "link", "quota", "soft_quota", "stability", "objective", "equipment", "reserve", "search_limit"
+]
+"""Why a lower-ranked block whose removal alone would make room for a request stays (docs/round-format.md)."""
+
+
+class HeldBlock(Strict):
+    """A lower-ranked allocation whose removal alone would make room for the unallocated request."""
+
+    request: Id
+    stays_because: StayReason
+
+
 class Unallocated(Strict):
     proposal: Id
     request: Id
@@ -383,6 +396,20 @@ class Unallocated(Strict):
         default=None,
         description="The allocations holding the time this request could use in its dates on its instruments, "
         "lower-ranked first.",
+    )
+    held: Annotated[list[HeldBlock], Field(max_length=MAX_REQUESTS)] | None = Field(
+        default=None,
+        description="Extension: the lower-ranked competitors whose removal alone would make room, and why each stays.",
+    )
+
+
+class RankFairness(Strict):
+    """Extension: how often a lower-ranked block holds time that a better unallocated request could take alone."""
+
+    requests: Annotated[int, Field(ge=0, description="Unallocated requests with at least one held block.")]
+    blocks: Annotated[int, Field(ge=0, description="Held blocks, counted once per request they hold back.")]
+    stays_because: Annotated[dict[StayReason, int], Field(max_length=len(get_args(StayReason)))] = Field(
+        default={}, description="Held blocks by why they stay."
     )
 
 
@@ -443,6 +470,7 @@ class ScheduleFile(Strict):
         default=[], max_length=MAX_REQUESTS, description="Extension: infeasibility causes and warnings, in words."
     )
     fair_return: Annotated[list[FairReturnReport], Field(max_length=MAX_QUOTAS)] | None = None
+    rank_fairness: RankFairness | None = None
     changes: ScheduleChanges | None = Field(
         default=None, description="Extension: changes against the schedule in force."
     )

@@ -9,11 +9,16 @@ from scheduler.roundfile.build import Prepared
 from scheduler.roundfile.contract import (
     SCHEDULE_FORMAT,
     Allocation,
+    Competitor,
     FairReturnReport,
+    HeldBlock,
     QuotaReport,
+    RankFairness,
     ScheduleFile,
     Unallocated,
 )
+from solver import solution as solution_module
+from solver.explain import TIMED_OUT
 from solver.fair_return import fair_return_outcomes
 from solver.solution import QuotaOutcome, Solution
 
@@ -36,21 +41,13 @@ def schedule_file(prepared: Prepared, solution: Solution) -> ScheduleFile:
         )
         for p in solution.placements
     ]
-    unallocated = [
-        Unallocated(
-            proposal=prepared.proposal_of_request[u.request],
-            request=prepared.request_ids[u.request],
-            reason=u.reason,
-            detail=u.detail,
-        )
-        for u in solution.unallocated
-    ]
+    unallocated = [_unallocated(prepared, u) for u in solution.unallocated]
     if solution.status in ("infeasible", "unknown") and not solution.placements:
         unallocated = [
             Unallocated(
                 proposal=prepared.proposal_of_request[r],
                 request=request_id,
-                reason="capacity",
+                reason="capacity" if solution.status == "infeasible" else TIMED_OUT,
                 detail=f"no schedule: the round is {solution.status}; see notes",
             )
             for r, request_id in enumerate(prepared.request_ids)
@@ -74,6 +71,30 @@ def schedule_file(prepared: Prepared, solution: Solution) -> ScheduleFile:
         quotas=_quota_reports(prepared, solution.quotas),
         notes=list(solution.infeasibility),
         fair_return=_fair_return_reports(prepared, solution) if problem.fair_return else None,
+        rank_fairness=_rank_fairness(solution) if solution.placements else None,
+    )
+
+
+def _unallocated(prepared: Prepared, explained: solution_module.Unallocated) -> Unallocated:
+    problem, ids = prepared.problem, prepared.request_ids
+    return Unallocated(
+        proposal=prepared.proposal_of_request[explained.request],
+        request=ids[explained.request],
+        reason=explained.reason,
+        detail=explained.detail,
+        competitors=[Competitor(request=ids[c], priority=problem.requests[c].priority) for c in explained.competitors]
+        or None,
+        held=[HeldBlock(request=ids[h.request], stays_because=h.stays_because) for h in explained.held] or None,
+    )
+
+
+def _rank_fairness(solution: Solution) -> RankFairness:
+    """How many unallocated requests a lower-ranked block holds back alone, and why those blocks stay."""
+    held = [h for u in solution.unallocated for h in u.held]
+    return RankFairness(
+        requests=sum(1 for u in solution.unallocated if u.held),
+        blocks=len(held),
+        stays_because=dict(Counter(h.stays_because for h in held).most_common()),
     )
 
 
@@ -159,6 +180,13 @@ def summary(prepared: Prepared, schedule: ScheduleFile) -> str:
     reasons = Counter(item.reason for item in schedule.unallocated)
     if reasons:
         lines.append("unallocated: " + ", ".join(f"{reason} {count}" for reason, count in reasons.most_common()))
+    if schedule.rank_fairness is not None and schedule.rank_fairness.requests:
+        fairness = schedule.rank_fairness
+        why = ", ".join(f"{stay} {count}" for stay, count in fairness.stays_because.items())
+        lines.append(
+            f"rank fairness: {fairness.requests} unallocated requests would fit by removing one lower-ranked "
+            f"block alone ({fairness.blocks} such blocks; they stay because: {why})"
+        )
     if schedule.changes is not None:
         changes = schedule.changes
         lines.append(

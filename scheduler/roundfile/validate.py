@@ -130,6 +130,7 @@ def validate_schedule(
         *_check_objective(round_file, schedule, priorities),
         *naming,
         *_check_coverage(round_file, schedule),
+        *_check_competitors(schedule),
         *_check_blocks(placed, grid, blocked),
         *_check_changeovers(placed),
         *_check_request_windows(placed, grid),
@@ -140,6 +141,35 @@ def validate_schedule(
         *_check_pins(round_file, placed),
         *_check_excluded(placed, set(excluded)),
     ]
+
+
+def _check_competitors(schedule: ScheduleFile) -> list[Violation]:
+    """An unallocated request's competitors and held blocks are allocations of this schedule, at their priority."""
+    priority = {allocation.request: allocation.priority for allocation in schedule.allocations}
+    violations = []
+    for index, unallocated in enumerate(schedule.unallocated):
+        competitors = {competitor.request for competitor in unallocated.competitors or []}
+        for k, competitor in enumerate(unallocated.competitors or []):
+            path = f"$.unallocated[{index}].competitors[{k}]"
+            if competitor.request not in priority:
+                violations.append(Violation(1, path, f"competitor {competitor.request} has no allocation"))
+            elif not math.isclose(competitor.priority, priority[competitor.request]):
+                violations.append(
+                    Violation(
+                        1,
+                        path,
+                        f"competitor {competitor.request} has priority {competitor.priority:g}, its allocation "
+                        f"{priority[competitor.request]:g}",
+                    )
+                )
+        for k, held in enumerate(unallocated.held or []):
+            if held.request not in competitors:
+                violations.append(
+                    Violation(
+                        1, f"$.unallocated[{index}].held[{k}]", f"held block {held.request} is not a listed competitor"
+                    )
+                )
+    return violations
 
 
 def _blocked_shifts(round_file: RoundFile, grid: _Grid) -> dict[str, dict[int, str]]:
