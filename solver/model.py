@@ -403,14 +403,17 @@ def _quota_rows(problem: Problem) -> list[QuotaRow]:
         for bound, sign in ((quota.min_share, 1), (quota.max_share, -1)):
             if bound is None:
                 continue
-            raw = {
-                (r, i): quota.weights.get((r, i), Fraction(0)) - bound
+            weights = {
+                (r, i): quota.weights.get((r, i), Fraction(0))
                 for r, request in enumerate(problem.requests)
                 for i in request.instruments
                 if i in quota.instruments
             }
+            # Fractions per distinct weight, not per candidate: a facility round has ~10^5 candidates.
+            raw = {weight: weight - bound for weight in set(weights.values())}
             denominator = math.lcm(*(value.denominator for value in raw.values()), bound.denominator)
-            coefficients = {key: int(value * denominator) for key, value in raw.items()}
+            integral = {weight: int(value * denominator) for weight, value in raw.items()}
+            coefficients = {key: integral[weight] for key, weight in weights.items()}
             rows.append(QuotaRow(index, sign, coefficients, denominator))
     return rows
 
