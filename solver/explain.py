@@ -90,6 +90,7 @@ class _Schedule:
         self.placed: dict[int, Placement] = {}
         self.on: dict[int, list[Placement]] = defaultdict(list)
         """Each instrument's blocks in order (they do not overlap, so ends are in order too)."""
+        self.starts: dict[int, list[int]] = defaultdict(list)
         self.ends: dict[int, list[int]] = defaultdict(list)
         self.used = [0] * len(problem.instruments)
         self.equipment = [np.zeros(problem.horizon, dtype=np.int64) for _ in problem.equipment]
@@ -114,13 +115,14 @@ class _Schedule:
         blocks = self.on[placement.instrument]
         k = bisect.bisect_right(self.ends[placement.instrument], placement.end)
         blocks.insert(k, placement)
+        self.starts[placement.instrument].insert(k, placement.start)
         self.ends[placement.instrument].insert(k, placement.end)
         self._count(placement, 1)
 
     def remove(self, placement: Placement) -> None:
         del self.placed[placement.request]
         k = self.on[placement.instrument].index(placement)
-        del self.on[placement.instrument][k], self.ends[placement.instrument][k]
+        del self.on[placement.instrument][k], self.starts[placement.instrument][k], self.ends[placement.instrument][k]
         self._count(placement, -1)
 
     def _count(self, placement: Placement, sign: int) -> None:
@@ -142,14 +144,11 @@ class _Schedule:
         spans = merged(self.problem.instruments[i].blocked, request.unavailable)
         return [(a, b) for a, b in free_runs(spans, request.earliest, latest) if b - a >= request.min_shifts]
 
-    def _around(self, i: int, low: int, high: int) -> Iterable[Placement]:
+    def _around(self, i: int, low: int, high: int) -> list[Placement]:
         """Placements on `i` whose block padded by the changeover overlaps `[low, high)`."""
         changeover = self.problem.instruments[i].changeover
-        blocks = self.on.get(i, [])
-        k = bisect.bisect_right(self.ends.get(i, []), low - changeover)
-        while k < len(blocks) and blocks[k].start - changeover < high:
-            yield blocks[k]
-            k += 1
+        first = bisect.bisect_right(self.ends[i], low - changeover)
+        return self.on[i][first : bisect.bisect_left(self.starts[i], high + changeover, first)]
 
     def holding(self, i: int, runs: Iterable[Span]) -> list[Placement]:
         return [p for a, b in runs for p in self._around(i, a, b)]
@@ -162,7 +161,7 @@ class _Schedule:
         for a, b in runs:
             cursor = a
             for p in self._around(i, a, b):
-                if p == removed:
+                if p is removed:
                     continue
                 if p.start - changeover - cursor >= length:
                     found.append((cursor, p.start - changeover))
@@ -194,7 +193,7 @@ class _Schedule:
         for index in self.after_links[r]:
             link = self.problem.after[index]
             partner = self.placed.get(link.then if link.first == r else link.first)
-            if partner is None or partner == removed:
+            if partner is None or partner is removed:
                 continue
             gap = partner.start - (start + shifts) if link.first == r else start - partner.end
             if gap < link.min_gap or (link.max_gap is not None and gap > link.max_gap):
@@ -281,6 +280,8 @@ class _Explainer:
     def __init__(self, problem: Problem, placements: Sequence[Placement]) -> None:
         self.problem = problem
         self.schedule = _Schedule(problem, placements)
+        self.rank_key = [(request.priority, request.name) for request in problem.requests]
+        """Lowest priority first, then by name."""
 
     def name(self, r: int) -> str:
         return self.problem.requests[r].name
@@ -335,7 +336,7 @@ class _Explainer:
                 "are free of maintenance windows and the team's unavailability within its dates",
             )
         holders = {p.request for i, runs in usable.items() for p in self.schedule.holding(i, runs)}
-        competitors = tuple(sorted(holders, key=lambda c: (self.priority(c), self.name(c))))
+        competitors = tuple(sorted(holders, key=self.rank_key.__getitem__))
         gaps = {i: gaps for i, runs in usable.items() if (gaps := self.schedule.free(r, i, runs))}
         if gaps:
             return self.at_a_gap(r, gaps, competitors)
