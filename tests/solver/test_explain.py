@@ -12,7 +12,7 @@ from typing import Any
 
 from solver.explain import TIMED_OUT, explain_unallocated
 from solver.greedy import is_feasible
-from solver.problem import AllOrNothing, Instrument, Placement, Problem, Quota, Request
+from solver.problem import AllOrNothing, Equipment, Instrument, Placement, Problem, Quota, Request
 from solver.solution import Unallocated
 
 
@@ -205,3 +205,61 @@ def test_a_request_that_fits_as_it_is_is_told_the_search_stopped() -> None:
     assert left_out.reason == TIMED_OUT != "capacity"
     assert left_out.detail.startswith("fits as it is at shift 4 on XAFS with every rule holding; the search stopped")
     assert _names(problem, left_out.competitors) == ["placed"]
+
+
+def test_a_lower_ranked_block_stays_for_the_stability_bonus_of_the_schedule_in_force() -> None:
+    problem, placements = _one_lower_block(previous=(Placement(1, 0, 4, 4),), stability=5.0)
+    wanting = _explained(problem, placements)["wanting"]
+    assert [h.stays_because for h in wanting.held] == ["stability"]
+    assert "kept from the schedule in force, worth 24.00 to wanting's 20.00" in wanting.detail
+
+
+def test_a_lower_ranked_block_stays_when_the_soft_quota_penalty_outweighs_the_gain() -> None:
+    foreign = Quota(
+        "foreign-min",
+        frozenset({0, 1}),
+        {(1, 0): Fraction(1), (4, 1): Fraction(1)},
+        min_share=Fraction(1, 4),
+        soft=True,
+        penalty=20.0,
+        group="foreign-min",
+    )
+    problem, placements = _one_lower_block(quotas=(foreign,))
+    wanting = _explained(problem, placements)["wanting"]
+    assert [h.stays_because for h in wanting.held] == ["soft_quota"]
+    assert wanting.reason == "quota"
+    # 2 of 14 foreign shifts against 25 %: 1.5 shifts short at 20 each.
+    assert (
+        "soft quota foreign-min is at 42.9% of 14 shifts" in wanting.detail and "a penalty of 30.00" in wanting.detail
+    )
+
+
+def test_a_lower_ranked_block_stays_when_the_shared_equipment_is_in_use_there() -> None:
+    problem, _ = _one_lower_block(equipment=(Equipment("cryostat"),))
+    requests = list(problem.requests)
+    requests[0] = dataclasses.replace(requests[0], equipment=(0,))
+    requests[4] = dataclasses.replace(requests[4], equipment=(0,))
+    problem = dataclasses.replace(problem, requests=tuple(requests))
+    placements = [Placement(2, 0, 0, 4), Placement(1, 0, 4, 4), Placement(3, 0, 8, 4), Placement(4, 1, 5, 2)]
+    wanting = _explained(problem, placements)["wanting"]
+    assert [h.stays_because for h in wanting.held] == ["equipment"]
+    assert wanting.reason == "equipment"
+    assert wanting.detail.endswith("it stays because cryostat is in use there")
+
+
+def test_a_lower_ranked_block_stays_when_the_swap_would_reach_into_the_reserve() -> None:
+    problem = Problem(
+        horizon=12,
+        instruments=(Instrument("XAFS", capacity=11),),
+        requests=(
+            Request("wanting", 0, 5.0, 4, 4, (0,)),
+            Request("lower", 1, 1.0, 3, 3, (0,)),
+            Request("left", 2, 9.0, 4, 4, (0,)),
+            Request("right", 3, 9.0, 4, 4, (0,)),
+        ),
+    )
+    placements = [Placement(2, 0, 0, 4), Placement(1, 0, 4, 3), Placement(3, 0, 8, 4)]
+    wanting = _explained(problem, placements)["wanting"]
+    assert [h.stays_because for h in wanting.held] == ["reserve"]
+    assert wanting.reason == "capacity"
+    assert wanting.detail.endswith("it stays because wanting would take XAFS into its reserve")
