@@ -254,7 +254,8 @@ class _Schedule:
             room = _headroom(bound, side, before_total, before, weight)
             headroom = f"; headroom {room:.1f} shifts for a request counted like this one" if room is not None else ""
         return (
-            f"{'soft' if quota.soft else 'hard'} quota {quota.name} is at {share} against its {side} "
+            f"{'soft' if quota.soft else 'hard'} quota {quota.name}{f' ({quota.counts})' if quota.counts else ''} "
+            f"is at {share} against its {side} "
             f"{float(bound or 0):.0%}{headroom}; {moved} ({float(counted):+.1f} counted to it) takes it to {after}"
         )
 

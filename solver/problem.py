@@ -74,6 +74,8 @@ class Quota:
     """Cost per shift of shortfall or excess when soft."""
     group: str = ""
     """The round file's quota id; `each_country` quotas expand into one Quota per country."""
+    counts: str = ""
+    """Whose time the share counts, in words ("country RU", "country group CIS"), for explanations."""
 
 
 @dataclass(frozen=True, slots=True)

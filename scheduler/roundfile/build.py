@@ -20,6 +20,7 @@ from scheduler.roundfile.contract import (
     Interval,
     Proposal,
     Quota,
+    QuotaCategory,
     Request,
     RoundFile,
     UnallocatedReason,
@@ -228,9 +229,21 @@ def _quotas(
                     soft=quota.soft,
                     penalty=DEFAULT_PENALTY if quota.penalty is None else quota.penalty,
                     group=quota.id,
+                    counts=_whose(quota.category, key),
                 )
             )
     return tuple(expanded)
+
+
+def _whose(category: QuotaCategory, key: str) -> str:
+    """Whose time a quota counts, in words; `key` is the country of an each_* quota's part."""
+    if category.each_country or category.each_foreign_country:
+        return f"country {key}"
+    if category.country or category.country_group:
+        return f"country {category.country}" if category.country else f"country group {category.country_group}"
+    if category.proposal_type:
+        return f"{category.proposal_type} proposals"
+    return "foreign proposals" if category.foreign else "domestic proposals"
 
 
 def _fair_return(

@@ -39,7 +39,7 @@ def _proposal(proposal_id: str, priority: float, shifts: int, country: str = "RU
     }
 
 
-def _round(*proposals: dict[str, Any]) -> RoundFile:
+def _round(*proposals: dict[str, Any], days: int = 4, quotas: list[dict[str, Any]] | None = None) -> RoundFile:
     return RoundFile.model_validate(
         {
             "format": "beamtime-round/1",
@@ -47,9 +47,10 @@ def _round(*proposals: dict[str, Any]) -> RoundFile:
                 "id": "R",
                 "name": "R",
                 "start": "2027-02-01T08:00:00+03:00",
-                "end": "2027-02-05T08:00:00+03:00",
+                "end": f"2027-02-{1 + days:02d}T08:00:00+03:00",
                 "shift_hours": 8,
             },
+            "quotas": quotas or [],
             "facilities": [
                 {
                     "id": "SKIF",
@@ -63,6 +64,33 @@ def _round(*proposals: dict[str, Any]) -> RoundFile:
             "proposals": list(proposals),
         }
     )
+
+
+def test_a_linked_pair_held_back_by_a_country_cap_names_the_country_its_share_and_headroom() -> None:
+    # RU holds 9 of 19 shifts against a maximum of 50 % (DE and FR 5 each): one more RU shift keeps the
+    # cap, the pair's two break it. Each of its requests fits alone; neither blames the other.
+    pair = _proposal("PAIR", 2.0, 1)
+    pair["requests"].append({"id": "PAIR-b", "instruments": ["XAFS"], "shifts": 1, "min_shifts": 1})
+    pair["links"] = [{"type": "all_or_nothing", "requests": ["PAIR-a", "PAIR-b"]}]
+    cap = {"id": "country-max", "category": {"each_country": True}, "max_share": 0.5}
+    round_file = _round(
+        _proposal("DE", 3.0, 5, "DE"),
+        _proposal("FR", 3.0, 5, "FR"),
+        _proposal("RU", 3.0, 9),
+        pair,
+        days=10,
+        quotas=[cap],
+    )
+    schedule = measure(round_file, _allocations(round_file, [("DE", 0, 5), ("FR", 5, 5), ("RU", 10, 9)]))
+    entries = {u.request: u for u in schedule.unallocated}
+    for request, partner in (("PAIR-a", "PAIR-b"), ("PAIR-b", "PAIR-a")):
+        assert entries[request].reason == "quota"
+        assert entries[request].detail == (
+            f"it fits alone, but it is linked all-or-nothing with {partner} and together they do not: they would "
+            "break hard quota country-max[RU] (country RU) is at 47.4% of 19 shifts against its maximum 50%; "
+            "headroom 1.0 shifts for a request counted like this one; adding 2 shifts (+2.0 counted to it) takes it "
+            "to 52.4%"
+        )
 
 
 def _allocations(round_file: RoundFile, blocks: list[tuple[str, int, int]]) -> list[Allocation]:

@@ -148,7 +148,16 @@ def _linked_pair_under_a_country_cap(pair_shifts: int) -> tuple[Problem, list[Pl
             Request("b", 3, 2.0, pair_shifts, pair_shifts, (1,)),
         ),
         all_or_nothing=(AllOrNothing((2, 3)),),
-        quotas=(Quota("country-max[RU]", frozenset({0, 1}), ru, max_share=Fraction(1, 2), group="country-max"),),
+        quotas=(
+            Quota(
+                "country-max[RU]",
+                frozenset({0, 1}),
+                ru,
+                max_share=Fraction(1, 2),
+                group="country-max",
+                counts="country RU",
+            ),
+        ),
     )
     return problem, [Placement(0, 0, 0, 10), Placement(1, 0, 10, 9)]
 
@@ -160,7 +169,7 @@ def test_a_linked_pair_blocked_together_by_a_country_cap_names_the_quota_not_eac
         assert explained[name].reason == "quota"
         detail = explained[name].detail
         assert f"linked all-or-nothing with {partner} and together they do not" in detail
-        assert "hard quota country-max[RU] is at 47.4% of 19 shifts against its maximum 50%" in detail
+        assert "hard quota country-max[RU] (country RU) is at 47.4% of 19 shifts against its maximum 50%" in detail
         assert "got no time" not in detail
 
 
@@ -170,9 +179,9 @@ def test_a_linked_pair_that_breaks_the_cap_alone_states_the_headroom_in_shifts()
     for name in ("a", "b"):
         assert explained[name].reason == "quota"
         assert explained[name].detail == (
-            "giving it time would break hard quota country-max[RU] is at 47.4% of 19 shifts against its maximum "
-            "50%; headroom 1.0 shifts for a request counted like this one; adding 2 shifts (+2.0 counted to it) "
-            "takes it to 52.4%"
+            "giving it time would break hard quota country-max[RU] (country RU) is at 47.4% of 19 shifts against "
+            "its maximum 50%; headroom 1.0 shifts for a request counted like this one; adding 2 shifts (+2.0 counted "
+            "to it) takes it to 52.4%"
         )
 
 
