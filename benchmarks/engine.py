@@ -27,7 +27,7 @@ from typing import TypeVar
 import ortools
 import scipy
 
-from fixtures.generate import SIZES, generate_round
+from fixtures.generate import SIZES, dumps, generate_round
 from scheduler.roundfile.build import Prepared, prepare
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.schedule import schedule_file
@@ -68,12 +68,15 @@ class EngineRun:
     penalty: float
     engine_bound: float | None
     prepare_seconds: float
-    """Generating, checking, scoring and preparing the round, before solve() starts."""
+    """Reading the round file's text, checking, scoring and preparing it, before solve() starts."""
     first_valid_seconds: float | None
     """From just before solve() to its first progress event, which carries a valid schedule."""
     first_phase: str | None
     last_improvement_seconds: float | None
     wall_seconds: float
+    """solve() alone, from its call to its return (explanations included)."""
+    whole_seconds: float
+    """From the round file's text to the schedule file: what `beamtime solve` spends beside the disk and JSON output."""
     peak_mb: float
     """Peak resident memory of the whole run's process, round generation included."""
     violations: list[str]
@@ -95,15 +98,15 @@ class RoundResult:
     runs: dict[float, EngineRun | Failure] = field(default_factory=dict)
 
 
-def _prepared(size: str, seed: int) -> Prepared:
-    round_file = load_round(generate_round(size, seed))
+def _prepared(round_text: str) -> Prepared:
+    round_file = load_round(round_text)
     scores = score_round(round_file)
     return prepare(round_file, priorities(scores), exclusions(scores))
 
 
-def baseline(size: str, seed: int) -> Baseline:
+def baseline(size: str, seed: int, shape: str = "default") -> Baseline:
     """Runs in a child process: greedy and the LP bound, each timed on its own."""
-    problem = _prepared(size, seed).problem
+    problem = _prepared(dumps(generate_round(size, seed, shape=shape))).problem
     started = time.perf_counter()
     placements = greedy(problem)
     greedy_seconds = time.perf_counter() - started
@@ -127,10 +130,11 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def engine_run(size: str, seed: int, limit: float, workers: int) -> EngineRun:
+def engine_run(size: str, seed: int, settings: Settings, shape: str = "default") -> EngineRun:
     """Runs in a child process: one engine solve, its schedule file checked by the independent validator."""
+    round_text = dumps(generate_round(size, seed, shape=shape))
     started = time.monotonic()
-    prepared = _prepared(size, seed)
+    prepared = _prepared(round_text)
     events: list[tuple[float, Progress]] = []
     cpu_started = _cpu_seconds()
     solve_started = time.monotonic()
@@ -138,11 +142,12 @@ def engine_run(size: str, seed: int, limit: float, workers: int) -> EngineRun:
     def record(progress: Progress) -> None:
         events.append((time.monotonic() - solve_started, progress))
 
-    solution = solve(prepared.problem, Settings(time_limit=limit, workers=workers, seed=seed), record)
+    solution = solve(prepared.problem, settings, record)
     wall_seconds = time.monotonic() - solve_started
     cpu_seconds = _cpu_seconds() - cpu_started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * RSS_UNIT / 2**20
     schedule = schedule_file(prepared, solution)
+    whole_seconds = time.monotonic() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * RSS_UNIT / 2**20
     violations = validate_schedule(prepared.round_file, schedule, prepared.priorities, prepared.excluded.keys())
     return EngineRun(
         status=solution.status,
@@ -154,6 +159,7 @@ def engine_run(size: str, seed: int, limit: float, workers: int) -> EngineRun:
         first_phase=events[0][1].phase if events else None,
         last_improvement_seconds=events[-1][0] if events else None,
         wall_seconds=wall_seconds,
+        whole_seconds=whole_seconds,
         peak_mb=peak_mb,
         violations=format_violations(violations).splitlines(),
         cpu_seconds=cpu_seconds,
@@ -161,7 +167,7 @@ def engine_run(size: str, seed: int, limit: float, workers: int) -> EngineRun:
     )
 
 
-def _in_fresh_process(function: Callable[..., T], *args: object) -> T | Failure:
+def in_fresh_process(function: Callable[..., T], *args: object) -> T | Failure:
     """`function(*args)` in a new spawned interpreter; an exception or a crash there becomes a Failure."""
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -170,12 +176,19 @@ def _in_fresh_process(function: Callable[..., T], *args: object) -> T | Failure:
         return Failure(f"{type(error).__name__}: {error}")
 
 
-def _number(value: float | None, digits: int = 1) -> str:
+def number(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
-def _ratio(value: float, reference: float | None) -> str:
+def ratio(value: float, reference: float | None) -> str:
     return "–" if not reference else f"{value / reference:.3f}"
+
+
+def machine() -> str:
+    return (
+        f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"OR-Tools {ortools.__version__}, SciPy {scipy.__version__}"
+    )
 
 
 def table(results: Sequence[RoundResult], size: str) -> list[str]:
@@ -195,13 +208,13 @@ def table(results: Sequence[RoundResult], size: str) -> list[str]:
         else:
             greedy_objective, bound, greedy_penalty = base.greedy_objective, base.lp_bound, base.greedy_penalty
             lines.append(
-                f"| {size} | {result.seed} | greedy | {_number(base.greedy_objective)} | 1.000 "
-                f"| {_ratio(base.greedy_objective, bound)} | {_number(base.greedy_penalty)} "
+                f"| {size} | {result.seed} | greedy | {number(base.greedy_objective)} | 1.000 "
+                f"| {ratio(base.greedy_objective, bound)} | {number(base.greedy_penalty)} "
                 f"| {base.greedy_seconds:.2f} | {base.greedy_seconds:.2f} | – | {base.greedy_errors} |"
             )
             notes.append(
                 f"- seed {result.seed}: {base.requests:,} requests on {base.instruments} instruments; "
-                f"greedy {base.greedy_seconds:.2f} s; LP bound {_number(base.lp_bound)} in {base.lp_seconds:.2f} s"
+                f"greedy {base.greedy_seconds:.2f} s; LP bound {number(base.lp_bound)} in {base.lp_seconds:.2f} s"
             )
         for limit, run in result.runs.items():
             if isinstance(run, Failure):
@@ -209,17 +222,17 @@ def table(results: Sequence[RoundResult], size: str) -> list[str]:
                 notes.append(f"- seed {result.seed}, {limit:g} s: failed: {run.error}")
                 continue
             lines.append(
-                f"| {size} | {result.seed} | {limit:g} | {_number(run.objective)} "
-                f"| {_ratio(run.objective, greedy_objective)} | {_ratio(run.objective, bound)} "
-                f"| {_number(run.penalty)} ({_number(greedy_penalty)}) | {_number(run.first_valid_seconds, 2)} "
+                f"| {size} | {result.seed} | {limit:g} | {number(run.objective)} "
+                f"| {ratio(run.objective, greedy_objective)} | {ratio(run.objective, bound)} "
+                f"| {number(run.penalty)} ({number(greedy_penalty)}) | {number(run.first_valid_seconds, 2)} "
                 f"| {run.wall_seconds:.1f} | {run.peak_mb:,.0f} | {len(run.violations)} |"
             )
             notes.append(
                 f"- seed {result.seed}, {limit:g} s: status {run.status}; round prepared in "
                 f"{run.prepare_seconds:.2f} s; first valid from {run.first_phase or 'nothing'}; last improvement at "
-                f"{_number(run.last_improvement_seconds, 2)} s; {run.stats.get('neighbourhoods', 0):.0f} "
+                f"{number(run.last_improvement_seconds, 2)} s; {run.stats.get('neighbourhoods', 0):.0f} "
                 f"neighbourhoods, {run.stats.get('improvements', 0):.0f} improving; engine bound "
-                f"{_number(run.engine_bound)}; {run.cpu_seconds:.1f} CPU s"
+                f"{number(run.engine_bound)}; {run.cpu_seconds:.1f} CPU s"
             )
     return [*lines, "", *notes, ""]
 
@@ -230,8 +243,7 @@ def report(command: str, workers: int, results: Sequence[RoundResult], sizes: Se
         "",
         f"Command: `{command}`",
         "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"OR-Tools {ortools.__version__}, SciPy {scipy.__version__}; engine with {workers} workers.",
+        f"Machine: {machine()}; engine with {workers} workers.",
         "",
         "Ratios are on the primary objective (sum of priority x shifts). Penalty is the soft-quota penalty, "
         "greedy's in parentheses. First valid s counts from the call of solve(); the round's generation, "
@@ -248,8 +260,8 @@ def _baseline_line(size: str, seed: int, base: Baseline | Failure) -> str:
     if isinstance(base, Failure):
         return f"{label} baseline failed: {base.error}"
     return (
-        f"{label} objective {_number(base.greedy_objective)} in {base.greedy_seconds:.2f} s, penalty "
-        f"{_number(base.greedy_penalty)}, {base.greedy_errors} broken rules; LP bound {_number(base.lp_bound)} "
+        f"{label} objective {number(base.greedy_objective)} in {base.greedy_seconds:.2f} s, penalty "
+        f"{number(base.greedy_penalty)}, {base.greedy_errors} broken rules; LP bound {number(base.lp_bound)} "
         f"in {base.lp_seconds:.2f} s"
     )
 
@@ -261,9 +273,9 @@ def _progress_line(size: str, seed: int, limit: float, run: EngineRun | Failure,
     greedy_objective = None if isinstance(base, Failure) else base.greedy_objective
     bound = None if isinstance(base, Failure) else base.lp_bound
     return (
-        f"{label} objective {_number(run.objective)} ({_ratio(run.objective, greedy_objective)} x greedy, "
-        f"{_ratio(run.objective, bound)} x LP), penalty {_number(run.penalty)}, first valid "
-        f"{_number(run.first_valid_seconds, 2)} s, peak {run.peak_mb:,.0f} MB, {len(run.violations)} violations"
+        f"{label} objective {number(run.objective)} ({ratio(run.objective, greedy_objective)} x greedy, "
+        f"{ratio(run.objective, bound)} x LP), penalty {number(run.penalty)}, first valid "
+        f"{number(run.first_valid_seconds, 2)} s, peak {run.peak_mb:,.0f} MB, {len(run.violations)} violations"
     )
 
 
@@ -284,12 +296,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     healthy = True
     for size in args.sizes:
         for seed in args.seeds:
-            base = _in_fresh_process(baseline, size, seed)
+            base = in_fresh_process(baseline, size, seed)
             print(_baseline_line(size, seed, base), file=sys.stderr, flush=True)
             result = RoundResult(size, seed, base)
             results.append(result)
             for limit in args.limits:
-                run = _in_fresh_process(engine_run, size, seed, limit, args.workers)
+                settings = Settings(time_limit=limit, workers=args.workers, seed=seed)
+                run = in_fresh_process(engine_run, size, seed, settings)
                 result.runs[limit] = run
                 print(_progress_line(size, seed, limit, run, base), file=sys.stderr, flush=True)
                 if isinstance(run, Failure):
