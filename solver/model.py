@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -418,6 +418,22 @@ def _quota_rows(problem: Problem) -> list[QuotaRow]:
     return rows
 
 
+def _weighted_shifts(built: Built, coefficients: Mapping[Candidate, int]) -> cp_model.LinearExprT:
+    """sum(coefficient x shifts) over the model's candidates, as one weighted sum: a sum of
+    per-candidate expressions costs most of a sub-model's build time."""
+    variables: list[cp_model.IntVar] = []
+    weights: list[int] = []
+    for key, var in built.candidates.items():
+        coefficient = coefficients.get(key, 0)
+        if coefficient:
+            variables.append(var.present)
+            weights.append(coefficient * var.min_shifts)
+            if isinstance(var.extra, cp_model.IntVar):
+                variables.append(var.extra)
+                weights.append(coefficient)
+    return cp_model.LinearExpr.weighted_sum(variables, weights)
+
+
 def _add_quota(built: Built, problem: Problem, index: int, fixed: Sequence[Placement], diagnose: bool) -> None:
     quota = problem.quotas[index]
     slacks: list[tuple[cp_model.IntVar, HintRule]] = []
@@ -425,9 +441,7 @@ def _add_quota(built: Built, problem: Problem, index: int, fixed: Sequence[Place
         if row.quota != index:
             continue
         constant = row.value(fixed)
-        value = constant + row.sign * sum(
-            row.coefficients[key] * var.shifts for key, var in built.candidates.items() if key in row.coefficients
-        )
+        value = constant + row.sign * _weighted_shifts(built, row.coefficients)
         if quota.soft:
             # Whole shifts of shortfall or excess, rounded up: value + denominator x slack >= 0.
             most = sum(abs(c) for c in row.coefficients.values()) * problem.horizon // row.denominator + 1
@@ -452,10 +466,10 @@ def _add_quota(built: Built, problem: Problem, index: int, fixed: Sequence[Place
 def _add_owed(built: Built, problem: Problem, row: OwedRow, fixed: Sequence[Placement]) -> None:
     """Whole shifts a fair-return target is still owed: denominator x owed >= what it is owed, owed >= 0."""
     constant = row.units(fixed)
-    terms = [row.coefficients[key] * var.shifts for key, var in built.candidates.items() if key in row.coefficients]
+    terms = _weighted_shifts(built, row.coefficients)
     most = (abs(constant) + sum(abs(c) for c in row.coefficients.values()) * problem.horizon) // row.denominator + 1
     owed = built.model.new_int_var(0, most, f"owed{row.target}")
-    built.model.add(row.denominator * owed >= constant + sum(terms))
+    built.model.add(row.denominator * owed >= constant + terms)
     built.owed[row.target] = owed
     held = list(fixed)
 
@@ -505,10 +519,8 @@ def _enforce_placement(built: Built, var: CandidateVars, placement: Placement, l
 
 def _add_objective(built: Built, problem: Problem, fixed_requests: set[int]) -> None:
     scale = built.data.scale
-    terms: list[cp_model.LinearExprT] = []
-    for var in built.candidates.values():
-        weight = round(problem.requests[var.request].priority * scale)
-        terms.append(weight * var.shifts)
+    weights = {key: round(problem.requests[key[0]].priority * scale) for key in built.candidates}
+    terms: list[cp_model.LinearExprT] = [_weighted_shifts(built, weights)]
     for index, slack in built.quota_slack.items():
         terms.append(-round(problem.quotas[index].penalty * scale) * slack)
     for index, owed in built.owed.items():
