@@ -1,7 +1,9 @@
-"""What the round page's script does: start, watch and cancel solves, publish a version, sign off a draft.
+"""What the round page's script does: start, watch and cancel solves, publish a version, sign off a draft,
+move a request by hand and pin or unpin an allocation.
 
 These are the API's own endpoints (POST /rounds/{id}/solves, GET and DELETE
-/solves/{id}, POST /schedules/{id}/publish and /sign-off), mounted again under /ui and signed
+/solves/{id}, POST /schedules/{id}/publish, /sign-off and /moves, GET /schedules/{from}/diff/{to},
+POST and DELETE /schedules/{id}/allocations/{request}/pin), mounted again under /ui and signed
 in by the dashboard's cookie instead of a bearer token: one handler, one access
 rule and one answer for both. Errors are the API's problem details.
 """
@@ -29,3 +31,7 @@ class DashboardActions(Controller):
     cancel_solve = SolveController.cancel
     publish = ScheduleController.publish
     sign_off = ScheduleController.sign_off
+    move = ScheduleController.move
+    pin = ScheduleController.pin
+    unpin = ScheduleController.unpin
+    diff = ScheduleController.diff

@@ -33,8 +33,9 @@ from api.web.session import (
     safe_next,
     session_cookie,
 )
+from api.web.views.exports import ranking_csv, unallocated_csv
 from api.web.views.proposer import proposer_page
-from api.web.views.round import compare_page, coordinated_rounds, round_page
+from api.web.views.round import compare_page, coordinated_rounds, instruments_page, round_lists, round_page
 from scheduler.accounts import credentials
 from scheduler.accounts import service as accounts
 from scheduler.accounts.schemas import Claims, Me
@@ -194,6 +195,33 @@ class DashboardPages(_Pages):
         page = await round_page(db_session, viewer, round_id, version_id=version, week=week)
         return Template(template_name="round.html", context={"viewer": account, "page": page})
 
+    @get("/rounds/{round_id:int}/instruments", summary="Each instrument's schedule, for beamline staff")
+    async def instruments(
+        self,
+        round_id: Id,
+        db_session: Session,
+        viewer: Viewer,
+        version: OptionalNumber = None,
+        instrument: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    ) -> Template:
+        account = await _account(db_session, viewer)
+        page = await instruments_page(db_session, viewer, round_id, version, instrument)
+        return Template(template_name="instruments.html", context={"viewer": account, "page": page})
+
+    @get("/rounds/{round_id:int}/ranking.csv", summary="The ranking of the version shown, as CSV")
+    async def ranking_csv(
+        self, round_id: Id, db_session: Session, viewer: Viewer, version: OptionalNumber = None
+    ) -> Response[str]:
+        round_file, found = await round_lists(db_session, viewer, round_id, version)
+        return _csv_file(ranking_csv(round_file, found), f"{round_file.round.id}-ranking.csv")
+
+    @get("/rounds/{round_id:int}/unallocated.csv", summary="The unallocated requests with reasons, as CSV")
+    async def unallocated_csv(
+        self, round_id: Id, db_session: Session, viewer: Viewer, version: OptionalNumber = None
+    ) -> Response[str]:
+        round_file, found = await round_lists(db_session, viewer, round_id, version)
+        return _csv_file(unallocated_csv(round_file, found), f"{round_file.round.id}-unallocated.csv")
+
     @get("/rounds/{round_id:int}/compare", summary="Two versions of a round, changes highlighted")
     async def compare(
         self,
@@ -228,6 +256,15 @@ class RootRedirect(Controller):
     @get("/", summary="The dashboard")
     async def root(self) -> Redirect:
         return Redirect(path="/ui/", status_code=303)
+
+
+def _csv_file(text: str, name: str) -> Response[str]:
+    safe_name = "".join(character if character.isalnum() or character in "-_." else "_" for character in name)
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{safe_name}"'},
+    )
 
 
 async def _account(session: AsyncSession, viewer: Claims) -> Me:

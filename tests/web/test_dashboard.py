@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -53,7 +57,9 @@ async def _world(sessions: Sessions) -> World:
     async with sessions.begin() as session:
         round_id = await import_round(session, round_file, owner_id=outsider)
         session.add(Facility(code="ESRF", name="ESRF", country="FR", timezone="Europe/Paris"))
-        published = await session.scalar(select(ScheduleVersion.id).where(ScheduleVersion.round_id == round_id))
+        published = await session.scalar(
+            select(col(ScheduleVersion.id)).where(col(ScheduleVersion.round_id) == round_id)
+        )
     assert published is not None
     await make_user(sessions, "coordinator", World.coordinator, facility_codes=["SKIF", "PIK"])
     await make_user(sessions, "coordinator", World.stranger, facility_codes=["ESRF"])
@@ -121,10 +127,42 @@ async def schedule_of(sessions: Sessions, version_id: int) -> ScheduleFile:
         return await export_schedule(session, version_id)
 
 
-def placed(blocks: list[dict[str, str]]) -> Counter[tuple[str, str, int, int]]:
-    return Counter(
-        (b["data-request"], b["data-instrument"], int(b["data-start-shift"]), int(b["data-shifts"])) for b in blocks
-    )
+def payload(html: str) -> dict[str, Any]:
+    """The page's one JSON payload, which its script draws the timelines and lists from."""
+    found = re.search(r'<script type="application/json" id="page-data">(.*?)</script>', html, re.DOTALL)
+    assert found is not None, "the page embeds no payload"
+    document: dict[str, Any] = json.loads(found.group(1))
+    return document
+
+
+def blocks_of(html: str, timeline: int = 0) -> list[dict[str, Any]]:
+    """A timeline's blocks with their strings and rows looked up, as a reader of the payload sees them."""
+    data = payload(html)
+    strings = data["strings"]
+    changes = ("moved", "resized", "dropped", "added")
+    found = []
+    for row, start, shifts, request, proposal, category, priority, flags in data["timelines"][timeline]["blocks"]:
+        proposal_row = data["proposals"][proposal]
+        found.append(
+            {
+                "request": strings[request],
+                "proposal": strings[proposal_row[0]],
+                "pi": strings[proposal_row[2]],
+                "countries": [strings[country] for country in proposal_row[4]],
+                "instrument": strings[data["instruments"][row][0]],
+                "start_shift": start,
+                "shifts": shifts,
+                "category": strings[data["categories"][category][0]],
+                "priority": priority,
+                "pinned": bool(flags & 1),
+                "change": changes[(flags >> 1) - 1] if flags >> 1 else None,
+            }
+        )
+    return found
+
+
+def placed(blocks: list[dict[str, Any]]) -> Counter[tuple[str, str, int, int]]:
+    return Counter((b["request"], b["instrument"], b["start_shift"], b["shifts"]) for b in blocks)
 
 
 async def test_signing_in_keeps_the_token_in_a_strict_http_only_cookie(database_url: str, sessions: Sessions) -> None:
@@ -217,29 +255,47 @@ async def test_the_timeline_shows_the_published_allocations(database_url: str, s
         html = await page(client, f"/ui/rounds/{world.round_id}")
         first_week = await page(client, f"/ui/rounds/{world.round_id}?version={world.published}&week=1")
 
-    blocks = elements(html, "block")
+    blocks = blocks_of(html)
     assert placed(blocks) == Counter((a.request, a.instrument, a.start_shift, a.shifts) for a in schedule.allocations)
-    rows = {row["data-instrument"] for row in elements(html, "tl-row")}
-    assert rows == {"SKIF-1-1", "SKIF-1-4", "PIK-SANS"}
-    assert {b["data-request"] for b in blocks if b["data-pinned"] == "yes"} == {"P-003-a"}
-    assert {b["data-request"] for b in blocks if "pinned" in b["class"].split()} == {"P-003-a"}
-    categories = {b["data-request"]: b["data-category"] for b in blocks}
+    data = payload(html)
+    strings = data["strings"]
+    instruments = [strings[row[0]] for row in data["instruments"]]
+    assert set(instruments) == {"SKIF-1-1", "SKIF-1-4", "PIK-SANS"}
+    assert {b["request"] for b in blocks if b["pinned"]} == {"P-003-a"}
+    categories = {b["request"]: b["category"] for b in blocks}
     assert categories["P-001-a"] == "domestic"
     assert categories["P-002-a"] == "group:BRICS"
     assert categories["P-004-a"] == "industrial"
-    assert {b["data-request"]: b["data-countries"] for b in blocks}["P-003-b"] == "CN, KZ"
-    windows = [w["data-kind"] for w in elements(html, "window")]
+    assert {b["request"]: b["countries"] for b in blocks}["P-003-b"] == ["CN", "KZ"]
+    windows = [strings[window[3]] for window in data["windows"]]
     assert windows.count("machine_development") == 2  # SKIF's, on both of its instruments
     assert windows.count("maintenance") == 1
-    changeovers = [(int(c["data-start-shift"]), int(c["data-end-shift"])) for c in elements(html, "changeover")]
-    assert changeovers == [(12, 13)]  # PIK-SANS, between P-006-a and P-003-b
+    changeovers = [(instruments[row], start, end) for row, start, end in data["timelines"][0]["changeovers"]]
+    assert changeovers == [("PIK-SANS", 12, 13)]  # between P-006-a and P-003-b
+    assert not elements(html, "block"), "blocks are drawn by the script, not sent as HTML"
 
     shifts_per_week = 21
-    assert placed(elements(first_week, "block")) == Counter(
-        (a.request, a.instrument, a.start_shift, a.shifts)
-        for a in schedule.allocations
-        if a.start_shift < shifts_per_week
+    zoomed = payload(first_week)["round"]
+    assert (zoomed["week"], zoomed["weeks"][0]) == (1, [0, shifts_per_week])
+
+
+async def test_idle_shifts_are_counted_per_instrument_and_week(database_url: str, sessions: Sessions) -> None:
+    world = await _world(sessions)
+    async with api_client(database_url) as client:
+        await sign_in(client, world.coordinator)
+        data = payload(await page(client, f"/ui/rounds/{world.round_id}"))
+    strings = data["strings"]
+    idle = dict(zip((strings[row[0]] for row in data["instruments"]), data["timelines"][0]["idle"], strict=True))
+    # PIK-SANS, week 1 (shifts 0-20): P-006-a holds 0-11, the changeover 12, P-003-b 13-21 (of which 13-20 here).
+    assert idle["PIK-SANS"][0] == 0
+    # SKIF-1-1 holds only P-001-a (9 shifts from 9) in week 1; SKIF's machine development window takes its share.
+    week_one, *_ = data["round"]["weeks"]
+    blocked = sum(
+        max(0, min(end, week_one[1]) - max(start, week_one[0]))
+        for row, start, end, *_ in data["windows"]
+        if strings[data["instruments"][row][0]] == "SKIF-1-1"
     )
+    assert idle["SKIF-1-1"][0] == week_one[1] - week_one[0] - 9 - blocked
 
 
 async def test_a_block_of_a_proposal_withdrawn_since_stays_on_the_timeline(
@@ -247,14 +303,14 @@ async def test_a_block_of_a_proposal_withdrawn_since_stays_on_the_timeline(
 ) -> None:
     world = await _world(sessions)
     async with sessions() as session:
-        proposal_id = await session.scalar(select(Proposal.id).where(Proposal.code == "P-001"))
+        proposal_id = await session.scalar(select(col(Proposal.id)).where(col(Proposal.code) == "P-001"))
     async with api_client(database_url) as client:
         withdrawn = await client.post(f"/proposals/{proposal_id}/withdraw", headers=await login(client, world.proposer))
         assert withdrawn.status_code == 200, withdrawn.text
         await sign_in(client, world.coordinator)
         html = await page(client, f"/ui/rounds/{world.round_id}")
 
-    categories = {b["data-request"]: b["data-category"] for b in elements(html, "block")}
+    categories = {b["request"]: b["category"] for b in blocks_of(html)}
     assert categories["P-001-a"] == "withdrawn"
     assert len(categories) == len(PUBLISHED)
 
@@ -270,12 +326,22 @@ async def test_quotas_ranking_and_unallocated_are_the_schedules(database_url: st
     assert quotas.keys() == {report.id for report in schedule.quotas}
     for report in schedule.quotas:
         assert ("met" if report.met else "missed") in quotas[report.id]
-    ranked = [row["data-proposal"] for row in elements(html, "ranked")]
-    assert ranked[-1] == "P-005"
-    assert html.index('class="cutoff"') < html.index('data-proposal="P-005"')
-    assert html.index('data-proposal="P-006"') < html.index('class="cutoff"')
-    unallocated = {row["data-request"] for row in elements(html, "unallocated-row")}
-    assert unallocated == {item.request for item in schedule.unallocated} == {"P-005-a"}
+    data = payload(html)
+    strings = data["strings"]
+    code = {index: strings[row[0]] for index, row in enumerate(data["proposals"])}
+    ranked = [(code[row[0]], row[1], row[4], row[5]) for row in data["ranking"]["rows"]]
+    assert ranked[-1][0] == "P-005"
+    rank = {proposal: rank for proposal, rank, *_ in ranked}
+    assert rank["P-006"] < data["ranking"]["cutoff"] <= rank["P-005"]
+    allocated = Counter[str]()
+    for allocation in schedule.allocations:
+        allocated[allocation.proposal] += allocation.shifts
+    assert {proposal: shifts for proposal, _, _, shifts in ranked} == {p: allocated[p] for p in rank}
+    unallocated = {strings[row[0]]: row for row in data["unallocated"]}
+    assert unallocated.keys() == {item.request for item in schedule.unallocated} == {"P-005-a"}
+    reason, detail = schedule.unallocated[0].reason, schedule.unallocated[0].detail
+    assert strings[unallocated["P-005-a"][2]] == reason
+    assert (strings[unallocated["P-005-a"][3]] if unallocated["P-005-a"][3] != -1 else None) == detail
 
 
 async def test_a_proposer_sees_only_their_own_slots(database_url: str, sessions: Sessions) -> None:
@@ -313,8 +379,10 @@ async def test_publishing_and_comparing_a_moved_draft(database_url: str, session
         await sign_in(client, world.coordinator)
         html = await page(client, f"/ui/rounds/{world.round_id}/compare?before={world.published}&after={draft}")
         assert [(c["data-request"], c["data-change"]) for c in elements(html, "change-row")] == [("P-001-a", "moved")]
-        changed = [(b["data-request"], b["data-start-shift"]) for b in elements(html, "block") if "data-change" in b]
-        assert changed == [("P-001-a", "9"), ("P-001-a", "20")]
+        changed = [
+            (b["request"], b["start_shift"], b["change"]) for t in (0, 1) for b in blocks_of(html, t) if b["change"]
+        ]
+        assert changed == [("P-001-a", 9, "moved"), ("P-001-a", 20, "moved")]
         assert _scripts(html) == ["/ui/static/timeline.js"]
         assert elements(html, "tooltip")
 
@@ -332,7 +400,7 @@ async def test_publishing_and_comparing_a_moved_draft(database_url: str, session
         published = await client.post(publish, json={"expected_revision": 0}, headers=await from_the_page(client))
         assert published.status_code == 200, published.text
         assert published.json()["revision"] == 1
-        now_shown = placed(elements(await page(client, f"/ui/rounds/{world.round_id}"), "block"))
+        now_shown = placed(blocks_of(await page(client, f"/ui/rounds/{world.round_id}")))
         assert now_shown[("P-001-a", "SKIF-1-1", 20, 9)] == 1
 
         await sign_in(client, world.proposer)
@@ -384,3 +452,81 @@ async def test_another_site_cannot_sign_a_user_out(database_url: str, sessions: 
         signed_out = await client.post("/ui/logout", headers=await from_the_page(client), follow_redirects=False)
         assert signed_out.status_code == 303
         assert (await client.get("/ui/rounds", follow_redirects=False)).status_code == 303
+
+
+async def test_the_lists_download_as_csv_with_reasons(database_url: str, sessions: Sessions) -> None:
+    world = await _world(sessions)
+    schedule = await schedule_of(sessions, world.published)
+    async with api_client(database_url) as client:
+        await sign_in(client, world.coordinator)
+        ranking = await client.get(f"/ui/rounds/{world.round_id}/ranking.csv?version={world.published}")
+        unallocated = await client.get(f"/ui/rounds/{world.round_id}/unallocated.csv")
+        html = await page(client, f"/ui/rounds/{world.round_id}")
+        await sign_in(client, world.stranger)
+        hidden = await client.get(f"/ui/rounds/{world.round_id}/ranking.csv")
+
+    assert ranking.status_code == 200, ranking.text
+    assert ranking.headers["content-type"].startswith("text/csv")
+    assert "attachment" in ranking.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(ranking.text)))
+    data = payload(html)
+    assert [row["proposal"] for row in rows] == [
+        data["strings"][data["proposals"][r[0]][0]] for r in data["ranking"]["rows"]
+    ]
+    allocated = Counter[str]()
+    for allocation in schedule.allocations:
+        allocated[allocation.proposal] += allocation.shifts
+    for row in rows:
+        assert int(row["allocated_shifts"]) == allocated[row["proposal"]]
+        assert int(row["shortfall_shifts"]) == int(row["requested_shifts"]) - int(row["allocated_shifts"])
+    (missing,) = list(csv.DictReader(io.StringIO(unallocated.text)))
+    (entry,) = schedule.unallocated
+    assert (missing["request"], missing["reason"], missing["detail"]) == (
+        entry.request,
+        entry.reason,
+        entry.detail or "",
+    )
+    assert hidden.status_code == 404
+
+
+async def test_each_instruments_schedule_for_beamline_staff(database_url: str, sessions: Sessions) -> None:
+    world = await _world(sessions)
+    async with api_client(database_url) as client:
+        await sign_in(client, world.coordinator)
+        html = await page(client, f"/ui/rounds/{world.round_id}/instruments")
+        one = await page(client, f"/ui/rounds/{world.round_id}/instruments?instrument=PIK-SANS")
+        unknown = await client.get(f"/ui/rounds/{world.round_id}/instruments?instrument=NOPE")
+
+    sections = {section["data-instrument"] for section in elements(html, "instrument-schedule")}
+    assert sections == {"SKIF-1-1", "SKIF-1-4", "PIK-SANS"}
+    assert [slot["data-request"] for slot in elements(one, "instrument-slot")] == ["P-006-a", "P-003-b"]
+    assert "Asia/Novosibirsk" in html
+    assert unknown.status_code == 404 and "no instrument NOPE" in unknown.text
+
+
+async def test_moves_and_pins_from_the_page_go_through_the_apis_rules(database_url: str, sessions: Sessions) -> None:
+    world = await _world(sessions)
+    moves = f"/ui/schedules/{world.published}/moves"
+    async with api_client(database_url) as client:
+        await sign_in(client, world.coordinator)
+        headers = await from_the_page(client)
+        onto_p004 = {"request": "P-001-a", "instrument": "SKIF-1-4", "start_shift": 0, "shifts": 9}
+        overlapping = await client.post(moves, json=onto_p004, headers=headers)
+        assert overlapping.status_code == 422, overlapping.text
+        assert overlapping.json()["errors"] and all("rule" in error for error in overlapping.json()["errors"])
+        moved = await client.post(
+            moves,
+            json={"request": "P-001-a", "instrument": "SKIF-1-1", "start_shift": 20, "shifts": 9},
+            headers=headers,
+        )
+        assert moved.status_code == 201, moved.text
+        draft = moved.json()["id"]
+        pinned = await client.post(f"/ui/schedules/{draft}/allocations/P-001-a/pin", headers=headers)
+        assert pinned.status_code == 200 and pinned.json()["pinned"] is True
+        diff = await client.get(f"/ui/schedules/{world.published}/diff/{draft}")
+        assert [change["request"] for change in diff.json()["moved"]] == ["P-001-a"]
+        html = await page(client, f"/ui/rounds/{world.round_id}?version={draft}")
+        assert {b["request"] for b in blocks_of(html) if b["pinned"]} == {"P-001-a", "P-003-a"}
+        unpinned = await client.delete(f"/ui/schedules/{draft}/allocations/P-001-a/pin", headers=headers)
+        assert unpinned.status_code == 200 and unpinned.json()["pinned"] is False
+        assert (await client.post(moves, json={"request": "P-001-a"})).status_code == 403, "no CSRF token, no move"

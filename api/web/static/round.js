@@ -1,11 +1,17 @@
-// The round page's actions: start a solve, watch its progress live, cancel it, publish or sign off a draft.
+// The round page's workbench: search and filters over the timeline and the lists; the ranking and unallocated
+// lists (sorted, grouped, paged) drawn from the page's payload; hand edits (drag, the move form, pin and unpin)
+// saved through the API's own move and pin routes; solves started and watched live; publishing with a summary.
+// Visible words come from the page's dictionary (#page-texts), through Timeline.words.
 (function () {
   "use strict";
   // Litestar's CSRF check: the CSRF cookie's value, echoed in a header a page on another site cannot set.
   const CSRF = (document.cookie.match(/(?:^|;\s*)(?:__Host-)?beamtime_csrf=([^;]*)/) || [])[1] || "";
   const HEADERS = { "Content-Type": "application/json", "X-CSRF-Token": CSRF };
   const POLL_MS = 500;
+  const PAGE_ROWS = 150;
   const FINISHED = ["done", "failed", "cancelled"];
+  const TL = window.Timeline;
+  const words = TL.words;
 
   async function call(method, url, body) {
     const response = await fetch(url, {
@@ -30,6 +36,357 @@
     return value.toLocaleString("en-GB", { minimumFractionDigits: digits, maximumFractionDigits: digits });
   }
 
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  const shown = document.getElementById("shown-version");
+  const versionId = shown && shown.dataset.version ? Number(shown.dataset.version) : null;
+
+  // Filters, lists and edits need the page's payload.
+  if (TL.data) {
+    const data = TL.data;
+    const S = TL.strings;
+    const TEXTS = TL.texts;
+    const form = document.getElementById("filter-form");
+    const summary = document.getElementById("filter-summary");
+    const ranking = data.ranking || { rows: [], cutoff: null, ranOut: null, ranOutPerInstrument: [] };
+    const unallocated = data.unallocated || [];
+    const rankedCategory = new Map(ranking.rows.map((row) => [row[0], row[8]]));
+    const groups = new Map((data.groups || []).map(([name, members]) => [S[name], members.map((c) => S[c])]));
+    const filter = { q: "", facility: "", instrument: "", country: "", category: "" };
+
+    function option(select, value, label) {
+      const node = el("option", "", label);
+      node.value = value;
+      select.append(node);
+    }
+    if (form) {
+      data.facilities.forEach((f, i) => option(form.elements.facility, String(i), S[f[1]] + " (" + S[f[0]] + ")"));
+      data.instruments.forEach((instrument, i) => option(form.elements.instrument, String(i), S[instrument[0]]));
+      for (const name of groups.keys()) option(form.elements.country, "g:" + name, name);
+      const countries = new Set(data.proposals.map((p) => S[p[4][0]]).filter(Boolean));
+      Array.from(countries).sort().forEach((country) => option(form.elements.country, "c:" + country, country));
+      TL.categories.forEach((category, i) => option(form.elements.category, String(i), category.label));
+      form.addEventListener("input", () => { read(); apply(); });
+      form.addEventListener("reset", () => setTimeout(() => { read(); apply(); }, 0));
+      form.addEventListener("submit", (event) => event.preventDefault());
+    }
+    function read() {
+      for (const key of Object.keys(filter)) filter[key] = form.elements[key].value.trim();
+      filter.q = filter.q.toLowerCase();
+    }
+    function active() { return Object.values(filter).some(Boolean); }
+
+    // One test of a proposal against the filters, for blocks and both lists: `instruments` are the rows the
+    // thing is on, `category` its category's index, `extra` more text the search may find (a request's code).
+    function matches(proposalIndex, instruments, category, extra) {
+      const p = data.proposals[proposalIndex];
+      if (filter.q) {
+        const text = (S[p[0]] + " " + S[p[1]] + " " + S[p[2]] + " " + (extra || "")).toLowerCase();
+        if (!text.includes(filter.q)) return false;
+      }
+      if (filter.instrument && !instruments.includes(Number(filter.instrument))) return false;
+      if (filter.facility && !instruments.some((i) => data.instruments[i][2] === Number(filter.facility))) return false;
+      if (filter.country) {
+        const country = S[p[4][0]];
+        const wanted = filter.country.slice(2);
+        if (filter.country.startsWith("c:") ? country !== wanted : !(groups.get(wanted) || []).includes(country)) return false;
+      }
+      if (filter.category && category !== Number(filter.category)) return false;
+      return true;
+    }
+
+    // Lists
+    const lists = {
+      ranking: {
+        rows: ranking.rows,
+        key: "rank",
+        descending: false,
+        group: "",
+        limit: PAGE_ROWS,
+        values: {
+          rank: (r) => r[1],
+          proposal: (r) => S[data.proposals[r[0]][0]],
+          pi: (r) => S[data.proposals[r[0]][2]],
+          type: (r) => S[data.proposals[r[0]][5]],
+          grade: (r) => (r[2] === null ? Infinity : r[2]),
+          priority: (r) => (r[3] === null ? -Infinity : r[3]),
+          allocated: (r) => r[5],
+          shortfall: (r) => Math.max(0, r[4] - r[5]),
+        },
+        instruments: (r) => data.proposals[r[0]][6],
+        test: (r) => matches(r[0], data.proposals[r[0]][6], r[8], ""),
+        groupOf: {
+          facility: (r) => facilityName(data.proposals[r[0]][6][0]),
+          instrument: (r) => instrumentName(data.proposals[r[0]][6][0]),
+          country: (r) => S[data.proposals[r[0]][4][0]],
+        },
+        draw: rankingRow,
+        columns: 8,
+      },
+      unallocated: {
+        rows: unallocated,
+        key: "rank",
+        descending: false,
+        group: "",
+        limit: PAGE_ROWS,
+        values: {
+          rank: (r) => (r[7] === null ? Infinity : r[7]),
+          request: (r) => S[r[0]],
+          pi: (r) => S[data.proposals[r[1]][2]],
+          reason: (r) => S[r[2]],
+          shortfall: (r) => r[4],
+        },
+        test: (r) => matches(r[1], r[5], rankedCategory.get(r[1]), S[r[0]]),
+        groupOf: {
+          reason: (r) => S[r[2]].replace(/_/g, " "),
+          facility: (r) => facilityName(r[5][0]),
+          instrument: (r) => instrumentName(r[5][0]),
+          country: (r) => S[data.proposals[r[1]][4][0]],
+        },
+        draw: unallocatedRow,
+        columns: 6,
+      },
+    };
+    function facilityName(instrument) { return instrument === undefined ? TEXTS.none : S[data.facilities[data.instruments[instrument][2]][0]]; }
+    function instrumentName(instrument) { return instrument === undefined ? TEXTS.none : S[data.instruments[instrument][0]]; }
+
+    function proposalCell(proposalIndex, colour, request) {
+      const p = TL.proposalOf(proposalIndex);
+      const cell = el("td", "proposal-cell");
+      const line = el("div", "one-line");
+      if (colour) {
+        const dot = el("span", "dot");
+        dot.style.setProperty("--c", colour);
+        line.append(dot);
+      }
+      line.append(el("span", "strong", request || p.code), " ");
+      const title = el("span", "muted", p.title);
+      title.title = p.title;
+      line.append(title);
+      cell.append(line);
+      return cell;
+    }
+    function piCell(proposalIndex) {
+      const p = TL.proposalOf(proposalIndex);
+      const cell = el("td", "", p.pi);
+      cell.append(" ", el("span", "muted small", p.countries[0] || ""));
+      return cell;
+    }
+    function rankingRow(r) {
+      const tr = el("tr", "ranked" + (r[6] !== -1 ? " excluded" : ""));
+      tr.dataset.proposal = S[data.proposals[r[0]][0]];
+      const colour = TL.categories[r[8]] ? TL.categories[r[8]].colour : null;
+      const proposal = proposalCell(r[0], colour);
+      if (r[7] !== -1) proposal.append(el("div", "muted small", S[r[7]]));
+      const shifts = el("td", "num nowrap");
+      if (r[5]) shifts.append(el("strong", "", String(r[5]))); else shifts.append("0");
+      shifts.append(" / " + r[4]);
+      tr.append(el("td", "num", String(r[1])), proposal, piCell(r[0]), el("td", "", S[data.proposals[r[0]][5]].replace(/_/g, " ")),
+        el("td", "num", number(r[2], 2)), el("td", "num", number(r[3], 2)), shifts, el("td", "num", String(Math.max(0, r[4] - r[5]))));
+      return tr;
+    }
+    function unallocatedRow(r) {
+      const tr = el("tr", "unallocated-row");
+      tr.dataset.request = S[r[0]];
+      const reason = el("td");
+      reason.append(el("span", "badge reason-" + S[r[2]], S[r[2]].replace(/_/g, " ")));
+      const why = el("td", "small", r[3] === -1 ? "" : S[r[3]]);
+      if (r[6] && r[6].length) {
+        const held = r[6].map(([request, priority]) => S[request] + " (" + number(priority, 2) + ")").join(", ");
+        const more = r[8] - r[6].length;
+        why.append(el("div", "competitors", words(more > 0 ? "competitorsMore" : "competitors", { list: held, more: more })));
+      }
+      tr.append(el("td", "num", r[7] === null ? "–" : String(r[7])), proposalCell(r[1], null, S[r[0]]), piCell(r[1]), reason, el("td", "num", String(r[4])), why);
+      return tr;
+    }
+    function line(className, text, columns) {
+      const tr = el("tr", className);
+      const td = el("td");
+      td.colSpan = columns;
+      td.append(el("span", "", text));
+      tr.append(td);
+      return tr;
+    }
+
+    function drawList(name) {
+      const list = lists[name];
+      const table = document.querySelector("table[data-list='" + name + "']");
+      if (!table) return 0;
+      const value = list.values[list.key];
+      let rows = list.rows.filter(list.test);
+      const count = rows.length;
+      rows = rows.slice().sort((a, b) => {
+        const x = value(a), y = value(b);
+        const order = x < y ? -1 : x > y ? 1 : 0;
+        return list.descending ? -order : order;
+      });
+      const body = table.tBodies[0];
+      body.replaceChildren();
+      const byRank = name === "ranking" && list.key === "rank" && !list.descending && !list.group;
+      const ranOut = filter.instrument
+        ? (ranking.ranOutPerInstrument.find(([i]) => i === Number(filter.instrument)) || [null, ranking.ranOut])[1]
+        : ranking.ranOut;
+      let group = null, cutDone = false, ranDone = false;
+      if (list.group) rows.sort((a, b) => String(list.groupOf[list.group](a)).localeCompare(String(list.groupOf[list.group](b))));
+      const sizes = new Map();
+      if (list.group) rows.forEach((r) => { const g = list.groupOf[list.group](r); sizes.set(g, (sizes.get(g) || 0) + 1); });
+      for (const r of rows.slice(0, list.limit)) {
+        if (list.group) {
+          const g = list.groupOf[list.group](r);
+          if (g !== group) { group = g; body.append(line("group", words("group", { name: g, n: sizes.get(g) }), list.columns)); }
+        }
+        if (byRank && !ranDone && ranOut !== null && r[1] >= ranOut) {
+          ranDone = true;
+          const instrument = filter.instrument ? S[data.instruments[Number(filter.instrument)][0]] : null;
+          body.append(line("ran-out", instrument ? words("ranOutHere", { instrument: instrument, rank: ranOut }) : words("ranOut", { rank: ranOut }), list.columns));
+        }
+        if (byRank && !cutDone && ranking.cutoff !== null && r[1] >= ranking.cutoff) {
+          cutDone = true;
+          body.append(line("cutoff", TEXTS.cutoff, list.columns));
+        }
+        body.append(list.draw(r));
+      }
+      if (!rows.length) body.append(line("group", TEXTS.noRows, list.columns));
+      const more = document.querySelector(".more[data-list='" + name + "']");
+      if (more) {
+        const left = rows.length - list.limit;
+        more.hidden = left <= 0;
+        more.textContent = words("showMore", { n: Math.min(PAGE_ROWS, left), left: left });
+      }
+      table.querySelectorAll("th").forEach((th) => {
+        const button = th.querySelector("button");
+        if (button && button.dataset.sort === list.key) th.setAttribute("aria-sort", list.descending ? "descending" : "ascending");
+        else th.removeAttribute("aria-sort");
+      });
+      return count;
+    }
+    document.querySelectorAll("table.sortable").forEach((table) => {
+      const list = lists[table.dataset.list];
+      table.querySelectorAll("th button").forEach((button) => {
+        button.addEventListener("click", () => {
+          if (list.key === button.dataset.sort) list.descending = !list.descending;
+          else { list.key = button.dataset.sort; list.descending = false; }
+          drawList(table.dataset.list);
+        });
+      });
+    });
+    document.querySelectorAll(".group-by").forEach((select) => {
+      select.addEventListener("change", () => { lists[select.dataset.list].group = select.value; drawList(select.dataset.list); });
+    });
+    document.querySelectorAll(".more").forEach((button) => {
+      button.addEventListener("click", () => { lists[button.dataset.list].limit += PAGE_ROWS; drawList(button.dataset.list); });
+    });
+    const perInstrument = document.getElementById("ran-out-per-instrument");
+    if (perInstrument) {
+      for (const [instrument, rank] of ranking.ranOutPerInstrument) {
+        perInstrument.append(el("li", "", words("ranOutInstrument", { instrument: S[data.instruments[instrument][0]], rank: rank })));
+      }
+      perInstrument.hidden = ranking.ranOutPerInstrument.length === 0;
+    }
+
+    function apply() {
+      const timeline = data.timelines[0];
+      TL.highlight(active() ? (block) => matches(block.proposalIndex, [block.row], timeline.blocks[block.index][5], block.request) : null);
+      const blocks = timeline ? timeline.blocks.filter((b) => !active() || matches(b[4], [b[0]], b[5], S[b[3]])).length : 0;
+      const ranked = drawList("ranking");
+      const left = drawList("unallocated");
+      if (summary) summary.textContent = words(active() ? "matches" : "noFilter", { blocks: blocks, ranked: ranked, unallocated: left });
+    }
+    if (form) read();
+    apply();
+
+    // Hand edits
+    const message = document.getElementById("edit-message");
+    const panel = document.getElementById("block-details");
+    const moveForm = document.getElementById("move-form");
+    const pinToggle = document.getElementById("pin-toggle");
+    let chosen = null;
+    function say(text, error) {
+      if (!message) return;
+      message.hidden = false;
+      message.classList.toggle("error", Boolean(error));
+      message.replaceChildren(text);
+    }
+    const from = new URLSearchParams(window.location.search).get("from");
+    if (from && message && versionId !== null) {
+      const back = el("a", "", TEXTS.undo);
+      back.href = "?version=" + encodeURIComponent(from);
+      back.id = "undo-edit";
+      say(back);
+    }
+    if (moveForm) {
+      data.instruments.forEach((instrument) => option(moveForm.elements.instrument, S[instrument[0]], S[instrument[0]]));
+      moveForm.addEventListener("submit", (event) => {
+        event.preventDefault();
+        if (!chosen) return;
+        move({
+          request: chosen.request,
+          instrument: moveForm.elements.instrument.value,
+          start_shift: Number(moveForm.elements.start_shift.value),
+          shifts: Number(moveForm.elements.shifts.value),
+        });
+      });
+    }
+    TL.on("select", (block, node, details) => {
+      if (!panel) return;
+      chosen = block;
+      panel.hidden = false;
+      panel.querySelector("h3").textContent = block.proposal.code + " · " + block.request + " — " + block.proposal.title;
+      const list = panel.querySelector("dl");
+      list.replaceChildren();
+      details(block, list);
+      if (moveForm) {
+        moveForm.elements.instrument.value = block.instrument;
+        moveForm.elements.start_shift.value = block.start;
+        moveForm.elements.shifts.value = block.shifts;
+      }
+      if (pinToggle) pinToggle.textContent = block.pinned ? TEXTS.unpin : TEXTS.pin;
+    });
+    if (pinToggle) {
+      pinToggle.addEventListener("click", async () => {
+        if (!chosen || versionId === null) return;
+        pinToggle.disabled = true;
+        const url = "/ui/schedules/" + versionId + "/allocations/" + encodeURIComponent(chosen.request) + "/pin";
+        try {
+          await call(chosen.pinned ? "DELETE" : "POST", url);
+          say(words(chosen.pinned ? "unpinDone" : "pinDone", { request: chosen.request }));
+          window.location.reload();
+        } catch (error) {
+          say(error.message, true);
+          pinToggle.disabled = false;
+        }
+      });
+    }
+    async function move(change) {
+      if (versionId === null) return;
+      say(TEXTS.checking);
+      try {
+        const draft = await call("POST", "/ui/schedules/" + versionId + "/moves", change);
+        say(words("moveSaved", { number: draft.number }));
+        window.location.assign("?version=" + draft.id + "&from=" + versionId);
+      } catch (error) {
+        const broken = (error.data && error.data.errors) || [];
+        const text = el("span", "", words("moveRefused", { rules: broken.length ? "" : error.message }));
+        if (broken.length) {
+          const list = el("ul", "broken-rules");
+          broken.forEach((entry) => list.append(el("li", "", words("rule", { rule: entry.rule, message: entry.message }))));
+          text.append(list);
+        }
+        say(text, true);
+        TL.redraw();
+      }
+    }
+    if (versionId !== null) TL.on("move", (change) => move(change));
+
+    const print = document.getElementById("print-timeline");
+    if (print) print.addEventListener("click", (event) => { event.preventDefault(); window.print(); });
+  }
+
   // Solves
   const panel = document.getElementById("solve-panel");
   if (panel) {
@@ -40,9 +397,14 @@
     const chart = document.getElementById("solve-chart");
     const result = document.getElementById("solve-result");
     const cancel = document.getElementById("solve-cancel");
+    const runs = document.getElementById("runs");
     const start = form.querySelector("button[type=submit]");
+    const limitKey = "beamtime.time-limit." + panel.dataset.round;
+    const limit = form.elements.time_limit;
     let watching = null;
     let points = [];
+    if (window.localStorage.getItem(limitKey)) limit.value = window.localStorage.getItem(limitKey);
+    limit.addEventListener("change", () => window.localStorage.setItem(limitKey, limit.value));
 
     function draw() {
       const svg = "http://www.w3.org/2000/svg";
@@ -85,9 +447,9 @@
         });
       }
       element("line", { class: "objective", x1: left + 8, y1: 8, x2: left + 26, y2: 8 });
-      element("text", { x: left + 30, y: 12 }, "objective");
+      element("text", { x: left + 30, y: 12 }, words("objective"));
       element("line", { class: "bound", x1: left + 100, y1: 8, x2: left + 118, y2: 8 });
-      element("text", { x: left + 122, y: 12 }, "bound");
+      element("text", { x: left + 122, y: 12 }, words("bound"));
     }
 
     function seconds(run) {
@@ -95,20 +457,55 @@
       return run.started_at && until ? Math.max(0, (Date.parse(until) - Date.parse(run.started_at)) / 1000) : 0;
     }
 
+    function gapWords(latest, status) {
+      if (status === "optimal") return words("gapOptimal", {});
+      if (latest.bound === null || latest.bound === undefined || !latest.bound) return words("gapUnknown", {});
+      return words("gapAtMost", { gap: number((100 * (latest.bound - latest.objective)) / latest.bound, 1) });
+    }
+
+    // The run's row in the runs table, added at once and kept up to date while the run is watched.
+    function runRow(run) {
+      runs.hidden = false;
+      let row = runs.querySelector("tr[data-run='" + run.id + "']");
+      if (!row) {
+        row = el("tr");
+        row.dataset.run = run.id;
+        runs.tBodies[0].prepend(row);
+      }
+      const latest = run.result || run.progress;
+      const badge = el("span", "badge state-" + run.state, run.state);
+      const stateCell = el("td");
+      stateCell.append(badge);
+      const version = el("td");
+      if (run.result && run.result.same_as_version_id) version.append(el("span", "small", words("noChangeShort", {})));
+      else if (run.result && run.result.schedule_version_id) {
+        const link = el("a", "", words("openVersion", {}));
+        link.href = "?version=" + run.result.schedule_version_id;
+        version.append(link);
+      } else if (run.error) version.append(el("span", "muted small", "error"));
+      const first = el("td", "", "#" + run.id + " ");
+      first.append(el("span", "muted small", run.kind));
+      row.replaceChildren(first, stateCell, el("td", "nowrap", new Date(run.started_at || run.created_at).toLocaleString("en-GB")),
+        el("td", "num", number(run.settings.time_limit, 0) + " s"), el("td", "num", latest ? number(latest.objective, 1) : "–"),
+        el("td", "num", latest ? number(latest.bound, 1) : "–"), version);
+    }
+
     function update(run) {
       state.textContent = run.state;
       state.className = "badge state-" + run.state;
+      runRow(run);
       const latest = run.result || run.progress;
       if (latest) {
         const at = seconds(run);
         if (!points.length || at >= points[points.length - 1].seconds) {
           points.push({ seconds: at, objective: latest.objective, bound: latest.bound });
         }
-        const gap = latest.bound ? (100 * (latest.bound - latest.objective)) / latest.bound : null;
-        figures.textContent = number(at, 1) + " s · objective " + number(latest.objective, 1) +
-          " · bound " + number(latest.bound, 1) + (gap === null ? "" : " · gap " + number(gap, 1) + "%");
+        figures.textContent = words("liveFigures", {
+          seconds: number(at, 1), objective: number(latest.objective, 1), bound: number(latest.bound, 1),
+          gap: gapWords(latest, run.result ? run.result.status : null),
+        });
       } else {
-        figures.textContent = run.state === "queued" ? "waiting for a worker…" : "starting the solver…";
+        figures.textContent = run.state === "queued" ? words("waiting") : words("starting");
       }
       draw();
       const finished = FINISHED.includes(run.state);
@@ -117,15 +514,15 @@
         result.hidden = false;
         result.replaceChildren();
         const version = run.result && run.result.schedule_version_id;
-        if (version) {
-          const link = document.createElement("a");
+        if (run.result && run.result.same_as_version_id) {
+          result.textContent = words("noChange", {});
+        } else if (version) {
+          const link = el("a", "button primary small", words("openDraft", {}));
           link.href = "?version=" + version;
-          link.className = "button primary small";
           link.id = "solve-open-version";
-          link.textContent = "Open the new draft";
-          result.append(run.state === "cancelled" ? "Cancelled; the best schedule so far is kept. " : "Finished (" + run.result.status + "). ", link);
+          result.append(run.state === "cancelled" ? words("cancelledKept", {}) + " " : words("finished", { status: run.result.status }) + " ", link);
         } else {
-          result.textContent = run.error || "The solve ended without a schedule.";
+          result.textContent = run.error || words("noSchedule", {});
         }
       }
       return finished;
@@ -153,9 +550,10 @@
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const limit = Number(new FormData(form).get("time_limit"));
+      window.localStorage.setItem(limitKey, limit.value);
       try {
-        const run = await call("POST", panel.dataset.startUrl, { time_limit: limit });
+        const run = await call("POST", panel.dataset.startUrl, { time_limit: Number(limit.value) });
+        runRow(run);
         watch(run.id);
       } catch (error) {
         live.hidden = false;
@@ -171,15 +569,45 @@
     if (panel.dataset.liveRun) watch(Number(panel.dataset.liveRun));
   }
 
-  // Publishing: the first click arms the button, the second publishes.
+  // Publishing: the first click shows who gains, loses or moves against the published version and arms the
+  // button; the second publishes.
   document.querySelectorAll("[data-publish]").forEach((button) => {
     const message = document.querySelector(".action-message");
+    const summary = document.getElementById("publish-summary");
     let armed = null;
+    function disarm() {
+      armed = null;
+      button.classList.remove("armed");
+      button.textContent = words("publishVersion", { number: button.dataset.number });
+    }
+    async function changes() {
+      if (!button.dataset.published) return words("firstPublication", {});
+      const diff = await call("GET", "/ui/schedules/" + button.dataset.published + "/diff/" + button.dataset.publish);
+      const totals = new Map();
+      const add = (proposal, before, after) => {
+        const entry = totals.get(proposal) || { before: 0, after: 0 };
+        entry.before += before;
+        entry.after += after;
+        totals.set(proposal, entry);
+      };
+      for (const kind of ["moved", "resized", "dropped", "added"]) {
+        for (const change of diff[kind]) add(change.proposal, change.before ? change.before.shifts : 0, change.after ? change.after.shifts : 0);
+      }
+      let gain = 0, lose = 0, moves = 0;
+      for (const entry of totals.values()) {
+        if (entry.after > entry.before) gain++; else if (entry.after < entry.before) lose++; else moves++;
+      }
+      return words("publishSummary", { gain: gain, lose: lose, move: moves, notified: totals.size, unchanged: diff.unchanged });
+    }
     button.addEventListener("click", async () => {
       if (!armed) {
         button.classList.add("armed");
-        button.textContent = "Click again to publish version " + button.dataset.number;
-        armed = setTimeout(() => { armed = null; button.classList.remove("armed"); button.textContent = "Publish version " + button.dataset.number; }, 6000);
+        button.textContent = words("publishAgain", { number: button.dataset.number });
+        armed = setTimeout(disarm, 15000);
+        if (summary) {
+          summary.hidden = false;
+          try { summary.textContent = await changes(); } catch (error) { summary.textContent = error.message; }
+        }
         return;
       }
       clearTimeout(armed);
@@ -191,12 +619,10 @@
         message.hidden = false;
         message.classList.add("error");
         message.textContent = error.status === 409 && error.data && error.data.current_revision !== undefined
-          ? "Someone published since this page was loaded (the round is at revision " + error.data.current_revision + "). Reload the page to see it."
+          ? words("publishedSince", { revision: error.data.current_revision })
           : error.message;
         button.disabled = false;
-        armed = null;
-        button.classList.remove("armed");
-        button.textContent = "Publish version " + button.dataset.number;
+        disarm();
       }
     });
   });

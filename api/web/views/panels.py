@@ -8,16 +8,16 @@ the shares, ranks and reasons are exactly what the API and the engine report.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
+from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from api.web.views.palette import categories, category_of, quota_category_words, scope_words
+from api.web.views.palette import quota_category_words, scope_words
+from api.web.views.timeline import CHANGE_KINDS, Payload
 from scheduler.roundfile import contract as c
 from scheduler.roundfile.solving import ranked_with_set_aside
 from scheduler.schedules.service import VersionDiff
-
-CHANGE_KINDS = ("moved", "resized", "dropped", "added")
 
 
 class ScheduleSummary(BaseModel):
@@ -44,34 +44,13 @@ class QuotaRow(BaseModel):
     penalty: float | None
 
 
-class RankRow(BaseModel):
-    rank: int
-    proposal: str
-    title: str
-    pi_country: str
-    type: str
-    colour: str
-    final_grade: float | None
-    priority: float | None
-    requested_shifts: int
-    allocated_shifts: int
-    excluded_reason: str | None
-    excluded_detail: str | None
-
-
 class Ranking(BaseModel):
-    rows: list[RankRow]
-    cutoff_index: int | None
-    """Rows from this index on get no time by the scoring rules; None when every proposal is eligible."""
+    """What the template says of the ranking beside its rows (which are in the page's payload)."""
+
+    rows: int
     cutoff_grade: float | None
-
-
-class UnallocatedRow(BaseModel):
-    proposal: str
-    request: str
-    title: str
-    reason: str
-    detail: str | None
+    ran_out_rank: int | None
+    """The rank of the best-ranked eligible proposal that lacked time (a request unallocated for capacity)."""
 
 
 class ChangeRow(BaseModel):
@@ -116,23 +95,90 @@ def quota_rows(round_file: c.RoundFile, schedule: c.ScheduleFile | None) -> list
     return rows
 
 
-def ranking(round_file: c.RoundFile, allocations: Sequence[c.Allocation], shown: Collection[str]) -> Ranking:
-    """The scoring's order with the cut-off line, rows of the `shown` proposals only (those the viewer reads in
-    confidence), ranked within the whole round; colours are those of the first facility's country."""
-    proposals = {proposal.id: proposal for proposal in round_file.proposals}
+COMPETITORS_SHOWN = 5
+"""Per unallocated request in the page, the lowest-ranked holders of its time (the CSV has them all): a facility
+round has requests whose dates 150 allocations cover."""
+
+
+@dataclass(frozen=True)
+class RankRow:
+    proposal: str
+    rank: int
+    final_grade: float | None
+    priority: float | None
+    requested_shifts: int
+    allocated_shifts: int
+    excluded_reason: str | None
+    excluded_detail: str | None
+
+    @property
+    def shortfall(self) -> int:
+        return max(0, self.requested_shifts - self.allocated_shifts)
+
+
+@dataclass(frozen=True)
+class UnallocatedRow:
+    proposal: str
+    request: str
+    reason: str
+    detail: str | None
+    shortfall: int
+    """The request's shifts: an unallocated request gets none of them."""
+    instruments: list[str]
+    competitors: list[c.Competitor] | None
+    rank: int | None
+
+
+@dataclass(frozen=True)
+class Lists:
+    """The ranking and the unallocated requests of a version, rows of the proposals a viewer reads in confidence.
+
+    Besides the scoring's cut-off the ranking marks where time ran out: the best rank, overall and per
+    instrument, of an eligible proposal with a request unallocated for lack of capacity.
+    """
+
+    ranking: list[RankRow]
+    unallocated: list[UnallocatedRow]
+    ran_out: dict[str, int]
+    """Per instrument."""
+
+    @property
+    def ran_out_rank(self) -> int | None:
+        return min(self.ran_out.values(), default=None)
+
+
+def lists(round_file: c.RoundFile, schedule: c.ScheduleFile | None, shown: Collection[str]) -> Lists:
+    """Rows of the `shown` proposals only, ranked within the whole round."""
     allocated: dict[str, int] = defaultdict(int)
-    for allocation in allocations:
+    for allocation in schedule.allocations if schedule is not None else []:
         allocated[allocation.proposal] += allocation.shifts
-    first_country = round_file.facilities[0].country
-    colours = {entry.key: entry.colour for entry in categories(round_file.country_groups)}
-    rows = [
+    proposals = {proposal.id: proposal for proposal in round_file.proposals}
+    requests = {request.id: request for proposal in round_file.proposals for request in proposal.requests}
+    scores = [score for score in ranked_with_set_aside(round_file) if score.proposal in shown]
+    rank_of = {score.proposal: score.rank for score in scores}
+    unallocated = [
+        UnallocatedRow(
+            proposal=entry.proposal,
+            request=entry.request,
+            reason=entry.reason,
+            detail=entry.detail,
+            shortfall=requests[entry.request].shifts if entry.request in requests else 0,
+            instruments=list(requests[entry.request].instruments) if entry.request in requests else [],
+            competitors=entry.competitors,
+            rank=rank_of.get(entry.proposal),
+        )
+        for entry in (schedule.unallocated if schedule is not None else [])
+        if entry.proposal in shown
+    ]
+    ran_out: dict[str, int] = {}
+    for row in unallocated:
+        if row.reason == "capacity" and row.rank is not None:
+            for instrument in row.instruments:
+                ran_out[instrument] = min(ran_out.get(instrument, row.rank), row.rank)
+    ranking = [
         RankRow(
-            rank=score.rank,
             proposal=score.proposal,
-            title=proposals[score.proposal].title,
-            pi_country=score.pi_country,
-            type=score.type,
-            colour=colours[category_of(proposals[score.proposal], first_country, round_file.country_groups)],
+            rank=score.rank,
             final_grade=score.final_grade,
             priority=score.priority,
             requested_shifts=sum(request.shifts for request in proposals[score.proposal].requests),
@@ -140,28 +186,66 @@ def ranking(round_file: c.RoundFile, allocations: Sequence[c.Allocation], shown:
             excluded_reason=score.excluded_reason,
             excluded_detail=score.excluded_detail,
         )
-        for score in ranked_with_set_aside(round_file)
-        if score.proposal in shown
+        for score in scores
     ]
-    cutoff_index = next((index for index, row in enumerate(rows) if row.excluded_reason is not None), None)
+    return Lists(ranking=ranking, unallocated=unallocated, ran_out=ran_out)
+
+
+def add_lists(payload: Payload, round_file: c.RoundFile, found: Lists) -> Ranking:
+    """The ranking and the unallocated requests into `payload`.
+
+    Ranking rows: proposal, rank, final grade, priority, shifts asked, shifts allocated, excluded reason and
+    detail (or -1), category (by the first facility's country). Unallocated rows: request, proposal, reason,
+    detail (or -1), shortfall in shifts, the instruments asked for, the first COMPETITORS_SHOWN competitors
+    holding its time as [request, priority] (or None), rank (or None), how many competitors there are.
+    """
+    s = payload.strings
+    first_facility = round_file.facilities[0]
+    overall = found.ran_out_rank
+    payload.extra["ranking"] = {
+        "rows": [
+            [
+                payload.proposal(row.proposal),
+                row.rank,
+                row.final_grade,
+                row.priority,
+                row.requested_shifts,
+                row.allocated_shifts,
+                -1 if row.excluded_reason is None else s(row.excluded_reason),
+                -1 if row.excluded_detail is None else s(row.excluded_detail),
+                payload.category(row.proposal, first_facility),
+            ]
+            for row in found.ranking
+        ],
+        "cutoff": next((row.rank for row in found.ranking if row.excluded_reason is not None), None),
+        "ranOut": overall,
+        "ranOutPerInstrument": [
+            [payload.instrument_index[code], rank]
+            for code, rank in sorted(found.ran_out.items())
+            if rank != overall and code in payload.instrument_index
+        ],
+    }
+    payload.extra["unallocated"] = [
+        [
+            s(row.request),
+            payload.proposal(row.proposal),
+            s(row.reason),
+            -1 if row.detail is None else s(row.detail),
+            row.shortfall,
+            [payload.instrument_index[code] for code in row.instruments if code in payload.instrument_index],
+            None
+            if row.competitors is None
+            else [
+                [s(competitor.request), round(competitor.priority, 3)]
+                for competitor in row.competitors[:COMPETITORS_SHOWN]
+            ],
+            row.rank,
+            0 if row.competitors is None else len(row.competitors),
+        ]
+        for row in found.unallocated
+    ]
     cutoff = round_file.scoring.cutoff if round_file.scoring is not None else None
-    return Ranking(rows=rows, cutoff_index=cutoff_index, cutoff_grade=cutoff)
-
-
-def unallocated_rows(round_file: c.RoundFile, schedule: c.ScheduleFile | None) -> list[UnallocatedRow]:
-    if schedule is None:
-        return []
-    titles = {proposal.id: proposal.title for proposal in round_file.proposals}
-    return [
-        UnallocatedRow(
-            proposal=entry.proposal,
-            request=entry.request,
-            title=titles.get(entry.proposal, ""),
-            reason=entry.reason,
-            detail=entry.detail,
-        )
-        for entry in schedule.unallocated
-    ]
+    return Ranking(rows=len(found.ranking), cutoff_grade=cutoff, ran_out_rank=overall)
 
 
 def change_rows(changes: VersionDiff) -> list[ChangeRow]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from advanced_alchemy.filters import LimitOffset
 from pydantic import BaseModel
@@ -20,22 +22,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.web.views.panels import (
     ChangeRow,
+    Lists,
     QuotaRow,
     Ranking,
     ScheduleSummary,
-    UnallocatedRow,
+    add_lists,
     change_rows,
+    lists,
     quota_rows,
-    ranking,
     summary,
-    unallocated_rows,
 )
-from api.web.views.timeline import Timeline, timeline
+from api.web.views.timeline import Payload, Timeline
 from scheduler import access
 from scheduler.access import Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.errors import NotFound
 from scheduler.jobs import SolveRunPublic, list_runs
+from scheduler.roundfile import contract as c
 from scheduler.roundfile.checks import InputError
 from scheduler.rounds.deadlines import Deadline, round_deadlines
 from scheduler.rounds.exporter import export_round
@@ -68,7 +71,10 @@ class RoundPage(BaseModel):
     timeline: Timeline | None
     quotas: list[QuotaRow]
     ranking: Ranking | None
-    unallocated: list[UnallocatedRow]
+    unallocated: int
+    """How many requests of the shown version got no time (their rows are in the payload)."""
+    payload: str | None
+    """As JSON, what the page's script draws: the timeline and the lists (`api.web.views.timeline.Payload`)."""
     runs: list[SolveRunPublic]
     sign_offs: SignOffs | None
     """Of the version shown, in a shared round."""
@@ -83,6 +89,7 @@ class ComparePage(BaseModel):
     unchanged: int
     before_timeline: Timeline
     after_timeline: Timeline
+    payload: str
 
 
 async def coordinated_rounds(session: AsyncSession, actor: Claims) -> list[RoundCard]:
@@ -118,7 +125,8 @@ async def round_page(
         timeline=None,
         quotas=[],
         ranking=None,
-        unallocated=[],
+        unallocated=0,
+        payload=None,
         runs=(await list_runs(session, round_id, LimitOffset(limit=RECENT_RUNS, offset=0))).items,
         sign_offs=None,
     )
@@ -130,14 +138,17 @@ async def round_page(
         return page.model_copy(update={"problems": [f"{p.path}: {p.message}" for p in error.problems]})
     shown_proposals = await confided(session, actor, round_id)
     schedule = withhold(await export_schedule(session, shown.id), shown_proposals) if shown is not None else None
-    allocations = schedule.allocations if schedule is not None else []
+    payload = Payload(round_file, week=week)
+    drawn = payload.add_timeline(schedule.allocations if schedule is not None else [])
+    ranked = add_lists(payload, round_file, lists(round_file, schedule, shown_proposals))
     return page.model_copy(
         update={
             "summary": summary(schedule) if schedule is not None else None,
-            "timeline": timeline(round_file, allocations, week=week),
+            "timeline": drawn,
             "quotas": quota_rows(round_file, schedule),
-            "ranking": ranking(round_file, allocations, shown_proposals),
-            "unallocated": unallocated_rows(round_file, schedule),
+            "ranking": ranked,
+            "unallocated": len(payload.extra["unallocated"]),
+            "payload": payload.embedded(),
         }
     )
 
@@ -157,6 +168,9 @@ async def compare_page(
     shown = await confided(session, actor, round_id)
     before = withhold(await export_schedule(session, before_id), shown)
     after = withhold(await export_schedule(session, after_id), shown)
+    payload = Payload(round_file, week=week)
+    before_label = f"Version {versions[before_id].number}"
+    after_label = f"Version {versions[after_id].number}"
     return ComparePage(
         round=round_,
         versions=listed,
@@ -164,12 +178,13 @@ async def compare_page(
         after=versions[after_id],
         changes=rows,
         unchanged=changes.unchanged,
-        before_timeline=timeline(
-            round_file, before.allocations, week=week, changes={r.request: r.kind for r in rows if r.before}
+        before_timeline=payload.add_timeline(
+            before.allocations, label=before_label, changes={r.request: r.kind for r in rows if r.before}
         ),
-        after_timeline=timeline(
-            round_file, after.allocations, week=week, changes={r.request: r.kind for r in rows if r.after}
+        after_timeline=payload.add_timeline(
+            after.allocations, label=after_label, changes={r.request: r.kind for r in rows if r.after}
         ),
+        payload=payload.embedded(),
     )
 
 
@@ -191,3 +206,91 @@ def _pick_version(versions: Sequence[VersionPublic], version_id: int | None) -> 
         return chosen
     published = next((version for version in versions if version.status == PUBLISHED), None)
     return published or max(versions, key=lambda version: version.number, default=None)
+
+
+class InstrumentSlot(BaseModel):
+    request: str
+    proposal: str
+    title: str
+    pi: str
+    start: datetime
+    end: datetime
+    """In the facility's time zone."""
+    shifts: int
+    pinned: bool
+
+
+class InstrumentSchedule(BaseModel):
+    code: str
+    name: str
+    facility: str
+    timezone: str
+    slots: list[InstrumentSlot]
+
+
+class InstrumentsPage(BaseModel):
+    round: RoundPublic
+    shown: VersionPublic
+    instruments: list[InstrumentSchedule]
+
+
+async def shown_schedule(
+    session: AsyncSession, actor: Claims, round_id: int, version_id: int | None
+) -> tuple[RoundPublic, VersionPublic | None, c.RoundFile, c.ScheduleFile | None, frozenset[str]]:
+    """The round, the version shown (as on the round page), the round file, the version's schedule as the actor
+    may read it and the proposals the actor reads in confidence."""
+    round_ = await _managed_round(session, actor, round_id)
+    shown = _pick_version((await list_versions(session, round_id)).items, version_id)
+    round_file = await export_round(session, round_id)
+    confided_proposals = await confided(session, actor, round_id)
+    schedule = None if shown is None else withhold(await export_schedule(session, shown.id), confided_proposals)
+    return round_, shown, round_file, schedule, confided_proposals
+
+
+async def round_lists(
+    session: AsyncSession, actor: Claims, round_id: int, version_id: int | None
+) -> tuple[c.RoundFile, Lists]:
+    """The round file, and the ranking and unallocated requests of the version the round page shows."""
+    _, _, round_file, schedule, confided_proposals = await shown_schedule(session, actor, round_id, version_id)
+    return round_file, lists(round_file, schedule, confided_proposals)
+
+
+async def instruments_page(
+    session: AsyncSession, actor: Claims, round_id: int, version_id: int | None, instrument: str | None
+) -> InstrumentsPage:
+    """Each instrument's allocations in time order, in its facility's time zone: what beamline staff work from."""
+    round_, shown, round_file, schedule, _ = await shown_schedule(session, actor, round_id, version_id)
+    if shown is None or schedule is None:
+        raise NotFound(f"round {round_.code} has no schedule version yet")
+    proposals = {proposal.id: proposal for proposal in round_file.proposals}
+    chosen = [
+        (facility, item)
+        for facility in round_file.facilities
+        for item in facility.instruments
+        if instrument is None or item.id == instrument
+    ]
+    if not chosen:
+        raise NotFound(f"round {round_.code} has no instrument {instrument}")
+    schedules = []
+    for facility, item in chosen:
+        zone = ZoneInfo(facility.timezone)
+        slots = [
+            InstrumentSlot(
+                request=allocation.request,
+                proposal=allocation.proposal,
+                title=proposals[allocation.proposal].title if allocation.proposal in proposals else "",
+                pi=proposals[allocation.proposal].pi.name if allocation.proposal in proposals else "",
+                start=allocation.start.astimezone(zone),
+                end=allocation.end.astimezone(zone),
+                shifts=allocation.shifts,
+                pinned=allocation.pinned,
+            )
+            for allocation in sorted(schedule.allocations, key=lambda a: a.start_shift)
+            if allocation.instrument == item.id
+        ]
+        schedules.append(
+            InstrumentSchedule(
+                code=item.id, name=item.name, facility=facility.name, timezone=facility.timezone, slots=slots
+            )
+        )
+    return InstrumentsPage(round=round_, shown=shown, instruments=schedules)

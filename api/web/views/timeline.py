@@ -1,19 +1,23 @@
-"""The timeline: one row per instrument, grouped by facility, over the whole round or one week.
+"""The timeline as data: one compact JSON payload a page embeds and `static/timeline.js` draws.
 
-Positions are shares of the shown span (CSS percentages), computed here so that
-templates only place boxes: allocations as blocks coloured by category, windows
-and changeovers as bands, and the axis as ticks.
+A facility round has 40 instruments, 26 weeks and ~2,000 blocks: as HTML with
+attributes per block that is megabytes, as arrays with every string once in a
+table it is a few hundred kilobytes. Rows (instruments, grouped by facility),
+blocks, windows, changeovers and idle shifts per instrument and week are given
+in shifts of the round's grid; the script turns shifts into positions for the
+zoom chosen (week, month, quarter or the whole round) and times into the
+facility's own zone.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
-from zoneinfo import ZoneInfo
+from typing import Any
 
+from jinja2.utils import htmlsafe_json_dumps
 from pydantic import BaseModel
 
 from api.web.views.palette import WITHDRAWN_CATEGORY, Category, categories, category_of
@@ -22,303 +26,270 @@ from scheduler.roundfile import contract as c
 from scheduler.roundfile.grid import Grid, merge
 
 DAYS_PER_WEEK = 7
-LABELLED_DAYS = 21
-"""Up to this many days the whole round's axis labels each day, not only each week."""
-FULL_VIEW_DAY_TICKS = 120
-"""Past this many days the whole round's axis draws no line per day, only per week."""
+MONTHS_PER_QUARTER = 3
+CHANGE_KINDS = ("moved", "resized", "dropped", "added")
+PINNED = 1
+"""A block's flags: bit 0 pinned, the bits above it the change (1 + its index in CHANGE_KINDS), if any."""
 
 Span = tuple[int, int]
 """First shift and the shift after the last."""
 
 
-class Block(BaseModel):
-    """An allocation on the timeline; `left` and `width` are percentages of the shown span."""
+class Strings:
+    """Every text of a payload once, in a table; the payload names each by its index."""
 
-    request: str
-    proposal: str
-    title: str
-    pi: str
-    countries: list[str]
-    category: str
-    category_label: str
-    colour: str
-    priority: float
-    instrument: str
-    start_shift: int
-    shifts: int
-    start: datetime
-    end: datetime
-    """Start and end in the facility's timezone."""
-    pinned: bool
-    change: str | None = None
-    """moved, resized, dropped or added, when the page compares two versions."""
-    left: float
-    width: float
+    def __init__(self) -> None:
+        self.table: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def __call__(self, text: str) -> int:
+        found = self._index.get(text)
+        if found is None:
+            found = self._index[text] = len(self.table)
+            self.table.append(text)
+        return found
 
 
-class Band(BaseModel):
-    """A window or a changeover on an instrument's row."""
-
-    kind: str
-    label: str
-    start_shift: int
-    end_shift: int
-    left: float
-    width: float
+def surname(name: str) -> str:
+    """The last word of a name as written ("S. Lebedeva" → "Lebedeva"): a block's label, where it fits."""
+    return name.split()[-1] if name.split() else name
 
 
-class InstrumentRow(BaseModel):
-    code: str
-    name: str
-    changeover_shifts: int
-    blocks: list[Block]
-    windows: list[Band]
-    changeovers: list[Band]
-    allocated_shifts: int
-    usable_shifts: int
-    """Unblocked shifts in the whole round."""
+class Payload:
+    """The data of one page: the round's rows, and the proposals its timelines and lists name, each once."""
 
-    @property
-    def utilisation(self) -> float | None:
-        return self.allocated_shifts / self.usable_shifts if self.usable_shifts else None
+    def __init__(self, round_file: c.RoundFile, *, week: int | None = None) -> None:
+        self.round_file = round_file
+        self.grid = Grid(round_file.round)
+        self.strings = Strings()
+        self.weeks = _periods_of_weeks(self.grid)
+        if week is not None and not 1 <= week <= len(self.weeks):
+            raise NotFound(f"the round has weeks 1 to {len(self.weeks)}")
+        self.week = week
+        self.legend = categories(round_file.country_groups)
+        self.category_index = {entry.key: index for index, entry in enumerate([*self.legend, WITHDRAWN_CATEGORY])}
+        self.proposals = {proposal.id: proposal for proposal in round_file.proposals}
+        self.proposal_index: dict[str, int] = {}
+        self.proposal_rows: list[list[Any]] = []
+        self.instrument_index: dict[str, int] = {}
+        self.facility_of: dict[str, c.Facility] = {}
+        self.blocked: dict[str, tuple[Span, ...]] = {}
+        for facility in round_file.facilities:
+            for instrument in facility.instruments:
+                self.instrument_index[instrument.id] = len(self.instrument_index)
+                self.facility_of[instrument.id] = facility
+                windows = [*facility.maintenance, *instrument.maintenance]
+                self.blocked[instrument.id] = merge(
+                    span for window in windows if (span := self.grid.covering(window.start, window.end)) is not None
+                )
+        self.timelines: list[dict[str, Any]] = []
+        self.extra: dict[str, Any] = {}
 
+    def proposal(self, code: str) -> int:
+        """The proposal's row in the payload: code, title, PI, PI's surname, countries (PI's first), type, and the
+        instruments its requests name (for the facility and instrument filters)."""
+        found = self.proposal_index.get(code)
+        if found is not None:
+            return found
+        proposal = self.proposals.get(code)
+        s = self.strings
+        if proposal is None:
+            row: list[Any] = [s(code), s(""), s(""), s(""), [], s(""), []]
+        else:
+            countries = list(dict.fromkeys([proposal.pi.country, *(member.country for member in proposal.team)]))
+            instruments = sorted(
+                {
+                    self.instrument_index[code]
+                    for request in proposal.requests
+                    for code in request.instruments
+                    if code in self.instrument_index
+                }
+            )
+            row = [
+                s(proposal.id),
+                s(proposal.title),
+                s(proposal.pi.name),
+                s(surname(proposal.pi.name)),
+                [s(country) for country in countries],
+                s(proposal.type),
+                instruments,
+            ]
+        found = self.proposal_index[code] = len(self.proposal_rows)
+        self.proposal_rows.append(row)
+        return found
 
-class FacilityRows(BaseModel):
-    code: str
-    name: str
-    country: str
-    timezone: str
-    instruments: list[InstrumentRow]
+    def category(self, proposal_code: str, facility: c.Facility) -> int:
+        proposal = self.proposals.get(proposal_code)
+        if proposal is None:
+            return self.category_index[WITHDRAWN_CATEGORY.key]
+        return self.category_index[category_of(proposal, facility.country, self.round_file.country_groups)]
 
+    def add_timeline(
+        self, allocations: Sequence[c.Allocation], *, label: str = "", changes: Mapping[str, str] | None = None
+    ) -> Timeline:
+        """A timeline of `allocations`; `changes` marks blocks by request: moved, resized, dropped or added."""
+        marks = changes or {}
+        placed: dict[str, list[c.Allocation]] = defaultdict(list)
+        for allocation in sorted(allocations, key=lambda a: (a.start_shift, a.request)):
+            placed[allocation.instrument].append(allocation)
+        blocks: list[list[Any]] = []
+        changeovers: list[list[int]] = []
+        idle: list[list[int]] = []
+        for facility in self.round_file.facilities:
+            for instrument in facility.instruments:
+                row = self.instrument_index[instrument.id]
+                mine = placed.get(instrument.id, [])
+                for allocation in mine:
+                    change = marks.get(allocation.request)
+                    flags = (PINNED if allocation.pinned else 0) | (
+                        (CHANGE_KINDS.index(change) + 1) << 1 if change in CHANGE_KINDS else 0
+                    )
+                    blocks.append(
+                        [
+                            row,
+                            allocation.start_shift,
+                            allocation.shifts,
+                            self.strings(allocation.request),
+                            self.proposal(allocation.proposal),
+                            self.category(allocation.proposal, facility),
+                            round(allocation.priority, 3),
+                            flags,
+                        ]
+                    )
+                gaps = _changeovers(instrument.changeover_shifts, mine)
+                changeovers.extend([row, start, end] for start, end in gaps)
+                idle.append(self._idle(instrument.id, mine, gaps))
+        shown = {block[5] for block in blocks}
+        timeline = Timeline(
+            label=label,
+            week=self.week,
+            weeks=len(self.weeks),
+            shifts=self.grid.count,
+            block_count=len(blocks),
+            categories=[
+                entry
+                for entry in [*self.legend, WITHDRAWN_CATEGORY]
+                if entry in self.legend or self._index(entry) in shown
+            ],
+        )
+        self.timelines.append(
+            {"label": self.strings(label), "blocks": blocks, "changeovers": changeovers, "idle": idle}
+        )
+        return timeline
 
-class Tick(BaseModel):
-    left: float
-    label: str
-    major: bool
+    def _index(self, entry: Category) -> int:
+        return self.category_index[entry.key]
 
+    def _idle(self, instrument: str, allocations: Sequence[c.Allocation], changeovers: Sequence[Span]) -> list[int]:
+        """Per week, the shifts neither blocked by a window nor allocated nor a changeover."""
+        taken = [*self.blocked[instrument], *((a.start_shift, a.start_shift + a.shifts) for a in allocations)]
+        busy = merge([*taken, *changeovers])
+        return [(end - start) - sum(_overlap((start, end), span) for span in busy) for start, end in self.weeks]
 
-class Week(BaseModel):
-    number: int
-    start: datetime
-    end: datetime
+    def document(self) -> dict[str, Any]:
+        """The payload as the script reads it (see the header of static/timeline.js)."""
+        s = self.strings
+        instruments = []
+        facilities = []
+        for facility_number, facility in enumerate(self.round_file.facilities):
+            facilities.append([s(facility.id), s(facility.name), s(facility.country), s(facility.timezone)])
+            for instrument in facility.instruments:
+                usable = self.grid.count - sum(end - start for start, end in self.blocked[instrument.id])
+                instruments.append([s(instrument.id), s(instrument.name), facility_number, usable])
+        windows = [
+            [self.instrument_index[instrument.id], start, end, s(window.kind), s(_window_label(window))]
+            for facility in self.round_file.facilities
+            for instrument in facility.instruments
+            for window in [*facility.maintenance, *instrument.maintenance]
+            if (span := self.grid.covering(window.start, window.end)) is not None
+            for start, end in [span]
+        ]
+        groups = [
+            [s(name), [s(country) for country in members]] for name, members in self.round_file.country_groups.items()
+        ]
+        document = {
+            "round": {
+                "start": int(self.round_file.round.start.timestamp() * 1000),
+                "shiftHours": self.round_file.round.shift_hours,
+                "shifts": self.grid.count,
+                "weeks": self.weeks,
+                "months": [[start, end, s(label)] for start, end, label in _months(self.grid)],
+                "week": self.week,
+            },
+            "categories": [
+                [s(entry.key), s(entry.label), s(entry.colour)] for entry in [*self.legend, WITHDRAWN_CATEGORY]
+            ],
+            "groups": groups,
+            "facilities": facilities,
+            "instruments": instruments,
+            "windows": windows,
+            "timelines": self.timelines,
+            **self.extra,
+        }
+        document["proposals"] = self.proposal_rows
+        document["strings"] = s.table
+        return document
+
+    def embedded(self) -> str:
+        """The payload as compact JSON safe inside `<script type="application/json">` (no `<`, `>`, `&`, `'`)."""
+        return str(htmlsafe_json_dumps(self.document(), separators=(",", ":")))
 
 
 class Timeline(BaseModel):
-    first_shift: int
-    end_shift: int
-    shift_hours: int
+    """What a page's template says of a timeline around the drawing: its legend and size."""
+
+    label: str
     week: int | None
-    weeks: list[Week]
-    ticks: list[Tick]
+    weeks: int
+    shifts: int
+    block_count: int
     categories: list[Category]
-    facilities: list[FacilityRows]
-
-    @property
-    def block_count(self) -> int:
-        return sum(len(row.blocks) for facility in self.facilities for row in facility.instruments)
 
 
-def timeline(
-    round_file: c.RoundFile,
-    allocations: Sequence[c.Allocation],
-    *,
-    week: int | None = None,
-    changes: Mapping[str, str] | None = None,
-) -> Timeline:
-    """One row per instrument, grouped by facility, over the whole round or its `week` (1 = the first).
-
-    `changes` marks blocks by request: moved, resized, dropped or added.
-    """
-    grid = Grid(round_file.round)
-    weeks = _weeks(round_file.round, grid)
-    if week is not None and not 1 <= week <= len(weeks):
-        raise NotFound(f"the round has weeks 1 to {len(weeks)}")
-    view = (0, grid.count) if week is None else grid.covering(weeks[week - 1].start, weeks[week - 1].end) or (0, 0)
-    legend = categories(round_file.country_groups)
-    placed: dict[str, list[c.Allocation]] = defaultdict(list)
-    for allocation in sorted(allocations, key=lambda a: (a.start_shift, a.request)):
-        placed[allocation.instrument].append(allocation)
-    painter = _BlockPainter(
-        grid=grid,
-        view=view,
-        proposals={proposal.id: proposal for proposal in round_file.proposals},
-        country_groups=round_file.country_groups,
-        legend={entry.key: entry for entry in legend},
-        changes=changes or {},
-    )
-    facilities = [
-        FacilityRows(
-            code=facility.id,
-            name=facility.name,
-            country=facility.country,
-            timezone=facility.timezone,
-            instruments=[
-                _instrument_row(grid, view, facility, instrument, placed[instrument.id], painter)
-                for instrument in facility.instruments
-            ],
-        )
-        for facility in round_file.facilities
-    ]
-    withdrawn = any(
-        block.category == WITHDRAWN_CATEGORY.key
-        for facility in facilities
-        for row in facility.instruments
-        for block in row.blocks
-    )
-    return Timeline(
-        first_shift=view[0],
-        end_shift=view[1],
-        shift_hours=round_file.round.shift_hours,
-        week=week,
-        weeks=weeks,
-        ticks=_ticks(grid, view, week is not None),
-        categories=[*legend, WITHDRAWN_CATEGORY] if withdrawn else legend,
-        facilities=facilities,
-    )
+def _window_label(window: c.Window) -> str:
+    return window.kind.replace("_", " ") + (f": {window.reason}" if window.reason else "")
 
 
-def _instrument_row(
-    grid: Grid,
-    view: Span,
-    facility: c.Facility,
-    instrument: c.Instrument,
-    allocations: Sequence[c.Allocation],
-    painter: _BlockPainter,
-) -> InstrumentRow:
-    windows = [*facility.maintenance, *instrument.maintenance]
-    blocked = merge(span for window in windows if (span := grid.covering(window.start, window.end)) is not None)
-    return InstrumentRow(
-        code=instrument.id,
-        name=instrument.name,
-        changeover_shifts=instrument.changeover_shifts,
-        blocks=[
-            painter.block(facility, allocation)
-            for allocation in allocations
-            if _overlaps(view, allocation.start_shift, allocation.start_shift + allocation.shifts)
-        ],
-        windows=[band for window in windows if (band := _window_band(grid, view, window)) is not None],
-        changeovers=_changeovers(view, instrument.changeover_shifts, allocations),
-        allocated_shifts=sum(allocation.shifts for allocation in allocations),
-        usable_shifts=grid.count - sum(end - start for start, end in blocked),
-    )
-
-
-@dataclass(frozen=True)
-class _BlockPainter:
-    """What every block of one timeline is drawn with: its proposals, categories and change marks."""
-
-    grid: Grid
-    view: Span
-    proposals: Mapping[str, c.Proposal]
-    country_groups: Mapping[str, Sequence[str]]
-    legend: Mapping[str, Category]
-    changes: Mapping[str, str]
-
-    def block(self, facility: c.Facility, allocation: c.Allocation) -> Block:
-        proposal = self.proposals.get(allocation.proposal)
-        category = (
-            WITHDRAWN_CATEGORY
-            if proposal is None
-            else self.legend[category_of(proposal, facility.country, self.country_groups)]
-        )
-        zone = ZoneInfo(facility.timezone)
-        end_shift = allocation.start_shift + allocation.shifts
-        left, width = _place(self.view, allocation.start_shift, end_shift)
-        return Block(
-            request=allocation.request,
-            proposal=allocation.proposal,
-            title=proposal.title if proposal else "",
-            pi=proposal.pi.name if proposal else "",
-            countries=list(dict.fromkeys([proposal.pi.country, *(m.country for m in proposal.team)]))
-            if proposal
-            else [],
-            category=category.key,
-            category_label=category.label,
-            colour=category.colour,
-            priority=allocation.priority,
-            instrument=allocation.instrument,
-            start_shift=allocation.start_shift,
-            shifts=allocation.shifts,
-            start=self.grid.time(allocation.start_shift).astimezone(zone),
-            end=self.grid.time(end_shift).astimezone(zone),
-            pinned=allocation.pinned,
-            change=self.changes.get(allocation.request),
-            left=left,
-            width=width,
-        )
-
-
-def _window_band(grid: Grid, view: Span, window: c.Window) -> Band | None:
-    span = grid.covering(window.start, window.end)
-    if span is None or not _overlaps(view, *span):
-        return None
-    left, width = _place(view, *span)
-    label = window.kind.replace("_", " ") + (f": {window.reason}" if window.reason else "")
-    return Band(kind=window.kind, label=label, start_shift=span[0], end_shift=span[1], left=left, width=width)
-
-
-def _changeovers(view: Span, shifts: int, allocations: Sequence[c.Allocation]) -> list[Band]:
+def _changeovers(shifts: int, allocations: Sequence[c.Allocation]) -> list[Span]:
     """The changeover after each block that another block follows on the same instrument."""
-    bands = []
+    spans = []
     for allocation, following in pairwise(allocations):
         start = allocation.start_shift + allocation.shifts
         end = min(start + shifts, following.start_shift)
-        if shifts and start < end and _overlaps(view, start, end):
-            left, width = _place(view, start, end)
-            label = f"changeover, {shifts} shift{'s' if shifts > 1 else ''}"
-            bands.append(Band(kind="changeover", label=label, start_shift=start, end_shift=end, left=left, width=width))
-    return bands
+        if shifts and start < end:
+            spans.append((start, end))
+    return spans
 
 
-def _overlaps(view: Span, start: int, end: int) -> bool:
-    return start < view[1] and end > view[0]
+def _overlap(first: Span, second: Span) -> int:
+    return max(0, min(first[1], second[1]) - max(first[0], second[0]))
 
 
-def _place(view: Span, start: int, end: int) -> tuple[float, float]:
-    """Left edge and width as percentages of the view, clipped to it."""
-    first, stop = view
-    length = max(1, stop - first)
-    left = max(start, first) - first
-    return round(100 * left / length, 4), round(100 * (min(end, stop) - first - left) / length, 4)
-
-
-def _weeks(info: c.RoundInfo, grid: Grid) -> list[Week]:
+def _periods_of_weeks(grid: Grid) -> list[Span]:
+    """The round's weeks (from its start) as spans of shifts; the last may be shorter."""
     end = grid.time(grid.count)
-    weeks: list[Week] = []
-    start = info.start
+    weeks: list[Span] = []
+    start = grid.start
     while start < end:
         stop = min(start + timedelta(days=DAYS_PER_WEEK), end)
-        weeks.append(Week(number=len(weeks) + 1, start=start, end=stop))
+        span = grid.covering(start, stop)
+        if span is not None:
+            weeks.append(span)
         start = stop
     return weeks
 
 
-def _ticks(grid: Grid, view: Span, one_week: bool) -> list[Tick]:
-    """Lines and labels of the axis: a week's view has its days labelled and a line per shift; the whole
-    round has its weeks labelled, its days too when they fit, and a line per day unless there are too many."""
-    first, stop = view
-    if stop <= first:
-        return []
-    start, end = grid.time(first), grid.time(stop)
-    span = (end - start).total_seconds()
-
-    def left(moment: datetime) -> float:
-        return round(100 * (moment - start).total_seconds() / span, 4)
-
-    day = timedelta(days=1)
-    days = [grid.start + number * day for number in range((grid.time(grid.count) - grid.start) // day + 1)]
-    shown = [(number, moment) for number, moment in enumerate(days) if start <= moment < end]
-    if one_week:
-        shifts = [grid.time(shift) for shift in range(first, stop)]
-        return [Tick(left=left(moment), label="", major=False) for moment in shifts if moment not in days] + [
-            Tick(left=left(moment), label=f"{moment:%a %d %b}", major=True) for _, moment in shown
-        ]
-    label_days = len(days) <= LABELLED_DAYS
-    ticks = []
-    for number, moment in shown:
-        week_start = number % DAYS_PER_WEEK == 0
-        if week_start:
-            ticks.append(Tick(left=left(moment), label=f"{moment:%d %b}", major=True))
-        elif label_days or len(days) <= FULL_VIEW_DAY_TICKS:
-            ticks.append(Tick(left=left(moment), label=f"{moment:%d}" if label_days else "", major=False))
-    return ticks
+def _months(grid: Grid) -> list[tuple[int, int, str]]:
+    """The calendar months the round touches, in the round's own UTC offset, as spans of shifts."""
+    zone = grid.start.tzinfo
+    end = grid.time(grid.count)
+    months = []
+    moment = grid.start
+    while moment < end:
+        local = moment.astimezone(zone)
+        following = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=zone)
+        span = grid.covering(moment, min(following, end))
+        if span is not None:
+            months.append((span[0], span[1], f"{local:%B %Y}"))
+        moment = following
+    return months
