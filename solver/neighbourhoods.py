@@ -11,7 +11,7 @@ Every neighbourhood is some instruments over a window of time, of one of five ki
 The window is sized so that about `size` candidates are free. A kind is drawn with probability
 from its record (an exponential average of improvements per second, with a floor to keep exploring);
 its size grows while its sub-solves are proven optimal quickly and shrinks when they time out without
-improving, and its sub-solve time grows while time-outs still improve.
+improving; its sub-solve time grows while time-outs still improve.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ MEMORY = 0.2
 """Weight of the latest outcome in a kind's average reward."""
 GROW, SHRINK = 1.15, 0.85
 SIZE_RANGE = (20.0, 4000.0)
-TIME_RANGE = (0.5, 5.0)
-"""Sub-solve time, as multiples of `Settings.subsolve_seconds`."""
+MOST_SECONDS = 5.0
+"""Longest sub-solve time, as a multiple of `Settings.subsolve_seconds`."""
 QUICK = 0.5
 """A proven-optimal sub-solve within this share of its time counts as quick: the size may grow."""
 
@@ -110,15 +110,13 @@ class Chooser:
         record.reward = (1 - MEMORY) * record.reward + MEMORY * reward
         if not self.settings.adaptive:
             return
-        base = self.settings.subsolve_seconds
         if outcome.optimal:
             if outcome.solve_seconds < QUICK * record.seconds:
                 record.size = min(SIZE_RANGE[1], record.size * GROW)
         elif outcome.improved:
-            record.seconds = min(TIME_RANGE[1] * base, record.seconds * GROW)
+            record.seconds = min(MOST_SECONDS * self.settings.subsolve_seconds, record.seconds * GROW)
         else:
             record.size = max(SIZE_RANGE[0], record.size * SHRINK)
-            record.seconds = max(TIME_RANGE[0] * base, record.seconds * SHRINK)
 
     def stats(self) -> dict[str, float]:
         found: dict[str, float] = {}
