@@ -36,9 +36,11 @@ from scheduler.roundfile.solving import exclusions, priorities
 from scheduler.roundfile.validate import format_violations, validate_schedule
 from solver.bound import lp_bound
 from solver.greedy import greedy, is_feasible
-from solver.problem import Settings
+from solver.model import ModelData
+from solver.polish import free_insertions, improving_swaps
+from solver.problem import Problem, Settings
 from solver.search import solve
-from solver.solution import Progress, primary_objective, quota_outcomes
+from solver.solution import Progress, Solution, primary_objective, quota_outcomes
 
 T = TypeVar("T")
 
@@ -157,14 +159,23 @@ def engine_run(size: str, seed: int, settings: Settings, shape: str = "default")
         prepare_seconds=solve_started - started,
         first_valid_seconds=events[0][0] if events else None,
         first_phase=events[0][1].phase if events else None,
-        last_improvement_seconds=events[-1][0] if events else None,
+        last_improvement_seconds=max((t for t, p in events if p.phase not in ("bound", "done")), default=None),
         wall_seconds=wall_seconds,
         whole_seconds=whole_seconds,
         peak_mb=peak_mb,
         violations=format_violations(violations).splitlines(),
         cpu_seconds=cpu_seconds,
-        stats=dict(solution.stats),
+        stats=dict(solution.stats) | _local_moves_left(prepared.problem, solution),
     )
+
+
+def _local_moves_left(problem: Problem, solution: Solution) -> dict[str, float]:
+    """Free insertions and improving single swaps the returned schedule still has (should be none)."""
+    data, placements = ModelData.of(problem), list(solution.placements)
+    return {
+        "free_insertions": len(free_insertions(problem, data, placements)),
+        "improving_swaps": len(improving_swaps(problem, data, placements)),
+    }
 
 
 def in_fresh_process(function: Callable[..., T], *args: object) -> T | Failure:
