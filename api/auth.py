@@ -1,13 +1,14 @@
 """Who is asking: Litestar's JWT backend reads the bearer token once per request into `Claims`; role guards.
 
 The API reads `Authorization: Bearer`; the dashboard reads the same token from its
-HttpOnly cookie (`api.web.session`). Both turn a verified token into `Claims` in
-`retrieve_claims`, the one place that decides who a token names.
+HttpOnly cookie (`api.web.session`). Both check it as `token_checks` says and turn a
+verified token into `Claims` in `retrieve_claims`, the one place that decides who a token names.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypedDict
 
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -60,12 +61,25 @@ class BearerAuthenticationMiddleware(JWTAuthenticationMiddleware):
             ) from None
 
 
+class TokenChecks(TypedDict):
+    """How a Litestar JWT backend checks a token, the same for every way in (bearer header, dashboard cookie):
+    signed with the service's secret and algorithm, naming an account as it is now (`retrieve_claims`)."""
+
+    token_secret: str
+    algorithm: str
+    retrieve_user_handler: Callable[[Token, ASGIConnection[Any, Any, Any, Any]], Awaitable[Claims | None]]
+
+
+def token_checks(settings: Settings) -> TokenChecks:
+    return TokenChecks(
+        token_secret=settings.jwt_secret, algorithm=TOKEN_ALGORITHM, retrieve_user_handler=retrieve_claims
+    )
+
+
 def bearer_auth(settings: Settings) -> JWTAuth[Claims, Token]:
     """Add its `.middleware` to the app: the OpenAPI keeps its own `bearer` scheme on the protected controllers."""
     return JWTAuth[Claims, Token](
-        token_secret=settings.jwt_secret,
-        algorithm=TOKEN_ALGORITHM,
-        retrieve_user_handler=retrieve_claims,
+        **token_checks(settings),
         authentication_middleware_class=BearerAuthenticationMiddleware,
         exclude=PUBLIC_PATHS,
         openapi_security_scheme_name="bearer",

@@ -2,7 +2,7 @@
 
 Script on the page never sees the token, and other sites' pages cannot make the
 browser send it. Litestar's JWT cookie backend decodes it into the same `Claims`
-the API's bearer token gives (`api.auth.retrieve_claims`), and the pages call the
+the API's bearer token gives (`api.auth.token_checks`), and the pages call the
 same scheduler services, so the access rules are the API's. Every form post and
 script request that changes something carries Litestar's CSRF token: the forms a
 hidden `_csrf_token` field, the scripts the `CSRF_HEADER` with the CSRF cookie's value.
@@ -24,9 +24,8 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.middleware.authentication import AuthenticationResult
 from litestar.security.jwt import JWTCookieAuth, JWTCookieAuthenticationMiddleware, Token
 
-from api.auth import retrieve_claims
+from api.auth import token_checks
 from scheduler.accounts.schemas import Claims
-from scheduler.accounts.tokens import TOKEN_ALGORITHM
 from scheduler.settings import Settings
 
 COOKIE = "beamtime_session"
@@ -82,9 +81,7 @@ def cookie_name(name: str, settings: Settings) -> str:
 def dashboard_auth(settings: Settings) -> JWTCookieAuth[Claims, Token]:
     """Add its `.middleware` to the dashboard's routes."""
     return JWTCookieAuth[Claims, Token](
-        token_secret=settings.jwt_secret,
-        algorithm=TOKEN_ALGORITHM,
-        retrieve_user_handler=retrieve_claims,
+        **token_checks(settings),
         authentication_middleware_class=DashboardSessionMiddleware,
         key=cookie_name(COOKIE, settings),
         exclude=["^/ui/static/"],
