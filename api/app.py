@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import (
@@ -26,11 +25,11 @@ from litestar.openapi.plugins import (
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.pydantic import PydanticInitPlugin
 
-from api.auth import bearer_auth, provide_current_user, sign_in_rate_limit
+from api.auth import bearer_auth, sign_in_rate_limit
 from api.controllers.accounts import AuthController, MeController, UserController, UserFactsController
 from api.controllers.audit import AuditController
 from api.controllers.catalogue import EquipmentController, FacilityController, InstrumentController, WindowController
-from api.controllers.nightly import ChangeLogController, NightlyController
+from api.controllers.nightly import NightlyController
 from api.controllers.proposals import ProposalController
 from api.controllers.rounds import QuotaController, RoundController
 from api.controllers.schedules import CalendarController, ScheduleController
@@ -39,7 +38,7 @@ from api.controllers.solves import SolveController
 from api.database import DATABASE_ERRORS, database_plugin
 from api.limits import DEFAULT_BODY, FORM_BODY, body_too_large, public_rate_limit
 from api.openapi import document_contract
-from api.params import PAGE
+from api.params import DEPENDENCIES
 from api.problems import LOGGED_ERRORS, PROBLEM_DETAILS, BodyValidation
 from api.web import DASHBOARD_ROUTES, TEMPLATE_CONFIG
 from api.web.session import dashboard_auth, dashboard_csrf
@@ -102,7 +101,6 @@ def create_app(
             CalendarController,
             AuditController,
             NightlyController,
-            ChangeLogController,
             SlotController,
             Router(
                 path="/",
@@ -111,7 +109,7 @@ def create_app(
                 request_max_body_size=FORM_BODY,
             ),
         ],
-        dependencies={"current_user": Provide(provide_current_user), **PAGE},
+        dependencies=DEPENDENCIES,
         middleware=[
             sign_in_rate_limit(settings).middleware,
             public_rate_limit(settings).middleware,

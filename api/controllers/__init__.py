@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Controller
 from litestar.connection import ASGIConnection
 from litestar.datastructures import ResponseHeader
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.types import Guard
 
-from api.auth import CHALLENGE
+from api.auth import CHALLENGE, requires_role
 from scheduler import access
 from scheduler.access import Answer, Facts, Operation
 from scheduler.accounts.schemas import Claims
@@ -22,6 +23,22 @@ LOCATION = ResponseHeader(
     name="Location", description="The address of what was created.", required=True, documentation_only=True
 )
 """Documents the `Location` of a 201 (or of a 202's job), which the handler sets itself."""
+
+
+class SignedIn(Controller):
+    """Endpoints for signed-in callers only: the OpenAPI document asks each for the bearer token."""
+
+    security = BEARER
+
+
+class AdminsOnly(SignedIn):
+    """Endpoints no role but admin may ever use."""
+
+    guards = (requires_role("admin"),)
+
+
+COORDINATORS = requires_role("admin", "coordinator")
+"""A guard for what only the people who run rounds use: coordinators (the service checks whose round) and admins."""
 
 
 def permits(operation: Operation) -> Guard:

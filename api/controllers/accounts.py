@@ -10,8 +10,8 @@ from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.params import JSONBody, QueryParameter
 
-from api.auth import CHALLENGE, requires_role
-from api.controllers import BEARER, permits
+from api.auth import CHALLENGE
+from api.controllers import BEARER, AdminsOnly, SignedIn, permits
 from api.limits import FORM_BODY
 from api.params import CurrentUser, Id, Page, Session
 from api.schemas.auth import Login, Token
@@ -65,10 +65,9 @@ class AuthController(Controller):
         await credentials.sign_out(db_session, state.identities, current_user.user_id)
 
 
-class MeController(Controller):
+class MeController(SignedIn):
     path = "/me"
     tags = ("accounts",)
-    security = BEARER
 
     @get(summary="The caller's account, with the secret of their calendar feed")
     async def me(self, db_session: Session, current_user: CurrentUser) -> Me:
@@ -108,11 +107,9 @@ class MeController(Controller):
         return Token(access_token=token, expires_in=settings.jwt_minutes * 60)
 
 
-class UserController(Controller):
+class UserController(AdminsOnly):
     path = "/users"
     tags = ("accounts",)
-    security = BEARER
-    guards = (requires_role("admin"),)
 
     @post(summary="Create a user (admins)")
     async def create(self, data: JSONBody[UserCreate], db_session: Session, current_user: CurrentUser) -> UserPublic:
@@ -152,10 +149,9 @@ class UserController(Controller):
         await credentials.reset_password(db_session, state.identities, current_user, user_id, data)
 
 
-class UserFactsController(Controller):
+class UserFactsController(SignedIn):
     path = "/users/{user_id:int}/facts"
     tags = ("accounts",)
-    security = BEARER
     guards = (permits(Operation.CONFIRM_ACCOUNT_FACTS),)
 
     @put(

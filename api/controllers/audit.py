@@ -5,21 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from advanced_alchemy.service import OffsetPagination
-from litestar import Controller, get
+from litestar import get
 from litestar.params import QueryParameter
 
-from api.auth import requires_role
-from api.controllers import BEARER
+from api.controllers import AdminsOnly
 from api.params import OptionalId, Page, Session
 from scheduler.accounts import audit
 from scheduler.accounts.audit import AuditEntryPublic
 
 
-class AuditController(Controller):
+class AuditController(AdminsOnly):
     path = "/audit"
     tags = ("audit",)
-    security = BEARER
-    guards = (requires_role("admin"),)
 
     @get(summary="Who changed what, newest first (admins)")
     async def entries(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from litestar import Controller
-
-from api.controllers import BEARER
-from api.controllers.items import child_routes, collection_routes, item_routes
+from api.controllers import SignedIn
+from api.controllers.items import Kind, child_routes, collection_routes, item_routes
 from scheduler.access import Operation
 from scheduler.catalogue.schemas import (
     EquipmentCreate,
@@ -30,104 +28,79 @@ from scheduler.catalogue.service import (
     WindowService,
 )
 
+FACILITIES = Kind(
+    FacilityService,
+    FacilityPublic,
+    FacilityCreate,
+    FacilityUpdate,
+    Operation.CHANGE_FACILITY,
+    creates=Operation.CREATE_FACILITY,
+)
+"""Admins create facilities; their coordinators change them."""
+INSTRUMENTS = Kind(
+    InstrumentService, InstrumentPublic, InstrumentCreate, InstrumentUpdate, Operation.CHANGE_FACILITY_ITEM
+)
+WINDOWS = Kind(WindowService, WindowPublic, WindowCreate, WindowUpdate, Operation.CHANGE_FACILITY_ITEM)
+EQUIPMENT = Kind(EquipmentService, EquipmentPublic, EquipmentCreate, EquipmentUpdate, Operation.CHANGE_FACILITY_ITEM)
 
-class FacilityController(Controller):
+
+class FacilityController(SignedIn):
     path = "/facilities"
     tags = ("catalogue",)
-    security = BEARER
 
-    list_all, create = collection_routes(
-        FacilityService,
-        FacilityPublic,
-        FacilityCreate,
-        ("List facilities", "Create a facility (admins)"),
-        creates=Operation.CREATE_FACILITY,
-    )
+    list_all, create = collection_routes(FACILITIES, ("List facilities", "Create a facility (admins)"))
     read, update, remove = item_routes(
-        FacilityService,
-        FacilityPublic,
-        FacilityUpdate,
+        FACILITIES,
         ("One facility", "Change a facility (its coordinators)", "Delete a facility nothing refers to (admins)"),
-        changes=Operation.CHANGE_FACILITY,
     )
     list_instruments, create_instrument = child_routes(
-        "instruments",
-        InstrumentService,
-        InstrumentPublic,
-        InstrumentCreate,
-        ("The facility's instruments", "Add an instrument (the facility's coordinators)"),
-        creates=Operation.CHANGE_FACILITY_ITEM,
+        "instruments", INSTRUMENTS, ("The facility's instruments", "Add an instrument (the facility's coordinators)")
     )
     list_windows, create_window = child_routes(
         "windows",
-        FacilityWindowService,
-        WindowPublic,
-        WindowCreate,
+        WINDOWS.kept_by(FacilityWindowService),
         ("Windows of the whole facility", "Block the whole facility for a time (its coordinators)"),
-        creates=Operation.CHANGE_FACILITY_ITEM,
     )
 
 
-class InstrumentController(Controller):
+class InstrumentController(SignedIn):
     path = "/instruments"
     tags = ("catalogue",)
-    security = BEARER
 
     read, update, remove = item_routes(
-        InstrumentService,
-        InstrumentPublic,
-        InstrumentUpdate,
+        INSTRUMENTS,
         (
             "One instrument",
             "Change an instrument (its facility's coordinators)",
             "Delete an instrument nothing refers to",
         ),
-        changes=Operation.CHANGE_FACILITY_ITEM,
     )
     list_windows, create_window = child_routes(
         "windows",
-        InstrumentWindowService,
-        WindowPublic,
-        WindowCreate,
+        WINDOWS.kept_by(InstrumentWindowService),
         ("Windows of this instrument alone", "Block the instrument for a time"),
-        creates=Operation.CHANGE_FACILITY_ITEM,
     )
 
 
-class WindowController(Controller):
+class WindowController(SignedIn):
     path = "/windows"
     tags = ("catalogue",)
-    security = BEARER
 
-    read, update, remove = item_routes(
-        WindowService,
-        WindowPublic,
-        WindowUpdate,
-        ("One window", "Change a window", "Delete a window"),
-        changes=Operation.CHANGE_FACILITY_ITEM,
-    )
+    read, update, remove = item_routes(WINDOWS, ("One window", "Change a window", "Delete a window"))
 
 
-class EquipmentController(Controller):
+class EquipmentController(SignedIn):
     path = "/equipment"
     tags = ("catalogue",)
-    security = BEARER
 
     list_all, create = collection_routes(
-        EquipmentService,
-        EquipmentPublic,
-        EquipmentCreate,
-        ("List sample equipment", "Add equipment kept by a facility (its coordinators)"),
-        creates=Operation.CHANGE_FACILITY_ITEM,
+        EQUIPMENT, ("List sample equipment", "Add equipment kept by a facility (its coordinators)")
     )
     read, update, remove = item_routes(
-        EquipmentService,
-        EquipmentPublic,
-        EquipmentUpdate,
+        EQUIPMENT,
         (
             "One equipment item",
             "Change equipment (its facility's coordinators)",
             "Delete equipment no round uses (its facility's coordinators)",
         ),
-        changes=Operation.CHANGE_FACILITY_ITEM,
     )

@@ -2,9 +2,10 @@
 read one, change it, delete it (`item_routes`); list them and create one, at the top level
 (`collection_routes`) or under the thing they belong to (`child_routes`).
 
-Each route opens its service on the request's transaction as the dependency `service`. A thing is answered
-with its version as `ETag`; a change or delete with `If-Match` is made only on a version it names (412
-otherwise), and a create with an `Idempotency-Key` happens once per key (`api.concurrency`).
+Each route opens its service on the request's transaction as the dependency `service`; things under a parent
+get theirs bound to the parent the path names, so one list and one create handler serve both. A thing is
+answered with its version as `ETag`; a change or delete with `If-Match` is made only on a version it names (412
+otherwise), and a create with an `Idempotency-Key` happens once per key (`api.params.CreateOnce`).
 The handlers name their types by placeholders (`Public`, `Change`, `Create` and the
 service's), which Litestar resolves per route through the handler's signature namespace,
 so the OpenAPI document shows each noun's own schemas.
@@ -12,20 +13,20 @@ so the OpenAPI document shows each noun's own schemas.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, cast
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
-from litestar import Controller, HttpMethod, Request, Response, delete, get, post, route
+from litestar import Controller, HttpMethod, Response, delete, get, post, route
 from litestar.di import NamedDependency, Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
-from litestar.status_codes import HTTP_201_CREATED
 from pydantic import BaseModel
 
-from api.concurrency import ETAG, IdempotencyKeyHeader, IfMatch, created_once, expected_versions, tagged
+from api.concurrency import ETAG, tagged
 from api.controllers import LOCATION, permits
-from api.params import CurrentUser, Id, Page, Session
+from api.params import Creation, CurrentUser, ExpectedVersions, Id, Page, Session
 from scheduler.access import Operation
 from scheduler.accounts.schemas import Claims
 
@@ -58,9 +59,41 @@ class ChildService(Protocol):
     async def create_item(self, actor: Claims, parent_id: int, data: Any, /) -> BaseModel: ...
 
 
+@dataclass(frozen=True)
+class Kind:
+    """A kind of kept thing as the API shows it: the service that keeps it (an `ItemService`; a
+    `CollectionService` or `ChildService` where it is listed), its schemas, and what the access policy is asked
+    before a body is read: whether the caller may ever make `changes`, and `creates` where creating is another
+    operation."""
+
+    service: type[Any]
+    public: type[BaseModel]
+    create: type[BaseModel]
+    change: type[BaseModel]
+    changes: Operation
+    creates: Operation | None = None
+
+    def kept_by(self, service: type[Any]) -> Kind:
+        """The same things as another service keeps them (windows, as a facility's or an instrument's)."""
+        return replace(self, service=service)
+
+
+@dataclass(frozen=True)
+class _Children:
+    """A child service bound to the parent the path names: that parent's collection."""
+
+    service: ChildService
+    parent_id: int
+
+    async def list_page(self, page: LimitOffset, /) -> OffsetPagination[Any]:
+        return await self.service.list_page(page, self.parent_id)
+
+    async def create_item(self, actor: Claims, data: Any, /) -> BaseModel:
+        return await self.service.create_item(actor, self.parent_id, data)
+
+
 Items = NamedDependency[ItemService]
 Collection = NamedDependency[CollectionService]
-Children = NamedDependency[ChildService]
 Public = BaseModel
 Change = BaseModel
 Create = BaseModel
@@ -71,20 +104,21 @@ def services(**kinds: type[Any]) -> dict[str, Provide]:
     return {name: _provide(kind) for name, kind in kinds.items()}
 
 
+def changing(**kinds: type[Any]) -> dict[str, Provide]:
+    """As `services`, for a handler that changes things: each service makes its changes only on a version
+    `If-Match` names (which the handler thereby documents)."""
+    return {name: _provide_for_change(kind) for name, kind in kinds.items()}
+
+
 def item_routes(
-    kind: type[ItemService],
-    public: type[BaseModel],
-    change: type[BaseModel],
-    summaries: tuple[str, str, str],
-    *,
-    changes: Operation,
-    replace: bool = False,
+    kind: Kind, summaries: tuple[str, str, str], *, replace: bool = False
 ) -> tuple[HTTPRouteHandler, HTTPRouteHandler, HTTPRouteHandler]:
     """GET, PATCH (PUT when `replace`: the body is the whole thing) and DELETE of `/{item_id}`,
-    with `summaries` in that order; whom the policy never lets make `changes` is refused before the body."""
-    namespace = {"Items": _dependency(kind), "Public": public, "Change": change}
+    with `summaries` in that order; whom the policy never lets make `kind.changes` is refused before the body."""
+    namespace = {"Items": _dependency(kind.service), "Public": kind.public, "Change": kind.change}
     read_summary, change_summary, delete_summary = summaries
-    options: dict[str, Any] = {"signature_namespace": namespace, "dependencies": services(service=kind)}
+    options: dict[str, Any] = {"signature_namespace": namespace, "dependencies": services(service=kind.service)}
+    change_options: dict[str, Any] = {"signature_namespace": namespace, "dependencies": changing(service=kind.service)}
 
     @get("/{item_id:int}", summary=read_summary, response_headers=[ETAG], **options)
     async def read_item(self: Controller, item_id: Id, service: Items) -> Response[Public]:
@@ -96,118 +130,65 @@ def item_routes(
         "/{item_id:int}",
         http_method=method,
         summary=change_summary,
-        guards=[permits(changes)],
+        guards=[permits(kind.changes)],
         response_headers=[ETAG],
-        **options,
+        **change_options,
     )
     async def change_item(
-        self: Controller,
-        item_id: Id,
-        data: JSONBody[Change],
-        service: Items,
-        current_user: CurrentUser,
-        if_match: IfMatch = None,
+        self: Controller, item_id: Id, data: JSONBody[Change], service: Items, current_user: CurrentUser
     ) -> Response[Public]:
-        service.expected = expected_versions(if_match)
         return tagged(await service.update_item(current_user, item_id, data))
 
-    @delete("/{item_id:int}", summary=delete_summary, **options)
-    async def delete_item(
-        self: Controller, item_id: Id, service: Items, current_user: CurrentUser, if_match: IfMatch = None
-    ) -> None:
-        service.expected = expected_versions(if_match)
+    @delete("/{item_id:int}", summary=delete_summary, **change_options)
+    async def delete_item(self: Controller, item_id: Id, service: Items, current_user: CurrentUser) -> None:
         await service.delete_item(current_user, item_id)
 
     return read_item, change_item, delete_item
 
 
-def collection_routes(
-    kind: type[CollectionService],
-    public: type[BaseModel],
-    create: type[BaseModel],
-    summaries: tuple[str, str],
-    *,
-    creates: Operation,
-) -> tuple[HTTPRouteHandler, HTTPRouteHandler]:
+def collection_routes(kind: Kind, summaries: tuple[str, str]) -> tuple[HTTPRouteHandler, HTTPRouteHandler]:
     """GET (a page, with the total) and POST of the controller's own path, with `summaries` in that order;
-    POST answers 201 with the new thing's `Location`, and refuses whom the policy never lets `creates`."""
-    namespace = {"Collection": _dependency(kind), "Public": public, "Create": create}
-    list_summary, create_summary = summaries
-    options: dict[str, Any] = {"signature_namespace": namespace, "dependencies": services(service=kind)}
+    a new thing lives under the path it was posted to (its `Location`)."""
+    return _list_and_create(kind, summaries, None, _provide(kind.service), kind.service, None)
 
-    @get(summary=list_summary, **options)
-    async def list_items(self: Controller, page: Page, service: Collection) -> OffsetPagination[Public]:
+
+def child_routes(children: str, kind: Kind, summaries: tuple[str, str]) -> tuple[HTTPRouteHandler, HTTPRouteHandler]:
+    """GET (a page, with the total) and POST of `/{item_id}/{children}`: the things under one of the
+    controller's things (`kind.service` a `ChildService`), with `summaries` in that order. A child lives at
+    `/{children}/{id}` (its `Location`)."""
+    kept_by: type[Any] = kind.service
+
+    async def open_children(db_session: Session, item_id: Id) -> _Children:
+        return _Children(kept_by(session=db_session), item_id)
+
+    path = f"/{{item_id:int}}/{children}"
+    return _list_and_create(kind, summaries, path, Provide(open_children), _Children, f"/{children}")
+
+
+def _list_and_create(
+    kind: Kind, summaries: tuple[str, str], path: str | None, provide: Provide, provided: type[Any], under: str | None
+) -> tuple[HTTPRouteHandler, HTTPRouteHandler]:
+    """A collection's GET and POST at `path` (the controller's own when None); new things live `under` a path
+    (the collection's own when None)."""
+    namespace = {"Collection": _dependency(provided), "Public": kind.public, "Create": kind.create}
+    options: dict[str, Any] = {"signature_namespace": namespace, "dependencies": {"service": provide}}
+    list_summary, create_summary = summaries
+
+    async def list_items(self: Controller, service: Collection, page: Page) -> OffsetPagination[Public]:
         return await service.list_page(page)
 
-    @post(summary=create_summary, guards=[permits(creates)], response_headers=[LOCATION, ETAG], **options)
     async def create_item(
-        self: Controller,
-        request: Request[Any, Any, Any],
-        data: JSONBody[Create],
-        service: Collection,
-        db_session: Session,
-        current_user: CurrentUser,
-        idempotency_key: IdempotencyKeyHeader = None,
+        self: Controller, data: JSONBody[Create], service: Collection, creation: Creation
     ) -> Response[Public]:
-        async def create() -> Response[Any]:
-            created = await service.create_item(current_user, data)
-            return _created(created, f"{request.url.path.rstrip('/')}/{_id(created)}")
+        return await creation.answer(lambda: service.create_item(creation.actor, data), under or creation.here)
 
-        return await created_once(db_session, current_user, idempotency_key, request, create)
-
-    return list_items, create_item
-
-
-def child_routes(
-    children: str,
-    kind: type[ChildService],
-    public: type[BaseModel],
-    create: type[BaseModel],
-    summaries: tuple[str, str],
-    *,
-    creates: Operation,
-) -> tuple[HTTPRouteHandler, HTTPRouteHandler]:
-    """GET (a page, with the total) and POST of `/{item_id}/{children}`: the things under one of the
-    controller's things, with `summaries` in that order. A child lives at `/{children}/{id}` (its
-    `Location`); whom the policy never lets `creates` is refused before the body."""
-    namespace = {"Children": _dependency(kind), "Public": public, "Create": create}
-    list_summary, create_summary = summaries
-    path = f"/{{item_id:int}}/{children}"
-    options: dict[str, Any] = {"signature_namespace": namespace, "dependencies": services(service=kind)}
-
-    @get(path, summary=list_summary, **options)
-    async def list_children(self: Controller, item_id: Id, page: Page, service: Children) -> OffsetPagination[Public]:
-        return await service.list_page(page, item_id)
-
-    @post(path, summary=create_summary, guards=[permits(creates)], response_headers=[LOCATION, ETAG], **options)
-    async def create_child(
-        self: Controller,
-        request: Request[Any, Any, Any],
-        item_id: Id,
-        data: JSONBody[Create],
-        service: Children,
-        db_session: Session,
-        current_user: CurrentUser,
-        idempotency_key: IdempotencyKeyHeader = None,
-    ) -> Response[Public]:
-        async def create() -> Response[Any]:
-            created = await service.create_item(current_user, item_id, data)
-            return _created(created, f"/{children}/{_id(created)}")
-
-        return await created_once(db_session, current_user, idempotency_key, request, create)
-
-    return list_children, create_child
-
-
-def _id(created: BaseModel) -> int:
-    identifier = getattr(created, "id", None)
-    if not isinstance(identifier, int):
-        raise TypeError(f"{type(created).__name__} has no id to give as its Location")
-    return identifier
-
-
-def _created(created: BaseModel, location: str) -> Response[Any]:
-    return tagged(created, HTTP_201_CREATED, {"Location": location})
+    if path is not None:  # the handlers' names make the operations' ids, which clients are generated with
+        list_items.__name__, create_item.__name__ = "list_children", "create_child"
+    guard = permits(kind.creates or kind.changes)
+    return (
+        get(path, summary=list_summary, **options)(list_items),
+        post(path, summary=create_summary, guards=[guard], response_headers=[LOCATION, ETAG], **options)(create_item),
+    )
 
 
 def _dependency(kind: type[Any]) -> Any:
@@ -218,5 +199,14 @@ def _dependency(kind: type[Any]) -> Any:
 def _provide(kind: type[Any]) -> Provide:
     async def open_service(db_session: Session) -> Any:
         return kind(session=db_session)
+
+    return Provide(open_service)
+
+
+def _provide_for_change(kind: type[Any]) -> Provide:
+    async def open_service(db_session: Session, expected: ExpectedVersions) -> Any:
+        service = kind(session=db_session)
+        service.expected = expected
+        return service
 
     return Provide(open_service)

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from advanced_alchemy.service import OffsetPagination
-from litestar import Controller, get
+from litestar import get
 
-from api.auth import requires_role
-from api.controllers import BEARER
+from api.controllers import COORDINATORS, SignedIn
 from api.params import CurrentUser, Id, Page, Session
 from scheduler.nightly.history import NightlyRunPublic, nightly_history
 from scheduler.schedules.notices import ChangeNoticePublic, my_changes
 
 
-class NightlyController(Controller):
+class NightlyController(SignedIn):
     tags = ("nightly",)
-    security = BEARER
-    guards = (requires_role("admin", "coordinator"),)
 
     @get(
         "/rounds/{round_id:int}/nightly",
@@ -23,16 +20,12 @@ class NightlyController(Controller):
         description="One entry per night: `skipped` (nothing changed), `queued` / `running`, `published` "
         "(by itself), `waiting` (a draft for review; `reason` says why), `unchanged`, `failed` or `cancelled`, "
         "with the counts of allocations moved, resized, dropped and added.",
+        guards=[COORDINATORS],
     )
     async def history(
         self, round_id: Id, db_session: Session, current_user: CurrentUser, page: Page
     ) -> OffsetPagination[NightlyRunPublic]:
         return await nightly_history(db_session, current_user, round_id, page)
-
-
-class ChangeLogController(Controller):
-    tags = ("nightly",)
-    security = BEARER
 
     @get(
         "/me/changes",

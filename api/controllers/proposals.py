@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, Response, delete, get, post, put
 from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
+from pydantic import BaseModel
 
-from api.concurrency import ETAG, IfMatch, expected_versions, tagged
-from api.controllers import BEARER, permits
+from api.concurrency import ETAG, tagged
+from api.controllers import SignedIn, permits
 from api.limits import PROPOSAL_BODY
-from api.params import CurrentUser, Id, OptionalId, Page, Session
+from api.params import CurrentUser, ExpectedVersions, Id, OptionalId, Page, Session
 from scheduler.access import Operation
 from scheduler.proposals import reviews
 from scheduler.proposals import service as proposals
@@ -28,11 +32,41 @@ from scheduler.proposals.schemas import (
     ReviewVoid,
 )
 
+Judge = Callable[..., Awaitable[ProposalPublic]]
+"""A coordinator's judgement of a proposal: (session, actor, proposal id, body, *, expected versions)."""
+Judgement = BaseModel
 
-class ProposalController(Controller):
+
+def judgement(
+    aspect: str, body: type[BaseModel], judge: Judge, summary: str, *, description: str | None = None
+) -> HTTPRouteHandler:
+    """PUT `/{proposal_id}/{aspect}`: what `judge` records from `body`, refused before the body is read to whom the
+    policy never lets judge proposals. The route takes `judge`'s name, which makes its operation's id."""
+
+    async def judge_proposal(
+        self: Controller,
+        proposal_id: Id,
+        data: JSONBody[Judgement],
+        db_session: Session,
+        current_user: CurrentUser,
+        expected: ExpectedVersions,
+    ) -> Response[ProposalPublic]:
+        return tagged(await judge(db_session, current_user, proposal_id, data, expected=expected))
+
+    judge_proposal.__name__ = judge.__name__
+    return put(
+        f"/{{proposal_id:int}}/{aspect}",
+        summary=summary,
+        description=description,
+        guards=[permits(Operation.JUDGE_PROPOSAL)],
+        response_headers=[ETAG],
+        signature_namespace={"Judgement": body},
+    )(judge_proposal)
+
+
+class ProposalController(SignedIn):
     path = "/proposals"
     tags = ("proposals",)
-    security = BEARER
 
     @get(
         summary="The proposals you may see",
@@ -68,76 +102,39 @@ class ProposalController(Controller):
         db_session: Session,
         current_user: CurrentUser,
         state: State,
-        if_match: IfMatch = None,
+        expected: ExpectedVersions,
     ) -> Response[ProposalPublic]:
         replaced = await proposals.replace_proposal(
-            db_session, current_user, proposal_id, data, state.settings, expected=expected_versions(if_match)
+            db_session, current_user, proposal_id, data, state.settings, expected=expected
         )
         return tagged(replaced)
 
     @post("/{proposal_id:int}/withdraw", status_code=200, summary="Withdraw your proposal", response_headers=[ETAG])
     async def withdraw(
-        self, proposal_id: Id, db_session: Session, current_user: CurrentUser, if_match: IfMatch = None
+        self, proposal_id: Id, db_session: Session, current_user: CurrentUser, expected: ExpectedVersions
     ) -> Response[ProposalPublic]:
-        expected = expected_versions(if_match)
         return tagged(await proposals.withdraw_proposal(db_session, current_user, proposal_id, expected=expected))
 
-    @put(
-        "/{proposal_id:int}/feasibility",
-        summary="Record technical feasibility (the round's coordinators)",
-        guards=[permits(Operation.JUDGE_PROPOSAL)],
-        response_headers=[ETAG],
+    set_feasibility = judgement(
+        "feasibility", Feasibility, proposals.set_feasibility, "Record technical feasibility (the round's coordinators)"
     )
-    async def set_feasibility(
-        self,
-        proposal_id: Id,
-        data: JSONBody[Feasibility],
-        db_session: Session,
-        current_user: CurrentUser,
-        if_match: IfMatch = None,
-    ) -> Response[ProposalPublic]:
-        expected = expected_versions(if_match)
-        return tagged(await proposals.set_feasibility(db_session, current_user, proposal_id, data, expected=expected))
-
-    @put(
-        "/{proposal_id:int}/admissibility",
-        summary="Declare a proposal inadmissible, with a reason, or admissible again (coordinators of the "
+    set_admissibility = judgement(
+        "admissibility",
+        Admissibility,
+        proposals.set_admissibility,
+        "Declare a proposal inadmissible, with a reason, or admissible again (coordinators of the "
         "facilities it asks for)",
         description="An inadmissible proposal gets no time in any solve; the proposer sees the reason "
         "(`inadmissible_reason`). Audited.",
-        guards=[permits(Operation.JUDGE_PROPOSAL)],
-        response_headers=[ETAG],
     )
-    async def set_admissibility(
-        self,
-        proposal_id: Id,
-        data: JSONBody[Admissibility],
-        db_session: Session,
-        current_user: CurrentUser,
-        if_match: IfMatch = None,
-    ) -> Response[ProposalPublic]:
-        expected = expected_versions(if_match)
-        return tagged(await proposals.set_admissibility(db_session, current_user, proposal_id, data, expected=expected))
-
-    @put(
-        "/{proposal_id:int}/bonus-facts",
-        summary="Set and confirm the facts that earn grade bonuses (coordinators of the facilities it asks for)",
+    confirm_bonus_facts = judgement(
+        "bonus-facts",
+        BonusFacts,
+        proposals.confirm_bonus_facts,
+        "Set and confirm the facts that earn grade bonuses (coordinators of the facilities it asks for)",
         description="`missed_rounds`, `first_time_users` and `early_career_pi` as a proposer declares them are a "
         "claim that earns no bonus; this sets them and marks them confirmed (`bonus_facts_confirmed`).",
-        guards=[permits(Operation.JUDGE_PROPOSAL)],
-        response_headers=[ETAG],
     )
-    async def confirm_bonus_facts(
-        self,
-        proposal_id: Id,
-        data: JSONBody[BonusFacts],
-        db_session: Session,
-        current_user: CurrentUser,
-        if_match: IfMatch = None,
-    ) -> Response[ProposalPublic]:
-        expected = expected_versions(if_match)
-        confirmed = await proposals.confirm_bonus_facts(db_session, current_user, proposal_id, data, expected=expected)
-        return tagged(confirmed)
 
     @get("/{proposal_id:int}/reviewers", summary="Reviewers assigned (the round's coordinators)")
     async def list_reviewers(

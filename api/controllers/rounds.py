@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from advanced_alchemy.service import OffsetPagination
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
-from api.concurrency import ETAG, IdempotencyKeyHeader, IfMatch, created_once, expected_versions, tagged
-from api.controllers import BEARER, LOCATION, permits
-from api.controllers.items import child_routes, collection_routes, item_routes, services
+from api.concurrency import ETAG, IdempotencyKeyHeader, created_once, tagged
+from api.controllers import LOCATION, SignedIn, permits
+from api.controllers.items import Kind, changing, child_routes, collection_routes, item_routes, services
 from api.limits import PROPOSAL_BODY, ROUND_FILE_BODY
-from api.params import CurrentUser, Id, Page, Session
+from api.params import Creation, CurrentUser, Id, Page, Session
 from scheduler.access import Operation
 from scheduler.proposals import service as proposals
 from scheduler.proposals.ranking import round_ranking
@@ -27,37 +27,27 @@ from scheduler.rounds.service import QuotaService, RoundService
 Rounds = NamedDependency[RoundService]
 
 
-class RoundController(Controller):
+ROUNDS = Kind(RoundService, RoundPublic, RoundCreate, RoundUpdate, Operation.CHANGE_ROUND)
+QUOTAS = Kind(QuotaService, QuotaPublic, QuotaCreate, QuotaCreate, Operation.CHANGE_ROUND)
+"""A quota is replaced whole: its change is its create."""
+
+
+class RoundController(SignedIn):
     path = "/rounds"
     tags = ("rounds",)
-    security = BEARER
     dependencies = services(service=RoundService)
 
-    list_all, create = collection_routes(
-        RoundService,
-        RoundPublic,
-        RoundCreate,
-        ("List rounds", "Create a round of your facilities (coordinators)"),
-        creates=Operation.CHANGE_ROUND,
-    )
+    list_all, create = collection_routes(ROUNDS, ("List rounds", "Create a round of your facilities (coordinators)"))
     list_quotas, create_quota = child_routes(
-        "quotas",
-        QuotaService,
-        QuotaPublic,
-        QuotaCreate,
-        ("The round's quotas", "Add a quota (the round's coordinators)"),
-        creates=Operation.CHANGE_ROUND,
+        "quotas", QUOTAS, ("The round's quotas", "Add a quota (the round's coordinators)")
     )
     read, update, remove = item_routes(
-        RoundService,
-        RoundPublic,
-        RoundUpdate,
+        ROUNDS,
         (
             "One round",
             "Change a round (its coordinators)",
             "Delete a round without proposals or solves (its coordinators)",
         ),
-        changes=Operation.CHANGE_ROUND,
     )
 
     @put(
@@ -67,16 +57,11 @@ class RoundController(Controller):
         "the round is open and reviewed while it is in review.",
         guards=[permits(Operation.CHANGE_ROUND)],
         response_headers=[ETAG],
+        dependencies=changing(service=RoundService),
     )
     async def change_phase(
-        self,
-        round_id: Id,
-        data: JSONBody[PhaseChange],
-        service: Rounds,
-        current_user: CurrentUser,
-        if_match: IfMatch = None,
+        self, round_id: Id, data: JSONBody[PhaseChange], service: Rounds, current_user: CurrentUser
     ) -> Response[RoundPublic]:
-        service.expected = expected_versions(if_match)
         return tagged(await service.change_phase(current_user, round_id, data.phase))
 
     @post(
@@ -110,19 +95,19 @@ class RoundController(Controller):
         guards=[permits(Operation.CHANGE_ROUND)],
         request_max_body_size=ROUND_FILE_BODY,
         response_headers=[ETAG],
+        dependencies=changing(service=RoundService),
     )
     async def replace_from_file(
         self,
         round_id: Id,
         data: JSONBody[RoundFile],
-        service: Rounds,
-        current_user: CurrentUser,
         force: Annotated[
             bool, QueryParameter(description="Replace even a round whose schedule is published (admins).")
         ] = False,
-        if_match: IfMatch = None,
+        *,
+        service: Rounds,
+        current_user: CurrentUser,
     ) -> Response[RoundPublic]:
-        service.expected = expected_versions(if_match)
         return tagged(await service.import_round_file(current_user, data, into=round_id, force=force))
 
     @get(
@@ -151,32 +136,20 @@ class RoundController(Controller):
         response_headers=[LOCATION, ETAG],
     )
     async def submit_proposal(
-        self,
-        request: Request[Any, Any, Any],
-        round_id: Id,
-        data: JSONBody[ProposalContent],
-        db_session: Session,
-        current_user: CurrentUser,
-        state: State,
-        idempotency_key: IdempotencyKeyHeader = None,
+        self, round_id: Id, data: JSONBody[ProposalContent], state: State, creation: Creation
     ) -> Response[ProposalPublic]:
-        async def create() -> Response[Any]:
-            created = await proposals.submit_proposal(db_session, current_user, round_id, data, state.settings)
-            return tagged(created, HTTP_201_CREATED, {"Location": f"/proposals/{created.id}"})
+        async def submit() -> ProposalPublic:
+            return await proposals.submit_proposal(creation.session, creation.actor, round_id, data, state.settings)
 
-        return await created_once(db_session, current_user, idempotency_key, request, create)
+        return await creation.answer(submit, "/proposals")
 
 
-class QuotaController(Controller):
+class QuotaController(SignedIn):
     path = "/quotas"
     tags = ("rounds",)
-    security = BEARER
 
     read, replace, remove = item_routes(
-        QuotaService,
-        QuotaPublic,
-        QuotaCreate,
+        QUOTAS,
         ("One quota", "Replace a quota (the round's coordinators)", "Delete a quota (the round's coordinators)"),
-        changes=Operation.CHANGE_ROUND,
         replace=True,
     )

@@ -11,10 +11,11 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_422_
 from litestar.types import ExceptionHandlersMap
 from pydantic import BaseModel, Field
 
-from api.controllers import BEARER, LOCATION, permits
+from api.controllers import LOCATION, SignedIn, permits
 from api.params import CurrentUser, Id, Page, Session
 from api.problems import problem
 from scheduler.access import Operation
+from scheduler.accounts.schemas import Claims
 from scheduler.errors import NotFound
 from scheduler.roundfile.contract import ScheduleFile
 from scheduler.schedules import calendar, signoffs
@@ -40,7 +41,8 @@ RequestCode = Annotated[
 FeedName = Annotated[
     str, PathParameter(min_length=1, max_length=200, description="`<secret>.ics`, as POST /me/calendar-url gives it.")
 ]
-
+PIN = "/schedules/{version_id:int}/allocations/{request_code:str}/pin"
+"""A draft's allocation, pinned (POST) or not (DELETE): a re-solve after the draft's publication keeps it exactly."""
 
 CALENDAR_MEDIA_TYPE = "text/calendar"
 """Litestar adds `; charset=utf-8` to every text type itself."""
@@ -95,9 +97,8 @@ SCHEDULE_ERRORS: ExceptionHandlersMap = {
 the facilities still to sign off."""
 
 
-class ScheduleController(Controller):
+class ScheduleController(SignedIn):
     tags = ("schedules",)
-    security = BEARER
     exception_handlers = SCHEDULE_ERRORS
 
     @get(
@@ -175,34 +176,18 @@ class ScheduleController(Controller):
         return await schedules.diff(db_session, from_id, to_id)
 
     @post(
-        "/schedules/{version_id:int}/allocations/{request_code:str}/pin",
-        status_code=200,
-        summary="Pin an allocation of a draft: a re-solve after its publication keeps it exactly",
+        PIN, status_code=200, summary="Pin an allocation of a draft: a re-solve after its publication keeps it exactly"
     )
     async def pin(
-        self,
-        version_id: Id,
-        request_code: RequestCode,
-        db_session: Session,
-        current_user: CurrentUser,
+        self, version_id: Id, request_code: RequestCode, db_session: Session, current_user: CurrentUser
     ) -> AllocationPublic:
-        await schedules.require_manager(db_session, current_user, version_id, requests=[request_code])
-        return await schedules.set_pinned(db_session, version_id, request_code, True, user_id=current_user.user_id)
+        return await _set_pinned(db_session, current_user, version_id, request_code, pinned=True)
 
-    @delete(
-        "/schedules/{version_id:int}/allocations/{request_code:str}/pin",
-        status_code=200,
-        summary="Unpin an allocation of a draft",
-    )
+    @delete(PIN, status_code=200, summary="Unpin an allocation of a draft")
     async def unpin(
-        self,
-        version_id: Id,
-        request_code: RequestCode,
-        db_session: Session,
-        current_user: CurrentUser,
+        self, version_id: Id, request_code: RequestCode, db_session: Session, current_user: CurrentUser
     ) -> AllocationPublic:
-        await schedules.require_manager(db_session, current_user, version_id, requests=[request_code])
-        return await schedules.set_pinned(db_session, version_id, request_code, False, user_id=current_user.user_id)
+        return await _set_pinned(db_session, current_user, version_id, request_code, pinned=False)
 
     @post(
         "/schedules/{version_id:int}/moves",
@@ -288,3 +273,10 @@ async def _feed(db_session: Session, feed: str) -> bytes:
     if token == feed:
         raise NotFound("calendar feeds end in .ics")
     return await calendar.calendar_feed(db_session, token)
+
+
+async def _set_pinned(
+    db_session: Session, actor: Claims, version_id: int, request_code: str, *, pinned: bool
+) -> AllocationPublic:
+    await schedules.require_manager(db_session, actor, version_id, requests=[request_code])
+    return await schedules.set_pinned(db_session, version_id, request_code, pinned, user_id=actor.user_id)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get
+from litestar import get
 from litestar.datastructures import State
 
-from api.controllers import BEARER
+from api.controllers import SignedIn
 from api.params import CurrentUser, Id
 from scheduler.schedules.slots import ProposalSlots, proposal_slots
 
 
-class SlotController(Controller):
+class SlotController(SignedIn):
     path = "/proposals"
     tags = ("proposals",)
-    security = BEARER
 
     @get(
         "/{proposal_id:int}/slots",

@@ -10,14 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from advanced_alchemy.service import OffsetPagination
-from litestar import Controller, Response, delete, get, post
+from litestar import Response, delete, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation, RequestBody
 from litestar.params import JSONBody
 
-from api.auth import requires_role
-from api.controllers import BEARER, LOCATION
+from api.controllers import COORDINATORS, LOCATION, SignedIn
 from api.params import CurrentUser, Id, Page, Session
 from scheduler import jobs
 from scheduler.jobs import SolveOptions, SolveRunPublic
@@ -50,10 +49,9 @@ def _resource(run: SolveRunPublic) -> SolveRunResource:
     )
 
 
-class SolveController(Controller):
+class SolveController(SignedIn):
     tags = ("solves",)
-    security = BEARER
-    guards = (requires_role("admin", "coordinator"),)
+    guards = (COORDINATORS,)
 
     @post(
         "/rounds/{round_id:int}/solves",
