@@ -6,11 +6,14 @@ schedule file report a meaningful gap from the first second.
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
 from solver.greedy import all_or_nothing_components
+from solver.model import free_runs, merged
 from solver.problem import Problem, Request, Span
 
 
@@ -28,6 +31,9 @@ def lp_bound(problem: Problem) -> float:
     - changeovers: with z[r, i] in [0, 1] the share of a block (x <= cap*z, sum_i z <= 1),
       sum_r (x + changeover*z) <= unblocked + changeover*(1 + windows), since k blocks need
       k - 1 changeovers and each blocked run can absorb one of them;
+    - time-indexed capacity: for each span [a, b) that is the hull of some candidate's usable runs,
+      the x of the unpinned candidates whose hull lies inside it sum to at most its unblocked shifts
+      (1 % tighter on the medium fragmented-by-windows shape, nothing on most shapes);
     - hard quotas: sum (w - min_share) x >= 0 and sum (w - max_share) x <= 0 over
       the candidates on the quota's instruments;
     - pinned: x fixed at the pinned shifts on its instrument, 0 on the others.
@@ -102,6 +108,9 @@ def lp_bound(problem: Problem) -> float:
                 unblocked + absorbed,
             )
 
+    for columns, free in _window_rows(problem, candidates, pinned_requests):
+        add_row(columns, [1.0] * len(columns), free)
+
     instrument_of = np.array([i for _, i in candidates], dtype=np.int64)
     for quota in problem.quotas:
         if quota.soft:
@@ -138,15 +147,44 @@ def _clipped_length(span: Span, horizon: int) -> int:
 
 def _longest_usable_run(problem: Problem, request: Request, i: int) -> int:
     """Longest block the request could get on instrument i alone, or 0 if below min_shifts."""
+    return min(request.shifts, max((end - start for start, end in _usable_runs(problem, request, i)), default=0))
+
+
+def _usable_runs(problem: Problem, request: Request, i: int) -> list[Span]:
+    """Runs of shifts in the request's dates, free of the instrument's blocked and the request's
+    unavailable spans, long enough for its shortest block."""
     lo = max(request.earliest, 0)
     hi = problem.horizon if request.latest is None else min(request.latest, problem.horizon)
-    longest = 0
-    cursor = lo
-    for start, end in sorted((*problem.instruments[i].blocked, *request.unavailable)):
-        if start >= hi:
-            break
-        longest = max(longest, start - cursor)
-        cursor = max(cursor, end)
-    longest = max(longest, hi - cursor)
-    longest = min(longest, request.shifts)
-    return longest if longest >= request.min_shifts else 0
+    runs = free_runs(merged(problem.instruments[i].blocked, request.unavailable), lo, hi)
+    return [(start, end) for start, end in runs if end - start >= request.min_shifts]
+
+
+def _window_rows(
+    problem: Problem, candidates: list[tuple[int, int]], pinned_requests: set[int]
+) -> list[tuple[list[int], float]]:
+    """Time-indexed capacity: for each span some request can only use on an instrument (its usable
+    runs' hull there), the requests confined to that span share its unblocked shifts.
+
+    Pinned requests are left out of these rows, which only loosens them.
+    """
+    by_instrument: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    for k, (r, i) in enumerate(candidates):
+        if r in pinned_requests:
+            continue
+        runs = _usable_runs(problem, problem.requests[r], i)
+        if runs:
+            by_instrument[i].append((k, runs[0][0], runs[-1][1]))
+    rows = []
+    for i, confined in by_instrument.items():
+        columns = np.array([k for k, _, _ in confined])
+        lows = np.array([low for _, low, _ in confined])
+        highs = np.array([high for _, _, high in confined])
+        blocked = problem.instruments[i].blocked
+        for low, high in sorted({(low, high) for _, low, high in confined}):
+            if low == 0 and high >= problem.horizon:
+                continue  # the instrument's own row
+            inside = columns[(lows >= low) & (highs <= high)]
+            room = high - low - sum(_clipped_length(span, high) - _clipped_length(span, low) for span in blocked)
+            if len(inside) > 1:
+                rows.append((inside.tolist(), float(room)))
+    return rows

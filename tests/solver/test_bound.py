@@ -1,0 +1,42 @@
+"""The LP bound's time-indexed rows: requests confined to the same dates share that span's free shifts."""
+
+from __future__ import annotations
+
+import pytest
+
+from solver.bound import lp_bound
+from solver.problem import Instrument, Placement, Problem, Request
+
+
+def dated(name: str, earliest: int, latest: int, shifts: int = 5) -> Request:
+    return Request(name, 0, 1.0, shifts, shifts, (0,), earliest=earliest, latest=latest)
+
+
+def test_requests_confined_to_one_span_share_its_free_shifts() -> None:
+    # Both must lie in [0, 6), of which shift 3 is blocked: 5 free shifts, not 10, while the
+    # instrument as a whole has 19.
+    problem = Problem(
+        horizon=20,
+        instruments=(Instrument("I0", blocked=((3, 4),)),),
+        requests=(dated("A", 0, 6, shifts=2), dated("B", 0, 6, shifts=3), dated("C", 0, 6, shifts=2)),
+    )
+    assert lp_bound(problem) == pytest.approx(5.0)
+
+
+def test_a_request_free_to_go_elsewhere_is_not_confined() -> None:
+    problem = Problem(
+        horizon=20,
+        instruments=(Instrument("I0"),),
+        requests=(dated("A", 0, 6), dated("B", 0, 20)),
+    )
+    assert lp_bound(problem) == pytest.approx(10.0)
+
+
+def test_pinned_requests_are_left_out_of_the_span_rows() -> None:
+    problem = Problem(
+        horizon=20,
+        instruments=(Instrument("I0"),),
+        requests=(dated("A", 0, 6, shifts=3), dated("B", 0, 6, shifts=3)),
+        pinned=(Placement(0, 0, 0, 3),),
+    )
+    assert lp_bound(problem) == pytest.approx(6.0)
