@@ -17,10 +17,10 @@ DOMESTIC, FOREIGN, INDUSTRIAL, IN_HOUSE = "domestic", "foreign", "industrial", "
 GROUP_PREFIX = "group:"
 DOMESTIC_COLOUR = "#2563eb"
 FOREIGN_COLOUR = "#0e7490"
-INDUSTRIAL_COLOUR = "#d97706"
+INDUSTRIAL_COLOUR = "#b45309"
 IN_HOUSE_COLOUR = "#64748b"
-GROUP_COLOURS = ("#0d9488", "#7c3aed", "#db2777", "#65a30d", "#c2410c", "#4f46e5")
-"""One per country group in the round's order, repeating past six."""
+GROUP_COLOURS = ("#0f766e", "#7c3aed", "#db2777", "#4d7c0f", "#c2410c", "#4f46e5")
+"""One per country group in the round's order, repeating past six. Every colour keeps white text at WCAG AA (4.5:1)."""
 
 
 class Category(BaseModel):
@@ -29,7 +29,7 @@ class Category(BaseModel):
     colour: str
 
 
-WITHDRAWN_CATEGORY = Category(key="withdrawn", label="Withdrawn since", colour="#cbd5e1")
+WITHDRAWN_CATEGORY = Category(key="withdrawn", label="Withdrawn since", colour="#78716c")
 """A version made before its proposal was withdrawn still shows the block."""
 
 
