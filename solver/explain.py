@@ -320,8 +320,8 @@ class _Explainer:
         )
         detail = (
             f"fits as it is at shift {where.start} on {self.instrument_names([where.instrument])}{others} "
-            "with every rule holding; the search stopped at its time limit before placing it "
-            "(solve again with a longer limit, or add it by hand)"
+            "with every rule holding, yet was left out: by a search that stopped at its time limit, or by hand "
+            "(solve again with a longer limit, or add it)"
         )
         return replace(verdict, reason=TIMED_OUT, detail=detail, search_stopped=True)
 

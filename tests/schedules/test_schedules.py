@@ -29,6 +29,7 @@ from scheduler.schedules import calendar
 from scheduler.schedules import service as schedules
 from scheduler.schedules.service import Move, MoveRejectedError, RevisionConflictError
 from scheduler.schedules.versions import save_version
+from solver.explain import TIMED_OUT
 
 EXAMPLE = EXAMPLE_ROUND
 
@@ -345,7 +346,9 @@ async def test_statuses_once_a_schedule_is_published(sessions: Sessions) -> None
     assert [s.request for s in mine["P-003"].slots] == ["P-003-a", "P-003-b"]
     assert mine["P-003"].slots[1].start.isoformat() == "2027-02-05T16:00:00+03:00"  # PIK is on Moscow time
     assert (mine["P-005"].reason, mine["P-005"].detail) == ("below_cutoff", "score 3.8 worse than the cut-off 3.5")
-    assert mine["P-002"].reason == "capacity"  # measured: an imported schedule has no solve output
+    # Measured (an imported schedule has no solve output): P-002-a fits where it was left out, never "capacity".
+    assert mine["P-002"].reason == TIMED_OUT
+    assert mine["P-002"].detail is not None and mine["P-002"].detail.startswith("fits as it is")
 
     async with sessions.begin() as session:
         published = await schedules.list_versions(session, round_id)

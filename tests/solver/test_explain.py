@@ -212,7 +212,9 @@ def test_a_request_that_fits_as_it_is_is_told_the_search_stopped() -> None:
     )
     left_out = _explained(problem, [Placement(0, 0, 0, 4)])["left out"]
     assert left_out.reason == TIMED_OUT != "capacity"
-    assert left_out.detail.startswith("fits as it is at shift 4 on XAFS with every rule holding; the search stopped")
+    assert left_out.detail.startswith(
+        "fits as it is at shift 4 on XAFS with every rule holding, yet was left out: by a search that stopped"
+    )
     assert _names(problem, left_out.competitors) == ["placed"]
 
 
