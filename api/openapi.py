@@ -93,6 +93,7 @@ def document_contract(app: Litestar) -> None:
     handlers = dict(_handlers(app))
     _document_bodies(openapi, handlers)
     _document_problems(openapi)
+    _sort_response_headers(openapi)
 
 
 def _handlers(app: Litestar) -> Iterator[tuple[tuple[str, str], HTTPRouteHandler]]:
@@ -201,3 +202,11 @@ def _problem_statuses(path: str, method: str, operation: Operation, signed_in_by
         429: not signed_in,  # what anyone may call is rate-limited per client (sign-in, calendar feeds)
     }
     return [status for status, answered in applies.items() if answered]
+
+
+def _sort_response_headers(openapi: OpenAPI) -> None:
+    """Each response's headers by name: Litestar keeps a handler's as a set, whose order follows hash seeds."""
+    for _, _, operation in _operations(openapi):
+        for response in (operation.responses or {}).values():
+            if isinstance(response, OpenAPIResponse) and response.headers:
+                response.headers = dict(sorted(response.headers.items()))
