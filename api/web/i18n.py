@@ -68,6 +68,18 @@ WORDS: dict[str, str] = {
     "failed": N_("failed"),
     "cancelled": N_("cancelled"),
     "skipped": N_("skipped"),
+    # where a schedule version came from (scheduler.schedules.versions.VersionSource)
+    "solve": N_("solve"),
+    "import": N_("import"),
+    "edit": N_("edit"),
+    # a solve run's kind (scheduler.jobs.kinds.SOLVE, scheduler.nightly.repair.NIGHTLY_REPAIR)
+    "manual": N_("manual"),
+    "nightly": N_("nightly"),
+    # what the solver proved (solver.solution.Status)
+    "optimal": N_("optimal"),
+    "feasible": N_("feasible"),
+    "infeasible": N_("infeasible"),
+    "unknown": N_("unknown"),
     # a role (scheduler.accounts.schemas.Role)
     "admin": N_("admin"),
     "coordinator": N_("coordinator"),

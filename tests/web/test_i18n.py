@@ -21,12 +21,15 @@ from api.i18n import LANGUAGE_COOKIE, LOCALES, PROBLEM_TITLES, catalogue_path, n
 from api.web import HERE as WEB
 from api.web.i18n import WORDS
 from scheduler.accounts.schemas import Role
+from scheduler.jobs.kinds import SOLVE
 from scheduler.jobs.queue import RunState
+from scheduler.nightly.repair import NIGHTLY_REPAIR
 from scheduler.roundfile.contract import UnallocatedReason
 from scheduler.rounds.schemas import Phase
 from scheduler.schedules.calendar import ProposalState
 from scheduler.schedules.notices import NoticeKind
-from scheduler.schedules.versions import VersionStatus
+from scheduler.schedules.versions import VersionSource, VersionStatus
+from solver.solution import Status
 from tests.api_helpers import Client, api_client
 from tests.web.test_dashboard import World, _world, from_the_page, sign_in
 
@@ -139,8 +142,8 @@ def test_no_template_text_is_outside_gettext(template: Path) -> None:
 
 
 def test_every_value_a_page_shows_as_a_word_has_one() -> None:
-    shown = [ProposalState, UnallocatedReason, NoticeKind, Phase, VersionStatus, RunState, Role]
-    values = {value for enumeration in shown for value in get_args(enumeration)}
+    shown = [ProposalState, UnallocatedReason, NoticeKind, Phase, VersionStatus, VersionSource, RunState, Status, Role]
+    values = {value for enumeration in shown for value in get_args(enumeration)} | {SOLVE.name, NIGHTLY_REPAIR.name}
     assert values - set(WORDS) == set()
 
 
