@@ -36,7 +36,7 @@ WHOLE_MODEL_SHARE = 0.1
 WHOLE_MODEL_SECONDS = 5.0
 WHOLE_MODEL_CANDIDATES = 2000
 """Past this many candidates the whole model is only built when the greedy finds no valid schedule."""
-EXPLAIN_SECONDS_PER_REQUEST = 0.0002
+EXPLAIN_SECONDS_PER_REQUEST = 0.0003
 """Time kept back at the end for explaining unallocated requests, so the limit holds."""
 POLISH_SHARE = 0.1
 """Most of the search time spent polishing between sub-solves."""
@@ -129,10 +129,15 @@ def solve(
     `stop` ends the search early, keeping the best."""
     started = time.monotonic() if started is None else started
     constructed = greedy(problem)
+    valid = not is_feasible(problem, constructed)
+    constructed_at = time.monotonic() - started
+    if valid and on_progress:  # before the model's data is ready: the first schedule at once
+        on_progress(Progress(constructed_at, primary_objective(problem, constructed), None, "greedy"))
     run = _Run(problem, settings, on_progress, stop or threading.Event(), ModelData.of(problem), started)
     run.polish_seconds = POLISH_SECONDS_PER_REQUEST * len(problem.requests)
-    if not is_feasible(problem, constructed):
-        run.offer(constructed, "greedy")
+    if valid:
+        run.best, run.best_units = constructed, objective_units(problem, run.data, constructed)
+        run.first_solution_seconds = constructed_at
     run.bound = _lp_bound_or_none(problem)
     run.report("bound")
     whole = run.best_units is None or len(problem.candidates()) <= WHOLE_MODEL_CANDIDATES

@@ -17,7 +17,7 @@ from scheduler.roundfile.scoring import ProposalScore, ScoringError, score_round
 from solver.problem import Settings
 from solver.search import ProgressCallback, solve
 
-SCHEDULE_SECONDS_PER_REQUEST = 0.0001
+SCHEDULE_SECONDS_PER_REQUEST = 0.0006
 """Time kept back for turning the solution into a schedule file, so the limit holds for the whole solve."""
 _PROPOSAL_PATH = re.compile(r"^\$\.proposals\[(\d+)\]")
 _ALLOCATION_PATH = re.compile(r"^\$\.previous_schedule\[(\d+)\]")
