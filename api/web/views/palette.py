@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel
 
+from api.i18n import N_
 from scheduler.roundfile import contract as c
 
 DOMESTIC, FOREIGN, INDUSTRIAL, IN_HOUSE = "domestic", "foreign", "industrial", "in_house"
@@ -26,24 +27,25 @@ GROUP_COLOURS = ("#0f766e", "#7c3aed", "#db2777", "#4d7c0f", "#c2410c", "#4f46e5
 class Category(BaseModel):
     key: str
     label: str
+    """In English, marked for the catalogues: a page shows it through gettext."""
     colour: str
 
 
-WITHDRAWN_CATEGORY = Category(key="withdrawn", label="Withdrawn since", colour="#78716c")
+WITHDRAWN_CATEGORY = Category(key="withdrawn", label=N_("Withdrawn since"), colour="#78716c")
 """A version made before its proposal was withdrawn still shows the block."""
 
 
 def categories(country_groups: Mapping[str, Sequence[str]]) -> list[Category]:
     """The legend, in the order a block's category is decided after its type."""
     return [
-        Category(key=DOMESTIC, label="Domestic", colour=DOMESTIC_COLOUR),
+        Category(key=DOMESTIC, label=N_("Domestic"), colour=DOMESTIC_COLOUR),
         *(
             Category(key=GROUP_PREFIX + name, label=name, colour=GROUP_COLOURS[index % len(GROUP_COLOURS)])
             for index, name in enumerate(country_groups)
         ),
-        Category(key=FOREIGN, label="Other foreign", colour=FOREIGN_COLOUR),
-        Category(key=INDUSTRIAL, label="Industrial", colour=INDUSTRIAL_COLOUR),
-        Category(key=IN_HOUSE, label="In-house", colour=IN_HOUSE_COLOUR),
+        Category(key=FOREIGN, label=N_("Other foreign"), colour=FOREIGN_COLOUR),
+        Category(key=INDUSTRIAL, label=N_("Industrial"), colour=INDUSTRIAL_COLOUR),
+        Category(key=IN_HOUSE, label=N_("In-house"), colour=IN_HOUSE_COLOUR),
     ]
 
 
