@@ -3,7 +3,8 @@
 The proposer page at 390 px fits the screen in both languages, its targets are at least 24 × 24 px and its
 slots read as cards with Russian dates in Russian; axe-core (the copy bundled with `axe_playwright_python`)
 finds no serious or critical violation on the login, rounds and proposer pages. The Russian page at 390 px is
-the README's screenshot (`proposer-phone-ru.png`, written where $BEAMTIME_SCREENSHOTS says).
+the README's screenshot (`proposer-phone-ru.png`, written where $BEAMTIME_SCREENSHOTS says); printed, the page
+leaves out the header and the forms.
 """
 
 from __future__ import annotations
@@ -97,6 +98,11 @@ def test_the_proposer_page_fits_a_phone_in_both_languages(
         first = slots.first.inner_text()
         assert date.search(first), f"{language}: {first!r}"
     page.screenshot(path=screenshots / "proposer-phone-ru.png")
+
+    page.emulate_media(media="print")
+    sync_api.expect(page.locator(".topbar")).to_be_hidden()
+    sync_api.expect(page.locator("#new-calendar-url")).to_be_hidden()
+    sync_api.expect(slots.first).to_be_visible()
 
 
 def _blocking_violations(page: sync_api.Page) -> list[str]:
