@@ -6,6 +6,12 @@ ORM write is counted by a `before_flush` listener on all sessions, which finds
 the rounds of the changed rows, so a new write path cannot forget it. Bulk
 statements (the round file importer's) name their rounds with `touch_rounds`.
 
+A transaction moves a round's revision once, at its first change of it: the UPDATE
+locks the round's row until the transaction ends (so no other change of what the
+round's solve reads commits in between), and further changes of the same transaction
+need no second statement. `bumped` tells what the revision was before the transaction
+and is now (`scheduler.rounds.integrity` keeps which revisions passed the checks).
+
 What a solve reads: the round's own fields, its facilities with their
 instruments, windows and equipment, its equipment, quotas and country groups,
 its proposals with their team, requests, links and reviews, and the accounts of
@@ -15,11 +21,13 @@ their people and reviewers (e-mail, confirmed country).
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, event, inspect, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import col
 
 from scheduler.db.tables import (
@@ -58,13 +66,33 @@ _OF_A_ROUND = (Proposal, Request, Quota, CountryGroup, RoundFacility, RoundInstr
 _OF_A_PROPOSAL = (TeamMember, Link, Review, ReviewAssignment)
 
 
+_BUMPED = "beamtime_input_revisions"
+"""The key in `Session.info` of the rounds the session's transaction has counted a change of."""
+
+
 class StaleSolveError(Conflict):
     """The draft was solved from an older input revision of its round."""
 
 
+@dataclass(frozen=True)
+class Bump:
+    """A round's input revision moved by a transaction: from `before` (as committed then) to `after`."""
+
+    before: int
+    after: int
+    transaction: SessionTransaction
+    """The (sub)transaction that moved it: a savepoint rolled back takes the move with it."""
+
+
 async def touch_rounds(session: AsyncSession, round_ids: Iterable[int]) -> None:
     """Counts a change to what a solve of each round reads (for writes the listener cannot see: bulk statements)."""
-    await session.run_sync(lambda sync_session: _bump(sync_session.connection(), round_ids))
+    await session.run_sync(lambda sync_session: _bump(sync_session, round_ids))
+
+
+def bumped(session: Session, round_id: int) -> Bump | None:
+    """The move of the round's input revision this session's transaction holds, if it made one."""
+    bump: Bump | None = session.info.get(_BUMPED, {}).get(round_id)
+    return bump if bump is not None and _holds(session, bump.transaction) else None
 
 
 async def rounds_of_facilities(session: AsyncSession, facility_ids: Collection[int]) -> set[int]:
@@ -113,12 +141,36 @@ async def require_current_input(session: AsyncSession, version: ScheduleVersion)
     return solved_at
 
 
-def _bump(connection: Connection, round_ids: Iterable[int]) -> None:
-    ids = sorted(set(round_ids))
-    if ids:
-        connection.execute(
-            update(Round).where(col(Round.id).in_(ids)).values(input_revision=col(Round.input_revision) + 1)
-        )
+def _bump(session: Session, round_ids: Iterable[int]) -> None:
+    """One UPDATE of the rounds this transaction has not moved yet, which locks their rows until it ends."""
+    ids = sorted(round_id for round_id in set(round_ids) if bumped(session, round_id) is None)
+    if not ids:
+        return
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    assert transaction is not None, "a flush runs in a transaction"
+    moved = session.connection().execute(
+        update(Round)
+        .where(col(Round.id).in_(ids))
+        .values(input_revision=col(Round.input_revision) + 1)
+        .returning(col(Round.id), col(Round.input_revision))
+    )
+    known: dict[int, Bump] = session.info.setdefault(_BUMPED, {})
+    for round_id, revision in moved:
+        assert round_id is not None, "stored rounds have ids"
+        earlier = known.get(round_id)
+        # A savepoint's move that was rolled back is moved again: the first `before` still is what was committed.
+        before = revision - 1 if earlier is None else earlier.before
+        known[round_id] = Bump(before, revision, transaction)
+
+
+def _holds(session: Session, transaction: SessionTransaction) -> bool:
+    """Whether `transaction` is the session's current (sub)transaction or one it is nested in."""
+    current = session.get_nested_transaction() or session.get_transaction()
+    while current is not None:
+        if current is transaction:
+            return True
+        current = current.parent
+    return False
 
 
 def _rounds_of_facilities(connection: Connection, facility_ids: Collection[int]) -> set[int]:
@@ -198,9 +250,12 @@ def _changed_rounds(session: Session) -> set[int]:
     connection = session.connection()
     if accounts:
         rounds.update(_rounds_of_accounts(connection, accounts, emails))
-    if proposals:
+    loaded = [session.identity_map.get(identity_key(Proposal, proposal_id)) for proposal_id in proposals]
+    rounds.update(proposal.round_id for proposal in loaded if isinstance(proposal, Proposal))
+    unloaded = proposals - {proposal.id for proposal in loaded if isinstance(proposal, Proposal)}
+    if unloaded:
         rounds.update(
-            connection.execute(select(col(Proposal.round_id)).where(col(Proposal.id).in_(proposals))).scalars()
+            connection.execute(select(col(Proposal.round_id)).where(col(Proposal.id).in_(unloaded))).scalars()
         )
     if instruments:
         facilities.update(
@@ -219,4 +274,10 @@ def _changed_rounds(session: Session) -> set[int]:
 def _count_changes_solves_read(session: Session, _context: UOWTransaction, _instances: object) -> None:
     rounds = _changed_rounds(session)
     if rounds:
-        _bump(session.connection(), rounds)
+        _bump(session, rounds)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_moves(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_BUMPED, None)
