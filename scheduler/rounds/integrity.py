@@ -9,6 +9,12 @@ blocks an unrelated write: problems of stored proposals, allocations and quotas 
 `$.previous_schedule`, `$.quotas`) are a conflict with stored data (409 naming what holds it), the others are
 bad content of the write itself (422 naming the field). A proposal is checked alone, cheaper, by
 `scheduler.roundfile.checks.check_proposal` in its service.
+
+The round as it was need not be exported when it is known to pass: each process keeps, per database, the
+input revision (`scheduler.rounds.revision`) at which each round last passed every check when committed, noted
+by `keeping_valid` and carried on by the writes checked alone (`checked_alone`). The round after the change is
+always exported and checked, so a revision wrongly believed to pass could only refuse a write, never let a
+problem in.
 """
 
 from __future__ import annotations
@@ -17,22 +23,30 @@ import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col
 
-from scheduler.db.tables import Instrument, RoundEquipment, RoundFacility, RoundInstrument
+from scheduler.db.tables import Instrument, Round, RoundEquipment, RoundFacility, RoundInstrument
 from scheduler.errors import Conflict
 from scheduler.fields import round_length_problem
 from scheduler.roundfile.checks import InputError, InputProblem
 from scheduler.roundfile.contract import RoundFile
 from scheduler.roundfile.solving import proposal_problems
 from scheduler.rounds.exporter import export_round
+from scheduler.rounds.revision import bumped
 
 _STORED = re.compile(r"^\$\.(?:proposals\[(\d+)\](?:\.requests\[(\d+)\])?|previous_schedule\[(\d+)\]|quotas\[(\d+)\])")
 _SHOWN = 10
 """Problems named in one refusal; the rest are counted."""
+_PASSING: WeakKeyDictionary[Engine, dict[int, int]] = WeakKeyDictionary()
+"""Per database: round id → the input revision at which the round, as committed, passed every check."""
+_NOTED = "beamtime_rounds_passing"
+"""The key in `Session.info`: round id → the revision its transaction checked it passing at, or None for a write
+checked alone (`checked_alone`), which keeps the revision the round was at before it passing."""
 
 
 def require_schedulable_length(start: datetime, end: datetime, shift_hours: int) -> None:
@@ -46,7 +60,14 @@ def require_schedulable_length(start: datetime, end: datetime, shift_hours: int)
 async def keeping_valid(session: AsyncSession, round_ids: Iterable[int], what: str) -> AsyncIterator[None]:
     """Refuses the write made inside when it adds a problem to one of `round_ids` (see the module)."""
     ids = sorted(set(round_ids))
-    before = {round_id: {str(problem) for problem in (await _problems(session, round_id))[1]} for round_id in ids}
+    revisions = await _revisions(session, ids)
+    passing = _PASSING.get(session.sync_session.get_bind().engine, {})
+    before = {
+        round_id: set()
+        if round_id in revisions and passing.get(round_id) == revisions[round_id]
+        else {str(problem) for problem in (await _problems(session, round_id))[1]}
+        for round_id in ids
+    }
     yield
     await session.flush()
     for round_id in ids:
@@ -54,6 +75,44 @@ async def keeping_valid(session: AsyncSession, round_ids: Iterable[int], what: s
         added = [problem for problem in problems if str(problem) not in before[round_id]]
         if added:
             _refuse(round_id, round_file, added, what)
+        if not problems:
+            bump = bumped(session.sync_session, round_id)
+            revision = bump.after if bump is not None else revisions.get(round_id)
+            session.sync_session.info.setdefault(_NOTED, {})[round_id] = revision
+
+
+def checked_alone(session: AsyncSession, round_id: int) -> None:
+    """Says that the transaction's change of the round passed the checks of its own kind, which keep a round that
+    passed the round file's checks passing them (a proposal's `check_proposal`), so `keeping_valid` need not
+    export the round as it was before the next write."""
+    session.sync_session.info.setdefault(_NOTED, {}).setdefault(round_id, None)
+
+
+async def _revisions(session: AsyncSession, round_ids: list[int]) -> dict[int, int]:
+    """The rounds' input revisions as committed before this transaction (none of those it has changed already)."""
+    unchanged = [round_id for round_id in round_ids if bumped(session.sync_session, round_id) is None]
+    rows = await session.execute(select(col(Round.id), col(Round.input_revision)).where(col(Round.id).in_(unchanged)))
+    return {round_id: revision for round_id, revision in rows if round_id is not None}
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_passing_revisions(session: Session) -> None:
+    noted: dict[int, int | None] = session.info.get(_NOTED, {})
+    if not noted or session.in_nested_transaction():  # a savepoint released: its transaction may still roll back
+        return
+    passing = _PASSING.setdefault(session.get_bind().engine, {})
+    for round_id, revision in noted.items():
+        bump = bumped(session, round_id)
+        if revision is None and bump is not None and passing.get(round_id) == bump.before:
+            passing[round_id] = bump.after
+        elif revision is not None and (bump is None or bump.after == revision):
+            passing[round_id] = revision
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_noted(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_NOTED, None)
 
 
 async def rounds_using_instruments(session: AsyncSession, instrument_ids: Iterable[int]) -> list[int]:
