@@ -15,7 +15,8 @@ the proposal in confidence. Every change writes an audit entry in the caller's t
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,7 +58,7 @@ from scheduler.roundfile.checks import InputError, InputProblem, RoundContext, c
 from scheduler.roundfile.contract import RoundInfo
 from scheduler.roundfile.grid import Grid
 from scheduler.rounds.deadlines import lock_round, require_before
-from scheduler.rounds.service import round_row
+from scheduler.rounds.integrity import checked_alone
 from scheduler.settings import Settings
 
 EDITABLE_PHASE = "open"
@@ -172,7 +173,7 @@ async def submit_proposal(
     await _require_open_call(session, round_)
     _require_within_limits(data, settings)
     await _require_room_for_another(session, actor, round_, settings)
-    await _check_against_round(session, round_, data)
+    facility_of = await _check_against_round(session, round_, data)
     position = await next_position(session, col(Proposal.position), col(Proposal.round_id) == round_id)
     placeholder = f"new-{secrets.token_hex(8)}"
     proposal = Proposal(
@@ -182,9 +183,14 @@ async def submit_proposal(
     await session.flush()
     # The code is made of the id, which exists only once the row does: short, stable, never taken twice.
     proposal.code = f"P-{proposal.id}"
-    await _write_children(session, proposal, data)
+    children = await _write_children(session, proposal, data)
     record(session, actor.user_id, "proposal.submit", "proposal", _id(proposal), {"code": proposal.code})
-    return await _public(session, actor, proposal, (await proposal_facts(session, [proposal]))[_id(proposal)])
+    checked_alone(session, round_id)
+    round_facilities = await session.execute(
+        select(col(RoundFacility.facility_id)).where(col(RoundFacility.round_id) == round_id)
+    )
+    facts = Facts(facilities=frozenset(round_facilities.scalars()), owner_id=actor.user_id)
+    return _public_of(actor, proposal, _asking(facts, data, facility_of), children)
 
 
 async def replace_proposal(
@@ -197,12 +203,11 @@ async def replace_proposal(
     expected: Expected = None,
 ) -> ProposalPublic:
     """The whole proposal rewritten, on a version in `expected` (None: the current one)."""
-    proposal, _ = await require_proposal(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
-    round_ = await lock_round(session, proposal.round_id)
-    proposal = await locked(session, Proposal, proposal_id, "proposal")  # its children are rewritten whole below
+    proposal, facts = await require_proposal(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
+    round_, proposal = await _held(session, proposal)  # its children are rewritten whole below
     await _require_open_call(session, round_)
     _require_within_limits(data, settings)
-    await _check_against_round(session, round_, data)
+    facility_of = await _check_against_round(session, round_, data)
     require_version(proposal, expected)
     for table in (TeamMember, Request, Link):
         await session.execute(delete(table).where(col(table.proposal_id) == proposal_id))
@@ -211,11 +216,12 @@ async def replace_proposal(
     for name, value in _fields(data).items():
         setattr(proposal, name, value)
     proposal.updated_at = datetime.now(UTC)
-    await _write_children(session, proposal, data)
+    children = await _write_children(session, proposal, data)
     record(
         session, actor.user_id, "proposal.replace", "proposal", proposal_id, data.model_dump(mode="json", by_alias=True)
     )
-    return await _public(session, actor, proposal, (await proposal_facts(session, [proposal]))[proposal_id])
+    checked_alone(session, proposal.round_id)
+    return _public_of(actor, proposal, _asking(facts, data, facility_of), children)
 
 
 async def withdraw_proposal(
@@ -223,13 +229,14 @@ async def withdraw_proposal(
 ) -> ProposalPublic:
     """Until time is allocated; the proposal is kept but no longer scored or scheduled."""
     proposal, facts = await require_proposal(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
-    round_ = await round_row(session, proposal.round_id)
+    round_, proposal = await _held(session, proposal)
     if round_.phase not in WITHDRAWABLE_PHASES:
         raise Conflict(f"the round is in phase {round_.phase!r}: a proposal can no longer be withdrawn")
     require_version(proposal, expected)
     proposal.withdrawn = True
     proposal.updated_at = datetime.now(UTC)
     record(session, actor.user_id, "proposal.withdraw", "proposal", proposal_id, {})
+    checked_alone(session, proposal.round_id)
     return await _public(session, actor, proposal, facts)
 
 
@@ -237,10 +244,12 @@ async def set_feasibility(
     session: AsyncSession, actor: Claims, proposal_id: int, data: Feasibility, *, expected: Expected = None
 ) -> ProposalPublic:
     proposal, facts = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
+    _, proposal = await _held(session, proposal)
     require_version(proposal, expected)
     proposal.technically_feasible = data.technically_feasible
     if data.type_confirmed is not None:
         proposal.type_confirmed = data.type_confirmed
+    checked_alone(session, proposal.round_id)
     record(
         session,
         actor.user_id,
@@ -260,6 +269,7 @@ async def set_admissibility(
     An inadmissible proposal is exported as not technically feasible, so no solve gives it time.
     """
     proposal, facts = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
+    _, proposal = await _held(session, proposal)
     require_version(proposal, expected)
     before = proposal.inadmissible_reason
     proposal.inadmissible_reason = None if data.admissible else data.reason
@@ -273,6 +283,7 @@ async def confirm_bonus_facts(
 ) -> ProposalPublic:
     """A judge of the proposal sets the facts that earn bonuses; only confirmed facts reach the scoring."""
     proposal, facts = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
+    _, proposal = await _held(session, proposal)
     require_version(proposal, expected)
     before = _bonus_facts(proposal)
     for name, value in data.model_dump().items():
@@ -291,6 +302,13 @@ async def confirm_bonus_facts(
 
 def _bonus_facts(proposal: Proposal) -> dict[str, Any]:
     return {name: getattr(proposal, name) for name in (*BonusFacts.model_fields, "bonus_facts_confirmed")}
+
+
+async def _held(session: AsyncSession, proposal: Proposal) -> tuple[Round, Proposal]:
+    """The proposal's round and the proposal as committed now, both locked (parent first) for the write that checks
+    and changes them, so a concurrent write of either waits for it instead of failing on a moved version."""
+    round_ = await lock_round(session, proposal.round_id)
+    return round_, await locked(session, Proposal, _id(proposal), "proposal")
 
 
 async def _require_open_call(session: AsyncSession, round_: Round) -> None:
@@ -339,13 +357,15 @@ async def _require_room_for_another(session: AsyncSession, actor: Claims, round_
         )
 
 
-async def _check_against_round(session: AsyncSession, round_: Round, data: ProposalContent) -> None:
-    """What the schema cannot know: the round's shifts, instruments and equipment, and the labels links name."""
+async def _check_against_round(session: AsyncSession, round_: Round, data: ProposalContent) -> dict[str, int]:
+    """What the schema cannot know: the round's shifts, instruments and equipment, and the labels links name.
+    Returns the facility of each of the round's instruments, by code."""
     instruments = await session.execute(
-        select(col(Instrument.code))
+        select(col(Instrument.code), col(Instrument.facility_id))
         .join(RoundInstrument, col(RoundInstrument.instrument_id) == col(Instrument.id))
         .where(col(RoundInstrument.round_id) == round_.id)
     )
+    facility_of: dict[str, int] = dict(instruments.all())
     equipment = await session.execute(
         select(col(Equipment.code))
         .join(RoundEquipment, col(RoundEquipment.equipment_id) == col(Equipment.id))
@@ -354,12 +374,18 @@ async def _check_against_round(session: AsyncSession, round_: Round, data: Propo
     grid = Grid(
         RoundInfo(id=round_.code, name=round_.name, start=round_.start, end=round_.end, shift_hours=round_.shift_hours)
     )
-    context = RoundContext(
-        shifts=grid.count, instruments=set(instruments.scalars()), equipment=set(equipment.scalars())
-    )
+    context = RoundContext(shifts=grid.count, instruments=set(facility_of), equipment=set(equipment.scalars()))
     problems = check_proposal(data.requests, data.links, context)
     if problems:
         raise InputError(problems)
+    return facility_of
+
+
+def _asking(facts: Facts, data: ProposalContent, facility_of: Mapping[str, int]) -> Facts:
+    """The proposal's facts once its content is `data`: the facilities of the instruments it now asks for
+    (all the round's, as `_check_against_round` made sure)."""
+    asked = {code for request in data.requests for code in request.instruments}
+    return replace(facts, asks_for=frozenset(facility_of[code] for code in asked))
 
 
 def _fields(data: ProposalContent) -> dict[str, Any]:
@@ -378,73 +404,90 @@ def _fields(data: ProposalContent) -> dict[str, Any]:
     }
 
 
-async def _write_children(session: AsyncSession, proposal: Proposal, data: ProposalContent) -> None:
+@dataclass(frozen=True)
+class _Children:
+    """A proposal's team, requests and links, in their order."""
+
+    team: Sequence[TeamMember]
+    requests: Sequence[Request]
+    links: Sequence[Link]
+
+
+async def _write_children(session: AsyncSession, proposal: Proposal, data: ProposalContent) -> _Children:
     """Requests are stored as `<proposal code>-<label>`, and links name them so."""
     proposal_id = _id(proposal)
 
     def code(label: str) -> str:
         return f"{proposal.code}-{label}"
 
-    session.add_all(
-        TeamMember(
-            proposal_id=proposal_id,
-            position=position,
-            name=member.name,
-            institution=member.institution,
-            country=member.country,
-            email=member.email,
-        )
-        for position, member in enumerate(data.team)
+    children = _Children(
+        team=[
+            TeamMember(
+                proposal_id=proposal_id,
+                position=position,
+                name=member.name,
+                institution=member.institution,
+                country=member.country,
+                email=member.email,
+            )
+            for position, member in enumerate(data.team)
+        ],
+        requests=[
+            Request(
+                proposal_id=proposal_id,
+                round_id=proposal.round_id,
+                position=position,
+                code=code(request.id),
+                instruments=request.instruments,
+                shifts=request.shifts,
+                min_shifts=request.min_shifts,
+                equipment=request.equipment,
+                earliest=request.earliest,
+                latest=request.latest,
+                unavailable=[interval.model_dump(mode="json") for interval in request.unavailable],
+            )
+            for position, request in enumerate(data.requests)
+        ],
+        links=[
+            Link(
+                proposal_id=proposal_id,
+                position=position,
+                type=link.type,
+                requests=[code(label) for label in link.requests] if isinstance(link, AllOrNothingLinkIn) else None,
+                first=code(link.first) if isinstance(link, AfterLinkIn) else None,
+                then=code(link.then) if isinstance(link, AfterLinkIn) else None,
+                min_gap_shifts=link.min_gap_shifts if isinstance(link, AfterLinkIn) else 0,
+                max_gap_shifts=link.max_gap_shifts if isinstance(link, AfterLinkIn) else None,
+            )
+            for position, link in enumerate(data.links)
+        ],
     )
-    session.add_all(
-        Request(
-            proposal_id=proposal_id,
-            round_id=proposal.round_id,
-            position=position,
-            code=code(request.id),
-            instruments=request.instruments,
-            shifts=request.shifts,
-            min_shifts=request.min_shifts,
-            equipment=request.equipment,
-            earliest=request.earliest,
-            latest=request.latest,
-            unavailable=[interval.model_dump(mode="json") for interval in request.unavailable],
-        )
-        for position, request in enumerate(data.requests)
-    )
-    session.add_all(
-        Link(
-            proposal_id=proposal_id,
-            position=position,
-            type=link.type,
-            requests=[code(label) for label in link.requests] if isinstance(link, AllOrNothingLinkIn) else None,
-            first=code(link.first) if isinstance(link, AfterLinkIn) else None,
-            then=code(link.then) if isinstance(link, AfterLinkIn) else None,
-            min_gap_shifts=link.min_gap_shifts if isinstance(link, AfterLinkIn) else 0,
-            max_gap_shifts=link.max_gap_shifts if isinstance(link, AfterLinkIn) else None,
-        )
-        for position, link in enumerate(data.links)
-    )
+    session.add_all([*children.team, *children.requests, *children.links])
     await session.flush()
+    return children
 
 
 async def _public(session: AsyncSession, actor: Claims, proposal: Proposal, facts: Facts) -> ProposalPublic:
-    """The proposal as the actor may see it: priority only in confidence, the owner's account as `_owner_shown`."""
+    """The proposal as the actor may see it (`_public_of`), its team, requests and links read."""
     proposal_id = _id(proposal)
-    prefix = f"{proposal.code}-"
-
-    def label(code: str) -> str:
-        return code.removeprefix(prefix)
-
     team = await session.execute(
-        select(col(TeamMember.name), col(TeamMember.institution), col(TeamMember.country), col(TeamMember.email))
-        .where(col(TeamMember.proposal_id) == proposal_id)
-        .order_by(col(TeamMember.position), col(TeamMember.id))
+        select(TeamMember).where(col(TeamMember.proposal_id) == proposal_id).order_by(col(TeamMember.position))
     )
     requests = await session.execute(
         select(Request).where(col(Request.proposal_id) == proposal_id).order_by(col(Request.position))
     )
     links = await session.execute(select(Link).where(col(Link.proposal_id) == proposal_id).order_by(col(Link.position)))
+    children = _Children(team=team.scalars().all(), requests=requests.scalars().all(), links=links.scalars().all())
+    return _public_of(actor, proposal, facts, children)
+
+
+def _public_of(actor: Claims, proposal: Proposal, facts: Facts, children: _Children) -> ProposalPublic:
+    """The proposal as the actor may see it: priority only in confidence, the owner's account as `_owner_shown`."""
+    prefix = f"{proposal.code}-"
+
+    def label(code: str) -> str:
+        return code.removeprefix(prefix)
+
     return ProposalPublic.model_validate(
         {
             **proposal.model_dump(),
@@ -457,9 +500,17 @@ async def _public(session: AsyncSession, actor: Claims, proposal: Proposal, fact
                 "country": proposal.pi_country,
                 "email": proposal.pi_email,
             },
-            "team": [row._asdict() for row in team],
-            "requests": [{**request.model_dump(), "label": label(request.code)} for request in requests.scalars()],
-            "links": [_link_public(link, label) for link in links.scalars()],
+            "team": [
+                {
+                    "name": member.name,
+                    "institution": member.institution,
+                    "country": member.country,
+                    "email": member.email,
+                }
+                for member in children.team
+            ],
+            "requests": [{**request.model_dump(), "label": label(request.code)} for request in children.requests],
+            "links": [_link_public(link, label) for link in children.links],
         }
     )
 

@@ -82,6 +82,9 @@ async def round_deadlines(
 
 async def require_before(session: AsyncSession, round_: Round, kind: DeadlineKind) -> None:
     """Conflict naming the deadline of `kind`, in the round's zone, once it has passed."""
+    at = round_.call_closes if kind == "call" else round_.review_closes
+    if at is None or datetime.now(UTC) < at:
+        return  # the zone that names it is read only for a refusal
     deadline = next((d for d in await round_deadlines(session, round_) if d.kind == kind and d.passed), None)
     if deadline is None:
         return
