@@ -14,7 +14,8 @@ the same transaction as the draft:
   look; a slot moved into the horizon counts too), and the share of published slots
   moved, resized or dropped is at most `Round.auto_publish_max_moved_share` (slots
   of cancelled proposals and added slots do not count);
-- otherwise keep the draft, its note saying why it waits for a coordinator;
+- otherwise keep the draft, its note saying why it waits for a coordinator (a stale draft, solved from an
+  older input revision or breaking rules of the round as it is now, says so: it cannot be published);
 - a repair that changes nothing is kept as a draft and says so.
 
 Both steps keep what they found in the run's settings, which the nightly history shows.
@@ -37,7 +38,8 @@ from scheduler.jobs.kinds import JobKind, register
 from scheduler.nightly.decide import NIGHTLY, Fingerprint
 from scheduler.roundfile.contract import AllocationChange, RoundFile, ScheduleChanges, ScheduleFile
 from scheduler.roundfile.resolve import changes_between, repair_input
-from scheduler.schedules.service import publish
+from scheduler.rounds.revision import StaleSolveError, require_current_input
+from scheduler.schedules.service import RevisionConflictError, publish
 from scheduler.schedules.versions import version_schedule
 
 Outcome = Literal["published", "waiting", "unchanged"]
@@ -112,12 +114,18 @@ async def conclude_repair(
         max_moved_share=round_.auto_publish_max_moved_share,
         complete=complete,
     )
+    version = await session.get(ScheduleVersion, version_id)
+    assert version is not None
+    try:
+        await require_current_input(session, version)
+    except StaleSolveError as stale:
+        verdict = _refused(verdict, stale)
     if verdict.outcome == "published":
         try:
             async with session.begin_nested():
                 await publish(session, version_id, expected_revision=settings["revision"], user_id=None)
-        except Conflict:
-            verdict = Verdict("waiting", ("the schedule in force changed while the repair ran",), verdict.moved_share)
+        except Conflict as refused:
+            verdict = _refused(verdict, refused)
     await session.execute(
         update(ScheduleVersion)
         .where(col(ScheduleVersion.id) == version_id)
@@ -180,6 +188,18 @@ def judge(
     if not auto_publish:
         review.append("the round does not publish nightly repairs by itself")
     return Verdict("waiting" if review else "published", tuple(review), share)
+
+
+def _refused(verdict: Verdict, refused: Conflict) -> Verdict:
+    """The verdict on a draft that cannot be published (or was refused): why, as publishing says it. A draft
+    solved from an older input revision (`StaleSolveError`), or breaking rules of the round as it is now
+    (`StaleDraftError`), is stale; a schedule published meanwhile (`RevisionConflictError`) is not the draft's doing."""
+    if isinstance(refused, RevisionConflictError):
+        why = "the schedule in force changed while the repair ran"
+    else:
+        why = f"stale: {refused}"
+    reasons = verdict.review if verdict.outcome == "waiting" else ()
+    return Verdict("waiting", (*reasons, why), verdict.moved_share)
 
 
 def _note(verdict: Verdict, night: str) -> str:

@@ -36,6 +36,7 @@ from scheduler.roundfile.scoring import score_round
 from scheduler.roundfile.solving import exclusions, priorities
 from scheduler.roundfile.validate import validate_schedule
 from scheduler.rounds.exporter import export_round
+from scheduler.rounds.revision import input_revision
 from scheduler.schedules.export import export_schedule
 from scheduler.schedules.versions import save_version, version_schedule
 from scheduler.settings import Settings
@@ -400,7 +401,7 @@ async def test_a_repair_does_not_overwrite_a_schedule_published_while_it_ran(ses
     assert decision is not None
     async with sessions.begin() as session:
         repaired = await prepare_repair(session, decision.run_id, await export_round(session, round_id))
-        moved = _schedule(_moved(SOLVED, P_003_b=27))
+        moved = _schedule(_moved(SOLVED, P_003_b=23))  # a valid move: publishing refuses it for the revision only
         draft = await save_version(session, round_id, moved.allocations, source="solve", note="")
     async with sessions.begin() as session:  # a coordinator publishes meanwhile
         await session.execute(update(Round).where(col(Round.id) == round_id).values(revision=Round.revision + 1))
@@ -605,3 +606,69 @@ async def test_the_api_process_runs_the_nightly_jobs(database_url: str, sessions
 
     assert without == []
     assert [run.state for run in await _nightly_runs(sessions, round_id)] == ["queued"]
+
+
+async def test_a_repair_whose_draft_breaks_the_round_as_it_is_now_says_it_is_stale(sessions: Sessions) -> None:
+    """Publishing refuses the draft for a rule it breaks (StaleDraftError): the draft waits, its note and the run's
+    review say it is stale and why, not that the schedule in force changed."""
+    round_id = await import_published(sessions, load_round(EXAMPLE), SOLVED)
+    await set_round(sessions, round_id, auto_publish=True, auto_publish_max_moved_share=1.0, frozen_horizon_days=1)
+    async with sessions.begin() as session:
+        # PIK-SANS is down where the draft moves P-003-b (shift 23 on).
+        start = ROUND_START + timedelta(hours=8 * 23)
+        await add_window(session, "PIK-SANS", start, start + timedelta(hours=16), "pump failure")
+    decision = await decide_night(sessions, round_id, date(2027, 2, 2), _due(date(2027, 2, 2)), SETTINGS)
+    assert decision is not None
+    async with sessions.begin() as session:
+        await prepare_repair(session, decision.run_id, await export_round(session, round_id))
+        moved = _schedule(_moved(SOLVED, P_003_b=23))
+        draft = await save_version(session, round_id, moved.allocations, source="solve", note="")
+
+    async with sessions.begin() as session:
+        await conclude_repair(session, decision.run_id, draft, moved, complete=True)
+        run = await session.get(SolveRun, decision.run_id)
+        version = await session.get(ScheduleVersion, draft)
+
+    assert run is not None and run.settings["outcome"] == "waiting"
+    [why] = run.settings["review"]
+    assert why.startswith("stale: version ") and "breaks 1 rule(s) of the round as it is now" in why, why
+    assert version is not None and version.status == "draft"
+    assert version.note == f"nightly repair waiting for review: {why}"
+    assert await _published_id(sessions, round_id) != draft
+
+
+async def test_a_repair_solved_from_an_older_input_revision_keeps_saying_it_is_stale(sessions: Sessions) -> None:
+    """The round changed after the repair read it: its draft can never be published, and though the round would
+    not publish it anyway, its note says it is stale rather than only why a coordinator must look."""
+    round_id = await import_published(sessions, load_round(EXAMPLE), SOLVED)
+    await set_round(sessions, round_id, auto_publish=False)
+    decision = await decide_night(sessions, round_id, date(2027, 2, 2), _due(date(2027, 2, 2)), SETTINGS)
+    assert decision is not None
+    async with sessions.begin() as session:
+        await prepare_repair(session, decision.run_id, await export_round(session, round_id))
+        solved_at = await input_revision(session, round_id)
+        await session.execute(
+            update(SolveRun).where(col(SolveRun.id) == decision.run_id).values(input_revision=solved_at)
+        )
+        moved = _schedule(_moved(SOLVED, P_003_b=23))
+        draft = await save_version(session, round_id, moved.allocations, source="solve", note="")
+        await session.execute(
+            update(SolveRun).where(col(SolveRun.id) == decision.run_id).values(schedule_version_id=draft)
+        )
+    async with sessions.begin() as session:  # a coordinator adds a window while the repair ran
+        start = ROUND_START + timedelta(hours=8 * 60)
+        await add_window(session, "PIK-SANS", start, start + timedelta(hours=8), "inspection")
+
+    async with sessions.begin() as session:
+        await conclude_repair(session, decision.run_id, draft, moved, complete=True)
+        run = await session.get(SolveRun, decision.run_id)
+        version = await session.get(ScheduleVersion, draft)
+
+    assert run is not None and run.settings["outcome"] == "waiting"
+    *policy, stale = run.settings["review"]
+    assert "the round does not publish nightly repairs by itself" in policy
+    assert stale == (
+        f"stale: the round changed since this draft was solved (input revision {solved_at}, now {solved_at + 1}); "
+        "solve again"
+    )
+    assert version is not None and "stale: the round changed since this draft was solved" in version.note
