@@ -17,17 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Select, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.db.repository import record
 from scheduler.db.tables import (
-    Allocation,
     Equipment,
     Facility,
     Instrument,
-    Request,
     Round,
     RoundEquipment,
     RoundFacility,
@@ -36,6 +34,7 @@ from scheduler.db.tables import (
 )
 from scheduler.roundfile import contract as c
 from scheduler.rounds.revision import rounds_of_facilities, touch_rounds
+from scheduler.schedules.versions import allocations_in_codes
 
 WindowKey = tuple[int | None, int | None, datetime, datetime, str, str]
 """A window's identity: facility id, instrument id, start, end, kind, reason."""
@@ -220,24 +219,9 @@ async def _merge_windows(
             for position, window in enumerate(instrument.maintenance):
                 wanted.append((_window_key(None, instrument_ids[instrument.id], window), position))
     stored = await session.execute(
-        select(
-            col(Window.facility_id),
-            col(Window.instrument_id),
-            col(Window.start),
-            col(Window.end),
-            col(Window.kind),
-            col(Window.reason),
-            col(Window.id),
-            col(Window.position),
-            col(Window.version),
-        )
-        .where(
-            or_(
-                col(Window.facility_id).in_(list(facility_ids.values())),
-                col(Window.instrument_id).in_(list(instrument_ids.values())),
-            )
-        )
-        .order_by(col(Window.id))
+        windows_on(
+            facility_ids.values(), instrument_ids.values(), col(Window.id), col(Window.position), col(Window.version)
+        ).order_by(col(Window.id))
     )
     unmatched: dict[WindowKey, list[tuple[int, int, int]]] = defaultdict(list)
     for facility_id, instrument_id, start, end, kind, reason, window_id, stored_position, version in stored:
@@ -292,6 +276,19 @@ async def _merge_windows(
     return added_keys
 
 
+def windows_on(facility_ids: Collection[int], instrument_ids: Collection[int], *then: Any) -> Select[Any]:
+    """The windows on these facilities or instruments: each one's identity (`WindowKey`), then the `then` columns."""
+    return select(
+        col(Window.facility_id),
+        col(Window.instrument_id),
+        col(Window.start),
+        col(Window.end),
+        col(Window.kind),
+        col(Window.reason),
+        *then,
+    ).where(or_(col(Window.facility_id).in_(list(facility_ids)), col(Window.instrument_id).in_(list(instrument_ids))))
+
+
 async def _other_rounds_periods(
     session: AsyncSession, into: int | None, facility_ids: Collection[int]
 ) -> dict[int, list[tuple[datetime, datetime]]]:
@@ -326,30 +323,19 @@ async def _disrupted_allocations(
     facilities = {key[0] for key in added_windows if key[0] is not None}
     instruments = {key[1] for key in added_windows if key[1] is not None}
     rows = await session.execute(
-        select(
-            col(Round.code),
-            col(Round.start),
-            col(Round.shift_hours),
-            col(Request.code),
-            col(Instrument.code),
-            col(Instrument.id),
-            col(Instrument.facility_id),
-            col(Allocation.start_shift),
-            col(Allocation.shifts),
+        allocations_in_codes(
+            col(Round.code), col(Round.start), col(Round.shift_hours), col(Instrument.id), col(Instrument.facility_id)
         )
-        .join(ScheduleVersion, col(ScheduleVersion.id) == col(Allocation.schedule_version_id))
         .join(Round, col(Round.id) == col(ScheduleVersion.round_id))
-        .join(Request, col(Request.id) == col(Allocation.request_id))
-        .join(Instrument, col(Instrument.id) == col(Allocation.instrument_id))
         .where(
             col(ScheduleVersion.status) == "published",
             col(Round.id) != round_id,
             or_(col(Instrument.facility_id).in_(facilities), col(Instrument.id).in_(instruments)),
         )
-        .order_by(col(Round.code), col(Allocation.id))
     )
     disrupted = []
-    for round_code, round_start, hours, request, instrument, instrument_id, facility_id, first, shifts in rows:
+    for row in sorted(rows, key=lambda row: row[0]):  # by round, each in the order written
+        round_code, round_start, hours, instrument_id, facility_id, _, request, instrument, first, shifts, _ = row
         start = round_start + timedelta(hours=hours * first)
         end = start + timedelta(hours=hours * shifts)
         for key in added_windows:

@@ -34,10 +34,17 @@ from scheduler.db.tables import (
 )
 from scheduler.roundfile import contract as c
 from scheduler.roundfile.checks import InputError, problems_from_validation_error
+from scheduler.rounds.catalogue_merge import windows_on
 from scheduler.schedules.versions import round_heading, round_zone, version_schedule
 
 UNCONFIRMED_TYPES = ("in_house", "industrial")
 """Proposal types that count in quotas only once the facility's coordinators confirmed them."""
+FACILITY_KEYS = ("id", "name", "country", "timezone")
+INSTRUMENT_KEYS = ("id", "name", "techniques", "changeover_shifts", "reserve_share")
+EQUIPMENT_KEYS = ("id", "name", "units")
+QUOTA_KEYS = ("id", "scope", "category", "min_share", "max_share", "attribution", "soft", "penalty")
+REQUEST_KEYS = ("id", "instruments", "shifts", "min_shifts", "equipment", "earliest", "latest", "unavailable")
+"""What a round file's entries take straight from their rows' columns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,122 +100,66 @@ async def _export_facilities(
 ) -> list[dict[str, Any]]:
     facilities = (
         await session.execute(
-            select(
-                col(Facility.id), col(Facility.code), col(Facility.name), col(Facility.country), col(Facility.timezone)
-            )
+            select(col(Facility.id), *_columns(Facility, FACILITY_KEYS))
             .join(RoundFacility, col(RoundFacility.facility_id) == col(Facility.id))
             .where(col(RoundFacility.round_id) == round_id)
             .order_by(col(RoundFacility.position))
         )
     ).all()
-    facility_ids = [facility.id for facility in facilities]
     instruments = (
         await session.execute(
-            select(
-                col(Instrument.id),
-                col(Instrument.facility_id),
-                col(Instrument.code),
-                col(Instrument.name),
-                col(Instrument.techniques),
-                col(Instrument.changeover_shifts),
-                col(Instrument.reserve_share),
-            )
+            select(col(Instrument.id), col(Instrument.facility_id), *_columns(Instrument, INSTRUMENT_KEYS))
             .join(RoundInstrument, col(RoundInstrument.instrument_id) == col(Instrument.id))
             .where(col(RoundInstrument.round_id) == round_id)
             .order_by(col(RoundInstrument.position))
         )
     ).all()
     windows = await session.execute(
-        select(
-            col(Window.facility_id),
-            col(Window.instrument_id),
-            col(Window.start),
-            col(Window.end),
-            col(Window.kind),
-            col(Window.reason),
-        )
-        .where(
-            or_(
-                col(Window.facility_id).in_(facility_ids),
-                col(Window.instrument_id).in_([instrument.id for instrument in instruments]),
-            ),
-            col(Window.start) < end,
-            col(Window.end) > start,
-        )
+        windows_on([facility.id for facility in facilities], [instrument.id for instrument in instruments])
+        .where(col(Window.start) < end, col(Window.end) > start)
         .order_by(col(Window.position), col(Window.start), col(Window.id))
     )
     facility_windows: dict[int, list[dict[str, Any]]] = defaultdict(list)
     instrument_windows: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for facility_id, instrument_id, window_start, window_end, kind, reason in windows:
-        window = {"start": window_start.astimezone(zone), "end": window_end.astimezone(zone), "kind": kind}
-        window["reason"] = reason
+        window = {
+            "start": window_start.astimezone(zone),
+            "end": window_end.astimezone(zone),
+            "kind": kind,
+            "reason": reason,
+        }
         if facility_id is not None:
             facility_windows[facility_id].append(window)
         elif instrument_id is not None:
             instrument_windows[instrument_id].append(window)
     instruments_of: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for instrument in instruments:
-        instruments_of[instrument.facility_id].append(
-            {
-                "id": instrument.code,
-                "name": instrument.name,
-                "techniques": instrument.techniques,
-                "changeover_shifts": instrument.changeover_shifts,
-                "reserve_share": instrument.reserve_share,
-                "maintenance": instrument_windows[instrument.id],
-            }
-        )
+    for instrument_id, facility_id, *values in instruments:
+        instrument = _entry(INSTRUMENT_KEYS, values) | {"maintenance": instrument_windows[instrument_id]}
+        instruments_of[facility_id].append(instrument)
     return [
-        {
-            "id": facility.code,
-            "name": facility.name,
-            "country": facility.country,
-            "timezone": facility.timezone,
-            "maintenance": facility_windows[facility.id],
-            "instruments": instruments_of[facility.id],
-        }
-        for facility in facilities
+        _entry(FACILITY_KEYS, values)
+        | {"maintenance": facility_windows[facility_id], "instruments": instruments_of[facility_id]}
+        for facility_id, *values in facilities
     ]
 
 
 async def _export_equipment(session: AsyncSession, round_id: int) -> list[dict[str, Any]]:
     rows = await session.execute(
-        select(col(Equipment.code), col(Equipment.name), col(Equipment.units))
+        select(*_columns(Equipment, EQUIPMENT_KEYS))
         .join(RoundEquipment, col(RoundEquipment.equipment_id) == col(Equipment.id))
         .where(col(RoundEquipment.round_id) == round_id)
         .order_by(col(RoundEquipment.position))
     )
-    return [{"id": code, "name": name, "units": units} for code, name, units in rows]
+    return [_entry(EQUIPMENT_KEYS, row) for row in rows]
 
 
 async def _export_quotas(session: AsyncSession, round_id: int) -> list[dict[str, Any]]:
     rows = await session.execute(
-        select(
-            col(Quota.code),
-            col(Quota.scope),
-            col(Quota.category),
-            col(Quota.min_share),
-            col(Quota.max_share),
-            col(Quota.attribution),
-            col(Quota.soft),
-            col(Quota.penalty),
-        )
+        select(*_columns(Quota, QUOTA_KEYS))
         .where(col(Quota.round_id) == round_id)
         .order_by(col(Quota.position), col(Quota.id))
     )
-    return [
-        {
-            "id": quota.code,
-            "scope": quota.scope,
-            "category": quota.category,
-            "min_share": quota.min_share,
-            "max_share": quota.max_share,
-            "attribution": quota.attribution,
-            "soft": quota.soft,
-            "penalty": quota.penalty,
-        }
-        for quota in rows
-    ]
+    return [_entry(QUOTA_KEYS, row) for row in rows]
 
 
 async def _export_proposals(
@@ -253,36 +204,19 @@ async def _export_proposals(
     requests: dict[int, list[dict[str, Any]]] = defaultdict(list)
     request_codes: set[str] = set()
     request_rows = await session.execute(
-        select(
-            col(Request.proposal_id),
-            col(Request.code),
-            col(Request.instruments),
-            col(Request.shifts),
-            col(Request.min_shifts),
-            col(Request.equipment),
-            col(Request.earliest),
-            col(Request.latest),
-            col(Request.unavailable),
-        )
+        select(col(Request.proposal_id), *_columns(Request, REQUEST_KEYS))
         .where(col(Request.round_id) == round_id)
         .order_by(col(Request.proposal_id), col(Request.position), col(Request.id))
     )
-    for request in request_rows:
-        if request.proposal_id not in exported:
+    for proposal_id, *values in request_rows:
+        if proposal_id not in exported:
             continue
-        request_codes.add(request.code)
-        requests[request.proposal_id].append(
-            {
-                "id": request.code,
-                "instruments": request.instruments,
-                "shifts": request.shifts,
-                "min_shifts": request.min_shifts,
-                "equipment": request.equipment,
-                "earliest": None if request.earliest is None else request.earliest.astimezone(zone),
-                "latest": None if request.latest is None else request.latest.astimezone(zone),
-                "unavailable": request.unavailable,
-            }
-        )
+        request = _entry(REQUEST_KEYS, values)
+        request_codes.add(request["id"])
+        for moment in ("earliest", "latest"):
+            if request[moment] is not None:
+                request[moment] = request[moment].astimezone(zone)
+        requests[proposal_id].append(request)
     return [
         {
             "id": proposal.code,
@@ -404,14 +338,23 @@ async def _per_proposal(
 ) -> dict[int, list[dict[str, Any]]]:
     """The `keys` columns of `table`'s rows (a proposal's team, reviews or links) per proposal id, in file order."""
     rows = await session.execute(
-        select(col(table.proposal_id), *(col(getattr(table, key)) for key in keys))
+        select(col(table.proposal_id), *_columns(table, keys))
         .where(col(table.proposal_id).in_(of_round))
         .order_by(col(table.proposal_id), col(table.position), col(table.id))
     )
     grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for proposal_id, *values in rows:
-        grouped[proposal_id].append(dict(zip(keys, values, strict=True)))
+        grouped[proposal_id].append(_entry(keys, values))
     return grouped
+
+
+def _columns(table: type[Any], keys: Sequence[str]) -> list[Any]:
+    """The columns of `table` that a file's entries keep under `keys`: the same names, but `id` is a row's code."""
+    return [col(getattr(table, "code" if key == "id" else key)) for key in keys]
+
+
+def _entry(keys: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+    return dict(zip(keys, values, strict=True))
 
 
 def _link_entry(link: dict[str, Any]) -> dict[str, Any]:

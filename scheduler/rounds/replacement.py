@@ -41,7 +41,7 @@ from scheduler.errors import Conflict
 from scheduler.roundfile import contract as c
 from scheduler.rounds.importer import Carried, publish_previous_schedule, require_valid, write_content
 from scheduler.schedules.notices import record_replacement
-from scheduler.schedules.versions import version_schedule
+from scheduler.schedules.versions import allocations_in_codes, version_schedule
 
 
 class PublishedRoundError(Conflict):
@@ -150,20 +150,7 @@ class _History:
     async def read(cls, session: AsyncSession, round_id: int, in_force: int | None) -> _History:
         of_round = col(ScheduleVersion.round_id) == round_id
         allocations = await session.execute(
-            select(
-                col(Allocation.schedule_version_id),
-                col(Proposal.code),
-                col(Request.code),
-                col(Allocation.instrument_id),
-                col(Allocation.start_shift),
-                col(Allocation.shifts),
-                col(Allocation.pinned),
-            )
-            .join(Request, col(Request.id) == col(Allocation.request_id))
-            .join(Proposal, col(Proposal.id) == col(Request.proposal_id))
-            .join(ScheduleVersion, col(ScheduleVersion.id) == col(Allocation.schedule_version_id))
-            .where(of_round)
-            .order_by(col(Allocation.id))
+            allocations_in_codes(col(Allocation.schedule_version_id), col(Allocation.instrument_id)).where(of_round)
         )
         notices = await session.execute(
             select(col(Proposal.code), ChangeNotice)
@@ -173,7 +160,7 @@ class _History:
         )
         versions = await session.scalar(select(func.count()).select_from(ScheduleVersion).where(of_round))
         return cls(
-            allocations=[(v, p, r, i, start, n, pinned) for v, p, r, i, start, n, pinned in allocations],
+            allocations=[(v, p, r, i, start, n, pinned) for v, i, p, r, _, start, n, pinned in allocations],
             notices=[(code, notice.model_dump(exclude={"id", "proposal_id"})) for code, notice in notices],
             versions=versions or 0,
             in_force=None if in_force is None else await version_schedule(session, in_force),

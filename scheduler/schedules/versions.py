@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import timedelta, timezone
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -124,6 +124,28 @@ async def save_version(
     return version_id
 
 
+def allocations_in_codes(*first: Any) -> Select[Any]:
+    """Stored allocations after the `first` columns, each in the round's codes (what a `Placing` has: proposal,
+    request, instrument, start shift, shifts, pinned) and with its version joined, in the order they were written:
+    the one join every reader of stored allocations starts from."""
+    return (
+        select(
+            *first,
+            col(Proposal.code),
+            col(Request.code),
+            col(Instrument.code),
+            col(Allocation.start_shift),
+            col(Allocation.shifts),
+            col(Allocation.pinned),
+        )
+        .join(Request, col(Request.id) == col(Allocation.request_id))
+        .join(Proposal, col(Proposal.id) == col(Request.proposal_id))
+        .join(Instrument, col(Instrument.id) == col(Allocation.instrument_id))
+        .join(ScheduleVersion, col(ScheduleVersion.id) == col(Allocation.schedule_version_id))
+        .order_by(col(Allocation.id))
+    )
+
+
 def round_zone(round_: Round) -> timezone:
     """The round's own UTC offset, in which its files give every time."""
     return timezone(timedelta(minutes=round_.utc_offset_minutes))
@@ -157,21 +179,7 @@ async def version_schedule(session: AsyncSession, version_id: int, *, request: s
     if round_ is None:
         raise LookupError(f"no schedule version {version_id}")
     grid = Grid(c.RoundInfo.model_validate(round_heading(round_)))
-    query = (
-        select(
-            col(Proposal.code),
-            col(Request.code),
-            col(Instrument.code),
-            col(Allocation.start_shift),
-            col(Allocation.shifts),
-            col(Allocation.pinned),
-        )
-        .join(Request, col(Request.id) == col(Allocation.request_id))
-        .join(Proposal, col(Proposal.id) == col(Request.proposal_id))
-        .join(Instrument, col(Instrument.id) == col(Allocation.instrument_id))
-        .where(col(Allocation.schedule_version_id) == version_id)
-        .order_by(col(Allocation.id))
-    )
+    query = allocations_in_codes().where(col(Allocation.schedule_version_id) == version_id)
     if request is not None:
         query = query.where(col(Request.code) == request)
     allocations = [
