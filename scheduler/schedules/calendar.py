@@ -47,14 +47,12 @@ from typing import Annotated, Literal
 import msgspec
 from icalendar import Calendar, Event
 from pydantic import TypeAdapter
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from scheduler.db.repository import record
 from scheduler.db.tables import (
-    Allocation,
-    Facility,
     Instrument,
     Proposal,
     Request,
@@ -69,7 +67,7 @@ from scheduler.roundfile.contract import Unallocated, UnallocatedReason
 from scheduler.schedules.export import export_schedule
 from scheduler.schedules.notices import CalendarNotices, calendar_notices
 from scheduler.schedules.service import PUBLISHED
-from scheduler.schedules.slots import PublishedSlot, published_slot
+from scheduler.schedules.slots import PublishedSlot, published_allocations, published_slot
 
 ProposalState = Literal["submitted", "under_review", "scored", "scheduled", "waitlisted", "not_scheduled", "withdrawn"]
 SCORING_REASONS: frozenset[str] = frozenset({"below_cutoff", "not_feasible"})
@@ -116,53 +114,32 @@ class ProposalStatus(msgspec.Struct, frozen=True):
 
 @dataclass(frozen=True)
 class _Placed:
-    allocation: Allocation
-    request: Request
-    proposal: Proposal
-    instrument: Instrument
-    facility: Facility
-    round: Round
-    version: ScheduleVersion
+    """A slot of the owner's in a published version, with what its calendar event names besides."""
 
-    def times(self) -> tuple[datetime, datetime]:
-        """Start and end in UTC."""
-        step = timedelta(hours=self.round.shift_hours)
-        start = self.round.start + self.allocation.start_shift * step
-        return start.astimezone(UTC), (start + self.allocation.shifts * step).astimezone(UTC)
-
-    def slot(self) -> PublishedSlot:
-        return published_slot(
-            self.round.start,
-            timedelta(hours=self.round.shift_hours),
-            self.request.code,
-            self.instrument.code,
-            self.instrument.name,
-            self.facility.code,
-            self.facility.name,
-            self.facility.timezone,
-            self.allocation.start_shift,
-            self.allocation.shifts,
-            self.allocation.pinned,
-        )
+    proposal_id: int
+    proposal: str
+    title: str
+    round: str
+    published_at: datetime
+    slot: PublishedSlot
 
 
 async def _published_placements(session: AsyncSession, owner_id: int) -> list[_Placed]:
     rows = await session.execute(
-        select(Allocation, Request, Proposal, Instrument, Facility, Round, ScheduleVersion)
-        .join(ScheduleVersion, col(ScheduleVersion.id) == col(Allocation.schedule_version_id))
-        .join(Request, col(Request.id) == col(Allocation.request_id))
-        .join(Proposal, col(Proposal.id) == col(Request.proposal_id))
-        .join(Instrument, col(Instrument.id) == col(Allocation.instrument_id))
-        .join(Facility, col(Facility.id) == col(Instrument.facility_id))
-        .join(Round, col(Round.id) == col(ScheduleVersion.round_id))
-        .where(
-            col(Proposal.owner_id) == owner_id,
-            col(Proposal.withdrawn).is_(False),
-            col(ScheduleVersion.status) == PUBLISHED,
-        )
-        .order_by(col(Allocation.start_shift), col(Request.position))
+        published_allocations(
+            col(Proposal.id),
+            col(Proposal.code),
+            col(Proposal.title),
+            col(Round.code),
+            func.coalesce(col(ScheduleVersion.published_at), col(ScheduleVersion.created_at)),
+        ).where(col(Proposal.owner_id) == owner_id, col(Proposal.withdrawn).is_(False))
     )
-    return [_Placed(*row) for row in rows]
+    return [
+        _Placed(
+            proposal_id, proposal, title, round_, published_at, published_slot(start, timedelta(hours=hours), *slot)
+        )
+        for proposal_id, proposal, title, round_, published_at, start, hours, *slot in rows
+    ]
 
 
 async def my_proposals(session: AsyncSession, user_id: int) -> list[ProposalStatus]:
@@ -188,7 +165,7 @@ async def my_proposals(session: AsyncSession, user_id: int) -> list[ProposalStat
     }
     slots: dict[int, list[PublishedSlot]] = defaultdict(list)
     for placement in await _published_placements(session, user_id):
-        slots[placement.request.proposal_id].append(placement.slot())
+        slots[placement.proposal_id].append(placement.slot)
     requests: dict[int, list[str]] = defaultdict(list)
     for proposal_id, code in await session.execute(
         select(col(Request.proposal_id), col(Request.code))
@@ -306,7 +283,7 @@ async def calendar_feed(session: AsyncSession, token: str) -> bytes:
     notices = await calendar_notices(session, user.id)
     for event in _events(placements, notices.sequences):
         calendar.add_component(event)
-    placed = {(placement.proposal.id or 0, placement.request.code) for placement in placements}
+    placed = {(placement.proposal_id, placement.slot.request) for placement in placements}
     for event in await _cancelled_events(session, notices, placed):
         calendar.add_component(event)
     return bytes(calendar.to_ical())
@@ -314,18 +291,17 @@ async def calendar_feed(session: AsyncSession, token: str) -> bytes:
 
 def _events(placements: Iterable[_Placed], sequences: Mapping[tuple[int, str], int]) -> Iterable[Event]:
     for placed in placements:
-        start, end = placed.times()
-        slot = placed.slot()
+        slot = placed.slot
         event = Event()
-        event.add("uid", _uid(placed.round.code, placed.request.code))
-        event.add("sequence", sequences.get((placed.proposal.id or 0, placed.request.code), 0))
+        event.add("uid", _uid(placed.round, slot.request))
+        event.add("sequence", sequences.get((placed.proposal_id, slot.request), 0))
         event.add("status", "CONFIRMED")
-        event.add("dtstamp", placed.version.published_at or placed.version.created_at)
-        event.add("dtstart", start)
-        event.add("dtend", end)
-        event.add("summary", f"{placed.proposal.code} on {placed.instrument.name} ({placed.instrument.code})")
-        event.add("location", f"{placed.facility.name}, {placed.instrument.name}")
-        event.add("description", _description(placed, slot))
+        event.add("dtstamp", placed.published_at)
+        event.add("dtstart", slot.start.astimezone(UTC))
+        event.add("dtend", slot.end.astimezone(UTC))
+        event.add("summary", f"{placed.proposal} on {slot.instrument_name} ({slot.instrument})")
+        event.add("location", f"{slot.facility_name}, {slot.instrument_name}")
+        event.add("description", _description(placed))
         yield event
 
 
@@ -371,9 +347,7 @@ def _uid(round_code: str, request_code: str) -> str:
     return f"{round_code}-{request_code}@beamtime"
 
 
-def _description(placed: _Placed, slot: PublishedSlot) -> str:
+def _description(placed: _Placed) -> str:
+    slot = placed.slot
     local = f"{slot.start:%Y-%m-%d %H:%M} – {slot.end:%Y-%m-%d %H:%M} {slot.timezone}"
-    return (
-        f"{placed.proposal.title}\n"
-        f"Round {placed.round.code}, request {placed.request.code}: {slot.shifts} shifts, {local}"
-    )
+    return f"{placed.title}\nRound {placed.round}, request {slot.request}: {slot.shifts} shifts, {local}"

@@ -81,6 +81,38 @@ class ProposalSlots(msgspec.Struct, frozen=True):
     ]
 
 
+SLOT_COLUMNS = (
+    col(Request.code),
+    col(Instrument.code),
+    col(Instrument.name),
+    col(Facility.code),
+    col(Facility.name),
+    col(Facility.timezone),
+    col(Allocation.start_shift),
+    col(Allocation.shifts),
+    col(Allocation.pinned),
+)
+"""What a slot is made of (`published_slot`, after the round's start and shift length), from an allocation with its
+request, instrument and the instrument's facility."""
+
+
+def published_allocations(*first: Any) -> Select[Any]:
+    """The `first` columns, the round's start and shift length and the `SLOT_COLUMNS` of every allocation in a
+    published version, earliest first: the read of many proposals' slots (one proposal's is `read_slots`)."""
+    return (
+        select(*first, col(Round.start), col(Round.shift_hours), *SLOT_COLUMNS)
+        .select_from(Allocation)
+        .join(ScheduleVersion, col(ScheduleVersion.id) == col(Allocation.schedule_version_id))
+        .join(Round, col(Round.id) == col(ScheduleVersion.round_id))
+        .join(Request, col(Request.id) == col(Allocation.request_id))
+        .join(Proposal, col(Proposal.id) == col(Request.proposal_id))
+        .join(Instrument, col(Instrument.id) == col(Allocation.instrument_id))
+        .join(Facility, col(Facility.id) == col(Instrument.facility_id))
+        .where(col(ScheduleVersion.status) == PUBLISHED)
+        .order_by(col(Allocation.start_shift), col(Request.position))
+    )
+
+
 _PROPOSAL_ID = bindparam("proposal_id", type_=Integer)
 _USER_ID = bindparam("user_id", type_=Integer)
 
@@ -103,15 +135,7 @@ def _statement(role: Role) -> Select[*tuple[Any, ...]]:
             col(Round.start),
             col(Round.shift_hours),
             col(ScheduleVersion.id),
-            col(Request.code),
-            col(Instrument.code),
-            col(Instrument.name),
-            col(Facility.code),
-            col(Facility.name),
-            col(Facility.timezone),
-            col(Allocation.start_shift),
-            col(Allocation.shifts),
-            col(Allocation.pinned),
+            *SLOT_COLUMNS,
         )
         .select_from(Proposal)
         .join(Round, col(Round.id) == col(Proposal.round_id))
