@@ -101,6 +101,10 @@ ERROR_PAGE_TEXTS = (
 """The fixed titles and messages `api.web.pages` gives its error and login pages, translated where they are shown."""
 
 
+LANGUAGE_TAGS = {"en": "en-GB", "ru": "ru"}
+"""Each locale's tag for `<html lang>`, which the scripts' `Intl` formats follow too: the English is British."""
+
+
 def page_locale(context: Context) -> str:
     request = context.get("request")
     return locale_of(request) if request is not None else DEFAULT_LOCALE
@@ -154,12 +158,25 @@ def _word(context: Context, value: str) -> str:
     return _gettext(context, WORDS[value]) if value in WORDS else value.replace("_", " ")
 
 
+@pass_context
+def _page_language(context: Context) -> str:
+    return LANGUAGE_TAGS[page_locale(context)]
+
+
+@pass_context
+def _all_words(context: Context) -> dict[str, str]:
+    """Every enumeration's words in the page's language, for a page's script (`{{ all_words() | tojson }}`)."""
+    return {value: _gettext(context, message) for value, message in WORDS.items()}
+
+
 def install(environment: Environment) -> None:
     """Jinja2's i18n extension with gettext of the page's language, and the locale-aware filters."""
     environment.add_extension("jinja2.ext.i18n")
     environment.policies["ext.i18n.trimmed"] = True
     environment.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
-    environment.globals["page_locale"] = pass_context(page_locale)
+    environment.globals.update(
+        page_locale=pass_context(page_locale), page_language=_page_language, all_words=_all_words
+    )
     environment.filters.update(when=_when, zoned=_zoned, date=_date, number=_number, percent=_percent, word=_word)
 
 

@@ -237,7 +237,7 @@ async def test_the_switch_in_the_header_keeps_the_language(database_url: str, se
     world: World = await _world(sessions)
     async with api_client(database_url) as client:
         await sign_in(client, world.proposer)
-        assert '<html lang="en">' in (await client.get("/ui/me")).text
+        assert '<html lang="en-GB">' in (await client.get("/ui/me")).text
         switched = await _switch(client, {"language": "ru", "next": "/ui/me"})
         assert switched.status_code == HTTPStatus.SEE_OTHER
         assert switched.headers["location"] == "/ui/me"
@@ -246,7 +246,7 @@ async def test_the_switch_in_the_header_keeps_the_language(database_url: str, se
 
         elsewhere = await _switch(client, {"language": "en", "next": "https://example.org/"})
         assert elsewhere.headers["location"] == "/ui/", "the switch leads only to a page of the dashboard"
-        assert '<html lang="en">' in (await client.get("/ui/me", headers=RUSSIAN)).text
+        assert '<html lang="en-GB">' in (await client.get("/ui/me", headers=RUSSIAN)).text
 
         unknown = await _switch(client, {"language": "de"})
         assert unknown.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
