@@ -93,6 +93,8 @@ class _Run:
             self.on_progress(Progress(self.elapsed(), objective, self.bound, phase))
 
     def polish(self, phase: str) -> None:
+        if self.stop.is_set():
+            return
         began = time.monotonic()
         deadline = self.started + self.settings.time_limit - EXPLAIN_SECONDS_PER_REQUEST * len(self.problem.requests)
         self.offer(polish(self.problem, self.data, self.best, deadline), phase)
