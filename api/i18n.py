@@ -8,7 +8,7 @@ memory when this module loads: no build step, and no `.mo` file that can lag beh
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 from http import HTTPStatus
 from io import BytesIO
 from pathlib import Path
@@ -48,10 +48,11 @@ def _compiled(locale: str) -> support.Translations:
 TRANSLATIONS: dict[str, support.Translations] = {locale: _compiled(locale) for locale in LOCALES}
 
 
-@cache
+@lru_cache(maxsize=256)
 def negotiated(accept_language: str) -> str:
     """The best of our locales for an `Accept-Language` header (RFC 9110, 12.5.4): highest weight first,
-    a regional tag (`ru-RU`) matching its language, `q=0` meaning "not this one"."""
+    a regional tag (`ru-RU`) matching its language, `q=0` meaning "not this one". Browsers send few distinct
+    headers; the cache is bounded all the same, as anyone can send any."""
     weighted: list[tuple[float, int, str]] = []
     for position, item in enumerate(accept_language.split(",")):
         tag, *parameters = (part.strip() for part in item.split(";"))
