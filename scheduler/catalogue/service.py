@@ -7,10 +7,12 @@ writes an audit entry in the caller's transaction.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Collection
+from typing import Any, Generic
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
+from pydantic import BaseModel
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
@@ -33,7 +35,7 @@ from scheduler.catalogue.schemas import (
     WindowUpdate,
     require_end_after_start,
 )
-from scheduler.db.repository import TableService, lock_all, next_position, row_id
+from scheduler.db.repository import PublicT, TableService, TableT, lock_all, next_position, row_id
 from scheduler.db.tables import (
     Equipment,
     Facility,
@@ -46,6 +48,7 @@ from scheduler.db.tables import (
     Window,
 )
 from scheduler.errors import Conflict
+from scheduler.fields import Update
 from scheduler.roundfile.checks import InputError, InputProblem
 from scheduler.rounds.integrity import (
     keeping_valid,
@@ -56,31 +59,44 @@ from scheduler.rounds.integrity import (
 from scheduler.rounds.revision import rounds_of_facilities
 
 
-class FacilityService(TableService[Facility]):
+class _CatalogueService(TableService[TableT], Generic[TableT, PublicT]):
+    """What every kind of catalogue item is read and changed by; `public` is how the API shows one."""
+
+    public: type[PublicT]
+
+    async def read(self, item_id: int) -> PublicT:
+        return self.public.model_validate(await self.row(item_id))
+
+    async def _create(self, actor: Claims, row: TableT, data: BaseModel) -> PublicT:
+        """Adds the row, audited with the body as sent."""
+        return self.public.model_validate(await self.add(actor, row, data.model_dump(mode="json")))
+
+    async def _change_in_rounds(
+        self, actor: Claims, row: TableT, data: Update, rounds: Collection[int], what: str
+    ) -> PublicT:
+        """A change the `rounds` using the item must stay valid under (`keeping_valid`), or nothing changes."""
+        async with keeping_valid(self.repository.session, rounds, f"changing {what}"):
+            return self.public.model_validate(await self.patch(actor, row, data))
+
+
+class FacilityService(_CatalogueService[Facility, FacilityPublic]):
     table = Facility
     noun = "facility"
+    public = FacilityPublic
 
     async def list_page(self, page: LimitOffset) -> OffsetPagination[FacilityPublic]:
         return await self.page(page, select(Facility).order_by(col(Facility.code)), FacilityPublic)
 
-    async def read(self, facility_id: int) -> FacilityPublic:
-        return FacilityPublic.model_validate(await self.row(facility_id))
-
     async def create_item(self, actor: Claims, data: FacilityCreate) -> FacilityPublic:
         access.require(actor, Operation.CREATE_FACILITY, Facts(), "facilities")
         await code_is_free(self.repository.session, Facility, data.code)
-        return FacilityPublic.model_validate(
-            await self.add(actor, Facility(**data.model_dump()), data.model_dump(mode="json"))
-        )
+        return await self._create(actor, Facility(**data.model_dump()), data)
 
     async def update_item(self, actor: Claims, facility_id: int, data: FacilityUpdate) -> FacilityPublic:
         facility = await self.row(facility_id)
         access.require(actor, Operation.CHANGE_FACILITY, _of(facility_id), f"facility {facility.code}")
-        session = self.repository.session
-        rounds = await rounds_using_facility(session, facility_id)
-        async with keeping_valid(session, rounds, f"changing facility {facility.code}"):
-            changed = await self.patch(actor, facility, data)
-        return FacilityPublic.model_validate(changed)
+        rounds = await rounds_using_facility(self.repository.session, facility_id)
+        return await self._change_in_rounds(actor, facility, data, rounds, f"facility {facility.code}")
 
     async def delete_item(self, actor: Claims, facility_id: int) -> None:
         """Refused while instruments, windows or rounds refer to it."""
@@ -93,17 +109,15 @@ class FacilityService(TableService[Facility]):
         await self.remove(actor, facility, {"code": facility.code})
 
 
-class InstrumentService(TableService[Instrument]):
+class InstrumentService(_CatalogueService[Instrument, InstrumentPublic]):
     table = Instrument
     noun = "instrument"
+    public = InstrumentPublic
 
     async def list_page(self, page: LimitOffset, facility_id: int) -> OffsetPagination[InstrumentPublic]:
         await FacilityService(session=self.repository.session).row(facility_id)
         query = select(Instrument).where(col(Instrument.facility_id) == facility_id).order_by(col(Instrument.position))
         return await self.page(page, query, InstrumentPublic)
-
-    async def read(self, instrument_id: int) -> InstrumentPublic:
-        return InstrumentPublic.model_validate(await self.row(instrument_id))
 
     async def create_item(self, actor: Claims, facility_id: int, data: InstrumentCreate) -> InstrumentPublic:
         session = self.repository.session
@@ -112,9 +126,9 @@ class InstrumentService(TableService[Instrument]):
         await code_is_free(session, Instrument, data.code)
         position = await next_position(session, col(Instrument.position), col(Instrument.facility_id) == facility_id)
         instrument = Instrument(**data.model_dump(), facility_id=facility_id, position=position)
-        await self.add(actor, instrument, data.model_dump(mode="json"))
+        created = await self._create(actor, instrument, data)
         await self._join_rounds_in_preparation(instrument)
-        return InstrumentPublic.model_validate(instrument)
+        return created
 
     async def _join_rounds_in_preparation(self, instrument: Instrument) -> None:
         """A new instrument is offered in its facility's rounds that have not been allocated yet."""
@@ -136,11 +150,8 @@ class InstrumentService(TableService[Instrument]):
         access.require(
             actor, Operation.CHANGE_FACILITY_ITEM, _of(instrument.facility_id), f"instrument {instrument.code}"
         )
-        session = self.repository.session
-        rounds = await rounds_using_instruments(session, [instrument_id])
-        async with keeping_valid(session, rounds, f"changing instrument {instrument.code}"):
-            changed = await self.patch(actor, instrument, data)
-        return InstrumentPublic.model_validate(changed)
+        rounds = await rounds_using_instruments(self.repository.session, [instrument_id])
+        return await self._change_in_rounds(actor, instrument, data, rounds, f"instrument {instrument.code}")
 
     async def delete_item(self, actor: Claims, instrument_id: int) -> None:
         """With its windows; refused while a request of any round asks for it, which would then name nothing.
@@ -165,17 +176,15 @@ class InstrumentService(TableService[Instrument]):
         await self.remove(actor, instrument, {"code": instrument.code})
 
 
-class WindowService(TableService[Window]):
+class WindowService(_CatalogueService[Window, WindowPublic]):
     table = Window
     noun = "window"
-
-    async def read(self, window_id: int) -> WindowPublic:
-        return WindowPublic.model_validate(await self.row(window_id))
+    public = WindowPublic
 
     async def _add_window(self, actor: Claims, facility_id: int, window: Window, data: WindowCreate) -> WindowPublic:
         """Kept by the coordinators of the facility the window blocks (all of it or one instrument)."""
         access.require(actor, Operation.CHANGE_FACILITY_ITEM, _of(facility_id), "the facility's windows")
-        return WindowPublic.model_validate(await self.add(actor, window, data.model_dump(mode="json")))
+        return await self._create(actor, window, data)
 
     async def update_item(self, actor: Claims, window_id: int, data: WindowUpdate) -> WindowPublic:
         window = await self.locked_row(window_id)
@@ -184,11 +193,8 @@ class WindowService(TableService[Window]):
         )
         changes = data.changes()
         require_end_after_start(changes.get("start", window.start), changes.get("end", window.end))
-        session = self.repository.session
-        rounds = await rounds_using_facility(session, await self._facility_of(window))
-        async with keeping_valid(session, rounds, f"changing window {window_id}"):
-            changed = await self.patch(actor, window, data)
-        return WindowPublic.model_validate(changed)
+        rounds = await rounds_using_facility(self.repository.session, await self._facility_of(window))
+        return await self._change_in_rounds(actor, window, data, rounds, f"window {window_id}")
 
     async def delete_item(self, actor: Claims, window_id: int) -> None:
         window = await self.locked_row(window_id)
@@ -230,17 +236,15 @@ class InstrumentWindowService(WindowService):
         return await self._add_window(actor, instrument.facility_id, window, data)
 
 
-class EquipmentService(TableService[Equipment]):
+class EquipmentService(_CatalogueService[Equipment, EquipmentPublic]):
     """Sample environment rounds share, kept by the facility that owns it; legacy items without one, by admins."""
 
     table = Equipment
     noun = "equipment"
+    public = EquipmentPublic
 
     async def list_page(self, page: LimitOffset) -> OffsetPagination[EquipmentPublic]:
         return await self.page(page, select(Equipment).order_by(col(Equipment.code)), EquipmentPublic)
-
-    async def read(self, equipment_id: int) -> EquipmentPublic:
-        return EquipmentPublic.model_validate(await self.row(equipment_id))
 
     async def create_item(self, actor: Claims, data: EquipmentCreate) -> EquipmentPublic:
         session = self.repository.session
@@ -250,16 +254,13 @@ class EquipmentService(TableService[Equipment]):
         access.require(actor, Operation.CHANGE_FACILITY_ITEM, _of(facility_id), f"facility {data.facility}")
         await code_is_free(session, Equipment, data.code)
         item = Equipment(**data.model_dump(exclude={"facility"}), facility_id=facility_id)
-        return EquipmentPublic.model_validate(await self.add(actor, item, data.model_dump(mode="json")))
+        return await self._create(actor, item, data)
 
     async def update_item(self, actor: Claims, equipment_id: int, data: EquipmentUpdate) -> EquipmentPublic:
         item = await self.row(equipment_id)
         access.require(actor, Operation.CHANGE_FACILITY_ITEM, _of(item.facility_id), f"equipment {item.code}")
-        session = self.repository.session
-        rounds = await rounds_using_equipment(session, equipment_id)
-        async with keeping_valid(session, rounds, f"changing equipment {item.code}"):
-            changed = await self.patch(actor, item, data)
-        return EquipmentPublic.model_validate(changed)
+        rounds = await rounds_using_equipment(self.repository.session, equipment_id)
+        return await self._change_in_rounds(actor, item, data, rounds, f"equipment {item.code}")
 
     async def delete_item(self, actor: Claims, equipment_id: int) -> None:
         """Refused while a round offers it."""
