@@ -42,7 +42,7 @@ TIMED_OUT: Reason = "window"
 The file format's reasons have no value for "the search stopped"; `capacity` would claim there is no
 room, and `below_cutoff`/`not_feasible` would tell the proposer the scoring rules refused it (the
 proposer's status page shows those as "not scheduled"). `window` (the solve's time window ran out)
-keeps the request waitlisted, and the detail says plainly that the search stopped and where it fits.
+keeps the request waitlisted, and the detail says plainly where it fits and that it was left out.
 """
 
 _STAY_REASON: dict[StayReason, Reason] = {
@@ -254,9 +254,9 @@ class _Schedule:
             room = _headroom(bound, side, before_total, before, weight)
             headroom = f"; headroom {room:.1f} shifts for a request counted like this one" if room is not None else ""
         return (
-            f"{'soft' if quota.soft else 'hard'} quota {quota.name}{f' ({quota.counts})' if quota.counts else ''} "
-            f"is at {share} against its {side} "
-            f"{float(bound or 0):.0%}{headroom}; {moved} ({float(counted):+.1f} counted to it) takes it to {after}"
+            f"{'soft' if quota.soft else 'hard'} quota {quota.name}{f' ({quota.counts})' if quota.counts else ''}: "
+            f"{share} against its {side} {float(bound or 0) * 100:g}%{headroom}; "
+            f"{moved} ({float(counted):+.1f} counted to it) takes it to {after}"
         )
 
 
@@ -383,8 +383,7 @@ class _Explainer:
         request = self.problem.requests[r]
         mine = request.priority
         where = self.instrument_names(usable)
-        if not competitors:
-            return _Verdict("capacity", f"{where} have no free {request.min_shifts}-shift gap within its dates")
+        # Without a gap, some block holds part of every run: `competitors` is never empty here.
         lower = [c for c in competitors if self.priority(c) < mine]
         if not lower:
             lowest = self.priority(competitors[0])
@@ -409,7 +408,8 @@ class _Explainer:
                 f"{request.min_shifts}-shift gap",
                 competitors,
             )
-        c, stays, words = held[0]
+        # A swap the search missed is what a coordinator can act on first; otherwise the lowest-ranked block.
+        c, stays, words = next((h for h in held if h[1] == "search_limit"), held[0])
         block = self.schedule.placed[c]
         more = f"; {len(held) - 1} more lower-ranked blocks would each make room" if len(held) > 1 else ""
         return _Verdict(
@@ -453,7 +453,7 @@ class _Explainer:
         return self.worth_of_swap(block, spots[0])
 
     def places_in(self, r: int, block: Placement, gaps: list[Span]) -> list[Placement]:
-        """Your blocks in the freed gaps: longest length first, then earliest start."""
+        """The request's blocks in the freed gaps: longest length first, then earliest start."""
         request = self.problem.requests[r]
         places = []
         for a, b in gaps:

@@ -87,7 +87,7 @@ def test_a_linked_pair_held_back_by_a_country_cap_names_the_country_its_share_an
         assert entries[request].reason == "quota"
         assert entries[request].detail == (
             f"it fits alone, but it is linked all-or-nothing with {partner} and together they do not: they would "
-            "break hard quota country-max[RU] (country RU) is at 47.4% of 19 shifts against its maximum 50%; "
+            "break hard quota country-max[RU] (country RU): 47.4% of 19 shifts against its maximum 50%; "
             "headroom 1.0 shifts for a request counted like this one; adding 2 shifts (+2.0 counted to it) takes it "
             "to 52.4%"
         )

@@ -121,7 +121,7 @@ def test_a_lower_ranked_block_stays_because_a_quota_needs_it() -> None:
     assert [h.stays_because for h in wanting.held] == ["quota"]
     assert wanting.reason == "quota"
     # 6 of 14 shifts are foreign; the swap takes that to 2 of 14 against the minimum of 25 %.
-    assert "removing it for wanting would break hard quota foreign-min is at 42.9% of 14 shifts" in wanting.detail
+    assert "removing it for wanting would break hard quota foreign-min: 42.9% of 14 shifts" in wanting.detail
     assert "against its minimum 25%" in wanting.detail and "takes it to 14.3%" in wanting.detail
 
 
@@ -169,7 +169,7 @@ def test_a_linked_pair_blocked_together_by_a_country_cap_names_the_quota_not_eac
         assert explained[name].reason == "quota"
         detail = explained[name].detail
         assert f"linked all-or-nothing with {partner} and together they do not" in detail
-        assert "hard quota country-max[RU] (country RU) is at 47.4% of 19 shifts against its maximum 50%" in detail
+        assert "hard quota country-max[RU] (country RU): 47.4% of 19 shifts against its maximum 50%" in detail
         assert "got no time" not in detail
 
 
@@ -179,7 +179,7 @@ def test_a_linked_pair_that_breaks_the_cap_alone_states_the_headroom_in_shifts()
     for name in ("a", "b"):
         assert explained[name].reason == "quota"
         assert explained[name].detail == (
-            "giving it time would break hard quota country-max[RU] (country RU) is at 47.4% of 19 shifts against "
+            "giving it time would break hard quota country-max[RU] (country RU): 47.4% of 19 shifts against "
             "its maximum 50%; headroom 1.0 shifts for a request counted like this one; adding 2 shifts (+2.0 counted "
             "to it) takes it to 52.4%"
         )
@@ -240,9 +240,7 @@ def test_a_lower_ranked_block_stays_when_the_soft_quota_penalty_outweighs_the_ga
     assert [h.stays_because for h in wanting.held] == ["soft_quota"]
     assert wanting.reason == "quota"
     # 2 of 14 foreign shifts against 25 %: 1.5 shifts short at 20 each.
-    assert (
-        "soft quota foreign-min is at 42.9% of 14 shifts" in wanting.detail and "a penalty of 30.00" in wanting.detail
-    )
+    assert "soft quota foreign-min: 42.9% of 14 shifts" in wanting.detail and "a penalty of 30.00" in wanting.detail
 
 
 def test_a_lower_ranked_block_stays_when_the_shared_equipment_is_in_use_there() -> None:
