@@ -115,6 +115,12 @@ class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
     count_with_window_function = False
     """The total is counted apart from the page, so a page past the end still says how many there are."""
 
+    def __init__(self, session: AsyncSession, **options: Any) -> None:
+        """As advanced-alchemy's service, but its repository raises SQLAlchemy's errors as they are, not wrapped: a
+        lost connection wrapped as an integrity error would be answered 409 instead of recovered from
+        (`api.database`), and the API answers integrity errors (409) and bad values (422) itself (`api.problems`)."""
+        super().__init__(session, **({"wrap_exceptions": False} | options))
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "table" in cls.__dict__:
