@@ -21,7 +21,15 @@ from scheduler.proposals import service as proposals
 from scheduler.proposals.ranking import round_ranking
 from scheduler.proposals.schemas import ProposalContent, ProposalPublic, RankingRow
 from scheduler.roundfile.contract import RoundFile
-from scheduler.rounds.schemas import PhaseChange, QuotaCreate, QuotaPublic, RoundCreate, RoundPublic, RoundUpdate
+from scheduler.rounds.schemas import (
+    PhaseChange,
+    QuotaCreate,
+    QuotaPublic,
+    RoundCreate,
+    RoundImported,
+    RoundPublic,
+    RoundUpdate,
+)
 from scheduler.rounds.service import QuotaService, RoundService
 
 Rounds = NamedDependency[RoundService]
@@ -67,6 +75,9 @@ class RoundController(SignedIn):
     @post(
         "/import",
         summary="Create a round from a round file (coordinators of every facility in it)",
+        description="The answer says what the file's catalogue part changed in the catalogue rounds share "
+        "(`catalogue_merge`: facilities, instruments, equipment and windows added, changed or kept, windows removed, "
+        "the other rounds reached and their published allocations a new window blocks), as the audit keeps it.",
         guards=[permits(Operation.CHANGE_ROUND)],
         request_max_body_size=ROUND_FILE_BODY,
         response_headers=[LOCATION, ETAG],
@@ -79,9 +90,9 @@ class RoundController(SignedIn):
         db_session: Session,
         current_user: CurrentUser,
         idempotency_key: IdempotencyKeyHeader = None,
-    ) -> Response[RoundPublic]:
+    ) -> Response[RoundImported]:
         async def create() -> Response[Any]:
-            created = await service.import_round_file(current_user, data)
+            created = await service.import_new_round(current_user, data)
             return tagged(created, HTTP_201_CREATED, {"Location": f"/rounds/{created.id}"})
 
         return await created_once(db_session, current_user, idempotency_key, request, create)

@@ -86,6 +86,28 @@ class RoundPublic(Output):
     created_at: datetime
 
 
+class CatalogueMergeReport(Output):
+    """What a round file changed in the catalogue rounds share (`scheduler.rounds.catalogue_merge`), item by item,
+    as its audit entry `round.catalogue_merge` keeps it."""
+
+    added: dict[str, list[str]] = Field(description="Per kind (facility, instrument, equipment, window): added.")
+    changed: dict[str, list[str]] = Field(description="Per kind: stored items the file changed.")
+    kept: dict[str, list[str]] = Field(
+        description="Per kind: items the file gives as stored, and windows other rounds rely on that it leaves out."
+    )
+    removed_windows: list[str] = Field(description="Windows in the round's period only this round relied on.")
+    other_rounds: list[int] = Field(description="Other rounds whose solve input the merge changed.")
+    disrupted_published_allocations: list[dict[str, str]] = Field(
+        description="Published allocations of other rounds that a window the file added now blocks."
+    )
+
+
+class RoundImported(RoundPublic):
+    """A round created from a round file, with what its catalogue part changed in the shared catalogue."""
+
+    catalogue_merge: CatalogueMergeReport
+
+
 class QuotaCreate(Input, contract.Quota):
     """A round file's quota, with its fields and bounds check; its `id` is called `code` in the API."""
 

@@ -24,8 +24,9 @@ from scheduler.access import Facts, Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.catalogue.schemas import require_end_after_start
 from scheduler.catalogue.service import code_is_free
-from scheduler.db.repository import TableService, next_position, record, require_version, row_id
+from scheduler.db.repository import TableService, lock_all, next_position, record, require_version, row_id
 from scheduler.db.tables import (
+    AuditEntry,
     CountryGroup,
     Equipment,
     Facility,
@@ -49,7 +50,16 @@ from scheduler.rounds.importer import import_round
 from scheduler.rounds.integrity import keeping_valid, require_schedulable_length
 from scheduler.rounds.replacement import replace_round
 from scheduler.rounds.revision import require_no_solve_under_way
-from scheduler.rounds.schemas import PHASES, Phase, QuotaCreate, QuotaPublic, RoundCreate, RoundPublic, RoundUpdate
+from scheduler.rounds.schemas import (
+    PHASES,
+    Phase,
+    QuotaCreate,
+    QuotaPublic,
+    RoundCreate,
+    RoundImported,
+    RoundPublic,
+    RoundUpdate,
+)
 
 _PHASE_ORDER: tuple[str, ...] = PHASES
 _GRID_FIELDS = ("start", "end", "shift_hours")
@@ -188,6 +198,22 @@ class RoundService(TableService[Round]):
         await self._keep_new_equipment(round_file, existing)
         record(session, actor.user_id, "round.import" if into is None else "round.replace", "round", round_id, detail)
         return await self.read(round_id)
+
+    async def import_new_round(self, actor: Claims, round_file: RoundFile) -> RoundImported:
+        """A new round from a round file (`import_round_file`), with what its catalogue part changed in the shared
+        catalogue, as the import's audit entry keeps it."""
+        created = await self.import_round_file(actor, round_file)
+        merge = await self.repository.session.scalar(
+            select(col(AuditEntry.detail))
+            .where(
+                col(AuditEntry.action) == "round.catalogue_merge",
+                col(AuditEntry.entity) == "round",
+                col(AuditEntry.entity_id) == str(created.id),
+            )
+            .order_by(col(AuditEntry.id).desc())
+            .limit(1)
+        )
+        return RoundImported.model_validate({**created.model_dump(), "catalogue_merge": merge})
 
     async def _require_equipment_changes(self, actor: Claims, round_file: RoundFile) -> set[str]:
         """The codes of the file's equipment that exists already; refused when the file changes an item
@@ -332,7 +358,10 @@ class QuotaService(TableService[Quota]):
         return QuotaPublic.model_validate(added)
 
     async def update_item(self, actor: Claims, quota_id: int, data: QuotaCreate) -> QuotaPublic:
-        quota = await self.row(quota_id)
+        """The quota replaced, read and checked as committed now under its round's lock and its own (parent first),
+        so a concurrent replacement waits for this one instead of failing on a moved version."""
+        await lock_all(self.repository.session, Round, [(await self.row(quota_id)).round_id])
+        quota = await self.locked_row(quota_id)
         await self._require_scopes(actor, quota.round_id, QuotaScope.model_validate(quota.scope), data.scope)
         await self._check_references(quota.round_id, data)
         if data.id != quota.code:

@@ -80,8 +80,13 @@ async def test_a_round_file_sharing_facilities_keeps_the_windows_another_round_r
         admin = await login(client, "admin@example.org")
         imported = await client.post("/rounds/import", json=second, headers=admin)
         assert imported.status_code == 201, imported.text
+        document = (await client.get("/schema/openapi.json")).json()
     assert await _windows(sessions) == before
     merge = await _merge_entry(sessions, imported.json()["id"])
+    assert imported.json()["catalogue_merge"] == merge, "the answer says what the audit keeps"
+    answered = document["paths"]["/rounds/import"]["post"]["responses"]["201"]["content"]["application/json"]
+    schema = document["components"]["schemas"][answered["schema"]["$ref"].rsplit("/", 1)[-1]]
+    assert "catalogue_merge" in schema["required"]
     assert merge["removed_windows"] == []
     assert len(merge["kept"]["window"]) == 2
     assert merge["changed"] == {"instrument": ["PIK-SANS"]}
