@@ -156,10 +156,9 @@ def child_routes(children: str, kind: Kind, summaries: tuple[str, str]) -> tuple
     """GET (a page, with the total) and POST of `/{item_id}/{children}`: the things under one of the
     controller's things (`kind.service` a `ChildService`), with `summaries` in that order. A child lives at
     `/{children}/{id}` (its `Location`)."""
-    kept_by: type[Any] = kind.service
 
     async def open_children(db_session: Session, item_id: Id) -> _Children:
-        return _Children(kept_by(session=db_session), item_id)
+        return _Children(kind.service(session=db_session), item_id)
 
     path = f"/{{item_id:int}}/{children}"
     return _list_and_create(kind, summaries, path, Provide(open_children), _Children, f"/{children}")
