@@ -15,16 +15,18 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import anyio.to_thread
 import msgspec
 import structlog
 from advanced_alchemy.exceptions import DuplicateKeyError, ForeignKeyError, NotFoundError, RepositoryError
 from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError
 from litestar import Request, Response
 from litestar.config.app import AppConfig
-from litestar.exceptions import HTTPException, TooManyRequestsException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, TooManyRequestsException, ValidationException
 from litestar.plugins import InitPluginProtocol
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 from litestar.types import ExceptionHandlersMap
+from litestar.utils.scope.state import ScopeState
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -35,6 +37,9 @@ from scheduler.roundfile.checks import InputError, InputProblem, load_round, pro
 from scheduler.roundfile.contract import RoundFile
 
 _MISSING_PARAMETER = re.compile(r"parameter '([^']+)'")
+DECODED_IN_A_THREAD_FROM = 1024 * 1024
+"""Bytes from which a body is parsed and checked in a worker thread, not on the event loop: a round file of
+16 MiB takes seconds, and every other request would wait for it."""
 
 log = structlog.get_logger(__name__)
 
@@ -199,6 +204,8 @@ LOGGED_ERRORS: ExceptionHandlersMap = {
 
 def _decode(model: type[BaseModel], value: object) -> BaseModel:
     """A request body, with every problem reported as a JSON path (InputError)."""
+    if isinstance(value, model):  # decoded already, in a thread (`require_body`)
+        return value
     if model is RoundFile:
         if not isinstance(value, Mapping):
             raise InputError([InputProblem("$", "a round file is a JSON object")])
@@ -235,12 +242,27 @@ def _body_model(request: Request[Any, Any, Any]) -> type[BaseModel] | None:
 
 async def require_body(request: Request[Any, Any, Any]) -> None:
     """A required body that was not sent is a problem naming each field it must have (`$.expected_revision`),
-    in the words of any other missing field; it runs after the guards, so only those allowed learn them."""
+    in the words of any other missing field; it runs after the guards, so only those allowed learn them. A body of
+    `DECODED_IN_A_THREAD_FROM` bytes or more is parsed and checked here, in a worker thread, and handed on decoded."""
     model = _body_model(request)
-    if model is None or await request.body():
+    if model is None:
+        return
+    body = await request.body()
+    if len(body) >= DECODED_IN_A_THREAD_FROM:
+        ScopeState.from_scope(request.scope).json = await anyio.to_thread.run_sync(_decode_bytes, model, body)
+    if body:
         return
     _decode(model, {})
     raise InputError([InputProblem("$", "a JSON body is required")])
+
+
+def _decode_bytes(model: type[BaseModel], body: bytes) -> BaseModel:
+    """`_decode` of a body as it came; a body that is no JSON is refused as Litestar refuses it (400)."""
+    try:
+        document = msgspec.json.decode(body)
+    except msgspec.DecodeError as error:
+        raise ClientException(str(error)) from None
+    return _decode(model, document)
 
 
 class BodyValidation(InitPluginProtocol):
