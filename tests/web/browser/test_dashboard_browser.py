@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,8 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
+from benchmarks.api import free_port
+from benchmarks.dashboard import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from scheduler.accounts.service import create_user
 from scheduler.db.engine import create_engine, session_maker
 from scheduler.db.migrations import upgrade_database
@@ -41,7 +42,6 @@ from scheduler.roundfile.contract import ScheduleFile
 from scheduler.rounds.importer import import_round
 from scheduler.schedules.export import export_schedule
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install -y chromium")
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright: pip install playwright")
 
@@ -49,17 +49,6 @@ ROOT = Path(__file__).resolve().parents[3]
 ROUND = ROOT / "fixtures" / "rounds" / "small.json"
 PASSWORD = "correct horse battery staple"
 COORDINATOR, ANA, BEN = "coord@example.org", "ana@example.org", "ben@example.org"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1440, "height": 900}
 SOLVE_SECONDS = 3
 STARTUP_SECONDS = 60.0
 
@@ -109,13 +98,6 @@ def _schedule(database_url: str, version_id: int) -> ScheduleFile:
         return thread.submit(asyncio.run, read()).result()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
@@ -136,7 +118,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     database_url = f"sqlite+aiosqlite:///{folder / 'beamtime.db'}"
     upgrade_database(database_url)
     round_id, owners = asyncio.run(_seed(database_url))
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     environment = os.environ | {
         "DATABASE_URL": database_url,
         "BEAMTIME_JWT_SECRET": "a-browser-test-secret-long-enough-for-hs256",
@@ -253,8 +235,6 @@ def test_a_coordinator_solves_and_publishes_and_each_proposer_sees_only_their_sl
     expect(publish).to_have_text(re.compile("Click again"))
     publish.click()
     expect(page.locator("#shown-version .badge[class*='status-']")).to_have_text("published")
-    page.mouse.move(0, 0)
-    page.screenshot(path=screenshots / "timeline.png")
 
     page.click("text=Sign out")
     expect(page).to_have_url(re.compile(r"/ui/login$"))
