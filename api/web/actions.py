@@ -2,7 +2,8 @@
 move a request by hand and pin or unpin an allocation.
 
 These are the API's own endpoints (POST /rounds/{id}/solves, GET and DELETE
-/solves/{id}, POST /schedules/{id}/publish, /sign-off and /moves, GET /schedules/{from}/diff/{to},
+/solves/{id}, POST /schedules/{id}/publish, /sign-off and /moves, GET /schedules/{from}/diff/{to} and
+/schedules/{id}/export (the version's allocations as a file),
 POST and DELETE /schedules/{id}/allocations/{request}/pin), mounted again under /ui and signed
 in by the dashboard's cookie instead of a bearer token: one handler, one access
 rule and one answer for both. Errors are the API's problem details.
@@ -35,3 +36,4 @@ class DashboardActions(Controller):
     pin = ScheduleController.pin
     unpin = ScheduleController.unpin
     diff = ScheduleController.diff
+    export = ScheduleController.export

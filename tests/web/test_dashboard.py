@@ -530,3 +530,19 @@ async def test_moves_and_pins_from_the_page_go_through_the_apis_rules(database_u
         unpinned = await client.delete(f"/ui/schedules/{draft}/allocations/P-001-a/pin", headers=headers)
         assert unpinned.status_code == 200 and unpinned.json()["pinned"] is False
         assert (await client.post(moves, json={"request": "P-001-a"})).status_code == 403, "no CSRF token, no move"
+
+
+async def test_the_round_page_links_the_versions_export_and_the_page_may_fetch_it(
+    database_url: str, sessions: Sessions
+) -> None:
+    world = await _world(sessions)
+    async with api_client(database_url) as client:
+        await sign_in(client, world.coordinator)
+        html = await page(client, f"/ui/rounds/{world.round_id}")
+        exported = await client.get(f"/ui/schedules/{world.published}/export")
+    links = {link["href"] for link in elements(html, "downloads-link")}
+    assert links == {
+        f"/ui/schedules/{world.published}/export?format=csv",
+        f"/ui/schedules/{world.published}/export?format=xlsx",
+    }
+    assert exported.status_code == 200, exported.text
