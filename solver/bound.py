@@ -34,10 +34,11 @@ def lp_bound(problem: Problem) -> float:
     - time-indexed capacity: for each span [a, b) that is the hull of some candidate's usable runs,
       the x of the unpinned candidates whose hull lies inside it sum to at most its unblocked shifts
       (1 % tighter on the medium fragmented-by-windows shape, nothing on most shapes);
+    - equipment: the x of the requests that need an item sum to at most its units x the horizon;
     - hard quotas: sum (w - min_share) x >= 0 and sum (w - max_share) x <= 0 over
       the candidates on the quota's instruments;
     - pinned: x fixed at the pinned shifts on its instrument, 0 on the others.
-    Dropped: soft quotas, timing (changeovers, equipment, after links), one
+    Dropped: soft quotas, timing (changeovers, equipment over time, after links), one
     instrument per request, and the integrality of the blocks.
 
     The value is HiGHS's optimum, exact up to its tolerances (about 1e-7 relative).
@@ -110,6 +111,9 @@ def lp_bound(problem: Problem) -> float:
 
     for columns, free in _window_rows(problem, candidates, pinned_requests):
         add_row(columns, [1.0] * len(columns), free)
+    for e, item in enumerate(problem.equipment):
+        users = [k for k, (r, _) in enumerate(candidates) if e in problem.requests[r].equipment]
+        add_row(users, [1.0] * len(users), float(item.units * problem.horizon))
 
     instrument_of = np.array([i for _, i in candidates], dtype=np.int64)
     for quota in problem.quotas:

@@ -1,11 +1,12 @@
-"""The LP bound's time-indexed rows: requests confined to the same dates share that span's free shifts."""
+"""The LP bound's shared-resource rows: requests confined to the same dates share that span's
+free shifts; requests that need one item share its units."""
 
 from __future__ import annotations
 
 import pytest
 
 from solver.bound import lp_bound
-from solver.problem import Instrument, Placement, Problem, Request
+from solver.problem import Equipment, Instrument, Placement, Problem, Request
 
 
 def dated(name: str, earliest: int, latest: int, shifts: int = 5) -> Request:
@@ -40,3 +41,17 @@ def test_pinned_requests_are_left_out_of_the_span_rows() -> None:
         pinned=(Placement(0, 0, 0, 3),),
     )
     assert lp_bound(problem) == pytest.approx(6.0)
+
+
+def test_requests_that_need_one_item_share_its_units_over_the_round() -> None:
+    # Two instruments with room for both, but one unit of the item they both need.
+    problem = Problem(
+        horizon=10,
+        instruments=(Instrument("I0"), Instrument("I1")),
+        requests=(
+            Request("A", 0, 1.0, 8, 8, (0,), equipment=(0,)),
+            Request("B", 0, 1.0, 8, 8, (1,), equipment=(0,)),
+        ),
+        equipment=(Equipment("E", units=1),),
+    )
+    assert lp_bound(problem) == pytest.approx(10.0)
