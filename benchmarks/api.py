@@ -65,8 +65,8 @@ from scheduler.roundfile.contract import PreviousAllocation
 from scheduler.roundfile.solving import solve_round
 from scheduler.rounds.importer import import_round
 from scheduler.rounds.replacement import replace_round
-from scheduler.schedules.service import PUBLISHED
 from scheduler.schedules.slots import ProposalSlots, read_slots
+from scheduler.schedules.versions import PUBLISHED
 from scheduler.settings import Settings
 from solver.problem import Settings as SolveSettings
 

@@ -35,7 +35,8 @@ from scheduler.roundfile.scoring import score_round
 from scheduler.rounds.importer import import_round
 from scheduler.rounds.service import RoundService
 from scheduler.runtime import service_runtime
-from scheduler.schedules.service import PUBLISHED, publish
+from scheduler.schedules.service import publish
+from scheduler.schedules.versions import PUBLISHED
 from scheduler.settings import Settings
 
 DEMO_ROUND = Path(fixtures.__file__).resolve().parent / "rounds" / "medium.json"

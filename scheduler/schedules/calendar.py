@@ -66,8 +66,8 @@ from scheduler.roundfile.checks import InputError
 from scheduler.roundfile.contract import Unallocated, UnallocatedReason
 from scheduler.schedules.export import export_schedule
 from scheduler.schedules.notices import CalendarNotices, calendar_notices
-from scheduler.schedules.service import PUBLISHED
 from scheduler.schedules.slots import PublishedSlot, published_allocations, published_slot
+from scheduler.schedules.versions import PUBLISHED
 
 ProposalState = Literal["submitted", "under_review", "scored", "scheduled", "waitlisted", "not_scheduled", "withdrawn"]
 SCORING_REASONS: frozenset[str] = frozenset({"below_cutoff", "not_feasible"})

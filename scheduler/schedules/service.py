@@ -62,9 +62,15 @@ from scheduler.schedules import signoffs
 from scheduler.schedules.export import export_schedule
 from scheduler.schedules.notices import record_changes
 from scheduler.schedules.signoffs import facilities_of_instruments
-from scheduler.schedules.versions import VersionSource, VersionStatus, save_version, version_schedule
-
-DRAFT, PUBLISHED, SUPERSEDED = "draft", "published", "superseded"
+from scheduler.schedules.versions import (
+    DRAFT,
+    PUBLISHED,
+    SUPERSEDED,
+    VersionSource,
+    VersionStatus,
+    save_version,
+    version_schedule,
+)
 
 
 class RevisionConflictError(Conflict):

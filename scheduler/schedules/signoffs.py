@@ -34,8 +34,7 @@ from scheduler.db.repository import record
 from scheduler.db.tables import Allocation, Facility, Instrument, ScheduleSignOff, ScheduleVersion, User
 from scheduler.errors import Conflict, NotFound
 from scheduler.rounds.service import round_facts
-
-DRAFT, PUBLISHED = "draft", "published"
+from scheduler.schedules.versions import DRAFT, PUBLISHED
 
 
 class SignOffsMissingError(Conflict):

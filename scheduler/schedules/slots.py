@@ -38,7 +38,7 @@ from scheduler.db.tables import (
     ScheduleVersion,
 )
 from scheduler.errors import NotFound
-from scheduler.schedules.service import PUBLISHED
+from scheduler.schedules.versions import PUBLISHED
 
 SlotState = Literal["submitted", "under_review", "scored", "scheduled", "unallocated", "withdrawn"]
 PHASE_STATES: dict[str, SlotState] = {"open": "submitted", "review": "under_review"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta, timezone
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from sqlalchemy import Select, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +30,9 @@ from scheduler.roundfile import contract as c
 from scheduler.roundfile.grid import Grid
 
 VersionStatus = Literal["draft", "published", "superseded"]
+DRAFT: Final = "draft"
+PUBLISHED: Final = "published"
+SUPERSEDED: Final = "superseded"
 VersionSource = Literal["solve", "import", "edit"]
 
 
@@ -93,7 +96,7 @@ async def save_version(
         .values(
             round_id=round_id,
             number=(highest or 0) + 1,
-            status="published" if published else "draft",
+            status=PUBLISHED if published else DRAFT,
             source=source,
             objective=objective,
             bound=bound,
