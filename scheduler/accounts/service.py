@@ -34,6 +34,7 @@ from scheduler.accounts.schemas import (
     UserUpdate,
 )
 from scheduler.accounts.tokens import email_as_password, end_tokens, hash_password
+from scheduler.catalogue.service import ids_by_code
 from scheduler.db.repository import TableService, record
 from scheduler.db.tables import CoordinatorFacility, Facility, Proposal, RoundFacility, TeamMember, User
 from scheduler.errors import Conflict, NotFound
@@ -217,15 +218,8 @@ async def list_users(
 
 
 async def _facility_ids(session: AsyncSession, codes: list[str]) -> list[int]:
-    rows = await session.execute(select(col(Facility.code), col(Facility.id)).where(col(Facility.code).in_(codes)))
-    found = {code: facility_id for code, facility_id in rows if facility_id is not None}
-    problems = [
-        InputProblem(f"$.facilities[{index}]", f"no facility with code {code!r}")
-        for index, code in enumerate(codes)
-        if code not in found
-    ]
-    if problems:
-        raise InputError(problems)
+    """A code given twice counts once."""
+    found = await ids_by_code(session, Facility, codes, "$.facilities")
     return [found[code] for code in dict.fromkeys(codes)]
 
 

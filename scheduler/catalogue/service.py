@@ -7,7 +7,7 @@ writes an audit entry in the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any, Generic
 
 from advanced_alchemy.filters import LimitOffset
@@ -282,6 +282,22 @@ async def code_is_free(
     """Codes are unique among facilities, instruments, equipment and rounds each: files name things by them."""
     if await session.scalar(select(col(table.id)).where(col(table.code) == code)) is not None:
         raise Conflict(f"a {table.__name__.lower()} with code {code!r} exists already")
+
+
+async def ids_by_code(
+    session: AsyncSession, table: type[Facility | Equipment], codes: Sequence[str], path: str
+) -> dict[str, int]:
+    """Code -> id of the `codes`; InputError naming each one that is no `table` row at `path`[index]."""
+    rows = await session.execute(select(col(table.code), col(table.id)).where(col(table.code).in_(codes)))
+    found = {code: id_ for code, id_ in rows if id_ is not None}
+    problems = [
+        InputProblem(f"{path}[{index}]", f"no {table.__name__.lower()} with code {code!r}")
+        for index, code in enumerate(codes)
+        if code not in found
+    ]
+    if problems:
+        raise InputError(problems)
+    return found
 
 
 async def _refers_to(session: AsyncSession, table: type[SQLModel], condition: Any) -> bool:
