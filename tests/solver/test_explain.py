@@ -7,13 +7,17 @@ test plants exactly the situation it names.
 from __future__ import annotations
 
 import dataclasses
+import re
 from fractions import Fraction
 from typing import Any
 
+from hypothesis import HealthCheck, assume, given, settings
+
 from solver.explain import TIMED_OUT, explain_unallocated
-from solver.greedy import is_feasible
+from solver.greedy import greedy, is_feasible
 from solver.problem import AllOrNothing, Equipment, Instrument, Placement, Problem, Quota, Request
 from solver.solution import Unallocated
+from tests.strategies import problems
 
 
 def _explained(problem: Problem, placements: list[Placement]) -> dict[str, Unallocated]:
@@ -272,3 +276,38 @@ def test_a_lower_ranked_block_stays_when_the_swap_would_reach_into_the_reserve()
     assert [h.stays_because for h in wanting.held] == ["reserve"]
     assert wanting.reason == "capacity"
     assert wanting.detail.endswith("it stays because wanting would take XAFS into its reserve")
+
+
+FITS = re.compile(
+    r"^fits as it is at shift (\d+) on (\S+)((?:, with \S+ at shift \d+ on \S+)*) with every rule holding"
+)
+PARTNER_FITS = re.compile(r", with (\S+) at shift (\d+) on (\S+)")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_explanations_of_any_valid_schedule_keep_their_own_rules(problem: Problem) -> None:
+    """Competitors are allocated and ordered, held blocks rank lower, a claimed fit is one, no link circles."""
+    placements = greedy(problem)
+    assume(is_feasible(problem, placements) == [])
+    placed = {p.request: p for p in placements}
+    instrument = {i.name: index for index, i in enumerate(problem.instruments)}
+    request = {r.name: index for index, r in enumerate(problem.requests)}
+    explained = {u.request: u for u in explain_unallocated(problem, placements)}
+    assert set(explained) == set(range(len(problem.requests))) - set(placed)
+    for r, entry in explained.items():
+        ranks = [(problem.requests[c].priority, problem.requests[c].name) for c in entry.competitors]
+        assert set(entry.competitors) <= set(placed) and ranks == sorted(set(ranks))
+        assert all(h.request in entry.competitors for h in entry.held)
+        assert all(problem.requests[h.request].priority < problem.requests[r].priority for h in entry.held)
+        if fit := FITS.match(entry.detail):
+            assert entry.reason == TIMED_OUT
+            added = [Placement(r, instrument[fit[2]], int(fit[1]), problem.requests[r].min_shifts)]
+            added += [
+                Placement(request[name], instrument[where], int(start), problem.requests[request[name]].min_shifts)
+                for name, start, where in PARTNER_FITS.findall(fit[3])
+            ]
+            assert is_feasible(problem, [*placements, *added]) == []
+        root = re.search(r"; (\S+) got no time because", entry.detail)
+        if root:
+            assert "got no time because" not in explained[request[root[1]]].detail
