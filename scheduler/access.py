@@ -76,6 +76,8 @@ class Operation(StrEnum):
     EXPORT_ROUND = "round.export"
     """The round file, with the grades and priorities of the proposals the caller may see in confidence."""
     READ_RANKING = "round.ranking"
+    READ_USAGE = "round.usage"
+    """A round's usage report: who got the time, by country, group, facility, instrument or type."""
     # Proposals.
     SUBMIT_PROPOSAL = "proposal.submit"
     READ_PROPOSAL = "proposal.read"
@@ -216,6 +218,7 @@ POLICY: dict[Operation, Rule] = {
     Operation.FORCE_REPLACE_ROUND: _admins,
     Operation.EXPORT_ROUND: _coordinators_of_any,
     Operation.READ_RANKING: _coordinators_of_any,
+    Operation.READ_USAGE: _coordinators_of_any,
     Operation.SUBMIT_PROPOSAL: _proposers,
     Operation.READ_PROPOSAL: _on_proposal(_anyone_who_sees_it),
     Operation.CHANGE_PROPOSAL: _on_proposal(_owner),
