@@ -281,7 +281,8 @@ class Costs:
 
 
 async def measure(url: str, port: int, server_pid: int, clients: int, seconds: float) -> tuple[Tally, Costs, list[str]]:
-    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive timeout would close them under a request.
+    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits) as client:
         admin = await _sign_in(client, "admin@example.org")
         seeded = await _seed(client, admin)
