@@ -64,13 +64,13 @@ from scheduler.db.tables import (
 from scheduler.errors import NotFound
 from scheduler.roundfile.checks import InputError
 from scheduler.roundfile.contract import Unallocated, UnallocatedReason
+from scheduler.schedules.confidential import SCORING_REASONS, for_proposer
 from scheduler.schedules.export import export_schedule
 from scheduler.schedules.notices import CalendarNotices, calendar_notices
 from scheduler.schedules.slots import PublishedSlot, published_allocations, published_slot
 from scheduler.schedules.versions import PUBLISHED
 
 ProposalState = Literal["submitted", "under_review", "scored", "scheduled", "waitlisted", "not_scheduled", "withdrawn"]
-SCORING_REASONS: frozenset[str] = frozenset({"below_cutoff", "not_feasible"})
 Outcome = tuple[UnallocatedReason | None, str | None]
 NO_REASON: Outcome = (None, None)
 UNALLOCATED = TypeAdapter(list[Unallocated])
@@ -217,7 +217,8 @@ def _outcome(status: ProposalStatus, slots: list[PublishedSlot], unallocated: li
 
 
 async def _reasons(session: AsyncSession, version: ScheduleVersion) -> Mapping[str, Outcome]:
-    """Request code -> (reason, detail) for the requests a published version leaves out.
+    """Request code -> (reason, detail) for the requests a published version leaves out, in words that name
+    no other proposal (`for_proposer`).
 
     A solve's own output is read straight from its run, which is cheap; any other
     version is measured by `export_schedule`, which scores and explains the round.
@@ -236,7 +237,7 @@ async def _reasons(session: AsyncSession, version: ScheduleVersion) -> Mapping[s
             unallocated = (await export_schedule(session, version.id)).unallocated
         except InputError:
             return {}
-    return {entry.request: (entry.reason, entry.detail) for entry in unallocated}
+    return {entry.request: (entry.reason, for_proposer(entry).detail) for entry in unallocated}
 
 
 def token_hash(token: str) -> str:

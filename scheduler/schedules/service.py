@@ -59,6 +59,7 @@ from scheduler.rounds.exporter import export_round
 from scheduler.rounds.revision import require_current_input
 from scheduler.rounds.service import round_facts
 from scheduler.schedules import signoffs
+from scheduler.schedules.confidential import withhold
 from scheduler.schedules.export import export_schedule
 from scheduler.schedules.notices import record_changes
 from scheduler.schedules.signoffs import facilities_of_instruments
@@ -261,19 +262,6 @@ async def export_for(session: AsyncSession, actor: Claims, version_id: int) -> S
     of proposals they may not read in confidence are left out (`withhold`)."""
     version = await _version(session, version_id)
     return withhold(await export_schedule(session, version_id), await confided(session, actor, version.round_id))
-
-
-def withhold(schedule: ScheduleFile, shown: frozenset[str]) -> ScheduleFile:
-    """Allocations of proposals not `shown` keep their place with priority 0 (a priority is positive, so 0 says
-    withheld); their unallocated requests, with the reasons, are left out."""
-    return schedule.model_copy(
-        update={
-            "allocations": [
-                a if a.proposal in shown else a.model_copy(update={"priority": 0.0}) for a in schedule.allocations
-            ],
-            "unallocated": [u for u in schedule.unallocated if u.proposal in shown],
-        }
-    )
 
 
 async def list_versions(session: AsyncSession, round_id: int, page: LimitOffset | None = None) -> RoundVersions:

@@ -27,6 +27,7 @@ from scheduler.roundfile.contract import PreviousAllocation
 from scheduler.rounds.importer import import_round
 from scheduler.schedules import calendar
 from scheduler.schedules import service as schedules
+from scheduler.schedules.confidential import PUBLIC_DETAIL
 from scheduler.schedules.service import Move, MoveRejectedError, RevisionConflictError
 from scheduler.schedules.versions import save_version
 from solver.explain import TIMED_OUT
@@ -348,7 +349,7 @@ async def test_statuses_once_a_schedule_is_published(sessions: Sessions) -> None
     assert (mine["P-005"].reason, mine["P-005"].detail) == ("below_cutoff", "score 3.8 worse than the cut-off 3.5")
     # Measured (an imported schedule has no solve output): P-002-a fits where it was left out, never "capacity".
     assert mine["P-002"].reason == TIMED_OUT
-    assert mine["P-002"].detail is not None and mine["P-002"].detail.startswith("fits as it is")
+    assert mine["P-002"].detail == PUBLIC_DETAIL[TIMED_OUT]
 
     async with sessions.begin() as session:
         published = await schedules.list_versions(session, round_id)
@@ -359,14 +360,22 @@ async def test_statuses_once_a_schedule_is_published(sessions: Sessions) -> None
                 schedule_version_id=published.items[0].id,
                 output={
                     "unallocated": [
-                        {"proposal": "P-002", "request": "P-002-a", "reason": "capacity", "detail": "no room"},
+                        {
+                            "proposal": "P-002",
+                            "request": "P-002-a",
+                            "reason": "capacity",
+                            "detail": "all 1 blocks in its dates rank higher; lowest 4.2 (P-006-a) vs its 3.1",
+                            "competitors": [{"request": "P-006-a", "priority": 4.2}],
+                        },
                         {"proposal": "P-005", "request": "P-005-a", "reason": "below_cutoff", "detail": "low score"},
                     ]
                 },
             )
         )
     mine = await _my(sessions, user_id)
-    assert (mine["P-002"].status, mine["P-002"].reason, mine["P-002"].detail) == ("waitlisted", "capacity", "no room")
+    # Other teams' requests and priorities are panel results: the proposer reads the reason in plain words.
+    waitlisted = (mine["P-002"].status, mine["P-002"].reason, mine["P-002"].detail)
+    assert waitlisted == ("waitlisted", "capacity", PUBLIC_DETAIL["capacity"])
     assert (mine["P-005"].status, mine["P-005"].detail) == ("not_scheduled", "low score")
 
 

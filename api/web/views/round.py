@@ -45,8 +45,9 @@ from scheduler.rounds.exporter import export_round
 from scheduler.rounds.schemas import RoundPublic
 from scheduler.rounds.service import RoundService, round_facts
 from scheduler.schedules import signoffs
+from scheduler.schedules.confidential import withhold
 from scheduler.schedules.export import export_schedule
-from scheduler.schedules.service import VersionPublic, confided, diff, list_versions, withhold
+from scheduler.schedules.service import VersionPublic, confided, diff, list_versions
 from scheduler.schedules.signoffs import SignOffs
 from scheduler.schedules.versions import PUBLISHED
 
