@@ -100,7 +100,12 @@ def _spread(values: Sequence[float]) -> str:
 
 
 def _seconds(values: Sequence[float]) -> str:
-    return "–" if not values else f"{statistics.mean(values):.1f} ({max(values):.1f})"
+    """Mean over seeds, with the max when there is more than one."""
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.1f} ({max(values):.1f})"
 
 
 def _ratios(
