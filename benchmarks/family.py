@@ -90,22 +90,19 @@ def best_known(runs: Iterable[FamilyRun], files: Sequence[Path]) -> dict[tuple[s
     return best
 
 
-def _spread(values: Sequence[float]) -> str:
-    """Mean over seeds, with the min and max when there is more than one."""
+def _over_seeds(values: Sequence[float], digits: int = 3, *, lowest: bool = True) -> str:
+    """Mean over seeds; with more than one, the (min–max), or the (max) alone when `lowest` is False."""
     if not values:
         return "–"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ({min(values):.3f}–{max(values):.3f})"
+    text = f"{statistics.mean(values):.{digits}f}"
+    if len(values) > 1:
+        low = f"{min(values):.{digits}f}–" if lowest else ""
+        text += f" ({low}{max(values):.{digits}f})"
+    return text
 
 
 def _seconds(values: Sequence[float]) -> str:
-    """Mean over seeds, with the max when there is more than one."""
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{statistics.mean(values):.1f} ({max(values):.1f})"
+    return _over_seeds(values, 1, lowest=False)
 
 
 def _ratios(
@@ -158,7 +155,7 @@ def calibration_table(runs: Sequence[FamilyRun]) -> list[str]:
         bases = [run.baseline for run in group if isinstance(run.baseline, Baseline)]
         requests = "–" if not bases else f"{statistics.mean(base.requests for base in bases):,.0f}"
         lines.append(
-            f"| {shape} | {size} | {len(group)} | {requests} | {_spread(_ratios(group, _greedy, _bound))} "
+            f"| {shape} | {size} | {len(group)} | {requests} | {_over_seeds(_ratios(group, _greedy, _bound))} "
             f"| {_seconds([base.greedy_seconds for base in bases])} | {_seconds([base.lp_seconds for base in bases])} |"
         )
     return lines
@@ -176,11 +173,11 @@ def engine_table(runs: Sequence[FamilyRun], best: dict[tuple[str, str, int], flo
         statuses.update("failed" for run in group if isinstance(run.engine, Failure))
         gaps = [value for value in map(gap, engines) if value is not None]
         lines.append(
-            f"| {shape} | {size} | {len(group)} | {_spread(_ratios(group, _greedy, _bound))} "
-            f"| {_spread(_ratios(group, _engine, _greedy))} | {_spread(_ratios(group, _engine, _bound))} "
-            f"| {_spread(_ratios(group, _engine, lambda run: best.get(run.key)))} "
+            f"| {shape} | {size} | {len(group)} | {_over_seeds(_ratios(group, _greedy, _bound))} "
+            f"| {_over_seeds(_ratios(group, _engine, _greedy))} | {_over_seeds(_ratios(group, _engine, _bound))} "
+            f"| {_over_seeds(_ratios(group, _engine, lambda run: best.get(run.key)))} "
             f"| {', '.join(f'{count} {status}' for status, count in sorted(statuses.items()))} "
-            f"| {_spread(gaps)} | {_seconds([engine.wall_seconds for engine in engines])} "
+            f"| {_over_seeds(gaps)} | {_seconds([engine.wall_seconds for engine in engines])} "
             f"| {_seconds([engine.whole_seconds for engine in engines])} "
             f"| {max((engine.peak_mb for engine in engines), default=0):,.0f} "
             f"| {sum(len(engine.violations) for engine in engines)} |"
