@@ -117,8 +117,26 @@ class RoundBase(SQLModel):
     """Local hour (the first facility's timezone) of the nightly repair."""
 
 
+class FairReturnPolicy(SQLModel, Versioned, table=True):
+    """A consortium's fair return, configured once: the targets its rounds balance over the years, as the round
+    file's `fair_return` without history (`scheduler.rounds.fair_return` fills that in from published schedules)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(min_length=1, max_length=200, unique=True)
+    targets: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    """`FairReturnTarget` documents, validated by the contract before they are stored."""
+    attribution: str = Field(default="team", max_length=8)
+    price_per_shift: float | None = None
+    version: int = 1
+    created_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
+
+
 class Round(RoundBase, Versioned, table=True):
     id: int | None = Field(default=None, primary_key=True)
+    fair_return_policy_id: int | None = Field(default=None, foreign_key="fairreturnpolicy.id", index=True)
+    """The consortium policy the round's export takes its `fair_return` from, with history from earlier rounds."""
+    fair_return: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    """`fair_return` as an imported round file gave it (the coordinators' word), exported when no policy is set."""
     utc_offset_minutes: int = 0
     """The offset the round file was written in, so exports read as the file did."""
     scoring: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
