@@ -76,6 +76,9 @@ class Operation(StrEnum):
     EXPORT_ROUND = "round.export"
     """The round file, with the grades and priorities of the proposals the caller may see in confidence."""
     READ_RANKING = "round.ranking"
+    CHANGE_FAIR_RETURN = "fair-return.change"
+    """Create, change or delete a consortium's fair-return policy and attach rounds to it (`facilities`: of its
+    rounds, and of the round attached); everyone signed in reads policies, as the catalogue."""
     READ_USAGE = "round.usage"
     """A round's usage report: who got the time, by country, group, facility, instrument or type."""
     # Proposals.
@@ -131,6 +134,12 @@ def _coordinators_of_any(actor: Claims, facts: Facts) -> Answer:
 
 def _coordinators_of_all(actor: Claims, facts: Facts) -> Answer:
     return Answer.ALLOW if coordinates_all(actor, facts.facilities) else Answer.FORBID
+
+
+def _coordinators_of_every_one(actor: Claims, facts: Facts) -> Answer:
+    """Coordinators of every one of the facilities (of none: any coordinator), and admins."""
+    allowed = actor.is_admin or (actor.role == "coordinator" and facts.facilities <= actor.facilities)
+    return Answer.ALLOW if allowed else Answer.FORBID
 
 
 def _round_coordinators_hidden(actor: Claims, facts: Facts) -> Answer:
@@ -218,6 +227,7 @@ POLICY: dict[Operation, Rule] = {
     Operation.FORCE_REPLACE_ROUND: _admins,
     Operation.EXPORT_ROUND: _coordinators_of_any,
     Operation.READ_RANKING: _coordinators_of_any,
+    Operation.CHANGE_FAIR_RETURN: _coordinators_of_every_one,
     Operation.READ_USAGE: _coordinators_of_any,
     Operation.SUBMIT_PROPOSAL: _proposers,
     Operation.READ_PROPOSAL: _on_proposal(_anyone_who_sees_it),
