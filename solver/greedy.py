@@ -231,10 +231,17 @@ class _QuotaTally:
                     self.on_instrument[i].append(k)
         self.weighted = [0] * len(self.quotas)
         self.total = [0] * len(self.quotas)
+        self._weights: list[dict[tuple[int, int], int]] = [{} for _ in self.quotas]
+        """Scaled weights as they are first asked for: Fraction arithmetic once per pair."""
 
     def weight(self, k: int, request: int, instrument: int) -> int:
-        weight = self.quotas[k].weights.get((request, instrument))
-        return 0 if weight is None else weight.numerator * (self.scale[k] // weight.denominator)
+        known = self._weights[k]
+        scaled = known.get((request, instrument))
+        if scaled is None:
+            weight = self.quotas[k].weights.get((request, instrument))
+            scaled = 0 if weight is None else weight.numerator * (self.scale[k] // weight.denominator)
+            known[(request, instrument)] = scaled
+        return scaled
 
     def count(self, placement: Placement, sign: int) -> None:
         for k in self.on_instrument[placement.instrument]:

@@ -154,7 +154,6 @@ def solve(
     if run.best_units is None:
         return _no_schedule_found(run)
     if not run.model_solved:
-        run.polish("polish")
         if settings.strategy == "lns":
             _improve(run)
         run.polish("polish")
