@@ -40,8 +40,8 @@ class JobKind:
     prepare: Prepare
     conclude: Conclude
     draft_when_unchanged: bool = True
-    """False when a result allocating exactly as the round's published or newest version makes no draft: a
-    copy a coordinator could publish would bump the round's revision and notify nobody of anything."""
+    """False when a result allocating exactly as the round's published version makes no draft: a copy a
+    coordinator could publish would bump the round's revision and notify nobody of anything."""
 
 
 class UnknownJobKindError(LookupError):
@@ -77,4 +77,4 @@ async def _as_solved(
 
 SOLVE = register(JobKind("manual", _as_exported, _as_solved, draft_when_unchanged=False))
 """A coordinator's solve: the round as it is; the draft version is the whole outcome, and no draft when
-it would repeat a version the round has."""
+it would repeat the published one."""

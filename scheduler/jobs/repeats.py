@@ -1,7 +1,8 @@
-"""A solve that repeats a version: the result allocates exactly as the round's published or newest version.
+"""A solve that repeats the schedule in force: the result allocates exactly as the round's published version.
 
-Such a result makes no draft (a kind's `draft_when_unchanged`): the run ends done, its
-output says which version it repeats, and `SolveResult.same_as_version_id` names it.
+Such a result makes no draft (a kind's `draft_when_unchanged`): publishing it would bump the
+round's revision for nothing. The run ends done, its output says which version it repeats,
+and `SolveResult.same_as_version_id` names it. Two drafts alike are left alone: neither is in force.
 """
 
 from __future__ import annotations
@@ -32,24 +33,20 @@ def _placements(schedule: ScheduleFile) -> frozenset[tuple[str, str, int, int, b
 
 
 async def repeated_version(session: AsyncSession, round_id: int, schedule: ScheduleFile) -> Repeat | None:
-    """The round's published version, else its newest, when `schedule` allocates exactly as it does."""
-    of_round = col(ScheduleVersion.round_id) == round_id
-    published = await session.execute(
-        select(col(ScheduleVersion.id), col(ScheduleVersion.number), col(ScheduleVersion.status)).where(
-            of_round, col(ScheduleVersion.status) == "published"
+    """The round's published version, when `schedule` allocates exactly as it does."""
+    published = (
+        await session.execute(
+            select(col(ScheduleVersion.id), col(ScheduleVersion.number), col(ScheduleVersion.status)).where(
+                col(ScheduleVersion.round_id) == round_id, col(ScheduleVersion.status) == "published"
+            )
         )
-    )
-    newest = await session.execute(
-        select(col(ScheduleVersion.id), col(ScheduleVersion.number), col(ScheduleVersion.status))
-        .where(of_round)
-        .order_by(col(ScheduleVersion.number).desc())
-        .limit(1)
-    )
-    placed = _placements(schedule)
-    for version_id, number, status in [*published, *newest]:
-        if _placements(await version_schedule(session, version_id)) == placed:
-            return Repeat(version_id, number, status)
-    return None
+    ).one_or_none()
+    if published is None or published.id is None:
+        return None
+    version_id, number, status = published.id, published.number, published.status
+    if _placements(await version_schedule(session, version_id)) != _placements(schedule):
+        return None
+    return Repeat(version_id, number, status)
 
 
 async def record_repeat(session: AsyncSession, run_id: int, repeat: Repeat) -> None:

@@ -43,7 +43,7 @@ class SolveResult(BaseModel):
     schedule_version_id: int | None
     """The draft version the run created; None when the solve found no schedule or repeated a version."""
     same_as_version_id: int | None = None
-    """The version the result allocates exactly as (the published or the newest): no draft was made."""
+    """The published version the result allocates exactly as: no draft was made."""
 
 
 class SolveRunPublic(BaseModel):
