@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -35,6 +36,7 @@ from scheduler.db.tables import (
 from scheduler.roundfile import contract as c
 from scheduler.roundfile.checks import InputError, problems_from_validation_error
 from scheduler.rounds.catalogue_merge import windows_on
+from scheduler.rounds.fair_return import round_fair_return
 from scheduler.schedules.versions import round_heading, round_zone, version_schedule
 
 UNCONFIRMED_TYPES = ("in_house", "industrial")
@@ -55,14 +57,16 @@ class Account:
     confirmed_country: str | None
 
 
-async def export_round(session: AsyncSession, round_id: int) -> c.RoundFile:
+async def export_round(session: AsyncSession, round_id: int, *, fair_return: bool = True) -> c.RoundFile:
     """The round as a round file; `previous_schedule` is the published version, absent when there is none.
 
     Withdrawn proposals are left out, those declared inadmissible are not technically feasible,
     and a proposal's bonus facts, type and people's countries are written only as confirmed
     (`_confirmed_type`, `_confirmed_people`).
     The windows are those of the round's facilities and instruments that overlap its period.
-    A round that is no valid file yet (no facility, a proposal without requests) raises InputError.
+    `fair_return` (`scheduler.rounds.fair_return`): the round's policy with the history of earlier rounds (False:
+    none, to read a past round's delivered time). A round that is no valid file yet (no facility, a proposal without
+    requests) raises InputError.
     """
     round_ = await session.scalar(select(Round).where(col(Round.id) == round_id))
     if round_ is None:
@@ -79,6 +83,9 @@ async def export_round(session: AsyncSession, round_id: int) -> c.RoundFile:
         "proposals": proposals,
         "scoring": round_.scoring,
         "previous_schedule": await _export_published(session, round_id, request_codes),
+        "fair_return": await round_fair_return(session, round_, partial(export_round, fair_return=False))
+        if fair_return
+        else None,
     }
     try:
         return c.RoundFile.model_validate(document)

@@ -172,6 +172,8 @@ async def _write_round(session: AsyncSession, round_file: c.RoundFile, into: int
         "scoring": None
         if round_file.scoring is None
         else round_file.scoring.model_dump(mode="json", exclude_unset=True),
+        # The file's word, exported as it is while no fair-return policy is attached (scheduler.rounds.fair_return).
+        "fair_return": None if round_file.fair_return is None else round_file.fair_return.model_dump(mode="json"),
     }
     if into is None:
         round_id = (await session.execute(insert(Round).values(values).returning(col(Round.id)))).scalar_one()
