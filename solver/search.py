@@ -114,8 +114,8 @@ def _solve_unless_stopped(solver: cp_model.CpSolver, model: cp_model.CpModel, st
     def watch() -> None:
         while not finished.is_set():
             if stop.wait(STOP_POLL_SECONDS):
-                solver.stop_search()
-                return
+                solver.stop_search()  # again until the solve returns: a stop before it starts is lost
+                finished.wait(STOP_POLL_SECONDS)
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
