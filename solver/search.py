@@ -6,8 +6,8 @@ the schedule (some instruments over a stretch of time), holds the rest, and
 re-solves that part, many times over. Which part pays depends on the round's
 shape, so there are several kinds of neighbourhood (`solver.neighbourhoods`),
 chosen by their record; each kind's size and sub-solve time follow their
-outcomes. Between phases and before returning, `solver.polish` takes every free
-insertion and improving swap the sub-models left behind.
+outcomes. Every so often during the search and before returning, `solver.polish`
+takes every free insertion and improving swap the sub-models left behind.
 """
 
 from __future__ import annotations
@@ -214,7 +214,8 @@ def _objective_is_primary(problem: Problem, scale: int) -> bool:
 
 
 def _improve(run: _Run) -> None:
-    """Sub-solves of chosen neighbourhoods until the time is up, with a polish when they stall."""
+    """Sub-solves of chosen neighbourhoods until the time is up, with a polish every so often
+    (at most POLISH_SHARE of the time)."""
     rng = random.Random(run.settings.seed)
     pinned = set(run.problem.pinned)
     chooser = Chooser(run.problem, run.settings, rng)
