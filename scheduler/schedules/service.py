@@ -44,7 +44,7 @@ from scheduler.access import Answer, Facts, Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.db.repository import TableService, lock_all, locked, record
 from scheduler.db.tables import Allocation, Instrument, Proposal, Request, Round, ScheduleVersion
-from scheduler.errors import Conflict, DomainError, NotFound
+from scheduler.errors import Conflict, DomainError, NotFound, found
 from scheduler.fields import MAX_INT, Input
 from scheduler.proposals.service import proposal_facts
 from scheduler.roundfile.contract import Allocation as AllocationEntry
@@ -183,17 +183,11 @@ def _public(version: ScheduleVersion) -> VersionPublic:
 
 
 async def _version(session: AsyncSession, version_id: int) -> ScheduleVersion:
-    version = await session.get(ScheduleVersion, version_id)
-    if version is None:
-        raise NotFound(f"schedule version {version_id} does not exist")
-    return version
+    return await found(session, ScheduleVersion, version_id, "schedule version")
 
 
 async def _round(session: AsyncSession, round_id: int) -> Round:
-    round_ = await session.get(Round, round_id)
-    if round_ is None:
-        raise NotFound(f"round {round_id} does not exist")
-    return round_
+    return await found(session, Round, round_id, "round")
 
 
 async def require_round_reader(session: AsyncSession, actor: Claims, round_id: int) -> None:

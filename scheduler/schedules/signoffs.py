@@ -30,7 +30,7 @@ from sqlmodel import col
 from scheduler import access
 from scheduler.access import Facts, Operation
 from scheduler.accounts.schemas import Claims
-from scheduler.db.repository import record
+from scheduler.db.repository import lock_all, locked, record
 from scheduler.db.tables import Allocation, Facility, Instrument, ScheduleSignOff, ScheduleVersion, User
 from scheduler.errors import Conflict, NotFound
 from scheduler.rounds.service import round_facts
@@ -141,7 +141,7 @@ async def require_signed_off(session: AsyncSession, actor: Claims, version: Sche
     facts = await round_facts(session, version.round_id)
     if actor.is_admin or len(facts.facilities) <= 1:
         return
-    await _locked(session, version.id)
+    await lock_all(session, ScheduleVersion, [version.id])
     await _sign(session, actor, version, with_publish=True)
     awaited = (await changed_facilities(session, version)) - await _signed(session, version.id)
     if awaited:
@@ -150,9 +150,7 @@ async def require_signed_off(session: AsyncSession, actor: Claims, version: Sche
 
 
 async def _version_and_facts(session: AsyncSession, version_id: int) -> tuple[ScheduleVersion, Facts]:
-    version = await _locked(session, version_id)
-    if version is None:
-        raise NotFound(f"schedule version {version_id} does not exist")
+    version = await locked(session, ScheduleVersion, version_id, "schedule version")
     facts = await round_facts(session, version.round_id)
     return version, replace(facts, draft=version.status == DRAFT)
 
@@ -218,16 +216,6 @@ async def take_back(
         codes = await _codes(session, gone)
         detail = {"facilities": sorted(codes.values()), "reason": reason}
         record(session, user_id, "schedule.sign-off-withdrawn", "schedule", version_id, detail)
-
-
-async def _locked(session: AsyncSession, version_id: int) -> ScheduleVersion | None:
-    """The version's row, locked until the transaction ends (PostgreSQL; SQLite writes one at a time anyway)."""
-    return await session.scalar(
-        select(ScheduleVersion)
-        .where(col(ScheduleVersion.id) == version_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
 
 
 async def _signed(session: AsyncSession, version_id: int) -> frozenset[int]:
