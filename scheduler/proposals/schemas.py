@@ -135,6 +135,12 @@ class AfterLinkPublic(Output, contract.AfterLink):
 LinkPublic = Annotated[AllOrNothingLinkPublic | AfterLinkPublic, Field(discriminator="type")]
 
 
+TechnicallyFeasible = Annotated[bool | None, Field(description="None to reviewers: the verdict is the coordinators'.")]
+InadmissibleReason = Annotated[
+    str | None, Field(description="Why the coordinators declared it inadmissible: it gets no time. None: admissible.")
+]
+
+
 class ProposalHeading(Output):
     """What names a proposal, in its full view and in a list of them alike."""
 
@@ -153,11 +159,9 @@ class ProposalPublic(ProposalHeading):
     requests: list[RequestPublic]
     links: list[LinkPublic]
     priority: float | None
-    technically_feasible: bool | None = Field(description="None to reviewers: the verdict is the coordinators'.")
+    technically_feasible: TechnicallyFeasible
     withdrawn: bool
-    inadmissible_reason: str | None = Field(
-        default=None, description="Why the coordinators declared it inadmissible: it gets no time. None: admissible."
-    )
+    inadmissible_reason: InadmissibleReason = None
     missed_rounds: int
     first_time_users: bool
     early_career_pi: bool
@@ -175,11 +179,9 @@ class ProposalPublic(ProposalHeading):
 class ProposalSummary(ProposalHeading):
     pi_name: str
     pi_country: str
-    technically_feasible: bool | None = Field(description="None to reviewers: the verdict is the coordinators'.")
+    technically_feasible: TechnicallyFeasible
     withdrawn: bool
-    inadmissible_reason: str | None = Field(
-        default=None, description="Why the coordinators declared it inadmissible: it gets no time. None: admissible."
-    )
+    inadmissible_reason: InadmissibleReason = None
 
 
 class Admissibility(Input):
