@@ -236,7 +236,6 @@ async def withdraw_proposal(
     proposal.withdrawn = True
     proposal.updated_at = datetime.now(UTC)
     record(session, actor.user_id, "proposal.withdraw", "proposal", proposal_id, {})
-    checked_alone(session, proposal.round_id)
     return await _public(session, actor, proposal, facts)
 
 
