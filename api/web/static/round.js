@@ -231,32 +231,38 @@
       const ranOut = filter.instrument
         ? (ranking.ranOutPerInstrument.find(([i]) => i === Number(filter.instrument)) || [null, ranking.ranOut])[1]
         : ranking.ranOut;
-      let group = null, cutDone = false, ranDone = false;
-      if (list.group) rows.sort((a, b) => String(list.groupOf[list.group](a)).localeCompare(String(list.groupOf[list.group](b))));
-      const sizes = new Map();
-      if (list.group) rows.forEach((r) => { const g = list.groupOf[list.group](r); sizes.set(g, (sizes.get(g) || 0) + 1); });
-      for (const r of rows.slice(0, list.limit)) {
-        if (list.group) {
-          const g = list.groupOf[list.group](r);
-          if (g !== group) { group = g; body.append(line("group", words("group", { name: g, n: sizes.get(g) }), list.columns)); }
+      let cutDone = false, ranDone = false;
+      // Grouped, every group shows its first `limit` rows under its heading; else the list its first `limit`.
+      const groups = new Map();
+      for (const r of rows) {
+        const g = list.group ? String(list.groupOf[list.group](r)) : "";
+        if (!groups.has(g)) groups.set(g, []);
+        groups.get(g).push(r);
+      }
+      const names = Array.from(groups.keys()).sort((a, b) => a.localeCompare(b));
+      let left = 0;
+      for (const g of names) {
+        const members = groups.get(g);
+        if (list.group) body.append(line("group", words("group", { name: g, n: members.length }), list.columns));
+        left = Math.max(left, members.length - list.limit);
+        for (const r of members.slice(0, list.limit)) {
+          if (byRank && !ranDone && ranOut !== null && r[1] >= ranOut) {
+            ranDone = true;
+            const instrument = filter.instrument ? S[data.instruments[Number(filter.instrument)][0]] : null;
+            body.append(line("ran-out", instrument ? words("ranOutHere", { instrument: instrument, rank: ranOut }) : words("ranOut", { rank: ranOut }), list.columns));
+          }
+          if (byRank && !cutDone && ranking.cutoff !== null && r[1] >= ranking.cutoff) {
+            cutDone = true;
+            body.append(line("cutoff", TEXTS.cutoff, list.columns));
+          }
+          body.append(list.draw(r));
         }
-        if (byRank && !ranDone && ranOut !== null && r[1] >= ranOut) {
-          ranDone = true;
-          const instrument = filter.instrument ? S[data.instruments[Number(filter.instrument)][0]] : null;
-          body.append(line("ran-out", instrument ? words("ranOutHere", { instrument: instrument, rank: ranOut }) : words("ranOut", { rank: ranOut }), list.columns));
-        }
-        if (byRank && !cutDone && ranking.cutoff !== null && r[1] >= ranking.cutoff) {
-          cutDone = true;
-          body.append(line("cutoff", TEXTS.cutoff, list.columns));
-        }
-        body.append(list.draw(r));
       }
       if (!rows.length) body.append(line("group", TEXTS.noRows, list.columns));
       const more = document.querySelector(".more[data-list='" + name + "']");
       if (more) {
-        const left = rows.length - list.limit;
         more.hidden = left <= 0;
-        more.textContent = words("showMore", { n: Math.min(PAGE_ROWS, left), left: left });
+        more.textContent = words(list.group ? "showMoreEach" : "showMore", { n: Math.min(PAGE_ROWS, left), left: left });
       }
       table.querySelectorAll("th").forEach((th) => {
         const button = th.querySelector("button");

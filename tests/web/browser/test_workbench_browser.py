@@ -286,6 +286,19 @@ def test_search_highlights_a_proposal_across_the_timeline_and_filters_the_lists(
     expect(page.locator("#ranking tbody tr.ranked")).to_have_count(1)
     expect(page.locator("#filter-summary")).to_contain_text(f"{counts[chosen]} blocks, 1 ranked proposals")
 
+    # Grouped by reason, the unallocated list's group rows count every unallocated request once.
+    page.click("#filter-form button[type=reset]")
+    page.select_option("select.group-by[data-list=unallocated]", "reason")
+    groups = page.eval_on_selector_all("#unallocated tbody tr.group", "rows => rows.map(r => r.textContent)")
+    total = len(json.loads(page.inner_text("#page-data"))["unallocated"])
+    assert len(groups) > 1 and sum(int(text.rsplit(": ", 1)[1]) for text in groups) == total
+
+    # On paper: the timeline without the page's controls.
+    page.emulate_media(media="print")
+    expect(page.locator("#filters")).to_be_hidden()
+    expect(page.locator(".zoom").first).to_be_hidden()
+    expect(page.locator(".timeline .block").first).to_be_visible()
+
 
 @pytest.fixture(scope="module")
 def every_slot_pinned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
