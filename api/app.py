@@ -29,8 +29,10 @@ from api.auth import bearer_auth, sign_in_rate_limit
 from api.controllers.accounts import AuthController, MeController, UserController, UserFactsController
 from api.controllers.audit import AuditController
 from api.controllers.catalogue import EquipmentController, FacilityController, InstrumentController, WindowController
+from api.controllers.fair_return import FairReturnPolicyController
 from api.controllers.nightly import NightlyController
 from api.controllers.proposals import ProposalController
+from api.controllers.reports import ReportController
 from api.controllers.rounds import QuotaController, RoundController
 from api.controllers.schedules import CalendarController, ScheduleController
 from api.controllers.slots import SlotController
@@ -95,6 +97,7 @@ def create_app(
             EquipmentController,
             RoundController,
             QuotaController,
+            FairReturnPolicyController,
             ProposalController,
             SolveController,
             ScheduleController,
@@ -102,6 +105,7 @@ def create_app(
             AuditController,
             NightlyController,
             SlotController,
+            ReportController,
             Router(
                 path="/",
                 route_handlers=DASHBOARD_ROUTES,

@@ -12,11 +12,14 @@ from litestar.types import ExceptionHandlersMap
 from pydantic import BaseModel, Field
 
 from api.controllers import LOCATION, SignedIn, permits
+from api.controllers.reports import Format, chosen_format, download, file_responses
 from api.params import CurrentUser, Id, Page, Session
 from api.problems import problem
 from scheduler.access import Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.errors import NotFound
+from scheduler.reports.schedule_sheet import schedule_csv, schedule_xlsx
+from scheduler.reports.service import schedule_sheet
 from scheduler.roundfile.contract import ScheduleFile
 from scheduler.schedules import calendar, signoffs
 from scheduler.schedules import service as schedules
@@ -212,11 +215,26 @@ class ScheduleController(SignedIn):
         summary="A schedule version as a schedule file",
         description="Priorities and reasons only of the proposals the caller may read in confidence (in a shared "
         "round, a coordinator's: those asking for their facilities' instruments); the others' allocations have "
-        "priority 0 (withheld) and their unallocated requests are left out.",
+        "priority 0 (withheld) and their unallocated requests are left out. As CSV or XLSX: one row per "
+        "allocation in its facility's local time, with proposal, PI, shifts, priority (empty when withheld).",
+        responses=file_responses(ScheduleFile, "The schedule file"),
     )
-    async def export(self, version_id: Id, db_session: Session, current_user: CurrentUser) -> ScheduleFile:
-        await schedules.require_readers(db_session, current_user, version_id)
-        return await schedules.export_for(db_session, current_user, version_id)
+    async def export(
+        self,
+        request: Request[Any, Any, Any],
+        version_id: Id,
+        db_session: Session,
+        current_user: CurrentUser,
+        format: Format = None,
+    ) -> Response[Any]:
+        file_format = chosen_format(request, format)
+        if file_format == "json":
+            await schedules.require_readers(db_session, current_user, version_id)
+            return Response(await schedules.export_for(db_session, current_user, version_id))
+        sheet = await schedule_sheet(db_session, current_user, version_id)
+        render = schedule_csv if file_format == "csv" else schedule_xlsx
+        name = f"{sheet.round_file.round.id}-schedule-{version_id}"
+        return download(render(sheet.round_file, sheet.schedule), file_format, name)
 
     @get(
         "/me/proposals",
