@@ -23,7 +23,10 @@ from scheduler.errors import Conflict, NotFound
 from scheduler.fields import Input
 from scheduler.jobs.queue import UNDER_WAY, enqueue_manual_solve, request_cancel
 from scheduler.jobs.views import SolveRunPublic, get_run, list_runs, run_input, run_output
+from scheduler.roundfile.contract import RoundFile, ScheduleFile
 from scheduler.rounds.service import require_round, round_facts
+from scheduler.schedules.confidential import withhold, withhold_round
+from scheduler.schedules.service import confided
 from scheduler.settings import Settings
 
 
@@ -83,24 +86,28 @@ async def cancel_solve(session: AsyncSession, actor: Claims, run_id: int) -> Sol
 
 
 async def solve_input(session: AsyncSession, actor: Claims, run_id: int) -> dict[str, Any]:
-    """The round file the run solved."""
-    return await _document(session, actor, run_id, run_input, "has no input yet: no worker has taken it")
+    """The round file the run solved, with the panel results the actor may read in confidence."""
+    run = await _visible(session, actor, run_id)
+    document = await _kept(session, run_id, run_input, "has no input yet: no worker has taken it")
+    shown = await confided(session, actor, run.round_id)
+    return withhold_round(RoundFile.model_validate(document), shown).model_dump(mode="json")
 
 
 async def solve_output(session: AsyncSession, actor: Claims, run_id: int) -> dict[str, Any]:
-    """The schedule file the run produced."""
-    return await _document(session, actor, run_id, run_output, "has no output: it has not finished with a schedule")
+    """The schedule file the run produced, with the panel results the actor may read in confidence."""
+    run = await _visible(session, actor, run_id)
+    document = await _kept(session, run_id, run_output, "has no output: it has not finished with a schedule")
+    shown = await confided(session, actor, run.round_id)
+    return withhold(ScheduleFile.model_validate(document), shown).model_dump(mode="json")
 
 
-async def _document(
+async def _kept(
     session: AsyncSession,
-    actor: Claims,
     run_id: int,
     read: Callable[[AsyncSession, int], Awaitable[dict[str, Any] | None]],
     missing: str,
 ) -> dict[str, Any]:
-    """A file the run keeps, for a caller who may see the run; NotFound saying why (`missing`) when it has none."""
-    await _visible(session, actor, run_id)
+    """A file the run keeps; NotFound saying why (`missing`) when it has none."""
     document = await read(session, run_id)
     if document is None:
         raise NotFound(f"solve {run_id} {missing}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Set
 
-from scheduler.roundfile.contract import ScheduleFile, Unallocated, UnallocatedReason
+from scheduler.roundfile.contract import RoundFile, ScheduleFile, Unallocated, UnallocatedReason
 
 SCORING_REASONS: frozenset[UnallocatedReason] = frozenset({"below_cutoff", "not_feasible"})
 """Reasons about the proposal alone (its grades, the feasibility review): its own detail says no more."""
@@ -54,5 +54,17 @@ def withhold(schedule: ScheduleFile, shown: Set[str]) -> ScheduleFile:
                 for entry in schedule.unallocated
                 if entry.proposal in shown
             ],
+        }
+    )
+
+
+def withhold_round(round_file: RoundFile, shown: Set[str]) -> RoundFile:
+    """The round file with reviews and priorities only of the proposals `shown` (read in confidence)."""
+    return round_file.model_copy(
+        update={
+            "proposals": [
+                p if p.id in shown else p.model_copy(update={"reviews": [], "priority": None})
+                for p in round_file.proposals
+            ]
         }
     )

@@ -4,6 +4,7 @@ once every facility it changes signed off (or by an admin), and round-wide setti
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -331,3 +332,36 @@ async def test_the_dashboard_signs_off_a_draft(database_url: str, sessions: Sess
         ).text
         assert compared.count('data-proposal="P-2"') == 2, "P-2's slot in both versions"
         assert compared.count('data-priority="not shown"') == 2
+
+
+async def test_a_solves_files_carry_panel_results_of_the_readers_facilities_only(
+    database_url: str, sessions: Sessions
+) -> None:
+    async with api_client(database_url, start_worker=True, worker_poll_seconds=0.05) as client:
+        world = await _shared(client, sessions)
+        started = await client.post(
+            f"/rounds/{world.round_id}/solves", json={"time_limit": 2, "workers": 1}, headers=world.admin
+        )
+        assert started.status_code == 202, started.text
+        run = started.headers["location"]
+        for _ in range(600):
+            state = (await client.get(run, headers=world.admin)).json()["state"]
+            if state not in ("queued", "running"):
+                break
+            await asyncio.sleep(0.05)
+        assert state == "done"
+
+        async def files(who: Headers) -> tuple[dict[str, float | None], dict[str, float]]:
+            round_file = (await client.get(f"{run}/input", headers=who)).json()
+            schedule = (await client.get(f"{run}/output", headers=who)).json()
+            return (
+                {p["id"]: p["priority"] for p in round_file["proposals"]},
+                {a["proposal"]: a["priority"] for a in schedule["allocations"]},
+            )
+
+        every = {"P-1": 3.0, "P-2": 2.0, "P-3": 1.5, "P-4": 1.0}
+        assert await files(world.admin) == (every, every)
+        assert await files(world.skif) == (
+            {"P-1": 3.0, "P-2": None, "P-3": 1.5, "P-4": None},
+            {"P-1": 3.0, "P-2": 0.0, "P-3": 1.5, "P-4": 0.0},
+        )
