@@ -606,6 +606,18 @@ CASES = [
         expect(403, admin=200, coordinator=200, other_coordinator=200),
     ),
     Case(Operation.READ_RANKING, "GET", "/rounds/{open_round}/ranking", COORDINATORS),
+    Case(Operation.READ_USAGE, "GET", "/rounds/{scheduled}/reports/usage", COORDINATORS),
+    Case(Operation.READ_USAGE, "GET", "/rounds/{scheduled}/reports/usage?format=xlsx", COORDINATORS),
+    Case(Operation.READ_USAGE, "GET", "/rounds/{shared_scheduled}/reports/usage", SHARED_READERS),
+    Case(Operation.READ_USAGE, "GET", "/reports/usage?rounds={scheduled}", COORDINATORS),
+    Case(Operation.READ_USAGE, "GET", "/reports/usage?rounds={shared_scheduled}", SHARED_READERS),
+    Case(
+        Operation.READ_USAGE,
+        "GET",
+        "/ui/rounds/{scheduled}/usage",
+        expect(403, admin=200, coordinator=200, anonymous=303),
+        dashboard=True,
+    ),
     # Proposals
     Case(
         Operation.SUBMIT_PROPOSAL,
@@ -676,6 +688,7 @@ CASES = [
     Case(Operation.READ_SCHEDULE, "GET", "/rounds/{scheduled}/schedules", SCHEDULE_READERS),
     Case(Operation.READ_SCHEDULE, "GET", "/schedules/{published}", SCHEDULE_READERS),
     Case(Operation.READ_SCHEDULE, "GET", "/schedules/{published}/export", SCHEDULE_READERS),
+    Case(Operation.READ_SCHEDULE, "GET", "/schedules/{published}/export?format=csv", SCHEDULE_READERS),
     Case(Operation.READ_SCHEDULE, "GET", "/schedules/{draft}", DRAFT_READERS),
     Case(Operation.READ_SCHEDULE, "GET", "/schedules/{draft}/export", DRAFT_READERS),
     Case(Operation.READ_SCHEDULE, "GET", "/schedules/{published}/diff/{draft}", DRAFT_READERS),
