@@ -30,7 +30,6 @@ from api.controllers.accounts import AuthController, MeController, UserControlle
 from api.controllers.audit import AuditController
 from api.controllers.catalogue import EquipmentController, FacilityController, InstrumentController, WindowController
 from api.controllers.fair_return import FairReturnPolicyController
-from api.controllers.fair_return import FairReturnPolicyController
 from api.controllers.nightly import NightlyController
 from api.controllers.proposals import ProposalController
 from api.controllers.reports import ReportController
@@ -98,7 +97,6 @@ def create_app(
             EquipmentController,
             RoundController,
             QuotaController,
-            FairReturnPolicyController,
             FairReturnPolicyController,
             ProposalController,
             SolveController,
