@@ -69,6 +69,11 @@ def _round(code: str, facilities: tuple[str, ...] = ("SKIF",)) -> dict[str, Any]
     }
 
 
+def _fair_return_policy(ids: dict[str, int], n: int) -> dict[str, Any]:
+    """A consortium's fair-return policy: India owed 30 % of the time (no round uses it until attached)."""
+    return {"name": f"Consortium {n}", "targets": [{"id": "india", "category": {"country": "IN"}, "share": 0.3}]}
+
+
 def _round_file(code: str, *, scheduled: bool = False) -> dict[str, Any]:
     """SKIF with its instrument and window as the world has them (a file is the truth about its windows),
     and, when `scheduled`, one proposal with a priority, published at shift 0."""
@@ -200,6 +205,11 @@ class World:
             scope = {"facilities": ["SKIF"]} if kind == "skif_quota" else {}
             body = {"code": f"Q{n}", "scope": scope, "category": {"foreign": True}, "max_share": 0.9}
             return await self.create("/rounds/{shared_round}/quotas", body)
+        if kind == "policy":
+            policy = await self.create("/fair-return-policies", _fair_return_policy(self.ids, n))
+            attach = f"/fair-return-policies/{policy}/rounds/{self.ids['open_round']}"
+            assert (await self.client.put(attach, headers=self.headers["admin"])).status_code == 200
+            return policy
         if kind == "solve":
             round_id = await self.fresh("round")
             run: int = (await self.post(f"/rounds/{round_id}/solves", {}, status=202))["id"]
@@ -606,6 +616,28 @@ CASES = [
         expect(403, admin=200, coordinator=200, other_coordinator=200),
     ),
     Case(Operation.READ_RANKING, "GET", "/rounds/{open_round}/ranking", COORDINATORS),
+    Case(
+        Operation.CHANGE_FAIR_RETURN,
+        "POST",
+        "/fair-return-policies",
+        created(expect(403, admin=200, coordinator=200, other_coordinator=200)),
+        _fair_return_policy,
+    ),
+    Case(
+        Operation.CHANGE_FAIR_RETURN,
+        "PATCH",
+        "/fair-return-policies/{fresh}",
+        COORDINATORS,
+        lambda ids, n: {"price_per_shift": 2.0},
+        fresh="policy",
+    ),
+    Case(
+        Operation.CHANGE_FAIR_RETURN,
+        "PUT",
+        "/fair-return-policies/{fresh}/rounds/{open_round}",
+        COORDINATORS,
+        fresh="policy",
+    ),
     Case(Operation.READ_USAGE, "GET", "/rounds/{scheduled}/reports/usage", COORDINATORS),
     Case(Operation.READ_USAGE, "GET", "/rounds/{scheduled}/reports/usage?format=xlsx", COORDINATORS),
     Case(Operation.READ_USAGE, "GET", "/rounds/{shared_scheduled}/reports/usage", SHARED_READERS),
