@@ -17,6 +17,7 @@ from litestar.types import ControllerRouterHandler
 from api.web import i18n
 from api.web.actions import DashboardActions
 from api.web.pages import DashboardPages, LoginPages, RootRedirect
+from api.web.usage import UsagePages
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,6 +35,7 @@ DASHBOARD_ROUTES: list[ControllerRouterHandler] = [
     LoginPages,
     DashboardPages,
     DashboardActions,
+    UsagePages,
     i18n.LanguageSwitch,
     create_static_files_router(path="/ui/static", directories=[HERE / "static"], include_in_schema=False),
 ]
