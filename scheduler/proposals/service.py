@@ -169,11 +169,11 @@ async def submit_proposal(
     session: AsyncSession, actor: Claims, round_id: int, data: ProposalContent, settings: Settings
 ) -> ProposalPublic:
     access.require(actor, Operation.SUBMIT_PROPOSAL, Facts(), "proposals")
-    round_ = await lock_round(session, round_id)
+    round_, offer = await _locked_with_offer(session, round_id)
     await _require_open_call(session, round_)
     _require_within_limits(data, settings)
     await _require_room_for_another(session, actor, round_, settings)
-    facility_of = await _check_against_round(session, round_, data)
+    _check_against_round(round_, offer, data)
     position = await next_position(session, col(Proposal.position), col(Proposal.round_id) == round_id)
     placeholder = f"new-{secrets.token_hex(8)}"
     proposal = Proposal(
@@ -186,11 +186,8 @@ async def submit_proposal(
     children = await _write_children(session, proposal, data)
     record(session, actor.user_id, "proposal.submit", "proposal", _id(proposal), {"code": proposal.code})
     checked_alone(session, round_id)
-    round_facilities = await session.execute(
-        select(col(RoundFacility.facility_id)).where(col(RoundFacility.round_id) == round_id)
-    )
-    facts = Facts(facilities=frozenset(round_facilities.scalars()), owner_id=actor.user_id)
-    return _public_of(actor, proposal, _asking(facts, data, facility_of), children)
+    facts = Facts(facilities=offer.facilities, owner_id=actor.user_id)
+    return _public_of(actor, proposal, _asking(facts, data, offer.facility_of), children)
 
 
 async def replace_proposal(
@@ -204,10 +201,11 @@ async def replace_proposal(
 ) -> ProposalPublic:
     """The whole proposal rewritten, on a version in `expected` (None: the current one)."""
     proposal, facts = await require_proposal(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
-    round_, proposal = await _held(session, proposal)  # its children are rewritten whole below
+    round_, offer = await _locked_with_offer(session, proposal.round_id)
+    proposal = await locked(session, Proposal, proposal_id, "proposal")  # its children are rewritten whole below
     await _require_open_call(session, round_)
     _require_within_limits(data, settings)
-    facility_of = await _check_against_round(session, round_, data)
+    _check_against_round(round_, offer, data)
     require_version(proposal, expected)
     for table in (TeamMember, Request, Link):
         await session.execute(delete(table).where(col(table.proposal_id) == proposal_id))
@@ -221,7 +219,7 @@ async def replace_proposal(
         session, actor.user_id, "proposal.replace", "proposal", proposal_id, data.model_dump(mode="json", by_alias=True)
     )
     checked_alone(session, proposal.round_id)
-    return _public_of(actor, proposal, _asking(facts, data, facility_of), children)
+    return _public_of(actor, proposal, _asking(facts, data, offer.facility_of), children)
 
 
 async def withdraw_proposal(
@@ -356,28 +354,60 @@ async def _require_room_for_another(session: AsyncSession, actor: Claims, round_
         )
 
 
-async def _check_against_round(session: AsyncSession, round_: Round, data: ProposalContent) -> dict[str, int]:
-    """What the schema cannot know: the round's shifts, instruments and equipment, and the labels links name.
-    Returns the facility of each of the round's instruments, by code."""
+@dataclass(frozen=True)
+class _Offer:
+    """What a round offers proposals at one input revision: its instruments' facilities by code, its equipment
+    codes and its facilities."""
+
+    revision: int
+    facility_of: dict[str, int]
+    equipment: frozenset[str]
+    facilities: frozenset[int]
+
+
+async def _locked_with_offer(session: AsyncSession, round_id: int) -> tuple[Round, _Offer]:
+    """The round locked (`lock_round`) and what it offers. The offer is read before the lock and kept when the
+    locked round's input revision shows that nothing it is made of has changed since (every such change moves the
+    revision), so the round's lock is held for three statements fewer; otherwise it is read again under the lock."""
+    offer = await _offer(session, round_id)
+    round_ = await lock_round(session, round_id)
+    if offer is None or offer.revision != round_.input_revision:
+        offer = await _offer(session, round_id)
+        assert offer is not None, "a locked round exists"
+    return round_, offer
+
+
+async def _offer(session: AsyncSession, round_id: int) -> _Offer | None:
+    """None when there is no such round (`lock_round` names it)."""
+    revision = await session.scalar(select(col(Round.input_revision)).where(col(Round.id) == round_id))
+    if revision is None:
+        return None
     instruments = await session.execute(
         select(col(Instrument.code), col(Instrument.facility_id))
         .join(RoundInstrument, col(RoundInstrument.instrument_id) == col(Instrument.id))
-        .where(col(RoundInstrument.round_id) == round_.id)
+        .where(col(RoundInstrument.round_id) == round_id)
     )
-    facility_of: dict[str, int] = dict(instruments.all())
-    equipment = await session.execute(
+    equipment = await session.scalars(
         select(col(Equipment.code))
         .join(RoundEquipment, col(RoundEquipment.equipment_id) == col(Equipment.id))
-        .where(col(RoundEquipment.round_id) == round_.id)
+        .where(col(RoundEquipment.round_id) == round_id)
     )
+    facilities = await session.scalars(
+        select(col(RoundFacility.facility_id)).where(col(RoundFacility.round_id) == round_id)
+    )
+    facility_of: dict[str, int] = dict(instruments.all())
+    return _Offer(revision, facility_of, frozenset(equipment), frozenset(facilities))
+
+
+def _check_against_round(round_: Round, offer: _Offer, data: ProposalContent) -> None:
+    """What the schema cannot know: the round's shifts, instruments and equipment, and the labels links name."""
     grid = Grid(
         RoundInfo(id=round_.code, name=round_.name, start=round_.start, end=round_.end, shift_hours=round_.shift_hours)
     )
-    context = RoundContext(shifts=grid.count, instruments=set(facility_of), equipment=set(equipment.scalars()))
+    context = RoundContext(shifts=grid.count, instruments=set(offer.facility_of), equipment=set(offer.equipment))
     problems = check_proposal(data.requests, data.links, context)
     if problems:
         raise InputError(problems)
-    return facility_of
 
 
 def _asking(facts: Facts, data: ProposalContent, facility_of: Mapping[str, int]) -> Facts:
