@@ -7,8 +7,15 @@ production) and publishes the schedule. A proposer owns a few of the round's
 proposals, chosen from the ranking so that their statuses differ: the two best
 (scheduled), the last eligible one (often waitlisted) and one not feasible.
 
-Each step is kept as soon as it is done, so a demo stopped during its solve
-resumes with the solve on the next start; a database that holds the demo
+Then the consortium agrees on fair return (issue 13): a policy owes the CIS
+partner countries 23 % of the time (the first round gave them about 22 %),
+both rounds are attached to it, and the next round (the same call eight weeks
+on, 2027-II) is solved once, with the first round's published schedule as its
+history. Its draft's `fair_return` report (`GET /solves/{id}/output`) shows the
+deficit the first round left paid back; a coordinator publishes it or not.
+
+Each step is kept as soon as it is done, so a demo stopped during a solve
+resumes with that solve on the next start; a database that holds the demo
 already is left as it is.
 """
 
@@ -16,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,13 +34,14 @@ from sqlmodel import col
 import fixtures
 from scheduler.accounts.schemas import Claims, Role
 from scheduler.accounts.service import create_user
-from scheduler.db.tables import Proposal, Round, ScheduleVersion, User
+from scheduler.db.tables import Proposal, Round, ScheduleVersion, SolveRun, User
 from scheduler.jobs import Worker, enqueue_solve, get_run
 from scheduler.proposals.reviews import assign_reviewer
 from scheduler.proposals.schemas import AssignmentIn
 from scheduler.roundfile.checks import load_round
-from scheduler.roundfile.contract import RoundFile
+from scheduler.roundfile.contract import Category, FairReturnTarget, RoundFile
 from scheduler.roundfile.scoring import score_round
+from scheduler.rounds.fair_return import FairReturnPolicyCreate, FairReturnPolicyService
 from scheduler.rounds.importer import import_round
 from scheduler.rounds.service import RoundService
 from scheduler.runtime import service_runtime
@@ -43,6 +53,14 @@ DEMO_ROUND = Path(fixtures.__file__).resolve().parent / "rounds" / "medium.json"
 DEMO_TIME_LIMIT = 15.0
 """Seconds of search: the medium round's schedule is good well before, and a newcomer does not wait long."""
 REVIEWED_PROPOSALS = 3
+SECOND_ROUND = "2027-II"
+SECOND_ROUND_LATER = timedelta(weeks=8)
+"""The second round is the bundled one moved on by its own length: the consortium's next call."""
+FAIR_RETURN_POLICY = FairReturnPolicyCreate(
+    name="CIS partners' fair return",
+    targets=[FairReturnTarget(id="cis", category=Category(country_group="CIS"), share=0.23)],
+    attribution="team",
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +85,9 @@ class Demo:
     round_code: str
     schedule_version_id: int
     proposer_proposals: list[str]
+    second_round_id: int
+    second_solve_id: int
+    """The second round's solve under the fair-return policy: its output reports the deficit repaid."""
 
 
 class DemoError(Exception):
@@ -98,10 +119,58 @@ async def set_up_demo(settings: Settings, *, time_limit: float = DEMO_TIME_LIMIT
             )
             proposer_proposals = list(owned.scalars())
         if version_id is None:
-            version_id = await _solve(sessions, settings, round_id, admin, time_limit)
+            _, version_id = await _solve(sessions, settings, round_id, admin, time_limit)
             async with sessions.begin() as session:
                 await _publish(session, round_id, version_id, admin)
-    return Demo(round_id, round_file.round.id, version_id, proposer_proposals)
+        second_id, second_solve_id = await _second_round(sessions, settings, round_file, round_id, admin, time_limit)
+    return Demo(round_id, round_file.round.id, version_id, proposer_proposals, second_id, second_solve_id)
+
+
+async def _second_round(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    first: RoundFile,
+    first_id: int,
+    admin: Claims,
+    time_limit: float,
+) -> tuple[int, int]:
+    """The next round under the fair-return policy with the first, solved once: its id and its solve's."""
+    async with sessions.begin() as session:
+        second_id = await session.scalar(select(col(Round.id)).where(col(Round.code) == SECOND_ROUND))
+        if second_id is None:
+            second_id = await import_round(session, _next_round(first))
+            for phase in ("review", "allocation"):
+                await RoundService(session=session).change_phase(admin, second_id, phase)
+            policies = FairReturnPolicyService(session=session)
+            policy = await policies.create_item(admin, FAIR_RETURN_POLICY)
+            for round_id in (first_id, second_id):
+                await policies.attach(admin, policy.id, round_id)
+        solve_id = await session.scalar(select(col(SolveRun.id)).where(col(SolveRun.round_id) == second_id))
+    if solve_id is None:
+        solve_id, _ = await _solve(sessions, settings, second_id, admin, time_limit)
+    return second_id, solve_id
+
+
+def _next_round(first: RoundFile) -> RoundFile:
+    """The first round's file moved on by `SECOND_ROUND_LATER`, as round `SECOND_ROUND`."""
+    document = first.model_dump(mode="json", exclude_none=True)
+    document["round"]["id"] = SECOND_ROUND
+    document["round"]["name"] = f"Consortium round {SECOND_ROUND}, the call after {first.round.id}"
+    return RoundFile.model_validate(_later(document))
+
+
+def _later(value: Any) -> Any:
+    """Every instant of a round file's JSON (start, end, earliest, latest) moved on by `SECOND_ROUND_LATER`."""
+    if isinstance(value, list):
+        return [_later(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        key: (datetime.fromisoformat(item) + SECOND_ROUND_LATER).isoformat()
+        if key in ("start", "end", "earliest", "latest") and isinstance(item, str)
+        else _later(item)
+        for key, item in value.items()
+    }
 
 
 async def _require_empty(session: AsyncSession) -> None:
@@ -161,8 +230,8 @@ async def _admin(session: AsyncSession) -> Claims:
 
 async def _solve(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, round_id: int, admin: Claims, time_limit: float
-) -> int:
-    """One solve through the queue, run here by a worker to the end; the id of the draft it made."""
+) -> tuple[int, int]:
+    """One solve through the queue, run here by a worker to the end; its id and the id of the draft it made."""
     async with sessions.begin() as session:
         run_id = await enqueue_solve(
             session,
@@ -178,7 +247,7 @@ async def _solve(
     if run is None or run.result is None or run.result.schedule_version_id is None:
         error = "it never ran" if run is None else run.error or f"it ended {run.state} without a schedule"
         raise DemoError(f"the demo round's solve (run {run_id}) failed: {error}")
-    return run.result.schedule_version_id
+    return run_id, run.result.schedule_version_id
 
 
 async def _publish(session: AsyncSession, round_id: int, version_id: int, admin: Claims) -> None:

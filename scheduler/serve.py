@@ -55,7 +55,10 @@ def _serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     demo = None
     if args.demo:
-        print("Setting up the demo (import, accounts, one solve, publish)...", flush=True)
+        print(
+            "Setting up the demo (import, accounts, one solve, publish; the next round, solved under fair return)...",
+            flush=True,
+        )
         try:
             demo = asyncio.run(set_up_demo(settings, time_limit=args.demo_time_limit))
         except DemoError as error:
@@ -79,6 +82,8 @@ def _banner(url: str, demo: Demo | None) -> str:
     login = shlex.quote(f'{{"email": "{PROPOSER.email}", "password": "{PROPOSER.password}"}}')
     lines += [
         f"  Demo round {demo.round_code} (id {demo.round_id}), published schedule version {demo.schedule_version_id}",
+        f"  Its next round (id {demo.second_round_id}) under a fair-return policy repays the CIS partners' deficit: "
+        f"{url}/solves/{demo.second_solve_id}/output (fair_return) as a coordinator",
         "  Demo logins (fixed passwords: for a machine of your own only):",
         *(f"    {account.role:<12} {account.email:<26} {account.password}" for account in ACCOUNTS),
         f"  The proposer's proposals: {', '.join(demo.proposer_proposals)}. Their status and slots:",
