@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import QueryParameter
 from pydantic import BaseModel
 
@@ -91,6 +93,19 @@ def _answer(
     return Response(data)
 
 
+@dataclass
+class FileAnswers(Operation):
+    """The 200 answer documented in each format it comes in: JSON (the handler's model), CSV and XLSX files."""
+
+    def __post_init__(self) -> None:
+        answer = (self.responses or {}).get("200")
+        if isinstance(answer, OpenAPIResponse) and answer.content is not None:
+            answer.content[CSV_MEDIA_TYPE] = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
+            answer.content[XLSX_MEDIA_TYPE] = OpenAPIMediaType(
+                schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+            )
+
+
 def file_responses(model: type[Any], what: str) -> dict[int, ResponseSpec]:
     return {
         200: ResponseSpec(
@@ -113,6 +128,7 @@ class ReportController(SignedIn):
         "A request counts where it got time, or, unallocated, at its first choice; owed shifts are the "
         "fair-return deficits of targets whose category is the row's.",
         responses=file_responses(RoundUsage, "The report"),
+        operation_class=FileAnswers,
     )
     async def round_report(
         self,
@@ -141,6 +157,7 @@ class ReportController(SignedIn):
         description="Each round's usage of its published schedule, oldest round first: those named in `rounds` "
         "(each must be the caller's to read, else 403 or 404) or every round the caller may read.",
         responses=file_responses(UsageAcrossRounds, "The reports"),
+        operation_class=FileAnswers,
     )
     async def across_rounds(
         self,

@@ -12,7 +12,7 @@ from litestar.types import ExceptionHandlersMap
 from pydantic import BaseModel, Field
 
 from api.controllers import LOCATION, SignedIn, permits
-from api.controllers.reports import Format, chosen_format, download, file_responses
+from api.controllers.reports import FileAnswers, Format, chosen_format, download, file_responses
 from api.params import CurrentUser, Id, Page, Session
 from api.problems import problem
 from scheduler.access import Operation
@@ -218,6 +218,7 @@ class ScheduleController(SignedIn):
         "priority 0 (withheld) and their unallocated requests are left out. As CSV or XLSX: one row per "
         "allocation in its facility's local time, with proposal, PI, shifts, priority (empty when withheld).",
         responses=file_responses(ScheduleFile, "The schedule file"),
+        operation_class=FileAnswers,
     )
     async def export(
         self,
