@@ -12,6 +12,7 @@
   const FINISHED = ["done", "failed", "cancelled"];
   const TL = window.Timeline;
   const words = TL.words;
+  const word = TL.word;
 
   async function call(method, url, body) {
     const response = await fetch(url, {
@@ -33,7 +34,7 @@
 
   function number(value, digits) {
     if (value === null || value === undefined) return "–";
-    return value.toLocaleString("en-GB", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+    return value.toLocaleString(document.documentElement.lang, { minimumFractionDigits: digits, maximumFractionDigits: digits });
   }
 
   function el(tag, className, text) {
@@ -143,7 +144,7 @@
         },
         test: (r) => matches(r[1], r[5], rankedCategory.get(r[1]), S[r[0]]),
         groupOf: {
-          reason: (r) => S[r[2]].replace(/_/g, " "),
+          reason: (r) => word(S[r[2]]),
           facility: (r) => facilityName(r[5][0]),
           instrument: (r) => instrumentName(r[5][0]),
           country: (r) => S[data.proposals[r[1]][4][0]],
@@ -194,7 +195,7 @@
       const tr = el("tr", "unallocated-row");
       tr.dataset.request = S[r[0]];
       const reason = el("td");
-      reason.append(el("span", "badge reason-" + S[r[2]], S[r[2]].replace(/_/g, " ")));
+      reason.append(el("span", "badge reason-" + S[r[2]], word(S[r[2]])));
       const why = el("td", "small", r[3] === -1 ? "" : S[r[3]]);
       if (r[6] && r[6].length) {
         const held = r[6].map(([request, priority]) => S[request] + " (" + number(priority, 2) + ")").join(", ");
@@ -479,7 +480,7 @@
         runs.tBodies[0].prepend(row);
       }
       const latest = run.result || run.progress;
-      const badge = el("span", "badge state-" + run.state, run.state);
+      const badge = el("span", "badge state-" + run.state, word(run.state));
       const stateCell = el("td");
       stateCell.append(badge);
       const version = el("td");
@@ -488,16 +489,16 @@
         const link = el("a", "", words("openVersion", {}));
         link.href = "?version=" + run.result.schedule_version_id;
         version.append(link);
-      } else if (run.error) version.append(el("span", "muted small", "error"));
+      } else if (run.error) version.append(el("span", "muted small", words("error", {})));
       const first = el("td", "", "#" + run.id + " ");
-      first.append(el("span", "muted small", run.kind));
-      row.replaceChildren(first, stateCell, el("td", "nowrap", new Date(run.started_at || run.created_at).toLocaleString("en-GB")),
-        el("td", "num", number(run.settings.time_limit, 0) + " s"), el("td", "num", latest ? number(latest.objective, 1) : "–"),
+      first.append(el("span", "muted small", word(run.kind)));
+      row.replaceChildren(first, stateCell, el("td", "nowrap", new Date(run.started_at || run.created_at).toLocaleString(document.documentElement.lang)),
+        el("td", "num", words("limitSeconds", { n: number(run.settings.time_limit, 0) })), el("td", "num", latest ? number(latest.objective, 1) : "–"),
         el("td", "num", latest ? number(latest.bound, 1) : "–"), version);
     }
 
     function update(run) {
-      state.textContent = run.state;
+      state.textContent = word(run.state);
       state.className = "badge state-" + run.state;
       runRow(run);
       const latest = run.result || run.progress;
@@ -526,7 +527,7 @@
           const link = el("a", "button primary small", words("openDraft", {}));
           link.href = "?version=" + version;
           link.id = "solve-open-version";
-          result.append(run.state === "cancelled" ? words("cancelledKept", {}) + " " : words("finished", { status: run.result.status }) + " ", link);
+          result.append(run.state === "cancelled" ? words("cancelledKept", {}) + " " : words("finished", { status: word(run.result.status) }) + " ", link);
         } else {
           result.textContent = run.error || words("noSchedule", {});
         }

@@ -15,8 +15,12 @@
   function words(key, values) {
     return (TEXTS[key] || key).replace(/\{(\w+)\}/g, (whole, name) => (values && name in values ? String(values[name]) : whole));
   }
+  // A value of the domain's enumerations (a run's state, a change's kind) in the page's language.
+  function word(value) {
+    return (TEXTS.words && TEXTS.words[value]) || String(value).replace(/_/g, " ");
+  }
   if (!source) {
-    window.Timeline = { data: null, texts: TEXTS, words: words };
+    window.Timeline = { data: null, texts: TEXTS, words: words, word: word };
     return;
   }
   const data = JSON.parse(source.textContent);
@@ -49,7 +53,7 @@
         dayNumber: { day: "numeric" },
         full: { weekday: "short", day: "2-digit", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" },
       }[kind];
-      formats[key] = new Intl.DateTimeFormat("en-GB", Object.assign({ timeZone: zone }, options));
+      formats[key] = new Intl.DateTimeFormat(document.documentElement.lang, Object.assign({ timeZone: zone }, options));
     }
     return formats[key].format(date);
   }
@@ -335,7 +339,7 @@
     row(list, TEXTS.timezone, block.zone);
     row(list, TEXTS.priority, block.priority ? block.priority.toFixed(3) : TEXTS.notShown);
     if (block.pinned) row(list, TEXTS.pinned, TEXTS.pinnedWords);
-    if (block.change) row(list, TEXTS.change, block.change);
+    if (block.change) row(list, TEXTS.change, word(block.change));
   }
   function showTip(node) {
     if (!tip) return;
@@ -479,6 +483,7 @@
     data: data,
     texts: TEXTS,
     words: words,
+    word: word,
     strings: S,
     categories: categories,
     proposalOf: proposalOf,
