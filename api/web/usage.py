@@ -8,7 +8,7 @@ handler and one access rule for both. A refusal is a page here, as on the other 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated
 
 from litestar import Controller, get
 from litestar.di import Provide
@@ -22,9 +22,10 @@ from api.web.session import Viewer, provide_action_viewer, provide_page_viewer
 from api.web.views.usage import GROUPING_NAMES, UsagePage, round_usage_page, usage_across_page
 from scheduler.accounts.schemas import Me
 from scheduler.reports.usage import Grouping
+from scheduler.roundfile.quotas import Attribution
 
 By = Annotated[Grouping, QueryParameter()]
-AttributionChoice = Annotated[Literal["pi", "team"], QueryParameter()]
+AttributionChoice = Annotated[Attribution, QueryParameter()]
 
 
 class UsagePages(Controller):

@@ -12,6 +12,7 @@ from api.i18n import N_
 from scheduler.accounts.schemas import Claims
 from scheduler.reports.service import RoundUsage, round_usage, usage_across_rounds
 from scheduler.reports.usage import Grouping, UsageReport, UsageRow
+from scheduler.roundfile.quotas import Attribution
 
 LABEL_WIDTH = 150
 """Room for a row's key left of its bars, in SVG units."""
@@ -156,12 +157,12 @@ def _view(usage: RoundUsage) -> ReportView:
 
 
 async def round_usage_page(
-    session: AsyncSession, viewer: Claims, round_id: int, by: Grouping, attribution: str
+    session: AsyncSession, viewer: Claims, round_id: int, by: Grouping, attribution: Attribution
 ) -> UsagePage:
-    usage = await round_usage(session, viewer, round_id, by, "team" if attribution == "team" else "pi")
+    usage = await round_usage(session, viewer, round_id, by, attribution)
     return UsagePage(by, usage.report.attribution, round_id, [_view(usage)])
 
 
-async def usage_across_page(session: AsyncSession, viewer: Claims, by: Grouping, attribution: str) -> UsagePage:
-    usage = await usage_across_rounds(session, viewer, by, "team" if attribution == "team" else "pi")
+async def usage_across_page(session: AsyncSession, viewer: Claims, by: Grouping, attribution: Attribution) -> UsagePage:
+    usage = await usage_across_rounds(session, viewer, by, attribution)
     return UsagePage(by, usage.attribution, None, [_view(each) for each in usage.rounds])
