@@ -23,7 +23,7 @@ from scheduler import access
 from scheduler.access import Facts, Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.catalogue.schemas import require_end_after_start
-from scheduler.catalogue.service import code_is_free
+from scheduler.catalogue.service import code_is_free, ids_by_code
 from scheduler.db.repository import TableService, lock_all, next_position, record, require_version, row_id
 from scheduler.db.tables import (
     AuditEntry,
@@ -448,20 +448,19 @@ async def _exists(session: AsyncSession, table: type[Proposal | SolveRun | Sched
 async def _ids_by_code(
     session: AsyncSession, table: type[Facility | Equipment], codes: Sequence[str], path: str
 ) -> list[int]:
-    rows = await session.execute(select(col(table.code), col(table.id)).where(col(table.code).in_(codes)))
-    found = {code: id_ for code, id_ in rows if id_ is not None}
-    problems = [
-        InputProblem(f"{path}[{index}]", f"no {table.__name__.lower()} with code {code!r}")
-        for index, code in enumerate(codes)
-        if code not in found
-    ]
-    problems += [
+    """The ids of `codes` in their order (`ids_by_code`), each listed once: a round's facilities and equipment
+    are ordered sets; unknown and repeated codes are reported together."""
+    twice = [
         InputProblem(f"{path}[{index}]", f"{code!r} is listed twice")
         for index, code in enumerate(codes)
         if code in codes[:index]
     ]
-    if problems:
-        raise InputError(problems)
+    try:
+        found = await ids_by_code(session, table, codes, path)
+    except InputError as unknown:
+        raise InputError([*unknown.problems, *twice]) from None
+    if twice:
+        raise InputError(twice)
     return [found[code] for code in codes]
 
 
