@@ -240,9 +240,7 @@ async def withdraw_proposal(
 async def set_feasibility(
     session: AsyncSession, actor: Claims, proposal_id: int, data: Feasibility, *, expected: Expected = None
 ) -> ProposalPublic:
-    proposal, facts = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
-    _, proposal = await _held(session, proposal)
-    require_version(proposal, expected)
+    proposal, facts = await _judged(session, actor, proposal_id, expected)
     proposal.technically_feasible = data.technically_feasible
     if data.type_confirmed is not None:
         proposal.type_confirmed = data.type_confirmed
@@ -265,9 +263,7 @@ async def set_admissibility(
 
     An inadmissible proposal is exported as not technically feasible, so no solve gives it time.
     """
-    proposal, facts = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
-    _, proposal = await _held(session, proposal)
-    require_version(proposal, expected)
+    proposal, facts = await _judged(session, actor, proposal_id, expected)
     before = proposal.inadmissible_reason
     proposal.inadmissible_reason = None if data.admissible else data.reason
     detail = {"before": before, "after": proposal.inadmissible_reason, "reason": data.reason}
@@ -279,9 +275,7 @@ async def confirm_bonus_facts(
     session: AsyncSession, actor: Claims, proposal_id: int, data: BonusFacts, *, expected: Expected = None
 ) -> ProposalPublic:
     """A judge of the proposal sets the facts that earn bonuses; only confirmed facts reach the scoring."""
-    proposal, facts = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
-    _, proposal = await _held(session, proposal)
-    require_version(proposal, expected)
+    proposal, facts = await _judged(session, actor, proposal_id, expected)
     before = _bonus_facts(proposal)
     for name, value in data.model_dump().items():
         setattr(proposal, name, value)
@@ -299,6 +293,14 @@ async def confirm_bonus_facts(
 
 def _bonus_facts(proposal: Proposal) -> dict[str, Any]:
     return {name: getattr(proposal, name) for name in (*BonusFacts.model_fields, "bonus_facts_confirmed")}
+
+
+async def _judged(session: AsyncSession, actor: Claims, proposal_id: int, expected: Expected) -> tuple[Proposal, Facts]:
+    """The proposal a judge's decision changes, held for the write at the version the judge saw, and its facts."""
+    proposal, facts = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
+    _, proposal = await _held(session, proposal)
+    require_version(proposal, expected)
+    return proposal, facts
 
 
 async def _held(session: AsyncSession, proposal: Proposal) -> tuple[Round, Proposal]:
