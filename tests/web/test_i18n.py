@@ -35,7 +35,7 @@ from tests.web.test_dashboard import World, _world, from_the_page, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = sorted((WEB / "templates").glob("*.html"))
-PENDING = {"round.html", "compare.html", "instruments.html"}
+PENDING = {"compare.html", "instruments.html"}
 """Templates being rewritten in another change; their text is wrapped once it is in (strict: wrapped means done)."""
 OWN_WORDS = {"beamtime", "English", "CSV", "XLSX"}
 """The product's name, the switch's name of each language in that language, and file formats' names."""
