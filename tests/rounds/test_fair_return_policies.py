@@ -16,6 +16,7 @@ from scheduler.jobs import Worker
 from scheduler.roundfile.contract import FairReturnTarget
 from scheduler.settings import Settings
 from tests.api_helpers import Client, api_client, login, make_user
+from tests.roundfile.test_fair_return_rounds import _round as one_beamline_round
 
 Sessions = async_sessionmaker[AsyncSession]
 INDIA = {"id": "india", "category": {"country": "IN"}, "share": 0.3}
@@ -24,31 +25,10 @@ WORKER = Settings(worker_poll_seconds=0.05)
 
 
 def _round_file(code: str, start: str, end: str, proposals: list[tuple[str, str, float]]) -> dict[str, Any]:
-    """One 20-shift beamline of SKIF; each proposal (id, PI country, priority) asks for 10 shifts."""
-    return {
-        "format": "beamtime-round/1",
-        "round": {"id": code, "name": code, "start": start, "end": end},
-        "facilities": [
-            {
-                "id": "SKIF",
-                "name": "SKIF",
-                "country": "RU",
-                "timezone": "Asia/Novosibirsk",
-                "instruments": [{"id": "SKIF-1", "name": "Beamline 1"}],
-            }
-        ],
-        "proposals": [
-            {
-                "id": proposal_id,
-                "title": f"Proposal {proposal_id}",
-                "type": "standard",
-                "pi": {"name": f"PI of {proposal_id}", "institution": "Institute", "country": country},
-                "priority": priority,
-                "requests": [{"id": f"{proposal_id}-a", "instruments": ["SKIF-1"], "shifts": 10}],
-            }
-            for proposal_id, country, priority in proposals
-        ],
-    }
+    """One 20-shift beamline of SKIF from `start`; each proposal (id, PI country, priority) asks for 10 shifts."""
+    document = one_beamline_round(code, proposals, None).model_dump(mode="json", exclude_none=True)
+    document["round"] |= {"start": start, "end": end}
+    return document
 
 
 def _first_round() -> dict[str, Any]:
