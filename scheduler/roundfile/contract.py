@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from scheduler.fields import (
     MAX_CHOICES,
@@ -408,9 +408,18 @@ class RankFairness(Strict):
 
     requests: Annotated[int, Field(ge=0, description="Unallocated requests with at least one held block.")]
     blocks: Annotated[int, Field(ge=0, description="Held blocks, counted once per request they hold back.")]
-    stays_because: Annotated[dict[StayReason, int], Field(max_length=len(get_args(StayReason)))] = Field(
-        default={}, description="Held blocks by why they stay."
+    # Keyed by StayReason (checked below): Litestar documents a Literal-keyed or length-bounded map as an array.
+    stays_because: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default={}, description="Held blocks by why they stay (keys: the `stays_because` reasons)."
     )
+
+    @field_validator("stays_because")
+    @classmethod
+    def _known_reasons(cls, counts: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(counts) - set(get_args(StayReason)))
+        if unknown:
+            raise ValueError(f"unknown reasons {unknown}: one of {list(get_args(StayReason))}")
+        return counts
 
 
 class QuotaReport(Strict):
