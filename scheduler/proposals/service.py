@@ -370,7 +370,8 @@ class _Offer:
 async def _locked_with_offer(session: AsyncSession, round_id: int) -> tuple[Round, _Offer]:
     """The round locked (`lock_round`) and what it offers. The offer is read before the lock and kept when the
     locked round's input revision shows that nothing it is made of has changed since (every such change moves the
-    revision), so the round's lock is held for three statements fewer; otherwise it is read again under the lock."""
+    revision), so the round's lock is held for two or three statements fewer; otherwise it is read again under the
+    lock."""
     offer = await _offer(session, round_id)
     round_ = await lock_round(session, round_id)
     if offer is None or offer.revision != round_.input_revision:
