@@ -2,7 +2,8 @@
 
 The proposer page at 390 px fits the screen in both languages, its targets are at least 24 × 24 px and its
 slots read as cards with Russian dates in Russian; axe-core (the copy bundled with `axe_playwright_python`)
-finds no serious or critical violation on the login, rounds and proposer pages. The Russian page at 390 px is
+finds no serious or critical violation on the login, rounds and proposer pages, nor on the round page in Russian,
+whose scripts draw the timeline with Russian words and dates. The Russian page at 390 px is
 the README's screenshot (`proposer-phone-ru.png`, written where $BEAMTIME_SCREENSHOTS says); printed, the page
 leaves out the header and the forms.
 """
@@ -38,6 +39,7 @@ from tests.web.test_dashboard import PUBLISHED
 PHONE = {"width": 390, "height": 844}
 RUSSIAN_DATE = re.compile(r"\d{2} (янв|февр|мар|апр|мая|июн|июл|авг|сент|окт|нояб|дек)\.? \d{4}, \d{2}:\d{2}")
 ENGLISH_DATE = re.compile(r"\d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4}, \d{2}:\d{2}")
+RUSSIAN_WEEK = re.compile(r"^Неделя 1: \d{2} (янв|февр|мар|апр|мая|июн|июл|авг|сент|окт|нояб|дек)\.?")
 TARGETS = "a[href], button, input:not([type=hidden]), select, textarea, [tabindex]"
 BLOCKING = ("serious", "critical")
 
@@ -135,3 +137,20 @@ def test_axe_finds_nothing_serious_on_the_login_rounds_and_proposer_pages(
     page.set_viewport_size(PHONE)
     found["proposer at 390 px"] = _blocking_violations(page)
     assert found == {name: [] for name in found}
+
+
+def test_the_round_page_draws_in_russian(
+    published: Server,
+    browser: sync_api.BrowserContext,  # noqa: F811
+) -> None:
+    """The scripts' words and dates come from the page: in Russian the timeline's period and solve panel are too."""
+    page = browser.new_page()
+    page.goto(f"{published.url}/ui/login")
+    _switch_language(page, "Русский")
+    _sign_in(page, COORDINATOR)
+    page.click("table a:text-is('Example round, two weeks')")
+    sync_api.expect(page.locator(".timeline .block").first).to_be_visible()
+    page.click("button.zoom-level[data-zoom='week']")
+    sync_api.expect(page.locator(".zoom-period").first).to_have_text(RUSSIAN_WEEK)
+    sync_api.expect(page.locator("#versions .badge").first).to_have_text("опубликовано")
+    assert _blocking_violations(page) == []
