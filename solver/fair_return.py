@@ -7,6 +7,7 @@ prices its whole-shift ceiling when positive; the schedule file reports it exact
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from fractions import Fraction
 from solver.problem import FairReturnTarget, Placement, Problem
 
 Candidate = tuple[int, int]
+MIN_PRIORITY_FACTOR = 1e-3
+"""In `owed_first`, a request that only adds to what is owed keeps a sliver of its priority: every priority
+stays positive."""
 
 
 @dataclass(frozen=True)
@@ -88,3 +92,23 @@ def fair_return_outcomes(problem: Problem, placements: Iterable[Placement]) -> t
 
 def _share(part: Fraction, total: Fraction) -> Fraction | None:
     return part / total if total else None
+
+
+def owed_first(problem: Problem) -> Problem:
+    """The problem with each request's priority worth what a shift of it is worth to the objective while its
+    targets are owed time from history: `priority + price x (weight - share)` summed over those targets.
+
+    A rank-ordered greedy on it starts the search from a schedule that pays history back, which small
+    neighbourhoods rarely find on their own: they seldom trade one country's time for another's.
+    """
+    owed = [target for target in problem.fair_return if target.share * target.history_total > target.history_part]
+    requests = []
+    for r, request in enumerate(problem.requests):
+        value = request.priority
+        for target in owed:
+            in_scope = [i for i in request.instruments if i in target.instruments]
+            if in_scope:
+                weight = sum((target.weights.get((r, i), Fraction(0)) for i in in_scope), Fraction(0)) / len(in_scope)
+                value += target.price * float(weight - target.share)
+        requests.append(dataclasses.replace(request, priority=max(value, request.priority * MIN_PRIORITY_FACTOR)))
+    return dataclasses.replace(problem, requests=tuple(requests))

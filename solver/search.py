@@ -22,6 +22,7 @@ from ortools.sat.python import cp_model
 
 from solver.bound import lp_bound
 from solver.explain import explain_infeasibility, explain_unallocated
+from solver.fair_return import owed_first
 from solver.greedy import greedy, is_feasible
 from solver.model import ModelData, Neighbourhood, build, objective_units
 from solver.neighbourhoods import Chooser, Outcome
@@ -146,6 +147,10 @@ def solve(
     if valid:
         run.best, run.best_units = constructed, objective_units(problem, run.data, constructed)
         run.first_solution_seconds = constructed_at
+    if problem.fair_return:
+        paying_back = greedy(owed_first(problem))
+        if not is_feasible(problem, paying_back):
+            run.offer(paying_back, "greedy")
     run.bound = _lp_bound_or_none(problem)
     run.report("bound")
     whole = run.best_units is None or len(problem.candidates()) <= WHOLE_MODEL_CANDIDATES

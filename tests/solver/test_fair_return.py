@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from solver.fair_return import fair_return_outcomes
+import pytest
+
+from solver.fair_return import fair_return_outcomes, owed_first
 from solver.problem import FairReturnTarget, Instrument, Problem, Request, Settings
 from solver.search import solve
 
@@ -59,3 +61,12 @@ def test_a_balanced_history_changes_nothing() -> None:
     (outcome,) = fair_return_outcomes(balanced, solve(balanced, QUICK).placements)
     assert outcome.deficit == 0
     assert outcome.cumulative_share == Fraction(1, 2)
+
+
+def test_owed_first_values_a_shift_as_the_objective_does_while_history_is_owed() -> None:
+    requests = [("IN-a", 1.0, 10), ("BR-b", 1.1, 10)]
+    owed = owed_first(_problem(requests, history_total=140, history_part=0))
+    # A shift to India pays back (1 - 0.5) x 1.05 of what is owed; a shift to Brazil adds 0.5 x 1.05 to it.
+    assert [request.priority for request in owed.requests] == [pytest.approx(1.525), pytest.approx(0.575)]
+    balanced = owed_first(_problem(requests, history_total=140, history_part=70))
+    assert [request.priority for request in balanced.requests] == [1.0, 1.1]
