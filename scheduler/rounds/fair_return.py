@@ -192,6 +192,15 @@ async def round_fair_return(session: AsyncSession, round_: Round, export: Export
     return fair_return.model_dump(mode="json", exclude_none=True)
 
 
+async def later_rounds(session: AsyncSession, round_id: int) -> list[int]:
+    """The rounds after this one under its policy: what this round delivers is in their history."""
+    round_ = await session.get_one(Round, round_id)
+    if round_.fair_return_policy_id is None:
+        return []
+    later = _rounds_under(round_.fair_return_policy_id).where(col(Round.start) > round_.start)
+    return list((await session.execute(later.with_only_columns(col(Round.id)))).scalars())
+
+
 def _of_proposals_in(round_file: c.RoundFile, schedule: c.ScheduleFile) -> c.ScheduleFile:
     """The schedule's allocations of the proposals the round file has (the export leaves withdrawn ones out)."""
     exported = {proposal.id for proposal in round_file.proposals}

@@ -56,7 +56,8 @@ from scheduler.roundfile.scoring import score_round
 from scheduler.roundfile.solving import exclusions, priorities, set_aside
 from scheduler.roundfile.validate import Violation, validate_schedule
 from scheduler.rounds.exporter import export_round
-from scheduler.rounds.revision import require_current_input
+from scheduler.rounds.fair_return import later_rounds
+from scheduler.rounds.revision import require_current_input, touch_rounds
 from scheduler.rounds.service import round_facts
 from scheduler.schedules import signoffs
 from scheduler.schedules.confidential import withhold
@@ -331,6 +332,8 @@ async def publish(session: AsyncSession, version_id: int, *, expected_revision: 
     if made_published.scalar_one_or_none() is None:
         raise Conflict(f"version {version.number} is no longer a draft; reload")
     await record_changes(session, version_id, superseded)
+    # Later rounds under the round's fair-return policy read what it delivered as history: their drafts are stale.
+    await touch_rounds(session, await later_rounds(session, round_id))
     await session.refresh(version)
     record(
         session, user_id, "schedule.publish", "schedule", version_id, {"revision": revision, "superseded": superseded}

@@ -67,12 +67,12 @@ async def _import(client: Client, headers: dict[str, str], document: dict[str, A
 
 
 async def _two_rounds_under_a_policy(
-    client: Client, sessions: Sessions
+    client: Client, sessions: Sessions, first_round: dict[str, Any] | None = None
 ) -> tuple[dict[str, dict[str, str]], int, int, int]:
     """Both rounds imported by an admin, attached by a coordinator of SKIF; a coordinator of KISI looks on."""
     await make_user(sessions, "admin", "admin@example.org")
     admin = await login(client, "admin@example.org")
-    first = await _import(client, admin, _first_round())
+    first = await _import(client, admin, first_round or _first_round())
     second = await _import(client, admin, _second_round())
     kisi = {"code": "KISI", "name": "KISI", "country": "RU", "timezone": "Europe/Moscow"}
     _ok(await client.post("/facilities", json=kisi, headers=admin), 201)
@@ -213,3 +213,26 @@ async def test_an_imported_files_fair_return_is_kept_and_its_older_history_joins
             ("2026-II", 0.0),
             ("2025-II", 4.0),
         ]
+
+
+async def test_publishing_an_earlier_round_counts_as_a_change_of_the_later_rounds_solve_input(
+    database_url: str, sessions: Sessions
+) -> None:
+    async with api_client(database_url) as client:
+        only_r1 = _first_round()
+        only_r1["previous_schedule"] = only_r1["previous_schedule"][:1]
+        people, _, first, second = await _two_rounds_under_a_policy(client, sessions, only_r1)
+        admin = people["admin"]
+        versions = _ok(await client.get(f"/rounds/{first}/schedules", headers=admin))
+        (published,) = [version["id"] for version in versions["items"]]
+        move = {"request": "R1-a", "instrument": "SKIF-1", "start_shift": 10, "shifts": 10}
+        draft = _ok(await client.post(f"/schedules/{published}/moves", json=move, headers=admin), 201)["id"]
+        before, untouched = await _input_revision(sessions, second), await _input_revision(sessions, first)
+
+        publish = {"expected_revision": versions["revision"]}
+        _ok(await client.post(f"/schedules/{draft}/publish", json=publish, headers=admin))
+
+        assert await _input_revision(sessions, second) > before
+        assert await _input_revision(sessions, first) == untouched
+        history = _ok(await client.get(f"/rounds/{second}/export", headers=admin))["fair_return"]["history"]
+        assert history == [{"round": "2026-II", "target": "india", "shifts_total": 10.0, "shifts": 0.0}]
