@@ -7,11 +7,8 @@ import io
 
 import xlsxwriter
 
-from scheduler.reports.formats import columns, render_csv
+from scheduler.reports.formats import NUMBER_FORMATS, columns, render_csv
 from scheduler.reports.service import UsageAcrossRounds
-
-NUMBER_FORMATS = {"count": "0.##", "number": "#,##0.0", "percent": "0.0%", "factor": "0.00"}
-"""As `render_xlsx` writes each kind of column."""
 
 
 def across_csv(usage: UsageAcrossRounds) -> str:

@@ -12,6 +12,8 @@ import xlsxwriter
 from scheduler.reports.usage import UsageReport, UsageRow
 
 FORMATS = ("table", "csv", "xlsx", "json")
+NUMBER_FORMATS = {"count": "0.##", "number": "#,##0.0", "percent": "0.0%", "factor": "0.00"}
+"""How a spreadsheet shows each kind of column (text columns as they are)."""
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -86,13 +88,7 @@ def render_xlsx(report: UsageReport) -> bytes:
     with xlsxwriter.Workbook(out, {"in_memory": True}) as workbook:
         sheet = workbook.add_worksheet(f"by {report.by}")
         bold = workbook.add_format({"bold": True})
-        formats = {
-            "text": None,
-            "count": workbook.add_format({"num_format": "0.##"}),
-            "number": workbook.add_format({"num_format": "#,##0.0"}),
-            "percent": workbook.add_format({"num_format": "0.0%"}),
-            "factor": workbook.add_format({"num_format": "0.00"}),
-        }
+        formats = {kind: workbook.add_format({"num_format": pattern}) for kind, pattern in NUMBER_FORMATS.items()}
         sheet.write(0, 0, f"Round {report.round}: usage by {report.by} ({report.attribution} attribution)", bold)
         for k, column in enumerate(cols):
             sheet.write(2, k, column.title, bold)
@@ -101,6 +97,6 @@ def render_xlsx(report: UsageReport) -> bytes:
             for k, column in enumerate(cols):
                 value = column.value(row)
                 if value is not None:
-                    sheet.write(r, k, value, formats[column.kind])
+                    sheet.write(r, k, value, formats.get(column.kind))
         sheet.freeze_panes(3, 1)
     return out.getvalue()
