@@ -284,12 +284,19 @@ async def code_is_free(
         raise Conflict(f"a {table.__name__.lower()} with code {code!r} exists already")
 
 
+async def existing_ids_by_code(
+    session: AsyncSession, table: type[Facility | Equipment], codes: Collection[str]
+) -> dict[str, int]:
+    """Code -> id of those of the `codes` that are `table` rows; the others are left out."""
+    rows = await session.execute(select(col(table.code), col(table.id)).where(col(table.code).in_(codes)))
+    return {code: id_ for code, id_ in rows if id_ is not None}
+
+
 async def ids_by_code(
     session: AsyncSession, table: type[Facility | Equipment], codes: Sequence[str], path: str
 ) -> dict[str, int]:
     """Code -> id of the `codes`; InputError naming each one that is no `table` row at `path`[index]."""
-    rows = await session.execute(select(col(table.code), col(table.id)).where(col(table.code).in_(codes)))
-    found = {code: id_ for code, id_ in rows if id_ is not None}
+    found = await existing_ids_by_code(session, table, codes)
     problems = [
         InputProblem(f"{path}[{index}]", f"no {table.__name__.lower()} with code {code!r}")
         for index, code in enumerate(codes)

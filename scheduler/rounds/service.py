@@ -23,7 +23,7 @@ from scheduler import access
 from scheduler.access import Facts, Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.catalogue.schemas import require_end_after_start
-from scheduler.catalogue.service import code_is_free, ids_by_code
+from scheduler.catalogue.service import code_is_free, existing_ids_by_code, ids_by_code
 from scheduler.db.repository import TableService, lock_all, next_position, record, require_version, row_id
 from scheduler.db.tables import (
     AuditEntry,
@@ -173,7 +173,7 @@ class RoundService(TableService[Round]):
         """
         session = self.repository.session
         codes = [facility.id for facility in round_file.facilities]
-        found = await _facility_ids_by_code(session, codes)
+        found = await existing_ids_by_code(session, Facility, codes)
         missing = [code for code in codes if code not in found]
         if missing:
             access.require(actor, Operation.CREATE_FACILITY, Facts(), f"facilities {', '.join(missing)}")
@@ -244,7 +244,7 @@ class RoundService(TableService[Round]):
                 for code in request.equipment:
                     if code in users:
                         users[code].update(facility_of[i] for i in request.instruments if i in facility_of)
-        ids = await _facility_ids_by_code(session, order)
+        ids = await existing_ids_by_code(session, Facility, order)
         for code, facilities in users.items():
             keeper = next((f for f in order if f in facilities), order[0] if order else None)
             if keeper is not None:
@@ -258,7 +258,7 @@ class RoundService(TableService[Round]):
         session = self.repository.session
         await require_round(session, actor, Operation.EXPORT_ROUND, round_id)
         round_file = await export_round(session, round_id)
-        ids = await _facility_ids_by_code(session, [facility.id for facility in round_file.facilities])
+        ids = await existing_ids_by_code(session, Facility, [facility.id for facility in round_file.facilities])
         facility_of = {i.id: ids[f.id] for f in round_file.facilities for i in f.instruments}
         facilities = frozenset(ids.values())
 
@@ -421,12 +421,6 @@ class QuotaService(TableService[Quota]):
 async def round_row(session: AsyncSession, round_id: int) -> Round:
     """The round's row for the other domains of the scheduler (proposals, solves, nightly repairs)."""
     return await RoundService(session=session).row(round_id)
-
-
-async def _facility_ids_by_code(session: AsyncSession, codes: Sequence[str]) -> dict[str, int]:
-    """The ids of the facilities of these codes that exist."""
-    rows = await session.execute(select(col(Facility.code), col(Facility.id)).where(col(Facility.code).in_(codes)))
-    return {code: facility_id for code, facility_id in rows.tuples() if facility_id is not None}
 
 
 async def round_facts(session: AsyncSession, round_id: int) -> Facts:
