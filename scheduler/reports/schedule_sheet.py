@@ -67,12 +67,14 @@ COLUMNS = (
 
 
 def sheet_rows(round_file: RoundFile, schedule: ScheduleFile) -> list[SheetRow]:
-    """The allocations by facility, instrument and start."""
+    """The allocations by facility, instrument and start; those of proposals the round no longer has (withdrawn
+    since) are left out, as every reader of a published schedule leaves them out."""
     facility_of = {i.id: f for f in round_file.facilities for i in f.instruments}
     proposal_of = {proposal.id: proposal for proposal in round_file.proposals}
     rows = [
         SheetRow(allocation, proposal_of[allocation.proposal], facility_of[allocation.instrument])
         for allocation in schedule.allocations
+        if allocation.proposal in proposal_of
     ]
     return sorted(rows, key=lambda row: (row.facility.id, row.allocation.instrument, row.allocation.start))
 

@@ -10,7 +10,10 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
+from scheduler.db.tables import Proposal
 from scheduler.reports.formats import XLSX_MEDIA_TYPE
 from scheduler.reports.usage import GROUPINGS
 from tests.api_helpers import Client, api_client, login
@@ -177,3 +180,17 @@ async def test_the_schedule_as_a_spreadsheet_one_row_per_allocation_in_local_tim
     assert len(cells) == len(PUBLISHED)
     assert by_request["P-001-a"][header.index("start (local)")] == datetime(2027, 2, 4, 12, 0)
     assert by_request["P-003-a"][header.index("pinned")] is True
+
+
+async def test_a_proposal_withdrawn_since_publication_leaves_the_spreadsheet(
+    database_url: str, sessions: Sessions
+) -> None:
+    world = await _world(sessions)
+    async with sessions.begin() as session:
+        await session.execute(update(Proposal).where(col(Proposal.code) == "P-001").values(withdrawn=True))
+    async with api_client(database_url) as client:
+        headers = await login(client, world.coordinator)
+        as_csv = await client.get(f"/schedules/{world.published}/export?format=csv", headers=headers)
+    assert as_csv.status_code == 200, as_csv.text
+    rows = {row["request"] for row in csv.DictReader(io.StringIO(as_csv.text))}
+    assert rows == {allocation.request for allocation in PUBLISHED if not allocation.request.startswith("P-001-")}
