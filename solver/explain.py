@@ -325,6 +325,15 @@ class _Explainer:
         )
         return replace(verdict, reason=TIMED_OUT, detail=detail, search_stopped=True)
 
+    def waits_for_partners(self, verdict: _Verdict, where: Placement, partners: Sequence[int]) -> _Verdict:
+        """It fits alone, but all-or-nothing it goes only with partners that only an improving swap makes room for."""
+        detail = (
+            f"would fit at shift {where.start} on {self.instrument_names([where.instrument])}, but it is linked "
+            f"all-or-nothing with {self.names(partners)}, for which only a swap the search did not make before its "
+            "time limit makes room (solve again with a longer limit)"
+        )
+        return replace(verdict, reason=TIMED_OUT, detail=detail, search_stopped=True)
+
     # One request, its all-or-nothing partners aside
 
     def alone(self, r: int) -> _Verdict:
@@ -500,7 +509,9 @@ class _Explainer:
                 m: f"; it is linked all-or-nothing with {self.names(o for o in members if o != m)}" for m in members
             }
             return {
-                m: self.timed_out(v, v.fits, ()) if v.fits else replace(v, detail=v.detail + linked[m])
+                m: self.waits_for_partners(v, v.fits, [o for o in members if o != m])
+                if v.fits
+                else replace(v, detail=v.detail + linked[m])
                 for m, v in alone.items()
             }
         root = min(stuck, key=lambda m: (alone[m].reason != "window", members.index(m)))

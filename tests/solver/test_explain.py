@@ -281,7 +281,8 @@ def test_a_lower_ranked_block_stays_when_the_swap_would_reach_into_the_reserve()
 FITS = re.compile(
     r"^fits as it is at shift (\d+) on (\S+)((?:, with \S+ at shift \d+ on \S+)*) with every rule holding"
 )
-PARTNER_FITS = re.compile(r", with (\S+) at shift (\d+) on (\S+)")
+PARTNER_FITS = re.compile(r", with (\S+) at shift (\d+) on ([^,\s]+)")
+"""Each partner's place; an instrument name ends before the comma that leads the next partner."""
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -307,7 +308,7 @@ def test_explanations_of_any_valid_schedule_keep_their_own_rules(problem: Proble
                 Placement(request[name], instrument[where], int(start), problem.requests[request[name]].min_shifts)
                 for name, start, where in PARTNER_FITS.findall(fit[3])
             ]
-            assert is_feasible(problem, [*placements, *added]) == []
+            assert is_feasible(problem, [*placements, *added]) == [], entry.detail
         root = re.search(r"; (\S+) got no time because", entry.detail)
         if root:
             assert "got no time because" not in explained[request[root[1]]].detail
