@@ -8,7 +8,7 @@ proposals, chosen from the ranking so that their statuses differ: the two best
 (scheduled), the last eligible one (often waitlisted) and one not feasible.
 
 Then the consortium agrees on fair return (issue 13): a policy owes the CIS
-partner countries 23 % of the time (the first round gave them about 22 %),
+partner countries five points more of the time than the first round gave them,
 both rounds are attached to it, and the next round (the same call eight weeks
 on, 2027-II) is solved once, with the first round's published schedule as its
 history. Its draft's `fair_return` report (`GET /solves/{id}/output`) shows the
@@ -40,13 +40,14 @@ from scheduler.proposals.reviews import assign_reviewer
 from scheduler.proposals.schemas import AssignmentIn
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import Category, FairReturnTarget, RoundFile
+from scheduler.roundfile.fair_return import delivered
 from scheduler.roundfile.scoring import score_round
 from scheduler.rounds.fair_return import FairReturnPolicyCreate, FairReturnPolicyService
 from scheduler.rounds.importer import import_round
 from scheduler.rounds.service import RoundService
 from scheduler.runtime import service_runtime
 from scheduler.schedules.service import publish
-from scheduler.schedules.versions import PUBLISHED
+from scheduler.schedules.versions import PUBLISHED, version_schedule
 from scheduler.settings import Settings
 
 DEMO_ROUND = Path(fixtures.__file__).resolve().parent / "rounds" / "medium.json"
@@ -61,6 +62,9 @@ FAIR_RETURN_POLICY = FairReturnPolicyCreate(
     targets=[FairReturnTarget(id="cis", category=Category(country_group="CIS"), share=0.23)],
     attribution="team",
 )
+"""The consortium's policy; its share is set above what the first round gave (`owing_more_than`)."""
+FAIR_RETURN_MARGIN = 0.05
+"""How much more than the first round gave them the CIS partners are owed, so that the second round pays back."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,9 @@ async def set_up_demo(settings: Settings, *, time_limit: float = DEMO_TIME_LIMIT
             _, version_id = await _solve(sessions, settings, round_id, admin, time_limit)
             async with sessions.begin() as session:
                 await _publish(session, round_id, version_id, admin)
-        second_id, second_solve_id = await _second_round(sessions, settings, round_file, round_id, admin, time_limit)
+        second_id, second_solve_id = await _second_round(
+            sessions, settings, round_file, (round_id, version_id), admin, time_limit
+        )
     return Demo(round_id, round_file.round.id, version_id, proposer_proposals, second_id, second_solve_id)
 
 
@@ -130,7 +136,7 @@ async def _second_round(
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
     first: RoundFile,
-    first_id: int,
+    published: tuple[int, int],
     admin: Claims,
     time_limit: float,
 ) -> tuple[int, int]:
@@ -141,14 +147,24 @@ async def _second_round(
             second_id = await import_round(session, _next_round(first))
             for phase in ("review", "allocation"):
                 await RoundService(session=session).change_phase(admin, second_id, phase)
+            first_id, version_id = published
+            schedule = await version_schedule(session, version_id)
+            (given,) = delivered(first, schedule, FAIR_RETURN_POLICY.targets, FAIR_RETURN_POLICY.attribution)
             policies = FairReturnPolicyService(session=session)
-            policy = await policies.create_item(admin, FAIR_RETURN_POLICY)
+            policy = await policies.create_item(admin, owing_more_than(given.shifts / max(given.shifts_total, 1.0)))
             for round_id in (first_id, second_id):
                 await policies.attach(admin, policy.id, round_id)
         solve_id = await session.scalar(select(col(SolveRun.id)).where(col(SolveRun.round_id) == second_id))
     if solve_id is None:
         solve_id, _ = await _solve(sessions, settings, second_id, admin, time_limit)
     return second_id, solve_id
+
+
+def owing_more_than(given_share: float) -> FairReturnPolicyCreate:
+    """The policy with its target owed `FAIR_RETURN_MARGIN` more than the share the first round gave."""
+    (target,) = FAIR_RETURN_POLICY.targets
+    owed = target.model_copy(update={"share": round(min(1.0, given_share + FAIR_RETURN_MARGIN), 2)})
+    return FAIR_RETURN_POLICY.model_copy(update={"targets": [owed]})
 
 
 def _next_round(first: RoundFile) -> RoundFile:
