@@ -60,6 +60,7 @@ from scheduler.rounds.schemas import (
     RoundPublic,
     RoundUpdate,
 )
+from scheduler.schedules.confidential import withhold_round
 
 _PHASE_ORDER: tuple[str, ...] = PHASES
 _GRID_FIELDS = ("start", "end", "shift_hours")
@@ -262,13 +263,11 @@ class RoundService(TableService[Round]):
         facility_of = {i.id: ids[f.id] for f in round_file.facilities for i in f.instruments}
         facilities = frozenset(ids.values())
 
-        def shown(proposal: FileProposal) -> FileProposal:
+        def confided(proposal: FileProposal) -> bool:
             asks_for = frozenset(facility_of[i] for r in proposal.requests for i in r.instruments if i in facility_of)
-            if access.may(actor, Operation.READ_CONFIDENTIAL, Facts(facilities=facilities, asks_for=asks_for)):
-                return proposal
-            return proposal.model_copy(update={"reviews": [], "priority": None})
+            return access.may(actor, Operation.READ_CONFIDENTIAL, Facts(facilities=facilities, asks_for=asks_for))
 
-        return round_file.model_copy(update={"proposals": [shown(p) for p in round_file.proposals]})
+        return withhold_round(round_file, {p.id for p in round_file.proposals if confided(p)})
 
     async def _replace_lists(
         self,
