@@ -6,7 +6,7 @@ the viewer may not see is a 404 page, as the API answers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import structlog
@@ -16,12 +16,14 @@ from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import Body, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.controllers.accounts import client_of
+from api.controllers.reports import download
 from api.limits import FORM_BODY, body_limit_detail
 from api.params import Id, Session
 from api.web.session import (
@@ -33,7 +35,8 @@ from api.web.session import (
     safe_next,
     session_cookie,
 )
-from api.web.views.exports import ranking_csv, unallocated_csv
+from api.web.views import exports
+from api.web.views.panels import Lists
 from api.web.views.proposer import proposer_page
 from api.web.views.round import compare_page, coordinated_rounds, instruments_page, round_lists, round_page
 from scheduler.accounts import credentials
@@ -42,6 +45,7 @@ from scheduler.accounts.schemas import Claims, Me
 from scheduler.errors import DomainError, Forbidden, NotFound
 from scheduler.fields import MAX_INT
 from scheduler.roundfile.checks import InputError
+from scheduler.roundfile.contract import RoundFile
 from scheduler.schedules.calendar import new_calendar_path
 
 log = structlog.get_logger(__name__)
@@ -174,6 +178,20 @@ def _login_refused(
     )
 
 
+def _list_file(name: str, render: Callable[[RoundFile, Lists], str], summary: str) -> HTTPRouteHandler:
+    """GET `/rounds/{round_id}/{name}.csv`: one of the round page's lists of the version shown, as `render` writes
+    it, saved as `{round}-{name}.csv`. The route takes `name`'s handler name (`ranking_csv`)."""
+
+    async def list_file(
+        self: Controller, round_id: Id, db_session: Session, viewer: Viewer, version: OptionalNumber = None
+    ) -> Response[Any]:
+        round_file, found = await round_lists(db_session, viewer, round_id, version)
+        return download(render(round_file, found), "csv", f"{round_file.round.id}-{name}")
+
+    list_file.__name__ = f"{name}_csv"
+    return get(f"/rounds/{{round_id:int}}/{name}.csv", summary=summary)(list_file)
+
+
 class DashboardPages(_Pages):
     dependencies: Mapping[str, Provide] = {"viewer": Provide(provide_page_viewer)}
 
@@ -208,19 +226,10 @@ class DashboardPages(_Pages):
         page = await instruments_page(db_session, viewer, round_id, version, instrument)
         return Template(template_name="instruments.html", context={"viewer": account, "page": page})
 
-    @get("/rounds/{round_id:int}/ranking.csv", summary="The ranking of the version shown, as CSV")
-    async def ranking_csv(
-        self, round_id: Id, db_session: Session, viewer: Viewer, version: OptionalNumber = None
-    ) -> Response[str]:
-        round_file, found = await round_lists(db_session, viewer, round_id, version)
-        return _csv_file(ranking_csv(round_file, found), f"{round_file.round.id}-ranking.csv")
-
-    @get("/rounds/{round_id:int}/unallocated.csv", summary="The unallocated requests with reasons, as CSV")
-    async def unallocated_csv(
-        self, round_id: Id, db_session: Session, viewer: Viewer, version: OptionalNumber = None
-    ) -> Response[str]:
-        round_file, found = await round_lists(db_session, viewer, round_id, version)
-        return _csv_file(unallocated_csv(round_file, found), f"{round_file.round.id}-unallocated.csv")
+    ranking_csv = _list_file("ranking", exports.ranking_csv, "The ranking of the version shown, as CSV")
+    unallocated_csv = _list_file(
+        "unallocated", exports.unallocated_csv, "The unallocated requests with reasons, as CSV"
+    )
 
     @get("/rounds/{round_id:int}/compare", summary="Two versions of a round, changes highlighted")
     async def compare(
@@ -256,15 +265,6 @@ class RootRedirect(Controller):
     @get("/", summary="The dashboard")
     async def root(self) -> Redirect:
         return Redirect(path="/ui/", status_code=303)
-
-
-def _csv_file(text: str, name: str) -> Response[str]:
-    safe_name = "".join(character if character.isalnum() or character in "-_." else "_" for character in name)
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{safe_name}"'},
-    )
 
 
 async def _account(session: AsyncSession, viewer: Claims) -> Me:

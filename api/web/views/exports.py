@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict
 
 from api.web.views.panels import Lists
 from scheduler.roundfile import contract as c
@@ -42,56 +43,57 @@ UNALLOCATED_COLUMNS = (
 )
 
 
-def _csv(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+def _csv(columns: Sequence[str], rows: Iterable[Mapping[str, object]]) -> str:
+    """`rows` under the header `columns`, each cell taken by its column's name (empty where a row has none)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
-    writer.writerows(["" if value is None else value for value in row] for row in rows)
+    writer = csv.DictWriter(out, columns, restval="", extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows({name: "" if value is None else value for name, value in row.items()} for row in rows)
     return out.getvalue()
 
 
-def ranking_csv(round_file: c.RoundFile, found: Lists) -> str:
+def _proposal_columns(round_file: c.RoundFile) -> Callable[[str], dict[str, object]]:
+    """A proposal's title, PI, PI's country and type by its id: nothing for one the round no longer has."""
     proposals = {proposal.id: proposal for proposal in round_file.proposals}
+
+    def columns(proposal_id: str) -> dict[str, object]:
+        proposal = proposals.get(proposal_id)
+        if proposal is None:
+            return {}
+        return {
+            "title": proposal.title,
+            "pi": proposal.pi.name,
+            "pi_country": proposal.pi.country,
+            "type": proposal.type,
+        }
+
+    return columns
+
+
+def ranking_csv(round_file: c.RoundFile, found: Lists) -> str:
+    about = _proposal_columns(round_file)
     return _csv(
         RANKING_COLUMNS,
         (
-            (
-                row.rank,
-                row.proposal,
-                proposals[row.proposal].title,
-                proposals[row.proposal].pi.name,
-                proposals[row.proposal].pi.country,
-                proposals[row.proposal].type,
-                row.final_grade,
-                row.priority,
-                row.requested_shifts,
-                row.allocated_shifts,
-                row.shortfall,
-                row.excluded_reason,
-                row.excluded_detail,
-            )
+            {**asdict(row.score), **about(row.score.proposal), **asdict(row), "shortfall_shifts": row.shortfall}
             for row in found.ranking
         ),
     )
 
 
 def unallocated_csv(round_file: c.RoundFile, found: Lists) -> str:
-    proposals = {proposal.id: proposal for proposal in round_file.proposals}
+    about = _proposal_columns(round_file)
     return _csv(
         UNALLOCATED_COLUMNS,
         (
-            (
-                row.rank,
-                row.proposal,
-                row.request,
-                proposals[row.proposal].title if row.proposal in proposals else "",
-                proposals[row.proposal].pi.name if row.proposal in proposals else "",
-                row.reason,
-                row.shortfall,
-                " ".join(row.instruments),
-                row.detail,
-                "; ".join(f"{c.request} ({c.priority:g})" for c in row.competitors or []),
-            )
+            {
+                **row.entry.model_dump(),
+                **about(row.entry.proposal),
+                "rank": row.rank,
+                "shortfall_shifts": row.shortfall,
+                "instruments": " ".join(row.instruments),
+                "competitors": "; ".join(f"{c.request} ({c.priority:g})" for c in row.entry.competitors or []),
+            }
             for row in found.unallocated
         ),
     )

@@ -8,7 +8,7 @@ the shares, ranks and reasons are exactly what the API and the engine report.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from api.web.views.palette import quota_category_words, scope_words
 from api.web.views.timeline import CHANGE_KINDS, Payload
 from scheduler.roundfile import contract as c
-from scheduler.roundfile.solving import ranked_with_set_aside
+from scheduler.roundfile.scoring import ProposalScore
 from scheduler.schedules.service import VersionDiff
 
 
@@ -102,14 +102,11 @@ round has requests whose dates 150 allocations cover."""
 
 @dataclass(frozen=True)
 class RankRow:
-    proposal: str
-    rank: int
-    final_grade: float | None
-    priority: float | None
+    """A proposal's score, with the shifts it asked for and those the version gave it."""
+
+    score: ProposalScore
     requested_shifts: int
     allocated_shifts: int
-    excluded_reason: str | None
-    excluded_detail: str | None
 
     @property
     def shortfall(self) -> int:
@@ -118,14 +115,12 @@ class RankRow:
 
 @dataclass(frozen=True)
 class UnallocatedRow:
-    proposal: str
-    request: str
-    reason: str
-    detail: str | None
+    """A request the version left unallocated, with what it asked for and its proposal's rank."""
+
+    entry: c.Unallocated
     shortfall: int
     """The request's shifts: an unallocated request gets none of them."""
     instruments: list[str]
-    competitors: list[c.Competitor] | None
     rank: int | None
 
 
@@ -147,24 +142,23 @@ class Lists:
         return min(self.ran_out.values(), default=None)
 
 
-def lists(round_file: c.RoundFile, schedule: c.ScheduleFile | None, shown: Collection[str]) -> Lists:
-    """Rows of the `shown` proposals only, ranked within the whole round."""
+def lists(
+    round_file: c.RoundFile, ranking: Sequence[ProposalScore], schedule: c.ScheduleFile | None, shown: Collection[str]
+) -> Lists:
+    """Rows of the `shown` proposals only, ranked within the whole round (`ranking`: `ranked_with_set_aside`,
+    kept per round by `scheduler.rounds.kept`)."""
     allocated: dict[str, int] = defaultdict(int)
     for allocation in schedule.allocations if schedule is not None else []:
         allocated[allocation.proposal] += allocation.shifts
     proposals = {proposal.id: proposal for proposal in round_file.proposals}
     requests = {request.id: request for proposal in round_file.proposals for request in proposal.requests}
-    scores = [score for score in ranked_with_set_aside(round_file) if score.proposal in shown]
+    scores = [score for score in ranking if score.proposal in shown]
     rank_of = {score.proposal: score.rank for score in scores}
     unallocated = [
         UnallocatedRow(
-            proposal=entry.proposal,
-            request=entry.request,
-            reason=entry.reason,
-            detail=entry.detail,
+            entry=entry,
             shortfall=requests[entry.request].shifts if entry.request in requests else 0,
             instruments=list(requests[entry.request].instruments) if entry.request in requests else [],
-            competitors=entry.competitors,
             rank=rank_of.get(entry.proposal),
         )
         for entry in (schedule.unallocated if schedule is not None else [])
@@ -172,19 +166,14 @@ def lists(round_file: c.RoundFile, schedule: c.ScheduleFile | None, shown: Colle
     ]
     ran_out: dict[str, int] = {}
     for row in unallocated:
-        if row.reason == "capacity" and row.rank is not None:
+        if row.entry.reason == "capacity" and row.rank is not None:
             for instrument in row.instruments:
                 ran_out[instrument] = min(ran_out.get(instrument, row.rank), row.rank)
     ranking = [
         RankRow(
-            proposal=score.proposal,
-            rank=score.rank,
-            final_grade=score.final_grade,
-            priority=score.priority,
+            score=score,
             requested_shifts=sum(request.shifts for request in proposals[score.proposal].requests),
             allocated_shifts=allocated[score.proposal],
-            excluded_reason=score.excluded_reason,
-            excluded_detail=score.excluded_detail,
         )
         for score in scores
     ]
@@ -205,19 +194,19 @@ def add_lists(payload: Payload, round_file: c.RoundFile, found: Lists) -> Rankin
     payload.extra["ranking"] = {
         "rows": [
             [
-                payload.proposal(row.proposal),
-                row.rank,
-                row.final_grade,
-                row.priority,
+                payload.proposal(row.score.proposal),
+                row.score.rank,
+                row.score.final_grade,
+                row.score.priority,
                 row.requested_shifts,
                 row.allocated_shifts,
-                -1 if row.excluded_reason is None else s(row.excluded_reason),
-                -1 if row.excluded_detail is None else s(row.excluded_detail),
-                payload.category(row.proposal, first_facility),
+                -1 if row.score.excluded_reason is None else s(row.score.excluded_reason),
+                -1 if row.score.excluded_detail is None else s(row.score.excluded_detail),
+                payload.category(row.score.proposal, first_facility),
             ]
             for row in found.ranking
         ],
-        "cutoff": next((row.rank for row in found.ranking if row.excluded_reason is not None), None),
+        "cutoff": next((row.score.rank for row in found.ranking if row.score.excluded_reason is not None), None),
         "ranOut": overall,
         "ranOutPerInstrument": [
             [payload.instrument_index[code], rank]
@@ -227,20 +216,20 @@ def add_lists(payload: Payload, round_file: c.RoundFile, found: Lists) -> Rankin
     }
     payload.extra["unallocated"] = [
         [
-            s(row.request),
-            payload.proposal(row.proposal),
-            s(row.reason),
-            -1 if row.detail is None else s(row.detail),
+            s(row.entry.request),
+            payload.proposal(row.entry.proposal),
+            s(row.entry.reason),
+            -1 if row.entry.detail is None else s(row.entry.detail),
             row.shortfall,
             [payload.instrument_index[code] for code in row.instruments if code in payload.instrument_index],
             None
-            if row.competitors is None
+            if row.entry.competitors is None
             else [
                 [s(competitor.request), round(competitor.priority, 3)]
-                for competitor in row.competitors[:COMPETITORS_SHOWN]
+                for competitor in row.entry.competitors[:COMPETITORS_SHOWN]
             ],
             row.rank,
-            0 if row.competitors is None else len(row.competitors),
+            0 if row.entry.competitors is None else len(row.entry.competitors),
         ]
         for row in found.unallocated
     ]
