@@ -1,11 +1,4 @@
-"""${message}
-
-Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
-"""
-
-from collections.abc import Sequence
+"""${message}"""
 
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes  # noqa: F401  (autogenerate writes SQLModel's str columns as sqlmodel.sql.sqltypes.AutoString)
@@ -13,9 +6,7 @@ from alembic import op
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}
-down_revision: str | Sequence[str] | None = ${repr(down_revision)}
-branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
-depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+down_revision: str | tuple[str, ...] | None = ${repr(down_revision)}
 
 
 def upgrade() -> None:

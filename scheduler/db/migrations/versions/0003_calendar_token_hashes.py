@@ -3,23 +3,19 @@
 Existing tokens are hashed in place, so the addresses calendar apps hold keep working.
 A user without a feed has no hash (NULL) until they make one. Going back cannot
 recover the tokens: every user gets a new one, and the old addresses stop working.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-06 13:40:00
 """
 
 import hashlib
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from alembic import op
 
+from scheduler.db.migrations.shapes import index
+
 revision: str = "0003"
-down_revision: str | Sequence[str] | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: str | None = "0002"
 
 
 def _sha256(token: str) -> str:
@@ -46,7 +42,7 @@ def upgrade() -> None:
         table.alter_column(
             "calendar_token", new_column_name="calendar_token_hash", existing_type=sa.String(64), nullable=True
         )
-    op.create_index(op.f("ix_user_calendar_token_hash"), "user", ["calendar_token_hash"], unique=True)
+    index("user", "calendar_token_hash", unique=True)
 
 
 def downgrade() -> None:

@@ -3,164 +3,110 @@ e-mail) and nothing lost under concurrency (a version per editable row, idempote
 solve read).
 
 Proposal types already stored count as confirmed: they were accepted before confirmation existed.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-06 13:41:51.115020
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
-import sqlmodel.sql.sqltypes
 from alembic import op
 
+from scheduler.db.migrations.shapes import add_columns, drop_columns, flag, integer, json, moment, references, text
+
 revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: str | None = "0003"
 
 
 def upgrade() -> None:
     op.create_table(
         "idempotencykey",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("request", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("status_code", sa.Integer(), nullable=False),
-        sa.Column("body", sa.JSON(), nullable=True),
-        sa.Column("location", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["user.id"],
-        ),
+        integer("id"),
+        integer("user_id"),
+        text("key", 128),
+        text("request", 64),
+        integer("status_code"),
+        json("body", nullable=True),
+        text("location", 512, nullable=True),
+        moment("created_at"),
+        references("user_id", "user"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("user_id", "key"),
     )
-    with op.batch_alter_table("idempotencykey", schema=None) as batch_op:
+    with op.batch_alter_table("idempotencykey") as batch_op:
         batch_op.create_index(batch_op.f("ix_idempotencykey_created_at"), ["created_at"], unique=False)
 
     op.create_table(
         "schedulesignoff",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("schedule_version_id", sa.Integer(), nullable=False),
-        sa.Column("facility_id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["facility_id"],
-            ["facility.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["schedule_version_id"],
-            ["scheduleversion.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["user.id"],
-        ),
+        integer("id"),
+        integer("schedule_version_id"),
+        integer("facility_id"),
+        integer("user_id"),
+        moment("at"),
+        references("facility_id", "facility"),
+        references("schedule_version_id", "scheduleversion"),
+        references("user_id", "user"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("schedule_version_id", "facility_id"),
     )
-    with op.batch_alter_table("schedulesignoff", schema=None) as batch_op:
+    with op.batch_alter_table("schedulesignoff") as batch_op:
         batch_op.create_index(
             batch_op.f("ix_schedulesignoff_schedule_version_id"), ["schedule_version_id"], unique=False
         )
 
-    with op.batch_alter_table("equipment", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
-
-    with op.batch_alter_table("facility", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
-
-    with op.batch_alter_table("instrument", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
-
-    with op.batch_alter_table("proposal", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("pi_email", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True))
-        batch_op.add_column(sa.Column("type_confirmed", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.add_column(sa.Column("inadmissible_reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
-        batch_op.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
+    add_columns("equipment", integer("version", server_default="1"))
+    add_columns("facility", integer("version", server_default="1"))
+    add_columns("instrument", integer("version", server_default="1"))
+    add_columns(
+        "proposal",
+        text("pi_email", 254, nullable=True),
+        flag("type_confirmed", server_default=sa.false()),
+        text("inadmissible_reason", nullable=True),
+        integer("version", server_default="1"),
+    )
     op.execute(sa.text("UPDATE proposal SET type_confirmed = true"))
 
-    with op.batch_alter_table("quota", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
+    add_columns("quota", integer("version", server_default="1"))
 
-    with op.batch_alter_table("review", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("voided_at", sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column("void_reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
-        batch_op.add_column(sa.Column("voided_by", sa.Integer(), nullable=True))
+    with op.batch_alter_table("review") as batch_op:
+        batch_op.add_column(moment("voided_at", nullable=True))
+        batch_op.add_column(text("void_reason", nullable=True))
+        batch_op.add_column(integer("voided_by", nullable=True))
         batch_op.create_foreign_key("fk_review_voided_by_user", "user", ["voided_by"], ["id"])
 
-    with op.batch_alter_table("round", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("input_revision", sa.Integer(), nullable=False, server_default="0"))
-        batch_op.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
+    add_columns("round", integer("input_revision", server_default="0"), integer("version", server_default="1"))
+    add_columns("solverun", integer("input_revision", nullable=True))
+    add_columns("teammember", text("email", 254, nullable=True))
+    add_columns(
+        "user",
+        text("country", 2, nullable=True),
+        text("institution", 200, nullable=True),
+        flag("country_confirmed", server_default=sa.false()),
+    )
 
-    with op.batch_alter_table("solverun", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("input_revision", sa.Integer(), nullable=True))
-
-    with op.batch_alter_table("teammember", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True))
-
-    with op.batch_alter_table("user", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("country", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=True))
-        batch_op.add_column(sa.Column("institution", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
-        batch_op.add_column(sa.Column("country_confirmed", sa.Boolean(), nullable=False, server_default=sa.false()))
-
-    with op.batch_alter_table("window", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="1"))
+    add_columns("window", integer("version", server_default="1"))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("window", schema=None) as batch_op:
-        batch_op.drop_column("version")
+    drop_columns("window", "version")
+    drop_columns("user", "country_confirmed", "institution", "country")
+    drop_columns("teammember", "email")
+    drop_columns("solverun", "input_revision")
+    drop_columns("round", "version", "input_revision")
 
-    with op.batch_alter_table("user", schema=None) as batch_op:
-        batch_op.drop_column("country_confirmed")
-        batch_op.drop_column("institution")
-        batch_op.drop_column("country")
-
-    with op.batch_alter_table("teammember", schema=None) as batch_op:
-        batch_op.drop_column("email")
-
-    with op.batch_alter_table("solverun", schema=None) as batch_op:
-        batch_op.drop_column("input_revision")
-
-    with op.batch_alter_table("round", schema=None) as batch_op:
-        batch_op.drop_column("version")
-        batch_op.drop_column("input_revision")
-
-    with op.batch_alter_table("review", schema=None) as batch_op:
+    with op.batch_alter_table("review") as batch_op:
         batch_op.drop_constraint("fk_review_voided_by_user", type_="foreignkey")
         batch_op.drop_column("voided_by")
         batch_op.drop_column("void_reason")
         batch_op.drop_column("voided_at")
 
-    with op.batch_alter_table("quota", schema=None) as batch_op:
-        batch_op.drop_column("version")
+    drop_columns("quota", "version")
+    drop_columns("proposal", "version", "inadmissible_reason", "type_confirmed", "pi_email")
+    drop_columns("instrument", "version")
+    drop_columns("facility", "version")
+    drop_columns("equipment", "version")
 
-    with op.batch_alter_table("proposal", schema=None) as batch_op:
-        batch_op.drop_column("version")
-        batch_op.drop_column("inadmissible_reason")
-        batch_op.drop_column("type_confirmed")
-        batch_op.drop_column("pi_email")
-
-    with op.batch_alter_table("instrument", schema=None) as batch_op:
-        batch_op.drop_column("version")
-
-    with op.batch_alter_table("facility", schema=None) as batch_op:
-        batch_op.drop_column("version")
-
-    with op.batch_alter_table("equipment", schema=None) as batch_op:
-        batch_op.drop_column("version")
-
-    with op.batch_alter_table("schedulesignoff", schema=None) as batch_op:
+    with op.batch_alter_table("schedulesignoff") as batch_op:
         batch_op.drop_index(batch_op.f("ix_schedulesignoff_schedule_version_id"))
 
     op.drop_table("schedulesignoff")
-    with op.batch_alter_table("idempotencykey", schema=None) as batch_op:
+    with op.batch_alter_table("idempotencykey") as batch_op:
         batch_op.drop_index(batch_op.f("ix_idempotencykey_created_at"))
 
     op.drop_table("idempotencykey")
