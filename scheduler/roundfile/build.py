@@ -195,13 +195,21 @@ def _counting(
         if in_scope(rule.scope, facility_of[instrument_id].id, instrument_id)
     )
     weights: dict[str, dict[tuple[int, int], Fraction]] = {}
+    by_proposal_and_country: dict[tuple[int, str], dict[str, Fraction]] = {}
+    """A proposal's (by identity: a broken file may repeat an id) fractions at facilities of one country, worked
+    out once for all its requests and instruments."""
     for r, (proposal, request) in enumerate(request_owner):
         for instrument_id in request.instruments:
             i = instrument_index[instrument_id]
             if i not in scope:
                 continue
             country = facility_of[instrument_id].country
-            fractions = attributed_fractions(proposal, rule.category, country, round_file.country_groups, attribution)
+            fractions = by_proposal_and_country.get((id(proposal), country))
+            if fractions is None:
+                fractions = attributed_fractions(
+                    proposal, rule.category, country, round_file.country_groups, attribution
+                )
+                by_proposal_and_country[id(proposal), country] = fractions
             for key, fraction in fractions.items():
                 weights.setdefault(key, {})[(r, i)] = fraction
     return _Counting(scope, weights)

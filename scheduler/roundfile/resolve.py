@@ -119,10 +119,12 @@ def resolve_round(
     frozen_days: float = DEFAULT_FROZEN_DAYS,
     settings: Settings = Settings(),
     on_progress: ProgressCallback | None = None,
+    started: float | None = None,
 ) -> tuple[RepairInput, Prepared, ScheduleFile]:
-    """The repaired schedule, with its changes against `previous` and the disrupted slots in its notes."""
+    """The repaired schedule, with its changes against `previous` and the disrupted slots in its notes;
+    the time limit counts from `started` (`solve_round`)."""
     repair = repair_input(round_file, previous, now, frozen_days)
-    prepared, schedule = solve_round(repair.round_file, settings, on_progress)
+    prepared, schedule = solve_round(repair.round_file, settings, on_progress, started=started)
     notes = [
         *schedule.notes,
         *(f"{request}: its slot inside the frozen horizon broke a rule and was freed" for request in repair.disrupted),

@@ -7,7 +7,9 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import structlog
 
 from scheduler.roundfile.build import Exclusion, Prepared, prepare
 from scheduler.roundfile.checks import InputProblem, check_round
@@ -17,10 +19,56 @@ from scheduler.roundfile.scoring import ProposalScore, ScoringError, score_round
 from solver.problem import Settings
 from solver.search import ProgressCallback, solve
 
-SCHEDULE_SECONDS_PER_REQUEST = 0.0006
-"""Time kept back for turning the solution into a schedule file, so the limit holds for the whole solve."""
+AFTER_SEARCH_CPU_PER_REQUEST = 0.0001
+"""CPU seconds per request of the stages after the search: the schedule file built, written and summarised
+(facility round, 4,145 requests: 0.25 s; BENCHMARKS.md). Kept back from the search's time, times `slowdown`."""
+SLOWEST = 20.0
+"""The most wall seconds per CPU second believed (a machine that slow is better not trusted further)."""
+MEASURABLE_CPU = 0.02
+"""Below this much CPU a stage is too short to tell how slowly the machine runs it."""
+
+log = structlog.get_logger(__name__)
 _PROPOSAL_PATH = re.compile(r"^\$\.proposals\[(\d+)\]")
 _ALLOCATION_PATH = re.compile(r"^\$\.previous_schedule\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class Lap:
+    """How long a stage took."""
+
+    wall: float
+    cpu: float
+    """This thread's CPU seconds."""
+
+    @property
+    def slowdown(self) -> float:
+        """Wall seconds per CPU second: how much longer than its CPU time a stage takes on the machine as
+        loaded now; 1 for a stage too short to tell."""
+        if self.cpu < MEASURABLE_CPU:
+            return 1.0
+        return min(SLOWEST, max(1.0, self.wall / self.cpu))
+
+    def logged(self, stage: str) -> dict[str, float]:
+        return {f"{stage}_s": round(self.wall, 3), f"{stage}_cpu": round(self.cpu, 3)}
+
+
+@dataclass
+class Stopwatch:
+    """Wall and CPU time of this thread since the last lap."""
+
+    wall: float = field(default_factory=time.monotonic)
+    cpu: float = field(default_factory=time.thread_time)
+
+    def lap(self) -> Lap:
+        wall, cpu = time.monotonic(), time.thread_time()
+        lap = Lap(wall - self.wall, cpu - self.cpu)
+        self.wall, self.cpu = wall, cpu
+        return lap
+
+
+def kept_back(requests: int, slowdown: float) -> float:
+    """Seconds of the time limit kept from the search for the stages after it, at the machine's `slowdown`."""
+    return AFTER_SEARCH_CPU_PER_REQUEST * requests * slowdown
 
 
 @dataclass(frozen=True)
@@ -52,9 +100,10 @@ def set_aside(round_file: RoundFile) -> SetAside:
     return SetAside(kept, {proposal_id: "; ".join(messages) for proposal_id, messages in reasons.items()})
 
 
-def ranked_with_set_aside(round_file: RoundFile) -> list[ProposalScore]:
-    """The ranking of `round_file`: its valid proposals scored, then those set aside, each with its reason."""
-    aside = set_aside(round_file)
+def ranked_with_set_aside(round_file: RoundFile, aside: SetAside | None = None) -> list[ProposalScore]:
+    """The ranking of `round_file`: its valid proposals scored, then those set aside (`aside`, when already
+    worked out), each with its reason."""
+    aside = set_aside(round_file) if aside is None else aside
     scores = score_round(aside.round_file)
     return scores + [
         ProposalScore(
@@ -141,17 +190,30 @@ def solve_round(
 ) -> tuple[Prepared, ScheduleFile]:
     """Scores the proposals that lack a priority, then allocates the round by `started`
     (`time.monotonic()`, by default now) plus the time limit: checking, scoring and
-    preparing the round count against the limit, and the schedule file is kept back time for.
+    preparing the round count against the limit, and the search ends early enough for the
+    stages after it (`kept_back`, at the slowdown measured while preparing).
 
     Proposals that break the file's rules are set aside (`set_aside`): their requests are
     unallocated as `not_feasible`, the detail saying why.
     """
     started = time.monotonic() if started is None else started
+    stopwatch = Stopwatch()
     aside = set_aside(round_file)
-    scores = ranked_with_set_aside(round_file)
+    scores = ranked_with_set_aside(round_file, aside)
     excluded = exclusions(scores)
     without_their_allocations = round_file.model_copy(update={"previous_schedule": aside.round_file.previous_schedule})
     prepared = prepare(without_their_allocations, priorities(scores), excluded)
-    writing = SCHEDULE_SECONDS_PER_REQUEST * len(prepared.problem.requests)
-    solution = solve(prepared.problem, settings, on_progress, stop, started - writing)
-    return prepared, schedule_file(prepared, solution)
+    preparing = stopwatch.lap()
+    keeping = kept_back(len(prepared.problem.requests), preparing.slowdown)
+    solution = solve(prepared.problem, settings, on_progress, stop, started - keeping)
+    searching = stopwatch.lap()
+    schedule = schedule_file(prepared, solution)
+    log.debug(
+        "solve stages",
+        **preparing.logged("preparing"),
+        slowdown=round(preparing.slowdown, 2),
+        kept_back_s=round(keeping, 3),
+        **searching.logged("search"),
+        **stopwatch.lap().logged("schedule_file"),
+    )
+    return prepared, schedule
