@@ -1,4 +1,4 @@
-"""Schedule versions (list, read, publish, diff, pin, move, export), proposer views and the calendar feed."""
+"""Schedule versions (list, read, publish, diff, pin, move, swap, export), proposer views and the calendar feed."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ from scheduler.schedules.calendar import ProposalStatus
 from scheduler.schedules.service import (
     AllocationPublic,
     Move,
+    MoveCheck,
     MoveRejectedError,
+    Moves,
     Published,
     PublishRequest,
     RevisionConflictError,
@@ -197,18 +199,46 @@ class ScheduleController(SignedIn):
         summary="Move one request by hand: a new draft if the schedule then keeps every rule",
         description="The version itself is never changed. The would-be schedule is checked against every rule "
         "of the round file format; if any breaks, the answer is 422 listing each (`rule`, `path`, `message`) "
-        "and nothing is saved.",
+        "and nothing is saved. The one-move case of POST /schedules/{id}/edits: a problem of the move itself is "
+        "at `$.moves[0]`.",
         guards=[permits(Operation.CHANGE_SCHEDULE)],
         response_headers=[LOCATION],
     )
     async def move(
         self, version_id: Id, data: JSONBody[Move], db_session: Session, current_user: CurrentUser
     ) -> Response[VersionDetail]:
-        await schedules.require_manager(
-            db_session, current_user, version_id, requests=[data.request], instruments=[data.instrument]
-        )
-        draft = await schedules.move(db_session, version_id, data, user_id=current_user.user_id)
-        return Response(draft, status_code=HTTP_201_CREATED, headers={"Location": f"/schedules/{draft.id}"})
+        return await _moved(db_session, current_user, version_id, Moves(moves=[data]))
+
+    @post(
+        "/schedules/{version_id:int}/edits",
+        summary="Move several requests by hand as one change (a swap is two moves): one new draft if the schedule "
+        "then keeps every rule",
+        description="The moves are judged together on the would-be schedule, so a pair that only works as a pair "
+        "(two blocks exchanging places, each overlapping the other alone) is kept. If any rule breaks, the answer is "
+        "422 listing each (`rule`, `path`, `message`) and nothing is saved: all or nothing. Each request is moved at "
+        "most once per change. The version itself is never changed (a new draft is made from it as it is), so no "
+        "revision is sent; `POST /schedules/{id}/publish` checks the round's revision.",
+        guards=[permits(Operation.CHANGE_SCHEDULE)],
+        response_headers=[LOCATION],
+    )
+    async def edit(
+        self, version_id: Id, data: JSONBody[Moves], db_session: Session, current_user: CurrentUser
+    ) -> Response[VersionDetail]:
+        return await _moved(db_session, current_user, version_id, data)
+
+    @post(
+        "/schedules/{version_id:int}/edits/check",
+        status_code=200,
+        summary="Judge moves without saving them: whether the schedule would keep every rule, and which it breaks",
+        description="The same check as POST /schedules/{id}/edits (and /moves) makes, answered as a verdict; no draft "
+        "is made. The round page asks it while a block is dragged.",
+        guards=[permits(Operation.CHANGE_SCHEDULE)],
+    )
+    async def check_edit(
+        self, version_id: Id, data: JSONBody[Moves], db_session: Session, current_user: CurrentUser
+    ) -> MoveCheck:
+        await _require_mover(db_session, current_user, version_id, data)
+        return await schedules.check_moves(db_session, version_id, data)
 
     @get(
         "/schedules/{version_id:int}/export",
@@ -299,3 +329,19 @@ async def _set_pinned(
 ) -> AllocationPublic:
     await schedules.require_manager(db_session, actor, version_id, requests=[request_code])
     return await schedules.set_pinned(db_session, version_id, request_code, pinned, user_id=actor.user_id)
+
+
+async def _require_mover(db_session: Session, actor: Claims, version_id: int, changes: Moves) -> None:
+    await schedules.require_manager(
+        db_session,
+        actor,
+        version_id,
+        requests=[change.request for change in changes.moves],
+        instruments=[change.instrument for change in changes.moves],
+    )
+
+
+async def _moved(db_session: Session, actor: Claims, version_id: int, changes: Moves) -> Response[VersionDetail]:
+    await _require_mover(db_session, actor, version_id, changes)
+    draft = await schedules.move(db_session, version_id, changes, user_id=actor.user_id)
+    return Response(draft, status_code=HTTP_201_CREATED, headers={"Location": f"/schedules/{draft.id}"})

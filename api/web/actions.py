@@ -1,8 +1,8 @@
 """What the round page's script does: start, watch and cancel solves, publish a version, sign off a draft,
-move a request by hand and pin or unpin an allocation.
+move or swap requests by hand (judged live while dragging) and pin or unpin an allocation.
 
 These are the API's own endpoints (POST /rounds/{id}/solves, GET and DELETE
-/solves/{id}, POST /schedules/{id}/publish, /sign-off and /moves, GET /schedules/{from}/diff/{to} and
+/solves/{id}, POST /schedules/{id}/publish, /sign-off, /edits and /edits/check, GET /schedules/{from}/diff/{to} and
 /schedules/{id}/export (the version's allocations as a file),
 POST and DELETE /schedules/{id}/allocations/{request}/pin), mounted again under /ui and signed
 in by the dashboard's cookie instead of a bearer token: one handler, one access
@@ -32,7 +32,8 @@ class DashboardActions(Controller):
     cancel_solve = SolveController.cancel
     publish = ScheduleController.publish
     sign_off = ScheduleController.sign_off
-    move = ScheduleController.move
+    edit = ScheduleController.edit
+    check_edit = ScheduleController.check_edit
     pin = ScheduleController.pin
     unpin = ScheduleController.unpin
     diff = ScheduleController.diff

@@ -11,9 +11,11 @@ Rules kept here, so that every caller gets them:
   `previous_schedule` of the round's next solve.
 - A draft is published only if it keeps every rule of the round as it is now: a
   window, quota or withdrawal since it was made may have broken one (StaleDraftError).
-- A manual move never edits a version: it is checked against every rule of the
-  round file format on the would-be schedule and, if it keeps them all, saved as
-  a new draft (source "edit") that copies the other allocations.
+- A manual move never edits a version: its moves (one, or several together such as the
+  two halves of a swap) are checked against every rule of the round file format on the
+  would-be schedule as a whole and, if it keeps them all, saved as one new draft
+  (source "edit") that copies the other allocations; else nothing is saved. The same
+  check answers without saving (`check_moves`), for the page to judge a drag live.
 - Versions, diffs and exports are for the round's coordinators and admins
   (`require_round_reader`, `require_readers`); a draft is unknown to anyone else. An export
   carries priorities and reasons only of the proposals the reader may read in confidence
@@ -27,13 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -172,6 +175,40 @@ class Move(Input):
     instrument: str = Field(min_length=1, max_length=64)
     start_shift: int = Field(ge=0, le=MAX_INT)
     shifts: int = Field(ge=1, le=MAX_INT)
+
+
+MAX_MOVES = 100
+"""The most requests one hand edit places anew: a swap is two, a reshuffled week a few dozen."""
+
+
+class Moves(Input):
+    """Requests placed anew together: judged on the would-be schedule as a whole and saved as one draft or not at
+    all, since each move alone may break a rule that all of them keep (the two halves of a swap overlap alone)."""
+
+    moves: list[Move] = Field(min_length=1, max_length=MAX_MOVES)
+
+    @field_validator("moves")
+    @classmethod
+    def _each_request_once(cls, moves: list[Move]) -> list[Move]:
+        repeated = sorted(code for code, count in Counter(move.request for move in moves).items() if count > 1)
+        if repeated:
+            raise ValueError(f"each request is moved at most once per change: {', '.join(repeated)} more than once")
+        return moves
+
+
+class BrokenRule(BaseModel):
+    rule: int = Field(description="The hard rule's number in the round file format (docs/round-format.md).")
+    path: str = Field(description="Where: `$.moves[i]` for a move itself, `$.allocations[i]` in the would-be schedule.")
+    message: str
+
+
+class MoveCheck(BaseModel):
+    """What the moves would do if saved: nothing is saved by a check."""
+
+    keeps_every_rule: bool
+    errors: list[BrokenRule] = Field(
+        description="Every rule the would-be schedule breaks, as a refused move names them."
+    )
 
 
 class ScheduleVersionService(TableService[ScheduleVersion]):
@@ -402,92 +439,139 @@ async def set_pinned(
     return changed
 
 
-async def move(session: AsyncSession, version_id: int, change: Move, *, user_id: int | None) -> VersionDetail:
-    """A new draft with one request placed anew, if the whole schedule then keeps every rule of the round.
+async def check_moves(session: AsyncSession, version_id: int, changes: Moves) -> MoveCheck:
+    """`move` without saving: the rules the moves would break, which the page shows while a block is dragged."""
+    violations = (await _judged(session, await _version(session, version_id), changes)).violations
+    return MoveCheck(keeps_every_rule=not violations, errors=[BrokenRule(**asdict(v)) for v in violations])
+
+
+async def move(session: AsyncSession, version_id: int, changes: Moves, *, user_id: int | None) -> VersionDetail:
+    """A new draft with the requests of `changes` placed anew, if the whole schedule then keeps every rule of the
+    round (MoveRejectedError lists those it breaks, and nothing is saved). One move is the one-item case.
 
     The round is taken as it is now (`export_round`): its windows, quotas, links and
     the pins of the published version all apply. Allocations of proposals withdrawn
     since the base version was made are not carried into the new draft.
     """
     base = await _version(session, version_id)
+    judged = await _judged(session, base, changes)
+    if judged.violations:
+        raise MoveRejectedError(judged.violations)
+    return await _save_edit(session, base, changes, judged, user_id)
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """A hand edit's would-be schedule: the base's allocations it carries over unchanged (pins included), its
+    objective and the rules it breaks."""
+
+    carried: list[AllocationEntry]
+    objective: float
+    violations: list[Violation]
+
+
+async def _judged(session: AsyncSession, base: ScheduleVersion, changes: Moves) -> _Judged:
+    """Each move on its own (a request of the round, on the grid, not pinned), then the schedule with all of them."""
+    assert base.id is not None
     round_file = await export_round(session, base.round_id)
     owners = {request.id: proposal.id for proposal in round_file.proposals for request in proposal.requests}
     grid = Grid(round_file.round)
-    if change.request not in owners:
-        raise MoveRejectedError([Violation(1, "$.request", f"request {change.request} is not in the round")])
-    if change.start_shift + change.shifts > grid.count:
-        message = f"shifts [{change.start_shift}, {change.start_shift + change.shifts}) leave the grid of {grid.count}"
-        raise MoveRejectedError([Violation(2, "$.start_shift", message)])
-    placed = (await version_schedule(session, version_id, request=change.request)).allocations
-    if any(allocation.pinned for allocation in placed):
-        message = f"request {change.request} is pinned in version {base.number}; unpin it first"
-        raise MoveRejectedError([Violation(8, "$.request", message)])
+    stored = (await version_schedule(session, base.id)).allocations
+    pinned = {allocation.request for allocation in stored if allocation.pinned}
+    moving = {change.request for change in changes.moves}
+    kept = owners.keys() - moving
+    carried = [allocation for allocation in stored if allocation.request in kept]
+    misplaced = [
+        Violation(rule, f"$.moves[{index}].{field}", message)
+        for index, change in enumerate(changes.moves)
+        for rule, field, message in _misplaced(change, owners, grid.count, pinned, base.number)
+    ]
+    if misplaced:
+        return _Judged(carried, 0.0, misplaced)
+    moved = [
+        AllocationEntry(
+            proposal=owners[change.request],
+            request=change.request,
+            instrument=change.instrument,
+            start_shift=change.start_shift,
+            shifts=change.shifts,
+            start=grid.time(change.start_shift),
+            end=grid.time(change.start_shift + change.shifts),
+            priority=0.0,
+        )
+        for change in changes.moves
+    ]
+    schedule = await export_schedule(session, base.id)
+    objective, violations = await asyncio.to_thread(_would_break, round_file, schedule, kept, moved)
+    return _Judged(carried, objective, violations)
 
+
+def _misplaced(
+    change: Move, owners: dict[str, str], shifts: int, pinned: set[str], number: int
+) -> list[tuple[int, str, str]]:
+    """What is wrong with one move whatever the others do: (rule, field, message) each."""
+    if change.request not in owners:
+        return [(1, "request", f"request {change.request} is not in the round")]
+    problems = []
+    if change.start_shift + change.shifts > shifts:
+        end = change.start_shift + change.shifts
+        problems.append((2, "start_shift", f"shifts [{change.start_shift}, {end}) leave the grid of {shifts}"))
+    if change.request in pinned:
+        problems.append((8, "request", f"request {change.request} is pinned in version {number}; unpin it first"))
+    return problems
+
+
+def _would_break(
+    round_file: RoundFile, schedule: ScheduleFile, kept: Collection[str], moved: list[AllocationEntry]
+) -> tuple[float, list[Violation]]:
+    """CPU-bound: the schedule with the `kept` requests' allocations and the `moved` ones, at the scoring's
+    priorities: its objective and every hard rule it breaks."""
     scores = score_round(round_file)
     priority_of = priorities(scores)
-    schedule = await export_schedule(session, version_id)
-    kept = [a for a in schedule.allocations if a.request in owners and a.request != change.request]
-    moved = AllocationEntry(
-        proposal=owners[change.request],
-        request=change.request,
-        instrument=change.instrument,
-        start_shift=change.start_shift,
-        shifts=change.shifts,
-        start=grid.time(change.start_shift),
-        end=grid.time(change.start_shift + change.shifts),
-        priority=0.0,
-    )
     allocations = [
         allocation.model_copy(update={"priority": priority_of.get(allocation.proposal, allocation.priority)})
-        for allocation in [*kept, moved]
+        for allocation in [*(a for a in schedule.allocations if a.request in kept), *moved]
     ]
     would_be = schedule.model_copy(
         update={
             "allocations": allocations,
-            "unallocated": [u for u in schedule.unallocated if u.request in owners and u.request != change.request],
+            "unallocated": [u for u in schedule.unallocated if u.request in kept],
             "objective": math.fsum(a.priority * a.shifts for a in allocations),
         }
     )
-    violations = validate_schedule(round_file, would_be, priority_of, exclusions(scores).keys())
-    if violations:
-        raise MoveRejectedError(violations)
-    return await _save_edit(session, base, change, {a.request for a in kept}, would_be.objective, user_id)
+    return would_be.objective, validate_schedule(round_file, would_be, priority_of, exclusions(scores).keys())
 
 
 async def _save_edit(
-    session: AsyncSession,
-    base: ScheduleVersion,
-    change: Move,
-    kept: set[str],
-    objective: float,
-    user_id: int | None,
+    session: AsyncSession, base: ScheduleVersion, changes: Moves, judged: _Judged, user_id: int | None
 ) -> VersionDetail:
-    """The base version's allocations of the `kept` requests, pins included, and the moved one, as a new draft."""
-    assert base.id is not None
-    copied = [a for a in (await version_schedule(session, base.id)).allocations if a.request in kept]
-    end = change.start_shift + change.shifts
+    """The carried-over allocations, pins included, and the moved ones, as a new draft."""
+    moved = [_Moved(change.request, change.instrument, change.start_shift, change.shifts) for change in changes.moves]
+    where = ", ".join(
+        f"{change.request} moved to {change.instrument} [{change.start_shift}, {change.start_shift + change.shifts})"
+        for change in changes.moves
+    )
     try:
         draft_id = await save_version(
             session,
             base.round_id,
-            [*copied, _Moved(change.request, change.instrument, change.start_shift, change.shifts)],
+            [*judged.carried, *moved],
             source="edit",
-            objective=objective,
+            objective=judged.objective,
             bound=base.bound,
-            note=f"version {base.number} with {change.request} moved to {change.instrument} "
-            f"[{change.start_shift}, {end})",
+            note=f"version {base.number} with {where}",
             created_by=user_id,
         )
     except IntegrityError as error:
         raise Conflict("another version of the round was saved at the same time; try again") from error
-    record(session, user_id, "schedule.move", "schedule", draft_id, {"from_version": base.id, **change.model_dump()})
+    record(session, user_id, "schedule.move", "schedule", draft_id, {"from_version": base.id, **changes.model_dump()})
     await session.flush()
     return await get_version(session, draft_id)
 
 
 @dataclass(frozen=True)
 class _Moved:
-    """The moved request's new allocation, never pinned: a coordinator pins it on the draft if they want."""
+    """A moved request's new allocation, never pinned: a coordinator pins it on the draft if they want."""
 
     request: str
     instrument: str

@@ -28,7 +28,7 @@ from scheduler.rounds.importer import import_round
 from scheduler.schedules import calendar
 from scheduler.schedules import service as schedules
 from scheduler.schedules.confidential import PUBLIC_DETAIL
-from scheduler.schedules.service import Move, MoveRejectedError, RevisionConflictError
+from scheduler.schedules.service import Move, MoveRejectedError, Moves, RevisionConflictError
 from scheduler.schedules.versions import save_version
 from solver.explain import TIMED_OUT
 
@@ -221,7 +221,7 @@ async def test_a_move_that_breaks_a_rule_is_rejected_and_saves_nothing(
 
     with pytest.raises(MoveRejectedError) as rejected:
         async with sessions.begin() as session:
-            await schedules.move(session, published, move, user_id=None)
+            await schedules.move(session, published, Moves(moves=[move]), user_id=None)
 
     assert any(v.rule == rule and words in v.message for v in rejected.value.violations), rejected.value.violations
     assert await _statuses(sessions, round_id) == {"v1": "published"}
@@ -236,7 +236,10 @@ async def test_a_valid_move_saves_a_new_draft_and_leaves_its_base_alone(sessions
 
     async with sessions.begin() as session:
         edited = await schedules.move(
-            session, base, Move(request="P-001-a", instrument="SKIF-1-1", start_shift=24, shifts=8), user_id=None
+            session,
+            base,
+            Moves(moves=[Move(request="P-001-a", instrument="SKIF-1-1", start_shift=24, shifts=8)]),
+            user_id=None,
         )
 
     assert (edited.status, edited.source, edited.number) == ("draft", "edit", 3)
@@ -257,7 +260,10 @@ async def test_a_move_leaves_out_proposals_withdrawn_since(sessions: Sessions) -
 
     async with sessions.begin() as session:
         edited = await schedules.move(
-            session, published, Move(request="P-001-a", instrument="SKIF-1-1", start_shift=24, shifts=9), user_id=None
+            session,
+            published,
+            Moves(moves=[Move(request="P-001-a", instrument="SKIF-1-1", start_shift=24, shifts=9)]),
+            user_id=None,
         )
 
     assert {a.request for a in edited.allocations} == {"P-001-a", "P-002-a", "P-003-a", "P-003-b", "P-006-a"}
@@ -272,9 +278,72 @@ async def test_a_pinned_allocation_does_not_move(sessions: Sessions) -> None:
     with pytest.raises(MoveRejectedError) as rejected:
         async with sessions.begin() as session:
             await schedules.move(
-                session, draft, Move(request="P-001-a", instrument="SKIF-1-1", start_shift=24, shifts=9), user_id=None
+                session,
+                draft,
+                Moves(moves=[Move(request="P-001-a", instrument="SKIF-1-1", start_shift=24, shifts=9)]),
+                user_id=None,
             )
     assert [v.rule for v in rejected.value.violations] == [8]
+
+
+BEFORE_SWAP = [
+    ("P-001-a", "SKIF-1-1", 9, 9),
+    ("P-004-a", "SKIF-1-4", 9, 6),
+    ("P-003-a", "SKIF-1-4", 15, 3),
+    ("P-002-a", "SKIF-1-4", 18, 6),
+    ("P-006-a", "PIK-SANS", 0, 12),
+    ("P-003-b", "PIK-SANS", 21, 9),
+]
+"""A schedule that keeps every rule, with P-004-a and P-003-a back to back on SKIF-1-4."""
+SWAP = Moves(
+    moves=[
+        Move(request="P-003-a", instrument="SKIF-1-4", start_shift=9, shifts=3),
+        Move(request="P-004-a", instrument="SKIF-1-4", start_shift=12, shifts=6),
+    ]
+)
+"""P-004-a and P-003-a exchange their order: each move alone overlaps the other block (rule 3)."""
+
+
+async def test_a_swap_keeps_every_rule_only_as_a_pair_and_makes_one_draft(sessions: Sessions) -> None:
+    round_id = await _import(sessions)
+    base = await _draft(sessions, round_id, BEFORE_SWAP)
+
+    async with sessions() as session:
+        alone = [await schedules.check_moves(session, base, Moves(moves=[half])) for half in SWAP.moves]
+        together = await schedules.check_moves(session, base, SWAP)
+    assert [[error.rule for error in check.errors] for check in alone] == [[3], [3]]
+    assert not any(check.keeps_every_rule for check in alone)
+    assert (together.keeps_every_rule, together.errors) == (True, [])
+    assert await _statuses(sessions, round_id) == {"v1": "published", "v2": "draft"}, "a check saves nothing"
+
+    async with sessions.begin() as session:
+        swapped = await schedules.move(session, base, SWAP, user_id=None)
+    assert _placements(swapped) == set(BEFORE_SWAP) - {
+        ("P-004-a", "SKIF-1-4", 9, 6),
+        ("P-003-a", "SKIF-1-4", 15, 3),
+    } | {
+        ("P-003-a", "SKIF-1-4", 9, 3),
+        ("P-004-a", "SKIF-1-4", 12, 6),
+    }
+    assert await _statuses(sessions, round_id) == {"v1": "published", "v2": "draft", "v3": "draft"}
+
+
+async def test_moves_that_break_a_rule_together_save_nothing_and_name_each_move(sessions: Sessions) -> None:
+    round_id = await _import(sessions)
+    published = await _published_id(sessions, round_id)
+    off_the_grid = Move(request="P-002-a", instrument="SKIF-1-4", start_shift=40, shifts=6)
+
+    with pytest.raises(MoveRejectedError) as rejected:
+        async with sessions.begin() as session:
+            await schedules.move(session, published, Moves(moves=[SWAP.moves[0], off_the_grid]), user_id=None)
+
+    assert [(v.rule, v.path) for v in rejected.value.violations] == [(2, "$.moves[1].start_shift")]
+    assert await _statuses(sessions, round_id) == {"v1": "published"}
+
+
+def test_a_change_moves_each_request_once() -> None:
+    with pytest.raises(ValueError, match="P-003-a more than once"):
+        Moves(moves=[SWAP.moves[0], SWAP.moves[0]])
 
 
 async def _user(sessions: Sessions, email: str) -> tuple[int, str]:

@@ -506,17 +506,17 @@ async def test_each_instruments_schedule_for_beamline_staff(database_url: str, s
 
 async def test_moves_and_pins_from_the_page_go_through_the_apis_rules(database_url: str, sessions: Sessions) -> None:
     world = await _world(sessions)
-    moves = f"/ui/schedules/{world.published}/moves"
+    moves = f"/ui/schedules/{world.published}/edits"
     async with api_client(database_url) as client:
         await sign_in(client, world.coordinator)
         headers = await from_the_page(client)
         onto_p004 = {"request": "P-001-a", "instrument": "SKIF-1-4", "start_shift": 0, "shifts": 9}
-        overlapping = await client.post(moves, json=onto_p004, headers=headers)
+        overlapping = await client.post(moves, json={"moves": [onto_p004]}, headers=headers)
         assert overlapping.status_code == 422, overlapping.text
         assert overlapping.json()["errors"] and all("rule" in error for error in overlapping.json()["errors"])
         moved = await client.post(
             moves,
-            json={"request": "P-001-a", "instrument": "SKIF-1-1", "start_shift": 20, "shifts": 9},
+            json={"moves": [{"request": "P-001-a", "instrument": "SKIF-1-1", "start_shift": 20, "shifts": 9}]},
             headers=headers,
         )
         assert moved.status_code == 201, moved.text
@@ -529,7 +529,7 @@ async def test_moves_and_pins_from_the_page_go_through_the_apis_rules(database_u
         assert {b["request"] for b in blocks_of(html) if b["pinned"]} == {"P-001-a", "P-003-a"}
         unpinned = await client.delete(f"/ui/schedules/{draft}/allocations/P-001-a/pin", headers=headers)
         assert unpinned.status_code == 200 and unpinned.json()["pinned"] is False
-        assert (await client.post(moves, json={"request": "P-001-a"})).status_code == 403, "no CSRF token, no move"
+        assert (await client.post(moves, json={"moves": []})).status_code == 403, "no CSRF token, no move"
 
 
 async def test_the_round_page_links_the_versions_export_and_the_page_may_fetch_it(
