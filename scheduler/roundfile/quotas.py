@@ -3,7 +3,7 @@ and how much of a proposal's time counts for its category. Fair-return targets n
 things and count time the same way.
 
 `checks` (round files), the rounds service (quotas written through the API) and `build`
-(the solver's quota rows) all use these. `validate` keeps its own copy on purpose: the
+(the solver's quota rows) all use these. `validate` works them out its own way on purpose: the
 referee must not share a mistake with the model it judges.
 """
 

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from fractions import Fraction
-from typing import Literal
 
 from scheduler.roundfile.contract import (
     Allocation,
     AllOrNothingLink,
     Facility,
     Instrument,
+    Person,
     Proposal,
     Quota,
     QuotaCategory,
@@ -39,8 +39,6 @@ RESERVE_TOLERANCE = 1e-9
 OBJECTIVE_RELATIVE_TOLERANCE = 1e-6
 WHOLE_CATEGORY = "*"
 """Key of `attributed_fractions` for categories bounded as a whole (all but the each_* ones)."""
-
-Attribution = Literal["pi", "team"]
 
 
 @dataclass(frozen=True)
@@ -551,87 +549,73 @@ def quota_shares(round_file: RoundFile, schedule: ScheduleFile) -> dict[str, Fra
     return result
 
 
-def in_scope(scope: QuotaScope, facility_id: str, instrument_id: str) -> bool:
-    """Whether time on an instrument counts for a quota.
-
-    The scope is the union of the listed facilities' instruments and the listed
-    instruments; with neither listed (absent or empty) it is every instrument.
-    """
-    facilities, instruments = scope.facilities or [], scope.instruments or []
-    if not facilities and not instruments:
-        return True
-    return facility_id in facilities or instrument_id in instruments
+def _covers(scope: QuotaScope, placed: _Placed) -> bool:
+    """Whether a quota counts a placed allocation's time: a scope naming nothing covers every instrument, else the
+    named facilities' instruments and the named instruments."""
+    named_facilities = scope.facilities or []
+    named_instruments = scope.instruments or []
+    if named_facilities or named_instruments:
+        return placed.facility.id in named_facilities or placed.instrument.id in named_instruments
+    return True
 
 
 def _category_shares(
     quota: Quota, placed: list[_Placed], country_groups: Mapping[str, list[str]]
 ) -> dict[str, Fraction] | None:
     """The share per key of `attributed_fractions`; None when nothing is allocated in scope."""
-    counted = [p for p in placed if in_scope(quota.scope, p.facility.id, p.instrument.id)]
+    counted = [p for p in placed if _covers(quota.scope, p)]
     total = sum(p.allocation.shifts for p in counted)
     if total == 0:
         return None
     attributed: dict[str, Fraction] = defaultdict(Fraction)
     for p in counted:
-        fractions = attributed_fractions(
-            p.proposal, quota.category, p.facility.country, country_groups, quota.attribution
-        )
+        fractions = attributed_fractions(p.proposal, quota, p.facility.country, country_groups)
         for key, fraction in fractions.items():
             attributed[key] += fraction * p.allocation.shifts
     return {key: shifts / total for key, shifts in attributed.items()}
 
 
-def country_fractions(proposal: Proposal, attribution: Attribution) -> dict[str, Fraction]:
-    """How a proposal's shifts divide over countries: all to the PI's ("pi"), or one equal part per person.
-
-    A person whose country is not confirmed keeps their part, attributed to no country.
-    """
-    people = [proposal.pi] if attribution == "pi" else [proposal.pi, *proposal.team]
-    fractions: dict[str, Fraction] = defaultdict(Fraction)
-    for person in people:
-        if person.country_confirmed:
-            fractions[person.country] += Fraction(1, len(people))
-    return dict(fractions)
-
-
 def attributed_fractions(
-    proposal: Proposal,
-    category: QuotaCategory,
-    facility_country: str,
-    country_groups: Mapping[str, list[str]],
-    attribution: Attribution,
+    proposal: Proposal, quota: Quota, facility_country: str, country_groups: Mapping[str, list[str]]
 ) -> dict[str, Fraction]:
-    """The fraction of a proposal's shifts at a facility in `facility_country` that counts for a quota.
+    """What part of a proposal's shifts at a facility in `facility_country` a quota counts, per key it bounds.
 
-    Keyed by what the bound applies to: for each_country and each_foreign_country
-    every country attributed a positive fraction (foreign-ness is decided per
-    facility, so the same proposal can count at one facility and not at another);
-    for every other category the single key `WHOLE_CATEGORY`, present even at 0.
-    A quota's share for a key is the sum of fraction × shifts over the allocations
-    in scope divided by all shifts allocated in scope.
+    Person by person, unlike the builder's rules: each person the quota's attribution
+    names (the PI alone, or the PI and the team) holds an equal part, which counts
+    under the key their country gives it (`_key_of`). The keys are the countries that
+    get a part for each_country and each_foreign_country (foreign-ness is decided per
+    facility), else the single `WHOLE_CATEGORY`, present even at 0. A quota's share
+    for a key is the sum of part × shifts over the allocations in scope divided by
+    all shifts allocated in scope.
     """
+    category = quota.category
     if category.proposal_type is not None:
-        return {WHOLE_CATEGORY: Fraction(int(proposal.type == category.proposal_type))}
-    by_country = country_fractions(proposal, attribution)
-    if category.each_country:
-        return by_country
-    if category.each_foreign_country:
-        return {country: share for country, share in by_country.items() if country != facility_country}
-    counts = _country_test(category, facility_country, country_groups)
-    return {WHOLE_CATEGORY: sum((share for country, share in by_country.items() if counts(country)), Fraction(0))}
+        return {WHOLE_CATEGORY: Fraction(1 if proposal.type == category.proposal_type else 0)}
+    people = [proposal.pi] if quota.attribution == "pi" else [proposal.pi, *proposal.team]
+    per_country = category.each_country or category.each_foreign_country
+    fractions: dict[str, Fraction] = {} if per_country else {WHOLE_CATEGORY: Fraction(0)}
+    for person in people:
+        key = _key_of(category, person, facility_country, country_groups)
+        if key is not None:
+            fractions[key] = fractions.get(key, Fraction(0)) + Fraction(1, len(people))
+    return fractions
 
 
-def _country_test(
-    category: QuotaCategory, facility_country: str, country_groups: Mapping[str, list[str]]
-) -> Callable[[str], bool]:
-    """Whether a person's country puts their part of the shifts in a category bounded as a whole."""
-    if category.foreign:
-        return lambda country: country != facility_country
-    if category.domestic:
-        return lambda country: country == facility_country
-    if category.country is not None:
-        return lambda country: country == category.country
-    if category.country_group is not None:
-        members = set(country_groups.get(category.country_group, []))
-        return lambda country: country in members
-    raise ValueError(f"category {category} is not bounded as a whole")
+def _key_of(
+    category: QuotaCategory, person: Person, facility_country: str, country_groups: Mapping[str, list[str]]
+) -> str | None:
+    """The key a person's part counts under; None when it counts for nothing, as an unconfirmed country's part."""
+    if not person.country_confirmed:
+        return None
+    country = person.country
+    abroad = country != facility_country
+    if category.each_country or (category.each_foreign_country and abroad):
+        return country
+    group = country_groups.get(category.country_group, []) if category.country_group is not None else []
+    whole = (
+        (category.foreign is True and abroad)
+        or (category.domestic is True and not abroad)
+        or country == category.country
+        or country in group
+    )
+    return WHOLE_CATEGORY if whole else None

@@ -235,7 +235,7 @@ def test_an_unconfirmed_country_counts_alike_for_the_engine_the_referee_and_the_
     foreign = next(quota for quota in round_file.quotas if quota.id == "foreign-min")
     groups = round_file.country_groups
     engine = attributed_fractions(proposal, foreign.category, FACILITY_COUNTRY, groups, "pi")
-    referee = validate.attributed_fractions(proposal, foreign.category, FACILITY_COUNTRY, groups, "pi")
+    referee = validate.attributed_fractions(proposal, foreign, FACILITY_COUNTRY, groups)
     assert engine == referee == {WHOLE_CATEGORY: Fraction(int(confirmed))}
     (score,) = [score for score in score_round(round_file) if score.proposal == "P-005"]
     assert ("country_group:CIS" in score.adjustments) is confirmed

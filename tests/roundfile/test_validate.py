@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from fixtures import EXAMPLE_ROUND
-from scheduler.roundfile.contract import QuotaCategory, RoundFile, ScheduleFile
+from scheduler.roundfile import quotas as quota_rules
+from scheduler.roundfile.contract import Quota, QuotaCategory, RoundFile, ScheduleFile
 from scheduler.roundfile.validate import (
     WHOLE_CATEGORY,
     Violation,
     attributed_fractions,
-    country_fractions,
     format_violations,
     quota_shares,
     validate_schedule,
@@ -484,15 +484,55 @@ def test_soft_quota_may_be_missed_but_is_reported() -> None:
 def test_attributed_fractions_of_a_team() -> None:
     proposal = round_from(quota_data()).proposals[0]
     quarter, half = Fraction(1, 4), Fraction(1, 2)
-    assert country_fractions(proposal, "team") == {"RU": quarter, "IN": half, "CN": quarter}
-    assert country_fractions(proposal, "pi") == {"RU": 1}
-    foreign = QuotaCategory(foreign=True)
-    assert attributed_fractions(proposal, foreign, "RU", {}, "team") == {WHOLE_CATEGORY: 3 * quarter}
-    assert attributed_fractions(proposal, foreign, "IN", {}, "team") == {WHOLE_CATEGORY: half}
-    each_foreign = QuotaCategory(each_foreign_country=True)
-    assert attributed_fractions(proposal, each_foreign, "IN", {}, "team") == {"RU": quarter, "CN": quarter}
-    brics = QuotaCategory(country_group="BRICS")
-    assert attributed_fractions(proposal, brics, "RU", {"BRICS": ["CN"]}, "team") == {WHOLE_CATEGORY: quarter}
+    assert quota_rules.country_fractions(proposal, "team") == {"RU": quarter, "IN": half, "CN": quarter}
+    assert quota_rules.country_fractions(proposal, "pi") == {"RU": 1}
+    foreign = team_quota(foreign=True)
+    assert attributed_fractions(proposal, foreign, "RU", {}) == {WHOLE_CATEGORY: 3 * quarter}
+    assert attributed_fractions(proposal, foreign, "IN", {}) == {WHOLE_CATEGORY: half}
+    each_foreign = team_quota(each_foreign_country=True)
+    assert attributed_fractions(proposal, each_foreign, "IN", {}) == {"RU": quarter, "CN": quarter}
+    brics = team_quota(country_group="BRICS")
+    assert attributed_fractions(proposal, brics, "RU", {"BRICS": ["CN"]}) == {WHOLE_CATEGORY: quarter}
+
+
+def team_quota(**category: Any) -> Quota:
+    return Quota(id="q", category=QuotaCategory(**category), attribution="team", min_share=0.0)
+
+
+@pytest.mark.parametrize(
+    "category",
+    [
+        {"foreign": True},
+        {"domestic": True},
+        {"country": "IN"},
+        {"country": "DE"},
+        {"country_group": "BRICS"},
+        {"country_group": "undefined"},
+        {"proposal_type": "standard"},
+        {"proposal_type": "industrial"},
+        {"each_country": True},
+        {"each_foreign_country": True},
+    ],
+)
+@pytest.mark.parametrize("attribution", ["pi", "team"])
+@pytest.mark.parametrize("facility_country", ["RU", "IN", "DE"])
+@pytest.mark.parametrize("unconfirmed", [(), ("IN",), ("RU", "IN", "CN")])
+def test_the_referee_attributes_time_as_the_builder_does(
+    category: dict[str, Any], attribution: quota_rules.Attribution, facility_country: str, unconfirmed: tuple[str, ...]
+) -> None:
+    """The referee's person-by-person attribution and the shared quota rules are written apart and agree."""
+    proposal = round_from(quota_data()).proposals[0]
+    people = [proposal.pi, *proposal.team]
+    proposal = proposal.model_copy(
+        update={
+            "pi": people[0].model_copy(update={"country_confirmed": people[0].country not in unconfirmed}),
+            "team": [p.model_copy(update={"country_confirmed": p.country not in unconfirmed}) for p in people[1:]],
+        }
+    )
+    quota = Quota(id="q", category=QuotaCategory(**category), attribution=attribution, min_share=0.0)
+    groups = {"BRICS": ["CN", "IN"]}
+    builder = quota_rules.attributed_fractions(proposal, quota.category, facility_country, groups, attribution)
+    assert attributed_fractions(proposal, quota, facility_country, groups) == builder
 
 
 # Rule 8: pinned allocations.
