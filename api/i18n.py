@@ -82,6 +82,16 @@ def translate(locale: str, message: str) -> str:
     return TRANSLATIONS[locale].gettext(message)
 
 
+def sign_in_locked(locale: str, retry_after: int) -> str:
+    """Why signing in is refused for now: the minutes to wait, rounded up, in the locale's plural form."""
+    minutes = -(-retry_after // 60)
+    return TRANSLATIONS[locale].ngettext(
+        "Too many failed sign-ins for this e-mail address: try again in %(num)d minute.",
+        "Too many failed sign-ins for this e-mail address: try again in %(num)d minutes.",
+        minutes,
+    ) % {"num": minutes}
+
+
 PROBLEM_TITLES: dict[int, str] = {
     HTTPStatus.BAD_REQUEST: N_("Bad Request"),
     HTTPStatus.UNAUTHORIZED: N_("Unauthorized"),

@@ -11,8 +11,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
+from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
+from babel.support import Translations
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 from litestar import Controller, Response, post
@@ -23,6 +25,7 @@ from litestar.response import Redirect
 
 from api.i18n import DEFAULT_LOCALE, LANGUAGE_COOKIE, LOCALES, N_, TRANSLATIONS, locale_of
 from api.limits import FORM_BODY
+from api.web.explanations import localized
 from api.web.pages import PAGE_ERRORS, SECURITY_HEADERS
 from api.web.session import safe_next, secure_cookies
 from scheduler.roundfile.checks import InputError, InputProblem
@@ -159,6 +162,12 @@ def _word(context: Context, value: str) -> str:
 
 
 @pass_context
+def _explained(context: Context, text: str | None) -> str:
+    """A sentence of the scheduler (a request's reason, a change's cause, a version's note) in the page's language."""
+    return "" if text is None else localized(text, page_locale(context))
+
+
+@pass_context
 def _page_language(context: Context) -> str:
     return LANGUAGE_TAGS[page_locale(context)]
 
@@ -169,15 +178,50 @@ def _all_words(context: Context) -> dict[str, str]:
     return {value: _gettext(context, message) for value, message in WORDS.items()}
 
 
+def _counted(translations: Translations, n: int) -> dict[str, str]:
+    """The counts the pages' scripts write beside a noun, as the catalogue writes them for `n` (`{n}`: the count)."""
+    ngettext = translations.ngettext
+    return {
+        "shifts": ngettext("{n} shift", "{n} shifts", n),
+        "blocks": ngettext("{n} block", "{n} blocks", n),
+        "rankedProposals": ngettext("{n} ranked proposal", "{n} ranked proposals", n),
+        "unallocatedRequests": ngettext("{n} unallocated request", "{n} unallocated requests", n),
+    }
+
+
+def plural_forms(locale: str) -> dict[str, dict[str, str]]:
+    """Each count's words per plural category of the locale (CLDR: `one`, `few`, `many`, `other`), as the scripts'
+    `Intl.PluralRules` names them; a category no whole number takes (Russian fractions) is left to the script."""
+    rule = Locale.parse(locale).plural_form
+    samples: dict[str, int] = {}
+    for n in range(200):
+        samples.setdefault(rule(n), n)
+    forms: dict[str, dict[str, str]] = {}
+    for category, n in samples.items():
+        for key, text in _counted(TRANSLATIONS[locale], n).items():
+            forms.setdefault(key, {})[category] = text
+    return forms
+
+
+@pass_context
+def _plural_forms(context: Context) -> dict[str, dict[str, str]]:
+    return plural_forms(page_locale(context))
+
+
 def install(environment: Environment) -> None:
     """Jinja2's i18n extension with gettext of the page's language, and the locale-aware filters."""
     environment.add_extension("jinja2.ext.i18n")
     environment.policies["ext.i18n.trimmed"] = True
     environment.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     environment.globals.update(
-        page_locale=pass_context(page_locale), page_language=_page_language, all_words=_all_words
+        page_locale=pass_context(page_locale),
+        page_language=_page_language,
+        all_words=_all_words,
+        plural_forms=_plural_forms,
     )
-    environment.filters.update(when=_when, zoned=_zoned, date=_date, number=_number, percent=_percent, word=_word)
+    environment.filters.update(
+        when=_when, zoned=_zoned, date=_date, number=_number, percent=_percent, word=_word, explained=_explained
+    )
 
 
 class LanguageSwitch(Controller):

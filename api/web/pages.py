@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.controllers.accounts import client_of
 from api.controllers.reports import download
+from api.i18n import locale_of, sign_in_locked
 from api.limits import FORM_BODY, body_limit_detail
 from api.params import Id, Session
 from api.web.session import (
@@ -154,8 +155,7 @@ class LoginPages(_Pages):
         except credentials.SignInRefused:
             return _login_refused(target, email, "Wrong e-mail or password.", 401)
         except credentials.TooManyFailures as locked:
-            minutes = -(-locked.retry_after // 60)
-            message = f"Too many failed sign-ins for this e-mail address: try again in {minutes} min."
+            message = sign_in_locked(locale_of(request), locked.retry_after)
             return _login_refused(target, email, message, 429, {"Retry-After": str(locked.retry_after)})
         return Redirect(path=target, status_code=303, cookies=[session_cookie(token, settings)])
 

@@ -12,8 +12,18 @@
   const source = document.getElementById("page-data");
   const textSource = document.getElementById("page-texts");
   const TEXTS = textSource ? JSON.parse(textSource.textContent) : {};
+  // {name} is a value; {name:count} a count with its noun in the plural form the page's language gives it
+  // (TEXTS.plurals[count][category], the categories of Intl.PluralRules, the forms from the catalogue).
+  const pluralRules = new Intl.PluralRules(document.documentElement.lang || "en-GB");
+  function counted(count, n) {
+    const forms = (TEXTS.plurals && TEXTS.plurals[count]) || {};
+    return (forms[pluralRules.select(n)] || forms.other || forms.many || "{n}").replace("{n}", String(n));
+  }
   function words(key, values) {
-    return (TEXTS[key] || key).replace(/\{(\w+)\}/g, (whole, name) => (values && name in values ? String(values[name]) : whole));
+    return (TEXTS[key] || key).replace(/\{(\w+)(?::(\w+))?\}/g, (whole, name, count) => {
+      if (!values || !(name in values)) return whole;
+      return count ? counted(count, values[name]) : String(values[name]);
+    });
   }
   // A value of the domain's enumerations (a run's state, a change's kind) in the page's language.
   function word(value) {

@@ -1,0 +1,410 @@
+"""The scheduler's sentences in the page's language: why a request got no time, why a slot changed, whose time a
+quota counts.
+
+The schedule file's contract keeps an unallocated request's `detail` in English: the engine writes it from its
+figures (shifts, instruments, competitors, priorities, quota shares), as the scheduler writes a change notice's
+reason and a proposal's exclusion. Each form those sentences take is a message of the catalogue whose English is
+the form itself, `%(name)s` standing for a part. Read back against that form, a sentence's figures become the
+locale's numbers, its nested sentences are told again, and its names (requests, instruments, quotas) stay.
+A sentence of a form not listed here, or with a part that is not, stays in the file's English.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from babel.numbers import format_decimal
+
+from api.i18n import DEFAULT_LOCALE, N_, TRANSLATIONS
+
+
+@dataclass(frozen=True)
+class Part:
+    """What a placeholder holds: its pattern, how it is told in a locale (None: it cannot be), and an example."""
+
+    pattern: str
+    tell: Callable[[str, str], str | None]
+    example: str
+
+
+def _kept(text: str, locale: str) -> str:
+    return text
+
+
+def _number(text: str, locale: str) -> str:
+    """The engine's figure as the locale writes it, to as many decimals and with its sign."""
+    decimals = len(text.partition(".")[2])
+    written = format_decimal(abs(float(text)), "#,##0" + ("." + "0" * decimals if decimals else ""), locale=locale)
+    return ("+" if text.startswith("+") else "-" if text.startswith("-") else "") + written
+
+
+def _word(text: str, locale: str) -> str | None:
+    """One of a few fixed words, each a message of the catalogue."""
+    told = TRANSLATIONS[locale].gettext(text)
+    return None if told == text and locale != DEFAULT_LOCALE else told
+
+
+def _listed(separator: str) -> Callable[[str, str], str | None]:
+    """Sentences joined where the next one begins (`separator` matches the join), each told, joined alike."""
+    splitter = re.compile(separator)
+
+    def tell(text: str, locale: str) -> str | None:
+        if not text:
+            return ""
+        parts = [explained(piece, locale) for piece in splitter.split(text) if piece]
+        joiner = splitter.search(text)
+        if any(part is None for part in parts):
+            return None
+        return (joiner.group(0) if joiner else "").join(part for part in parts if part is not None)
+
+    return tell
+
+
+def _told(text: str, locale: str) -> str | None:
+    return explained(text, locale) if text else ""
+
+
+NAME = Part(r".+?", _kept, "P-001-a")
+NAMES = Part(r"[^;]+?", _kept, "P-002-a, P-003-b")
+"""Requests joined by commas: no sentence's "; " inside."""
+NUMBER = Part(r"[+-]?\d+(?:\.\d+)?", _number, "1234.5")
+SENTENCE = Part(r".+?", _told, "no shifts yet")
+QUOTAS = Part(
+    r".+?",
+    _listed(r"; (?=(?:soft|hard) quota )"),
+    "hard quota foreign-min: no shifts yet against its minimum 20%; adding nothing (+0.0 counted to it) takes it to "
+    "nothing; soft quota cis-min: 4.5% of 14 shifts against its minimum 10%; adding 2 shifts (+2.0 counted to it) "
+    "takes it to 5.0%, a penalty of 3.00",
+)
+"""Quota figures joined by "; ", each of which also has "; " inside: split where the next one begins."""
+PLACED_WITH = Part(r"(?:, with .+?)*", _listed(r"(?=, with )"), ", with P-002-a at shift 3 on SKIF-1-1")
+"""The partners placed with a request that fits, each ", with <request> at shift <n> on <instrument>"."""
+
+QUOTA = Part(r"[^ ]+", _kept, "country-max[RU]")
+"""A quota's id: no spaces."""
+HEADROOM = Part(r"(?:; headroom .+? one)?", _told, "; headroom 1.0 shifts for a request counted like this one")
+
+
+def choice(messages: Mapping[str, str]) -> Part:
+    """One of a few words as the text has them, each told by its message."""
+
+    def tell(text: str, locale: str) -> str | None:
+        return _word(messages[text], locale)
+
+    pattern = "|".join(re.escape(text) for text in sorted(messages, key=len, reverse=True))
+    return Part(pattern, tell, next(iter(messages)))
+
+
+def words(*messages: str) -> Part:
+    """One of a few words that are messages themselves."""
+    return choice({message: message for message in messages})
+
+
+PROPOSAL_TYPES: dict[str, str] = {
+    "standard": N_("standard"),
+    "rapid_access": N_("rapid access"),
+    "long_term": N_("long-term"),
+    "industrial": N_("industrial"),
+    "in_house": N_("in-house"),
+}
+"""scheduler.roundfile.contract.ProposalType, as the kind of a proposal."""
+WINDOWS: dict[str, str] = {
+    "maintenance": N_("maintenance window"),
+    "machine_development": N_("machine development window"),
+    "shutdown": N_("shutdown window"),
+    "other": N_("other window"),
+}
+"""scheduler.roundfile.contract.WindowKind, as a window."""
+NEW_WINDOW = choice({kind.replace("_", " ") + " window": message for kind, message in WINDOWS.items()})
+"""A window as a change notice names it (`scheduler.schedules.notices`)."""
+QUOTA_FIGURES: dict[str, Part] = {
+    "kind": words(N_("soft quota"), N_("hard quota")),
+    "quota": QUOTA,
+    "share": SENTENCE,
+    "side": words(N_("against its maximum"), N_("against its minimum")),
+    "bound": NUMBER,
+    "headroom": HEADROOM,
+    "change": SENTENCE,
+    "counted": NUMBER,
+    "after": SENTENCE,
+}
+"""A quota's share before a change against its bound, the headroom, the change and the share after
+(`solver.explain`)."""
+
+
+@dataclass(frozen=True)
+class Form:
+    """A sentence's form: its English, a message of the catalogue, and its parts that are not names."""
+
+    message: str
+    parts: Mapping[str, Part] = field(default_factory=dict)
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pieces = re.split(r"%\((\w+)\)s", self.message.replace("%%", "%"))
+        regex = "".join(
+            re.escape(piece) if index % 2 == 0 else f"(?P<{piece}>{self.parts.get(piece, NAME).pattern})"
+            for index, piece in enumerate(pieces)
+        )
+        object.__setattr__(self, "pattern", re.compile(regex, re.DOTALL))
+
+    @property
+    def example(self) -> str:
+        """A sentence of this form, its parts' examples in place."""
+        names = re.findall(r"%\((\w+)\)s", self.message)
+        return self.message % {name: self.parts.get(name, NAME).example for name in names}
+
+    def tell(self, text: str, locale: str) -> str | None:
+        matched = self.pattern.fullmatch(text)
+        if matched is None:
+            return None
+        told = {name: self.parts.get(name, NAME).tell(value, locale) for name, value in matched.groupdict().items()}
+        if any(value is None for value in told.values()):
+            return None
+        return TRANSLATIONS[locale].gettext(self.message) % told
+
+
+N = NUMBER
+FORMS: tuple[Form, ...] = (
+    # scheduler.schedules.confidential.PUBLIC_DETAIL: a request's reason in words that name no other proposal
+    Form(N_("The proposal's score is below the round's cut-off.")),
+    Form(N_("The proposal was not found technically feasible.")),
+    Form(N_("The time it could use went to proposals ranked higher or kept by the round's rules.")),
+    Form(N_("A quota of the round (a share of the time for a country, group or proposal type) left no room for it.")),
+    Form(N_("It was not placed in its dates: maintenance, its unavailable periods or the search's time limit.")),
+    Form(N_("A request it is linked with could not be scheduled, so it is not scheduled either.")),
+    Form(N_("The shared equipment it needs was in use by other experiments at the times it could use.")),
+    # scheduler.roundfile.scoring and scheduler.roundfile.schedule: a proposal left out before the engine
+    Form(N_("not technically feasible")),
+    Form(N_("%(usable)s usable review(s), %(required)s required"), {"usable": N, "required": N}),
+    Form(N_("score %(grade)s worse than the cut-off %(cutoff)s"), {"grade": N, "cutoff": N}),
+    Form(N_("inadmissible: %(reason)s")),
+    Form(N_("no schedule: the round is %(status)s; see notes"), {"status": words("infeasible", "unknown")}),
+    # solver.explain: a request that fits, and one waiting for its all-or-nothing partners
+    Form(
+        N_(
+            "fits as it is at shift %(start)s on %(instrument)s%(others)s with every rule holding, yet was left out: "
+            "by a search that stopped at its time limit, or by hand (solve again with a longer limit, or add it)"
+        ),
+        {"start": N, "others": PLACED_WITH},
+    ),
+    Form(N_(", with %(request)s at shift %(start)s on %(instrument)s"), {"start": N}),
+    Form(
+        N_(
+            "would fit at shift %(start)s on %(instrument)s, but it is linked all-or-nothing with %(partners)s, for "
+            "which only a swap the search did not make before its time limit makes room (solve again with a longer "
+            "limit)"
+        ),
+        {"start": N, "partners": NAMES},
+    ),
+    # solver.explain: one request alone
+    Form(
+        N_(
+            "no %(shifts)s consecutive shifts on %(instruments)s are free of maintenance windows and the team's "
+            "unavailability within its dates"
+        ),
+        {"shifts": N},
+    ),
+    Form(N_("%(equipment)s is in use at every gap its instruments have")),
+    Form(N_("%(instruments)s reached the share of time kept in reserve")),
+    Form(N_("no gap keeps the required distance to its linked %(partners)s"), {"partners": NAMES}),
+    Form(
+        N_(
+            "placing it (%(shifts)s shifts x %(priority)s = %(gain)s) would cost more in soft quota penalties than "
+            "it adds: %(quotas)s"
+        ),
+        {"shifts": N, "priority": N, "gain": N, "quotas": QUOTAS},
+    ),
+    Form(N_("giving it time would break %(quotas)s"), {"quotas": QUOTAS}),
+    Form(
+        N_("all %(blocks)s blocks in its dates on %(instruments)s rank higher; lowest %(lowest)s vs its %(own)s"),
+        {"blocks": N, "lowest": N, "own": N},
+    ),
+    Form(
+        N_(
+            "all %(blocks)s blocks in its dates on %(instruments)s rank as high or higher; lowest %(lowest)s vs its "
+            "%(own)s"
+        ),
+        {"blocks": N, "lowest": N, "own": N},
+    ),
+    Form(
+        N_(
+            "%(lower)s of the %(blocks)s blocks in its dates on %(instruments)s rank lower (lowest %(lowest)s vs its "
+            "%(own)s), but removing any one of them alone leaves no %(shifts)s-shift gap"
+        ),
+        {"lower": N, "blocks": N, "lowest": N, "own": N, "shifts": N},
+    ),
+    Form(
+        N_(
+            "%(holder)s (priority %(theirs)s vs %(own)s) holds shifts %(first)s-%(last)s on %(instrument)s that "
+            "%(request)s could use; it stays because %(why)s; %(more)s more lower-ranked blocks would each make room"
+        ),
+        {"theirs": N, "own": N, "first": N, "last": N, "why": SENTENCE, "more": N},
+    ),
+    Form(
+        N_(
+            "%(holder)s (priority %(theirs)s vs %(own)s) holds shifts %(first)s-%(last)s on %(instrument)s that "
+            "%(request)s could use; it stays because %(why)s"
+        ),
+        {"theirs": N, "own": N, "first": N, "last": N, "why": SENTENCE},
+    ),
+    # solver.explain: why a lower-ranked block whose removal alone would make room stays
+    Form(N_("it is pinned: kept exactly from the schedule in force (as in the frozen horizon)")),
+    Form(N_("it is linked all-or-nothing with %(partners)s, which keep their time"), {"partners": NAMES}),
+    Form(N_("%(equipment)s is in use there")),
+    Form(N_("no place there keeps the required distance to its linked %(partners)s"), {"partners": NAMES}),
+    Form(N_("%(request)s would take %(instrument)s into its reserve")),
+    Form(N_("removing it for %(request)s would break %(quotas)s"), {"quotas": QUOTAS}),
+    Form(
+        N_(
+            "its %(shifts)s shifts x %(priority)s = %(worth)s are worth at least %(request)s's %(own_shifts)s x "
+            "%(own_priority)s = %(own_worth)s"
+        ),
+        {"shifts": N, "priority": N, "worth": N, "own_shifts": N, "own_priority": N, "own_worth": N},
+    ),
+    Form(
+        N_("it is kept from the schedule in force, worth %(worth)s to %(request)s's %(own_worth)s"),
+        {"worth": N, "own_worth": N},
+    ),
+    Form(N_("the swap costs more in soft quota penalties than it gains: %(quotas)s"), {"quotas": QUOTAS}),
+    Form(
+        N_(
+            "of the search's limit: %(request)s at shift %(start)s for %(shifts)s shifts instead passes every rule "
+            "and raises the objective by %(gain)s"
+        ),
+        {"start": N, "shifts": N, "gain": N},
+    ),
+    # solver.explain: all-or-nothing partners
+    Form(N_("%(detail)s; it is linked all-or-nothing with %(partners)s"), {"detail": SENTENCE, "partners": NAMES}),
+    Form(
+        N_("linked all-or-nothing with %(partners)s; %(request)s got no time because %(why)s"),
+        {"partners": NAMES, "why": SENTENCE},
+    ),
+    Form(N_("with %(placed)s placed, %(request)s no longer fits: %(why)s"), {"placed": NAMES, "why": SENTENCE}),
+    Form(N_("they would break %(quotas)s"), {"quotas": QUOTAS}),
+    Form(
+        N_("they would cost more in soft quota penalties than they add (%(gain)s): %(quotas)s"),
+        {"gain": N, "quotas": QUOTAS},
+    ),
+    Form(
+        N_("it fits alone, but it is linked all-or-nothing with %(partners)s and together they do not: %(why)s"),
+        {"partners": NAMES, "why": SENTENCE},
+    ),
+    # solver.explain: a quota's share before and after a change
+    Form(N_("%(figures)s, a penalty of %(penalty)s"), {"figures": SENTENCE, "penalty": N}),
+    Form(
+        N_(
+            "%(kind)s %(quota)s (%(counts)s): %(share)s %(side)s %(bound)s%%%(headroom)s; %(change)s (%(counted)s "
+            "counted to it) takes it to %(after)s"
+        ),
+        QUOTA_FIGURES | {"counts": SENTENCE},
+    ),
+    Form(
+        N_(
+            "%(kind)s %(quota)s: %(share)s %(side)s %(bound)s%%%(headroom)s; %(change)s (%(counted)s counted to it) "
+            "takes it to %(after)s"
+        ),
+        QUOTA_FIGURES,
+    ),
+    Form(N_("%(share)s%% of %(shifts)s shifts"), {"share": N, "shifts": N}),
+    Form(N_("no shifts yet")),
+    Form(N_("%(share)s%%"), {"share": N}),
+    Form(N_("nothing")),
+    Form(N_("; headroom %(shifts)s shifts for a request counted like this one"), {"shifts": N}),
+    Form(N_("%(change)s and removing %(shifts)s"), {"change": SENTENCE, "shifts": N}),
+    Form(N_("adding %(shifts)s shifts"), {"shifts": N}),
+    Form(N_("adding nothing")),
+    # scheduler.roundfile.build: whose time a quota counts
+    Form(N_("country %(country)s")),
+    Form(N_("country group %(group)s")),
+    Form(N_("foreign proposals")),
+    Form(N_("domestic proposals")),
+    Form(N_("%(type)s proposals"), {"type": choice(PROPOSAL_TYPES)}),
+    # scheduler.schedules.notices: why a slot changed
+    Form(N_("cancelled")),
+    Form(N_("changed by a coordinator")),
+    Form(N_("the round was replaced from a round file")),
+    Form(N_("the proposal is no longer in the round: it was replaced from a round file")),
+    Form(N_("moved to make room")),
+    Form(N_("dropped to make room")),
+    Form(N_("shortened to make room")),
+    Form(N_("lengthened into freed time")),
+    Form(N_("added from the waiting list")),
+    Form(N_("new %(type)s proposal"), {"type": choice({k.replace("_", "-"): v for k, v in PROPOSAL_TYPES.items()})}),
+    Form(
+        N_("new %(window)s on %(place)s: %(reason)s"),
+        {"window": NEW_WINDOW},
+    ),
+    Form(
+        N_("new %(window)s on %(place)s"),
+        {"window": NEW_WINDOW},
+    ),
+    # a schedule version's note (scheduler.jobs.worker, scheduler.schedules.service, scheduler.rounds.importer,
+    # scheduler.nightly.repair)
+    Form(
+        N_("solve %(run)s of input revision %(revision)s stale: the round changed since (input revision %(current)s)"),
+        {"run": N, "revision": N, "current": N},
+    ),
+    Form(N_("solve %(run)s of input revision %(revision)s"), {"run": N, "revision": N}),
+    Form(
+        N_("version %(number)s with %(moves)s"),
+        {"number": N, "moves": Part(r".+?", _listed(r", (?=\S+ moved to )"), "P-001-a moved to SKIF-1-1 [3, 7)")},
+    ),
+    Form(N_("%(request)s moved to %(instrument)s [%(start)s, %(end)s)"), {"start": N, "end": N}),
+    Form(N_("previous_schedule of the imported round file")),
+    Form(N_("nightly repair of %(night)s, published by itself")),
+    Form(N_("nightly repair of %(night)s: no change to the published schedule")),
+    Form(
+        N_("nightly repair waiting for review: %(reasons)s"),
+        {"reasons": Part(r".+?", _listed(r"; "), "the solve was stopped before it finished")},
+    ),
+    Form(N_("the solve was stopped before it finished")),
+    Form(N_("slots inside the frozen horizon broke a rule and were freed: %(requests)s")),
+    Form(N_("%(slots)s published slot(s) inside the frozen horizon changed"), {"slots": N}),
+    Form(
+        N_("%(share)s%% of the published slots changed, above the round's limit of %(limit)s%%"),
+        {"share": N, "limit": N},
+    ),
+    Form(N_("the round does not publish nightly repairs by itself")),
+    # why a page is refused (scheduler.access.require, api.web.views.round, api.limits, Litestar's validation)
+    Form(N_("no round %(round)s")),
+    Form(N_("you may not do %(operation)s on round %(round)s")),
+    Form(N_("the round has no schedule version %(version)s")),
+    Form(N_("round %(round)s has no versions %(before)s and %(after)s")),
+    Form(N_("round %(round)s has no schedule version yet")),
+    Form(N_("round %(round)s has no instrument %(instrument)s")),
+    Form(N_("the round has weeks 1 to %(weeks)s"), {"weeks": N}),
+    Form(N_("Validation failed for %(method)s %(path)s"), {"method": Part(r"[A-Z]+", _kept, "GET")}),
+    Form(N_("the request body is larger than this endpoint accepts: at most %(size)s")),
+    # api.web.views.palette: a quota's category, scope and attribution
+    Form(N_("Foreign")),
+    Form(N_("Domestic")),
+    Form(N_("Country %(country)s")),
+    Form(N_("Group %(group)s")),
+    Form(
+        N_("%(type)s proposals"),
+        {"type": choice({k.replace("_", " ").capitalize(): v for k, v in PROPOSAL_TYPES.items()})},
+    ),
+    Form(N_("Each country")),
+    Form(N_("Each foreign country")),
+    Form(N_("all instruments")),
+    Form(N_("by team")),
+    Form(N_("by PI")),
+)
+
+
+@lru_cache(maxsize=4096)
+def explained(text: str, locale: str) -> str | None:
+    """`text` in `locale` by the first form it takes (a facility round repeats a few forms many times); None when
+    it takes none."""
+    if locale == DEFAULT_LOCALE:
+        return text
+    return next((told for form in FORMS if (told := form.tell(text, locale)) is not None), None)
+
+
+def localized(text: str, locale: str) -> str:
+    """For a page: the sentence in `locale`, or in the file's English when its form is not known."""
+    return explained(text, locale) or text
