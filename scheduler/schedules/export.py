@@ -5,7 +5,12 @@ and quota shares. Any other version (imported, edited) is measured
 (`scheduler.roundfile.measure`): that scores and explains the whole round, a second
 or more on a facility-size round, so it runs in a small pool of threads, never on
 the event loop, and its result is kept per version, round revision and round
-content; one export does not stall other requests, and the next one is free.
+content; one export does not stall other requests.
+
+Every export is kept per version and the round's inputs (`scheduler.rounds.kept`): a
+version's allocations never change once written, nor does the solve output beside
+it, so while the round's inputs stay the same the next export is free. Like a kept
+round, a kept export is the full view, withheld per reader (`withhold`).
 """
 
 from __future__ import annotations
@@ -23,18 +28,21 @@ from sqlmodel import col
 from scheduler.db.tables import Round, ScheduleVersion, SolveRun
 from scheduler.roundfile.contract import Allocation, RoundFile, ScheduleFile
 from scheduler.roundfile.measure import measure
-from scheduler.roundfile.solving import set_aside
-from scheduler.rounds.exporter import export_round
+from scheduler.roundfile.solving import SetAside
+from scheduler.rounds.kept import LeastRecent, RoundInputs, kept_round
 from scheduler.schedules.versions import version_schedule
 
 MEASURING_THREADS = 2
 """At most this many measurements at once: the machine's other requests keep their cores."""
 KEPT_MEASUREMENTS = 16
 """Measured schedules kept; a facility-size one is a few megabytes."""
+KEPT_EXPORTS = 16
+"""Exports kept, least recently read dropped first."""
 
 _pool = ThreadPoolExecutor(max_workers=MEASURING_THREADS, thread_name_prefix="measure")
 _measured: OrderedDict[tuple[int, int, str], Future[ScheduleFile]] = OrderedDict()
 _measured_lock = Lock()
+_exported: LeastRecent[tuple[RoundInputs, int], ScheduleFile] = LeastRecent(KEPT_EXPORTS)
 
 
 async def export_schedule(session: AsyncSession, version_id: int) -> ScheduleFile:
@@ -51,8 +59,16 @@ async def export_schedule(session: AsyncSession, version_id: int) -> ScheduleFil
     ).one_or_none()
     if version is None:
         raise LookupError(f"no schedule version {version_id}")
-    # Proposals that break the round file's rules are set aside (`set_aside`), with their allocations.
-    aside = set_aside((await export_round(session, version.round_id)).model_copy(update={"previous_schedule": None}))
+    kept = await kept_round(session, version.round_id)
+    key = None if kept.inputs is None else (kept.inputs, version_id)
+    found = _exported.get(key)
+    if found is not None:
+        return found
+    return _exported.keep(key, await _exported_now(session, version_id, version.revision, kept.schedulable))
+
+
+async def _exported_now(session: AsyncSession, version_id: int, revision: int, aside: SetAside) -> ScheduleFile:
+    """The version in the round without its set-aside proposals (`set_aside`), and without their allocations."""
     round_file = aside.round_file
     placed = [a for a in (await version_schedule(session, version_id)).allocations if a.proposal not in aside.reasons]
     solved = await _solve_output(session, version_id)
@@ -61,7 +77,7 @@ async def export_schedule(session: AsyncSession, version_id: int) -> ScheduleFil
         if all(allocation.request in given for allocation in placed):
             priced = [a.model_copy(update={"priority": given[a.request]}) for a in placed]
             return solved.model_copy(update={"allocations": priced})
-    return await _measure_once(version_id, version.revision, round_file, placed)
+    return await _measure_once(version_id, revision, round_file, placed)
 
 
 async def _solve_output(session: AsyncSession, version_id: int) -> ScheduleFile | None:

@@ -143,16 +143,16 @@ class Lists:
 
 
 def lists(
-    round_file: c.RoundFile, ranking: Sequence[ProposalScore], schedule: c.ScheduleFile | None, shown: Collection[str]
+    round_file: c.RoundFile, ranked: Sequence[ProposalScore], schedule: c.ScheduleFile | None, shown: Collection[str]
 ) -> Lists:
-    """Rows of the `shown` proposals only, ranked within the whole round (`ranking`: `ranked_with_set_aside`,
+    """Rows of the `shown` proposals only, ranked within the whole round (`ranked`: `ranked_with_set_aside`,
     kept per round by `scheduler.rounds.kept`)."""
     allocated: dict[str, int] = defaultdict(int)
     for allocation in schedule.allocations if schedule is not None else []:
         allocated[allocation.proposal] += allocation.shifts
     proposals = {proposal.id: proposal for proposal in round_file.proposals}
     requests = {request.id: request for proposal in round_file.proposals for request in proposal.requests}
-    scores = [score for score in ranking if score.proposal in shown]
+    scores = [score for score in ranked if score.proposal in shown]
     rank_of = {score.proposal: score.rank for score in scores}
     unallocated = [
         UnallocatedRow(

@@ -41,7 +41,7 @@ from scheduler.jobs import SolveRunPublic, list_runs
 from scheduler.roundfile import contract as c
 from scheduler.roundfile.checks import InputError
 from scheduler.rounds.deadlines import Deadline, round_deadlines
-from scheduler.rounds.exporter import export_round
+from scheduler.rounds.kept import KeptRound, kept_round
 from scheduler.rounds.schemas import RoundPublic
 from scheduler.rounds.service import RoundService, round_facts
 from scheduler.schedules import signoffs
@@ -135,14 +135,15 @@ async def round_page(
     if shown is not None and len(round_.facilities) > 1:
         page.sign_offs = await signoffs.read(session, actor, shown.id)
     try:
-        round_file = await export_round(session, round_id)
+        kept = await kept_round(session, round_id)
     except InputError as error:
         return page.model_copy(update={"problems": [f"{p.path}: {p.message}" for p in error.problems]})
+    round_file = kept.round_file
     shown_proposals = await confided(session, actor, round_id)
     schedule = withhold(await export_schedule(session, shown.id), shown_proposals) if shown is not None else None
     payload = Payload(round_file, week=week)
     drawn = payload.add_timeline(schedule.allocations if schedule is not None else [])
-    ranked = add_lists(payload, round_file, lists(round_file, schedule, shown_proposals))
+    ranked = add_lists(payload, round_file, lists(round_file, kept.ranking, schedule, shown_proposals))
     return page.model_copy(
         update={
             "summary": summary(schedule) if schedule is not None else None,
@@ -166,7 +167,7 @@ async def compare_page(
         raise NotFound(f"round {round_.code} has no versions {before_id} and {after_id}")
     changes = await diff(session, before_id, after_id)
     rows = change_rows(changes)
-    round_file = await export_round(session, round_id)
+    round_file = (await kept_round(session, round_id)).round_file
     shown = await confided(session, actor, round_id)
     before = withhold(await export_schedule(session, before_id), shown)
     after = withhold(await export_schedule(session, after_id), shown)
@@ -238,30 +239,31 @@ class InstrumentsPage(BaseModel):
 
 async def shown_schedule(
     session: AsyncSession, actor: Claims, round_id: int, version_id: int | None
-) -> tuple[RoundPublic, VersionPublic | None, c.RoundFile, c.ScheduleFile | None, frozenset[str]]:
-    """The round, the version shown (as on the round page), the round file, the version's schedule as the actor
+) -> tuple[RoundPublic, VersionPublic | None, KeptRound, c.ScheduleFile | None, frozenset[str]]:
+    """The round, the version shown (as on the round page), the round's export, the version's schedule as the actor
     may read it and the proposals the actor reads in confidence."""
     round_ = await _managed_round(session, actor, round_id)
     shown = _pick_version((await list_versions(session, round_id)).items, version_id)
-    round_file = await export_round(session, round_id)
+    kept = await kept_round(session, round_id)
     confided_proposals = await confided(session, actor, round_id)
     schedule = None if shown is None else withhold(await export_schedule(session, shown.id), confided_proposals)
-    return round_, shown, round_file, schedule, confided_proposals
+    return round_, shown, kept, schedule, confided_proposals
 
 
 async def round_lists(
     session: AsyncSession, actor: Claims, round_id: int, version_id: int | None
 ) -> tuple[c.RoundFile, Lists]:
     """The round file, and the ranking and unallocated requests of the version the round page shows."""
-    _, _, round_file, schedule, confided_proposals = await shown_schedule(session, actor, round_id, version_id)
-    return round_file, lists(round_file, schedule, confided_proposals)
+    _, _, kept, schedule, confided_proposals = await shown_schedule(session, actor, round_id, version_id)
+    return kept.round_file, lists(kept.round_file, kept.ranking, schedule, confided_proposals)
 
 
 async def instruments_page(
     session: AsyncSession, actor: Claims, round_id: int, version_id: int | None, instrument: str | None
 ) -> InstrumentsPage:
     """Each instrument's allocations in time order, in its facility's time zone: what beamline staff work from."""
-    round_, shown, round_file, schedule, _ = await shown_schedule(session, actor, round_id, version_id)
+    round_, shown, kept, schedule, _ = await shown_schedule(session, actor, round_id, version_id)
+    round_file = kept.round_file
     if shown is None or schedule is None:
         raise NotFound(f"round {round_.code} has no schedule version yet")
     proposals = {proposal.id: proposal for proposal in round_file.proposals}
