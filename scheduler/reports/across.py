@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-import xlsxwriter
-
-from scheduler.reports.formats import NUMBER_FORMATS, columns, render_csv
+from scheduler.reports.formats import render_csv, usage_sheet
 from scheduler.reports.service import UsageAcrossRounds
 
 
@@ -25,26 +23,5 @@ def across_csv(usage: UsageAcrossRounds) -> str:
 
 def across_xlsx(usage: UsageAcrossRounds) -> bytes:
     """One sheet, so that rounds compare down a column; each round's rows end with its total."""
-    out = io.BytesIO()
-    with xlsxwriter.Workbook(out, {"in_memory": True}) as workbook:
-        sheet = workbook.add_worksheet(f"by {usage.by}")
-        bold = workbook.add_format({"bold": True})
-        kinds = {kind: workbook.add_format({"num_format": pattern}) for kind, pattern in NUMBER_FORMATS.items()}
-        sheet.write(0, 0, f"Usage by {usage.by} ({usage.attribution} attribution)", bold)
-        r = 2
-        for index, each in enumerate(usage.rounds):
-            cols = columns(each.report)
-            if index == 0:
-                sheet.write(r, 0, "round", bold)
-                for k, column in enumerate(cols, start=1):
-                    sheet.write(r, k, column.title, bold)
-                    sheet.set_column(k, k, max(12, len(column.title) + 2))
-            for row in [*each.report.rows, each.report.total]:
-                r += 1
-                sheet.write(r, 0, each.report.round)
-                for k, column in enumerate(cols, start=1):
-                    value = column.value(row)
-                    if value is not None:
-                        sheet.write(r, k, value, kinds.get(column.kind))
-        sheet.freeze_panes(3, 2)
-    return out.getvalue()
+    title = f"Usage by {usage.by} ({usage.attribution} attribution)"
+    return usage_sheet(title, usage.by, [each.report for each in usage.rounds], round_column=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import xlsxwriter
@@ -83,20 +83,37 @@ def render_csv(report: UsageReport) -> str:
 
 
 def render_xlsx(report: UsageReport) -> bytes:
-    cols = columns(report)
+    title = f"Round {report.round}: usage by {report.by} ({report.attribution} attribution)"
+    return usage_sheet(title, report.by, [report], round_column=False)
+
+
+def usage_sheet(title: str, by: str, reports: Sequence[UsageReport], *, round_column: bool) -> bytes:
+    """One sheet: the title, one header row, then each report's rows ending with its total.
+
+    With `round_column`, each row starts with its report's round, so that rounds compare down a column.
+    """
+    first = 1 if round_column else 0
     out = io.BytesIO()
     with xlsxwriter.Workbook(out, {"in_memory": True}) as workbook:
-        sheet = workbook.add_worksheet(f"by {report.by}")
+        sheet = workbook.add_worksheet(f"by {by}")
         bold = workbook.add_format({"bold": True})
         formats = {kind: workbook.add_format({"num_format": pattern}) for kind, pattern in NUMBER_FORMATS.items()}
-        sheet.write(0, 0, f"Round {report.round}: usage by {report.by} ({report.attribution} attribution)", bold)
-        for k, column in enumerate(cols):
-            sheet.write(2, k, column.title, bold)
-            sheet.set_column(k, k, max(12, len(column.title) + 2))
-        for r, row in enumerate([*report.rows, report.total], start=3):
-            for k, column in enumerate(cols):
-                value = column.value(row)
-                if value is not None:
-                    sheet.write(r, k, value, formats.get(column.kind))
-        sheet.freeze_panes(3, 1)
+        sheet.write(0, 0, title, bold)
+        if reports:
+            if round_column:
+                sheet.write(2, 0, "round", bold)
+            for k, column in enumerate(columns(reports[0]), start=first):
+                sheet.write(2, k, column.title, bold)
+                sheet.set_column(k, k, max(12, len(column.title) + 2))
+        r = 2
+        for report in reports:
+            for row in [*report.rows, report.total]:
+                r += 1
+                if round_column:
+                    sheet.write(r, 0, report.round)
+                for k, column in enumerate(columns(report), start=first):
+                    value = column.value(row)
+                    if value is not None:
+                        sheet.write(r, k, value, formats.get(column.kind))
+        sheet.freeze_panes(3, first + 1)
     return out.getvalue()
