@@ -19,11 +19,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Engine, Select, delete, event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from scheduler import access
@@ -59,6 +61,7 @@ from scheduler.roundfile.contract import RoundInfo
 from scheduler.roundfile.grid import Grid
 from scheduler.rounds.deadlines import lock_round, require_before
 from scheduler.rounds.integrity import checked_alone
+from scheduler.rounds.revision import bumped
 from scheduler.settings import Settings
 
 EDITABLE_PHASE = "open"
@@ -200,9 +203,7 @@ async def replace_proposal(
     expected: Expected = None,
 ) -> ProposalPublic:
     """The whole proposal rewritten, on a version in `expected` (None: the current one)."""
-    proposal, facts = await require_proposal(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
-    round_, offer = await _locked_with_offer(session, proposal.round_id)
-    proposal = await locked(session, Proposal, proposal_id, "proposal")  # its children are rewritten whole below
+    round_, offer, proposal, facts = await _held(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
     await _require_open_call(session, round_)
     _require_within_limits(data, settings)
     _check_against_round(round_, offer, data)
@@ -226,8 +227,7 @@ async def withdraw_proposal(
     session: AsyncSession, actor: Claims, proposal_id: int, *, expected: Expected = None
 ) -> ProposalPublic:
     """Until time is allocated; the proposal is kept but no longer scored or scheduled."""
-    proposal, facts = await require_proposal(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
-    round_, proposal = await _held(session, proposal)
+    round_, _, proposal, facts = await _held(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
     if round_.phase not in WITHDRAWABLE_PHASES:
         raise Conflict(f"the round is in phase {round_.phase!r}: a proposal can no longer be withdrawn")
     require_version(proposal, expected)
@@ -297,17 +297,50 @@ def _bonus_facts(proposal: Proposal) -> dict[str, Any]:
 
 async def _judged(session: AsyncSession, actor: Claims, proposal_id: int, expected: Expected) -> tuple[Proposal, Facts]:
     """The proposal a judge's decision changes, held for the write at the version the judge saw, and its facts."""
-    proposal, facts = await require_proposal(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
-    _, proposal = await _held(session, proposal)
+    _, _, proposal, facts = await _held(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
     require_version(proposal, expected)
     return proposal, facts
 
 
-async def _held(session: AsyncSession, proposal: Proposal) -> tuple[Round, Proposal]:
+async def _held(
+    session: AsyncSession, actor: Claims, operation: Operation, proposal_id: int
+) -> tuple[Round, _Offer, Proposal, Facts]:
     """The proposal's round and the proposal as committed now, both locked (parent first) for the write that checks
-    and changes them, so a concurrent write of either waits for it instead of failing on a moved version."""
-    round_ = await lock_round(session, proposal.round_id)
-    return round_, await locked(session, Proposal, _id(proposal), "proposal")
+    and changes them, so a concurrent write of either waits for it instead of failing on a moved version; what the
+    round offers; and the proposal's facts, when the policy lets the actor do `operation` on it (else NotFound or
+    Forbidden, before anything is written). The facts' facilities come from the offer checked under the lock, so a
+    write reads two statements fewer than `require_proposal` would."""
+    proposal = await session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise NotFound(f"no proposal {proposal_id}")
+    round_, offer = await _locked_with_offer(session, proposal.round_id)
+    facts = await _facts_with(session, proposal, offer)
+    access.require(actor, operation, facts, f"proposal {proposal_id}")
+    return round_, offer, await locked(session, Proposal, proposal_id, "proposal"), facts
+
+
+async def _facts_with(session: AsyncSession, proposal: Proposal, offer: _Offer) -> Facts:
+    """`proposal_facts` of one proposal, its round's facilities and its instruments' facilities read from the offer
+    (an instrument the round no longer offers is looked up)."""
+    proposal_id = _id(proposal)
+    asked = set().union(
+        *await session.scalars(select(col(Request.instruments)).where(col(Request.proposal_id) == proposal_id))
+    )
+    facility_of = offer.facility_of
+    if not asked <= facility_of.keys():
+        rows = await session.execute(
+            select(col(Instrument.code), col(Instrument.facility_id)).where(col(Instrument.code).in_(asked))
+        )
+        facility_of = dict(rows.tuples().all())
+    reviewers = await session.scalars(
+        select(col(ReviewAssignment.user_id)).where(col(ReviewAssignment.proposal_id) == proposal_id)
+    )
+    return Facts(
+        facilities=offer.facilities,
+        asks_for=frozenset(facility_of[code] for code in asked if code in facility_of),
+        owner_id=proposal.owner_id,
+        reviewers=frozenset(reviewers),
+    )
 
 
 async def _require_open_call(session: AsyncSession, round_: Round) -> None:
@@ -367,16 +400,34 @@ class _Offer:
     facilities: frozenset[int]
 
 
+_OFFERS: WeakKeyDictionary[Engine, dict[int, _Offer]] = WeakKeyDictionary()
+"""Per database: round id → what the round offers, at the input revision the offer names, as this process last read
+it or carried it on through its own proposal writes."""
+
+
 async def _locked_with_offer(session: AsyncSession, round_id: int) -> tuple[Round, _Offer]:
-    """The round locked (`lock_round`) and what it offers. The offer is read before the lock and kept when the
-    locked round's input revision shows that nothing it is made of has changed since (every such change moves the
-    revision), so the round's lock is held for two or three statements fewer; otherwise it is read again under the
-    lock."""
-    offer = await _offer(session, round_id)
+    """The round locked (`lock_round`) and what it offers, for a write that changes a proposal and nothing else.
+
+    The offer is the one this process remembers, or one read before the lock, and it is kept when the locked round's
+    input revision shows that nothing it is made of has changed since (every such change moves the revision), so the
+    round's lock is held for two or three statements fewer; otherwise it is read again under the lock. A proposal
+    write changes nothing an offer is made of, so once it commits the offer is remembered at the revision it moved
+    the round to: the next write of the round in this process reads no offer at all.
+    """
+    offers = _OFFERS.setdefault(session.sync_session.get_bind().engine, {})
+    offer = offers.get(round_id) or await _offer(session, round_id)
     round_ = await lock_round(session, round_id)
     if offer is None or offer.revision != round_.input_revision:
         offer = await _offer(session, round_id)
         assert offer is not None, "a locked round exists"
+    offers[round_id] = offer
+
+    def carry_on(committed: Session) -> None:
+        bump = bumped(committed, round_id)
+        if bump is not None and bump.before == offer.revision and offers.get(round_id) is offer:
+            offers[round_id] = replace(offer, revision=bump.after)
+
+    event.listen(session.sync_session, "after_commit", carry_on, once=True)
     return round_, offer
 
 

@@ -1,4 +1,5 @@
-"""A submission reads what its round offers before taking the round's lock; a change committed in between is seen.
+"""A submission reads what its round offers before taking the round's lock, or remembers it from the last one; a change
+committed in between is seen.
 
 The change is committed from another connection at the moment the submission has read the offer and not yet locked
 the round, as a coordinator's write that takes an instrument out of the round would (it moves the input revision).
@@ -26,26 +27,12 @@ async def test_an_instrument_taken_out_of_the_round_before_the_lock_is_refused(
 ) -> None:
     if is_sqlite(database_url):
         pytest.skip("on SQLite the API's writes take turns in the process: no other write commits in between")
-    other = create_engine(database_url)
     taken_out: list[str] = []
-
-    async def take_out_skif_1_4() -> None:
-        async with other.begin() as connection:
-            await connection.execute(
-                text(
-                    "DELETE FROM roundinstrument WHERE round_id = :round AND instrument_id = "
-                    "(SELECT id FROM instrument WHERE code = 'SKIF-1-4')"
-                ),
-                {"round": round_.id},
-            )
-            await connection.execute(
-                text("UPDATE round SET input_revision = input_revision + 1 WHERE id = :round"), {"round": round_.id}
-            )
-        taken_out.append("SKIF-1-4")
 
     def after_statement(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if statement.startswith(OFFER_READ) and not taken_out:
-            await_only(take_out_skif_1_4())
+            await_only(take_out_skif_1_4(database_url, round_.id))
+            taken_out.append("SKIF-1-4")
 
     event.listen(Engine, "after_cursor_execute", after_statement)
     try:
@@ -54,8 +41,54 @@ async def test_an_instrument_taken_out_of_the_round_before_the_lock_is_refused(
         )
     finally:
         event.remove(Engine, "after_cursor_execute", after_statement)
-        await other.dispose()
 
     assert taken_out == ["SKIF-1-4"]
     assert answer.status_code == 422, answer.text
     assert [error["path"] for error in answer.json()["errors"]] == ["$.requests[1].instruments[1]"]
+
+
+async def test_the_offer_remembered_after_a_submission_is_read_again_once_the_round_changed(
+    database_url: str, round_: Round
+) -> None:
+    """The second submission of a round reads no offer (the first one's is carried on); a change of the round committed
+    by another process moves its input revision, so the third reads the offer again and is refused."""
+    offer_reads: list[str] = []
+
+    def after_statement(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith(OFFER_READ):
+            offer_reads.append(statement)
+
+    owner = round_.headers["owner"]
+    event.listen(Engine, "after_cursor_execute", after_statement)
+    try:
+        first = await round_.client.post(f"/rounds/{round_.id}/proposals", json=CONTENT, headers=owner)
+        read_by_first = len(offer_reads)
+        second = await round_.client.post(f"/rounds/{round_.id}/proposals", json=CONTENT, headers=owner)
+        read_by_second = len(offer_reads) - read_by_first
+        await take_out_skif_1_4(database_url, round_.id)
+        third = await round_.client.post(f"/rounds/{round_.id}/proposals", json=CONTENT, headers=owner)
+    finally:
+        event.remove(Engine, "after_cursor_execute", after_statement)
+
+    assert (first.status_code, second.status_code) == (201, 201), second.text
+    assert read_by_first >= 1
+    assert read_by_second == 0
+    assert third.status_code == 422, third.text
+    assert [error["path"] for error in third.json()["errors"]] == ["$.requests[1].instruments[1]"]
+
+
+async def take_out_skif_1_4(database_url: str, round_id: int) -> None:
+    """Commits from another connection what a coordinator's write taking SKIF-1-4 out of the round commits."""
+    other = create_engine(database_url)
+    async with other.begin() as connection:
+        await connection.execute(
+            text(
+                "DELETE FROM roundinstrument WHERE round_id = :round AND instrument_id = "
+                "(SELECT id FROM instrument WHERE code = 'SKIF-1-4')"
+            ),
+            {"round": round_id},
+        )
+        await connection.execute(
+            text("UPDATE round SET input_revision = input_revision + 1 WHERE id = :round"), {"round": round_id}
+        )
+    await other.dispose()
