@@ -8,10 +8,13 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
+from scheduler.db.tables import Proposal
 from tests.api_helpers import Client, api_client, login, make_user
-from tests.web.test_dashboard import blocks_of, from_the_page, payload, sign_in
+from tests.web.test_dashboard import blocks_of, from_the_page, payload, schedule_of, sign_in
 
 Sessions = async_sessionmaker[AsyncSession]
 Headers = dict[str, str]
@@ -368,3 +371,39 @@ async def test_a_solves_files_carry_panel_results_of_the_readers_facilities_only
             {"P-1": 3.0, "P-2": None, "P-3": 1.5, "P-4": None},
             {"P-1": 3.0, "P-2": 0.0, "P-3": 1.5, "P-4": 0.0},
         )
+
+
+async def test_a_kept_full_export_reaches_no_other_coordinator_nor_a_proposer(
+    database_url: str, sessions: Sessions
+) -> None:
+    """The admin's view keeps the round's full export (P-4-a's reason names P-2-a, P-2's priority); what the other
+    facility's coordinator and P-4's proposer see next is still withheld from it."""
+    async with api_client(database_url) as client:
+        world = await _shared(client, sessions)
+        owner = await make_user(sessions, "proposer", "p4@example.org")
+        async with sessions.begin() as session:
+            await session.execute(update(Proposal).where(col(Proposal.code) == "P-4").values(owner_id=owner))
+        await sign_in(client, "admin@example.org")
+        full = payload((await client.get(f"/ui/rounds/{world.round_id}")).text)
+        assert "P-4-a" in {full["strings"][row[0]] for row in full["unallocated"]}
+        kept = (await schedule_of(sessions, world.published)).unallocated
+        assert [(entry.request, [c.request for c in entry.competitors or []]) for entry in kept] == [
+            ("P-4-a", ["P-2-a"])
+        ]
+
+        await sign_in(client, "skif@example.org")
+        page = (await client.get(f"/ui/rounds/{world.round_id}")).text
+        slots = {(b["proposal"], b["instrument"]): b["priority"] for b in blocks_of(page)}
+        assert slots[("P-2", "PIK-SANS")] == 0
+        assert "P-4-a" not in {payload(page)["strings"][row[0]] for row in payload(page)["unallocated"]}
+
+        await sign_in(client, "p4@example.org")
+        mine = (await client.get("/ui/me")).text
+        assert "P-4-a" in mine and "It was not placed in its dates" in mine
+        assert kept[0].detail is not None and kept[0].detail.split(":")[0] not in mine
+        for other in ("P-1", "P-2", "P-3"):
+            assert other not in mine
+
+        await sign_in(client, "admin@example.org")
+        again = payload((await client.get(f"/ui/rounds/{world.round_id}")).text)
+        assert again["unallocated"] == full["unallocated"], "withholding for others changed nothing kept"

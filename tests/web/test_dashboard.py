@@ -17,10 +17,11 @@ from sqlmodel import col
 
 from api.web.session import CSRF_COOKIE, CSRF_HEADER
 from fixtures import EXAMPLE_ROUND
-from scheduler.db.tables import Facility, Proposal, ScheduleVersion
+from scheduler.db.tables import Facility, Instrument, Proposal, ScheduleVersion
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import PreviousAllocation, ScheduleFile
 from scheduler.rounds.importer import import_round
+from scheduler.rounds.kept import kept_round
 from scheduler.schedules.export import export_schedule
 from tests.api_helpers import PASSWORD, Client, api_client, login, make_user
 
@@ -546,3 +547,39 @@ async def test_the_round_page_links_the_versions_export_and_the_page_may_fetch_i
         f"/ui/schedules/{world.published}/export?format=xlsx",
     }
     assert exported.status_code == 200, exported.text
+
+
+async def test_a_change_through_the_api_shows_on_the_round_page_at_once(database_url: str, sessions: Sessions) -> None:
+    """The round's export is kept between views (`scheduler.rounds.kept`); a change of what it is read from, by
+    anyone, shows on the very next view: a proposal withdrawn by its proposer, a window on an instrument."""
+    world = await _world(sessions)
+    async with sessions() as session:
+        proposal_id = await session.scalar(select(col(Proposal.id)).where(col(Proposal.code) == "P-001"))
+        instrument_id = await session.scalar(select(col(Instrument.id)).where(col(Instrument.code) == "PIK-SANS"))
+        first, again = await kept_round(session, world.round_id), await kept_round(session, world.round_id)
+    assert again is first, "a second read of an unchanged round is the kept one"
+    async with api_client(database_url) as client:
+        await sign_in(client, world.coordinator)
+        before = await page(client, f"/ui/rounds/{world.round_id}")
+        assert {b["request"]: b["category"] for b in blocks_of(before)}["P-001-a"] != "withdrawn"
+
+        withdrawn = await client.post(f"/proposals/{proposal_id}/withdraw", headers=await login(client, world.proposer))
+        assert withdrawn.status_code == 200, withdrawn.text
+        await sign_in(client, world.coordinator)
+        after = await page(client, f"/ui/rounds/{world.round_id}")
+        assert {b["request"]: b["category"] for b in blocks_of(after)}["P-001-a"] == "withdrawn"
+        data = payload(after)
+        ranked = {data["strings"][data["proposals"][row[0]][0]] for row in data["ranking"]["rows"]}
+        assert "P-001" not in ranked and "P-002" in ranked
+
+        window = {"start": "2027-02-13T08:00:00+03:00", "end": "2027-02-14T08:00:00+03:00", "kind": "maintenance"}
+        added = await client.post(
+            f"/instruments/{instrument_id}/windows", json=window, headers=await login(client, world.coordinator)
+        )
+        assert added.status_code == 201, added.text
+        await sign_in(client, world.coordinator)
+        data = payload(await page(client, f"/ui/rounds/{world.round_id}"))
+        windows = {
+            (data["strings"][data["instruments"][row][0]], start, end) for row, start, end, *_ in data["windows"]
+        }
+        assert ("PIK-SANS", 36, 39) in windows

@@ -1,0 +1,54 @@
+"""A round's export is kept between reads, on SQLite and PostgreSQL, only as long as it is what the database holds:
+a transaction's own uncommitted change is read fresh and kept by no one, and only the last rounds read are kept."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from fixtures import EXAMPLE_ROUND
+from scheduler.db.tables import Proposal
+from scheduler.roundfile.checks import load_round
+from scheduler.rounds.importer import import_round
+from scheduler.rounds.kept import KEPT_ROUNDS, kept_round
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+async def _import(sessions: Sessions, code: str = "2027-I-example") -> int:
+    example = load_round(EXAMPLE_ROUND)
+    round_file = example.model_copy(update={"round": example.round.model_copy(update={"id": code})})
+    async with sessions.begin() as session:
+        return await import_round(session, round_file)
+
+
+async def test_a_transaction_reads_its_own_change_fresh_and_keeps_nothing(sessions: Sessions) -> None:
+    round_id = await _import(sessions)
+    async with sessions() as session:
+        kept = await kept_round(session, round_id)
+    titles = {proposal.id: proposal.title for proposal in kept.round_file.proposals}
+
+    async with sessions() as session, session.begin():
+        proposal = await session.scalar(select(Proposal).where(col(Proposal.code) == "P-001"))
+        assert proposal is not None
+        proposal.title = "Renamed, never committed"
+        changed = await kept_round(session, round_id)
+        assert changed.inputs is None
+        assert {p.id: p.title for p in changed.round_file.proposals}["P-001"] == "Renamed, never committed"
+        await session.rollback()
+
+    async with sessions() as session:
+        assert await kept_round(session, round_id) is kept
+    assert {proposal.id: proposal.title for proposal in kept.round_file.proposals} == titles
+
+
+async def test_only_the_rounds_read_last_are_kept(sessions: Sessions) -> None:
+    round_ids = [await _import(sessions, f"2027-kept-{number}") for number in range(KEPT_ROUNDS + 1)]
+    async with sessions() as session:
+        first = await kept_round(session, round_ids[0])
+        for round_id in round_ids[1:]:
+            assert (await kept_round(session, round_id)).inputs is not None
+        again = await kept_round(session, round_ids[0])
+    assert again is not first, f"{KEPT_ROUNDS} other rounds read since: the first was dropped"
+    assert again.round_file == first.round_file
