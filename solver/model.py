@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+import numpy as np
 from ortools.sat.python import cp_model
 
 from solver.fair_return import OwedRow, owed_rows
@@ -36,6 +37,15 @@ class Neighbourhood:
 
     instruments: frozenset[int]
     window: Span
+    requests: frozenset[int] | None = None
+    """The requests that may be placed in it (its own blocks' and some unplaced ones), or None for
+    every request not held: at facility size most unplaced requests could go anywhere, and a
+    sub-model with all of them is too big to solve in a second."""
+
+    def holds(self, placement: Placement) -> bool:
+        """Whether `placement` lies within the neighbourhood, so a sub-model may move it."""
+        low, high = self.window
+        return placement.instrument in self.instruments and low <= placement.start and placement.end <= high
 
 
 @dataclass
@@ -152,19 +162,34 @@ def build(
     _add_candidates(built, problem, neighbourhood, fixed_requests)
     if neighbourhood is None:
         _add_pins(built, problem, diagnose)
+    window = neighbourhood.window if neighbourhood else (0, problem.horizon)
+    nearby = _nearby(problem, fixed, window)
     _add_request_choice(built)
-    _add_instrument_no_overlap(built, problem, fixed)
-    _add_changeovers(built, problem, fixed)
+    _add_instrument_no_overlap(built, problem, nearby, window)
+    _add_changeovers(built, problem, nearby)
     _add_capacity(built, problem, fixed)
-    _add_equipment(built, problem, fixed)
+    _add_equipment(built, problem, nearby)
     _add_all_or_nothing(built, problem, fixed_requests)
     _add_after(built, problem, fixed)
+    constants = data.row_values(fixed)
     for index in range(len(problem.quotas)):
-        _add_quota(built, problem, index, fixed, diagnose)
+        _add_quota(built, problem, index, constants, diagnose)
     for row in data.owed:
         _add_owed(built, problem, row, fixed)
     _add_objective(built, problem, fixed_requests)
     return built
+
+
+def _nearby(problem: Problem, fixed: Sequence[Placement], window: Span) -> list[Placement]:
+    """The held placements a block within `window` could collide with (changeover included):
+    a sub-model's size then follows its window, not the round's."""
+    low, high = window
+    return [
+        p
+        for p in fixed
+        if p.end + problem.instruments[p.instrument].changeover > low
+        and p.start < high + problem.instruments[p.instrument].changeover
+    ]
 
 
 def _with_pins(problem: Problem, fixed: Sequence[Placement]) -> list[Placement]:
@@ -176,25 +201,44 @@ def _add_candidates(
     built: Built, problem: Problem, neighbourhood: Neighbourhood | None, fixed_requests: set[int]
 ) -> None:
     low, high = neighbourhood.window if neighbourhood else (0, problem.horizon)
-    for r, request in enumerate(problem.requests):
+    requests = range(len(problem.requests))
+    if neighbourhood is not None:
+        requests = _requests_on(built.data, neighbourhood)  # type: ignore[assignment]
+    for r in requests:
         if r in fixed_requests:
             continue
-        latest = problem.horizon if request.latest is None else min(request.latest, problem.horizon)
+        request = problem.requests[r]
         for i in request.instruments:
             if neighbourhood and i not in neighbourhood.instruments:
                 continue
-            blocked = merged(problem.instruments[i].blocked, request.unavailable)
-            runs = [
-                (a, b)
-                for a, b in free_runs(blocked, max(low, request.earliest), min(high, latest))
-                if b - a >= request.min_shifts
-            ]
+            runs = [(a, b) for a, b in within(built.data.runs[(r, i)], low, high) if b - a >= request.min_shifts]
             if not runs:
                 continue
             longest = max(b - a for a, b in runs)
             built.candidates[(r, i)] = _new_candidate(
                 built.model, r, i, request.min_shifts, request.shifts, runs, longest
             )
+
+
+def _requests_on(data: ModelData, neighbourhood: Neighbourhood) -> list[int]:
+    """The requests a neighbourhood may place, in order: its own, or every one with a candidate on its instruments."""
+    if neighbourhood.requests is not None:
+        return sorted(neighbourhood.requests)
+    return sorted({r for i in neighbourhood.instruments for r in data.requests_on.get(i, ())})
+
+
+def within(runs: Iterable[Span], low: int, high: int) -> list[Span]:
+    """`runs` cut to `[low, high)`, empty pieces left out."""
+    return [(max(a, low), min(b, high)) for a, b in runs if min(b, high) > max(a, low)]
+
+
+def usable_runs(problem: Problem, r: int, i: int) -> list[Span]:
+    """The free runs on instrument `i` within request `r`'s dates, outside its unavailability, long
+    enough for its shortest block."""
+    request = problem.requests[r]
+    latest = problem.horizon if request.latest is None else min(request.latest, problem.horizon)
+    blocked = merged(problem.instruments[i].blocked, request.unavailable)
+    return [(a, b) for a, b in free_runs(blocked, request.earliest, latest) if b - a >= request.min_shifts]
 
 
 def _new_candidate(
@@ -243,18 +287,19 @@ def _by_instrument(built: Built) -> dict[int, list[CandidateVars]]:
     return grouped
 
 
-def _add_instrument_no_overlap(built: Built, problem: Problem, fixed: Sequence[Placement]) -> None:
-    """Blocks avoid each other and the instrument's windows; this also keeps variable-length blocks
-    out of windows that the start domain alone cannot exclude."""
-    taken = _fixed_by_instrument(fixed)
+def _add_instrument_no_overlap(built: Built, problem: Problem, nearby: Sequence[Placement], window: Span) -> None:
+    """Blocks avoid each other and the instrument's windows (those within the sub-model's `window`);
+    this also keeps variable-length blocks out of windows that the start domain alone cannot exclude."""
+    low, high = window
+    taken = _fixed_by_instrument(nearby)
     for i, vars_ in _by_instrument(built).items():
         intervals = [var.interval for var in vars_]
-        intervals += [_fixed_interval(built, a, b - a) for a, b in problem.instruments[i].blocked]
+        intervals += [_fixed_interval(built, a, b - a) for a, b in within(problem.instruments[i].blocked, low, high)]
         intervals += [_fixed_interval(built, p.start, p.shifts) for p in taken.get(i, [])]
         for var in vars_:
             request = problem.requests[var.request]
             if request.unavailable and isinstance(var.extra, cp_model.IntVar):
-                own = [_fixed_interval(built, a, b - a) for a, b in request.unavailable]
+                own = [_fixed_interval(built, a, b - a) for a, b in within(request.unavailable, low, high)]
                 built.model.add_no_overlap([var.interval, *own])
         if len(intervals) > 1:
             built.model.add_no_overlap(intervals)
@@ -267,9 +312,9 @@ def _fixed_by_instrument(fixed: Sequence[Placement]) -> dict[int, list[Placement
     return grouped
 
 
-def _add_changeovers(built: Built, problem: Problem, fixed: Sequence[Placement]) -> None:
+def _add_changeovers(built: Built, problem: Problem, nearby: Sequence[Placement]) -> None:
     """Blocks padded by the changeover do not overlap: the next block starts `changeover` after."""
-    taken = _fixed_by_instrument(fixed)
+    taken = _fixed_by_instrument(nearby)
     for i, vars_ in _by_instrument(built).items():
         changeover = problem.instruments[i].changeover
         if changeover == 0:
@@ -290,12 +335,12 @@ def _add_capacity(built: Built, problem: Problem, fixed: Sequence[Placement]) ->
             built.model.add(sum(var.shifts for var in vars_) <= capacity - used[i])
 
 
-def _add_equipment(built: Built, problem: Problem, fixed: Sequence[Placement]) -> None:
+def _add_equipment(built: Built, problem: Problem, nearby: Sequence[Placement]) -> None:
     users: dict[int, list[cp_model.IntervalVar]] = defaultdict(list)
     for var in built.candidates.values():
         for e in problem.requests[var.request].equipment:
             users[e].append(var.interval)
-    for placement in fixed:
+    for placement in nearby:
         for e in problem.requests[placement.request].equipment:
             if e in users:
                 users[e].append(_fixed_interval(built, placement.start, placement.shifts))
@@ -378,6 +423,8 @@ class QuotaRow:
     coefficients: dict[Candidate, int]
     denominator: int
     """Integer units per shift of shortfall or excess."""
+    spread: int
+    """sum(|coefficient|): how far one shift anywhere can move the row at most."""
 
     def value(self, placements: Iterable[Placement]) -> int:
         return self.sign * sum(self.coefficients.get((p.request, p.instrument), 0) * p.shifts for p in placements)
@@ -391,10 +438,44 @@ class ModelData:
     """Integer objective units per unit of priority x shifts."""
     rows: tuple[QuotaRow, ...]
     owed: tuple[OwedRow, ...]
+    runs: Mapping[Candidate, list[Span]]
+    """Each candidate's usable runs (`usable_runs`), which a sub-model cuts to its window."""
+    requests_on: Mapping[int, tuple[int, ...]]
+    """Instrument -> the requests with a candidate on it."""
+    columns: Mapping[Candidate, int]
+    row_matrix: np.ndarray
+    """sign x coefficient of each quota row (one per line) for each candidate (one per column of
+    `columns`, and a last column of zeros for pairs that are not candidates)."""
 
     @classmethod
     def of(cls, problem: Problem) -> ModelData:
-        return cls(objective_scale(problem), tuple(_quota_rows(problem)), owed_rows(problem))
+        runs = {(r, i): usable_runs(problem, r, i) for r, i in problem.candidates()}
+        requests_on: dict[int, list[int]] = defaultdict(list)
+        for r, i in runs:
+            requests_on[i].append(r)
+        rows = tuple(_quota_rows(problem))
+        columns = {key: column for column, key in enumerate(runs)}
+        row_matrix = np.zeros((len(rows), len(columns) + 1), dtype=np.int64)
+        for line, row in enumerate(rows):
+            for key, coefficient in row.coefficients.items():
+                row_matrix[line, columns[key]] = row.sign * coefficient
+        return cls(
+            objective_scale(problem),
+            rows,
+            owed_rows(problem),
+            runs,
+            {i: tuple(requests) for i, requests in requests_on.items()},
+            columns,
+            row_matrix,
+        )
+
+    def row_values(self, placements: Sequence[Placement]) -> list[int]:
+        """`QuotaRow.value` of every row over `placements` at once: a sub-model holds most of a
+        facility round's 2,000 blocks fixed, and a row at a time took most of its build."""
+        missing = len(self.columns)
+        columns = [self.columns.get((p.request, p.instrument), missing) for p in placements]
+        shifts = np.array([p.shifts for p in placements], dtype=np.int64)
+        return [int(value) for value in self.row_matrix[:, columns] @ shifts]
 
 
 def _quota_rows(problem: Problem) -> list[QuotaRow]:
@@ -414,7 +495,8 @@ def _quota_rows(problem: Problem) -> list[QuotaRow]:
             denominator = math.lcm(*(value.denominator for value in raw.values()), bound.denominator)
             integral = {weight: int(value * denominator) for weight, value in raw.items()}
             coefficients = {key: integral[weight] for key, weight in weights.items()}
-            rows.append(QuotaRow(index, sign, coefficients, denominator))
+            spread = sum(abs(c) for c in coefficients.values())
+            rows.append(QuotaRow(index, sign, coefficients, denominator, spread))
     return rows
 
 
@@ -434,17 +516,19 @@ def _weighted_shifts(built: Built, coefficients: Mapping[Candidate, int]) -> cp_
     return cp_model.LinearExpr.weighted_sum(variables, weights)
 
 
-def _add_quota(built: Built, problem: Problem, index: int, fixed: Sequence[Placement], diagnose: bool) -> None:
+def _add_quota(built: Built, problem: Problem, index: int, constants: Sequence[int], diagnose: bool) -> None:
+    """The quota's rows over the candidates, each with the `constants` the held placements give it."""
     quota = problem.quotas[index]
     slacks: list[tuple[cp_model.IntVar, HintRule]] = []
-    for row in built.data.rows:
+    most_in_all = 0
+    for row, constant in zip(built.data.rows, constants, strict=True):
         if row.quota != index:
             continue
-        constant = row.value(fixed)
         value = constant + row.sign * _weighted_shifts(built, row.coefficients)
         if quota.soft:
             # Whole shifts of shortfall or excess, rounded up: value + denominator x slack >= 0.
-            most = sum(abs(c) for c in row.coefficients.values()) * problem.horizon // row.denominator + 1
+            most = row.spread * problem.horizon // row.denominator + 1
+            most_in_all += most
             slack = built.model.new_int_var(0, most, f"q{index}slack{row.sign}")
             built.model.add(value + row.denominator * slack >= 0)
             slacks.append((slack, _shortfall_rule(row, constant)))
@@ -456,7 +540,9 @@ def _add_quota(built: Built, problem: Problem, index: int, fixed: Sequence[Place
         else:
             built.model.add(value >= 0)
     if slacks:
-        total = built.model.new_int_var(0, sum(_ub(slack) for slack, _ in slacks), f"q{index}slack")
+        # Not read back from the slacks' protos: OR-Tools 9.15's repeated fields read [-1] as 0,
+        # which fixed this total at 0 and made every soft quota hard.
+        total = built.model.new_int_var(0, most_in_all, f"q{index}slack")
         built.model.add(total == sum(slack for slack, _ in slacks))
         built.quota_slack[index] = total
         built.derived_hints.extend(slacks)
@@ -488,10 +574,6 @@ def _shortfall_rule(row: QuotaRow, constant: int) -> HintRule:
 
 def _whole_shifts_short(value: int, denominator: int) -> int:
     return max(0, -(value // denominator))
-
-
-def _ub(var: cp_model.IntVar) -> int:
-    return int(var.proto.domain[-1])
 
 
 def _add_pins(built: Built, problem: Problem, as_assumptions: bool) -> None:

@@ -24,7 +24,7 @@ from solver.bound import lp_bound
 from solver.explain import explain_infeasibility, explain_unallocated
 from solver.fair_return import owed_first
 from solver.greedy import greedy, is_feasible
-from solver.model import ModelData, Neighbourhood, build, objective_units
+from solver.model import ModelData, build, objective_units
 from solver.neighbourhoods import Chooser, Outcome
 from solver.polish import polish
 from solver.problem import Placement, Problem, Settings
@@ -223,16 +223,16 @@ def _improve(run: _Run) -> None:
     (at most POLISH_SHARE of the time)."""
     rng = random.Random(run.settings.seed)
     pinned = set(run.problem.pinned)
-    chooser = Chooser(run.problem, run.settings, rng)
+    chooser = Chooser(run.problem, run.data, run.settings, rng)
     iterations = improvements = 0
     building = solving = polishing = 0.0
     last_polish = time.monotonic()
     while run.remaining() > 0.2 and not run.stop.is_set():
         began = time.monotonic()
         kind, neighbourhood, seconds = chooser.choose(run.best)
-        held = [p for p in run.best if not _inside(p, neighbourhood) or p in pinned]
+        held = [p for p in run.best if not neighbourhood.holds(p) or p in pinned]
         built = build(run.problem, run.data, neighbourhood, held)
-        built.add_hint([p for p in run.best if _inside(p, neighbourhood)])
+        built.add_hint([p for p in run.best if neighbourhood.holds(p)])
         solver = _solver(run.settings, min(seconds, run.remaining()), rng.randrange(1 << 30))
         built_at = time.monotonic()
         status = _solve_unless_stopped(solver, built.model, run.stop)
@@ -258,11 +258,6 @@ def _improve(run: _Run) -> None:
         "polishing_seconds": round(polishing, 2),
         **chooser.stats(),
     }
-
-
-def _inside(placement: Placement, neighbourhood: Neighbourhood) -> bool:
-    low, high = neighbourhood.window
-    return placement.instrument in neighbourhood.instruments and low <= placement.start and placement.end <= high
 
 
 def _finish(run: _Run) -> Solution:
