@@ -31,7 +31,7 @@ from ortools.sat.python import cp_model
 
 from solver.greedy import all_or_nothing_components
 from solver.model import ModelData, build, free_runs, merged
-from solver.problem import Placement, Problem, Settings, Span
+from solver.problem import Placement, Problem, Quota, Settings, Span
 from solver.solution import HeldBlock, Reason, StayReason, Unallocated, quota_deviation
 
 DIAGNOSIS_SECONDS = 30.0
@@ -96,6 +96,8 @@ class _Schedule:
         self.equipment = [np.zeros(problem.horizon, dtype=np.int64) for _ in problem.equipment]
         self.totals = [0] * len(problem.quotas)
         self.attributed = [Fraction(0)] * len(problem.quotas)
+        self.deviations: dict[int, Fraction] = {}
+        """Each quota's deviation in the schedule as it is, worked out when first asked for."""
         self.quotas_on: dict[int, list[int]] = defaultdict(list)
         for k, quota in enumerate(problem.quotas):
             for i in quota.instruments:
@@ -130,6 +132,7 @@ class _Schedule:
         for e in self.problem.requests[placement.request].equipment:
             self.equipment[e][placement.start : placement.end] += sign
         for k in self.quotas_on[placement.instrument]:
+            self.deviations.pop(k, None)
             self.totals[k] += sign * placement.shifts
             weight = self.problem.quotas[k].weights.get((placement.request, placement.instrument))
             if weight:
@@ -150,8 +153,19 @@ class _Schedule:
         first = bisect.bisect_right(self.ends[i], low - changeover)
         return self.on[i][first : bisect.bisect_left(self.starts[i], high + changeover, first)]
 
-    def holding(self, i: int, runs: Iterable[Span]) -> list[Placement]:
-        return [p for a, b in runs for p in self._around(i, a, b)]
+    def holding(self, i: int, runs: Sequence[Span]) -> list[Placement]:
+        """Blocks on `i` whose time padded by the changeover overlaps one of `runs` (in order, apart): one
+        look-up in the instrument's index for the whole stretch, then one walk along blocks and runs."""
+        if not runs:
+            return []
+        changeover = self.problem.instruments[i].changeover
+        found, k = [], 0
+        for p in self._around(i, runs[0][0], runs[-1][1]):
+            while runs[k][1] <= p.start - changeover:
+                k += 1  # a run that ends before this block (and so before every later block)
+            if runs[k][0] < p.end + changeover:
+                found.append(p)
+        return found
 
     def free(self, r: int, i: int, runs: Iterable[Span], removed: Placement | None = None) -> list[Span]:
         """The parts of `runs` no block (but `removed`) holds, at least `min_shifts` long."""
@@ -213,12 +227,16 @@ class _Schedule:
         for k in affected:
             quota = problem.quotas[k]
             total, attributed = self.totals[k], self.attributed[k]
+            counted = False
             for placement, sign in changes:
                 if placement.instrument in quota.instruments:
-                    weight = quota.weights.get((placement.request, placement.instrument), Fraction(0))
                     total += sign * placement.shifts
-                    attributed += sign * weight * placement.shifts
-            was = quota_deviation(quota, self.totals[k], self.attributed[k])
+                    if weight := quota.weights.get((placement.request, placement.instrument)):
+                        attributed += sign * weight * placement.shifts
+                        counted = True
+            if not counted and _only_further_from_bounds(quota, total - self.totals[k]):
+                continue
+            was = self.deviation(k)
             now = quota_deviation(quota, total, attributed)
             if now <= was:
                 continue
@@ -229,6 +247,11 @@ class _Schedule:
             else:
                 broken.append(words)
         return _QuotaEffect(tuple(broken), tuple(soft), penalty)
+
+    def deviation(self, k: int) -> Fraction:
+        if k not in self.deviations:
+            self.deviations[k] = quota_deviation(self.problem.quotas[k], self.totals[k], self.attributed[k])
+        return self.deviations[k]
 
     def quota_words(self, k: int, changes: Sequence[Change], total: int, attributed: Fraction) -> str:
         """The quota's share now against its bound, the headroom for the request added, and the share after."""
@@ -258,6 +281,14 @@ class _Schedule:
             f"{share} against its {side} {float(bound or 0) * 100:g}%{headroom}; "
             f"{moved} ({float(counted):+.1f} counted to it) takes it to {after}"
         )
+
+
+def _only_further_from_bounds(quota: Quota, more_shifts: int) -> bool:
+    """Whether shifts that do not count for `quota` (`more_shifts` of them, net) leave its share no worse:
+    more of them only lower the share, which a maximum alone welcomes; fewer only raise it."""
+    if more_shifts >= 0 and quota.min_share is None:
+        return True
+    return more_shifts <= 0 and quota.max_share is None
 
 
 def _over(maximum: Fraction | None, total: int, attributed: Fraction) -> bool:
