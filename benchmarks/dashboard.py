@@ -4,7 +4,7 @@ Builds a fresh SQLite database: migrations, the facility round solved (`solve_ro
 a short time limit: any feasible schedule of the round's size will do) and imported
 with that schedule published, and a coordinator of all its facilities. Then it serves
 the app under uvicorn and loads the round page N times in Chromium (a fresh context
-each time, so no cache), reporting per load:
+each time, so no browser cache), reporting per load:
 
 - bytes transferred (the document and every static file, as Chromium received them);
 - the document's size and the payload's;
@@ -13,7 +13,13 @@ each time, so no cache), reporting per load:
   time to a first key press handled on a block is measured after that);
 - the number of DOM elements and blocks drawn.
 
-    python -m benchmarks.dashboard --loads 5
+The server keeps a round's export between views (`scheduler.rounds.kept`), so the first
+load after the server starts (the first view) and the others (repeat views) are reported
+apart; `--servers` starts the server that many times, for as many first views. Every load
+is measured the same way: navigation starts at the sign-in form's submission, which
+redirects to the round page.
+
+    python -m benchmarks.dashboard --loads 5 --servers 2
 
 The browser tests (`tests/web/browser/test_workbench_browser.py`) seed and serve the same way.
 """
@@ -242,42 +248,57 @@ def measure_loads(url: str, round_id: int, loads: int) -> list[Load]:
     return results
 
 
-def report(loads: list[Load]) -> str:
-    def median(values: list[float]) -> float:
-        return statistics.median(values)
-
+def report(first_views: list[Load], repeat_views: list[Load]) -> str:
+    loads = first_views + repeat_views
     lines = [
-        f"loads: {len(loads)}; blocks drawn: {loads[0].blocks}; DOM elements: {loads[0].elements}",
+        f"loads: {len(first_views)} first views, {len(repeat_views)} repeat views; blocks drawn: {loads[0].blocks}; "
+        f"DOM elements: {loads[0].elements}",
         f"transferred: {loads[0].transferred / 1024:.0f} KiB (document {loads[0].document / 1024:.0f} KiB, "
         f"payload {loads[0].payload / 1024:.0f} KiB)",
-        f"first byte (the server builds the page): median {median([x.first_byte_ms for x in loads]):.0f} ms, "
-        f"max {max(x.first_byte_ms for x in loads):.0f} ms",
-        f"DOMContentLoaded: median {median([x.dom_content_loaded_ms for x in loads]):.0f} ms, "
-        f"max {max(x.dom_content_loaded_ms for x in loads):.0f} ms",
-        f"timeline drawn (interactive): median {median([x.drawn_ms for x in loads]):.0f} ms, "
-        f"max {max(x.drawn_ms for x in loads):.0f} ms (from navigation start)",
-        f"in the browser, from the last byte to interactive: median "
-        f"{median([x.drawn_ms - x.response_end_ms for x in loads]):.0f} ms, "
-        f"max {max(x.drawn_ms - x.response_end_ms for x in loads):.0f} ms",
-        f"first arrow key handled: median {median([x.first_key_ms for x in loads]):.0f} ms",
-        f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
     ]
+    for name, views in (("first view", first_views), ("repeat view", repeat_views)):
+        if views:
+            lines += [f"{name}:", *_figures(views)]
+    lines.append(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return "\n".join(lines)
+
+
+def _figures(loads: list[Load]) -> list[str]:
+    def spread(values: list[float]) -> str:
+        return f"median {statistics.median(values):.0f} ms, min {min(values):.0f} ms, max {max(values):.0f} ms"
+
+    return [
+        f"  first byte (the server builds the page): {spread([x.first_byte_ms for x in loads])}",
+        f"  DOMContentLoaded: {spread([x.dom_content_loaded_ms for x in loads])}",
+        f"  timeline drawn (interactive, from navigation start): {spread([x.drawn_ms for x in loads])}",
+        f"  in the browser, last byte to interactive: {spread([x.drawn_ms - x.response_end_ms for x in loads])}",
+        f"  first arrow key handled: median {statistics.median([x.first_key_ms for x in loads]):.0f} ms",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loads", type=int, default=5)
+    parser.add_argument("--loads", type=int, default=5, help="per server start: one first view, then repeat views")
+    parser.add_argument("--servers", type=int, default=1, help="server starts, each with a first view")
     parser.add_argument("--solve-seconds", type=float, default=SOLVE_SECONDS)
     args = parser.parse_args(argv)
+    first_views: list[Load] = []
+    repeat_views: list[Load] = []
     with tempfile.TemporaryDirectory() as folder:
         began = time.perf_counter()
         seeded = seed_facility(Path(folder), args.solve_seconds)
         print(f"seeded in {time.perf_counter() - began:.1f} s", flush=True)
-        with serving(seeded.database_url, Path(folder) / "server.log", worker=False) as url:
-            loads = measure_loads(url, seeded.round_id, args.loads)
-    print(report(loads))
-    print(json.dumps([load.__dict__ for load in loads]))
+        for _ in range(args.servers):
+            with serving(seeded.database_url, Path(folder) / "server.log", worker=False) as url:
+                first, *repeated = measure_loads(url, seeded.round_id, args.loads)
+            first_views.append(first)
+            repeat_views += repeated
+    print(report(first_views, repeat_views))
+    print(
+        json.dumps(
+            {"first_views": [x.__dict__ for x in first_views], "repeat_views": [x.__dict__ for x in repeat_views]}
+        )
+    )
     return 0
 
 
