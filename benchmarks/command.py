@@ -64,7 +64,7 @@ class Run:
             _seconds(stage("before_s")),
             _with_cpu(stage("reading_s"), stage("reading_cpu")),
             _with_cpu(stage("preparing_s"), stage("preparing_cpu")),
-            f"{stage('slowdown', 0.0):.1f} / {stage('kept_back_s', 0.0):.2f}",
+            f"{stage('slowdown', 0.0):.1f} / {stage('kept_back_s', 0.0):.2f} / {stage('search_given_s', 0.0):.2f}",
             _with_cpu(stage("search_s"), stage("search_cpu")),
             _seconds(self.explaining),
             _with_cpu(stage("schedule_file_s"), stage("schedule_file_cpu")),
@@ -79,7 +79,7 @@ class Run:
 
 HEADER = (
     "| round | seed | limit s | load | wall s | over | first valid | start-up | reading | preparing "
-    "| slowdown / kept back | search | explaining | schedule file | writing | exit | CPU s | peak MB | valid |\n"
+    "| slowdown / kept back / search given | search | explaining | schedule file | writing | exit | CPU s | peak MB | valid |\n"
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 )
 

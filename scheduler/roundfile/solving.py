@@ -204,15 +204,19 @@ def solve_round(
     without_their_allocations = round_file.model_copy(update={"previous_schedule": aside.round_file.previous_schedule})
     prepared = prepare(without_their_allocations, priorities(scores), excluded)
     preparing = stopwatch.lap()
-    keeping = kept_back(len(prepared.problem.requests), preparing.slowdown)
+    requests = len(prepared.problem.requests)
+    keeping = kept_back(requests, preparing.slowdown)
+    search_given = started + settings.time_limit - keeping - stopwatch.wall
     solution = solve(prepared.problem, settings, on_progress, stop, started - keeping)
     searching = stopwatch.lap()
     schedule = schedule_file(prepared, solution)
     log.debug(
         "solve stages",
+        requests=requests,
         **preparing.logged("preparing"),
-        slowdown=round(preparing.slowdown, 2),
-        kept_back_s=round(keeping, 3),
+        slowdown=preparing.slowdown,
+        kept_back_s=keeping,
+        search_given_s=round(search_given, 3),
         **searching.logged("search"),
         **stopwatch.lap().logged("schedule_file"),
     )

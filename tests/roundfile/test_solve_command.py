@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -9,10 +10,13 @@ from pathlib import Path
 import pytest
 
 from fixtures import EXAMPLE_ROUND, ROUNDS
+from fixtures.generate import dumps, generate_round
 from scheduler.cli import main
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import ScheduleFile
-from scheduler.roundfile.solving import solve_round
+from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.solving import AFTER_SEARCH_CPU_PER_REQUEST, exclusions, priorities, solve_round
+from scheduler.roundfile.validate import validate_schedule
 from solver.problem import Settings
 
 
@@ -37,3 +41,48 @@ def test_reading_and_checking_before_the_solve_count_against_the_time_limit() ->
     _, schedule = solve_round(round_file, Settings(time_limit=3.0), started=time.monotonic() - 4.0)
     assert schedule.solve_seconds >= 4.0
     assert schedule.allocations
+
+
+def _stage_records(stderr: str) -> dict[str, dict[str, float]]:
+    """The command's debug records of its stages (`BEAMTIME_LOG_FORMAT=json`), by event."""
+    records = (json.loads(line) for line in stderr.splitlines() if line.startswith("{"))
+    return {record["event"]: record for record in records if record["event"].endswith(" stages")}
+
+
+@pytest.fixture
+def medium_round(tmp_path: Path) -> Path:
+    path = tmp_path / "medium.json"
+    path.write_text(dumps(generate_round("medium", 3)))
+    return path
+
+
+def test_the_search_is_given_the_limit_less_the_stages_before_it_and_the_time_kept_back_after_it(
+    medium_round: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BEAMTIME_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("BEAMTIME_LOG_FORMAT", "json")
+    assert main(["solve", str(medium_round), "-o", str(tmp_path / "out.json"), "--time-limit", "4", "--quiet"]) == 0
+    stages = _stage_records(capsys.readouterr().err)
+    command, solve = stages["command stages"], stages["solve stages"]
+    before_search = command["before_s"] + command["reading_s"] + solve["preparing_s"]
+    assert solve["search_given_s"] == pytest.approx(4 - before_search - solve["kept_back_s"], abs=0.05)
+    assert solve["slowdown"] >= 1
+    assert solve["kept_back_s"] == pytest.approx(
+        AFTER_SEARCH_CPU_PER_REQUEST * solve["requests"] * solve["slowdown"], rel=1e-6
+    )
+    after_search = command["reading_s"] + command["solving_s"] + command["writing_s"]
+    assert command["whole_s"] == pytest.approx(command["before_s"] + after_search, abs=0.05)
+
+
+def test_a_limit_used_up_before_the_search_still_gives_the_first_valid_schedule(medium_round: Path) -> None:
+    round_file = load_round(medium_round)
+    phases: list[str] = []
+    settings, three_seconds_ago = Settings(time_limit=2.0), time.monotonic() - 3
+    _, schedule = solve_round(
+        round_file, settings, lambda progress: phases.append(progress.phase), started=three_seconds_ago
+    )
+    assert phases[0] == "greedy" and phases[-1] == "done"
+    assert not [phase for phase in phases if phase.startswith("neighbourhood")]
+    scores = score_round(round_file)
+    assert validate_schedule(round_file, schedule, priorities(scores), set(exclusions(scores))) == []
+    assert schedule.allocations and schedule.status == "feasible"
