@@ -79,7 +79,8 @@ class Run:
 
 HEADER = (
     "| round | seed | limit s | load | wall s | over | first valid | start-up | reading | preparing "
-    "| slowdown / kept back / search given | search | explaining | schedule file | writing | exit | CPU s | peak MB | valid |\n"
+    "| slowdown / kept back / search given | search | explaining | schedule file | writing | exit "
+    "| CPU s | peak MB | valid |\n"
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 )
 
