@@ -207,10 +207,16 @@ class DashboardPages(_Pages):
 
     @get("/rounds/{round_id:int}", summary="A round: timeline, quotas, ranking, solves and versions")
     async def round_detail(
-        self, round_id: Id, db_session: Session, viewer: Viewer, version: OptionalNumber = None, week: Week = None
+        self,
+        request: Request[Any, Any, Any],
+        round_id: Id,
+        db_session: Session,
+        viewer: Viewer,
+        version: OptionalNumber = None,
+        week: Week = None,
     ) -> Template:
         account = await _account(db_session, viewer)
-        page = await round_page(db_session, viewer, round_id, version_id=version, week=week)
+        page = await round_page(db_session, viewer, round_id, version_id=version, week=week, locale=locale_of(request))
         return Template(template_name="round.html", context={"viewer": account, "page": page})
 
     @get("/rounds/{round_id:int}/instruments", summary="Each instrument's schedule, for beamline staff")
@@ -234,6 +240,7 @@ class DashboardPages(_Pages):
     @get("/rounds/{round_id:int}/compare", summary="Two versions of a round, changes highlighted")
     async def compare(
         self,
+        request: Request[Any, Any, Any],
         round_id: Id,
         db_session: Session,
         viewer: Viewer,
@@ -242,7 +249,7 @@ class DashboardPages(_Pages):
         week: Week = None,
     ) -> Template:
         account = await _account(db_session, viewer)
-        page = await compare_page(db_session, viewer, round_id, before, after, week=week)
+        page = await compare_page(db_session, viewer, round_id, before, after, week=week, locale=locale_of(request))
         return Template(template_name="compare.html", context={"viewer": account, "page": page})
 
     @get("/me", summary="The proposer's page: proposals, status, slots, calendar feed, changes")

@@ -3,6 +3,7 @@ switch or `Accept-Language`, dates and numbers in the locale's format, and the A
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from http import HTTPStatus
@@ -17,19 +18,23 @@ from babel.messages.pofile import read_po
 from httpx import Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.i18n import LANGUAGE_COOKIE, LOCALES, PROBLEM_TITLES, catalogue_path, negotiated
+from api.i18n import LANGUAGE_COOKIE, LOCALES, PROBLEM_TITLES, catalogue_path, negotiated, sign_in_locked
 from api.web import HERE as WEB
-from api.web.i18n import WORDS
+from api.web.explanations import explained
+from api.web.i18n import WORDS, plural_forms
 from scheduler.accounts.schemas import Role
+from scheduler.demo import COORDINATOR, PROPOSER, Demo, DemoAccount
 from scheduler.jobs.kinds import SOLVE
 from scheduler.jobs.queue import RunState
 from scheduler.nightly.repair import NIGHTLY_REPAIR
 from scheduler.roundfile.contract import UnallocatedReason
 from scheduler.rounds.schemas import Phase
 from scheduler.schedules.calendar import ProposalState
+from scheduler.schedules.confidential import PUBLIC_DETAIL
 from scheduler.schedules.notices import NoticeKind
 from scheduler.schedules.versions import VersionSource, VersionStatus
 from solver.solution import Status
+from tests.api.test_serve import demo_database  # noqa: F401 (a fixture: the demo set up once)
 from tests.api_helpers import Client, api_client
 from tests.web.test_dashboard import World, _world, from_the_page, sign_in
 
@@ -173,7 +178,8 @@ async def test_problem_titles_speak_the_language_asked_for(database_url: str) ->
 
 
 def english_sentences() -> set[str]:
-    """The catalogue's English of two words or more, as a page shows it (placeholders left out)."""
+    """The catalogue's English of two words or more, one of them longer than three letters (not "of the", which
+    a proposal's title may say), as a page shows it (placeholders left out)."""
     english = _catalogue("en")
     ids = [
         part
@@ -181,13 +187,33 @@ def english_sentences() -> set[str]:
         if message.id
         for part in ([message.id] if isinstance(message.id, str) else message.id)
     ]
-    pieces = {piece.strip(" ,.:;()–") for text in ids for piece in re.split(r"%\(\w+\)s|<[^>]+>", text)}
-    return {piece for piece in pieces if " " in piece}
+    pieces = {piece.strip(" ,.:;()[]–") for text in ids for piece in re.split(r"%\(\w+\)s|\{[\w:]+\}|<[^>]+>", text)}
+    return {piece for piece in pieces if " " in piece and re.search(r"[A-Za-z]{4}", piece)}
+
+
+def script_strings(html: str) -> list[str]:
+    """Every string of the page's JSON for its scripts (the payload the timeline and lists are drawn from, the
+    scripts' words): what the scripts show."""
+    found: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for text in re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', html, flags=re.DOTALL):
+        walk(json.loads(text))
+    return found
 
 
 def assert_all_russian(html: str, page: str) -> None:
     assert '<html lang="ru">' in html, page
-    text = " ".join(reader_text(html))
+    text = " ".join([*reader_text(html), *script_strings(html)])
     left = sorted(sentence for sentence in english_sentences() if sentence in text)
     assert not left, f"{page} in Russian still says: {left}"
 
@@ -256,3 +282,70 @@ async def test_the_switch_in_the_header_keeps_the_language(database_url: str, se
         unknown = await _switch(client, {"language": "de"})
         assert unknown.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
         assert "language" in unknown.text and "en, ru" in unknown.text
+
+
+async def _sign_in_as(client: Client, account: DemoAccount) -> None:
+    client.cookies.clear()
+    signed_in = await client.post(
+        "/ui/login",
+        data={"email": account.email, "password": account.password, "next": "/ui/"},
+        headers=await from_the_page(client),
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == HTTPStatus.SEE_OTHER, signed_in.text
+
+
+async def test_the_demo_rounds_pages_in_russian_say_nothing_in_english(
+    demo_database: tuple[str, Demo],  # noqa: F811 (the fixture imported above)
+) -> None:
+    """The solved demo round: the engine's reasons, the solve's version note, the quotas' labels, the deadlines,
+    the scripts' payload and words, and the proposer's reasons, all in Russian."""
+    url, demo = demo_database
+    round_page = f"/ui/rounds/{demo.round_id}"
+    async with api_client(url) as client:
+        client.headers.update(RUSSIAN)
+        await _sign_in_as(client, COORDINATOR)
+        shown = await client.get(round_page)
+        says_in_russian(shown, HTTPStatus.OK, "расчёт")  # the version's note: "solve 1 of input revision …"
+        reasons = [text for text in script_strings(shown.text) if "блоки в его сроки" in text]
+        assert reasons, "the engine's reasons, told in Russian"
+        version = demo.schedule_version_id
+        compared = await client.get(f"{round_page}/compare?before={version}&after={version}")
+        says_in_russian(compared, HTTPStatus.OK, "Обе версии распределяют время одинаково.")
+        says_in_russian(await client.get(f"{round_page}/usage"), HTTPStatus.OK, "заявк")
+        says_in_russian(await client.get(f"{round_page}/instruments"), HTTPStatus.OK, "Расписания станций")
+        missing = await client.get(f"{round_page}?version=999999")
+        says_in_russian(missing, HTTPStatus.NOT_FOUND, "в раунде нет версии расписания 999999")
+
+        await _sign_in_as(client, PROPOSER)
+        mine = await client.get("/ui/me")
+        says_in_russian(mine, HTTPStatus.OK, "время не выделено")
+        told = [explained(detail, "ru") for detail in PUBLIC_DETAIL.values()]
+        assert any(text in reader_text(mine.text) for text in told), "why a request got no time, in Russian"
+
+
+def test_the_lockout_says_the_minutes_in_the_locales_plural() -> None:
+    assert sign_in_locked("en", 60).endswith("try again in 1 minute.")
+    assert sign_in_locked("en", 61).endswith("try again in 2 minutes.")
+    assert [sign_in_locked("ru", 60 * n).rsplit(" ", 2)[-2:] for n in (1, 3, 5, 21)] == [
+        ["1", "минуту."],
+        ["3", "минуты."],
+        ["5", "минут."],
+        ["21", "минуту."],
+    ]
+
+
+def test_every_count_a_scripts_sentence_names_has_its_plural_forms() -> None:
+    counts = {
+        count
+        for locale in LOCALES
+        for message in _catalogue(locale)
+        if message.id
+        for text in (*_ids(message), *_forms(message))
+        for count in re.findall(r"\{\w+:(\w+)\}", text)
+    }
+    assert counts, "the round pages' scripts write counts with nouns"
+    assert plural_forms("ru")["shifts"] == {"one": "{n} смена", "few": "{n} смены", "many": "{n} смен"}
+    for locale in LOCALES:
+        forms = plural_forms(locale)
+        assert counts <= set(forms), f"{locale}: no plural forms for {counts - set(forms)}"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from api.web.explanations import localized
 from api.web.views.palette import quota_category_words, scope_words
 from api.web.views.timeline import CHANGE_KINDS, Payload
 from scheduler.roundfile import contract as c
@@ -180,8 +181,8 @@ def lists(
     return Lists(ranking=ranking, unallocated=unallocated, ran_out=ran_out)
 
 
-def add_lists(payload: Payload, round_file: c.RoundFile, found: Lists) -> Ranking:
-    """The ranking and the unallocated requests into `payload`.
+def add_lists(payload: Payload, round_file: c.RoundFile, found: Lists, locale: str) -> Ranking:
+    """The ranking and the unallocated requests into `payload`, the reasons' details told in `locale`.
 
     Ranking rows: proposal, rank, final grade, priority, shifts asked, shifts allocated, excluded reason and
     detail (or -1), category (by the first facility's country). Unallocated rows: request, proposal, reason,
@@ -201,7 +202,7 @@ def add_lists(payload: Payload, round_file: c.RoundFile, found: Lists) -> Rankin
                 row.requested_shifts,
                 row.allocated_shifts,
                 -1 if row.score.excluded_reason is None else s(row.score.excluded_reason),
-                -1 if row.score.excluded_detail is None else s(row.score.excluded_detail),
+                -1 if row.score.excluded_detail is None else s(localized(row.score.excluded_detail, locale)),
                 payload.category(row.score.proposal, first_facility),
             ]
             for row in found.ranking
@@ -219,7 +220,7 @@ def add_lists(payload: Payload, round_file: c.RoundFile, found: Lists) -> Rankin
             s(row.entry.request),
             payload.proposal(row.entry.proposal),
             s(row.entry.reason),
-            -1 if row.entry.detail is None else s(row.entry.detail),
+            -1 if row.entry.detail is None else s(localized(row.entry.detail, locale)),
             row.shortfall,
             [payload.instrument_index[code] for code in row.instruments if code in payload.instrument_index],
             None

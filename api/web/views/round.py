@@ -20,6 +20,7 @@ from advanced_alchemy.filters import LimitOffset
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.i18n import N_, translate
 from api.web.views.panels import (
     ChangeRow,
     Lists,
@@ -107,9 +108,15 @@ async def coordinated_rounds(session: AsyncSession, actor: Claims) -> list[Round
 
 
 async def round_page(
-    session: AsyncSession, actor: Claims, round_id: int, *, version_id: int | None = None, week: int | None = None
+    session: AsyncSession,
+    actor: Claims,
+    round_id: int,
+    *,
+    version_id: int | None = None,
+    week: int | None = None,
+    locale: str,
 ) -> RoundPage:
-    """A round as its coordinators see it.
+    """A round as its coordinators see it, the engine's reasons told in `locale`.
 
     The version shown is `version_id`, else the published one, else the newest.
     """
@@ -141,9 +148,9 @@ async def round_page(
     round_file = kept.round_file
     shown_proposals = await confided(session, actor, round_id)
     schedule = withhold(await export_schedule(session, shown.id), shown_proposals) if shown is not None else None
-    payload = Payload(round_file, week=week)
+    payload = Payload(round_file, week=week, locale=locale)
     drawn = payload.add_timeline(schedule.allocations if schedule is not None else [])
-    ranked = add_lists(payload, round_file, lists(round_file, kept.ranking, schedule, shown_proposals))
+    ranked = add_lists(payload, round_file, lists(round_file, kept.ranking, schedule, shown_proposals), locale)
     return page.model_copy(
         update={
             "summary": summary(schedule) if schedule is not None else None,
@@ -157,7 +164,14 @@ async def round_page(
 
 
 async def compare_page(
-    session: AsyncSession, actor: Claims, round_id: int, before_id: int, after_id: int, *, week: int | None = None
+    session: AsyncSession,
+    actor: Claims,
+    round_id: int,
+    before_id: int,
+    after_id: int,
+    *,
+    week: int | None = None,
+    locale: str,
 ) -> ComparePage:
     """Two versions of a round, one above the other, the requests that changed between them highlighted."""
     round_ = await _managed_round(session, actor, round_id)
@@ -171,9 +185,9 @@ async def compare_page(
     shown = await confided(session, actor, round_id)
     before = withhold(await export_schedule(session, before_id), shown)
     after = withhold(await export_schedule(session, after_id), shown)
-    payload = Payload(round_file, week=week)
-    before_label = f"Version {versions[before_id].number}"
-    after_label = f"Version {versions[after_id].number}"
+    payload = Payload(round_file, week=week, locale=locale)
+    before_label = translate(locale, N_("Version %(number)s")) % {"number": versions[before_id].number}
+    after_label = translate(locale, N_("Version %(number)s")) % {"number": versions[after_id].number}
     return ComparePage(
         round=round_,
         versions=listed,

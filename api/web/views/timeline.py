@@ -17,9 +17,11 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
+from babel.dates import format_date
 from jinja2.utils import htmlsafe_json_dumps
 from pydantic import BaseModel
 
+from api.i18n import translate
 from api.web.views.palette import WITHDRAWN_CATEGORY, Category, categories, category_of
 from scheduler.errors import NotFound
 from scheduler.roundfile import contract as c
@@ -58,8 +60,10 @@ def surname(name: str) -> str:
 class Payload:
     """The data of one page: the round's rows, and the proposals its timelines and lists name, each once."""
 
-    def __init__(self, round_file: c.RoundFile, *, week: int | None = None) -> None:
+    def __init__(self, round_file: c.RoundFile, *, week: int | None = None, locale: str) -> None:
+        """`locale`: the language of the legend's labels and the months' names."""
         self.round_file = round_file
+        self.locale = locale
         self.grid = Grid(round_file.round)
         self.strings = Strings()
         self.weeks = _periods_of_weeks(self.grid)
@@ -213,11 +217,12 @@ class Payload:
                 "shiftHours": self.round_file.round.shift_hours,
                 "shifts": self.grid.count,
                 "weeks": self.weeks,
-                "months": [[start, end, s(label)] for start, end, label in _months(self.grid)],
+                "months": [[start, end, s(label)] for start, end, label in _months(self.grid, self.locale)],
                 "week": self.week,
             },
             "categories": [
-                [s(entry.key), s(entry.label), s(entry.colour)] for entry in [*self.legend, WITHDRAWN_CATEGORY]
+                [s(entry.key), s(translate(self.locale, entry.label)), s(entry.colour)]
+                for entry in [*self.legend, WITHDRAWN_CATEGORY]
             ],
             "groups": groups,
             "facilities": facilities,
@@ -279,8 +284,8 @@ def _periods_of_weeks(grid: Grid) -> list[Span]:
     return weeks
 
 
-def _months(grid: Grid) -> list[tuple[int, int, str]]:
-    """The calendar months the round touches, in the round's own UTC offset, as spans of shifts."""
+def _months(grid: Grid, locale: str) -> list[tuple[int, int, str]]:
+    """The calendar months the round touches, in the round's own UTC offset, as spans of shifts, named in `locale`."""
     zone = grid.start.tzinfo
     end = grid.time(grid.count)
     months = []
@@ -290,6 +295,6 @@ def _months(grid: Grid) -> list[tuple[int, int, str]]:
         following = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=zone)
         span = grid.covering(moment, min(following, end))
         if span is not None:
-            months.append((span[0], span[1], f"{local:%B %Y}"))
+            months.append((span[0], span[1], format_date(local, "LLLL y", locale=locale)))
         moment = following
     return months
