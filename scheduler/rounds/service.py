@@ -458,20 +458,18 @@ async def _ids_by_code(
 
 
 async def _round_facility_ids(session: AsyncSession, round_id: int) -> list[int]:
-    rows = await session.execute(
-        select(col(RoundFacility.facility_id))
-        .where(col(RoundFacility.round_id) == round_id)
-        .order_by(col(RoundFacility.position))
-    )
-    return list(rows.scalars())
+    return await _listed_ids(session, RoundFacility, RoundFacility.facility_id, round_id)
 
 
 async def _round_equipment_ids(session: AsyncSession, round_id: int) -> list[int]:
-    rows = await session.execute(
-        select(col(RoundEquipment.equipment_id))
-        .where(col(RoundEquipment.round_id) == round_id)
-        .order_by(col(RoundEquipment.position))
-    )
+    return await _listed_ids(session, RoundEquipment, RoundEquipment.equipment_id, round_id)
+
+
+async def _listed_ids(
+    session: AsyncSession, link: type[RoundFacility | RoundEquipment], member: int, round_id: int
+) -> list[int]:
+    """The ids a round's link table lists in its `member` column, in the round's order."""
+    rows = await session.execute(select(col(member)).where(col(link.round_id) == round_id).order_by(col(link.position)))
     return list(rows.scalars())
 
 
