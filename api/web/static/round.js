@@ -1,6 +1,7 @@
 // The round page's workbench: search and filters over the timeline and the lists; the ranking and unallocated
-// lists (sorted, grouped, paged) drawn from the page's payload; hand edits (drag, the move form, pin and unpin)
-// saved through the API's own move and pin routes; solves started and watched live; publishing with a summary.
+// lists (sorted, grouped, paged) drawn from the page's payload; hand edits (drag, the move form, swaps, pin and
+// unpin) judged live while dragging and saved through the API's own edit, check and pin routes; solves started and
+// watched live; publishing with a summary.
 // Visible words come from the page's dictionary (#page-texts), through Timeline.words.
 (function () {
   "use strict";
@@ -8,6 +9,8 @@
   const CSRF = (document.cookie.match(/(?:^|;\s*)(?:__Host-)?beamtime_csrf=([^;]*)/) || [])[1] || "";
   const HEADERS = { "Content-Type": "application/json", "X-CSRF-Token": CSRF };
   const POLL_MS = 500;
+  const CHECK_MS = 300;
+  // A drag asks the API's check at most once per CHECK_MS and one request at a time, for the latest position.
   const PAGE_ROWS = 150;
   const FINISHED = ["done", "failed", "cancelled"];
   const TL = window.Timeline;
@@ -313,6 +316,7 @@
     const moveForm = document.getElementById("move-form");
     const pinToggle = document.getElementById("pin-toggle");
     let chosen = null;
+    let swapFrom = null;
     function say(text, error) {
       if (!message) return;
       message.hidden = false;
@@ -331,15 +335,21 @@
       moveForm.addEventListener("submit", (event) => {
         event.preventDefault();
         if (!chosen) return;
-        move({
+        move([{
           request: chosen.request,
           instrument: moveForm.elements.instrument.value,
           start_shift: Number(moveForm.elements.start_shift.value),
           shifts: Number(moveForm.elements.shifts.value),
-        });
+        }]);
       });
     }
     TL.on("select", (block, node, details) => {
+      if (swapFrom && swapFrom.request !== block.request) {
+        const from = swapFrom;
+        swapFrom = null;
+        move(TL.swapped(from, block));
+        return;
+      }
       if (!panel) return;
       chosen = block;
       panel.hidden = false;
@@ -369,26 +379,100 @@
         }
       });
     }
-    async function move(change) {
+    function brokenRules(errors) {
+      const list = el("ul", "broken-rules");
+      errors.forEach((entry) => list.append(el("li", "", words("rule", { rule: entry.rule, message: entry.message }))));
+      return list;
+    }
+    function refused(errors, fallback) {
+      const text = el("span", "", words("moveRefused", { rules: errors.length ? "" : fallback }));
+      if (errors.length) text.append(brokenRules(errors));
+      say(text, true);
+      TL.redraw();
+    }
+    // `changes`: the moves of one edit (one for a move or resize, two for a swap), saved as one draft or refused.
+    async function move(changes) {
       if (versionId === null) return;
+      const known = verdicts.get(JSON.stringify(changes));
+      if (known && !known.keeps_every_rule) { refused(known.errors, ""); return; }
       say(TEXTS.checking);
       try {
-        const draft = await call("POST", "/ui/schedules/" + versionId + "/moves", change);
+        const draft = await call("POST", "/ui/schedules/" + versionId + "/edits", { moves: changes });
         say(words("moveSaved", { number: draft.number }));
         window.location.assign("?version=" + draft.id + "&from=" + versionId);
       } catch (error) {
-        const broken = (error.data && error.data.errors) || [];
-        const text = el("span", "", words("moveRefused", { rules: broken.length ? "" : error.message }));
-        if (broken.length) {
-          const list = el("ul", "broken-rules");
-          broken.forEach((entry) => list.append(el("li", "", words("rule", { rule: entry.rule, message: entry.message }))));
-          text.append(list);
-        }
-        say(text, true);
-        TL.redraw();
+        refused((error.data && error.data.errors) || [], error.message);
       }
     }
-    if (versionId !== null) TL.on("move", (change) => move(change));
+
+    // While a block is dragged: whether a drop here would keep every rule, by the API's check (nothing saved).
+    const verdictNode = document.getElementById("drop-verdict");
+    const verdicts = new Map();
+    const live = { wanted: null, node: null, timer: null, busy: false, failed: "" };
+    function showVerdict() {
+      const known = live.wanted && verdicts.get(JSON.stringify(live.wanted));
+      if (live.node) {
+        live.node.classList.toggle("drop-ok", Boolean(known && known.keeps_every_rule));
+        live.node.classList.toggle("drop-bad", Boolean(known && !known.keeps_every_rule));
+      }
+      if (!verdictNode) return;
+      verdictNode.hidden = !live.wanted;
+      if (!live.wanted) return;
+      const swap = live.wanted.length > 1;
+      verdictNode.classList.toggle("error", Boolean(known && !known.keeps_every_rule));
+      if (!known) verdictNode.replaceChildren(live.failed || (swap ? TEXTS.swapChecking : TEXTS.dropChecking));
+      else if (known.keeps_every_rule) verdictNode.replaceChildren(swap ? TEXTS.swapKeeps : TEXTS.dropKeeps);
+      else verdictNode.replaceChildren(el("span", "", swap ? TEXTS.swapBreaks : TEXTS.dropBreaks), brokenRules(known.errors));
+    }
+    async function checkLatest() {
+      live.timer = null;
+      const changes = live.wanted;
+      if (!changes || live.busy || verdicts.has(JSON.stringify(changes))) return;
+      live.busy = true;
+      try {
+        verdicts.set(JSON.stringify(changes), await call("POST", "/ui/schedules/" + versionId + "/edits/check", { moves: changes }));
+        live.failed = "";
+      } catch (error) {
+        live.failed = error.message;
+      }
+      live.busy = false;
+      showVerdict();
+      if (live.wanted !== changes) askSoon();
+    }
+    function askSoon() {
+      if (!live.timer) live.timer = setTimeout(checkLatest, CHECK_MS);
+    }
+    if (versionId !== null) {
+      TL.on("drag", (changes, node) => {
+        live.wanted = changes;
+        live.node = node;
+        live.failed = "";
+        showVerdict();
+        if (changes) askSoon();
+      });
+      TL.on("move", (changes) => {
+        live.wanted = null;
+        showVerdict();
+        move(changes);
+      });
+    }
+
+    // A swap without a mouse: "Swap with…" in a block's details, then the other block (arrow keys and Enter).
+    const swapStart = document.getElementById("swap-start");
+    if (swapStart) {
+      swapStart.addEventListener("click", () => {
+        if (!chosen) return;
+        swapFrom = chosen;
+        say(words("swapChoose", { request: chosen.request }));
+        const node = document.querySelector(".timeline .block[data-request='" + CSS.escape(chosen.request) + "']");
+        if (node) TL.focusBlock(node);
+      });
+      document.addEventListener("keydown", (event) => {
+        if (event.key !== "Escape" || !swapFrom) return;
+        swapFrom = null;
+        say(TEXTS.swapCancelled);
+      });
+    }
 
     const print = document.getElementById("print-timeline");
     if (print) print.addEventListener("click", (event) => { event.preventDefault(); window.print(); });

@@ -1,6 +1,7 @@
 // The round's timelines, drawn from the page's one JSON payload (#page-data, api.web.views.timeline.Payload):
 // zoom by week, month, quarter or the whole round; one Tab stop per timeline with arrow keys between blocks;
-// a tooltip on hover or focus; dragging a block moves or resizes it (the round page's script saves the move).
+// a tooltip on hover or focus; dragging a block moves or resizes it, or with Shift onto another block swaps the
+// two (the round page's script checks the drop live and saves it).
 // Payload rows are arrays, texts indices into `strings`:
 //   facilities [code, name, country, timezone]; instruments [code, name, facility, usable shifts];
 //   proposals [code, title, PI, PI's surname, [countries], type, [instruments]]; categories [key, label, colour];
@@ -167,7 +168,7 @@
   const containers = Array.from(document.querySelectorAll(".timeline[data-timeline]"));
   const state = containers.map(() => ({ current: null }));
   let highlight = null;
-  const listeners = { select: [], move: [], drawn: [] };
+  const listeners = { select: [], move: [], drag: [], drawn: [] };
 
   function idleWords(timelineData, row, first, end) {
     const weeks = [];
@@ -433,9 +434,39 @@
     if (node && !node.contains(event.relatedTarget) && document.activeElement !== node) hideTip();
   });
 
-  // Dragging: the body moves a block (along its instrument or to another), the right edge resizes it.
+  // Dragging: the body moves a block (along its instrument or to another), the right edge resizes it; with Shift
+  // held over another block, the two swap. While dragging, "drag" listeners hear the changes a drop would make
+  // (each time they change), "move" listeners the changes dropped: a list of {request, instrument, start_shift, shifts}.
   let drag = null;
   let dropped = false;
+  function blockOfNode(node) { return blockOf(timelineOf(node), Number(node.dataset.index)); }
+  // Two blocks exchange places as one change: on one instrument they exchange their order within the span they
+  // cover (so blocks of other lengths keep the gap between them), across instruments each takes the other's start.
+  function swapped(a, b) {
+    if (a.instrument !== b.instrument) {
+      return [
+        { request: a.request, instrument: b.instrument, start_shift: b.start, shifts: a.shifts },
+        { request: b.request, instrument: a.instrument, start_shift: a.start, shifts: b.shifts },
+      ];
+    }
+    const [first, second] = a.start <= b.start ? [a, b] : [b, a];
+    return [
+      { request: second.request, instrument: a.instrument, start_shift: first.start, shifts: second.shifts },
+      { request: first.request, instrument: a.instrument, start_shift: second.start + second.shifts - first.shifts, shifts: first.shifts },
+    ];
+  }
+  function swapTarget(event) {
+    if (!event.shiftKey || drag.mode !== "move") return null;
+    const timeline = drag.node.closest(".timeline");
+    return document.elementsFromPoint(event.clientX, event.clientY)
+      .find((node) => node !== drag.node && node.classList.contains("block") && node.closest(".timeline") === timeline) || null;
+  }
+  function markSwapTarget(node) {
+    if (drag.swapWith === node) return;
+    if (drag.swapWith) drag.swapWith.classList.remove("swap-target");
+    drag.swapWith = node;
+    if (node) node.classList.add("swap-target");
+  }
   document.addEventListener("pointerdown", (event) => {
     const node = event.target.closest && event.target.closest(".block");
     if (!node || event.button !== 0 || listeners.move.length === 0) return;
@@ -445,7 +476,7 @@
       node: node, number: number, x: event.clientX, moved: false,
       mode: box.right - event.clientX <= EDGE_PX ? "resize" : "move",
       start: Number(node.dataset.startShift), shifts: Number(node.dataset.shifts),
-      instrument: node.dataset.instrument, target: null,
+      instrument: node.dataset.instrument, changes: null, key: "", swapWith: null,
     };
     node.setPointerCapture(event.pointerId);
   });
@@ -459,13 +490,22 @@
     const start = drag.mode === "move" ? Math.max(0, Math.min(round.shifts - drag.shifts, drag.start + delta)) : drag.start;
     const shifts = drag.mode === "resize" ? Math.max(1, Math.min(round.shifts - drag.start, drag.shifts + delta)) : drag.shifts;
     const instrument = drag.mode === "move" ? target.dataset.instrument : drag.instrument;
-    if (!drag.moved && start === drag.start && shifts === drag.shifts && instrument === drag.instrument) return;
+    const other = swapTarget(event);
+    if (!drag.moved && !other && start === drag.start && shifts === drag.shifts && instrument === drag.instrument) return;
     drag.moved = true;
     hideTip();
     drag.node.classList.add("dragging");
     if (drag.mode === "move" && target.querySelector(".tl-track") !== drag.node.parentElement) target.querySelector(".tl-track").append(drag.node);
     place(drag.node, start, start + shifts, first, end);
-    drag.target = { request: drag.node.dataset.request, instrument: instrument, start_shift: start, shifts: shifts };
+    markSwapTarget(other);
+    drag.changes = other
+      ? swapped(blockOfNode(drag.node), blockOfNode(other))
+      : [{ request: drag.node.dataset.request, instrument: instrument, start_shift: start, shifts: shifts }];
+    const key = JSON.stringify(drag.changes);
+    if (key !== drag.key) {
+      drag.key = key;
+      listeners.drag.forEach((listener) => listener(drag.changes, drag.node));
+    }
   });
   function rowAt(event) {
     const under = document.elementFromPoint(event.clientX, event.clientY);
@@ -475,13 +515,15 @@
   document.addEventListener("pointerup", () => {
     if (!drag) return;
     const done = drag;
+    markSwapTarget(null);
     drag = null;
     done.node.classList.remove("dragging");
-    if (!done.moved || !done.target) return;
+    if (!done.moved || !done.changes) return;
     dropped = true;
-    const unchanged = done.target.instrument === done.instrument && done.target.start_shift === done.start && done.target.shifts === done.shifts;
-    if (unchanged) { redraw(); return; }
-    listeners.move.forEach((listener) => listener(done.target, done.node));
+    const [change] = done.changes;
+    const unchanged = done.changes.length === 1 && change.instrument === done.instrument && change.start_shift === done.start && change.shifts === done.shifts;
+    if (unchanged) { listeners.drag.forEach((listener) => listener(null, done.node)); redraw(); return; }
+    listeners.move.forEach((listener) => listener(done.changes, done.node));
   });
   document.addEventListener("click", (event) => {
     const node = event.target.closest && event.target.closest(".block");
@@ -502,6 +544,7 @@
     highlight: function (predicate) { highlight = predicate; redraw(); },
     on: function (kind, listener) { listeners[kind].push(listener); },
     focusBlock: focusBlock,
+    swapped: swapped,
   };
   redraw();
   // When the page first answers input: what the dashboard benchmark and the browser tests wait for.

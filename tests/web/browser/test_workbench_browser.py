@@ -12,9 +12,11 @@ Timings are the benchmark's (BENCHMARKS.md), never asserted here.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -157,18 +159,19 @@ def test_the_facility_round_page_is_small_accessible_and_moves_by_keyboard(
     assert _severe_violations(page) == []
 
 
-def _would_be(round_file: c.RoundFile, schedule: c.ScheduleFile, moved: c.Allocation) -> c.ScheduleFile:
-    """The schedule with one allocation placed anew, priorities as the scoring gives them (as the move service
+def _would_be(round_file: c.RoundFile, schedule: c.ScheduleFile, *moved: c.Allocation) -> c.ScheduleFile:
+    """The schedule with allocations placed anew, priorities as the scoring gives them (as the move service
     judges a move)."""
     priority_of = priorities(score_round(round_file))
+    placed = {allocation.request for allocation in moved}
     allocations = [
         allocation.model_copy(update={"priority": priority_of.get(allocation.proposal, allocation.priority)})
-        for allocation in [*(a for a in schedule.allocations if a.request != moved.request), moved]
+        for allocation in [*(a for a in schedule.allocations if a.request not in placed), *moved]
     ]
     return schedule.model_copy(
         update={
             "allocations": allocations,
-            "unallocated": [u for u in schedule.unallocated if u.request != moved.request],
+            "unallocated": [u for u in schedule.unallocated if u.request not in placed],
             "objective": math.fsum(a.priority * a.shifts for a in allocations),
         }
     )
@@ -197,6 +200,43 @@ def _a_move_one_shift_later(round_file: c.RoundFile, schedule: c.ScheduleFile) -
         if _keeps_every_rule(round_file, _would_be(round_file, schedule, moved)):
             return moved
     raise AssertionError("no allocation of the schedule can move one shift later")
+
+
+def _shifted(allocation: c.Allocation, start: int) -> c.Allocation:
+    """The allocation starting at shift `start` instead (shifts are equally long on the grid)."""
+    step = (allocation.end - allocation.start) / allocation.shifts
+    return allocation.model_copy(
+        update={
+            "start_shift": start,
+            "start": allocation.start + step * (start - allocation.start_shift),
+            "end": allocation.end + step * (start - allocation.start_shift),
+        }
+    )
+
+
+def _a_swap_in_one_week(round_file: c.RoundFile, schedule: c.ScheduleFile) -> tuple[c.Allocation, c.Allocation]:
+    """Two neighbours on one instrument inside one week whose swap (the later first, as the page swaps them on one
+    instrument) keeps every rule, each as it lands after the swap."""
+    week = 21
+    placed = sorted(schedule.allocations, key=lambda a: (a.instrument, a.start_shift))
+    for first, second in itertools.pairwise(placed):
+        end = second.start_shift + second.shifts
+        if first.instrument != second.instrument or first.pinned or second.pinned:
+            continue
+        if first.start_shift // week != (end - 1) // week:
+            continue
+        swapped = (_shifted(second, first.start_shift), _shifted(first, end - first.shifts))
+        if _keeps_every_rule(round_file, _would_be(round_file, schedule, *swapped)):
+            return swapped
+    raise AssertionError("no two neighbours of the schedule can swap")
+
+
+def _open_published_week(page: sync_api.Page, facility: Served, week: int) -> None:
+    """The round page on the published version (drafts made by other tests are newer), zoomed to `week`."""
+    seeded = facility.seeded
+    open_round(page, facility.url, seeded.round_id)
+    page.goto(f"{facility.url}/ui/rounds/{seeded.round_id}?version={seeded.published_version}&week={week}")
+    page.wait_for_function("document.documentElement.dataset.drawn")
 
 
 def _drag(page: sync_api.Page, request: str, shifts: float) -> None:
@@ -343,3 +383,108 @@ def test_a_solve_that_changes_nothing_says_so_and_makes_no_draft(
     page.reload()
     expect(page.locator("#versions tbody tr")).to_have_count(1)
     assert page.locator("#solve-form input[name=time_limit]").input_value() == str(SOLVE_SECONDS), "the limit is kept"
+
+
+@pytest.fixture(scope="module")
+def a_swap(facility: Served) -> tuple[c.Allocation, c.Allocation]:
+    """Two neighbours of the published schedule as they land when swapped: the later one, then the earlier one."""
+    seeded = facility.seeded
+    round_file, schedule = _in_thread(
+        _round_and_schedule(seeded.database_url, seeded.round_id, seeded.published_version)
+    )
+    return _a_swap_in_one_week(round_file, schedule)
+
+
+def _swapped_draft(page: sync_api.Page, facility: Served, *swapped: c.Allocation) -> None:
+    """The page opens the new draft, which holds the `swapped` allocations, every other one, and keeps every rule."""
+    sync_api.expect(page).to_have_url(re.compile(r"\?version=\d+&from=\d+$"), timeout=SERVER_SECONDS * 1000)
+    seeded = facility.seeded
+    draft_id = int(parse_qs(urlsplit(page.url).query)["version"][0])
+    round_file, draft = _in_thread(_round_and_schedule(seeded.database_url, seeded.round_id, draft_id))
+    placed = {(a.request, a.instrument, a.start_shift, a.shifts) for a in draft.allocations}
+    assert {(a.request, a.instrument, a.start_shift, a.shifts) for a in swapped} <= placed
+    assert len(placed) == len(seeded.round_file.previous_schedule or [])
+    assert _keeps_every_rule(round_file, draft)
+
+
+def test_a_block_dropped_on_another_with_shift_swaps_them_and_a_forbidden_place_is_named_before_the_drop(
+    facility: Served,
+    a_swap: tuple[c.Allocation, c.Allocation],
+    browser: sync_api.BrowserContext,  # noqa: F811
+) -> None:
+    """Over a place that breaks a rule the page names the rule while the button is still down, and the drop is
+    refused; dropped with Shift onto its neighbour, a block swaps with it as one new draft that keeps every rule."""
+    expect = sync_api.expect
+    later, earlier = a_swap
+    page = browser.new_page()
+    checks: list[float] = []
+    page.on(
+        "request", lambda request: checks.append(time.monotonic()) if request.url.endswith("/edits/check") else None
+    )
+    week = earlier.start_shift // 21 + 1
+    _open_published_week(page, facility, week)
+    first = page.locator(f".timeline .block[data-request='{earlier.request}']")
+    second = page.locator(f".timeline .block[data-request='{later.request}']")
+    first.scroll_into_view_if_needed()
+    start, onto = first.bounding_box(), second.bounding_box()
+    assert start is not None and onto is not None
+
+    # Onto the neighbour without Shift: the two would overlap. The verdict comes while the button is held.
+    began = time.monotonic()
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(onto["x"] + 3, onto["y"] + onto["height"] / 2, steps=30)
+    verdict = page.locator("#drop-verdict.error")
+    expect(verdict).to_contain_text("would break these rules", timeout=SERVER_SECONDS * 1000)
+    expect(verdict.locator(".broken-rules li", has_text="rule 3: ").first).to_be_visible()
+    expect(first).to_have_class(re.compile(r"\bdrop-bad\b"))
+    dragged = time.monotonic() - began
+    assert 1 <= len(checks) <= 2 + dragged / 0.3, f"{len(checks)} checks in {dragged:.1f} s: at most one per 300 ms"
+    page.mouse.up()
+    refused = page.locator("#edit-message.error")
+    expect(refused).to_contain_text("The move was refused")
+    expect(refused.locator(".broken-rules li", has_text="rule 3: ").first).to_be_visible()
+    assert "&from=" not in page.url, "a refused drop makes no draft"
+
+    # With Shift onto the neighbour: the two swap as one draft.
+    first.scroll_into_view_if_needed()
+    start, onto = first.bounding_box(), second.bounding_box()
+    assert start is not None and onto is not None
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.keyboard.down("Shift")
+    page.mouse.down()
+    page.mouse.move(onto["x"] + onto["width"] / 2, onto["y"] + onto["height"] / 2, steps=12)
+    expect(second).to_have_class(re.compile(r"\bswap-target\b"))
+    expect(page.locator("#drop-verdict")).to_contain_text(
+        "Swapping these two blocks keeps every rule", timeout=SERVER_SECONDS * 1000
+    )
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    _swapped_draft(page, facility, later, earlier)
+    page.wait_for_function("document.documentElement.dataset.drawn")
+    assert _severe_violations(page) == []
+
+
+def test_a_swap_is_made_with_the_keyboard_alone(
+    facility: Served,
+    a_swap: tuple[c.Allocation, c.Allocation],
+    browser: sync_api.BrowserContext,  # noqa: F811
+) -> None:
+    """Enter on a block opens its details; "Swap with another block…" sends focus back to the timeline, where the
+    arrow keys reach the other block and Enter swaps the two."""
+    expect = sync_api.expect
+    later, earlier = a_swap
+    page = browser.new_page()
+    week = earlier.start_shift // 21 + 1
+    _open_published_week(page, facility, week)
+    page.locator(f".timeline .block[data-request='{earlier.request}']").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#block-details")).to_be_visible()
+    page.focus("#swap-start")
+    page.keyboard.press("Enter")
+    expect(page.locator("#edit-message")).to_contain_text(f"Swap {earlier.request} with which block?")
+    assert page.evaluate("document.activeElement.dataset.request") == earlier.request
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.dataset.request") == later.request
+    page.keyboard.press("Enter")
+    _swapped_draft(page, facility, later, earlier)
