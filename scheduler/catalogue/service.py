@@ -8,7 +8,7 @@ writes an audit entry in the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any, Generic
+from typing import Any, ClassVar, Generic
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
@@ -79,13 +79,19 @@ class _CatalogueService(TableService[TableT], Generic[TableT, PublicT]):
             return self.public.model_validate(await self.patch(actor, row, data))
 
 
-class FacilityService(_CatalogueService[Facility, FacilityPublic]):
+class _ListedWhole(_CatalogueService[TableT, PublicT]):
+    """A kind listed whole, in code order (facilities, equipment); instruments and windows are listed per parent."""
+
+    table: ClassVar[type[Facility] | type[Equipment]]
+
+    async def list_page(self, page: LimitOffset) -> OffsetPagination[PublicT]:
+        return await self.page(page, select(self.table).order_by(col(self.table.code)), self.public)
+
+
+class FacilityService(_ListedWhole[Facility, FacilityPublic]):
     table = Facility
     noun = "facility"
     public = FacilityPublic
-
-    async def list_page(self, page: LimitOffset) -> OffsetPagination[FacilityPublic]:
-        return await self.page(page, select(Facility).order_by(col(Facility.code)), FacilityPublic)
 
     async def create_item(self, actor: Claims, data: FacilityCreate) -> FacilityPublic:
         access.require(actor, Operation.CREATE_FACILITY, Facts(), "facilities")
@@ -236,15 +242,12 @@ class InstrumentWindowService(WindowService):
         return await self._add_window(actor, instrument.facility_id, window, data)
 
 
-class EquipmentService(_CatalogueService[Equipment, EquipmentPublic]):
+class EquipmentService(_ListedWhole[Equipment, EquipmentPublic]):
     """Sample environment rounds share, kept by the facility that owns it; legacy items without one, by admins."""
 
     table = Equipment
     noun = "equipment"
     public = EquipmentPublic
-
-    async def list_page(self, page: LimitOffset) -> OffsetPagination[EquipmentPublic]:
-        return await self.page(page, select(Equipment).order_by(col(Equipment.code)), EquipmentPublic)
 
     async def create_item(self, actor: Claims, data: EquipmentCreate) -> EquipmentPublic:
         session = self.repository.session
