@@ -1,6 +1,6 @@
 """The coordinator's pages: the rounds they manage, a round with one version shown, and two versions compared.
 
-A round page is built from the round as a round file (`export_round`) and a
+A round page is built from the round as a round file (kept between views: `scheduler.rounds.kept`) and a
 schedule version as a schedule file (`export_schedule`): priorities, reasons and drafts,
 so a round's page is `READ_SCHEDULE` of the policy with its drafts, and to anyone else the
 round's page does not exist (NotFound). Grades, priorities and reasons are shown only of the
@@ -42,7 +42,7 @@ from scheduler.jobs import SolveRunPublic, list_runs
 from scheduler.roundfile import contract as c
 from scheduler.roundfile.checks import InputError
 from scheduler.rounds.deadlines import Deadline, round_deadlines
-from scheduler.rounds.kept import KeptRound, kept_round
+from scheduler.rounds.kept import KeptRound, LeastRecent, RoundInputs, kept_round
 from scheduler.rounds.schemas import RoundPublic
 from scheduler.rounds.service import RoundService, round_facts
 from scheduler.schedules import signoffs
@@ -53,6 +53,8 @@ from scheduler.schedules.signoffs import SignOffs
 from scheduler.schedules.versions import PUBLISHED
 
 RECENT_RUNS = 8
+KEPT_DRAWINGS = 16
+"""Round pages' drawings kept, least recently shown dropped first; a facility round's is about 1 MB."""
 
 
 class RoundCard(BaseModel):
@@ -145,21 +147,54 @@ async def round_page(
         kept = await kept_round(session, round_id)
     except InputError as error:
         return page.model_copy(update={"problems": [f"{p.path}: {p.message}" for p in error.problems]})
+    version_id = shown.id if shown is not None else None
+    key = None if kept.inputs is None else (kept.inputs, version_id, week, locale, actor)
+    drawing = _drawings.get(key) or _drawings.keep(
+        key, await _drawing(session, actor, round_id, kept, version_id, week=week, locale=locale)
+    )
+    return page.model_copy(update=dict(drawing))
+
+
+class Drawing(BaseModel):
+    """What a round page draws of a version for one viewer: the version's figures, timeline and lists."""
+
+    summary: ScheduleSummary | None
+    timeline: Timeline
+    quotas: list[QuotaRow]
+    ranking: Ranking
+    unallocated: int
+    payload: str
+
+
+_drawings: LeastRecent[tuple[RoundInputs, int | None, int | None, str, Claims], Drawing] = LeastRecent(KEPT_DRAWINGS)
+"""Kept per the round's inputs, the version, the zoom, the language and the viewer (whose claims decide what of the
+full export they read): a repeat view of an unchanged round draws nothing again."""
+
+
+async def _drawing(
+    session: AsyncSession,
+    actor: Claims,
+    round_id: int,
+    kept: KeptRound,
+    version_id: int | None,
+    *,
+    week: int | None,
+    locale: str,
+) -> Drawing:
+    """The version as the actor may read it (`withhold`), drawn from the round's kept export."""
     round_file = kept.round_file
     shown_proposals = await confided(session, actor, round_id)
-    schedule = withhold(await export_schedule(session, shown.id), shown_proposals) if shown is not None else None
+    schedule = withhold(await export_schedule(session, version_id), shown_proposals) if version_id is not None else None
     payload = Payload(round_file, week=week, locale=locale)
-    drawn = payload.add_timeline(schedule.allocations if schedule is not None else [])
-    ranked = add_lists(payload, round_file, lists(round_file, kept.ranking, schedule, shown_proposals), locale)
-    return page.model_copy(
-        update={
-            "summary": summary(schedule) if schedule is not None else None,
-            "timeline": drawn,
-            "quotas": quota_rows(round_file, schedule),
-            "ranking": ranked,
-            "unallocated": len(payload.extra["unallocated"]),
-            "payload": payload.embedded(),
-        }
+    timeline = payload.add_timeline(schedule.allocations if schedule is not None else [])
+    ranking = add_lists(payload, round_file, lists(round_file, kept.ranking, schedule, shown_proposals), locale)
+    return Drawing(
+        summary=summary(schedule) if schedule is not None else None,
+        timeline=timeline,
+        quotas=quota_rows(round_file, schedule),
+        ranking=ranking,
+        unallocated=len(payload.extra["unallocated"]),
+        payload=payload.embedded(),
     )
 
 
