@@ -21,7 +21,8 @@ from solver.search import ProgressCallback, solve
 
 AFTER_SEARCH_CPU_PER_REQUEST = 0.0001
 """CPU seconds per request of the stages after the search: the schedule file built, written and summarised
-(facility round, 4,145 requests: 0.25 s; BENCHMARKS.md). Kept back from the search's time, times `slowdown`."""
+(facility round, 4,145 requests: 0.15 s, so 2.7 times that; BENCHMARKS.md). Kept back from the search's time,
+times `slowdown`."""
 SLOWEST = 20.0
 """The most wall seconds per CPU second believed (a machine that slow is better not trusted further)."""
 MEASURABLE_CPU = 0.02
