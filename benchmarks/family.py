@@ -164,8 +164,8 @@ def calibration_table(runs: Sequence[FamilyRun]) -> list[str]:
 def engine_table(runs: Sequence[FamilyRun], best: dict[tuple[str, str, int], float]) -> list[str]:
     lines = [
         "| shape | size | seeds | greedy / bound | engine / greedy | engine / bound | engine / best known | status "
-        "| gap | solve s | whole s | peak MB | violations |",
-        "|---|---|---:|---|---|---|---|---|---|---:|---:|---:|---:|",
+        "| gap | solve s | whole s | CPU s | neighbourhoods | peak MB | violations |",
+        "|---|---|---:|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for (shape, size), group in _groups(runs).items():
         engines = _engine_runs(group)
@@ -179,6 +179,8 @@ def engine_table(runs: Sequence[FamilyRun], best: dict[tuple[str, str, int], flo
             f"| {', '.join(f'{count} {status}' for status, count in sorted(statuses.items()))} "
             f"| {_over_seeds(gaps)} | {_seconds([engine.wall_seconds for engine in engines])} "
             f"| {_seconds([engine.whole_seconds for engine in engines])} "
+            f"| {_seconds([engine.cpu_seconds for engine in engines])} "
+            f"| {_seconds([engine.stats.get('neighbourhoods', 0) for engine in engines])} "
             f"| {max((engine.peak_mb for engine in engines), default=0):,.0f} "
             f"| {sum(len(engine.violations) for engine in engines)} |"
         )
@@ -217,8 +219,9 @@ def report(
             "Mean over seeds (min–max). Ratios are on the primary objective (sum of priority x shifts); the bound is "
             "the LP bound (`solver.bound.lp_bound`), best known the best engine objective of this run and of the "
             "--best-known files. Gap is the schedule's own (its bound, which may be tighter than the LP bound). "
-            "Solve s is solve() alone, whole s from the round file's text to the schedule file (mean, max); peak MB "
-            "the largest engine process.",
+            "Solve s is solve() alone, whole s from the round file's text to the schedule file (mean, max); CPU s "
+            "the solve's CPU time (under workers x solve s when other work shared the machine); neighbourhoods the "
+            "sub-models solved; peak MB the largest engine process.",
             "",
             *engine_table(runs, best),
         ]

@@ -138,10 +138,13 @@ class Settings:
     time_limit: float = 60.0
     workers: int = 2
     seed: int = 0
-    subsolve_seconds: float = 1.0
-    """Time for one neighbourhood re-solve at first; adapted by outcome when `adaptive`."""
-    neighbourhood_candidates: int = 100
-    """Free candidates in one neighbourhood at first; adapted by outcome when `adaptive`."""
+    subsolve_seconds: float = 0.3
+    """Time for one neighbourhood re-solve at first; adapted by outcome when `adaptive`. Most sub-models
+    of 40 requests are solved, or improved, within 0.3 s; a second each left 15-20 of them to a
+    facility minute (BENCHMARKS.md, facility-size search)."""
+    neighbourhood_candidates: int = 40
+    """Requests one neighbourhood frees at first (its blocks and unplaced requests that could go in);
+    adapted by outcome when `adaptive`."""
     adaptive: bool = True
     """Neighbourhood kinds chosen by their record, sizes and times adapted; else instrument clusters alone."""
     strategy: Literal["lns", "cp-sat"] = "lns"

@@ -125,7 +125,9 @@ def test_every_kind_gives_a_neighbourhood_within_the_round_and_of_its_own_part()
 
 
 def test_sizes_grow_after_quick_optimal_solves_and_shrink_after_fruitless_timeouts() -> None:
-    chooser = chooser_for(linked_problem(), Settings(neighbourhood_candidates=100), random.Random(0))
+    chooser = chooser_for(
+        linked_problem(), Settings(neighbourhood_candidates=100, subsolve_seconds=1.0), random.Random(0)
+    )
     for _ in range(3):
         chooser.learn(Outcome("time", improved=False, optimal=True, solve_seconds=0.1, seconds=0.2))
         chooser.learn(Outcome("quota", improved=False, optimal=False, solve_seconds=1.0, seconds=1.1))
@@ -150,7 +152,7 @@ def test_without_adaptation_only_instrument_clusters_of_the_given_size_are_used(
     chooser = chooser_for(linked_problem(), Settings(adaptive=False), random.Random(0))
     chooser.learn(Outcome("instruments", improved=False, optimal=True, solve_seconds=0.01, seconds=0.02))
     assert set(chooser.records) == {"instruments"}
-    assert chooser.records["instruments"].size == 100
+    assert chooser.records["instruments"].size == Settings().neighbourhood_candidates
 
 
 def test_cp_sat_alone_with_its_own_parameters_is_available_for_comparison() -> None:
