@@ -57,7 +57,9 @@ class Account:
     confirmed_country: str | None
 
 
-async def export_round(session: AsyncSession, round_id: int, *, fair_return: bool = True) -> c.RoundFile:
+async def export_round(
+    session: AsyncSession, round_id: int, *, fair_return: bool = True, proposals: bool = True
+) -> c.RoundFile:
     """The round as a round file; `previous_schedule` is the published version, absent when there is none.
 
     Withdrawn proposals are left out, those declared inadmissible are not technically feasible,
@@ -65,14 +67,16 @@ async def export_round(session: AsyncSession, round_id: int, *, fair_return: boo
     (`_confirmed_type`, `_confirmed_people`).
     The windows are those of the round's facilities and instruments that overlap its period.
     `fair_return` (`scheduler.rounds.fair_return`): the round's policy with the history of earlier rounds (False:
-    none, to read a past round's delivered time). A round that is no valid file yet (no facility, a proposal without
-    requests) raises InputError.
+    none, to read a past round's delivered time). `proposals` False leaves out the proposals, and with them the
+    published version's allocations (an empty `previous_schedule` says there is one), for checks of the rest
+    (`scheduler.rounds.integrity`). A round that is no valid file yet (no facility, a proposal without requests)
+    raises InputError.
     """
     round_ = await session.scalar(select(Round).where(col(Round.id) == round_id))
     if round_ is None:
         raise LookupError(f"no round {round_id}")
     zone = round_zone(round_)
-    proposals, request_codes = await _export_proposals(session, round_id, zone)
+    exported, request_codes = await _export_proposals(session, round_id, zone) if proposals else ([], set())
     document = {
         "format": c.ROUND_FORMAT,
         "round": round_heading(round_),
@@ -80,7 +84,7 @@ async def export_round(session: AsyncSession, round_id: int, *, fair_return: boo
         "facilities": await _export_facilities(session, round_id, round_.start, round_.end, zone),
         "equipment": await _export_equipment(session, round_id),
         "quotas": await _export_quotas(session, round_id),
-        "proposals": proposals,
+        "proposals": exported,
         "scoring": round_.scoring,
         "previous_schedule": await _export_published(session, round_id, request_codes),
         "fair_return": await round_fair_return(session, round_, partial(export_round, fair_return=False))

@@ -15,25 +15,42 @@ input revision (`scheduler.rounds.revision`) at which each round last passed eve
 by `keeping_valid` and carried on by the writes checked alone (`checked_alone`). The round after the change is
 always exported and checked, so a revision wrongly believed to pass could only refuse a write, never let a
 problem in.
+
+A write that changed only windows and quotas (every change flushed, none by a bulk statement) of a round that passed
+before it and has no published version is checked on the round without its proposals: no rule reads a proposal
+together with a window or a quota except those on published allocations, and every rule that reads a window or a
+quota is among the round file's checks of the rest (its contract, ids, intervals, references). A round of a few
+hundred proposals is checked in a few milliseconds instead of tens.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 from sqlmodel import col
 
-from scheduler.db.tables import Instrument, Round, RoundEquipment, RoundFacility, RoundInstrument
+from scheduler.db.tables import (
+    AuditEntry,
+    Instrument,
+    Quota,
+    Round,
+    RoundEquipment,
+    RoundFacility,
+    RoundInstrument,
+    Window,
+)
 from scheduler.errors import Conflict
 from scheduler.fields import round_length_problem
-from scheduler.roundfile.checks import InputError, InputProblem
+from scheduler.roundfile.checks import InputError, InputProblem, check_round
 from scheduler.roundfile.contract import RoundFile
 from scheduler.roundfile.solving import proposal_problems
 from scheduler.rounds.exporter import export_round
@@ -47,6 +64,8 @@ _PASSING: WeakKeyDictionary[Engine, dict[int, int]] = WeakKeyDictionary()
 _NOTED = "beamtime_rounds_passing"
 """The key in `Session.info`: round id → the revision its transaction checked it passing at, or None for a write
 checked alone (`checked_alone`), which keeps the revision the round was at before it passing."""
+_CHECKED_WITHOUT_PROPOSALS = (Window, Quota, AuditEntry)
+"""The rows a write may change and still be checked on its round without the proposals (see the module)."""
 
 
 def require_schedulable_length(start: datetime, end: datetime, shift_hours: int) -> None:
@@ -68,10 +87,17 @@ async def keeping_valid(session: AsyncSession, round_ids: Iterable[int], what: s
         else {str(problem) for problem in (await _problems(session, round_id))[1]}
         for round_id in ids
     }
-    yield
-    await session.flush()
+    with _changes(session.sync_session) as changed:
+        yield
+        await session.flush()
     for round_id in ids:
-        round_file, problems = await _problems(session, round_id)
+        round_file, problems = None, None
+        if changed.within(_CHECKED_WITHOUT_PROPOSALS) and not before[round_id]:
+            round_file, problems = await _problems(session, round_id, proposals=False)
+            if round_file is None or round_file.previous_schedule is not None:
+                problems = None
+        if problems is None:
+            round_file, problems = await _problems(session, round_id)
         added = [problem for problem in problems if str(problem) not in before[round_id]]
         if added:
             _refuse(round_id, round_file, added, what)
@@ -79,6 +105,36 @@ async def keeping_valid(session: AsyncSession, round_ids: Iterable[int], what: s
             bump = bumped(session.sync_session, round_id)
             revision = bump.after if bump is not None else revisions.get(round_id)
             session.sync_session.info.setdefault(_NOTED, {})[round_id] = revision
+
+
+@dataclass
+class _Changes:
+    """What a write flushed, by table, and whether it ran statements of its own that the session cannot see into."""
+
+    tables: set[type[Any]] = field(default_factory=set)
+    statements: bool = False
+
+    def within(self, tables: tuple[type[Any], ...]) -> bool:
+        return not self.statements and all(issubclass(table, tables) for table in self.tables)
+
+
+@contextmanager
+def _changes(session: Session) -> Iterator[_Changes]:
+    changed = _Changes()
+
+    def flushing(flushed: Session, _context: UOWTransaction, _instances: object) -> None:
+        changed.tables.update(type(row) for row in (*flushed.new, *flushed.dirty, *flushed.deleted))
+
+    def executing(state: ORMExecuteState) -> None:
+        changed.statements = changed.statements or not state.is_select
+
+    event.listen(session, "before_flush", flushing)
+    event.listen(session, "do_orm_execute", executing)
+    try:
+        yield changed
+    finally:
+        event.remove(session, "before_flush", flushing)
+        event.remove(session, "do_orm_execute", executing)
 
 
 def checked_alone(session: AsyncSession, round_id: int) -> None:
@@ -141,15 +197,18 @@ async def rounds_using_equipment(session: AsyncSession, equipment_id: int) -> li
     return list(set(rows.scalars()))
 
 
-async def _problems(session: AsyncSession, round_id: int) -> tuple[RoundFile | None, list[InputProblem]]:
-    """The round as a file and what the file's checks and review rules find in it."""
+async def _problems(
+    session: AsyncSession, round_id: int, *, proposals: bool = True
+) -> tuple[RoundFile | None, list[InputProblem]]:
+    """The round as a file and what the file's checks and review rules find in it; without `proposals`, the round
+    without its proposals and what the file's checks find in that (the review rules are the proposals')."""
     try:
-        round_file = await export_round(session, round_id)
+        round_file = await export_round(session, round_id, proposals=proposals)
     except InputError as error:
         return None, error.problems
     except LookupError:
         return None, []
-    return round_file, proposal_problems(round_file)
+    return round_file, proposal_problems(round_file) if proposals else check_round(round_file)
 
 
 def _refuse(round_id: int, round_file: RoundFile | None, added: list[InputProblem], what: str) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import Engine, event, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -182,6 +182,40 @@ async def test_a_window_moved_onto_a_pinned_allocation_is_refused(
 
         assert "the allocation of request P-006-a: the pinned block [0, 12) overlaps" in _detail(moved, 409)
         assert await world.exported_problems() == []
+
+
+async def test_window_and_quota_changes_of_a_round_without_a_published_version_read_none_of_its_proposals(
+    world: World,
+) -> None:
+    """They are checked on the round without its proposals (`scheduler.rounds.integrity`), so their cost does not grow
+    with the round; a change that breaks a rule of theirs is still refused."""
+    facilities = (await world.client.get("/facilities", headers=world.admin)).json()["items"]
+    facility = next(facility for facility in facilities if facility["code"] == "SKIF")
+    windows = (await world.client.get(f"/facilities/{facility['id']}/windows", headers=world.admin)).json()["items"]
+    quota = (await world.client.get(f"/rounds/{world.round_id}/quotas", headers=world.admin)).json()["items"][0]
+    body = {key: quota[key] for key in ("code", "scope", "category", "min_share", "max_share", "attribution", "soft")}
+    renamed = await world.client.patch(f"/rounds/{world.round_id}", json={"name": "Warm"}, headers=world.admin)
+    assert renamed.status_code == 200, renamed.text  # checked in full: the round is now known to pass
+    statements: list[str] = []
+
+    def after_statement(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(Engine, "after_cursor_execute", after_statement)
+    try:
+        moved = await world.client.patch(
+            f"/windows/{windows[0]['id']}", json={"end": windows[0]["end"]}, headers=world.admin
+        )
+        replaced = await world.client.put(f"/quotas/{quota['id']}", json=body, headers=world.admin)
+        outside = await world.client.put(
+            f"/quotas/{quota['id']}", json=body | {"scope": {"facilities": ["NOWHERE"]}}, headers=world.admin
+        )
+    finally:
+        event.remove(Engine, "after_cursor_execute", after_statement)
+
+    assert (moved.status_code, replaced.status_code) == (200, 200), replaced.text
+    assert outside.status_code in (409, 422), outside.text
+    assert [statement for statement in statements if "FROM proposal" in statement] == []
 
 
 async def test_a_change_that_keeps_the_round_valid_passes(world: World) -> None:
