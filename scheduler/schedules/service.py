@@ -179,20 +179,21 @@ class Move(Input):
 
 MAX_MOVES = 100
 """The most requests one hand edit places anew: a swap is two, a reshuffled week a few dozen."""
+MOVED_ONCE = "each request is moved at most once per change"
 
 
 class Moves(Input):
     """Requests placed anew together: judged on the would-be schedule as a whole and saved as one draft or not at
     all, since each move alone may break a rule that all of them keep (the two halves of a swap overlap alone)."""
 
-    moves: list[Move] = Field(min_length=1, max_length=MAX_MOVES)
+    moves: list[Move] = Field(min_length=1, max_length=MAX_MOVES, description=f"In any order; {MOVED_ONCE}.")
 
     @field_validator("moves")
     @classmethod
     def _each_request_once(cls, moves: list[Move]) -> list[Move]:
         repeated = sorted(code for code, count in Counter(move.request for move in moves).items() if count > 1)
         if repeated:
-            raise ValueError(f"each request is moved at most once per change: {', '.join(repeated)} more than once")
+            raise ValueError(f"{MOVED_ONCE}: {', '.join(repeated)} more than once")
         return moves
 
 

@@ -52,6 +52,7 @@ from scheduler.jobs import enqueue_solve
 from scheduler.roundfile.checks import load_round
 from scheduler.roundfile.contract import PreviousAllocation
 from scheduler.rounds.importer import import_round
+from scheduler.schedules.service import MOVED_ONCE
 from tests.api_helpers import api_client, api_settings, login, make_user
 from tests.schedules.test_api_schedules import EXAMPLE, SOLVED
 
@@ -76,6 +77,7 @@ UNEXPRESSIBLE = (
     "unknown request",
     "is not an active reviewer",
     "is not in the round",
+    MOVED_ONCE,
 )
 """The rules JSON Schema cannot state, so a request valid by the schema may break them: one field against
 another (a window's end after its start, a scale's two ends, a quota category's one key, a user's facilities
