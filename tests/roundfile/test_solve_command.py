@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -86,3 +88,22 @@ def test_a_limit_used_up_before_the_search_still_gives_the_first_valid_schedule(
     scores = score_round(round_file)
     assert validate_schedule(round_file, schedule, priorities(scores), set(exclusions(scores))) == []
     assert schedule.allocations and schedule.status == "feasible"
+
+
+def test_the_command_as_its_own_process_writes_everything_before_it_ends_at_once(tmp_path: Path) -> None:
+    output = tmp_path / "schedule.json"
+    command = [sys.executable, "-m", "scheduler.cli", "solve", str(ROUNDS / "small.json"), "-o", str(output)]
+    finished = subprocess.run([*command, "--time-limit", "2"], capture_output=True, text=True, check=False)
+    assert finished.returncode == 0, finished.stderr
+    schedule = ScheduleFile.model_validate_json(output.read_text())
+    assert f"\nstatus {schedule.status}; objective" in finished.stderr
+    assert "\nunallocated: " in finished.stderr and finished.stderr.endswith("\n")
+
+
+def test_the_service_commands_are_still_listed_beside_the_file_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    listed = capsys.readouterr().out
+    for command in ("solve", "resolve", "validate", "score", "report", "schema", "user", "worker", "serve"):
+        assert re.search(rf"^\s+{command}\s", listed, re.MULTILINE), command
