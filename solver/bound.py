@@ -13,8 +13,8 @@ from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
 from solver.greedy import all_or_nothing_components
-from solver.model import free_runs, merged
-from solver.problem import Problem, Request, Span
+from solver.model import usable_runs
+from solver.problem import Problem, Span
 
 
 def lp_bound(problem: Problem) -> float:
@@ -48,7 +48,7 @@ def lp_bound(problem: Problem) -> float:
     candidates = problem.candidates()
     column = {pair: k for k, pair in enumerate(candidates)}
     n_x = len(candidates)
-    upper = np.array([_longest_usable_run(problem, problem.requests[r], i) for r, i in candidates], dtype=np.float64)
+    upper = np.array([_longest_usable_run(problem, r, i) for r, i in candidates], dtype=np.float64)
     lower = np.zeros(n_x)
     pinned_requests = {pin.request for pin in problem.pinned}
     for pin in problem.pinned:
@@ -149,18 +149,9 @@ def _clipped_length(span: Span, horizon: int) -> int:
     return max(0, min(span[1], horizon) - max(span[0], 0))
 
 
-def _longest_usable_run(problem: Problem, request: Request, i: int) -> int:
-    """Longest block the request could get on instrument i alone, or 0 if below min_shifts."""
-    return min(request.shifts, max((end - start for start, end in _usable_runs(problem, request, i)), default=0))
-
-
-def _usable_runs(problem: Problem, request: Request, i: int) -> list[Span]:
-    """Runs of shifts in the request's dates, free of the instrument's blocked and the request's
-    unavailable spans, long enough for its shortest block."""
-    lo = max(request.earliest, 0)
-    hi = problem.horizon if request.latest is None else min(request.latest, problem.horizon)
-    runs = free_runs(merged(problem.instruments[i].blocked, request.unavailable), lo, hi)
-    return [(start, end) for start, end in runs if end - start >= request.min_shifts]
+def _longest_usable_run(problem: Problem, r: int, i: int) -> int:
+    """Longest block request r could get on instrument i alone, or 0 if below min_shifts."""
+    return min(problem.requests[r].shifts, max((end - start for start, end in usable_runs(problem, r, i)), default=0))
 
 
 def _window_rows(
@@ -175,7 +166,7 @@ def _window_rows(
     for k, (r, i) in enumerate(candidates):
         if r in pinned_requests:
             continue
-        runs = _usable_runs(problem, problem.requests[r], i)
+        runs = usable_runs(problem, r, i)
         if runs:
             by_instrument[i].append((k, runs[0][0], runs[-1][1]))
     rows = []
