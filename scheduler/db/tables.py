@@ -24,6 +24,12 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+class Keyed(SQLModel):
+    """A row known by a surrogate integer key, None until the database assigns it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
 class Versioned:
     """A row people edit: its `version` column is SQLAlchemy's version counter, bumped by every UPDATE of the row
     and checked in that UPDATE's WHERE (a write that read an older version fails, StaleDataError); the API sends it
@@ -44,8 +50,7 @@ class FacilityBase(SQLModel):
     timezone: str
 
 
-class Facility(FacilityBase, Versioned, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+class Facility(FacilityBase, Keyed, Versioned, table=True):
     version: int = 1
     """Bumped by every change (`Versioned`): the ETag that a write's If-Match must name."""
 
@@ -58,8 +63,7 @@ class InstrumentBase(SQLModel):
     reserve_share: float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
-class Instrument(InstrumentBase, Versioned, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+class Instrument(InstrumentBase, Keyed, Versioned, table=True):
     version: int = 1
     facility_id: int = Field(foreign_key="facility.id", index=True)
     position: int = 0
@@ -72,10 +76,9 @@ class WindowBase(SQLModel):
     reason: str = ""
 
 
-class Window(WindowBase, Versioned, table=True):
+class Window(WindowBase, Keyed, Versioned, table=True):
     """Time an instrument cannot be used: on a whole facility, or on one instrument."""
 
-    id: int | None = Field(default=None, primary_key=True)
     facility_id: int | None = Field(default=None, foreign_key="facility.id", index=True)
     instrument_id: int | None = Field(default=None, foreign_key="instrument.id", index=True)
     position: int = 0
@@ -88,8 +91,7 @@ class EquipmentBase(SQLModel):
     units: int = Field(default=1, ge=1)
 
 
-class Equipment(EquipmentBase, Versioned, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+class Equipment(EquipmentBase, Keyed, Versioned, table=True):
     facility_id: int | None = Field(default=None, foreign_key="facility.id", index=True)
     """The facility that keeps it, whose coordinators change it; none for items from before ownership (admins only)."""
     version: int = 1
@@ -117,11 +119,10 @@ class RoundBase(SQLModel):
     """Local hour (the first facility's timezone) of the nightly repair."""
 
 
-class FairReturnPolicy(SQLModel, Versioned, table=True):
+class FairReturnPolicy(Keyed, Versioned, table=True):
     """A consortium's fair return, configured once: the targets its rounds balance over the years, as the round
     file's `fair_return` without history (`scheduler.rounds.fair_return` fills that in from published schedules)."""
 
-    id: int | None = Field(default=None, primary_key=True)
     name: str = Field(min_length=1, max_length=200, unique=True)
     targets: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     """`FairReturnTarget` documents, validated by the contract before they are stored."""
@@ -131,8 +132,7 @@ class FairReturnPolicy(SQLModel, Versioned, table=True):
     created_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
 
 
-class Round(RoundBase, Versioned, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+class Round(RoundBase, Keyed, Versioned, table=True):
     fair_return_policy_id: int | None = Field(default=None, foreign_key="fairreturnpolicy.id", index=True)
     """The consortium policy the round's export takes its `fair_return` from, with history from earlier rounds."""
     fair_return: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
@@ -169,10 +169,9 @@ class RoundEquipment(SQLModel, table=True):
     position: int = 0
 
 
-class CountryGroup(SQLModel, table=True):
+class CountryGroup(Keyed, table=True):
     __table_args__ = (UniqueConstraint("round_id", "name"),)
 
-    id: int | None = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True)
     name: str
     countries: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -190,10 +189,9 @@ class QuotaBase(SQLModel):
     penalty: float | None = None
 
 
-class Quota(QuotaBase, Versioned, table=True):
+class Quota(QuotaBase, Keyed, Versioned, table=True):
     __table_args__ = (UniqueConstraint("round_id", "code"),)
 
-    id: int | None = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True)
     position: int = 0
     version: int = 1
@@ -227,10 +225,9 @@ class ProposalBase(SQLModel):
     """Set by the coordinators of the facilities it asks for: out of the solve, and the proposer sees why."""
 
 
-class Proposal(ProposalBase, Versioned, table=True):
+class Proposal(ProposalBase, Keyed, Versioned, table=True):
     __table_args__ = (UniqueConstraint("round_id", "code"),)
 
-    id: int | None = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True)
     owner_id: int | None = Field(default=None, foreign_key="user.id", index=True)
     withdrawn: bool = False
@@ -240,8 +237,7 @@ class Proposal(ProposalBase, Versioned, table=True):
     updated_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
 
 
-class TeamMember(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+class TeamMember(Keyed, table=True):
     proposal_id: int = Field(foreign_key="proposal.id", index=True)
     name: str
     institution: str = ""
@@ -264,17 +260,15 @@ class RequestBase(SQLModel):
     """[{start, end}] as ISO 8601 with offsets."""
 
 
-class Request(RequestBase, table=True):
+class Request(RequestBase, Keyed, table=True):
     __table_args__ = (UniqueConstraint("round_id", "code"),)
 
-    id: int | None = Field(default=None, primary_key=True)
     proposal_id: int = Field(foreign_key="proposal.id", index=True)
     round_id: int = Field(foreign_key="round.id", index=True)
     position: int = 0
 
 
-class Link(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+class Link(Keyed, table=True):
     proposal_id: int = Field(foreign_key="proposal.id", index=True)
     type: str = Field(max_length=16)
     requests: list[str] | None = Field(default=None, sa_column=Column(JSON))
@@ -285,10 +279,9 @@ class Link(SQLModel, table=True):
     position: int = 0
 
 
-class Review(SQLModel, table=True):
+class Review(Keyed, table=True):
     __table_args__ = (UniqueConstraint("proposal_id", "reviewer"),)
 
-    id: int | None = Field(default=None, primary_key=True)
     proposal_id: int = Field(foreign_key="proposal.id", index=True)
     reviewer: str
     """The reviewer's name as the round file gives it."""
@@ -311,10 +304,9 @@ class ReviewAssignment(SQLModel, table=True):
 # Solves and schedules
 
 
-class SolveRun(SQLModel, table=True):
+class SolveRun(Keyed, table=True):
     """One execution of the solver: queued → running → done / failed / cancelled, input and output kept."""
 
-    id: int | None = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True)
     state: str = Field(default="queued", max_length=16, index=True)
     kind: str = Field(default="manual", max_length=16)
@@ -339,7 +331,7 @@ class SolveRun(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class ScheduleVersion(SQLModel, table=True):
+class ScheduleVersion(Keyed, table=True):
     __table_args__ = (
         UniqueConstraint("round_id", "number"),
         Index(
@@ -351,7 +343,6 @@ class ScheduleVersion(SQLModel, table=True):
         ),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
     round_id: int = Field(foreign_key="round.id", index=True)
     number: int
     status: str = Field(default="draft", max_length=16)
@@ -368,10 +359,9 @@ class ScheduleVersion(SQLModel, table=True):
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class Allocation(SQLModel, table=True):
+class Allocation(Keyed, table=True):
     __table_args__ = (UniqueConstraint("schedule_version_id", "request_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
     schedule_version_id: int = Field(foreign_key="scheduleversion.id", index=True)
     request_id: int = Field(foreign_key="request.id", index=True)
     instrument_id: int = Field(foreign_key="instrument.id")
@@ -380,10 +370,9 @@ class Allocation(SQLModel, table=True):
     pinned: bool = False
 
 
-class ChangeNotice(SQLModel, table=True):
+class ChangeNotice(Keyed, table=True):
     """What changed for a proposal's slot when a schedule was published, and why; drives the ICS SEQUENCE."""
 
-    id: int | None = Field(default=None, primary_key=True)
     proposal_id: int = Field(foreign_key="proposal.id", index=True)
     request_code: str = Field(max_length=64)
     schedule_version_id: int = Field(foreign_key="scheduleversion.id", index=True)
@@ -398,8 +387,7 @@ class ChangeNotice(SQLModel, table=True):
 # Accounts
 
 
-class User(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+class User(Keyed, table=True):
     email: str = Field(unique=True, index=True, max_length=254)
     name: str
     role: str = Field(max_length=16)
@@ -422,10 +410,9 @@ class CoordinatorFacility(SQLModel, table=True):
     facility_id: int = Field(foreign_key="facility.id", primary_key=True)
 
 
-class AuditEntry(SQLModel, table=True):
+class AuditEntry(Keyed, table=True):
     """Who changed what, written in the same transaction as the change."""
 
-    id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=now, sa_type=UTCDateTime, index=True)
     user_id: int | None = Field(default=None, foreign_key="user.id")
     action: str = Field(max_length=64)
@@ -434,24 +421,22 @@ class AuditEntry(SQLModel, table=True):
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
-class ScheduleSignOff(SQLModel, table=True):
+class ScheduleSignOff(Keyed, table=True):
     """A facility coordinator's approval of a draft's changes on their facility's instruments (shared rounds)."""
 
     __table_args__ = (UniqueConstraint("schedule_version_id", "facility_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
     schedule_version_id: int = Field(foreign_key="scheduleversion.id", index=True)
     facility_id: int = Field(foreign_key="facility.id")
     user_id: int = Field(foreign_key="user.id")
     at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
 
 
-class IdempotencyKey(SQLModel, table=True):
+class IdempotencyKey(Keyed, table=True):
     """The answer a creating POST gave for a client's key, so a repeat gets the same answer and creates nothing."""
 
     __table_args__ = (UniqueConstraint("user_id", "key"),)
 
-    id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id")
     key: str = Field(max_length=128)
     request: str = Field(max_length=64)
