@@ -67,13 +67,13 @@ def test_the_search_is_given_the_limit_less_the_stages_before_it_and_the_time_ke
     stages = _stage_records(capsys.readouterr().err)
     command, solve = stages["command stages"], stages["solve stages"]
     before_search = command["before_s"] + command["reading_s"] + solve["preparing_s"]
-    assert solve["search_given_s"] == pytest.approx(4 - before_search - solve["kept_back_s"], abs=0.05)
+    assert solve["search_given_s"] == pytest.approx(4 - before_search - solve["kept_back_s"], abs=0.1)
     assert solve["slowdown"] >= 1
     assert solve["kept_back_s"] == pytest.approx(
         AFTER_SEARCH_CPU_PER_REQUEST * solve["requests"] * solve["slowdown"], rel=1e-6
     )
     after_search = command["reading_s"] + command["solving_s"] + command["writing_s"]
-    assert command["whole_s"] == pytest.approx(command["before_s"] + after_search, abs=0.05)
+    assert command["whole_s"] == pytest.approx(command["before_s"] + after_search, abs=0.1)
 
 
 def test_a_limit_used_up_before_the_search_still_gives_the_first_valid_schedule(medium_round: Path) -> None:
