@@ -3,14 +3,18 @@ every facility their rounds use; a round attached to one exports and solves with
 
 from __future__ import annotations
 
-from litestar import Response, delete, put
+from collections.abc import Awaitable, Callable
+
+from litestar import Controller, HttpMethod, Response, route
 from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
 
 from api.concurrency import ETAG, tagged
 from api.controllers import SignedIn, permits
 from api.controllers.items import Kind, changing, collection_routes, item_routes
 from api.params import CurrentUser, Id
 from scheduler.access import Operation
+from scheduler.accounts.schemas import Claims
 from scheduler.rounds.fair_return import (
     FairReturnPolicyCreate,
     FairReturnPolicyPublic,
@@ -26,6 +30,31 @@ POLICIES = Kind(
     FairReturnPolicyUpdate,
     Operation.CHANGE_FAIR_RETURN,
 )
+
+Link = Callable[[FairReturnPolicyService, Claims, int, int], Awaitable[FairReturnPolicyPublic]]
+"""Attaching or detaching a round: (service, actor, policy id, round id) -> the policy."""
+
+
+def _round_link(method: HttpMethod, link: Link, summary: str) -> HTTPRouteHandler:
+    """`method` on `/{item_id}/rounds/{round_id}`: the policy after `link` (on the version `If-Match` names, with its
+    `ETag`), refused before anything is read to whom may never change policies. The route takes `link`'s name,
+    which makes its operation's id."""
+
+    async def link_round(
+        self: Controller, item_id: Id, round_id: Id, service: Policies, current_user: CurrentUser
+    ) -> Response[FairReturnPolicyPublic]:
+        return tagged(await link(service, current_user, item_id, round_id))
+
+    link_round.__name__ = link.__name__
+    return route(
+        "/{item_id:int}/rounds/{round_id:int}",
+        http_method=method,
+        summary=summary,
+        guards=[permits(Operation.CHANGE_FAIR_RETURN)],
+        status_code=200,
+        response_headers=[ETAG],
+        dependencies=changing(service=FairReturnPolicyService),
+    )(link_round)
 
 
 class FairReturnPolicyController(SignedIn):
@@ -44,27 +73,13 @@ class FairReturnPolicyController(SignedIn):
         ),
     )
 
-    @put(
-        "/{item_id:int}/rounds/{round_id:int}",
-        summary="Attach a round: its export and solves take the policy, with history from earlier published rounds",
-        guards=[permits(Operation.CHANGE_FAIR_RETURN)],
-        response_headers=[ETAG],
-        dependencies=changing(service=FairReturnPolicyService),
+    attach = _round_link(
+        HttpMethod.PUT,
+        FairReturnPolicyService.attach,
+        "Attach a round: its export and solves take the policy, with history from earlier published rounds",
     )
-    async def attach(
-        self, item_id: Id, round_id: Id, service: Policies, current_user: CurrentUser
-    ) -> Response[FairReturnPolicyPublic]:
-        return tagged(await service.attach(current_user, item_id, round_id))
-
-    @delete(
-        "/{item_id:int}/rounds/{round_id:int}",
-        summary="Detach a round: it exports the fair_return of its own round file again (none if it had none)",
-        guards=[permits(Operation.CHANGE_FAIR_RETURN)],
-        status_code=200,
-        response_headers=[ETAG],
-        dependencies=changing(service=FairReturnPolicyService),
+    detach = _round_link(
+        HttpMethod.DELETE,
+        FairReturnPolicyService.detach,
+        "Detach a round: it exports the fair_return of its own round file again (none if it had none)",
     )
-    async def detach(
-        self, item_id: Id, round_id: Id, service: Policies, current_user: CurrentUser
-    ) -> Response[FairReturnPolicyPublic]:
-        return tagged(await service.detach(current_user, item_id, round_id))

@@ -6,7 +6,8 @@ from advanced_alchemy.service import OffsetPagination
 from litestar import get
 
 from api.controllers import COORDINATORS, SignedIn
-from api.params import CurrentUser, Id, Page, Session
+from api.controllers.lists import round_list
+from api.params import CurrentUser, Page, Session
 from scheduler.nightly.history import NightlyRunPublic, nightly_history
 from scheduler.schedules.notices import ChangeNoticePublic, my_changes
 
@@ -14,18 +15,17 @@ from scheduler.schedules.notices import ChangeNoticePublic, my_changes
 class NightlyController(SignedIn):
     tags = ("nightly",)
 
-    @get(
+    history = round_list(
         "/rounds/{round_id:int}/nightly",
+        "history",
+        nightly_history,
+        NightlyRunPublic,
         summary="The round's nightly repairs, newest night first (its coordinators)",
         description="One entry per night: `skipped` (nothing changed), `queued` / `running`, `published` "
         "(by itself), `waiting` (a draft for review; `reason` says why), `unchanged`, `failed` or `cancelled`, "
         "with the counts of allocations moved, resized, dropped and added.",
         guards=[COORDINATORS],
     )
-    async def history(
-        self, round_id: Id, db_session: Session, current_user: CurrentUser, page: Page
-    ) -> OffsetPagination[NightlyRunPublic]:
-        return await nightly_history(db_session, current_user, round_id, page)
 
     @get(
         "/me/changes",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, get
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import QueryParameter
@@ -76,21 +77,35 @@ def download(body: str | bytes, file_format: Literal["csv", "xlsx"], name: str) 
     )
 
 
-def _answer(
+@dataclass(frozen=True)
+class UsageAsked:
+    """What every usage report is asked for: a row per what (`by`), how shifts are attributed, and the format."""
+
+    by: Grouping
+    attribution: Attribution
+    file_format: FileFormat
+
+    def answer(
+        self, data: BaseModel, name: str, as_csv: Callable[[], str], as_xlsx: Callable[[], bytes]
+    ) -> Response[Any]:
+        """`data` as JSON, or its CSV or XLSX rendering as a file named `name`."""
+        if self.file_format == "csv":
+            return download(as_csv(), "csv", name)
+        if self.file_format == "xlsx":
+            return download(as_xlsx(), "xlsx", name)
+        return Response(data)
+
+
+async def provide_usage_asked(
     request: Request[Any, Any, Any],
-    asked: FileFormat | None,
-    data: BaseModel,
-    name: str,
-    as_csv: Callable[[], str],
-    as_xlsx: Callable[[], bytes],
-) -> Response[Any]:
-    """`data` as JSON, or its CSV or XLSX rendering as a file, as `chosen_format` says."""
-    file_format = chosen_format(request, asked)
-    if file_format == "csv":
-        return download(as_csv(), "csv", name)
-    if file_format == "xlsx":
-        return download(as_xlsx(), "xlsx", name)
-    return Response(data)
+    by: By = "country",
+    attribution: AttributionParameter = "pi",
+    format: Format = None,
+) -> UsageAsked:
+    return UsageAsked(by, attribution, chosen_format(request, format))
+
+
+Asked = NamedDependency[UsageAsked]
 
 
 @dataclass
@@ -104,6 +119,15 @@ class FileAnswers(Operation):
             answer.content[XLSX_MEDIA_TYPE] = OpenAPIMediaType(
                 schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
             )
+
+
+def usage_report(model: type[Any], what: str) -> dict[str, Any]:
+    """A usage report route's options: its 200 in each format (`model` as JSON) and what it is `asked`."""
+    return {
+        "responses": file_responses(model, what),
+        "operation_class": FileAnswers,
+        "dependencies": {"asked": Provide(provide_usage_asked)},
+    }
 
 
 def file_responses(model: type[Any], what: str) -> dict[int, ResponseSpec]:
@@ -127,26 +151,20 @@ class ReportController(SignedIn):
         "total, for the round's published schedule or `version`. The round's coordinators and admins only. "
         "A request counts where it got time, or, unallocated, at its first choice; owed shifts are the "
         "fair-return deficits of targets whose category is the row's.",
-        responses=file_responses(RoundUsage, "The report"),
-        operation_class=FileAnswers,
+        **usage_report(RoundUsage, "The report"),
     )
     async def round_report(
         self,
-        request: Request[Any, Any, Any],
         round_id: Id,
         db_session: Session,
         current_user: CurrentUser,
-        by: By = "country",
-        attribution: AttributionParameter = "pi",
+        asked: Asked,
         version: VersionParameter = None,
-        format: Format = None,
     ) -> Response[Any]:
-        usage = await round_usage(db_session, current_user, round_id, by, attribution, version)
-        return _answer(
-            request,
-            format,
+        usage = await round_usage(db_session, current_user, round_id, asked.by, asked.attribution, version)
+        return asked.answer(
             usage,
-            f"{usage.report.round}-usage-by-{by}",
+            f"{usage.report.round}-usage-by-{asked.by}",
             lambda: render_csv(usage.report),
             lambda: render_xlsx(usage.report),
         )
@@ -156,19 +174,11 @@ class ReportController(SignedIn):
         summary="Usage across rounds: one row per key and round",
         description="Each round's usage of its published schedule, oldest round first: those named in `rounds` "
         "(each must be the caller's to read, else 403 or 404) or every round the caller may read.",
-        responses=file_responses(UsageAcrossRounds, "The reports"),
-        operation_class=FileAnswers,
+        **usage_report(UsageAcrossRounds, "The reports"),
     )
     async def across_rounds(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: Session,
-        current_user: CurrentUser,
-        by: By = "country",
-        attribution: AttributionParameter = "pi",
-        rounds: RoundList = None,
-        format: Format = None,
+        self, db_session: Session, current_user: CurrentUser, asked: Asked, rounds: RoundList = None
     ) -> Response[Any]:
         round_ids = None if rounds is None else [int(part) for part in rounds.split(",")]
-        usage = await usage_across_rounds(db_session, current_user, by, attribution, round_ids)
-        return _answer(request, format, usage, f"usage-by-{by}", lambda: across_csv(usage), lambda: across_xlsx(usage))
+        usage = await usage_across_rounds(db_session, current_user, asked.by, asked.attribution, round_ids)
+        return asked.answer(usage, f"usage-by-{asked.by}", lambda: across_csv(usage), lambda: across_xlsx(usage))

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from advanced_alchemy.service import OffsetPagination
-from litestar import Request, Response, get, post, put
+from litestar import Response, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
-from litestar.status_codes import HTTP_201_CREATED
 
-from api.concurrency import ETAG, IdempotencyKeyHeader, created_once, tagged
+from api.concurrency import ETAG, tagged
 from api.controllers import LOCATION, SignedIn, permits
 from api.controllers.items import Kind, changing, child_routes, collection_routes, item_routes, services
+from api.controllers.lists import round_list
 from api.limits import PROPOSAL_BODY, ROUND_FILE_BODY
-from api.params import Creation, CurrentUser, Id, Page, Session
+from api.params import Creation, CurrentUser, Id
 from scheduler.access import Operation
 from scheduler.proposals import service as proposals
 from scheduler.proposals.ranking import round_ranking
@@ -38,6 +37,11 @@ Rounds = NamedDependency[RoundService]
 ROUNDS = Kind(RoundService, RoundPublic, RoundCreate, RoundUpdate, Operation.CHANGE_ROUND)
 QUOTAS = Kind(QuotaService, QuotaPublic, QuotaCreate, QuotaCreate, Operation.CHANGE_ROUND)
 """A quota is replaced whole: its change is its create."""
+TAKES_ROUND_FILE: dict[str, Any] = {
+    "guards": [permits(Operation.CHANGE_ROUND)],
+    "request_max_body_size": ROUND_FILE_BODY,
+}
+"""A route whose body is a round file: refused before the body is read to whom may never change rounds; size-limited."""
 
 
 class RoundController(SignedIn):
@@ -78,24 +82,13 @@ class RoundController(SignedIn):
         description="The answer says what the file's catalogue part changed in the catalogue rounds share "
         "(`catalogue_merge`: facilities, instruments, equipment and windows added, changed or kept, windows removed, "
         "the other rounds reached and their published allocations a new window blocks), as the audit keeps it.",
-        guards=[permits(Operation.CHANGE_ROUND)],
-        request_max_body_size=ROUND_FILE_BODY,
+        **TAKES_ROUND_FILE,
         response_headers=[LOCATION, ETAG],
     )
     async def import_round(
-        self,
-        request: Request[Any, Any, Any],
-        data: JSONBody[RoundFile],
-        service: Rounds,
-        db_session: Session,
-        current_user: CurrentUser,
-        idempotency_key: IdempotencyKeyHeader = None,
+        self, data: JSONBody[RoundFile], service: Rounds, creation: Creation
     ) -> Response[RoundImported]:
-        async def create() -> Response[Any]:
-            created = await service.import_new_round(current_user, data)
-            return tagged(created, HTTP_201_CREATED, {"Location": f"/rounds/{created.id}"})
-
-        return await created_once(db_session, current_user, idempotency_key, request, create)
+        return await creation.answer(lambda: service.import_new_round(creation.actor, data), "/rounds")
 
     @put(
         "/{round_id:int}/import",
@@ -103,8 +96,7 @@ class RoundController(SignedIn):
         description="A round whose schedule is published answers 409 naming the version, unless an admin sends "
         "`force=true`: the published version is then kept as superseded, with every other version and the "
         "change notices, and each slot the file moves or drops reaches its proposers' calendars as a change.",
-        guards=[permits(Operation.CHANGE_ROUND)],
-        request_max_body_size=ROUND_FILE_BODY,
+        **TAKES_ROUND_FILE,
         response_headers=[ETAG],
         dependencies=changing(service=RoundService),
     )
@@ -130,14 +122,13 @@ class RoundController(SignedIn):
     async def export(self, round_id: Id, service: Rounds, current_user: CurrentUser) -> RoundFile:
         return await service.export_round_file(current_user, round_id)
 
-    @get(
+    ranking = round_list(
         "/{round_id:int}/ranking",
+        "ranking",
+        round_ranking,
+        RankingRow,
         summary="Proposals scored from their reviews, best first (the round's coordinators)",
     )
-    async def ranking(
-        self, round_id: Id, db_session: Session, current_user: CurrentUser, page: Page
-    ) -> OffsetPagination[RankingRow]:
-        return await round_ranking(db_session, current_user, round_id, page)
 
     @post(
         "/{round_id:int}/proposals",
