@@ -40,8 +40,8 @@ FILE_COMMANDS = frozenset({"solve", "resolve", "validate", "score", "report", "s
 """Commands on files alone: their runs skip importing the database and web stack (a CPU second of a
 time-limited solve)."""
 ALLOCATIONS_PER_COLLECTION = 50_000
-"""Python's 700 has the cycle collector walk a round's hundreds of thousands of objects again and again: 0.8-1.5
-of a facility solve's 5.5 CPU seconds, where cycles are few."""
+"""Python's 700 has the cycle collector walk a round's hundreds of thousands of objects again and again: 1.0-1.7
+of a facility solve's 5.4-6.1 CPU seconds, where cycles are few (BENCHMARKS.md)."""
 
 log = structlog.get_logger(__name__)
 
