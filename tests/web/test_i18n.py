@@ -307,8 +307,11 @@ async def test_the_demo_rounds_pages_in_russian_say_nothing_in_english(
         await _sign_in_as(client, COORDINATOR)
         shown = await client.get(round_page)
         says_in_russian(shown, HTTPStatus.OK, "расчёт")  # the version's note: "solve 1 of input revision …"
-        reasons = [text for text in script_strings(shown.text) if "блоки в его сроки" in text]
-        assert reasons, "the engine's reasons, told in Russian"
+        drawn = script_strings(shown.text)
+        assert any("блоки в его сроки" in text for text in drawn), "the engine's reasons, told in Russian"
+        assert {"февраль 2027", "окно обслуживания: detector replacement", "Прочие зарубежные"} <= set(drawn), (
+            "the months, a window's kind (its reason is the round file's) and the legend's labels the script shows"
+        )
         version = demo.schedule_version_id
         compared = await client.get(f"{round_page}/compare?before={version}&after={version}")
         says_in_russian(compared, HTTPStatus.OK, "Обе версии распределяют время одинаково.")

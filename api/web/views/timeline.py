@@ -22,6 +22,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from pydantic import BaseModel
 
 from api.i18n import translate
+from api.web.explanations import WINDOWS
 from api.web.views.palette import WITHDRAWN_CATEGORY, Category, categories, category_of
 from scheduler.errors import NotFound
 from scheduler.roundfile import contract as c
@@ -128,6 +129,11 @@ class Payload:
             return self.category_index[WITHDRAWN_CATEGORY.key]
         return self.category_index[category_of(proposal, facility.country, self.round_file.country_groups)]
 
+    def _window_label(self, window: c.Window) -> str:
+        """Its kind as a window in the page's language, and its reason as the round file gives it."""
+        kind = translate(self.locale, WINDOWS[window.kind])
+        return f"{kind}: {window.reason}" if window.reason else kind
+
     def add_timeline(
         self, allocations: Sequence[c.Allocation], *, label: str = "", changes: Mapping[str, str] | None = None
     ) -> Timeline:
@@ -201,7 +207,7 @@ class Payload:
                 usable = self.grid.count - sum(end - start for start, end in self.blocked[instrument.id])
                 instruments.append([s(instrument.id), s(instrument.name), facility_number, usable])
         windows = [
-            [self.instrument_index[instrument.id], start, end, s(window.kind), s(_window_label(window))]
+            [self.instrument_index[instrument.id], start, end, s(window.kind), s(self._window_label(window))]
             for facility in self.round_file.facilities
             for instrument in facility.instruments
             for window in [*facility.maintenance, *instrument.maintenance]
@@ -249,10 +255,6 @@ class Timeline(BaseModel):
     shifts: int
     block_count: int
     categories: list[Category]
-
-
-def _window_label(window: c.Window) -> str:
-    return window.kind.replace("_", " ") + (f": {window.reason}" if window.reason else "")
 
 
 def _changeovers(shifts: int, allocations: Sequence[c.Allocation]) -> list[Span]:
