@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from http import HTTPStatus
 from pathlib import Path
@@ -16,13 +17,16 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from httpx import Response
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from api.i18n import LANGUAGE_COOKIE, LOCALES, PROBLEM_TITLES, catalogue_path, negotiated, sign_in_locked
 from api.web import HERE as WEB
 from api.web.explanations import explained
 from api.web.i18n import WORDS, plural_forms
 from scheduler.accounts.schemas import Role
+from scheduler.db.tables import Round
 from scheduler.demo import COORDINATOR, PROPOSER, Demo, DemoAccount
 from scheduler.jobs.kinds import SOLVE
 from scheduler.jobs.queue import RunState
@@ -249,11 +253,16 @@ async def test_the_pages_in_russian_say_nothing_in_english(database_url: str, se
 
 async def test_the_round_pages_in_russian_say_nothing_in_english(database_url: str, sessions: Sessions) -> None:
     world = await _world(sessions)
+    async with sessions.begin() as session:
+        closes = datetime(2027, 1, 15, 5, 0, tzinfo=UTC)  # noon in Novosibirsk, the round's first facility's zone
+        await session.execute(update(Round).where(col(Round.id) == world.round_id).values(call_closes=closes))
     round_page = f"/ui/rounds/{world.round_id}"
     async with api_client(database_url) as client:
         client.headers.update(RUSSIAN)
         await sign_in(client, world.coordinator)
-        says_in_russian(await client.get(round_page), HTTPStatus.OK, "Шкала времени")
+        says_in_russian(
+            await client.get(round_page), HTTPStatus.OK, "Приём заявок закрывается пт 15 янв. 2027, 12:00 +07"
+        )
         compared = await client.get(f"{round_page}/compare?before={world.published}&after={world.published}")
         says_in_russian(compared, HTTPStatus.OK, "Обе версии распределяют время одинаково.")
         staff = await client.get(f"{round_page}/instruments?version={world.published}")
