@@ -35,9 +35,14 @@
     return data;
   }
 
+  // One formatter per number of digits: toLocaleString makes a new one per call, which the lists' rows felt.
+  const numberFormats = {};
   function number(value, digits) {
     if (value === null || value === undefined) return "–";
-    return value.toLocaleString(document.documentElement.lang, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+    if (!numberFormats[digits]) {
+      numberFormats[digits] = new Intl.NumberFormat(document.documentElement.lang, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+    }
+    return numberFormats[digits].format(value);
   }
 
   function el(tag, className, text) {

@@ -540,8 +540,13 @@
     categories: categories,
     proposalOf: proposalOf,
     redraw: redraw,
-    /** Dims the blocks for which `predicate(block)` is false; null shows every block plainly. */
-    highlight: function (predicate) { highlight = predicate; redraw(); },
+    /** Dims the blocks for which `predicate(block)` is false; null shows every block plainly (no redraw when
+     * nothing was highlighted either: the round page clears the highlight as it starts). */
+    highlight: function (predicate) {
+      if (predicate === null && highlight === null) return;
+      highlight = predicate;
+      redraw();
+    },
     on: function (kind, listener) { listeners[kind].push(listener); },
     focusBlock: focusBlock,
     swapped: swapped,
