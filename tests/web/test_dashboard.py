@@ -490,6 +490,20 @@ async def test_the_lists_download_as_csv_with_reasons(database_url: str, session
     assert hidden.status_code == 404
 
 
+async def test_a_list_shows_its_rows_or_says_it_has_none(database_url: str, sessions: Sessions) -> None:
+    world = await _world(sessions)
+    async with api_client(database_url) as client:
+        await sign_in(client, world.coordinator)
+        same = f"/ui/rounds/{world.round_id}/compare?before={world.published}&after={world.published}"
+        unchanged = await page(client, same)
+        round_html = await page(client, f"/ui/rounds/{world.round_id}")
+
+    assert elements(unchanged, "change-row") == []
+    assert "The two versions allocate the same." in unchanged
+    assert [row["data-version"] for row in elements(round_html, "current")] == [str(world.published)]
+    assert "No versions yet." not in round_html
+
+
 async def test_each_instruments_schedule_for_beamline_staff(database_url: str, sessions: Sessions) -> None:
     world = await _world(sessions)
     async with api_client(database_url) as client:
