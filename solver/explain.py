@@ -57,6 +57,9 @@ _STAY_REASON: dict[StayReason, Reason] = {
     "search_limit": TIMED_OUT,
 }
 
+ROUNDING = 1e-6
+"""Shifts: far above the floating-point error of a quota's shares over a round's shifts (about 1e-11)."""
+
 Change = tuple[Placement, int]
 """A placement added (+1) or removed (-1)."""
 
@@ -236,6 +239,8 @@ class _Schedule:
                         counted = True
             if not counted and _only_further_from_bounds(quota, total - self.totals[k]):
                 continue
+            if _well_within(quota, total, float(attributed)):
+                continue
             was = self.deviation(k)
             now = quota_deviation(quota, total, attributed)
             if now <= was:
@@ -289,6 +294,14 @@ def _only_further_from_bounds(quota: Quota, more_shifts: int) -> bool:
     if more_shifts >= 0 and quota.min_share is None:
         return True
     return more_shifts <= 0 and quota.max_share is None
+
+
+def _well_within(quota: Quota, total: int, attributed: float) -> bool:
+    """Whether a share of `attributed` in `total` shifts keeps the quota's bounds by more than rounding could
+    hide: its deviation is then 0, no worse than before, with no exact arithmetic (most quotas after most moves)."""
+    if quota.min_share is not None and attributed - float(quota.min_share) * total <= ROUNDING:
+        return False
+    return quota.max_share is None or float(quota.max_share) * total - attributed > ROUNDING
 
 
 def _over(maximum: Fraction | None, total: int, attributed: Fraction) -> bool:
