@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from babel import Locale
 from sqlalchemy import select, update
 from sqlmodel import col
 
@@ -39,6 +40,8 @@ from tests.web.test_dashboard import PUBLISHED
 PHONE = {"width": 390, "height": 844}
 RUSSIAN_DATE = re.compile(r"\d{2} (янв|февр|мар|апр|мая|июн|июл|авг|сент|окт|нояб|дек)\.? \d{4}, \d{2}:\d{2}")
 ENGLISH_DATE = re.compile(r"\d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4}, \d{2}:\d{2}")
+RUSSIAN_PLURAL = Locale.parse("ru").plural_form
+"""CLDR's plural category of a count in Russian (one, few, many), as the page's Intl.PluralRules has it."""
 RUSSIAN_WEEK = re.compile(r"^Неделя 1: \d{2} (янв|февр|мар|апр|мая|июн|июл|авг|сент|окт|нояб|дек)\.?")
 TARGETS = "a[href], button, input:not([type=hidden]), select, textarea, [tabindex]"
 BLOCKING = ("serious", "critical")
@@ -153,4 +156,7 @@ def test_the_round_page_draws_in_russian(
     page.click("button.zoom-level[data-zoom='week']")
     sync_api.expect(page.locator(".zoom-period").first).to_have_text(RUSSIAN_WEEK)
     sync_api.expect(page.locator("#versions .badge").first).to_have_text("опубликовано")
+    idle = page.eval_on_selector_all(".tl-idle", "all => all.map(b => [Number(b.dataset.idle), b.textContent])")
+    shifts = {"one": "смена", "few": "смены", "many": "смен"}
+    assert idle and all(text == f"простой: {n} {shifts[RUSSIAN_PLURAL(n)]}" for n, text in idle), idle
     assert _blocking_violations(page) == []

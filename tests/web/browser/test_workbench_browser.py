@@ -324,7 +324,7 @@ def test_search_highlights_a_proposal_across_the_timeline_and_filters_the_lists(
     matched = set(page.eval_on_selector_all(".timeline .block.match", "all => all.map(b => b.dataset.proposal)"))
     assert matched == {chosen}
     expect(page.locator("#ranking tbody tr.ranked")).to_have_count(1)
-    expect(page.locator("#filter-summary")).to_contain_text(f"{counts[chosen]} blocks, 1 ranked proposals")
+    expect(page.locator("#filter-summary")).to_contain_text(f"Matching: {counts[chosen]} blocks, 1 ranked proposal and")
 
     # Grouped by reason, the unallocated list's group rows count every unallocated request once.
     page.click("#filter-form button[type=reset]")
