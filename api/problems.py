@@ -122,7 +122,8 @@ def _too_many_requests(error: TooManyRequestsException) -> Problem:
     return _problem(error.status_code, "too many attempts: wait, then try again", headers=headers)
 
 
-def _domain_error(error: DomainError) -> Problem:
+def domain_problem(error: DomainError) -> Problem:
+    """A refusal of the domain's as the problem of its kind, its message the detail."""
     status = (
         HTTPStatus.NOT_FOUND
         if isinstance(error, NotFound)
@@ -185,7 +186,7 @@ PROBLEM_DETAILS = ProblemDetailsPlugin(
             ValidationException: _validation_error,
             TooManyRequestsException: _too_many_requests,
             HTTPException: _http_error,
-            DomainError: _domain_error,
+            DomainError: domain_problem,
             RepositoryError: _repository_error,
             RecursionError: _too_deep,
         },

@@ -391,6 +391,30 @@ FORMS: tuple[Form, ...] = (
     Form(N_("the round has weeks 1 to %(weeks)s"), {"weeks": N}),
     Form(N_("Validation failed for %(method)s %(path)s"), {"method": Part(r"[A-Z]+", _kept, "GET")}),
     Form(N_("the request body is larger than this endpoint accepts: at most %(size)s")),
+    # why the round page's script is refused an action (scheduler.jobs, scheduler.schedules.service)
+    Form(N_("no solve %(run)s"), {"run": N}),
+    Form(N_("you may not do %(operation)s on solve %(run)s"), {"run": N}),
+    Form(
+        N_("solve %(run)s has ended already (%(state)s): there is nothing to cancel"),
+        {"run": N, "state": words("done", "failed", "cancelled", "skipped")},
+    ),
+    Form(N_("the round has solve %(run)s under way: cancel it or wait for it to end"), {"run": N}),
+    Form(
+        N_("you have %(count)s solves under way (%(runs)s), the most one may: wait for one to end"),
+        {"count": N, "runs": NAMES},
+    ),
+    Form(
+        N_("version %(number)s is %(status)s; only drafts can be published"),
+        {"number": N, "status": words("published", "superseded")},
+    ),
+    Form(
+        N_("version %(number)s is %(status)s; only drafts can be pinned or unpinned"),
+        {"number": N, "status": words("published", "superseded")},
+    ),
+    Form(N_("another version of the round was published at the same time; reload")),
+    Form(N_("version %(number)s is no longer a draft; reload"), {"number": N}),
+    Form(N_("version %(number)s has no allocation for request %(request)s"), {"number": N}),
+    Form(N_("another version of the round was saved at the same time; try again")),
     # api.web.views.palette: a quota's category, scope and attribution
     Form(N_("Foreign")),
     Form(N_("Domestic")),

@@ -361,3 +361,20 @@ def test_every_count_a_scripts_sentence_names_has_its_plural_forms() -> None:
     for locale in LOCALES:
         forms = plural_forms(locale)
         assert counts <= set(forms), f"{locale}: no plural forms for {counts - set(forms)}"
+
+
+async def test_a_refused_action_of_the_round_page_says_why_in_the_pages_language(
+    database_url: str, sessions: Sessions
+) -> None:
+    """The round page's script shows a refusal's detail: the dashboard's copy of the API answers it in Russian,
+    the API itself as it is."""
+    world = await _world(sessions)
+    pin = f"/schedules/{world.published}/allocations/P-001-a/pin"
+    async with api_client(database_url) as client:
+        await sign_in(client, world.coordinator)
+        russian = await client.post(f"/ui{pin}", headers={**RUSSIAN, **await from_the_page(client)})
+        english = await client.post(f"/ui{pin}", headers=await from_the_page(client))
+    assert russian.status_code == english.status_code == HTTPStatus.CONFLICT
+    told = "версия 1 в состоянии «опубликовано»; закреплять и откреплять можно только в черновиках"
+    assert russian.json()["detail"] == told, russian.json()
+    assert english.json()["detail"] == "version 1 is published; only drafts can be pinned or unpinned"
