@@ -15,6 +15,7 @@ after links, all_or_nothing components) and its hard-quota tally.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -217,7 +218,12 @@ def _removals(schedule: _Schedule, r: int) -> Iterator[tuple[Placement, ...]]:
     found: list[tuple[float, tuple[Placement, ...]]] = []
     for i in request.instruments:
         blocks = schedule.blocks(i)
-        for k, block in enumerate(blocks):
+        # Only a block whose hole reaches into the request's dates: the next block starts after
+        # `earliest` and the one before ends before `latest` (blocks on an instrument are disjoint).
+        first = max(0, bisect_right(blocks, request.earliest, key=lambda p: p.start) - 1)
+        last = min(len(blocks), bisect_left(blocks, latest, key=lambda p: p.end) + 1)
+        for k in range(first, last):
+            block = blocks[k]
             if problem.requests[block.request].priority >= request.priority or not schedule.movable[block.request]:
                 continue
             low = blocks[k - 1].end if k > 0 else 0

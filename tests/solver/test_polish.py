@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from fractions import Fraction
 
 from hypothesis import HealthCheck, given, settings
@@ -43,6 +44,15 @@ def test_a_planted_free_insertion_is_taken_in_the_one_gap_every_rule_leaves() ->
     )
     before = [Placement(0, 0, 0, 3), Placement(2, 1, 0, 6)]
     assert polished(problem, before) == {*before, Placement(1, 0, 6, 3)}
+
+
+def test_a_polish_past_its_deadline_takes_no_move() -> None:
+    problem = Problem(
+        horizon=10, instruments=(Instrument("I0"),), requests=(request("A", 2.0, 4), request("B", 1.0, 4))
+    )
+    before = [Placement(0, 0, 0, 4)]
+    assert polish(problem, ModelData.of(problem), before, deadline=time.monotonic()) == before
+    assert polished(problem, before) == {*before, Placement(1, 0, 4, 4)}
 
 
 def test_a_free_insertion_takes_the_longest_block_that_capacity_allows() -> None:
