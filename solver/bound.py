@@ -7,17 +7,18 @@ schedule file report a meaningful gap from the first second.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 
 import numpy as np
-from scipy.optimize import linprog
-from scipy.sparse import coo_matrix
 
 from solver.greedy import all_or_nothing_components
 from solver.model import usable_runs
 from solver.problem import Problem, Span
 
+Runs = Mapping[tuple[int, int], list[Span]]
 
-def lp_bound(problem: Problem) -> float:
+
+def lp_bound(problem: Problem, runs: Runs | None = None, seconds: float | None = None) -> float:
     """The optimum of an LP whose feasible set contains every valid schedule.
 
     Variables: x[r, i] in [0, cap] shifts of request r on instrument i, where cap
@@ -42,13 +43,22 @@ def lp_bound(problem: Problem) -> float:
     instrument per request, and the integrality of the blocks.
 
     The value is HiGHS's optimum, exact up to its tolerances (about 1e-7 relative).
+    `runs` are the candidates' usable runs when already worked out (`ModelData.runs`). HiGHS
+    stops after `seconds` (by default it runs to the optimum), and then TimeoutError is raised.
     Raises ValueError when the pinned placements alone break the relaxation (then no
     valid schedule exists), or name a request's instrument it cannot use.
     """
+    # SciPy is imported here, not with the engine: a short solve that has no time for the bound
+    # skips its import too (0.3-0.5 s of a command's start-up).
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
+
     candidates = problem.candidates()
+    if runs is None:
+        runs = {(r, i): usable_runs(problem, r, i) for r, i in candidates}
     column = {pair: k for k, pair in enumerate(candidates)}
     n_x = len(candidates)
-    upper = np.array([_longest_usable_run(problem, r, i) for r, i in candidates], dtype=np.float64)
+    upper = np.array([_longest_usable_run(problem, r, runs[(r, i)]) for r, i in candidates], dtype=np.float64)
     lower = np.zeros(n_x)
     pinned_requests = {pin.request for pin in problem.pinned}
     for pin in problem.pinned:
@@ -109,7 +119,7 @@ def lp_bound(problem: Problem) -> float:
                 unblocked + absorbed,
             )
 
-    for columns, free in _window_rows(problem, candidates, pinned_requests):
+    for columns, free in _window_rows(problem, candidates, runs, pinned_requests):
         add_row(columns, [1.0] * len(columns), free)
     for e, item in enumerate(problem.equipment):
         users = [k for k, (r, _) in enumerate(candidates) if e in problem.requests[r].equipment]
@@ -133,7 +143,11 @@ def lp_bound(problem: Problem) -> float:
     objective = np.zeros(n_vars)
     objective[:n_x] = [-problem.requests[r].priority for r, _ in candidates]
     matrix = coo_matrix((values, (rows, cols)), shape=(len(rhs), n_vars)).tocsr()
-    result = linprog(objective, A_ub=matrix, b_ub=np.array(rhs), bounds=np.column_stack([lower, upper]), method="highs")
+    options = {} if seconds is None else {"time_limit": max(seconds, 0.0)}
+    bounds = np.column_stack([lower, upper])
+    result = linprog(objective, A_ub=matrix, b_ub=np.array(rhs), bounds=bounds, method="highs", options=options)
+    if result.status == 1:
+        raise TimeoutError(f"LP bound not found in {seconds:.2f} s: {result.message}")
     if result.status == 2:
         raise ValueError("no schedule can keep the pinned placements: their LP relaxation is infeasible")
     if result.status != 0:
@@ -149,13 +163,13 @@ def _clipped_length(span: Span, horizon: int) -> int:
     return max(0, min(span[1], horizon) - max(span[0], 0))
 
 
-def _longest_usable_run(problem: Problem, r: int, i: int) -> int:
-    """Longest block request r could get on instrument i alone, or 0 if below min_shifts."""
-    return min(problem.requests[r].shifts, max((end - start for start, end in usable_runs(problem, r, i)), default=0))
+def _longest_usable_run(problem: Problem, r: int, runs: list[Span]) -> int:
+    """Longest block request r could get in its usable `runs` on one instrument, or 0 if below min_shifts."""
+    return min(problem.requests[r].shifts, max((end - start for start, end in runs), default=0))
 
 
 def _window_rows(
-    problem: Problem, candidates: list[tuple[int, int]], pinned_requests: set[int]
+    problem: Problem, candidates: list[tuple[int, int]], runs: Runs, pinned_requests: set[int]
 ) -> list[tuple[list[int], float]]:
     """Time-indexed capacity: for each span some request can only use on an instrument (its usable
     runs' hull there), the requests confined to that span share its unblocked shifts.
@@ -166,9 +180,9 @@ def _window_rows(
     for k, (r, i) in enumerate(candidates):
         if r in pinned_requests:
             continue
-        runs = usable_runs(problem, r, i)
-        if runs:
-            by_instrument[i].append((k, runs[0][0], runs[-1][1]))
+        usable = runs[(r, i)]
+        if usable:
+            by_instrument[i].append((k, usable[0][0], usable[-1][1]))
     rows = []
     for i, confined in by_instrument.items():
         columns = np.array([k for k, _, _ in confined])

@@ -17,10 +17,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ortools.sat.python import cp_model
 
 from solver.bound import lp_bound
+from solver.clock import slowdown
 from solver.explain import explain_infeasibility, explain_unallocated
 from solver.fair_return import owed_first
 from solver.greedy import greedy, is_feasible
@@ -37,14 +39,21 @@ WHOLE_MODEL_SHARE = 0.1
 WHOLE_MODEL_SECONDS = 5.0
 WHOLE_MODEL_CANDIDATES = 2000
 """Past this many candidates the whole model is only built when the greedy finds no valid schedule."""
-EXPLAIN_SECONDS_PER_REQUEST = 0.0003
-"""Time kept back at the end for explaining unallocated requests, so the limit holds."""
+EXPLAIN_CPU_PER_REQUEST = 0.0002
+"""CPU seconds per request kept back at the end for explaining unallocated requests and tallying the
+quotas, times the slowdown, so the limit holds (facility rounds: 0.38-0.60 CPU s at 3,257-4,042 requests)."""
 EXPLAIN_PER_POLISH = 0.5
 """Explaining takes about half a polish's time (facility round: 0.34 s and 0.7 s of CPU)."""
 POLISH_SHARE = 0.1
 """Most of the search time spent polishing between sub-solves."""
-POLISH_SECONDS_PER_REQUEST = 0.0003
-"""A first guess of a polish's time, kept back until one has been timed."""
+POLISH_CPU_PER_REQUEST = 0.0003
+"""A first guess of a polish's CPU time, kept back (times the slowdown) until one has been timed."""
+SETUP_CPU_PER_REQUEST = 0.00015
+"""CPU seconds per request of the model's data and a polish's set-up (facility rounds: 0.39-0.51 CPU s at
+3,257-4,042 requests): with less time than that left, the greedy's schedule is returned as it is."""
+BOUND_CPU_PER_CANDIDATE = 0.00015
+"""CPU seconds per candidate of the LP bound (facility rounds: 0.50-0.59 at 4,720-5,863 candidates,
+importing SciPy 0.3-0.5 more): it is worked out only when the search's time left covers that."""
 BOUND_TOLERANCE = 1e-6
 STOP_POLL_SECONDS = 0.05
 
@@ -55,8 +64,9 @@ class _Run:
     settings: Settings
     on_progress: ProgressCallback | None
     stop: threading.Event
-    data: ModelData
     started: float
+    slowdown: float
+    """Wall seconds per CPU second of this process's work so far (`solver.clock`)."""
     best: list[Placement] = field(default_factory=list)
     best_units: int | None = None
     bound: float | None = None
@@ -70,16 +80,31 @@ class _Run:
     back for the final one."""
     stats: dict[str, float] = field(default_factory=dict)
 
+    @cached_property
+    def data(self) -> ModelData:
+        """Built when first needed: a search with no time left returns the greedy's schedule without it."""
+        return ModelData.of(self.problem)
+
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    def left(self) -> float:
+        """Seconds until the search must stop for explaining: the deadline of every polish."""
+        return self.settings.time_limit - self.explaining() - self.elapsed()
+
     def remaining(self) -> float:
-        return self.settings.time_limit - self.explaining() - 1.5 * self.polish_seconds - self.elapsed()
+        """Seconds left for the phases before the final polish."""
+        return self.left() - 1.5 * self.polish_seconds
+
+    def wall(self, cpu_per_item: float, items: int) -> float:
+        """The wall seconds of a phase costing `cpu_per_item` CPU seconds per item, at the slowdown."""
+        return cpu_per_item * items * self.slowdown
 
     def explaining(self) -> float:
-        """Time kept back for explaining: per request, or (on a loaded machine) as a share of
-        the last polish's wall time, which walks the same unplaced requests."""
-        return max(EXPLAIN_SECONDS_PER_REQUEST * len(self.problem.requests), EXPLAIN_PER_POLISH * self.polish_seconds)
+        """Time kept back for explaining: per request at the slowdown, or (when a polish took longer)
+        as a share of the last polish's wall time, which walks the same unplaced requests."""
+        per_request = self.wall(EXPLAIN_CPU_PER_REQUEST, len(self.problem.requests))
+        return max(per_request, EXPLAIN_PER_POLISH * self.polish_seconds)
 
     def offer(self, placements: list[Placement], phase: str) -> bool:
         """Keep `placements` if they score at least as well as the best so far; whether they score better."""
@@ -95,16 +120,15 @@ class _Run:
         return improved
 
     def report(self, phase: str) -> None:
-        if self.on_progress and self.best_units is not None:
+        if self.on_progress and self.first_solution_seconds is not None:
             objective = primary_objective(self.problem, self.best)
             self.on_progress(Progress(self.elapsed(), objective, self.bound, phase))
 
     def polish(self, phase: str) -> None:
-        if self.stop.is_set():
+        if self.stop.is_set() or self.left() <= 0:
             return
         began = time.monotonic()
-        deadline = self.started + self.settings.time_limit - self.explaining()
-        self.offer(polish(self.problem, self.data, self.best, deadline), phase)
+        self.offer(polish(self.problem, self.data, self.best, began + self.left()), phase)
         self.polish_seconds = time.monotonic() - began
 
 
@@ -137,22 +161,27 @@ def solve(
     """Best schedule found by `started + settings.time_limit` (`time.monotonic()`, by default now);
     `stop` ends the search early, keeping the best."""
     started = time.monotonic() if started is None else started
+    wall, cpu = time.monotonic(), time.thread_time()
     constructed = greedy(problem)
     valid = not is_feasible(problem, constructed)
     constructed_at = time.monotonic() - started
     if valid and on_progress:  # before the model's data is ready: the first schedule at once
         on_progress(Progress(constructed_at, primary_objective(problem, constructed), None, "greedy"))
-    run = _Run(problem, settings, on_progress, stop or threading.Event(), ModelData.of(problem), started)
-    run.polish_seconds = POLISH_SECONDS_PER_REQUEST * len(problem.requests)
+    measured = slowdown(time.monotonic() - wall, time.thread_time() - cpu)
+    run = _Run(problem, settings, on_progress, stop or threading.Event(), started, measured)
+    requests = len(problem.requests)
+    run.polish_seconds = run.wall(POLISH_CPU_PER_REQUEST, requests)
     if valid:
-        run.best, run.best_units = constructed, objective_units(problem, run.data, constructed)
-        run.first_solution_seconds = constructed_at
+        run.best, run.first_solution_seconds = constructed, constructed_at
+        if run.left() < run.wall(SETUP_CPU_PER_REQUEST, requests):
+            run.stats = {"bound_skipped": 1.0, "polish_skipped": 1.0}
+            return _finish(run)
+        run.best_units = objective_units(problem, run.data, constructed)
     if problem.fair_return:
         paying_back = greedy(owed_first(problem))
         if not is_feasible(problem, paying_back):
             run.offer(paying_back, "greedy")
-    run.bound = _lp_bound_or_none(problem)
-    run.report("bound")
+    _bound(run)
     whole = run.best_units is None or len(problem.candidates()) <= WHOLE_MODEL_CANDIDATES
     if (settings.strategy == "cp-sat" or whole) and _solve_whole(run) == "infeasible":
         return _infeasible(problem, settings, run.started)
@@ -165,11 +194,20 @@ def solve(
     return _finish(run)
 
 
-def _lp_bound_or_none(problem: Problem) -> float | None:
+def _bound(run: _Run) -> None:
+    """The LP bound, when the time left before the final polish covers it (HiGHS is stopped there
+    too); else none, and the gap stays unknown."""
+    budget = run.remaining()
+    if budget < run.wall(BOUND_CPU_PER_CANDIDATE, len(run.data.runs)):
+        run.stats["bound_skipped"] = 1.0
+        return
     try:
-        return lp_bound(problem)
+        run.bound = lp_bound(run.problem, run.data.runs, budget)
+    except TimeoutError:
+        run.stats["bound_skipped"] = 1.0
     except ValueError:
-        return None
+        return
+    run.report("bound")
 
 
 def _solver(settings: Settings, seconds: float, seed: int) -> cp_model.CpSolver:
@@ -250,7 +288,7 @@ def _improve(run: _Run) -> None:
             run.polish("polish")
             polishing += run.polish_seconds
             last_polish = time.monotonic()
-    run.stats = {
+    run.stats |= {
         "neighbourhoods": iterations,
         "improvements": improvements,
         "building_seconds": round(building, 2),

@@ -16,6 +16,7 @@ from scheduler.roundfile.checks import InputProblem, check_round
 from scheduler.roundfile.contract import Proposal, RoundFile, ScheduleFile
 from scheduler.roundfile.schedule import schedule_file
 from scheduler.roundfile.scoring import ProposalScore, ScoringError, score_round
+from solver.clock import slowdown
 from solver.problem import Settings
 from solver.search import ProgressCallback, solve
 
@@ -23,10 +24,6 @@ AFTER_SEARCH_CPU_PER_REQUEST = 0.0001
 """CPU seconds per request of the stages after the search: the schedule file built, written and summarised
 (facility round, 4,145 requests: 0.15 s, so 2.7 times that; BENCHMARKS.md). Kept back from the search's time,
 times `slowdown`."""
-SLOWEST = 20.0
-"""The most wall seconds per CPU second believed (a machine that slow is better not trusted further)."""
-MEASURABLE_CPU = 0.02
-"""Below this much CPU a stage is too short to tell how slowly the machine runs it."""
 
 log = structlog.get_logger(__name__)
 _PROPOSAL_PATH = re.compile(r"^\$\.proposals\[(\d+)\]")
@@ -45,9 +42,7 @@ class Lap:
     def slowdown(self) -> float:
         """Wall seconds per CPU second: how much longer than its CPU time a stage takes on the machine as
         loaded now; 1 for a stage too short to tell."""
-        if self.cpu < MEASURABLE_CPU:
-            return 1.0
-        return min(SLOWEST, max(1.0, self.wall / self.cpu))
+        return slowdown(self.wall, self.cpu)
 
     def logged(self, stage: str) -> dict[str, float]:
         return {f"{stage}_s": round(self.wall, 3), f"{stage}_cpu": round(self.cpu, 3)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from solver.bound import lp_bound
+from solver.model import ModelData
 from solver.problem import Equipment, Instrument, Placement, Problem, Request
 
 
@@ -55,3 +56,14 @@ def test_requests_that_need_one_item_share_its_units_over_the_round() -> None:
         equipment=(Equipment("E", units=1),),
     )
     assert lp_bound(problem) == pytest.approx(10.0)
+
+
+def test_the_model_data_s_runs_give_the_same_bound_and_no_time_gives_none() -> None:
+    problem = Problem(
+        horizon=20,
+        instruments=(Instrument("I0", blocked=((3, 4),)),),
+        requests=tuple(Request(f"R{k}", 0, 1.0 + k, 3, 2, (0,), earliest=k, latest=k + 8) for k in range(10)),
+    )
+    assert lp_bound(problem, ModelData.of(problem).runs) == lp_bound(problem)
+    with pytest.raises(TimeoutError):
+        lp_bound(problem, seconds=0.0)

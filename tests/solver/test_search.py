@@ -71,6 +71,36 @@ def test_the_time_limit_counts_from_the_given_start() -> None:
     assert solution.placements == (Placement(0, 0, 0, 4),)
 
 
+def test_a_limit_used_up_by_the_greedy_returns_its_schedule_explained_without_a_bound_or_a_claim() -> None:
+    # The greedy's schedule is optimal here, but with no time to prove it the status stays feasible.
+    problem = Problem(
+        horizon=10,
+        instruments=(Instrument("I0"),),
+        requests=(request("A", 2.0, 6), request("B", 1.0, 6)),
+    )
+    events: list[Progress] = []
+    solution = solve(problem, QUICK, events.append, started=time.monotonic() - QUICK.time_limit)
+    assert solution.placements == (Placement(0, 0, 0, 6),)
+    assert solution.status == "feasible" and solution.bound is None
+    assert solution.stats == {"bound_skipped": 1.0, "polish_skipped": 1.0}
+    assert [event.phase for event in events] == ["greedy", "done"]
+    assert [entry.request for entry in solution.unallocated] == [1]
+
+
+def test_with_time_for_the_search_but_not_for_the_bound_the_gap_is_unknown() -> None:
+    # Half a second short of the limit: less than the bound on this round's 2,400 candidates is
+    # estimated to take, after the time kept back for the final polish and for explaining.
+    problem = Problem(
+        horizon=400,
+        instruments=tuple(Instrument(f"I{i}") for i in range(4)),
+        requests=tuple(request(f"R{r}", 1.0 + r % 5, 6, instruments=(0, 1, 2, 3)) for r in range(600)),
+    )
+    solution = solve(problem, QUICK, started=time.monotonic() - QUICK.time_limit + 0.5)
+    assert is_feasible(problem, list(solution.placements)) == []
+    assert solution.bound is None and solution.stats["bound_skipped"] == 1.0
+    assert solution.status == "feasible"
+
+
 def chooser_for(problem: Problem, settings: Settings, rng: random.Random) -> Chooser:
     return Chooser(problem, ModelData.of(problem), settings, rng)
 
