@@ -12,6 +12,9 @@ another, and each row carries the load average it started at: the machine is sha
 
     python -m benchmarks.command --sizes facility --shapes default quota-tight --limits 5 20 --seeds 11
     python -m benchmarks.command --sizes huge --limits 60 --seeds 11
+
+`--code` runs the command of other checkouts too (e.g. `git archive` of the commit before a change),
+alternating run by run, so that before and after meet the same load.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class Run:
     seed: int
     limit: float
     load: float
+    code: str = ""
+    """The checkout whose command ran, when several are compared."""
     wall: float = 0.0
     cpu: float = 0.0
     peak_mb: float = 0.0
@@ -54,7 +59,7 @@ class Run:
     def row(self) -> str:
         stage = self.stages.get
         cells = [
-            f"{self.size} {self.shape}",
+            f"{self.size} {self.shape}" + (f" ({self.code})" if self.code else ""),
             str(self.seed),
             f"{self.limit:g}",
             f"{self.load:.1f}",
@@ -93,13 +98,16 @@ def _with_cpu(wall: float | None, cpu: float | None) -> str:
     return f"{_seconds(wall)} ({_seconds(cpu)})"
 
 
-def solve_once(round_path: Path, output: Path, run: Run, workers: int) -> Run:
-    """`beamtime solve` on `round_path`, timed from outside and by its own stage records."""
+def solve_once(round_path: Path, output: Path, run: Run, workers: int, code: Path | None = None) -> Run:
+    """`beamtime solve` on `round_path` (the command of the checkout at `code`, by default this
+    one), timed from outside and by its own stage records."""
     command = [sys.executable, "-m", "scheduler.cli", "solve", str(round_path), "-o", str(output)]
     command += ["--time-limit", f"{run.limit:g}", "--workers", str(workers), "--seed", str(run.seed)]
     environment = {**os.environ, "BEAMTIME_LOG_LEVEL": "DEBUG", "BEAMTIME_LOG_FORMAT": "json"}
     spawned = time.monotonic()
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=environment)
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=environment, cwd=code
+    )
     assert process.stderr is not None
     done_at: float | None = None
     for line in process.stderr:
@@ -138,6 +146,9 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[11])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each setting, one after another")
+    parser.add_argument(
+        "--code", nargs="+", type=Path, default=[None], help="checkouts whose command runs, alternating (default: this)"
+    )
     arguments = parser.parse_args()
     print(" ".join(["python -m benchmarks.command", *sys.argv[1:]]))
     print(HEADER)
@@ -150,9 +161,12 @@ def main() -> None:
                     round_path.write_text(dumps(generate_round(size, seed, shape=shape)))
                     for limit in arguments.limits:
                         for _ in range(arguments.repeat):
-                            run = Run(size, shape, seed, limit, os.getloadavg()[0])
-                            print(solve_once(round_path, folder / "schedule.json", run, arguments.workers).row())
-                            sys.stdout.flush()
+                            for code in arguments.code:
+                                label = "" if code is None else code.name
+                                run = Run(size, shape, seed, limit, os.getloadavg()[0], label)
+                                output = folder / "schedule.json"
+                                print(solve_once(round_path, output, run, arguments.workers, code).row())
+                                sys.stdout.flush()
 
 
 if __name__ == "__main__":
