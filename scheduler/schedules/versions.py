@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta, timezone
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, Required, TypedDict, Unpack
 
 from sqlalchemy import Select, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,18 +55,24 @@ class Placing(Protocol):
     def pinned(self) -> bool: ...
 
 
+class VersionFacts(TypedDict, total=False):
+    """What the writer of a version says about it, named as its columns: stored as given, NULL when left out."""
+
+    source: Required[VersionSource]
+    note: Required[str]
+    created_by: int | None
+    objective: float | None
+    bound: float | None
+    solve_status: str | None
+
+
 async def save_version(
     session: AsyncSession,
     round_id: int,
     allocations: Iterable[Placing],
     *,
-    source: VersionSource,
-    note: str,
-    created_by: int | None = None,
-    objective: float | None = None,
-    bound: float | None = None,
-    solve_status: str | None = None,
     published: bool = False,
+    **facts: Unpack[VersionFacts],
 ) -> int:
     """Stores a version numbered after the round's highest, with one row per allocation in the given order; its id.
 
@@ -97,14 +103,9 @@ async def save_version(
             round_id=round_id,
             number=(highest or 0) + 1,
             status=PUBLISHED if published else DRAFT,
-            source=source,
-            objective=objective,
-            bound=bound,
-            solve_status=solve_status,
-            note=note,
-            created_by=created_by,
             created_at=created_at,
             published_at=created_at if published else None,
+            **facts,
         )
         .returning(col(ScheduleVersion.id))
     )
@@ -128,15 +129,15 @@ async def save_version(
 
 
 def allocations_in_codes(*first: Any) -> Select[Any]:
-    """Stored allocations after the `first` columns, each in the round's codes (what a `Placing` has: proposal,
-    request, instrument, start shift, shifts, pinned) and with its version joined, in the order they were written:
-    the one join every reader of stored allocations starts from."""
+    """Stored allocations after the `first` columns, each in the round's codes and named as a `Placing` names them
+    (proposal, request, instrument, start_shift, shifts, pinned), with its version joined, in the order they were
+    written: the one join every reader of stored allocations starts from."""
     return (
         select(
             *first,
-            col(Proposal.code),
-            col(Request.code),
-            col(Instrument.code),
+            col(Proposal.code).label("proposal"),
+            col(Request.code).label("request"),
+            col(Instrument.code).label("instrument"),
             col(Allocation.start_shift),
             col(Allocation.shifts),
             col(Allocation.pinned),
@@ -187,17 +188,12 @@ async def version_schedule(session: AsyncSession, version_id: int, *, request: s
         query = query.where(col(Request.code) == request)
     allocations = [
         c.Allocation(
-            proposal=proposal,
-            request=request_code,
-            instrument=instrument,
-            start_shift=start,
-            shifts=shifts,
-            start=grid.time(start),
-            end=grid.time(start + shifts),
+            **placing._mapping,
+            start=grid.time(placing.start_shift),
+            end=grid.time(placing.start_shift + placing.shifts),
             priority=0.0,
-            pinned=pinned,
         )
-        for proposal, request_code, instrument, start, shifts, pinned in await session.execute(query)
+        for placing in await session.execute(query)
     ]
     return c.ScheduleFile(
         format=c.SCHEDULE_FORMAT,
