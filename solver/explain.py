@@ -27,7 +27,6 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
-from ortools.sat.python import cp_model
 
 from solver.greedy import all_or_nothing_components
 from solver.model import ModelData, build, free_runs, merged
@@ -637,6 +636,8 @@ def explain_unallocated(problem: Problem, placements: Sequence[Placement]) -> tu
 
 def explain_infeasibility(problem: Problem, settings: Settings) -> tuple[str, ...]:
     """A small set of pinned allocations and hard quotas that cannot all hold, in words."""
+    from ortools.sat.python import cp_model  # here, not with the module: `solver.model` says why
+
     built = build(problem, ModelData.of(problem), diagnose=True)
     literals = list(built.assumptions)
     built.model.add_assumptions(literals)

@@ -16,12 +16,18 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
-from ortools.sat.python import cp_model
 
 from solver.fair_return import OwedRow, owed_rows
 from solver.problem import Placement, Problem, Span
+
+if TYPE_CHECKING:
+    from ortools.sat.python import cp_model
+
+# OR-Tools (with pandas: 0.25-0.3 CPU s) is imported where a model is built or solved, not with this
+# module: a command whose limit leaves no time for the search returns the greedy's schedule without it.
 
 Candidate = tuple[int, int]
 HintRule = Callable[[dict[Candidate, Placement]], int]
@@ -99,7 +105,7 @@ class Built:
             start = placement.start if placement else int(var.start.proto.domain[0])
             self.model.add_hint(var.present, placement is not None)
             self.model.add_hint(var.start, start)
-            if isinstance(var.extra, cp_model.IntVar):
+            if not isinstance(var.extra, int):
                 shifts = placement.shifts if placement else var.min_shifts
                 self.model.add_hint(var.extra, shifts - var.min_shifts)
                 self.model.add_hint(var.end, start + shifts)
@@ -154,6 +160,8 @@ def build(
     diagnosis mode they, and hard quotas, are switched on by assumption literals
     so that CP-SAT can name a small set of them that cannot hold together.
     """
+    from ortools.sat.python import cp_model
+
     model = cp_model.CpModel()
     if neighbourhood is not None:
         fixed = _with_pins(problem, fixed)
@@ -244,6 +252,8 @@ def usable_runs(problem: Problem, r: int, i: int) -> list[Span]:
 def _new_candidate(
     model: cp_model.CpModel, r: int, i: int, min_shifts: int, shifts: int, runs: list[Span], longest: int
 ) -> CandidateVars:
+    from ortools.sat.python import cp_model
+
     starts = cp_model.Domain.from_intervals([[a, b - min_shifts] for a, b in runs])
     name = f"r{r}i{i}"
     present = model.new_bool_var(f"{name}present")
@@ -298,7 +308,7 @@ def _add_instrument_no_overlap(built: Built, problem: Problem, nearby: Sequence[
         intervals += [_fixed_interval(built, p.start, p.shifts) for p in taken.get(i, [])]
         for var in vars_:
             request = problem.requests[var.request]
-            if request.unavailable and isinstance(var.extra, cp_model.IntVar):
+            if request.unavailable and not isinstance(var.extra, int):
                 own = [_fixed_interval(built, a, b - a) for a, b in within(request.unavailable, low, high)]
                 built.model.add_no_overlap([var.interval, *own])
         if len(intervals) > 1:
@@ -503,6 +513,8 @@ def _quota_rows(problem: Problem) -> list[QuotaRow]:
 def _weighted_shifts(built: Built, coefficients: Mapping[Candidate, int]) -> cp_model.LinearExprT:
     """sum(coefficient x shifts) over the model's candidates, as one weighted sum: a sum of
     per-candidate expressions costs most of a sub-model's build time."""
+    from ortools.sat.python import cp_model
+
     variables: list[cp_model.IntVar] = []
     weights: list[int] = []
     for key, var in built.candidates.items():
@@ -510,7 +522,7 @@ def _weighted_shifts(built: Built, coefficients: Mapping[Candidate, int]) -> cp_
         if coefficient:
             variables.append(var.present)
             weights.append(coefficient * var.min_shifts)
-            if isinstance(var.extra, cp_model.IntVar):
+            if not isinstance(var.extra, int):
                 variables.append(var.extra)
                 weights.append(coefficient)
     return cp_model.LinearExpr.weighted_sum(variables, weights)

@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-
-from ortools.sat.python import cp_model
+from typing import TYPE_CHECKING
 
 from solver.bound import lp_bound
 from solver.clock import slowdown
@@ -31,6 +30,9 @@ from solver.neighbourhoods import Chooser, Outcome
 from solver.polish import polish
 from solver.problem import Placement, Problem, Settings
 from solver.solution import Progress, Solution, Status, primary_objective, quota_outcomes
+
+if TYPE_CHECKING:
+    from ortools.sat.python import cp_model
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -132,8 +134,9 @@ class _Run:
         self.polish_seconds = time.monotonic() - began
 
 
-def _solve_unless_stopped(solver: cp_model.CpSolver, model: cp_model.CpModel, stop: threading.Event) -> int:
-    """CP-SAT's solve, ended within a few milliseconds of `stop` being set."""
+def _solve_unless_stopped(solver: cp_model.CpSolver, model: cp_model.CpModel, stop: threading.Event) -> Status:
+    """CP-SAT's solve, ended within a few milliseconds of `stop` being set; its status in the engine's
+    words ("unknown" when it found no solution nor a proof that none exists)."""
     finished = threading.Event()
 
     def watch() -> None:
@@ -145,10 +148,11 @@ def _solve_unless_stopped(solver: cp_model.CpSolver, model: cp_model.CpModel, st
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        return int(solver.solve(model))
+        name = solver.status_name(solver.solve(model)).lower()
     finally:
         finished.set()
         watcher.join()
+    return name if name in ("optimal", "feasible", "infeasible") else "unknown"
 
 
 def solve(
@@ -211,6 +215,9 @@ def _bound(run: _Run) -> None:
 
 
 def _solver(settings: Settings, seconds: float, seed: int) -> cp_model.CpSolver:
+    # OR-Tools is imported here, not with the module: `solver.model` says why.
+    from ortools.sat.python import cp_model
+
     solver = cp_model.CpSolver()
     if settings.cp_sat:
         solver.parameters.merge_text_format(settings.cp_sat)
@@ -235,11 +242,11 @@ def _solve_whole(run: _Run) -> Status:
             budget = min(run.settings.time_limit * WHOLE_MODEL_SHARE, WHOLE_MODEL_SECONDS, budget)
     solver = _solver(run.settings, budget, run.settings.seed)
     status = _solve_unless_stopped(solver, built.model, run.stop)
-    if status == cp_model.INFEASIBLE:
+    if status == "infeasible":
         return "infeasible"
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    if status in ("optimal", "feasible"):
         primary_only = _objective_is_primary(run.problem, run.data.scale)
-        run.model_solved = status == cp_model.OPTIMAL
+        run.model_solved = status == "optimal"
         run.primary_proven = run.model_solved and primary_only
         if primary_only:
             cp_bound = primary_objective(run.problem, built.fixed) + solver.best_objective_bound / run.data.scale
@@ -279,10 +286,10 @@ def _improve(run: _Run) -> None:
         solving += solved_at - built_at
         iterations += 1
         improved = False
-        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        if status in ("optimal", "feasible"):
             improved = run.offer(built.schedule(solver), f"neighbourhood ({kind})")
             improvements += improved
-        chooser.learn(Outcome(kind, improved, status == cp_model.OPTIMAL, solved_at - built_at, solved_at - began))
+        chooser.learn(Outcome(kind, improved, status == "optimal", solved_at - built_at, solved_at - began))
         since = time.monotonic() - last_polish
         if since * POLISH_SHARE > run.polish_seconds and run.remaining() > run.polish_seconds:
             run.polish("polish")

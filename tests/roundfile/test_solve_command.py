@@ -107,3 +107,23 @@ def test_the_service_commands_are_still_listed_beside_the_file_commands(capsys: 
     listed = capsys.readouterr().out
     for command in ("solve", "resolve", "validate", "score", "report", "schema", "user", "worker", "serve"):
         assert re.search(rf"^\s+{command}\s", listed, re.MULTILINE), command
+
+
+def test_a_solve_with_no_time_for_the_search_writes_the_greedy_s_schedule_without_loading_the_optimisers(
+    tmp_path: Path,
+) -> None:
+    output = tmp_path / "schedule.json"
+    script = (
+        "import sys\n"
+        "from scheduler.cli import main\n"
+        f"code = main(['solve', {str(ROUNDS / 'small.json')!r}, '-o', {str(output)!r}, '--time-limit', '0.01'])\n"
+        "optimisers = ('ortools.sat.python.cp_model', 'scipy.optimize', 'pandas')\n"
+        "print(code, *sorted(name for name in optimisers if name in sys.modules))"
+    )
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert finished.stdout.split() == ["0"], finished.stderr
+    schedule = ScheduleFile.model_validate_json(output.read_text())
+    assert schedule.allocations and schedule.status == "feasible" and schedule.bound is None
+    round_file = load_round(ROUNDS / "small.json")
+    scores = score_round(round_file)
+    assert validate_schedule(round_file, schedule, priorities(scores), set(exclusions(scores))) == []
