@@ -70,6 +70,12 @@ class _Grid:
     def time(self, shift: int) -> datetime:
         return (self.start + shift * self.step).astimezone(self.zone)
 
+    def overlapping(self, start: datetime, end: datetime) -> range:
+        """The shifts of the grid that overlap [start, end): those that start before `end` and end after `start`."""
+        first = (start - self.start) // self.step
+        stop = -((self.start - end) // self.step)
+        return range(max(0, first), min(self.count, stop))
+
 
 @dataclass(frozen=True)
 class _Placed:
@@ -110,6 +116,44 @@ def _instruments(round_file: RoundFile) -> dict[str, tuple[Facility, Instrument]
     }
 
 
+class Referee:
+    """The hard rules of one round, with what they read of the round indexed once (its grid, requests,
+    instruments and blocked shifts), so that many schedules of the round are judged without indexing it again:
+    a drag on the round page judges one would-be schedule after another. Read-only once made."""
+
+    def __init__(self, round_file: RoundFile) -> None:
+        self.round_file = round_file
+        self.grid = _Grid.of(round_file.round)
+        self.requests = _requests(round_file)
+        self.instruments = _instruments(round_file)
+        self.blocked = _blocked_shifts(round_file, self.grid)
+
+    def violations(
+        self,
+        schedule: ScheduleFile,
+        priorities: Mapping[str, float] | None = None,
+        excluded: Collection[str] = (),
+    ) -> list[Violation]:
+        """Every broken hard rule, so that one run reports all problems of a schedule (`validate_schedule`)."""
+        round_file, grid, blocked = self.round_file, self.grid, self.blocked
+        placed, naming = _resolve(self, schedule)
+        return [
+            *_check_objective(self.requests, schedule, priorities),
+            *naming,
+            *_check_coverage(round_file, self.requests, schedule),
+            *_check_competitors(schedule),
+            *_check_blocks(placed, grid, blocked),
+            *_check_changeovers(placed),
+            *_check_request_windows(placed, grid),
+            *_check_equipment(round_file, placed),
+            *_check_links(round_file, placed),
+            *_check_reserves(self, placed),
+            *_check_quotas(round_file, placed),
+            *_check_pins(round_file, placed),
+            *_check_excluded(placed, set(excluded)),
+        ]
+
+
 def validate_schedule(
     round_file: RoundFile,
     schedule: ScheduleFile,
@@ -121,24 +165,7 @@ def validate_schedule(
     `priorities` maps proposal ids to the priorities the scoring stage computed;
     `excluded` holds the proposals it gave no time (cut-off, too few reviews, ...).
     """
-    grid = _Grid.of(round_file.round)
-    blocked = _blocked_shifts(round_file, grid)
-    placed, naming = _resolve(round_file, schedule)
-    return [
-        *_check_objective(round_file, schedule, priorities),
-        *naming,
-        *_check_coverage(round_file, schedule),
-        *_check_competitors(schedule),
-        *_check_blocks(placed, grid, blocked),
-        *_check_changeovers(placed),
-        *_check_request_windows(placed, grid),
-        *_check_equipment(round_file, placed),
-        *_check_links(round_file, placed),
-        *_check_reserves(round_file, placed, grid, blocked),
-        *_check_quotas(round_file, placed),
-        *_check_pins(round_file, placed),
-        *_check_excluded(placed, set(excluded)),
-    ]
+    return Referee(round_file).violations(schedule, priorities, excluded)
 
 
 def _check_competitors(schedule: ScheduleFile) -> list[Violation]:
@@ -146,21 +173,25 @@ def _check_competitors(schedule: ScheduleFile) -> list[Violation]:
     priority = {allocation.request: allocation.priority for allocation in schedule.allocations}
     violations = []
     for index, unallocated in enumerate(schedule.unallocated):
-        competitors = {competitor.request for competitor in unallocated.competitors or []}
-        for k, competitor in enumerate(unallocated.competitors or []):
-            path = f"$.unallocated[{index}].competitors[{k}]"
-            if competitor.request not in priority:
+        listed = unallocated.competitors or []
+        for k, competitor in enumerate(listed):
+            allocated = priority.get(competitor.request)
+            if allocated is None:
+                path = f"$.unallocated[{index}].competitors[{k}]"
                 violations.append(Violation(1, path, f"competitor {competitor.request} has no allocation"))
-            elif not math.isclose(competitor.priority, priority[competitor.request]):
+            elif not math.isclose(competitor.priority, allocated):
                 violations.append(
                     Violation(
                         1,
-                        path,
+                        f"$.unallocated[{index}].competitors[{k}]",
                         f"competitor {competitor.request} has priority {competitor.priority:g}, its allocation "
-                        f"{priority[competitor.request]:g}",
+                        f"{allocated:g}",
                     )
                 )
-        for k, held in enumerate(unallocated.held or []):
+        if not unallocated.held:
+            continue
+        competitors = {competitor.request for competitor in listed}
+        for k, held in enumerate(unallocated.held):
             if held.request not in competitors:
                 violations.append(
                     Violation(
@@ -171,28 +202,26 @@ def _check_competitors(schedule: ScheduleFile) -> list[Violation]:
 
 
 def _blocked_shifts(round_file: RoundFile, grid: _Grid) -> dict[str, dict[int, str]]:
-    """Per instrument, each blocked shift with the window that blocks it, in words."""
+    """Per instrument, each blocked shift with the first window that blocks it, in words."""
     blocked: dict[str, dict[int, str]] = {}
     for facility in round_file.facilities:
         for instrument in facility.instruments:
             windows = [(w, f"facility {facility.id}") for w in facility.maintenance]
             windows += [(w, f"instrument {instrument.id}") for w in instrument.maintenance]
-            blocked[instrument.id] = {}
-            for shift in range(grid.count):
-                start, end = grid.time(shift), grid.time(shift + 1)
-                for window, owner in windows:
-                    if start < window.end and window.start < end:
-                        blocked[instrument.id][shift] = f"{window.kind} window of {owner}"
-                        break
+            shifts: dict[int, str] = {}
+            for window, owner in windows:
+                for shift in grid.overlapping(window.start, window.end):
+                    shifts.setdefault(shift, f"{window.kind} window of {owner}")
+            blocked[instrument.id] = dict(sorted(shifts.items()))
     return blocked
 
 
-def _resolve(round_file: RoundFile, schedule: ScheduleFile) -> tuple[list[_Placed], list[Violation]]:
+def _resolve(referee: Referee, schedule: ScheduleFile) -> tuple[list[_Placed], list[Violation]]:
     """Allocations the other rules can check, and the rule 1 violations of those naming wrong ids.
 
     A repeated request is left out here and reported by `_check_coverage`.
     """
-    requests, instruments = _requests(round_file), _instruments(round_file)
+    requests, instruments = referee.requests, referee.instruments
     placed: list[_Placed] = []
     violations: list[Violation] = []
     seen: set[str] = set()
@@ -227,9 +256,10 @@ def _resolve(round_file: RoundFile, schedule: ScheduleFile) -> tuple[list[_Place
     return placed, violations
 
 
-def _check_coverage(round_file: RoundFile, schedule: ScheduleFile) -> list[Violation]:
+def _check_coverage(
+    round_file: RoundFile, requests: Mapping[str, tuple[Proposal, Request]], schedule: ScheduleFile
+) -> list[Violation]:
     """Every request of the round appears exactly once, in allocations or in unallocated."""
-    requests = _requests(round_file)
     violations: list[Violation] = []
     if schedule.round != round_file.round.id:
         violations.append(Violation(1, "$.round", f"schedule is for round {schedule.round}, not {round_file.round.id}"))
@@ -269,10 +299,9 @@ def _check_coverage(round_file: RoundFile, schedule: ScheduleFile) -> list[Viola
 
 
 def _check_objective(
-    round_file: RoundFile, schedule: ScheduleFile, priorities: Mapping[str, float] | None
+    requests: Mapping[str, tuple[Proposal, Request]], schedule: ScheduleFile, priorities: Mapping[str, float] | None
 ) -> list[Violation]:
     """Rule 0: the primary objective, with each allocation priced by the proposal that owns its request."""
-    requests = _requests(round_file)
 
     def priority(allocation: Allocation) -> float:
         if allocation.request not in requests:
@@ -441,15 +470,14 @@ def _check_links(round_file: RoundFile, placed: list[_Placed]) -> list[Violation
     return violations
 
 
-def _check_reserves(
-    round_file: RoundFile, placed: list[_Placed], grid: _Grid, blocked: dict[str, dict[int, str]]
-) -> list[Violation]:
+def _check_reserves(referee: Referee, placed: list[_Placed]) -> list[Violation]:
     """Rule 7, second half: the share of an instrument's unblocked time held back for in-house use."""
+    grid, blocked = referee.grid, referee.blocked
     allocated: dict[str, int] = defaultdict(int)
     for p in placed:
         allocated[p.instrument.id] += p.allocation.shifts
     violations: list[Violation] = []
-    for _, instrument in _instruments(round_file).values():
+    for _, instrument in referee.instruments.values():
         unblocked = grid.count - len(blocked[instrument.id])
         capacity = (1 - instrument.reserve_share) * unblocked
         if allocated[instrument.id] > capacity + RESERVE_TOLERANCE:
@@ -538,7 +566,7 @@ def quota_shares(round_file: RoundFile, schedule: ScheduleFile) -> dict[str, Fra
     smallest. None when no share is bounded: nothing is allocated in scope, or
     (each_* only) no country is attributed any time.
     """
-    placed, _ = _resolve(round_file, schedule)
+    placed, _ = _resolve(Referee(round_file), schedule)
     result: dict[str, Fraction | None] = {}
     for quota in round_file.quotas:
         shares = _category_shares(quota, placed, round_file.country_groups)

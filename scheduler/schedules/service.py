@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from weakref import WeakKeyDictionary
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
@@ -57,9 +58,10 @@ from scheduler.roundfile.measure import measure
 from scheduler.roundfile.resolve import changes_between
 from scheduler.roundfile.scoring import score_round
 from scheduler.roundfile.solving import exclusions, priorities, set_aside
-from scheduler.roundfile.validate import Violation, validate_schedule
+from scheduler.roundfile.validate import Referee, Violation, validate_schedule
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.fair_return import later_rounds
+from scheduler.rounds.kept import KeptRound, kept_round
 from scheduler.rounds.revision import require_current_input, touch_rounds
 from scheduler.rounds.service import round_facts
 from scheduler.schedules import signoffs
@@ -441,7 +443,10 @@ async def set_pinned(
 
 
 async def check_moves(session: AsyncSession, version_id: int, changes: Moves) -> MoveCheck:
-    """`move` without saving: the rules the moves would break, which the page shows while a block is dragged."""
+    """`move` without saving: the rules the moves would break, which the page shows while a block is dragged.
+
+    Sent every 300 ms of a drag, so it reads the round, its scores and the base version as kept for the round's
+    inputs (`kept_round`, `export_schedule`): only the rules are judged anew."""
     violations = (await _judged(session, await _version(session, version_id), changes)).violations
     return MoveCheck(keeps_every_rule=not violations, errors=[BrokenRule(**asdict(v)) for v in violations])
 
@@ -450,45 +455,96 @@ async def move(session: AsyncSession, version_id: int, changes: Moves, *, user_i
     """A new draft with the requests of `changes` placed anew, if the whole schedule then keeps every rule of the
     round (MoveRejectedError lists those it breaks, and nothing is saved). One move is the one-item case.
 
-    The round is taken as it is now (`export_round`): its windows, quotas, links and
+    The round is taken as it is now (`kept_round`): its windows, quotas, links and
     the pins of the published version all apply. Allocations of proposals withdrawn
-    since the base version was made are not carried into the new draft.
+    since the base version was made are not carried into the new draft. The round's row
+    is locked first, so no change of its inputs commits before the draft is saved: the
+    kept round judged is the one the transaction holds (its key is read after the lock).
     """
     base = await _version(session, version_id)
+    await lock_all(session, Round, [base.round_id])
     judged = await _judged(session, base, changes)
     if judged.violations:
         raise MoveRejectedError(judged.violations)
-    return await _save_edit(session, base, changes, judged, user_id)
+    assert base.id is not None
+    stored = (await version_schedule(session, base.id)).allocations
+    carried = [allocation for allocation in stored if allocation.request in judged.kept]
+    return await _save_edit(session, base, changes, carried, judged.objective, user_id)
 
 
 @dataclass(frozen=True)
 class _Judged:
-    """A hand edit's would-be schedule: the base's allocations it carries over unchanged (pins included), its
-    objective and the rules it breaks."""
+    """A hand edit's would-be schedule: the requests of the round it does not move (their allocations in the base,
+    pins included, are carried over), its objective and the rules it breaks."""
 
-    carried: list[AllocationEntry]
+    kept: Collection[str]
     objective: float
     violations: list[Violation]
+
+
+@dataclass(frozen=True)
+class _RoundRules:
+    """What judging a hand edit reads of a kept round, worked out once per kept round (a drag judges many)."""
+
+    round_file: RoundFile
+    owners: dict[str, str]
+    """Each request's proposal."""
+    grid: Grid
+    priority_of: dict[str, float]
+    excluded: frozenset[str]
+    referee: Referee
+
+    @classmethod
+    def of(cls, round_file: RoundFile) -> _RoundRules:
+        """CPU-bound: scores the round and indexes its rules."""
+        scores = score_round(round_file)
+        owners = {request.id: proposal.id for proposal in round_file.proposals for request in proposal.requests}
+        return cls(
+            round_file,
+            owners,
+            Grid(round_file.round),
+            priorities(scores),
+            frozenset(exclusions(scores)),
+            Referee(round_file),
+        )
+
+
+_round_rules: WeakKeyDictionary[KeptRound, _RoundRules] = WeakKeyDictionary()
+"""Per kept round, as long as it is kept: a change of the round's inputs is a new kept round."""
+
+
+async def _rules_of(kept: KeptRound) -> _RoundRules:
+    rules = _round_rules.get(kept)
+    if rules is None:
+        rules = _round_rules.setdefault(kept, await asyncio.to_thread(_RoundRules.of, kept.round_file))
+    return rules
+
+
+async def _pinned(session: AsyncSession, version_id: int) -> set[str]:
+    """The requests the version pins, whoever's proposal they are."""
+    pinned = await session.scalars(
+        select(col(Request.code))
+        .join(Allocation, col(Allocation.request_id) == col(Request.id))
+        .where(col(Allocation.schedule_version_id) == version_id, col(Allocation.pinned))
+    )
+    return set(pinned)
 
 
 async def _judged(session: AsyncSession, base: ScheduleVersion, changes: Moves) -> _Judged:
     """Each move on its own (a request of the round, on the grid, not pinned), then the schedule with all of them."""
     assert base.id is not None
-    round_file = await export_round(session, base.round_id)
-    owners = {request.id: proposal.id for proposal in round_file.proposals for request in proposal.requests}
-    grid = Grid(round_file.round)
-    stored = (await version_schedule(session, base.id)).allocations
-    pinned = {allocation.request for allocation in stored if allocation.pinned}
+    rules = await _rules_of(await kept_round(session, base.round_id))
+    owners, grid = rules.owners, rules.grid
+    pinned = await _pinned(session, base.id)
     moving = {change.request for change in changes.moves}
     kept = owners.keys() - moving
-    carried = [allocation for allocation in stored if allocation.request in kept]
     misplaced = [
         Violation(rule, f"$.moves[{index}].{field}", message)
         for index, change in enumerate(changes.moves)
         for rule, field, message in _misplaced(change, owners, grid.count, pinned, base.number)
     ]
     if misplaced:
-        return _Judged(carried, 0.0, misplaced)
+        return _Judged(kept, 0.0, misplaced)
     moved = [
         AllocationEntry(
             proposal=owners[change.request],
@@ -503,8 +559,8 @@ async def _judged(session: AsyncSession, base: ScheduleVersion, changes: Moves) 
         for change in changes.moves
     ]
     schedule = await export_schedule(session, base.id)
-    objective, violations = await asyncio.to_thread(_would_break, round_file, schedule, kept, moved)
-    return _Judged(carried, objective, violations)
+    objective, violations = await asyncio.to_thread(_would_break, rules, schedule, kept, moved)
+    return _Judged(kept, objective, violations)
 
 
 def _misplaced(
@@ -523,14 +579,13 @@ def _misplaced(
 
 
 def _would_break(
-    round_file: RoundFile, schedule: ScheduleFile, kept: Collection[str], moved: list[AllocationEntry]
+    rules: _RoundRules, schedule: ScheduleFile, kept: Collection[str], moved: list[AllocationEntry]
 ) -> tuple[float, list[Violation]]:
     """CPU-bound: the schedule with the `kept` requests' allocations and the `moved` ones, at the scoring's
     priorities: its objective and every hard rule it breaks."""
-    scores = score_round(round_file)
-    priority_of = priorities(scores)
+    priority_of = rules.priority_of
     allocations = [
-        allocation.model_copy(update={"priority": priority_of.get(allocation.proposal, allocation.priority)})
+        _priced(allocation, priority_of.get(allocation.proposal, allocation.priority))
         for allocation in [*(a for a in schedule.allocations if a.request in kept), *moved]
     ]
     would_be = schedule.model_copy(
@@ -540,11 +595,21 @@ def _would_break(
             "objective": math.fsum(a.priority * a.shifts for a in allocations),
         }
     )
-    return would_be.objective, validate_schedule(round_file, would_be, priority_of, exclusions(scores).keys())
+    return would_be.objective, rules.referee.violations(would_be, priority_of, rules.excluded)
+
+
+def _priced(allocation: AllocationEntry, priority: float) -> AllocationEntry:
+    """The allocation at `priority` (itself when it has it: the kept export is read-only, never changed)."""
+    return allocation if allocation.priority == priority else allocation.model_copy(update={"priority": priority})
 
 
 async def _save_edit(
-    session: AsyncSession, base: ScheduleVersion, changes: Moves, judged: _Judged, user_id: int | None
+    session: AsyncSession,
+    base: ScheduleVersion,
+    changes: Moves,
+    carried: list[AllocationEntry],
+    objective: float,
+    user_id: int | None,
 ) -> VersionDetail:
     """The carried-over allocations, pins included, and the moved ones, as a new draft."""
     moved = [_Moved(change.request, change.instrument, change.start_shift, change.shifts) for change in changes.moves]
@@ -556,9 +621,9 @@ async def _save_edit(
         draft_id = await save_version(
             session,
             base.round_id,
-            [*judged.carried, *moved],
+            [*carried, *moved],
             source="edit",
-            objective=judged.objective,
+            objective=objective,
             bound=base.bound,
             note=f"version {base.number} with {where}",
             created_by=user_id,
