@@ -127,7 +127,7 @@ async def round_inputs(session: AsyncSession, round_id: int) -> RoundInputs | No
     )
     rounds = tuple(
         (read_id, created, revision, published)
-        for read_id, created, revision, published in rows.tuples()
+        for read_id, created, revision, published in rows
         if read_id is not None  # stored rows have ids
     )
     if not any(state[0] == round_id for state in rounds):

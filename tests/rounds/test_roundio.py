@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
@@ -190,11 +190,13 @@ async def test_a_measured_version_is_measured_once_off_the_event_loop_until_the_
     assert first.status == "feasible"
     assert len(threads) == 1 and threads[0].startswith("measure")
 
-    async with sessions.begin() as session:
+    async with sessions.begin() as session:  # as the service withdraws: a flushed change moves the input revision
         withdrawn = first.allocations[0].proposal
-        await session.execute(
-            update(Proposal).where(Proposal.round_id == round_id, Proposal.code == withdrawn).values(withdrawn=True)
+        proposal = await session.scalar(
+            select(Proposal).where(Proposal.round_id == round_id, Proposal.code == withdrawn)
         )
+        assert proposal is not None
+        proposal.withdrawn = True
     changed = await exported()
     assert len(threads) == 2
     assert changed.allocations[0].priority == 0.0  # its proposal is no longer in the round
