@@ -119,7 +119,8 @@ def _instruments(round_file: RoundFile) -> dict[str, tuple[Facility, Instrument]
 class Referee:
     """The hard rules of one round, with what they read of the round indexed once (its grid, requests,
     instruments and blocked shifts), so that many schedules of the round are judged without indexing it again:
-    a drag on the round page judges one would-be schedule after another. Read-only once made."""
+    a drag on the round page judges one would-be schedule after another. Read-only once made, but for what
+    each hard quota attributes of each proposal's time at a facility (`attributed_fractions`), kept as first asked."""
 
     def __init__(self, round_file: RoundFile) -> None:
         self.round_file = round_file
@@ -127,6 +128,17 @@ class Referee:
         self.requests = _requests(round_file)
         self.instruments = _instruments(round_file)
         self.blocked = _blocked_shifts(round_file, self.grid)
+        self._attributed: dict[tuple[str, str, str], dict[str, Fraction]] = {}
+
+    def attributed(self, quota: Quota, placed: _Placed) -> dict[str, Fraction]:
+        """`attributed_fractions` of the placed allocation's proposal at its facility, worked out once."""
+        key = (quota.id, placed.proposal.id, placed.facility.country)
+        fractions = self._attributed.get(key)
+        if fractions is None:
+            country_groups = self.round_file.country_groups
+            fractions = attributed_fractions(placed.proposal, quota, placed.facility.country, country_groups)
+            self._attributed[key] = fractions
+        return fractions
 
     def violations(
         self,
@@ -148,7 +160,7 @@ class Referee:
             *_check_equipment(round_file, placed),
             *_check_links(round_file, placed),
             *_check_reserves(self, placed),
-            *_check_quotas(round_file, placed),
+            *_check_quotas(self, placed),
             *_check_pins(round_file, placed),
             *_check_excluded(placed, set(excluded)),
         ]
@@ -174,7 +186,10 @@ def _check_competitors(schedule: ScheduleFile) -> list[Violation]:
     violations = []
     for index, unallocated in enumerate(schedule.unallocated):
         listed = unallocated.competitors or []
-        for k, competitor in enumerate(listed):
+        # Most competitors are allocated at their priority: only the others are looked at twice.
+        wrong = [k for k, c in enumerate(listed) if not math.isclose(c.priority, priority.get(c.request, math.nan))]
+        for k in wrong:
+            competitor = listed[k]
             allocated = priority.get(competitor.request)
             if allocated is None:
                 path = f"$.unallocated[{index}].competitors[{k}]"
@@ -493,13 +508,13 @@ def _check_reserves(referee: Referee, placed: list[_Placed]) -> list[Violation]:
     return violations
 
 
-def _check_quotas(round_file: RoundFile, placed: list[_Placed]) -> list[Violation]:
+def _check_quotas(referee: Referee, placed: list[_Placed]) -> list[Violation]:
     """Rule 7, first half: hard quotas, compared as exact fractions."""
     violations: list[Violation] = []
-    for quota in round_file.quotas:
+    for quota in referee.round_file.quotas:
         if quota.soft:
             continue
-        shares = _category_shares(quota, placed, round_file.country_groups)
+        shares = _category_shares(quota, placed, referee)
         if shares is None:
             continue
         for key, share in shares.items():
@@ -566,10 +581,11 @@ def quota_shares(round_file: RoundFile, schedule: ScheduleFile) -> dict[str, Fra
     smallest. None when no share is bounded: nothing is allocated in scope, or
     (each_* only) no country is attributed any time.
     """
-    placed, _ = _resolve(Referee(round_file), schedule)
+    referee = Referee(round_file)
+    placed, _ = _resolve(referee, schedule)
     result: dict[str, Fraction | None] = {}
     for quota in round_file.quotas:
-        shares = _category_shares(quota, placed, round_file.country_groups)
+        shares = _category_shares(quota, placed, referee)
         if not shares:
             result[quota.id] = None
         else:
@@ -587,20 +603,22 @@ def _covers(scope: QuotaScope, placed: _Placed) -> bool:
     return True
 
 
-def _category_shares(
-    quota: Quota, placed: list[_Placed], country_groups: Mapping[str, list[str]]
-) -> dict[str, Fraction] | None:
-    """The share per key of `attributed_fractions`; None when nothing is allocated in scope."""
+def _category_shares(quota: Quota, placed: list[_Placed], referee: Referee) -> dict[str, Fraction] | None:
+    """The share per key of `attributed_fractions`; None when nothing is allocated in scope.
+
+    Shifts are summed per key and fraction as integers, and multiplied once per fraction: the same exact sum."""
     counted = [p for p in placed if _covers(quota.scope, p)]
     total = sum(p.allocation.shifts for p in counted)
     if total == 0:
         return None
-    attributed: dict[str, Fraction] = defaultdict(Fraction)
+    shifts_at: dict[str, dict[Fraction, int]] = defaultdict(lambda: defaultdict(int))
     for p in counted:
-        fractions = attributed_fractions(p.proposal, quota, p.facility.country, country_groups)
-        for key, fraction in fractions.items():
-            attributed[key] += fraction * p.allocation.shifts
-    return {key: shifts / total for key, shifts in attributed.items()}
+        for key, fraction in referee.attributed(quota, p).items():
+            shifts_at[key][fraction] += p.allocation.shifts
+    return {
+        key: sum((fraction * shifts for fraction, shifts in parts.items()), Fraction(0)) / total
+        for key, parts in shifts_at.items()
+    }
 
 
 def attributed_fractions(
