@@ -31,20 +31,8 @@ from sqlmodel import col
 from scheduler import access
 from scheduler.access import Facts, Operation, visible_to
 from scheduler.accounts.schemas import Claims
+from scheduler.db import tables
 from scheduler.db.repository import Expected, TableService, locked, next_position, record, require_version
-from scheduler.db.tables import (
-    Equipment,
-    Instrument,
-    Link,
-    Proposal,
-    Request,
-    ReviewAssignment,
-    Round,
-    RoundEquipment,
-    RoundFacility,
-    RoundInstrument,
-    TeamMember,
-)
 from scheduler.errors import Conflict, NotFound
 from scheduler.proposals.schemas import (
     Admissibility,
@@ -68,8 +56,8 @@ EDITABLE_PHASE = "open"
 WITHDRAWABLE_PHASES = ("open", "review", "allocation")
 
 
-class ProposalService(TableService[Proposal]):
-    table = Proposal
+class ProposalService(TableService[tables.Proposal]):
+    table = tables.Proposal
     noun = "proposal"
 
 
@@ -78,12 +66,12 @@ async def list_proposals(
 ) -> OffsetPagination[ProposalSummary]:
     """The proposals the caller may see: their own, those assigned to them, those of their rounds, or all."""
     query: Select[Any] = (
-        select(Proposal)
+        select(tables.Proposal)
         .where(visible_to(actor.role, actor.user_id))
-        .order_by(col(Proposal.round_id), col(Proposal.position), col(Proposal.id))
+        .order_by(col(tables.Proposal.round_id), col(tables.Proposal.position), col(tables.Proposal.id))
     )
     if round_id is not None:
-        query = query.where(col(Proposal.round_id) == round_id)
+        query = query.where(col(tables.Proposal.round_id) == round_id)
     rows, total = await ProposalService(session=session).get_many_and_count(page, statement=query)
     facts = await proposal_facts(session, rows)
     items = [
@@ -105,9 +93,9 @@ async def get_proposal(session: AsyncSession, actor: Claims, proposal_id: int) -
 
 async def require_proposal(
     session: AsyncSession, actor: Claims, operation: Operation, proposal_id: int
-) -> tuple[Proposal, Facts]:
+) -> tuple[tables.Proposal, Facts]:
     """The proposal and its facts, when the policy lets the actor do `operation` on it; else NotFound or Forbidden."""
-    proposal = await session.get(Proposal, proposal_id)
+    proposal = await session.get(tables.Proposal, proposal_id)
     if proposal is None:
         raise NotFound(f"no proposal {proposal_id}")
     facts = (await proposal_facts(session, [proposal]))[proposal_id]
@@ -115,31 +103,35 @@ async def require_proposal(
     return proposal, facts
 
 
-async def proposal_facts(session: AsyncSession, proposals: Sequence[Proposal]) -> dict[int, Facts]:
+async def proposal_facts(session: AsyncSession, proposals: Sequence[tables.Proposal]) -> dict[int, Facts]:
     """By proposal id: its round's facilities, the facilities of the instruments it asks for, owner, reviewers."""
     ids = [_id(proposal) for proposal in proposals]
     rounds = {proposal.round_id for proposal in proposals}
     round_facilities: dict[int, set[int]] = {round_id: set() for round_id in rounds}
     for round_id, facility_id in await session.execute(
-        select(col(RoundFacility.round_id), col(RoundFacility.facility_id)).where(
-            col(RoundFacility.round_id).in_(rounds)
+        select(col(tables.RoundFacility.round_id), col(tables.RoundFacility.facility_id)).where(
+            col(tables.RoundFacility.round_id).in_(rounds)
         )
     ):
         round_facilities[round_id].add(facility_id)
     asked: dict[int, set[str]] = {proposal_id: set() for proposal_id in ids}
     for proposal_id, instruments in await session.execute(
-        select(col(Request.proposal_id), col(Request.instruments)).where(col(Request.proposal_id).in_(ids))
+        select(col(tables.Request.proposal_id), col(tables.Request.instruments)).where(
+            col(tables.Request.proposal_id).in_(ids)
+        )
     ):
         asked[proposal_id].update(instruments)
     codes = set().union(*asked.values())
     rows = await session.execute(
-        select(col(Instrument.code), col(Instrument.facility_id)).where(col(Instrument.code).in_(codes))
+        select(col(tables.Instrument.code), col(tables.Instrument.facility_id)).where(
+            col(tables.Instrument.code).in_(codes)
+        )
     )
     facility_of = dict(rows.tuples().all())
     reviewers: dict[int, set[int]] = {proposal_id: set() for proposal_id in ids}
     for proposal_id, user_id in await session.execute(
-        select(col(ReviewAssignment.proposal_id), col(ReviewAssignment.user_id)).where(
-            col(ReviewAssignment.proposal_id).in_(ids)
+        select(col(tables.ReviewAssignment.proposal_id), col(tables.ReviewAssignment.user_id)).where(
+            col(tables.ReviewAssignment.proposal_id).in_(ids)
         )
     ):
         reviewers[proposal_id].add(user_id)
@@ -154,14 +146,14 @@ async def proposal_facts(session: AsyncSession, proposals: Sequence[Proposal]) -
     }
 
 
-def _owner_shown(actor: Claims, proposal: Proposal, facts: Facts) -> int | None:
+def _owner_shown(actor: Claims, proposal: tables.Proposal, facts: Facts) -> int | None:
     """The owner's account, to the owner and to those who read the proposal in confidence."""
     if proposal.owner_id == actor.user_id or access.may(actor, Operation.READ_CONFIDENTIAL, facts):
         return proposal.owner_id
     return None
 
 
-def _verdict_shown(actor: Claims, proposal: Proposal, facts: Facts) -> bool | None:
+def _verdict_shown(actor: Claims, proposal: tables.Proposal, facts: Facts) -> bool | None:
     """The feasibility verdict, to the owner and to its judges: a reviewer grades the science unswayed by it."""
     if proposal.owner_id == actor.user_id or access.may(actor, Operation.READ_CONFIDENTIAL, facts):
         return proposal.technically_feasible
@@ -177,9 +169,9 @@ async def submit_proposal(
     _require_within_limits(data, settings)
     await _require_room_for_another(session, actor, round_, settings)
     _check_against_round(round_, offer, data)
-    position = await next_position(session, col(Proposal.position), col(Proposal.round_id) == round_id)
+    position = await next_position(session, col(tables.Proposal.position), col(tables.Proposal.round_id) == round_id)
     placeholder = f"new-{secrets.token_hex(8)}"
-    proposal = Proposal(
+    proposal = tables.Proposal(
         round_id=round_id, owner_id=actor.user_id, position=position, code=placeholder, submitted=True, **_fields(data)
     )
     session.add(proposal)
@@ -208,7 +200,7 @@ async def replace_proposal(
     _require_within_limits(data, settings)
     _check_against_round(round_, offer, data)
     require_version(proposal, expected)
-    for table in (TeamMember, Request, Link):
+    for table in (tables.TeamMember, tables.Request, tables.Link):
         await session.execute(delete(table).where(col(table.proposal_id) == proposal_id))
     if data.type != proposal.type:
         proposal.type_confirmed = False
@@ -291,11 +283,13 @@ async def confirm_bonus_facts(
     return await _public(session, actor, proposal, facts)
 
 
-def _bonus_facts(proposal: Proposal) -> dict[str, Any]:
+def _bonus_facts(proposal: tables.Proposal) -> dict[str, Any]:
     return {name: getattr(proposal, name) for name in (*BonusFacts.model_fields, "bonus_facts_confirmed")}
 
 
-async def _judged(session: AsyncSession, actor: Claims, proposal_id: int, expected: Expected) -> tuple[Proposal, Facts]:
+async def _judged(
+    session: AsyncSession, actor: Claims, proposal_id: int, expected: Expected
+) -> tuple[tables.Proposal, Facts]:
     """The proposal a judge's decision changes, held for the write at the version the judge saw, and its facts."""
     _, _, proposal, facts = await _held(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
     require_version(proposal, expected)
@@ -304,36 +298,40 @@ async def _judged(session: AsyncSession, actor: Claims, proposal_id: int, expect
 
 async def _held(
     session: AsyncSession, actor: Claims, operation: Operation, proposal_id: int
-) -> tuple[Round, _Offer, Proposal, Facts]:
+) -> tuple[tables.Round, _Offer, tables.Proposal, Facts]:
     """The proposal's round and the proposal as committed now, both locked (parent first) for the write that checks
     and changes them, so a concurrent write of either waits for it instead of failing on a moved version; what the
     round offers; and the proposal's facts, when the policy lets the actor do `operation` on it (else NotFound or
     Forbidden, before anything is written). The facts' facilities come from the offer checked under the lock, so a
     write reads two statements fewer than `require_proposal` would."""
-    proposal = await session.get(Proposal, proposal_id)
+    proposal = await session.get(tables.Proposal, proposal_id)
     if proposal is None:
         raise NotFound(f"no proposal {proposal_id}")
     round_, offer = await _locked_with_offer(session, proposal.round_id)
     facts = await _facts_with(session, proposal, offer)
     access.require(actor, operation, facts, f"proposal {proposal_id}")
-    return round_, offer, await locked(session, Proposal, proposal_id, "proposal"), facts
+    return round_, offer, await locked(session, tables.Proposal, proposal_id, "proposal"), facts
 
 
-async def _facts_with(session: AsyncSession, proposal: Proposal, offer: _Offer) -> Facts:
+async def _facts_with(session: AsyncSession, proposal: tables.Proposal, offer: _Offer) -> Facts:
     """`proposal_facts` of one proposal, its round's facilities and its instruments' facilities read from the offer
     (an instrument the round no longer offers is looked up)."""
     proposal_id = _id(proposal)
     asked = set().union(
-        *await session.scalars(select(col(Request.instruments)).where(col(Request.proposal_id) == proposal_id))
+        *await session.scalars(
+            select(col(tables.Request.instruments)).where(col(tables.Request.proposal_id) == proposal_id)
+        )
     )
     facility_of = offer.facility_of
     if not asked <= facility_of.keys():
         rows = await session.execute(
-            select(col(Instrument.code), col(Instrument.facility_id)).where(col(Instrument.code).in_(asked))
+            select(col(tables.Instrument.code), col(tables.Instrument.facility_id)).where(
+                col(tables.Instrument.code).in_(asked)
+            )
         )
         facility_of = dict(rows.tuples().all())
     reviewers = await session.scalars(
-        select(col(ReviewAssignment.user_id)).where(col(ReviewAssignment.proposal_id) == proposal_id)
+        select(col(tables.ReviewAssignment.user_id)).where(col(tables.ReviewAssignment.proposal_id) == proposal_id)
     )
     return Facts(
         facilities=offer.facilities,
@@ -343,7 +341,7 @@ async def _facts_with(session: AsyncSession, proposal: Proposal, offer: _Offer) 
     )
 
 
-async def _require_open_call(session: AsyncSession, round_: Round) -> None:
+async def _require_open_call(session: AsyncSession, round_: tables.Round) -> None:
     """The round is in phase 'open' and its `call_closes` has not passed."""
     if round_.phase != EDITABLE_PHASE:
         raise Conflict(
@@ -369,17 +367,19 @@ def _require_within_limits(data: ProposalContent, settings: Settings) -> None:
         raise InputError(problems)
 
 
-async def _require_room_for_another(session: AsyncSession, actor: Claims, round_: Round, settings: Settings) -> None:
+async def _require_room_for_another(
+    session: AsyncSession, actor: Claims, round_: tables.Round, settings: Settings
+) -> None:
     """One account has at most `settings.open_proposals_per_account` proposals not withdrawn in a round. Counted
     under the round's lock (`lock_round`), so two submissions at once cannot both take the last place."""
     limit = settings.open_proposals_per_account
     open_ = await session.scalar(
         select(func.count())
-        .select_from(Proposal)
+        .select_from(tables.Proposal)
         .where(
-            col(Proposal.round_id) == round_.id,
-            col(Proposal.owner_id) == actor.user_id,
-            col(Proposal.withdrawn).is_(False),
+            col(tables.Proposal.round_id) == round_.id,
+            col(tables.Proposal.owner_id) == actor.user_id,
+            col(tables.Proposal.withdrawn).is_(False),
         )
     )
     if (open_ or 0) >= limit:
@@ -405,7 +405,7 @@ _OFFERS: WeakKeyDictionary[Engine, dict[int, _Offer]] = WeakKeyDictionary()
 it or carried it on through its own proposal writes."""
 
 
-async def _locked_with_offer(session: AsyncSession, round_id: int) -> tuple[Round, _Offer]:
+async def _locked_with_offer(session: AsyncSession, round_id: int) -> tuple[tables.Round, _Offer]:
     """The round locked (`lock_round`) and what it offers, for a write that changes a proposal and nothing else.
 
     The offer is the one this process remembers, or one read before the lock, and it is kept when the locked round's
@@ -433,27 +433,27 @@ async def _locked_with_offer(session: AsyncSession, round_id: int) -> tuple[Roun
 
 async def _offer(session: AsyncSession, round_id: int) -> _Offer | None:
     """None when there is no such round (`lock_round` names it)."""
-    revision = await session.scalar(select(col(Round.input_revision)).where(col(Round.id) == round_id))
+    revision = await session.scalar(select(col(tables.Round.input_revision)).where(col(tables.Round.id) == round_id))
     if revision is None:
         return None
     instruments = await session.execute(
-        select(col(Instrument.code), col(Instrument.facility_id))
-        .join(RoundInstrument, col(RoundInstrument.instrument_id) == col(Instrument.id))
-        .where(col(RoundInstrument.round_id) == round_id)
+        select(col(tables.Instrument.code), col(tables.Instrument.facility_id))
+        .join(tables.RoundInstrument, col(tables.RoundInstrument.instrument_id) == col(tables.Instrument.id))
+        .where(col(tables.RoundInstrument.round_id) == round_id)
     )
     equipment = await session.scalars(
-        select(col(Equipment.code))
-        .join(RoundEquipment, col(RoundEquipment.equipment_id) == col(Equipment.id))
-        .where(col(RoundEquipment.round_id) == round_id)
+        select(col(tables.Equipment.code))
+        .join(tables.RoundEquipment, col(tables.RoundEquipment.equipment_id) == col(tables.Equipment.id))
+        .where(col(tables.RoundEquipment.round_id) == round_id)
     )
     facilities = await session.scalars(
-        select(col(RoundFacility.facility_id)).where(col(RoundFacility.round_id) == round_id)
+        select(col(tables.RoundFacility.facility_id)).where(col(tables.RoundFacility.round_id) == round_id)
     )
     facility_of: dict[str, int] = dict(instruments.all())
     return _Offer(revision, facility_of, frozenset(equipment), frozenset(facilities))
 
 
-def _check_against_round(round_: Round, offer: _Offer, data: ProposalContent) -> None:
+def _check_against_round(round_: tables.Round, offer: _Offer, data: ProposalContent) -> None:
     """What the schema cannot know: the round's shifts, instruments and equipment, and the labels links name."""
     grid = Grid(
         RoundInfo(id=round_.code, name=round_.name, start=round_.start, end=round_.end, shift_hours=round_.shift_hours)
@@ -491,12 +491,12 @@ def _fields(data: ProposalContent) -> dict[str, Any]:
 class _Children:
     """A proposal's team, requests and links, in their order."""
 
-    team: Sequence[TeamMember]
-    requests: Sequence[Request]
-    links: Sequence[Link]
+    team: Sequence[tables.TeamMember]
+    requests: Sequence[tables.Request]
+    links: Sequence[tables.Link]
 
 
-async def _write_children(session: AsyncSession, proposal: Proposal, data: ProposalContent) -> _Children:
+async def _write_children(session: AsyncSession, proposal: tables.Proposal, data: ProposalContent) -> _Children:
     """Requests are stored as `<proposal code>-<label>`, and links name them so."""
     proposal_id = _id(proposal)
 
@@ -505,7 +505,7 @@ async def _write_children(session: AsyncSession, proposal: Proposal, data: Propo
 
     children = _Children(
         team=[
-            TeamMember(
+            tables.TeamMember(
                 proposal_id=proposal_id,
                 position=position,
                 name=member.name,
@@ -516,7 +516,7 @@ async def _write_children(session: AsyncSession, proposal: Proposal, data: Propo
             for position, member in enumerate(data.team)
         ],
         requests=[
-            Request(
+            tables.Request(
                 proposal_id=proposal_id,
                 round_id=proposal.round_id,
                 position=position,
@@ -532,7 +532,7 @@ async def _write_children(session: AsyncSession, proposal: Proposal, data: Propo
             for position, request in enumerate(data.requests)
         ],
         links=[
-            Link(
+            tables.Link(
                 proposal_id=proposal_id,
                 position=position,
                 type=link.type,
@@ -550,21 +550,27 @@ async def _write_children(session: AsyncSession, proposal: Proposal, data: Propo
     return children
 
 
-async def _public(session: AsyncSession, actor: Claims, proposal: Proposal, facts: Facts) -> ProposalPublic:
+async def _public(session: AsyncSession, actor: Claims, proposal: tables.Proposal, facts: Facts) -> ProposalPublic:
     """The proposal as the actor may see it (`_public_of`), its team, requests and links read."""
     proposal_id = _id(proposal)
     team = await session.execute(
-        select(TeamMember).where(col(TeamMember.proposal_id) == proposal_id).order_by(col(TeamMember.position))
+        select(tables.TeamMember)
+        .where(col(tables.TeamMember.proposal_id) == proposal_id)
+        .order_by(col(tables.TeamMember.position))
     )
     requests = await session.execute(
-        select(Request).where(col(Request.proposal_id) == proposal_id).order_by(col(Request.position))
+        select(tables.Request)
+        .where(col(tables.Request.proposal_id) == proposal_id)
+        .order_by(col(tables.Request.position))
     )
-    links = await session.execute(select(Link).where(col(Link.proposal_id) == proposal_id).order_by(col(Link.position)))
+    links = await session.execute(
+        select(tables.Link).where(col(tables.Link.proposal_id) == proposal_id).order_by(col(tables.Link.position))
+    )
     children = _Children(team=team.scalars().all(), requests=requests.scalars().all(), links=links.scalars().all())
     return _public_of(actor, proposal, facts, children)
 
 
-def _public_of(actor: Claims, proposal: Proposal, facts: Facts, children: _Children) -> ProposalPublic:
+def _public_of(actor: Claims, proposal: tables.Proposal, facts: Facts, children: _Children) -> ProposalPublic:
     """The proposal as the actor may see it: priority only in confidence, the owner's account as `_owner_shown`."""
     prefix = f"{proposal.code}-"
 
@@ -598,7 +604,7 @@ def _public_of(actor: Claims, proposal: Proposal, facts: Facts, children: _Child
     )
 
 
-def _link_public(link: Link, label: Callable[[str], str]) -> dict[str, Any]:
+def _link_public(link: tables.Link, label: Callable[[str], str]) -> dict[str, Any]:
     if link.type == "all_or_nothing":
         return {"type": link.type, "requests": [label(code) for code in link.requests or []]}
     return {
@@ -610,6 +616,6 @@ def _link_public(link: Link, label: Callable[[str], str]) -> dict[str, Any]:
     }
 
 
-def _id(row: Proposal) -> int:
+def _id(row: tables.Proposal) -> int:
     assert row.id is not None, "flushed rows have ids"
     return row.id

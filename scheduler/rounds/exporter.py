@@ -14,25 +14,7 @@ from sqlalchemy import Row, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.db.tables import (
-    CountryGroup,
-    Equipment,
-    Facility,
-    Instrument,
-    Link,
-    Proposal,
-    Quota,
-    Request,
-    Review,
-    Round,
-    RoundEquipment,
-    RoundFacility,
-    RoundInstrument,
-    ScheduleVersion,
-    TeamMember,
-    User,
-    Window,
-)
+from scheduler.db import tables
 from scheduler.roundfile import contract as c
 from scheduler.roundfile.checks import InputError, problems_from_validation_error
 from scheduler.rounds.catalogue_merge import windows_on
@@ -72,7 +54,7 @@ async def export_round(
     (`scheduler.rounds.integrity`). A round that is no valid file yet (no facility, a proposal without requests)
     raises InputError.
     """
-    round_ = await session.scalar(select(Round).where(col(Round.id) == round_id))
+    round_ = await session.scalar(select(tables.Round).where(col(tables.Round.id) == round_id))
     if round_ is None:
         raise LookupError(f"no round {round_id}")
     zone = round_zone(round_)
@@ -99,9 +81,9 @@ async def export_round(
 
 async def _export_country_groups(session: AsyncSession, round_id: int) -> dict[str, list[str]]:
     rows = await session.execute(
-        select(col(CountryGroup.name), col(CountryGroup.countries))
-        .where(col(CountryGroup.round_id) == round_id)
-        .order_by(col(CountryGroup.position), col(CountryGroup.id))
+        select(col(tables.CountryGroup.name), col(tables.CountryGroup.countries))
+        .where(col(tables.CountryGroup.round_id) == round_id)
+        .order_by(col(tables.CountryGroup.position), col(tables.CountryGroup.id))
     )
     return dict(rows.all())
 
@@ -111,24 +93,28 @@ async def _export_facilities(
 ) -> list[dict[str, Any]]:
     facilities = (
         await session.execute(
-            select(col(Facility.id), *_columns(Facility, FACILITY_KEYS))
-            .join(RoundFacility, col(RoundFacility.facility_id) == col(Facility.id))
-            .where(col(RoundFacility.round_id) == round_id)
-            .order_by(col(RoundFacility.position))
+            select(col(tables.Facility.id), *_columns(tables.Facility, FACILITY_KEYS))
+            .join(tables.RoundFacility, col(tables.RoundFacility.facility_id) == col(tables.Facility.id))
+            .where(col(tables.RoundFacility.round_id) == round_id)
+            .order_by(col(tables.RoundFacility.position))
         )
     ).all()
     instruments = (
         await session.execute(
-            select(col(Instrument.id), col(Instrument.facility_id), *_columns(Instrument, INSTRUMENT_KEYS))
-            .join(RoundInstrument, col(RoundInstrument.instrument_id) == col(Instrument.id))
-            .where(col(RoundInstrument.round_id) == round_id)
-            .order_by(col(RoundInstrument.position))
+            select(
+                col(tables.Instrument.id),
+                col(tables.Instrument.facility_id),
+                *_columns(tables.Instrument, INSTRUMENT_KEYS),
+            )
+            .join(tables.RoundInstrument, col(tables.RoundInstrument.instrument_id) == col(tables.Instrument.id))
+            .where(col(tables.RoundInstrument.round_id) == round_id)
+            .order_by(col(tables.RoundInstrument.position))
         )
     ).all()
     windows = await session.execute(
         windows_on([facility.id for facility in facilities], [instrument.id for instrument in instruments])
-        .where(col(Window.start) < end, col(Window.end) > start)
-        .order_by(col(Window.position), col(Window.start), col(Window.id))
+        .where(col(tables.Window.start) < end, col(tables.Window.end) > start)
+        .order_by(col(tables.Window.position), col(tables.Window.start), col(tables.Window.id))
     )
     facility_windows: dict[int, list[dict[str, Any]]] = defaultdict(list)
     instrument_windows: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -156,19 +142,19 @@ async def _export_facilities(
 
 async def _export_equipment(session: AsyncSession, round_id: int) -> list[dict[str, Any]]:
     rows = await session.execute(
-        select(*_columns(Equipment, EQUIPMENT_KEYS))
-        .join(RoundEquipment, col(RoundEquipment.equipment_id) == col(Equipment.id))
-        .where(col(RoundEquipment.round_id) == round_id)
-        .order_by(col(RoundEquipment.position))
+        select(*_columns(tables.Equipment, EQUIPMENT_KEYS))
+        .join(tables.RoundEquipment, col(tables.RoundEquipment.equipment_id) == col(tables.Equipment.id))
+        .where(col(tables.RoundEquipment.round_id) == round_id)
+        .order_by(col(tables.RoundEquipment.position))
     )
     return [_entry(EQUIPMENT_KEYS, row) for row in rows]
 
 
 async def _export_quotas(session: AsyncSession, round_id: int) -> list[dict[str, Any]]:
     rows = await session.execute(
-        select(*_columns(Quota, QUOTA_KEYS))
-        .where(col(Quota.round_id) == round_id)
-        .order_by(col(Quota.position), col(Quota.id))
+        select(*_columns(tables.Quota, QUOTA_KEYS))
+        .where(col(tables.Quota.round_id) == round_id)
+        .order_by(col(tables.Quota.position), col(tables.Quota.id))
     )
     return [_entry(QUOTA_KEYS, row) for row in rows]
 
@@ -180,44 +166,44 @@ async def _export_proposals(
     proposals = (
         await session.execute(
             select(
-                col(Proposal.id),
-                col(Proposal.code),
-                col(Proposal.title),
-                col(Proposal.type),
-                col(Proposal.type_confirmed),
-                col(Proposal.owner_id),
-                col(Proposal.pi_email),
-                col(Proposal.pi_name),
-                col(Proposal.pi_institution),
-                col(Proposal.pi_country),
-                col(Proposal.priority),
-                col(Proposal.technically_feasible),
-                col(Proposal.inadmissible_reason),
-                col(Proposal.missed_rounds),
-                col(Proposal.first_time_users),
-                col(Proposal.early_career_pi),
-                col(Proposal.bonus_facts_confirmed),
-                col(Proposal.submitted),
+                col(tables.Proposal.id),
+                col(tables.Proposal.code),
+                col(tables.Proposal.title),
+                col(tables.Proposal.type),
+                col(tables.Proposal.type_confirmed),
+                col(tables.Proposal.owner_id),
+                col(tables.Proposal.pi_email),
+                col(tables.Proposal.pi_name),
+                col(tables.Proposal.pi_institution),
+                col(tables.Proposal.pi_country),
+                col(tables.Proposal.priority),
+                col(tables.Proposal.technically_feasible),
+                col(tables.Proposal.inadmissible_reason),
+                col(tables.Proposal.missed_rounds),
+                col(tables.Proposal.first_time_users),
+                col(tables.Proposal.early_career_pi),
+                col(tables.Proposal.bonus_facts_confirmed),
+                col(tables.Proposal.submitted),
             )
-            .where(col(Proposal.round_id) == round_id, col(Proposal.withdrawn).is_(False))
-            .order_by(col(Proposal.position), col(Proposal.id))
+            .where(col(tables.Proposal.round_id) == round_id, col(tables.Proposal.withdrawn).is_(False))
+            .order_by(col(tables.Proposal.position), col(tables.Proposal.id))
         )
     ).all()
-    of_round = select(col(Proposal.id)).where(col(Proposal.round_id) == round_id)
-    team = await _per_proposal(session, TeamMember, of_round, ("name", "institution", "country", "email"))
+    of_round = select(col(tables.Proposal.id)).where(col(tables.Proposal.round_id) == round_id)
+    team = await _per_proposal(session, tables.TeamMember, of_round, ("name", "institution", "country", "email"))
     submitted = {proposal.id for proposal in proposals if proposal.submitted}
     accounts = await _accounts(session, [proposal for proposal in proposals if proposal.id in submitted], team)
     reviews = await _export_reviews(session, of_round)
     links = await _per_proposal(
-        session, Link, of_round, ("type", "requests", "first", "then", "min_gap_shifts", "max_gap_shifts")
+        session, tables.Link, of_round, ("type", "requests", "first", "then", "min_gap_shifts", "max_gap_shifts")
     )
     exported = {proposal.id for proposal in proposals}
     requests: dict[int, list[dict[str, Any]]] = defaultdict(list)
     request_codes: set[str] = set()
     request_rows = await session.execute(
-        select(col(Request.proposal_id), *_columns(Request, REQUEST_KEYS))
-        .where(col(Request.round_id) == round_id)
-        .order_by(col(Request.proposal_id), col(Request.position), col(Request.id))
+        select(col(tables.Request.proposal_id), *_columns(tables.Request, REQUEST_KEYS))
+        .where(col(tables.Request.round_id) == round_id)
+        .order_by(col(tables.Request.proposal_id), col(tables.Request.position), col(tables.Request.id))
     )
     for proposal_id, *values in request_rows:
         if proposal_id not in exported:
@@ -264,9 +250,9 @@ async def _accounts(
     if not owners and not emails:
         return {}
     rows = await session.execute(
-        select(col(User.id), col(User.email), col(User.country), col(User.country_confirmed)).where(
-            or_(col(User.id).in_(owners), col(User.email).in_(emails))
-        )
+        select(
+            col(tables.User.id), col(tables.User.email), col(tables.User.country), col(tables.User.country_confirmed)
+        ).where(or_(col(tables.User.id).in_(owners), col(tables.User.email).in_(emails)))
     )
     accounts: dict[int | str, Account] = {}
     for user_id, email, country, confirmed in rows:
@@ -326,15 +312,15 @@ async def _export_reviews(session: AsyncSession, of_round: Select[Any]) -> dict[
     checked on), so that scoring decides conflicts on the same identity; a voided review is written conflicted."""
     rows = await session.execute(
         select(
-            col(Review.proposal_id),
-            func.coalesce(col(User.email), col(Review.reviewer)),
-            col(Review.grade),
-            col(Review.conflict),
-            col(Review.voided_at),
+            col(tables.Review.proposal_id),
+            func.coalesce(col(tables.User.email), col(tables.Review.reviewer)),
+            col(tables.Review.grade),
+            col(tables.Review.conflict),
+            col(tables.Review.voided_at),
         )
-        .outerjoin(User, col(User.id) == col(Review.reviewer_id))
-        .where(col(Review.proposal_id).in_(of_round))
-        .order_by(col(Review.proposal_id), col(Review.position), col(Review.id))
+        .outerjoin(tables.User, col(tables.User.id) == col(tables.Review.reviewer_id))
+        .where(col(tables.Review.proposal_id).in_(of_round))
+        .order_by(col(tables.Review.proposal_id), col(tables.Review.position), col(tables.Review.id))
     )
     grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for proposal_id, reviewer, grade, conflict, voided_at in rows:
@@ -345,7 +331,7 @@ async def _export_reviews(session: AsyncSession, of_round: Select[Any]) -> dict[
 
 
 async def _per_proposal(
-    session: AsyncSession, table: type[TeamMember | Link], of_round: Select[Any], keys: tuple[str, ...]
+    session: AsyncSession, table: type[tables.TeamMember | tables.Link], of_round: Select[Any], keys: tuple[str, ...]
 ) -> dict[int, list[dict[str, Any]]]:
     """The `keys` columns of `table`'s rows (a proposal's team, reviews or links) per proposal id, in file order."""
     rows = await session.execute(
@@ -378,8 +364,8 @@ def _link_entry(link: dict[str, Any]) -> dict[str, Any]:
 async def _export_published(session: AsyncSession, round_id: int, exported: set[str]) -> list[dict[str, Any]] | None:
     """The published version's allocations of the `exported` requests (withdrawn proposals' are left out)."""
     published = await session.scalar(
-        select(col(ScheduleVersion.id)).where(
-            col(ScheduleVersion.round_id) == round_id, col(ScheduleVersion.status) == "published"
+        select(col(tables.ScheduleVersion.id)).where(
+            col(tables.ScheduleVersion.round_id) == round_id, col(tables.ScheduleVersion.status) == "published"
         )
     )
     if published is None:

@@ -18,22 +18,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.db.tables import (
-    CountryGroup,
-    Facility,
-    Instrument,
-    Link,
-    Proposal,
-    Quota,
-    Request,
-    Review,
-    ReviewAssignment,
-    Round,
-    RoundEquipment,
-    RoundFacility,
-    RoundInstrument,
-    TeamMember,
-)
+from scheduler.db import tables
 from scheduler.roundfile import contract as c
 from scheduler.roundfile.checks import InputError, InputProblem, check_round
 from scheduler.rounds.catalogue_merge import (
@@ -88,11 +73,14 @@ async def write_content(
     round_id = await _write_round(session, round_file, into)
     instruments = [instrument for facility in round_file.facilities for instrument in facility.instruments]
     members: list[tuple[type[Any], list[dict[str, Any]]]] = [
-        (RoundFacility, [{"facility_id": facility_ids[facility.id]} for facility in round_file.facilities]),
-        (RoundInstrument, [{"instrument_id": instrument_ids[instrument.id]} for instrument in instruments]),
-        (RoundEquipment, [{"equipment_id": equipment_ids[item.id]} for item in round_file.equipment]),
-        (CountryGroup, [{"name": name, "countries": group} for name, group in round_file.country_groups.items()]),
-        (Quota, [_quota_row(quota) for quota in round_file.quotas]),
+        (tables.RoundFacility, [{"facility_id": facility_ids[facility.id]} for facility in round_file.facilities]),
+        (tables.RoundInstrument, [{"instrument_id": instrument_ids[instrument.id]} for instrument in instruments]),
+        (tables.RoundEquipment, [{"equipment_id": equipment_ids[item.id]} for item in round_file.equipment]),
+        (
+            tables.CountryGroup,
+            [{"name": name, "countries": group} for name, group in round_file.country_groups.items()],
+        ),
+        (tables.Quota, [_quota_row(quota) for quota in round_file.quotas]),
     ]
     for table, rows in members:
         await insert_rows(session, table, [{"round_id": round_id, "position": p, **row} for p, row in enumerate(rows)])
@@ -117,7 +105,7 @@ def _storage_problems(round_file: c.RoundFile) -> list[InputProblem]:
 async def _conflicts(session: AsyncSession, round_file: c.RoundFile, into: int | None) -> list[InputProblem]:
     """Clashes with the stored data: a round code taken, an instrument the catalogue puts at another facility."""
     problems = []
-    holder = await session.scalar(select(col(Round.id)).where(col(Round.code) == round_file.round.id))
+    holder = await session.scalar(select(col(tables.Round.id)).where(col(tables.Round.code) == round_file.round.id))
     if holder is not None and holder != into:
         advice = "" if into is not None else "; import into it to replace its content"
         problems.append(InputProblem("$.round.id", f"round {round_file.round.id!r} exists already{advice}"))
@@ -125,9 +113,9 @@ async def _conflicts(session: AsyncSession, round_file: c.RoundFile, into: int |
     stored = dict(
         (
             await session.execute(
-                select(col(Instrument.code), col(Facility.code))
-                .join(Facility, col(Facility.id) == col(Instrument.facility_id))
-                .where(col(Instrument.code).in_(codes))
+                select(col(tables.Instrument.code), col(tables.Facility.code))
+                .join(tables.Facility, col(tables.Facility.id) == col(tables.Instrument.facility_id))
+                .where(col(tables.Instrument.code).in_(codes))
             )
         ).all()
     )
@@ -176,19 +164,21 @@ async def _write_round(session: AsyncSession, round_file: c.RoundFile, into: int
         "fair_return": None if round_file.fair_return is None else round_file.fair_return.model_dump(mode="json"),
     }
     if into is None:
-        round_id = (await session.execute(insert(Round).values(values).returning(col(Round.id)))).scalar_one()
+        round_id = (
+            await session.execute(insert(tables.Round).values(values).returning(col(tables.Round.id)))
+        ).scalar_one()
         assert round_id is not None
         return round_id
     # A publish begun before the replacement read the old content: it must fail.
     await session.execute(
-        update(Round)
-        .where(col(Round.id) == into)
+        update(tables.Round)
+        .where(col(tables.Round.id) == into)
         .values(
             {
                 **values,
-                "revision": col(Round.revision) + 1,
-                "input_revision": col(Round.input_revision) + 1,
-                "version": col(Round.version) + 1,
+                "revision": col(tables.Round.revision) + 1,
+                "input_revision": col(tables.Round.input_revision) + 1,
+                "version": col(tables.Round.version) + 1,
             }
         )
     )
@@ -214,7 +204,7 @@ async def _insert_proposals(
     """Proposals and everything in them."""
     proposal_ids = await insert_returning_ids(
         session,
-        Proposal,
+        tables.Proposal,
         [
             {
                 "round_id": round_id,
@@ -241,7 +231,7 @@ async def _insert_proposals(
     )
     await insert_rows(
         session,
-        TeamMember,
+        tables.TeamMember,
         _per_child(
             proposals,
             proposal_ids,
@@ -256,7 +246,7 @@ async def _insert_proposals(
     )
     await insert_rows(
         session,
-        Review,
+        tables.Review,
         _per_child(
             proposals,
             proposal_ids,
@@ -269,7 +259,7 @@ async def _insert_proposals(
     )
     await insert_rows(
         session,
-        ReviewAssignment,
+        tables.ReviewAssignment,
         [
             {"proposal_id": proposal_ids[code], "user_id": user_id}
             for code, user_ids in kept.assignments.items()
@@ -279,12 +269,12 @@ async def _insert_proposals(
     )
     await insert_rows(
         session,
-        Link,
+        tables.Link,
         _per_child(proposals, proposal_ids, lambda proposal: proposal.links, lambda _, link: _link_row(link)),
     )
     await insert_rows(
         session,
-        Request,
+        tables.Request,
         _per_child(
             proposals,
             proposal_ids,

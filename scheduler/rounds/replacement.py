@@ -20,23 +20,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.db.tables import (
-    Allocation,
-    ChangeNotice,
-    CountryGroup,
-    Link,
-    Proposal,
-    Quota,
-    Request,
-    Review,
-    ReviewAssignment,
-    Round,
-    RoundEquipment,
-    RoundFacility,
-    RoundInstrument,
-    ScheduleVersion,
-    TeamMember,
-)
+from scheduler.db import tables
 from scheduler.errors import Conflict
 from scheduler.roundfile import contract as c
 from scheduler.rounds.importer import Carried, publish_previous_schedule, require_valid, write_content
@@ -87,12 +71,12 @@ async def replace_round(
     assignments and reviewers' accounts and comments of those they replace. The file's
     `previous_schedule` becomes the published version; without one, no schedule is in force.
     """
-    if await session.scalar(select(col(Round.id)).where(col(Round.id) == round_id)) is None:
+    if await session.scalar(select(col(tables.Round.id)).where(col(tables.Round.id) == round_id)) is None:
         raise LookupError(f"no round {round_id}")
     in_force = (
         await session.execute(
-            select(col(ScheduleVersion.id), col(ScheduleVersion.number)).where(
-                col(ScheduleVersion.round_id) == round_id, col(ScheduleVersion.status) == "published"
+            select(col(tables.ScheduleVersion.id), col(tables.ScheduleVersion.number)).where(
+                col(tables.ScheduleVersion.round_id) == round_id, col(tables.ScheduleVersion.status) == "published"
             )
         )
     ).one_or_none()
@@ -110,7 +94,9 @@ async def replace_round(
     lost = await history.restore(session, round_id)
     if in_force is not None:
         await session.execute(
-            update(ScheduleVersion).where(col(ScheduleVersion.id) == in_force.id).values(status="superseded")
+            update(tables.ScheduleVersion)
+            .where(col(tables.ScheduleVersion.id) == in_force.id)
+            .values(status="superseded")
         )
     published_id = await publish_previous_schedule(session, round_id, round_file)
     notices = 0
@@ -148,17 +134,19 @@ class _History:
 
     @classmethod
     async def read(cls, session: AsyncSession, round_id: int, in_force: int | None) -> _History:
-        of_round = col(ScheduleVersion.round_id) == round_id
+        of_round = col(tables.ScheduleVersion.round_id) == round_id
         allocations = await session.execute(
-            allocations_in_codes(col(Allocation.schedule_version_id), col(Allocation.instrument_id)).where(of_round)
+            allocations_in_codes(
+                col(tables.Allocation.schedule_version_id), col(tables.Allocation.instrument_id)
+            ).where(of_round)
         )
         notices = await session.execute(
-            select(col(Proposal.code), ChangeNotice)
-            .join(Proposal, col(Proposal.id) == col(ChangeNotice.proposal_id))
-            .where(col(Proposal.round_id) == round_id)
-            .order_by(col(ChangeNotice.id))
+            select(col(tables.Proposal.code), tables.ChangeNotice)
+            .join(tables.Proposal, col(tables.Proposal.id) == col(tables.ChangeNotice.proposal_id))
+            .where(col(tables.Proposal.round_id) == round_id)
+            .order_by(col(tables.ChangeNotice.id))
         )
-        versions = await session.scalar(select(func.count()).select_from(ScheduleVersion).where(of_round))
+        versions = await session.scalar(select(func.count()).select_from(tables.ScheduleVersion).where(of_round))
         return cls(
             allocations=[(v, p, r, i, start, n, pinned) for v, i, p, r, _, start, n, pinned in allocations],
             notices=[(code, notice.model_dump(exclude={"id", "proposal_id"})) for code, notice in notices],
@@ -170,13 +158,13 @@ class _History:
         """Writes the allocations anew on the rows of the same proposal and request code, and the notices on
         the proposals of their code, in their order; `version N: request` of the allocations that found no row."""
         requests = await session.execute(
-            select(col(Proposal.code), col(Request.code), col(Request.id))
-            .join(Proposal, col(Proposal.id) == col(Request.proposal_id))
-            .where(col(Request.round_id) == round_id)
+            select(col(tables.Proposal.code), col(tables.Request.code), col(tables.Request.id))
+            .join(tables.Proposal, col(tables.Proposal.id) == col(tables.Request.proposal_id))
+            .where(col(tables.Request.round_id) == round_id)
         )
         request_ids = {(proposal, request): request_id for proposal, request, request_id in requests}
         proposals = await session.execute(
-            select(col(Proposal.code), col(Proposal.id)).where(col(Proposal.round_id) == round_id)
+            select(col(tables.Proposal.code), col(tables.Proposal.id)).where(col(tables.Proposal.round_id) == round_id)
         )
         proposal_ids = {code: proposal_id for code, proposal_id in proposals if proposal_id is not None}
         rows, lost = [], []
@@ -196,15 +184,15 @@ class _History:
                 }
             )
         if rows:
-            await session.execute(insert(Allocation), rows)
+            await session.execute(insert(tables.Allocation), rows)
         if self.notices:
             notices = [{"proposal_id": proposal_ids[code], **notice} for code, notice in self.notices]
-            await session.execute(insert(ChangeNotice), notices)
+            await session.execute(insert(tables.ChangeNotice), notices)
         if not lost:
             return ()
         versions = await session.execute(
-            select(col(ScheduleVersion.id), col(ScheduleVersion.number)).where(
-                col(ScheduleVersion.id).in_({version_id for version_id, _ in lost})
+            select(col(tables.ScheduleVersion.id), col(tables.ScheduleVersion.number)).where(
+                col(tables.ScheduleVersion.id).in_({version_id for version_id, _ in lost})
             )
         )
         numbers = {row.id: row.number for row in versions}
@@ -216,46 +204,55 @@ async def _clear_round(session: AsyncSession, round_id: int, keep: frozenset[str
     (`_History.restore` writes the versions' allocations and the notices anew); notes what the new proposals
     keep. The catalogue stays."""
     kept = Carried()
-    of_round = col(Proposal.round_id) == round_id
-    owners = await session.execute(select(col(Proposal.code), col(Proposal.owner_id)).where(of_round))
+    of_round = col(tables.Proposal.round_id) == round_id
+    owners = await session.execute(select(col(tables.Proposal.code), col(tables.Proposal.owner_id)).where(of_round))
     for code, owner in owners:
         kept.codes.add(code)
         if owner is not None:
             kept.owners[code] = owner
     kept.requests = set(
-        (await session.execute(select(col(Request.code)).where(col(Request.round_id) == round_id))).scalars()
+        (
+            await session.execute(select(col(tables.Request.code)).where(col(tables.Request.round_id) == round_id))
+        ).scalars()
     )
     assignments = await session.execute(
-        select(col(Proposal.code), col(ReviewAssignment.user_id))
-        .join(Proposal, col(Proposal.id) == col(ReviewAssignment.proposal_id))
+        select(col(tables.Proposal.code), col(tables.ReviewAssignment.user_id))
+        .join(tables.Proposal, col(tables.Proposal.id) == col(tables.ReviewAssignment.proposal_id))
         .where(of_round)
     )
     for code, user_id in assignments:
         kept.assignments.setdefault(code, set()).add(user_id)
     reviews = await session.execute(
-        select(col(Proposal.code), col(Review.reviewer), col(Review.reviewer_id), col(Review.comment))
-        .join(Proposal, col(Proposal.id) == col(Review.proposal_id))
+        select(
+            col(tables.Proposal.code),
+            col(tables.Review.reviewer),
+            col(tables.Review.reviewer_id),
+            col(tables.Review.comment),
+        )
+        .join(tables.Proposal, col(tables.Proposal.id) == col(tables.Review.proposal_id))
         .where(of_round)
     )
     kept.reviewers = {(code, reviewer): (user_id, comment) for code, reviewer, user_id, comment in reviews}
 
-    gone = select(col(Proposal.id)).where(of_round, col(Proposal.code).not_in(keep))
-    versions = select(col(ScheduleVersion.id)).where(col(ScheduleVersion.round_id) == round_id)
+    gone = select(col(tables.Proposal.id)).where(of_round, col(tables.Proposal.code).not_in(keep))
+    versions = select(col(tables.ScheduleVersion.id)).where(col(tables.ScheduleVersion.round_id) == round_id)
     statements = [
-        delete(Allocation).where(col(Allocation.schedule_version_id).in_(versions)),
-        delete(ReviewAssignment).where(col(ReviewAssignment.proposal_id).in_(gone)),
-        delete(Review).where(col(Review.proposal_id).in_(gone)),
-        delete(TeamMember).where(col(TeamMember.proposal_id).in_(gone)),
-        delete(Link).where(col(Link.proposal_id).in_(gone)),
-        delete(Request).where(col(Request.proposal_id).in_(gone)),
-        delete(ChangeNotice).where(col(ChangeNotice.proposal_id).in_(select(col(Proposal.id)).where(of_round))),
-        delete(Proposal).where(col(Proposal.id).in_(gone)),
-        update(Proposal).where(of_round).values(withdrawn=True),
-        delete(Quota).where(col(Quota.round_id) == round_id),
-        delete(CountryGroup).where(col(CountryGroup.round_id) == round_id),
-        delete(RoundFacility).where(col(RoundFacility.round_id) == round_id),
-        delete(RoundEquipment).where(col(RoundEquipment.round_id) == round_id),
-        delete(RoundInstrument).where(col(RoundInstrument.round_id) == round_id),
+        delete(tables.Allocation).where(col(tables.Allocation.schedule_version_id).in_(versions)),
+        delete(tables.ReviewAssignment).where(col(tables.ReviewAssignment.proposal_id).in_(gone)),
+        delete(tables.Review).where(col(tables.Review.proposal_id).in_(gone)),
+        delete(tables.TeamMember).where(col(tables.TeamMember.proposal_id).in_(gone)),
+        delete(tables.Link).where(col(tables.Link.proposal_id).in_(gone)),
+        delete(tables.Request).where(col(tables.Request.proposal_id).in_(gone)),
+        delete(tables.ChangeNotice).where(
+            col(tables.ChangeNotice.proposal_id).in_(select(col(tables.Proposal.id)).where(of_round))
+        ),
+        delete(tables.Proposal).where(col(tables.Proposal.id).in_(gone)),
+        update(tables.Proposal).where(of_round).values(withdrawn=True),
+        delete(tables.Quota).where(col(tables.Quota.round_id) == round_id),
+        delete(tables.CountryGroup).where(col(tables.CountryGroup.round_id) == round_id),
+        delete(tables.RoundFacility).where(col(tables.RoundFacility.round_id) == round_id),
+        delete(tables.RoundEquipment).where(col(tables.RoundEquipment.round_id) == round_id),
+        delete(tables.RoundInstrument).where(col(tables.RoundInstrument.round_id) == round_id),
     ]
     for statement in statements:
         # Rows of other tables are not loaded in this session; there is nothing to synchronise.

@@ -30,27 +30,7 @@ from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import col
 
-from scheduler.db.tables import (
-    CountryGroup,
-    Equipment,
-    Facility,
-    Instrument,
-    Link,
-    Proposal,
-    Quota,
-    Request,
-    Review,
-    ReviewAssignment,
-    Round,
-    RoundEquipment,
-    RoundFacility,
-    RoundInstrument,
-    ScheduleVersion,
-    SolveRun,
-    TeamMember,
-    User,
-    Window,
-)
+from scheduler.db import tables
 from scheduler.errors import Conflict
 
 ROUND_FIELDS_A_SOLVE_READS = frozenset(
@@ -62,8 +42,16 @@ ACCOUNT_FIELDS_A_SOLVE_READS = ("email", "country", "country_confirmed")
 GRID_FIELDS = ("start", "end", "shift_hours")
 """The columns that place every allocation: a solve under way must not see them move."""
 
-_OF_A_ROUND = (Proposal, Request, Quota, CountryGroup, RoundFacility, RoundInstrument, RoundEquipment)
-_OF_A_PROPOSAL = (TeamMember, Link, Review, ReviewAssignment)
+_OF_A_ROUND = (
+    tables.Proposal,
+    tables.Request,
+    tables.Quota,
+    tables.CountryGroup,
+    tables.RoundFacility,
+    tables.RoundInstrument,
+    tables.RoundEquipment,
+)
+_OF_A_PROPOSAL = (tables.TeamMember, tables.Link, tables.Review, tables.ReviewAssignment)
 
 
 _BUMPED = "beamtime_input_revisions"
@@ -101,7 +89,7 @@ async def rounds_of_facilities(session: AsyncSession, facility_ids: Collection[i
 
 
 async def input_revision(session: AsyncSession, round_id: int) -> int:
-    revision = await session.scalar(select(col(Round.input_revision)).where(col(Round.id) == round_id))
+    revision = await session.scalar(select(col(tables.Round.input_revision)).where(col(tables.Round.id) == round_id))
     if revision is None:
         raise LookupError(f"no round {round_id}")
     return revision
@@ -110,8 +98,8 @@ async def input_revision(session: AsyncSession, round_id: int) -> int:
 async def require_no_solve_under_way(session: AsyncSession, round_id: int) -> None:
     """Conflict while a solve of the round is queued or running: it would place its result on a moved grid."""
     run_id = await session.scalar(
-        select(col(SolveRun.id))
-        .where(col(SolveRun.round_id) == round_id, col(SolveRun.state).in_(("queued", "running")))
+        select(col(tables.SolveRun.id))
+        .where(col(tables.SolveRun.round_id) == round_id, col(tables.SolveRun.state).in_(("queued", "running")))
         .limit(1)
     )
     if run_id is not None:
@@ -123,11 +111,13 @@ async def require_no_solve_under_way(session: AsyncSession, round_id: int) -> No
 async def solved_input_revision(session: AsyncSession, version_id: int) -> int | None:
     """The input revision the solve that made the version read; None for a version no solve made."""
     return await session.scalar(
-        select(col(SolveRun.input_revision)).where(col(SolveRun.schedule_version_id) == version_id).limit(1)
+        select(col(tables.SolveRun.input_revision))
+        .where(col(tables.SolveRun.schedule_version_id) == version_id)
+        .limit(1)
     )
 
 
-async def require_current_input(session: AsyncSession, version: ScheduleVersion) -> int | None:
+async def require_current_input(session: AsyncSession, version: tables.ScheduleVersion) -> int | None:
     """StaleSolveError when the version was solved from an older input revision than the round's;
     the revision it was solved from (None when no solve made it)."""
     solved_at = await solved_input_revision(session, version.id or 0)
@@ -149,10 +139,10 @@ def _bump(session: Session, round_ids: Iterable[int]) -> None:
     transaction = session.get_nested_transaction() or session.get_transaction()
     assert transaction is not None, "a flush runs in a transaction"
     moved = session.connection().execute(
-        update(Round)
-        .where(col(Round.id).in_(ids))
-        .values(input_revision=col(Round.input_revision) + 1)
-        .returning(col(Round.id), col(Round.input_revision))
+        update(tables.Round)
+        .where(col(tables.Round.id).in_(ids))
+        .values(input_revision=col(tables.Round.input_revision) + 1)
+        .returning(col(tables.Round.id), col(tables.Round.input_revision))
     )
     known: dict[int, Bump] = session.info.setdefault(_BUMPED, {})
     for round_id, revision in moved:
@@ -177,22 +167,26 @@ def _rounds_of_facilities(connection: Connection, facility_ids: Collection[int])
     if not facility_ids:
         return set()
     rows = connection.execute(
-        select(col(RoundFacility.round_id)).where(col(RoundFacility.facility_id).in_(list(facility_ids)))
+        select(col(tables.RoundFacility.round_id)).where(col(tables.RoundFacility.facility_id).in_(list(facility_ids)))
     )
     return set(rows.scalars())
 
 
 def _rounds_of_accounts(connection: Connection, user_ids: Collection[int], emails: Collection[str]) -> set[int]:
     """The rounds with a proposal the accounts own, name as PI or team member, or reviewed."""
-    owned = select(col(Proposal.round_id)).where(
-        or_(col(Proposal.owner_id).in_(list(user_ids)), col(Proposal.pi_email).in_(list(emails)))
+    owned = select(col(tables.Proposal.round_id)).where(
+        or_(col(tables.Proposal.owner_id).in_(list(user_ids)), col(tables.Proposal.pi_email).in_(list(emails)))
     )
-    proposal_of = col(Proposal.id) == col(TeamMember.proposal_id)
-    teams = select(col(Proposal.round_id)).join(TeamMember, proposal_of).where(col(TeamMember.email).in_(list(emails)))
+    proposal_of = col(tables.Proposal.id) == col(tables.TeamMember.proposal_id)
+    teams = (
+        select(col(tables.Proposal.round_id))
+        .join(tables.TeamMember, proposal_of)
+        .where(col(tables.TeamMember.email).in_(list(emails)))
+    )
     reviewed = (
-        select(col(Proposal.round_id))
-        .join(Review, col(Review.proposal_id) == col(Proposal.id))
-        .where(col(Review.reviewer_id).in_(list(user_ids)))
+        select(col(tables.Proposal.round_id))
+        .join(tables.Review, col(tables.Review.proposal_id) == col(tables.Proposal.id))
+        .where(col(tables.Review.reviewer_id).in_(list(user_ids)))
     )
     return set(connection.execute(union(owned, teams, reviewed)).scalars())
 
@@ -212,14 +206,14 @@ def _changed_rounds(session: Session) -> set[int]:
     accounts: set[int] = set()
     emails: set[str] = set()
     for row in changed:
-        if isinstance(row, Round):
+        if isinstance(row, tables.Round):
             state = inspect(row)
             if row.id is not None and any(
                 state.attrs[name].history.has_changes() for name in ROUND_FIELDS_A_SOLVE_READS
             ):
                 rounds.add(row.id)
             continue
-        if isinstance(row, User):
+        if isinstance(row, tables.User):
             attributes = inspect(row).attrs
             if row.id is not None and any(
                 attributes[name].history.has_changes() for name in ACCOUNT_FIELDS_A_SOLVE_READS
@@ -231,16 +225,16 @@ def _changed_rounds(session: Session) -> set[int]:
             rounds.add(row.round_id)
         if isinstance(row, _OF_A_PROPOSAL):
             proposals.add(row.proposal_id)
-        if isinstance(row, Facility) and row.id is not None:
+        if isinstance(row, tables.Facility) and row.id is not None:
             facilities.add(row.id)
-        if isinstance(row, Instrument):
+        if isinstance(row, tables.Instrument):
             facilities.add(row.facility_id)
-        if isinstance(row, Window):
+        if isinstance(row, tables.Window):
             if row.facility_id is not None:
                 facilities.add(row.facility_id)
             if row.instrument_id is not None:
                 instruments.add(row.instrument_id)
-        if isinstance(row, Equipment):
+        if isinstance(row, tables.Equipment):
             if row.facility_id is not None:
                 facilities.add(row.facility_id)
             if row.id is not None:
@@ -250,21 +244,27 @@ def _changed_rounds(session: Session) -> set[int]:
     connection = session.connection()
     if accounts:
         rounds.update(_rounds_of_accounts(connection, accounts, emails))
-    loaded = [session.identity_map.get(identity_key(Proposal, proposal_id)) for proposal_id in proposals]
-    rounds.update(proposal.round_id for proposal in loaded if isinstance(proposal, Proposal))
-    unloaded = proposals - {proposal.id for proposal in loaded if isinstance(proposal, Proposal)}
+    loaded = [session.identity_map.get(identity_key(tables.Proposal, proposal_id)) for proposal_id in proposals]
+    rounds.update(proposal.round_id for proposal in loaded if isinstance(proposal, tables.Proposal))
+    unloaded = proposals - {proposal.id for proposal in loaded if isinstance(proposal, tables.Proposal)}
     if unloaded:
         rounds.update(
-            connection.execute(select(col(Proposal.round_id)).where(col(Proposal.id).in_(unloaded))).scalars()
+            connection.execute(
+                select(col(tables.Proposal.round_id)).where(col(tables.Proposal.id).in_(unloaded))
+            ).scalars()
         )
     if instruments:
         facilities.update(
-            connection.execute(select(col(Instrument.facility_id)).where(col(Instrument.id).in_(instruments))).scalars()
+            connection.execute(
+                select(col(tables.Instrument.facility_id)).where(col(tables.Instrument.id).in_(instruments))
+            ).scalars()
         )
     if equipment:
         rounds.update(
             connection.execute(
-                select(col(RoundEquipment.round_id)).where(col(RoundEquipment.equipment_id).in_(equipment))
+                select(col(tables.RoundEquipment.round_id)).where(
+                    col(tables.RoundEquipment.equipment_id).in_(equipment)
+                )
             ).scalars()
         )
     return rounds | _rounds_of_facilities(connection, facilities)

@@ -24,22 +24,8 @@ from scheduler.access import Facts, Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.catalogue.schemas import require_end_after_start
 from scheduler.catalogue.service import code_is_free, existing_ids_by_code, ids_by_code
+from scheduler.db import tables
 from scheduler.db.repository import TableService, lock_all, next_position, record, require_version, row_id
-from scheduler.db.tables import (
-    AuditEntry,
-    CountryGroup,
-    Equipment,
-    Facility,
-    Instrument,
-    Proposal,
-    Quota,
-    Round,
-    RoundEquipment,
-    RoundFacility,
-    RoundInstrument,
-    ScheduleVersion,
-    SolveRun,
-)
 from scheduler.errors import Conflict
 from scheduler.roundfile.checks import InputError, InputProblem
 from scheduler.roundfile.contract import Proposal as FileProposal
@@ -67,13 +53,13 @@ _GRID_FIELDS = ("start", "end", "shift_hours")
 _LISTS = ("facilities", "equipment", "country_groups")
 
 
-class RoundService(TableService[Round]):
-    table = Round
+class RoundService(TableService[tables.Round]):
+    table = tables.Round
     noun = "round"
 
     async def list_page(self, page: LimitOffset | None = None) -> OffsetPagination[RoundPublic]:
         """Newest first; without `page`, every round (the dashboard's list)."""
-        newest_first: Select[Any] = select(Round).order_by(col(Round.start).desc(), col(Round.id))
+        newest_first: Select[Any] = select(tables.Round).order_by(col(tables.Round.start).desc(), col(tables.Round.id))
         filters = [] if page is None else [page]
         rounds, total = await self.get_many_and_count(*filters, statement=newest_first)
         items = [await self._public(round_) for round_ in rounds]
@@ -86,13 +72,13 @@ class RoundService(TableService[Round]):
     async def create_item(self, actor: Claims, data: RoundCreate) -> RoundPublic:
         """A coordinator creates rounds of their own facilities only; an admin, of any."""
         session = self.repository.session
-        facility_ids = await _ids_by_code(session, Facility, data.facilities, "$.facilities")
+        facility_ids = await _ids_by_code(session, tables.Facility, data.facilities, "$.facilities")
         access.require(actor, Operation.CHANGE_ROUND, Facts(facilities=frozenset(facility_ids)), "a round of them")
-        await code_is_free(session, Round, data.code)
+        await code_is_free(session, tables.Round, data.code)
         require_schedulable_length(data.start, data.end, data.shift_hours)
-        equipment_ids = await _ids_by_code(session, Equipment, data.equipment, "$.equipment")
+        equipment_ids = await _ids_by_code(session, tables.Equipment, data.equipment, "$.equipment")
         offset = data.start.utcoffset()
-        round_ = Round(
+        round_ = tables.Round(
             **data.model_dump(exclude={*_LISTS, "scoring"}),
             scoring=_scoring_document(data.scoring),
             utc_offset_minutes=0 if offset is None else int(offset.total_seconds() // 60),
@@ -108,20 +94,20 @@ class RoundService(TableService[Round]):
         wanted = (
             facility_ids
             if data.facilities is None
-            else await _ids_by_code(session, Facility, data.facilities, "$.facilities")
+            else await _ids_by_code(session, tables.Facility, data.facilities, "$.facilities")
         )
         facts = Facts(facilities=frozenset(facility_ids) | frozenset(wanted))
         access.require(actor, Operation.CHANGE_ROUND, facts, f"round {round_.code}")
         changes = data.changes()
         grid_changes = any(name in changes and changes[name] != getattr(round_, name) for name in _GRID_FIELDS)
-        if grid_changes and await _exists(session, ScheduleVersion, round_id):
+        if grid_changes and await _exists(session, tables.ScheduleVersion, round_id):
             raise Conflict("the round has schedules: its start, end and shift length can no longer change")
         if grid_changes:
             await require_no_solve_under_way(session, round_id)
         equipment_ids = (
             await _round_equipment_ids(session, round_id)
             if data.equipment is None
-            else await _ids_by_code(session, Equipment, data.equipment, "$.equipment")
+            else await _ids_by_code(session, tables.Equipment, data.equipment, "$.equipment")
         )
         country_groups = (
             await _country_groups(session, round_id) if data.country_groups is None else data.country_groups
@@ -152,11 +138,11 @@ class RoundService(TableService[Round]):
         """Only a round without proposals or solves: those are records that must be kept."""
         session = self.repository.session
         round_ = await require_round(session, actor, Operation.CHANGE_ROUND, round_id)
-        for table in (Proposal, SolveRun, ScheduleVersion):
+        for table in (tables.Proposal, tables.SolveRun, tables.ScheduleVersion):
             if await _exists(session, table, round_id):
                 raise Conflict(f"the round has {table.__name__} records: it is kept; move it to phase 'closed' instead")
         await self._replace_lists(round_id, [], [], {})
-        await session.execute(delete(Quota).where(col(Quota.round_id) == round_id))
+        await session.execute(delete(tables.Quota).where(col(tables.Quota.round_id) == round_id))
         await self.remove(actor, round_, {"code": round_.code})
 
     async def import_round_file(
@@ -174,7 +160,7 @@ class RoundService(TableService[Round]):
         """
         session = self.repository.session
         codes = [facility.id for facility in round_file.facilities]
-        found = await existing_ids_by_code(session, Facility, codes)
+        found = await existing_ids_by_code(session, tables.Facility, codes)
         missing = [code for code in codes if code not in found]
         if missing:
             access.require(actor, Operation.CREATE_FACILITY, Facts(), f"facilities {', '.join(missing)}")
@@ -205,13 +191,13 @@ class RoundService(TableService[Round]):
         catalogue, as the import's audit entry keeps it."""
         created = await self.import_round_file(actor, round_file)
         merge = await self.repository.session.scalar(
-            select(col(AuditEntry.detail))
+            select(col(tables.AuditEntry.detail))
             .where(
-                col(AuditEntry.action) == "round.catalogue_merge",
-                col(AuditEntry.entity) == "round",
-                col(AuditEntry.entity_id) == str(created.id),
+                col(tables.AuditEntry.action) == "round.catalogue_merge",
+                col(tables.AuditEntry.entity) == "round",
+                col(tables.AuditEntry.entity_id) == str(created.id),
             )
-            .order_by(col(AuditEntry.id).desc())
+            .order_by(col(tables.AuditEntry.id).desc())
             .limit(1)
         )
         return RoundImported.model_validate({**created.model_dump(), "catalogue_merge": merge})
@@ -220,7 +206,9 @@ class RoundService(TableService[Round]):
         """The codes of the file's equipment that exists already; refused when the file changes an item
         the actor's facilities do not keep."""
         named = {item.id: item for item in round_file.equipment}
-        stored = await self.repository.session.execute(select(Equipment).where(col(Equipment.code).in_(named)))
+        stored = await self.repository.session.execute(
+            select(tables.Equipment).where(col(tables.Equipment.code).in_(named))
+        )
         existing = set()
         for item in stored.scalars():
             existing.add(item.code)
@@ -245,12 +233,12 @@ class RoundService(TableService[Round]):
                 for code in request.equipment:
                     if code in users:
                         users[code].update(facility_of[i] for i in request.instruments if i in facility_of)
-        ids = await existing_ids_by_code(session, Facility, order)
+        ids = await existing_ids_by_code(session, tables.Facility, order)
         for code, facilities in users.items():
             keeper = next((f for f in order if f in facilities), order[0] if order else None)
             if keeper is not None:
                 await session.execute(
-                    update(Equipment).where(col(Equipment.code) == code).values(facility_id=ids[keeper])
+                    update(tables.Equipment).where(col(tables.Equipment.code) == code).values(facility_id=ids[keeper])
                 )
 
     async def export_round_file(self, actor: Claims, round_id: int) -> RoundFile:
@@ -259,7 +247,7 @@ class RoundService(TableService[Round]):
         session = self.repository.session
         await require_round(session, actor, Operation.EXPORT_ROUND, round_id)
         round_file = await export_round(session, round_id)
-        ids = await existing_ids_by_code(session, Facility, [facility.id for facility in round_file.facilities])
+        ids = await existing_ids_by_code(session, tables.Facility, [facility.id for facility in round_file.facilities])
         facility_of = {i.id: ids[f.id] for f in round_file.facilities for i in f.instruments}
         facilities = frozenset(ids.values())
 
@@ -278,49 +266,51 @@ class RoundService(TableService[Round]):
     ) -> None:
         """The round's facilities (with all their instruments), equipment and country groups, in order."""
         session = self.repository.session
-        for table in (RoundFacility, RoundInstrument, RoundEquipment, CountryGroup):
+        for table in (tables.RoundFacility, tables.RoundInstrument, tables.RoundEquipment, tables.CountryGroup):
             await session.execute(delete(table).where(col(table.round_id) == round_id))
         session.add_all(
-            RoundFacility(round_id=round_id, facility_id=facility_id, position=position)
+            tables.RoundFacility(round_id=round_id, facility_id=facility_id, position=position)
             for position, facility_id in enumerate(facility_ids)
         )
         instruments = await session.execute(
-            select(col(Instrument.id), col(Instrument.facility_id)).where(col(Instrument.facility_id).in_(facility_ids))
+            select(col(tables.Instrument.id), col(tables.Instrument.facility_id)).where(
+                col(tables.Instrument.facility_id).in_(facility_ids)
+            )
         )
         by_facility: dict[int, list[int]] = {}
         for instrument_id, facility_id in instruments.tuples():
             if instrument_id is not None:
                 by_facility.setdefault(facility_id, []).append(instrument_id)
         session.add_all(
-            RoundInstrument(round_id=round_id, instrument_id=instrument_id, position=position)
+            tables.RoundInstrument(round_id=round_id, instrument_id=instrument_id, position=position)
             for position, instrument_id in enumerate(
                 i for facility_id in facility_ids for i in sorted(by_facility.get(facility_id, []))
             )
         )
         session.add_all(
-            RoundEquipment(round_id=round_id, equipment_id=equipment_id, position=position)
+            tables.RoundEquipment(round_id=round_id, equipment_id=equipment_id, position=position)
             for position, equipment_id in enumerate(equipment_ids)
         )
         session.add_all(
-            CountryGroup(round_id=round_id, name=name, countries=countries, position=position)
+            tables.CountryGroup(round_id=round_id, name=name, countries=countries, position=position)
             for position, (name, countries) in enumerate(country_groups.items())
         )
         await session.flush()
 
-    async def _public(self, round_: Round) -> RoundPublic:
+    async def _public(self, round_: tables.Round) -> RoundPublic:
         session = self.repository.session
         round_id = row_id(round_)
         facilities = await session.execute(
-            select(col(Facility.code))
-            .join(RoundFacility, col(RoundFacility.facility_id) == col(Facility.id))
-            .where(col(RoundFacility.round_id) == round_id)
-            .order_by(col(RoundFacility.position))
+            select(col(tables.Facility.code))
+            .join(tables.RoundFacility, col(tables.RoundFacility.facility_id) == col(tables.Facility.id))
+            .where(col(tables.RoundFacility.round_id) == round_id)
+            .order_by(col(tables.RoundFacility.position))
         )
         equipment = await session.execute(
-            select(col(Equipment.code))
-            .join(RoundEquipment, col(RoundEquipment.equipment_id) == col(Equipment.id))
-            .where(col(RoundEquipment.round_id) == round_id)
-            .order_by(col(RoundEquipment.position))
+            select(col(tables.Equipment.code))
+            .join(tables.RoundEquipment, col(tables.RoundEquipment.equipment_id) == col(tables.Equipment.id))
+            .where(col(tables.RoundEquipment.round_id) == round_id)
+            .order_by(col(tables.RoundEquipment.position))
         )
         return RoundPublic.model_validate(
             {
@@ -333,13 +323,13 @@ class RoundService(TableService[Round]):
         )
 
 
-class QuotaService(TableService[Quota]):
-    table = Quota
+class QuotaService(TableService[tables.Quota]):
+    table = tables.Quota
     noun = "quota"
 
     async def list_page(self, page: LimitOffset, round_id: int) -> OffsetPagination[QuotaPublic]:
         await RoundService(session=self.repository.session).row(round_id)
-        query = select(Quota).where(col(Quota.round_id) == round_id).order_by(col(Quota.position))
+        query = select(tables.Quota).where(col(tables.Quota.round_id) == round_id).order_by(col(tables.Quota.position))
         return await self.page(page, query, QuotaPublic)
 
     async def read(self, quota_id: int) -> QuotaPublic:
@@ -350,8 +340,10 @@ class QuotaService(TableService[Quota]):
         await self._require_scopes(actor, round_id, data.scope)
         await self._check_references(round_id, data)
         await self._code_is_free(round_id, data.id)
-        position = await next_position(self.repository.session, col(Quota.position), col(Quota.round_id) == round_id)
-        quota = Quota(round_id=round_id, position=position, **_quota_values(data))
+        position = await next_position(
+            self.repository.session, col(tables.Quota.position), col(tables.Quota.round_id) == round_id
+        )
+        quota = tables.Quota(round_id=round_id, position=position, **_quota_values(data))
         async with keeping_valid(session, [round_id], f"quota {data.id}"):
             added = await self.add(actor, quota, data.model_dump(mode="json"))
         return QuotaPublic.model_validate(added)
@@ -359,7 +351,7 @@ class QuotaService(TableService[Quota]):
     async def update_item(self, actor: Claims, quota_id: int, data: QuotaCreate) -> QuotaPublic:
         """The quota replaced, read and checked as committed now under its round's lock and its own (parent first),
         so a concurrent replacement waits for this one instead of failing on a moved version."""
-        await lock_all(self.repository.session, Round, [(await self.row(quota_id)).round_id])
+        await lock_all(self.repository.session, tables.Round, [(await self.row(quota_id)).round_id])
         quota = await self.locked_row(quota_id)
         await self._require_scopes(actor, quota.round_id, QuotaScope.model_validate(quota.scope), data.scope)
         await self._check_references(quota.round_id, data)
@@ -385,9 +377,9 @@ class QuotaService(TableService[Quota]):
         of_round = frozenset(await _round_facility_ids(session, round_id))
         named = {code for scope in scopes for code in scope.facilities or []}
         instruments = {code for scope in scopes for code in scope.instruments or []}
-        facilities = await session.execute(select(col(Facility.id)).where(col(Facility.code).in_(named)))
+        facilities = await session.execute(select(col(tables.Facility.id)).where(col(tables.Facility.code).in_(named)))
         holders = await session.execute(
-            select(col(Instrument.facility_id)).where(col(Instrument.code).in_(instruments))
+            select(col(tables.Instrument.facility_id)).where(col(tables.Instrument.code).in_(instruments))
         )
         covered = frozenset({*facilities.scalars(), *holders.scalars()}) & of_round
         if not covered or any(not (scope.facilities or scope.instruments) for scope in scopes):
@@ -398,9 +390,11 @@ class QuotaService(TableService[Quota]):
         """The round file's rule: a quota names only facilities, instruments and groups of its round."""
         session = self.repository.session
         facility_ids = await _round_facility_ids(session, round_id)
-        facilities = await session.execute(select(col(Facility.code)).where(col(Facility.id).in_(facility_ids)))
+        facilities = await session.execute(
+            select(col(tables.Facility.code)).where(col(tables.Facility.id).in_(facility_ids))
+        )
         instruments = await session.execute(
-            select(col(Instrument.code)).where(col(Instrument.facility_id).in_(facility_ids))
+            select(col(tables.Instrument.code)).where(col(tables.Instrument.facility_id).in_(facility_ids))
         )
         dangling = dangling_references(
             data,
@@ -413,11 +407,11 @@ class QuotaService(TableService[Quota]):
             raise InputError(problems)
 
     async def _code_is_free(self, round_id: int, code: str) -> None:
-        if await self.exists(col(Quota.round_id) == round_id, col(Quota.code) == code):
+        if await self.exists(col(tables.Quota.round_id) == round_id, col(tables.Quota.code) == code):
             raise Conflict(f"the round has a quota {code!r} already")
 
 
-async def round_row(session: AsyncSession, round_id: int) -> Round:
+async def round_row(session: AsyncSession, round_id: int) -> tables.Round:
     """The round's row for the other domains of the scheduler (proposals, solves, nightly repairs)."""
     return await RoundService(session=session).row(round_id)
 
@@ -427,19 +421,21 @@ async def round_facts(session: AsyncSession, round_id: int) -> Facts:
     return Facts(facilities=frozenset(await _round_facility_ids(session, round_id)))
 
 
-async def require_round(session: AsyncSession, actor: Claims, operation: Operation, round_id: int) -> Round:
+async def require_round(session: AsyncSession, actor: Claims, operation: Operation, round_id: int) -> tables.Round:
     """The round's row, when the policy lets the actor do `operation` on it; NotFound when there is no such round."""
     round_ = await round_row(session, round_id)
     access.require(actor, operation, await round_facts(session, round_id), f"round {round_.code}")
     return round_
 
 
-async def _exists(session: AsyncSession, table: type[Proposal | SolveRun | ScheduleVersion], round_id: int) -> bool:
+async def _exists(
+    session: AsyncSession, table: type[tables.Proposal | tables.SolveRun | tables.ScheduleVersion], round_id: int
+) -> bool:
     return await session.scalar(select(col(table.id)).where(col(table.round_id) == round_id).limit(1)) is not None
 
 
 async def _ids_by_code(
-    session: AsyncSession, table: type[Facility | Equipment], codes: Sequence[str], path: str
+    session: AsyncSession, table: type[tables.Facility | tables.Equipment], codes: Sequence[str], path: str
 ) -> list[int]:
     """The ids of `codes` in their order (`ids_by_code`), each listed once: a round's facilities and equipment
     are ordered sets; unknown and repeated codes are reported together."""
@@ -458,15 +454,15 @@ async def _ids_by_code(
 
 
 async def _round_facility_ids(session: AsyncSession, round_id: int) -> list[int]:
-    return await _listed_ids(session, RoundFacility, RoundFacility.facility_id, round_id)
+    return await _listed_ids(session, tables.RoundFacility, tables.RoundFacility.facility_id, round_id)
 
 
 async def _round_equipment_ids(session: AsyncSession, round_id: int) -> list[int]:
-    return await _listed_ids(session, RoundEquipment, RoundEquipment.equipment_id, round_id)
+    return await _listed_ids(session, tables.RoundEquipment, tables.RoundEquipment.equipment_id, round_id)
 
 
 async def _listed_ids(
-    session: AsyncSession, link: type[RoundFacility | RoundEquipment], member: int, round_id: int
+    session: AsyncSession, link: type[tables.RoundFacility | tables.RoundEquipment], member: int, round_id: int
 ) -> list[int]:
     """The ids a round's link table lists in its `member` column, in the round's order."""
     rows = await session.execute(select(col(member)).where(col(link.round_id) == round_id).order_by(col(link.position)))
@@ -475,7 +471,9 @@ async def _listed_ids(
 
 async def _country_groups(session: AsyncSession, round_id: int) -> dict[str, list[str]]:
     rows = await session.execute(
-        select(CountryGroup).where(col(CountryGroup.round_id) == round_id).order_by(col(CountryGroup.position))
+        select(tables.CountryGroup)
+        .where(col(tables.CountryGroup.round_id) == round_id)
+        .order_by(col(tables.CountryGroup.position))
     )
     return {group.name: group.countries for group in rows.scalars()}
 
