@@ -411,6 +411,7 @@ def test_a_block_dropped_on_another_with_shift_swaps_them_and_a_forbidden_place_
     facility: Served,
     a_swap: tuple[c.Allocation, c.Allocation],
     browser: sync_api.BrowserContext,  # noqa: F811
+    screenshots: Path,  # noqa: F811
 ) -> None:
     """Over a place that breaks a rule the page names the rule while the button is still down, and the drop is
     refused; dropped with Shift onto its neighbour, a block swaps with it as one new draft that keeps every rule."""
@@ -439,6 +440,7 @@ def test_a_block_dropped_on_another_with_shift_swaps_them_and_a_forbidden_place_
     expect(verdict.locator(".broken-rules li", has_text="rule 3: ").first).to_be_visible()
     expect(first).to_have_class(re.compile(r"\bdrop-bad\b"))
     dragged = time.monotonic() - began
+    page.screenshot(path=screenshots / "drag-check.png")
     assert 1 <= len(checks) <= 2 + dragged / 0.3, f"{len(checks)} checks in {dragged:.1f} s: at most one per 300 ms"
     page.mouse.up()
     refused = page.locator("#edit-message.error")
