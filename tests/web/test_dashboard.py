@@ -389,7 +389,12 @@ async def test_publishing_and_comparing_a_moved_draft(database_url: str, session
 
         round_page = await page(client, f"/ui/rounds/{world.round_id}?version={draft}")
         (button,) = elements(round_page, "publish")
-        assert _scripts(round_page) == ["/ui/static/timeline.js", "/ui/static/round.js"]
+        assert _scripts(round_page) == [
+            "/ui/static/timeline.js",
+            "/ui/static/page.js",
+            "/ui/static/round.js",
+            "/ui/static/solve.js",
+        ]
         assert elements(round_page, "tooltip")
         assert '<a href="/ui/rounds" aria-current="page">' in round_page
         assert button["data-revision"] == "0"
