@@ -29,7 +29,7 @@ from fractions import Fraction
 import numpy as np
 
 from solver.greedy import all_or_nothing_components
-from solver.model import ModelData, build, free_runs, merged
+from solver.model import ModelData, build, usable_runs
 from solver.problem import Placement, Problem, Quota, Settings, Span
 from solver.solution import HeldBlock, Reason, StayReason, Unallocated, quota_deviation
 
@@ -141,13 +141,6 @@ class _Schedule:
                 self.attributed[k] += sign * weight * placement.shifts
 
     # Space
-
-    def usable(self, r: int, i: int) -> list[Span]:
-        """Runs of at least `min_shifts` within the request's dates, free of windows and unavailability."""
-        request = self.problem.requests[r]
-        latest = self.problem.horizon if request.latest is None else min(request.latest, self.problem.horizon)
-        spans = merged(self.problem.instruments[i].blocked, request.unavailable)
-        return [(a, b) for a, b in free_runs(spans, request.earliest, latest) if b - a >= request.min_shifts]
 
     def _around(self, i: int, low: int, high: int) -> list[Placement]:
         """Placements on `i` whose block padded by the changeover overlaps `[low, high)`."""
@@ -381,7 +374,7 @@ class _Explainer:
 
     def alone(self, r: int) -> _Verdict:
         request = self.problem.requests[r]
-        usable = {i: runs for i in request.instruments if (runs := self.schedule.usable(r, i))}
+        usable = {i: runs for i in request.instruments if (runs := usable_runs(self.problem, r, i))}
         if not usable:
             return _Verdict(
                 "window",
