@@ -108,7 +108,7 @@ async def provide_current_user(request: Request[Claims, Token, Any]) -> Claims:
 def requires_role(*roles: Role) -> Guard:
     """A guard for endpoints that only some roles may ever use: 403 for the others (401 when signed out)."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         user = connection.scope.get("user")
         if not isinstance(user, Claims):
             raise NotAuthorizedException("sign in first", headers=CHALLENGE)

@@ -46,7 +46,7 @@ def permits(operation: Operation) -> Guard:
     the policy refuses `operation` on anything at all gets 403 (404 where it hides the thing) and learns nothing
     of the body's shape. The service still decides for the thing named, with its real facts."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         actor = connection.scope.get("user")
         if not isinstance(actor, Claims):
             raise NotAuthorizedException("sign in first", headers=CHALLENGE)

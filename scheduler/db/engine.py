@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import aiosqlite
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -40,6 +41,7 @@ def create_engine(url: str) -> AsyncEngine:
         return engine
     private_sqlite_database(url)
     engine = create_async_engine(url, connect_args={"timeout": 30})
+    event.listen(engine.sync_engine, "do_connect", _one_trip_per_statement)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(connection: Any, _record: Any) -> None:
@@ -65,6 +67,112 @@ def _closed_by_the_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> N
     """
     if dbapi_connection._connection.is_closed():
         raise DisconnectionError("the server closed this pooled connection")
+
+
+_T = TypeVar("_T")
+
+
+def _one_trip_per_statement(dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+    """SQLite connections whose statements each take one trip to the connection's thread (`_OneTripConnection`)."""
+    return dialect.dbapi.connect(*cargs, async_creator_fn=_one_trip_connection, **cparams)
+
+
+async def _one_trip_connection(database: str, **options: Any) -> aiosqlite.Connection:
+    # The cursors are made and closed on the event loop's thread, which SQLite allows (serialized mode).
+    options = options | {"check_same_thread": False}
+    connection = _OneTripConnection(lambda: sqlite3.connect(database, **options), 64)
+    connection._thread.daemon = True  # as SQLAlchemy's aiosqlite dialect makes its own connections' threads
+    return await connection
+
+
+class _OneTripConnection(aiosqlite.Connection):
+    """aiosqlite's connection, whose cursors execute a statement and fetch its rows in one trip to the thread.
+
+    aiosqlite sends each call to the connection's thread and back: SQLAlchemy makes a cursor, executes, fetches
+    and closes it, four trips per statement, each a thread hand-off of the GIL and a wake-up of the event loop.
+    Making and closing a cursor does no I/O and fetching what was just executed can be done in the same trip,
+    which halves the process's CPU per statement (BENCHMARKS.md, "Writes and faults"); a commit or rollback with no
+    transaction open (sqlite3 begins one only before a change) takes no trip at all.
+    """
+
+    def cursor(self) -> Any:
+        return _OneTripCursor(self, self._conn.cursor())
+
+    async def trip(self, function: Callable[[], _T]) -> _T:
+        """`function` run on the connection's thread."""
+        result: _T = await self._execute(function)  # type: ignore[no-untyped-call]
+        return result
+
+    async def commit(self) -> None:
+        """No trip when there is nothing to commit (sqlite3 would do nothing): a read began no transaction."""
+        if self._conn.in_transaction:
+            await super().commit()
+
+    async def rollback(self) -> None:
+        """No trip when there is nothing to roll back, as after every commit when the pool takes the connection back."""
+        if self._conn.in_transaction:
+            await super().rollback()
+
+
+class _OneTripCursor:
+    """The cursor SQLAlchemy's aiosqlite adapter drives: rows fetched with the statement, the rest done in place."""
+
+    def __init__(self, connection: _OneTripConnection, cursor: sqlite3.Cursor) -> None:
+        self._connection = connection
+        self._cursor = cursor
+        self._rows: list[Any] = []
+
+    async def __aenter__(self) -> _OneTripCursor:
+        return self
+
+    async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> _OneTripCursor:
+        cursor = self._cursor
+
+        def run() -> list[Any]:
+            cursor.execute(sql, parameters)
+            return cursor.fetchall() if cursor.description else []
+
+        self._rows = await self._connection.trip(run)
+        return self
+
+    async def executemany(self, sql: str, parameters: Sequence[Any]) -> _OneTripCursor:
+        self._rows = []
+        cursor = self._cursor
+        await self._connection.trip(lambda: cursor.executemany(sql, parameters))
+        return self
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        """Streamed results (`stream_results`) come in parts from the rows fetched with the statement."""
+        size = size or self._cursor.arraysize
+        taken, self._rows = self._rows[:size], self._rows[size:]
+        return taken
+
+    async def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
 
 
 @dataclass
