@@ -7,6 +7,7 @@ the viewer may not see is a 404 page, as the API answers.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import structlog
@@ -17,7 +18,7 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import Body, QueryParameter
+from litestar.params import Body, Dependency, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +54,8 @@ log = structlog.get_logger(__name__)
 
 OptionalNumber = Annotated[int | None, QueryParameter(ge=1, le=MAX_INT)]
 Week = Annotated[int | None, QueryParameter(ge=1, le=1000, description="1 is the round's first week.")]
+VersionNumber = Annotated[int, QueryParameter(ge=1, le=MAX_INT)]
+Code = Annotated[str | None, QueryParameter(max_length=64)]
 
 SECURITY_HEADERS = [
     ResponseHeader(
@@ -178,59 +181,72 @@ def _login_refused(
     )
 
 
-def _list_file(name: str, render: Callable[[RoundFile, Lists], str], summary: str) -> HTTPRouteHandler:
+def _list_file(name: str, render: Callable[[RoundFile, Lists, str], str], summary: str) -> HTTPRouteHandler:
     """GET `/rounds/{round_id}/{name}.csv`: one of the round page's lists of the version shown, as `render` writes
-    it, saved as `{round}-{name}.csv`. The route takes `name`'s handler name (`ranking_csv`)."""
+    it in the page's language, saved as `{round}-{name}.csv`. The route takes `name`'s handler name (`ranking_csv`)."""
 
     async def list_file(
-        self: Controller, round_id: Id, db_session: Session, viewer: Viewer, version: OptionalNumber = None
+        self: Controller,
+        request: Request[Any, Any, Any],
+        round_id: Id,
+        db_session: Session,
+        viewer: Viewer,
+        version: OptionalNumber = None,
     ) -> Response[Any]:
         round_file, found = await round_lists(db_session, viewer, round_id, version)
-        return download(render(round_file, found), "csv", f"{round_file.round.id}-{name}")
+        return download(render(round_file, found, locale_of(request)), "csv", f"{round_file.round.id}-{name}")
 
     list_file.__name__ = f"{name}_csv"
     return get(f"/rounds/{{round_id:int}}/{name}.csv", summary=summary)(list_file)
 
 
+@dataclass(frozen=True)
+class PageContext:
+    """What a dashboard page is drawn for: the request's session, the viewer (and their account, for the header)
+    and the language."""
+
+    session: AsyncSession
+    viewer: Viewer
+    account: Me
+    locale: str
+
+    def render(self, template_name: str, **context: Any) -> Template:
+        return Template(template_name=template_name, context={"viewer": self.account, **context})
+
+
+async def provide_page_context(request: Request[Any, Any, Any], db_session: Session, viewer: Viewer) -> PageContext:
+    return PageContext(db_session, viewer, await _account(db_session, viewer), locale_of(request))
+
+
+Ctx = Annotated[PageContext, Dependency(skip_validation=True)]
+
+
 class DashboardPages(_Pages):
-    dependencies: Mapping[str, Provide] = {"viewer": Provide(provide_page_viewer)}
+    dependencies: Mapping[str, Provide] = {
+        "viewer": Provide(provide_page_viewer),
+        "ctx": Provide(provide_page_context),
+    }
 
     @get("/", summary="Each role's start page")
     async def home(self, viewer: Viewer) -> Redirect:
         return Redirect(path="/ui/rounds" if viewer.role in MANAGER_ROLES else "/ui/me", status_code=303)
 
     @get("/rounds", summary="The rounds the viewer coordinates")
-    async def rounds(self, db_session: Session, viewer: Viewer) -> Template:
-        account = await _account(db_session, viewer)
-        cards = await coordinated_rounds(db_session, viewer)
-        return Template(template_name="rounds.html", context={"viewer": account, "cards": cards})
+    async def rounds(self, ctx: Ctx) -> Template:
+        return ctx.render("rounds.html", cards=await coordinated_rounds(ctx.session, ctx.viewer))
 
     @get("/rounds/{round_id:int}", summary="A round: timeline, quotas, ranking, solves and versions")
-    async def round_detail(
-        self,
-        request: Request[Any, Any, Any],
-        round_id: Id,
-        db_session: Session,
-        viewer: Viewer,
-        version: OptionalNumber = None,
-        week: Week = None,
-    ) -> Template:
-        account = await _account(db_session, viewer)
-        page = await round_page(db_session, viewer, round_id, version_id=version, week=week, locale=locale_of(request))
-        return Template(template_name="round.html", context={"viewer": account, "page": page})
+    async def round_detail(self, round_id: Id, ctx: Ctx, version: OptionalNumber = None, week: Week = None) -> Template:
+        page = await round_page(ctx.session, ctx.viewer, round_id, version_id=version, week=week, locale=ctx.locale)
+        return ctx.render("round.html", page=page)
 
     @get("/rounds/{round_id:int}/instruments", summary="Each instrument's schedule, for beamline staff")
     async def instruments(
-        self,
-        round_id: Id,
-        db_session: Session,
-        viewer: Viewer,
-        version: OptionalNumber = None,
-        instrument: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        self, round_id: Id, ctx: Ctx, version: OptionalNumber = None, instrument: Code = None
     ) -> Template:
-        account = await _account(db_session, viewer)
-        page = await instruments_page(db_session, viewer, round_id, version, instrument)
-        return Template(template_name="instruments.html", context={"viewer": account, "page": page})
+        return ctx.render(
+            "instruments.html", page=await instruments_page(ctx.session, ctx.viewer, round_id, version, instrument)
+        )
 
     ranking_csv = _list_file("ranking", exports.ranking_csv, "The ranking of the version shown, as CSV")
     unallocated_csv = _list_file(
@@ -239,31 +255,19 @@ class DashboardPages(_Pages):
 
     @get("/rounds/{round_id:int}/compare", summary="Two versions of a round, changes highlighted")
     async def compare(
-        self,
-        request: Request[Any, Any, Any],
-        round_id: Id,
-        db_session: Session,
-        viewer: Viewer,
-        before: Annotated[int, QueryParameter(ge=1, le=MAX_INT)],
-        after: Annotated[int, QueryParameter(ge=1, le=MAX_INT)],
-        week: Week = None,
+        self, round_id: Id, ctx: Ctx, before: VersionNumber, after: VersionNumber, week: Week = None
     ) -> Template:
-        account = await _account(db_session, viewer)
-        page = await compare_page(db_session, viewer, round_id, before, after, week=week, locale=locale_of(request))
-        return Template(template_name="compare.html", context={"viewer": account, "page": page})
+        page = await compare_page(ctx.session, ctx.viewer, round_id, before, after, week=week, locale=ctx.locale)
+        return ctx.render("compare.html", page=page)
 
     @get("/me", summary="The proposer's page: proposals, status, slots, calendar feed, changes")
-    async def me(self, db_session: Session, viewer: Viewer) -> Template:
-        account = await _account(db_session, viewer)
-        page = await proposer_page(db_session, viewer.user_id)
-        return Template(template_name="me.html", context={"viewer": account, "page": page})
+    async def me(self, ctx: Ctx) -> Template:
+        return ctx.render("me.html", page=await proposer_page(ctx.session, ctx.viewer.user_id))
 
     @post("/me/calendar-url", status_code=200, summary="The proposer's page with a new calendar address, shown once")
-    async def new_calendar_url(self, db_session: Session, viewer: Viewer, state: State) -> Template:
-        account = await _account(db_session, viewer)
-        url = state.settings.public_url.rstrip("/") + await new_calendar_path(db_session, viewer.user_id)
-        page = await proposer_page(db_session, viewer.user_id, new_calendar_url=url)
-        return Template(template_name="me.html", context={"viewer": account, "page": page})
+    async def new_calendar_url(self, ctx: Ctx, state: State) -> Template:
+        url = state.settings.public_url.rstrip("/") + await new_calendar_path(ctx.session, ctx.viewer.user_id)
+        return ctx.render("me.html", page=await proposer_page(ctx.session, ctx.viewer.user_id, new_calendar_url=url))
 
 
 class RootRedirect(Controller):

@@ -8,11 +8,8 @@
   // A drag asks the API's check at most once per CHECK_MS and one request at a time, for the latest position.
   const PAGE_ROWS = 150;
   const TL = window.Timeline;
-  const words = TL.words;
-  const word = TL.word;
-  const call = window.Page.call;
-  const number = window.Page.number;
-  const el = window.Page.el;
+  const { words, word } = TL;
+  const { call, number, el } = window.Page;
 
   const shown = document.getElementById("shown-version");
   const versionId = shown && shown.dataset.version ? Number(shown.dataset.version) : null;

@@ -5,12 +5,8 @@
   "use strict";
   const POLL_MS = 500;
   const FINISHED = ["done", "failed", "cancelled"];
-  const TL = window.Timeline;
-  const words = TL.words;
-  const word = TL.word;
-  const call = window.Page.call;
-  const number = window.Page.number;
-  const el = window.Page.el;
+  const { words, word } = window.Timeline;
+  const { call, number, el } = window.Page;
 
   // Solves
   const panel = document.getElementById("solve-panel");
