@@ -28,13 +28,14 @@ from litestar.plugins.pydantic import PydanticInitPlugin
 from api.auth import bearer_auth, sign_in_rate_limit
 from api.controllers.accounts import AuthController, MeController, UserController, UserFactsController
 from api.controllers.audit import AuditController
+from api.controllers.calendar import CalendarController
 from api.controllers.catalogue import EquipmentController, FacilityController, InstrumentController, WindowController
 from api.controllers.fair_return import FairReturnPolicyController
 from api.controllers.nightly import NightlyController
 from api.controllers.proposals import ProposalController
 from api.controllers.reports import ReportController
 from api.controllers.rounds import QuotaController, RoundController
-from api.controllers.schedules import CalendarController, ScheduleController
+from api.controllers.schedules import ScheduleController
 from api.controllers.slots import SlotController
 from api.controllers.solves import SolveController
 from api.database import DATABASE_ERRORS, database_plugin

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, delete, get, head, post
+from litestar import Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY
@@ -13,11 +13,11 @@ from pydantic import BaseModel, Field
 
 from api.controllers import LOCATION, SignedIn, permits
 from api.controllers.reports import FileAnswers, Format, chosen_format, download, file_responses
+from api.i18n import locale_of
 from api.params import CurrentUser, Id, Page, Session
 from api.problems import problem
 from scheduler.access import Operation
 from scheduler.accounts.schemas import Claims
-from scheduler.errors import NotFound
 from scheduler.reports.schedule_sheet import schedule_csv, schedule_xlsx
 from scheduler.reports.service import schedule_sheet
 from scheduler.roundfile.contract import ScheduleFile
@@ -43,14 +43,8 @@ from scheduler.schedules.signoffs import SignOffs, SignOffsMissingError
 RequestCode = Annotated[
     str, PathParameter(min_length=1, max_length=64, description="The request's id in the round file.")
 ]
-FeedName = Annotated[
-    str, PathParameter(min_length=1, max_length=200, description="`<secret>.ics`, as POST /me/calendar-url gives it.")
-]
 PIN = "/schedules/{version_id:int}/allocations/{request_code:str}/pin"
 """A draft's allocation, pinned (POST) or not (DELETE): a re-solve after the draft's publication keeps it exactly."""
-
-CALENDAR_MEDIA_TYPE = "text/calendar"
-"""Litestar adds `; charset=utf-8` to every text type itself."""
 
 
 class CalendarAddress(BaseModel):
@@ -284,44 +278,15 @@ class ScheduleController(SignedIn):
     @post(
         "/me/calendar-url",
         summary="A new address of my calendar feed (iCalendar), for calendar apps; the one before stops working",
-        description="Only a hash of the address's secret is kept, so this answer is the one time it is shown.",
+        description="Only a hash of the address's secret is kept, so this answer is the one time it is shown. "
+        "Asked in another language than English (`Accept-Language`), the address names it: the feed's events "
+        "are told in it.",
     )
-    async def new_calendar_url(self, db_session: Session, current_user: CurrentUser, state: State) -> CalendarAddress:
-        path = await calendar.new_calendar_path(db_session, current_user.user_id)
+    async def new_calendar_url(
+        self, request: Request[Any, Any, Any], db_session: Session, current_user: CurrentUser, state: State
+    ) -> CalendarAddress:
+        path = await calendar.new_calendar_path(db_session, current_user.user_id, locale_of(request))
         return CalendarAddress(url=state.settings.public_url.rstrip("/") + path)
-
-
-class CalendarController(Controller):
-    """The feed answers GET and HEAD (calendar apps ask HEAD to see whether it changed) with the same headers."""
-
-    tags = ("schedules",)
-
-    @get(
-        "/calendar/{feed:str}",
-        summary="A user's slots in published schedules as an iCalendar feed",
-        description="The address comes from POST /me/calendar-url and is its own credential: no token header. "
-        "An unknown address is 404.",
-        media_type=CALENDAR_MEDIA_TYPE,
-    )
-    async def feed(self, feed: FeedName, db_session: Session) -> bytes:
-        return await _feed(db_session, feed)
-
-    @head(
-        "/calendar/{feed:str}",
-        summary="The headers of a calendar feed, without the feed",
-        description="Content-Type and Content-Length as GET answers them; 404 for an unknown address.",
-        media_type=CALENDAR_MEDIA_TYPE,
-    )
-    async def feed_headers(self, feed: FeedName, db_session: Session) -> Response[None]:
-        body = await _feed(db_session, feed)
-        return Response(None, media_type=CALENDAR_MEDIA_TYPE, headers={"Content-Length": str(len(body))})
-
-
-async def _feed(db_session: Session, feed: str) -> bytes:
-    token = feed.removesuffix(".ics")
-    if token == feed:
-        raise NotFound("calendar feeds end in .ics")
-    return await calendar.calendar_feed(db_session, token)
 
 
 async def _set_pinned(

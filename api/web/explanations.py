@@ -1,12 +1,13 @@
 """The scheduler's sentences in the page's language: why a request got no time, why a slot changed, whose time a
-quota counts.
+quota counts, which rule a move breaks, why a solve failed, and a calendar feed's events.
 
 The schedule file's contract keeps an unallocated request's `detail` in English: the engine writes it from its
 figures (shifts, instruments, competitors, priorities, quota shares), as the scheduler writes a change notice's
-reason and a proposal's exclusion. Each form those sentences take is a message of the catalogue whose English is
-the form itself, `%(name)s` standing for a part. Read back against that form, a sentence's figures become the
-locale's numbers, its nested sentences are told again, and its names (requests, instruments, quotas) stay.
-A sentence of a form not listed here, or with a part that is not, stays in the file's English.
+reason, a proposal's exclusion, the referee's rules and a solve run's error. Each form those sentences take is a
+message of the catalogue whose English is the form itself, `%(name)s` standing for a part. Read back against that
+form, a sentence's figures become the locale's numbers, its nested sentences are told again, and its names
+(requests, instruments, quotas) stay. A sentence of a form not listed here, or with a part that is not, stays in
+the file's English.
 """
 
 from __future__ import annotations
@@ -88,6 +89,32 @@ QUOTAS = Part(
 """Quota figures joined by "; ", each of which also has "; " inside: split where the next one begins."""
 PLACED_WITH = Part(r"(?:, with .+?)*", _listed(r"(?=, with )"), ", with P-002-a at shift 3 on SKIF-1-1")
 """The partners placed with a request that fits, each ", with <request> at shift <n> on <instrument>"."""
+
+
+def _shifts(text: str, locale: str) -> str:
+    """A count of shifts with its noun in the locale's plural form (a gap may be negative)."""
+    count = int(text.split(" ", 1)[0])
+    return TRANSLATIONS[locale].ngettext("%(num)s shift", "%(num)s shifts", abs(count)) % {
+        "num": _number(str(count), locale)
+    }
+
+
+def _rules(text: str, locale: str) -> str:
+    count = int(text.split(" ", 1)[0])
+    return TRANSLATIONS[locale].ngettext("%(num)s rule", "%(num)s rules", count) % {"num": _number(str(count), locale)}
+
+
+SHIFTS = Part(r"-?\d+ shifts?", _shifts, "5 shifts")
+"""A count of shifts with its noun: told in the locale's plural form of "shift"."""
+RULES = Part(r"\d+ rule\(s\)", _rules, "3 rule(s)")
+"""A count of the round's rules with its noun ("rule(s)"), told in the locale's plural form."""
+AS_WRITTEN = Part(r".+", _kept, "ValueError: no instrument SKIF-1-9")
+"""What a program wrote (an exception's text, the round checker's findings with their JSON paths): a diagnostic
+for whoever fixes the data or the program, kept as it was written."""
+CODE = Part(r"\S+", _kept, "P-001-a")
+"""An id of the round file: no spaces (`scheduler.fields.Code`)."""
+LABEL = Part(r"\S+ on \S+ \[-?\d+, -?\d+\)", _told, "P-001-a on SKIF-1-1 [3, 7)")
+"""A block as the referee names it: its request, instrument and shifts."""
 
 QUOTA = Part(r"[^ ]+", _kept, "country-max[RU]")
 """A quota's id: no spaces."""
@@ -429,6 +456,126 @@ FORMS: tuple[Form, ...] = (
     Form(N_("all instruments")),
     Form(N_("by team")),
     Form(N_("by PI")),
+    # scheduler.roundfile.validate: a rule a schedule breaks (a refused move, a drag's verdict, a stale draft)
+    Form(
+        N_("%(request)s on %(instrument)s [%(start)s, %(end)s)"),
+        {"request": CODE, "instrument": CODE, "start": N, "end": N},
+    ),
+    Form(N_("competitor %(request)s has no allocation")),
+    Form(
+        N_("competitor %(request)s has priority %(priority)s, its allocation %(allocated)s"),
+        {"priority": N, "allocated": N},
+    ),
+    Form(N_("held block %(request)s is not a listed competitor")),
+    Form(N_("request %(request)s is not in the round")),
+    Form(N_("request %(request)s belongs to proposal %(proposal)s, not %(other)s")),
+    Form(N_("request %(request)s asks for instruments %(instruments)s, not %(instrument)s")),
+    Form(N_("schedule is for round %(round)s, not %(expected)s")),
+    Form(N_("request %(request)s appears again (first at %(first)s)")),
+    Form(N_("request %(request)s of proposal %(proposal)s is in neither allocations nor unallocated")),
+    Form(N_("objective %(objective)s is not the sum of priority × shifts %(expected)s")),
+    Form(
+        N_("request %(request)s gets %(shifts)s, outside [%(shortest)s, %(longest)s]"),
+        {"shifts": SHIFTS, "shortest": N, "longest": N},
+    ),
+    Form(N_("%(block)s leaves the grid of %(shifts)s"), {"block": LABEL, "shifts": SHIFTS}),
+    Form(N_("%(block)s uses blocked shifts %(shifts)s (%(window)s)"), {"block": LABEL, "window": SENTENCE}),
+    Form(N_("%(window)s of facility %(facility)s"), {"window": choice({f"{k} window": m for k, m in WINDOWS.items()})}),
+    Form(
+        N_("%(window)s of instrument %(instrument)s"),
+        {"window": choice({f"{k} window": m for k, m in WINDOWS.items()})},
+    ),
+    Form(
+        N_("%(block)s reports %(start)s – %(end)s, but its grid times are %(grid_start)s – %(grid_end)s"),
+        {"block": LABEL},
+    ),
+    Form(
+        N_("%(block)s overlaps %(other)s; changeover_shifts is %(changeover)s"),
+        {"block": LABEL, "other": LABEL, "changeover": N},
+    ),
+    Form(
+        N_("%(block)s starts %(gap)s after the end of %(other)s; changeover_shifts is %(changeover)s"),
+        {"block": LABEL, "gap": SHIFTS, "other": LABEL, "changeover": N},
+    ),
+    Form(N_("%(block)s starts %(start)s, before earliest %(earliest)s"), {"block": LABEL}),
+    Form(N_("%(block)s ends %(end)s, after latest %(latest)s"), {"block": LABEL}),
+    Form(N_("%(block)s overlaps unavailable %(start)s – %(end)s"), {"block": LABEL}),
+    Form(
+        N_(
+            "equipment %(equipment)s (units %(units)s) is used by requests %(requests)s at once, first at shift "
+            "%(shift)s"
+        ),
+        {"units": N, "shift": N},
+    ),
+    Form(N_("all_or_nothing link of proposal %(proposal)s: %(allocated)s allocated but %(missing)s not")),
+    Form(
+        N_(
+            "after link of proposal %(proposal)s: %(then)s starts %(gap)s after %(first)s ends, outside [%(min)s, "
+            "%(max)s]"
+        ),
+        {"gap": SHIFTS},
+    ),
+    Form(
+        N_(
+            "instrument %(instrument)s has %(allocated)s shifts allocated, above (1 - reserve_share %(share)s) × "
+            "%(unblocked)s unblocked shifts = %(capacity)s"
+        ),
+        {"allocated": N, "share": N, "unblocked": N, "capacity": N},
+    ),
+    Form(N_("quota %(quota)s"), {"quota": QUOTA}),
+    Form(N_("quota %(quota)s for country %(country)s"), {"quota": QUOTA, "country": QUOTA}),
+    Form(
+        N_("%(quota)s: share %(fraction)s ≈ %(share)s below %(bound)s"),
+        {"quota": SENTENCE, "share": N, "bound": N},
+    ),
+    Form(
+        N_("%(quota)s: share %(fraction)s ≈ %(share)s above %(bound)s"),
+        {"quota": SENTENCE, "share": N, "bound": N},
+    ),
+    Form(N_("pinned allocation %(pinned)s is missing"), {"pinned": LABEL}),
+    Form(N_("pinned allocation %(pinned)s became %(block)s"), {"pinned": LABEL, "block": LABEL}),
+    Form(N_("proposal %(proposal)s gets no time by the scoring rules, but %(block)s is allocated"), {"block": LABEL}),
+    Form(N_("proposal %(proposal)s is not technically feasible, but %(block)s is allocated"), {"block": LABEL}),
+    # scheduler.schedules.service: a move wrong whatever the others do, and the refusals that list broken rules
+    Form(N_("shifts [%(start)s, %(end)s) leave the grid of %(shifts)s"), {"start": N, "end": N, "shifts": N}),
+    Form(N_("request %(request)s is pinned in version %(number)s; unpin it first"), {"number": N}),
+    Form(N_("the move breaks %(rules)s of the round; nothing was saved"), {"rules": RULES}),
+    Form(
+        N_(
+            "version %(number)s breaks %(rules)s of the round as it is now; nothing was published: solve or edit the "
+            "round again"
+        ),
+        {"number": N, "rules": RULES},
+    ),
+    # a solve run's error (scheduler.jobs.worker, scheduler.jobs.queue, scheduler.schedules.versions)
+    Form(N_("the worker failed: %(error)s"), {"error": AS_WRITTEN}),
+    Form(N_("the round is not valid:\n%(problems)s"), {"problems": AS_WRITTEN}),
+    Form(N_("the solver failed: %(error)s"), {"error": AS_WRITTEN}),
+    Form(N_("the solver process was killed by %(signal)s")),
+    Form(N_("the solver process ended without a schedule (exit code %(code)s)")),
+    Form(N_("the solver overran its time limit of %(seconds)s s and was stopped"), {"seconds": N}),
+    Form(N_("the worker shut down; the best schedule found so far is kept")),
+    Form(
+        N_("the worker stopped reporting (no heartbeat for %(seconds)s s); it had been retried once already"),
+        {"seconds": N},
+    ),
+    Form(N_("the round no longer has %(missing)s; solve it again"), {"missing": NAMES}),
+    # scheduler.nightly.decide: why a night's repair did not run
+    Form(N_("the round has no published schedule")),
+    Form(
+        N_("nothing changed since the published schedule (version %(number)s) was solved"),
+        {"number": N},
+    ),
+    Form(N_("nothing changed since the nightly run of %(night)s (run %(run)s)"), {"run": N}),
+    # scheduler.roundfile.solving: a proposal set aside before scoring, with the round checker's findings
+    Form(N_("set aside: %(problems)s"), {"problems": AS_WRITTEN}),
+    # scheduler.schedules.calendar: a calendar feed's events
+    Form(N_("%(proposal)s on %(instrument_name)s (%(instrument)s)")),
+    Form(N_("Cancelled: %(proposal)s on %(instrument_name)s (%(instrument)s)")),
+    Form(
+        N_("%(title)s\nRound %(round)s, request %(request)s: %(shifts)s, %(when)s"),
+        {"shifts": SHIFTS},
+    ),
 )
 
 

@@ -266,7 +266,9 @@ class DashboardPages(_Pages):
 
     @post("/me/calendar-url", status_code=200, summary="The proposer's page with a new calendar address, shown once")
     async def new_calendar_url(self, ctx: Ctx, state: State) -> Template:
-        url = state.settings.public_url.rstrip("/") + await new_calendar_path(ctx.session, ctx.viewer.user_id)
+        url = state.settings.public_url.rstrip("/") + await new_calendar_path(
+            ctx.session, ctx.viewer.user_id, ctx.locale
+        )
         return ctx.render("me.html", page=await proposer_page(ctx.session, ctx.viewer.user_id, new_calendar_url=url))
 
 

@@ -30,7 +30,10 @@ the description gives them in the facility's timezone as well.
 
 The feed's address holds a random token, its only credential; only the token's
 SHA-256 is kept (`token_hash`), so an address is shown once, when it is made, and
-making a new one ends the one before.
+making a new one ends the one before. Calendar apps send no `Accept-Language`: the
+address made in another language than English carries it (`?lang=ru`), and the API
+tells the events' words in it (the sentences below are forms `api.web.explanations`
+reads back).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import hashlib
 import re
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -250,9 +253,20 @@ async def has_calendar_feed(session: AsyncSession, user_id: int) -> bool:
     return digest is not None
 
 
-async def new_calendar_path(session: AsyncSession, user_id: int) -> str:
+FEED_LANGUAGE = "lang"
+"""The query parameter of a feed's address that names the language its events are told in."""
+WRITTEN_IN = "en"
+"""The language the feed's sentences are written in here: an address in it names none."""
+
+
+def _as_written(text: str) -> str:
+    return text
+
+
+async def new_calendar_path(session: AsyncSession, user_id: int, language: str = WRITTEN_IN) -> str:
     """A new address for the user's feed, whose token is the only credential a calendar app sends; the address
-    before it stops working. Only the token's hash is kept, so the address can be shown this once."""
+    before it stops working. Only the token's hash is kept, so the address can be shown this once. The `language`
+    the user reads the page or the API in goes into the address, unless it is the feed's own."""
     token = secrets.token_urlsafe(FEED_TOKEN_BYTES)
     changed = await session.scalar(
         update(User)
@@ -263,11 +277,12 @@ async def new_calendar_path(session: AsyncSession, user_id: int) -> str:
     if changed is None:
         raise NotFound(f"user {user_id} does not exist")
     record(session, user_id, "calendar.new_address", "user", user_id, {})
-    return f"/calendar/{token}.ics"
+    return f"/calendar/{token}.ics" + ("" if language == WRITTEN_IN else f"?{FEED_LANGUAGE}={language}")
 
 
-async def calendar_feed(session: AsyncSession, token: str) -> bytes:
-    """The iCalendar document of the slots of the user holding `token`; NotFound for any other token."""
+async def calendar_feed(session: AsyncSession, token: str, told: Callable[[str], str] = _as_written) -> bytes:
+    """The iCalendar document of the slots of the user holding `token`; NotFound for any other token. `told`
+    gives each event's summary and description in the feed's language (as written: English)."""
     user = None
     if TOKEN.fullmatch(token):
         user = await session.scalar(
@@ -282,15 +297,17 @@ async def calendar_feed(session: AsyncSession, token: str) -> bytes:
     calendar.add("x-wr-calname", f"Beamtime: {user.name}")
     placements = await _published_placements(session, user.id)
     notices = await calendar_notices(session, user.id)
-    for event in _events(placements, notices.sequences):
+    for event in _events(placements, notices.sequences, told):
         calendar.add_component(event)
     placed = {(placement.proposal_id, placement.slot.request) for placement in placements}
-    for event in await _cancelled_events(session, notices, placed):
+    for event in await _cancelled_events(session, notices, placed, told):
         calendar.add_component(event)
     return bytes(calendar.to_ical())
 
 
-def _events(placements: Iterable[_Placed], sequences: Mapping[tuple[int, str], int]) -> Iterable[Event]:
+def _events(
+    placements: Iterable[_Placed], sequences: Mapping[tuple[int, str], int], told: Callable[[str], str]
+) -> Iterable[Event]:
     for placed in placements:
         slot = placed.slot
         event = Event()
@@ -300,14 +317,14 @@ def _events(placements: Iterable[_Placed], sequences: Mapping[tuple[int, str], i
         event.add("dtstamp", placed.published_at)
         event.add("dtstart", slot.start.astimezone(UTC))
         event.add("dtend", slot.end.astimezone(UTC))
-        event.add("summary", f"{placed.proposal} on {slot.instrument_name} ({slot.instrument})")
+        event.add("summary", told(f"{placed.proposal} on {slot.instrument_name} ({slot.instrument})"))
         event.add("location", f"{slot.facility_name}, {slot.instrument_name}")
-        event.add("description", _description(placed))
+        event.add("description", told(_description(placed)))
         yield event
 
 
 async def _cancelled_events(
-    session: AsyncSession, notices: CalendarNotices, placed: set[tuple[int, str]]
+    session: AsyncSession, notices: CalendarNotices, placed: set[tuple[int, str]], told: Callable[[str], str]
 ) -> list[Event]:
     """A slot dropped by the latest change to its request, as a cancelled event under the same UID,
     so that calendar apps take it off rather than keep a slot that no longer exists."""
@@ -339,7 +356,7 @@ async def _cancelled_events(
         event.add("dtstamp", slot.dropped_at)
         event.add("dtstart", slot.slot.start.astimezone(UTC))
         event.add("dtend", slot.slot.end.astimezone(UTC))
-        event.add("summary", f"Cancelled: {proposal.code} on {names.get(instrument, instrument)} ({instrument})")
+        event.add("summary", told(f"Cancelled: {proposal.code} on {names.get(instrument, instrument)} ({instrument})"))
         events.append(event)
     return events
 

@@ -2,6 +2,10 @@
 
 The rows are those the page shows (`panels.lists`), with every column the page can
 only hint at: grades, priorities, shortfalls, reasons in words and the competitors.
+The reasons in words (`excluded_detail`, `detail`) are in the page's language where
+their form is known (`api.web.explanations`); the header and the columns of codes
+(`excluded_reason`, `reason`, ids) stay as they are in every language, for a
+spreadsheet's filters and a program's reading alike.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 
+from api.web.explanations import localized
 from api.web.views.panels import Lists
 from scheduler.roundfile import contract as c
 
@@ -70,18 +75,28 @@ def _proposal_columns(round_file: c.RoundFile) -> Callable[[str], dict[str, obje
     return columns
 
 
-def ranking_csv(round_file: c.RoundFile, found: Lists) -> str:
+def _told(text: str | None, locale: str) -> str | None:
+    return None if text is None else localized(text, locale)
+
+
+def ranking_csv(round_file: c.RoundFile, found: Lists, locale: str) -> str:
     about = _proposal_columns(round_file)
     return _csv(
         RANKING_COLUMNS,
         (
-            {**asdict(row.score), **about(row.score.proposal), **asdict(row), "shortfall_shifts": row.shortfall}
+            {
+                **asdict(row.score),
+                **about(row.score.proposal),
+                **asdict(row),
+                "shortfall_shifts": row.shortfall,
+                "excluded_detail": _told(row.score.excluded_detail, locale),
+            }
             for row in found.ranking
         ),
     )
 
 
-def unallocated_csv(round_file: c.RoundFile, found: Lists) -> str:
+def unallocated_csv(round_file: c.RoundFile, found: Lists, locale: str) -> str:
     about = _proposal_columns(round_file)
     return _csv(
         UNALLOCATED_COLUMNS,
@@ -91,6 +106,7 @@ def unallocated_csv(round_file: c.RoundFile, found: Lists) -> str:
                 **about(row.entry.proposal),
                 "rank": row.rank,
                 "shortfall_shifts": row.shortfall,
+                "detail": _told(row.entry.detail, locale),
                 "instruments": " ".join(row.instruments),
                 "competitors": "; ".join(f"{c.request} ({c.priority:g})" for c in row.entry.competitors or []),
             }
