@@ -12,8 +12,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from solver.greedy import all_or_nothing_components
-from solver.model import usable_runs
-from solver.problem import Problem, Span
+from solver.model import free_runs, usable_runs
+from solver.problem import Instrument, Problem, Span
 
 Runs = Mapping[tuple[int, int], list[Span]]
 
@@ -28,14 +28,17 @@ def lp_bound(problem: Problem, runs: Runs | None = None, seconds: float | None =
     - a request outside all_or_nothing groups: sum_i x[r, i] <= shifts;
     - an all_or_nothing component shares one y in [0, 1] (fixed to 1 when it holds
       a pinned request), and each member has min_shifts*y <= sum_i x[r, i] <= shifts*y;
-    - per instrument: sum_r x[r, i] <= min(capacity, unblocked shifts);
+    - per instrument: sum_r x[r, i] <= min(capacity, its usable shifts), the shifts some candidate's
+      usable runs on it cover (time no request can use there is no room);
     - changeovers: with z[r, i] in [0, 1] the share of a block (x <= cap*z, sum_i z <= 1),
-      sum_r (x + changeover*z) <= unblocked + changeover*(1 + windows), since k blocks need
-      k - 1 changeovers and each blocked run can absorb one of them;
+      sum_r (x + changeover*z) <= the sum over the instrument's free runs of
+      min(usable + changeover*pieces, length + changeover), since k blocks within one stretch of
+      time need k - 1 changeovers between them (the last one's may run past its end);
     - time-indexed capacity: for each span [a, b) that is the hull of some candidate's usable runs,
       the x of the unpinned candidates whose hull lies inside it sum to at most its unblocked shifts
       (1 % tighter on the medium fragmented-by-windows shape, nothing on most shapes);
-    - equipment: the x of the requests that need an item sum to at most its units x the horizon;
+    - equipment: the x of the requests that need an item sum to at most its room, the sum over
+      shifts of min(units, instruments on which some candidate that needs it could be then);
     - hard quotas: sum (w - min_share) x >= 0 and sum (w - max_share) x <= 0 over
       the candidates on the quota's instruments;
     - pinned: x fixed at the pinned shifts on its instrument, 0 on the others.
@@ -107,23 +110,25 @@ def lp_bound(problem: Problem, runs: Runs | None = None, seconds: float | None =
             add_row([*on_request, y], [1.0] * len(on_request) + [-float(request.shifts)], 0.0)
             add_row([*on_request, y], [-1.0] * len(on_request) + [float(request.min_shifts)], 0.0)
     for i, instrument in enumerate(problem.instruments):
-        unblocked = problem.horizon - sum(_clipped_length(span, problem.horizon) for span in instrument.blocked)
-        room = unblocked if instrument.capacity is None else min(unblocked, instrument.capacity)
-        add_row(by_instrument[i], [1.0] * len(by_instrument[i]), room)
+        usable = _usable_shifts(problem.horizon, [runs[candidates[k]] for k in by_instrument[i]])
+        room = int(usable.sum())
+        add_row(
+            by_instrument[i],
+            [1.0] * len(by_instrument[i]),
+            room if instrument.capacity is None else min(room, instrument.capacity),
+        )
         if instrument.changeover:
             blocks = [n_x + k for k in by_instrument[i]]
-            absorbed = instrument.changeover * (1 + len(instrument.blocked))
             add_row(
                 by_instrument[i] + blocks,
                 [1.0] * len(blocks) + [float(instrument.changeover)] * len(blocks),
-                unblocked + absorbed,
+                _changeover_room(instrument, usable),
             )
 
     for columns, free in _window_rows(problem, candidates, runs, pinned_requests):
         add_row(columns, [1.0] * len(columns), free)
-    for e, item in enumerate(problem.equipment):
-        users = [k for k, (r, _) in enumerate(candidates) if e in problem.requests[r].equipment]
-        add_row(users, [1.0] * len(users), float(item.units * problem.horizon))
+    for columns, free in _equipment_rows(problem, candidates, runs):
+        add_row(columns, [1.0] * len(columns), free)
 
     instrument_of = np.array([i for _, i in candidates], dtype=np.int64)
     for quota in problem.quotas:
@@ -166,6 +171,51 @@ def _clipped_length(span: Span, horizon: int) -> int:
 def _longest_usable_run(problem: Problem, r: int, runs: list[Span]) -> int:
     """Longest block request r could get in its usable `runs` on one instrument, or 0 if below min_shifts."""
     return min(problem.requests[r].shifts, max((end - start for start, end in runs), default=0))
+
+
+def _usable_shifts(horizon: int, candidate_runs: list[list[Span]]) -> np.ndarray:
+    """Per shift of the round, whether one of the candidates' usable runs covers it."""
+    covered = np.zeros(horizon, dtype=bool)
+    for usable in candidate_runs:
+        for start, end in usable:
+            covered[max(start, 0) : min(end, horizon)] = True
+    return covered
+
+
+def _changeover_room(instrument: Instrument, usable: np.ndarray) -> float:
+    """Most of sum (x + changeover*z) on an instrument: in each of its free runs, the usable shifts plus
+    one changeover per stretch of them, and never more than the run's length plus one changeover.
+
+    A block lies within one stretch (it is inside one of its candidate's usable runs), and k blocks
+    there need k - 1 changeovers within it."""
+    room = 0.0
+    for start, end in free_runs(instrument.blocked, 0, len(usable)):
+        covered = usable[start:end]
+        shifts = int(covered.sum())
+        if shifts:
+            stretches = int(covered[0]) + int(np.count_nonzero(covered[1:] & ~covered[:-1]))
+            room += min(shifts + instrument.changeover * stretches, end - start + instrument.changeover)
+    return room
+
+
+def _equipment_rows(problem: Problem, candidates: list[tuple[int, int]], runs: Runs) -> list[tuple[list[int], float]]:
+    """For each item, the x of the candidates that need it sum to at most its room: per shift, its
+    units or the instruments on which one of those candidates could be then, whichever is fewer."""
+    users: dict[int, list[int]] = defaultdict(list)
+    for k, (r, _) in enumerate(candidates):
+        for e in problem.requests[r].equipment:
+            users[e].append(k)
+    rows = []
+    for e, columns in sorted(users.items()):
+        on_instrument: dict[int, list[list[Span]]] = defaultdict(list)
+        for k in columns:
+            on_instrument[candidates[k][1]].append(runs[candidates[k]])
+        open_instruments = sum(
+            (_usable_shifts(problem.horizon, spans).astype(np.int64) for spans in on_instrument.values()),
+            start=np.zeros(problem.horizon, dtype=np.int64),
+        )
+        rows.append((columns, float(np.minimum(open_instruments, problem.equipment[e].units).sum())))
+    return rows
 
 
 def _window_rows(
