@@ -2,7 +2,8 @@
 
 Builds a fresh SQLite database: migrations, the facility round solved (`solve_round`,
 a short time limit: any feasible schedule of the round's size will do) and imported
-with that schedule published, and a coordinator of all its facilities. Then it serves
+with that schedule published (the import measures it: `store_measurement`), and a
+coordinator of all its facilities. Then it serves
 the app under uvicorn and loads the round page N times in Chromium (a fresh context
 each time, so no browser cache), reporting per load:
 

@@ -359,6 +359,22 @@ class ScheduleVersion(Keyed, table=True):
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class ScheduleMeasurement(SQLModel, table=True):
+    """A version no solve made (an imported round's schedule), measured once as the engine measures its own
+    (`scheduler.schedules.export`): a version made by a solve carries its run's output instead."""
+
+    schedule_version_id: int = Field(foreign_key="scheduleversion.id", primary_key=True)
+    round_inputs: list[Any] = Field(sa_column=Column(JSON, nullable=False))
+    """The round's inputs it was measured at, as `scheduler.rounds.kept` keys a kept round (`RoundInputs.stored`):
+    when they move, the measurement is stale."""
+    digest: str = Field(max_length=64)
+    """sha256 of the round file and the allocations measured: what the input revision cannot tell apart (a change
+    later in the transaction that measured it moves no revision a second time)."""
+    schedule: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    """The measured schedule file."""
+    measured_at: datetime = Field(default_factory=now, sa_type=UTCDateTime)
+
+
 class Allocation(Keyed, table=True):
     __table_args__ = (UniqueConstraint("schedule_version_id", "request_id"),)
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from scheduler.roundfile.build import prepare
 from scheduler.roundfile.contract import Allocation, RoundFile, ScheduleFile
 from scheduler.roundfile.schedule import schedule_file
-from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.scoring import ProposalScore
 from scheduler.roundfile.solving import exclusions, priorities
 from scheduler.roundfile.validate import format_violations, validate_schedule
 from solver.explain import explain_unallocated
@@ -16,15 +16,14 @@ from solver.problem import Placement
 from solver.solution import Solution, quota_outcomes
 
 
-def measure(round_file: RoundFile, allocations: Sequence[Allocation]) -> ScheduleFile:
+def measure(round_file: RoundFile, scores: Sequence[ProposalScore], allocations: Sequence[Allocation]) -> ScheduleFile:
     """The schedule file of `allocations` in `round_file`: reasons, quota shares, objective and the rules it keeps.
 
-    Priorities come from scoring the round, as a solve would give them; allocations of
+    Priorities come from `scores`, the round's scoring (`score_round`), as a solve would give them; allocations of
     proposals the round no longer has keep priority 0 and are not explained. The status
     is `feasible` when the schedule keeps every rule, `unknown` with the broken rules in
     `notes` when it does not. CPU-bound and database-free: callers run it off the event loop.
     """
-    scores = score_round(round_file)
     scored, excluded = priorities(scores), exclusions(scores)
     prepared = prepare(round_file, scored, excluded)
     given = {proposal.id: proposal.priority for proposal in round_file.proposals}

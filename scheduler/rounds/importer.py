@@ -27,6 +27,7 @@ from scheduler.rounds.catalogue_merge import (
     merge_catalogue,
     settle_merge,
 )
+from scheduler.schedules.export import store_measurement
 from scheduler.schedules.versions import save_version
 
 ChildT = TypeVar("ChildT")
@@ -47,13 +48,18 @@ async def import_round(session: AsyncSession, round_file: c.RoundFile, *, owner_
 
 
 async def publish_previous_schedule(session: AsyncSession, round_id: int, round_file: c.RoundFile) -> int | None:
-    """The file's `previous_schedule` as the round's published version (source "import"); its id."""
+    """The file's `previous_schedule` as the round's published version (source "import"); its id.
+
+    No solve made it, so it is measured here, with the rest of the import (`store_measurement`): the round's
+    first view then reads its reasons, quota shares and objective instead of working them out."""
     if round_file.previous_schedule is None:
         return None
     note = "previous_schedule of the imported round file"
-    return await save_version(
+    version_id = await save_version(
         session, round_id, round_file.previous_schedule, source="import", note=note, published=True
     )
+    await store_measurement(session, version_id)
+    return version_id
 
 
 async def require_valid(session: AsyncSession, round_file: c.RoundFile, into: int | None) -> None:

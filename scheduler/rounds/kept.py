@@ -18,7 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,8 +26,9 @@ from sqlmodel import col
 
 from scheduler.db.tables import Round, ScheduleVersion
 from scheduler.roundfile.contract import RoundFile
-from scheduler.roundfile.scoring import ProposalScore
+from scheduler.roundfile.scoring import ProposalScore, score_round
 from scheduler.roundfile.solving import SetAside, ranked_with_set_aside, set_aside
+from scheduler.roundfile.validate import Referee
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.revision import bumped
 from scheduler.schedules.versions import PUBLISHED
@@ -50,6 +51,14 @@ class RoundInputs:
     rounds: tuple[RoundState, ...]
     """The round's state and that of the other rounds under its fair-return policy, by id."""
 
+    def stored(self) -> list[list[Any]]:
+        """`rounds` as a JSON column holds them, to tie what is stored in the database to these inputs (the database
+        is the one holding it)."""
+        return [
+            [round_id, created.isoformat(), revision, published]
+            for round_id, created, revision, published in self.rounds
+        ]
+
 
 @dataclass(eq=False)
 class KeptRound:
@@ -70,8 +79,24 @@ class KeptRound:
     @cached_property
     def schedulable(self) -> SetAside:
         """The round without its previous schedule and without the proposals set aside: what a version is
-        measured in (`scheduler.schedules.export`)."""
+        measured in (`scheduler.schedules.export`) and hand edits are priced in."""
         return set_aside(self.round_file.model_copy(update={"previous_schedule": None}))
+
+    @cached_property
+    def scores(self) -> list[ProposalScore]:
+        """The schedulable round scored, once per kept round: what its versions are measured with and hand edits
+        priced and judged with."""
+        return score_round(self.schedulable.round_file)
+
+    @cached_property
+    def referee(self) -> Referee:
+        """The round's hard rules, indexed once for the many schedules a drag on the round page judges."""
+        return Referee(self.round_file)
+
+    @cached_property
+    def owners(self) -> dict[str, str]:
+        """Each request's proposal."""
+        return {request.id: proposal.id for proposal in self.round_file.proposals for request in proposal.requests}
 
 
 class LeastRecent(Generic[Key, Value]):
@@ -110,6 +135,15 @@ async def kept_round(session: AsyncSession, round_id: int) -> KeptRound:
 
 async def round_inputs(session: AsyncSession, round_id: int) -> RoundInputs | None:
     """The key of the round's export; None when this session's transaction changed one of the rounds it reads."""
+    inputs = await seen_inputs(session, round_id)
+    if any(bumped(session.sync_session, state[0]) is not None for state in inputs.rounds):
+        return None
+    return inputs
+
+
+async def seen_inputs(session: AsyncSession, round_id: int) -> RoundInputs:
+    """The round's inputs as this session's transaction sees them, whether it changed them or not: what a
+    measurement it stores is tied to (`scheduler.schedules.export`); LookupError for no such round."""
     policy = select(col(Round.fair_return_policy_id)).where(col(Round.id) == round_id).scalar_subquery()
     rows = await session.execute(
         select(col(Round.id), col(Round.created_at), col(Round.input_revision), col(ScheduleVersion.id))
@@ -132,6 +166,4 @@ async def round_inputs(session: AsyncSession, round_id: int) -> RoundInputs | No
     )
     if not any(state[0] == round_id for state in rounds):
         raise LookupError(f"no round {round_id}")
-    if any(bumped(session.sync_session, state[0]) is not None for state in rounds):
-        return None
     return RoundInputs(str(session.sync_session.get_bind().engine.url), round_id, rounds)

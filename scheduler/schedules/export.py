@@ -2,10 +2,17 @@
 
 A version made by a solve reports the run's own status, objective, bound, reasons
 and quota shares. Any other version (imported, edited) is measured
-(`scheduler.roundfile.measure`): that scores and explains the whole round, a second
-or more on a facility-size round, so it runs in a small pool of threads, never on
-the event loop, and its result is kept per version, round revision and round
-content; one export does not stall other requests.
+(`scheduler.roundfile.measure`): that explains the whole round, a second or more on
+a facility-size round, so it runs in a small pool of threads, never on the event
+loop, and its result is kept per version, round revision and round content; one
+export does not stall other requests.
+
+An imported version (a round file's schedule in force) is measured when it is
+stored, inside the import's transaction (`store_measurement`), and the measurement
+is kept in the database with the round's inputs it was made at (`RoundInputs`, as
+the kept rounds are keyed) and a digest of what was measured: the round's first
+view reads it instead of measuring. It is read only while both still hold; after a
+change of the round's inputs the version is measured again, as any other.
 
 Every export is kept per version and the round's inputs (`scheduler.rounds.kept`): a
 version's allocations never change once written, nor does the solve output beside
@@ -25,11 +32,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.db.tables import Round, ScheduleVersion, SolveRun
-from scheduler.roundfile.contract import Allocation, RoundFile, ScheduleFile
+from scheduler.db.tables import Round, ScheduleMeasurement, ScheduleVersion, SolveRun
+from scheduler.roundfile.checks import InputError
+from scheduler.roundfile.contract import Allocation, ScheduleFile
 from scheduler.roundfile.measure import measure
-from scheduler.roundfile.solving import SetAside
-from scheduler.rounds.kept import LeastRecent, RoundInputs, kept_round
+from scheduler.rounds.exporter import export_round
+from scheduler.rounds.kept import KeptRound, LeastRecent, RoundInputs, kept_round, seen_inputs
 from scheduler.schedules.versions import version_schedule
 
 MEASURING_THREADS = 2
@@ -64,20 +72,56 @@ async def export_schedule(session: AsyncSession, version_id: int) -> ScheduleFil
     found = _exported.get(key)
     if found is not None:
         return found
-    return _exported.keep(key, await _exported_now(session, version_id, version.revision, kept.schedulable))
+    return _exported.keep(key, await _exported_now(session, version_id, version.revision, kept))
 
 
-async def _exported_now(session: AsyncSession, version_id: int, revision: int, aside: SetAside) -> ScheduleFile:
+async def store_measurement(session: AsyncSession, version_id: int) -> None:
+    """Measures the version and stores the measurement with the round's inputs as this transaction sees them, for
+    exports to read (`export_schedule`) while they still hold: an imported round's schedule, so that its first view
+    does not measure it. The transaction may have changed the round (an import did): the round is read fresh.
+    Nothing is stored for a round whose scoring cannot be worked out."""
+    round_id = await session.scalar(select(col(ScheduleVersion.round_id)).where(col(ScheduleVersion.id) == version_id))
+    if round_id is None:
+        raise LookupError(f"no schedule version {version_id}")
+    inputs = await seen_inputs(session, round_id)  # before the export, as `kept_round` reads them
+    try:
+        kept = KeptRound(await export_round(session, round_id))
+        placed = await _placed(session, version_id, kept)
+        measured = await asyncio.wrap_future(_pool.submit(_measure, kept, placed))
+    except InputError:
+        return  # the round's scoring cannot be worked out: an export of the version says why, as without this
+    digest = await asyncio.to_thread(_digest, kept, placed)
+    session.add(
+        ScheduleMeasurement(
+            schedule_version_id=version_id,
+            round_inputs=inputs.stored(),
+            digest=digest,
+            schedule=measured.model_dump(mode="json"),
+        )
+    )
+    await session.flush()
+
+
+async def _exported_now(session: AsyncSession, version_id: int, revision: int, kept: KeptRound) -> ScheduleFile:
     """The version in the round without its set-aside proposals (`set_aside`), and without their allocations."""
-    round_file = aside.round_file
-    placed = [a for a in (await version_schedule(session, version_id)).allocations if a.proposal not in aside.reasons]
+    placed = await _placed(session, version_id, kept)
     solved = await _solve_output(session, version_id)
     if solved is not None:
         given = {allocation.request: allocation.priority for allocation in solved.allocations}
         if all(allocation.request in given for allocation in placed):
             priced = [a.model_copy(update={"priority": given[a.request]}) for a in placed]
             return solved.model_copy(update={"allocations": priced})
-    return await _measure_once(version_id, revision, round_file, placed)
+    digest = await asyncio.to_thread(_digest, kept, placed)
+    stored = await _stored_measurement(session, version_id, kept.inputs, digest)
+    if stored is not None:
+        return stored
+    return await _measure_once(version_id, revision, digest, kept, placed)
+
+
+async def _placed(session: AsyncSession, version_id: int, kept: KeptRound) -> list[Allocation]:
+    """The version's allocations but those of proposals set aside."""
+    aside = await asyncio.to_thread(lambda: kept.schedulable)
+    return [a for a in (await version_schedule(session, version_id)).allocations if a.proposal not in aside.reasons]
 
 
 async def _solve_output(session: AsyncSession, version_id: int) -> ScheduleFile | None:
@@ -89,20 +133,41 @@ async def _solve_output(session: AsyncSession, version_id: int) -> ScheduleFile 
     return None if output is None else ScheduleFile.model_validate(output)
 
 
+async def _stored_measurement(
+    session: AsyncSession, version_id: int, inputs: RoundInputs | None, digest: str
+) -> ScheduleFile | None:
+    """The version's stored measurement if it was made at `inputs` of the same content (`digest`); None for
+    a version measured at other inputs, or never, or for a reader whose transaction changed the round."""
+    if inputs is None:
+        return None
+    made = (
+        await session.execute(
+            select(col(ScheduleMeasurement.round_inputs), col(ScheduleMeasurement.digest)).where(
+                col(ScheduleMeasurement.schedule_version_id) == version_id
+            )
+        )
+    ).one_or_none()
+    if made is None or made.round_inputs != inputs.stored() or made.digest != digest:
+        return None
+    schedule = await session.scalar(
+        select(col(ScheduleMeasurement.schedule)).where(col(ScheduleMeasurement.schedule_version_id) == version_id)
+    )
+    return await asyncio.to_thread(ScheduleFile.model_validate, schedule)
+
+
 async def _measure_once(
-    version_id: int, revision: int, round_file: RoundFile, placed: list[Allocation]
+    version_id: int, revision: int, digest: str, kept: KeptRound, placed: list[Allocation]
 ) -> ScheduleFile:
     """`measure` in the pool, once per (version, revision, content); concurrent asks for the same share one run.
 
     The content digest is part of the key because the revision moves only with
     publications and imports, while a withdrawal, a window or a pin changes the answer too.
     """
-    digest = await asyncio.to_thread(_digest, round_file, placed)
     key = (version_id, revision, digest)
     with _measured_lock:
         future = _measured.get(key)
         if future is None:
-            future = _pool.submit(measure, round_file, placed)
+            future = _pool.submit(_measure, kept, placed)
             _measured[key] = future
             while len(_measured) > KEPT_MEASUREMENTS:
                 _measured.popitem(last=False)
@@ -118,8 +183,14 @@ async def _measure_once(
         raise
 
 
-def _digest(round_file: RoundFile, placed: list[Allocation]) -> str:
-    content = hashlib.sha256(round_file.model_dump_json().encode())
+def _measure(kept: KeptRound, placed: list[Allocation]) -> ScheduleFile:
+    """CPU-bound: the allocations measured in the schedulable round, with the kept round's scores."""
+    return measure(kept.schedulable.round_file, kept.scores, placed)
+
+
+def _digest(kept: KeptRound, placed: list[Allocation]) -> str:
+    """CPU-bound: sha256 of the schedulable round and the allocations, what a measurement is a function of."""
+    content = hashlib.sha256(kept.schedulable.round_file.model_dump_json().encode())
     for allocation in placed:
         content.update(allocation.model_dump_json().encode())
     return content.hexdigest()

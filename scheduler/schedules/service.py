@@ -33,7 +33,6 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from weakref import WeakKeyDictionary
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
@@ -58,7 +57,7 @@ from scheduler.roundfile.measure import measure
 from scheduler.roundfile.resolve import changes_between
 from scheduler.roundfile.scoring import score_round
 from scheduler.roundfile.solving import exclusions, priorities, set_aside
-from scheduler.roundfile.validate import Referee, Violation, validate_schedule
+from scheduler.roundfile.validate import Violation, validate_schedule
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.fair_return import later_rounds
 from scheduler.rounds.kept import KeptRound, kept_round
@@ -396,7 +395,8 @@ async def _broken_rules(session: AsyncSession, version_id: int, round_id: int) -
 def _violations(round_file: RoundFile, placed: list[AllocationEntry]) -> list[Violation]:
     """CPU-bound: measured as the engine measures a schedule (`measure`), then refereed."""
     scores = score_round(round_file)
-    return validate_schedule(round_file, measure(round_file, placed), priorities(scores), exclusions(scores).keys())
+    measured = measure(round_file, scores, placed)
+    return validate_schedule(round_file, measured, priorities(scores), exclusions(scores).keys())
 
 
 async def diff(session: AsyncSession, from_id: int, to_id: int) -> VersionDiff:
@@ -482,44 +482,6 @@ class _Judged:
     violations: list[Violation]
 
 
-@dataclass(frozen=True)
-class _RoundRules:
-    """What judging a hand edit reads of a kept round, worked out once per kept round (a drag judges many)."""
-
-    round_file: RoundFile
-    owners: dict[str, str]
-    """Each request's proposal."""
-    grid: Grid
-    priority_of: dict[str, float]
-    excluded: frozenset[str]
-    referee: Referee
-
-    @classmethod
-    def of(cls, round_file: RoundFile) -> _RoundRules:
-        """CPU-bound: scores the round and indexes its rules."""
-        scores = score_round(round_file)
-        owners = {request.id: proposal.id for proposal in round_file.proposals for request in proposal.requests}
-        return cls(
-            round_file,
-            owners,
-            Grid(round_file.round),
-            priorities(scores),
-            frozenset(exclusions(scores)),
-            Referee(round_file),
-        )
-
-
-_round_rules: WeakKeyDictionary[KeptRound, _RoundRules] = WeakKeyDictionary()
-"""Per kept round, as long as it is kept: a change of the round's inputs is a new kept round."""
-
-
-async def _rules_of(kept: KeptRound) -> _RoundRules:
-    rules = _round_rules.get(kept)
-    if rules is None:
-        rules = _round_rules.setdefault(kept, await asyncio.to_thread(_RoundRules.of, kept.round_file))
-    return rules
-
-
 async def _pinned(session: AsyncSession, version_id: int) -> set[str]:
     """The requests the version pins, whoever's proposal they are."""
     pinned = await session.scalars(
@@ -533,8 +495,8 @@ async def _pinned(session: AsyncSession, version_id: int) -> set[str]:
 async def _judged(session: AsyncSession, base: ScheduleVersion, changes: Moves) -> _Judged:
     """Each move on its own (a request of the round, on the grid, not pinned), then the schedule with all of them."""
     assert base.id is not None
-    rules = await _rules_of(await kept_round(session, base.round_id))
-    owners, grid = rules.owners, rules.grid
+    round_ = await kept_round(session, base.round_id)
+    owners, grid = round_.owners, Grid(round_.round_file.round)
     pinned = await _pinned(session, base.id)
     moving = {change.request for change in changes.moves}
     kept = owners.keys() - moving
@@ -559,7 +521,7 @@ async def _judged(session: AsyncSession, base: ScheduleVersion, changes: Moves) 
         for change in changes.moves
     ]
     schedule = await export_schedule(session, base.id)
-    objective, violations = await asyncio.to_thread(_would_break, rules, schedule, kept, moved)
+    objective, violations = await asyncio.to_thread(_would_break, round_, schedule, kept, moved)
     return _Judged(kept, objective, violations)
 
 
@@ -579,11 +541,12 @@ def _misplaced(
 
 
 def _would_break(
-    rules: _RoundRules, schedule: ScheduleFile, kept: Collection[str], moved: list[AllocationEntry]
+    round_: KeptRound, schedule: ScheduleFile, kept: Collection[str], moved: list[AllocationEntry]
 ) -> tuple[float, list[Violation]]:
-    """CPU-bound: the schedule with the `kept` requests' allocations and the `moved` ones, at the scoring's
-    priorities: its objective and every hard rule it breaks."""
-    priority_of = rules.priority_of
+    """CPU-bound: the schedule with the `kept` requests' allocations and the `moved` ones, at the kept round's
+    priorities (`KeptRound.scores`): its objective and every hard rule it breaks (`KeptRound.referee`, the round's
+    rules indexed once per kept round: a drag judges many would-be schedules)."""
+    priority_of = priorities(round_.scores)
     allocations = [
         _priced(allocation, priority_of.get(allocation.proposal, allocation.priority))
         for allocation in [*(a for a in schedule.allocations if a.request in kept), *moved]
@@ -595,7 +558,7 @@ def _would_break(
             "objective": math.fsum(a.priority * a.shifts for a in allocations),
         }
     )
-    return would_be.objective, rules.referee.violations(would_be, priority_of, rules.excluded)
+    return would_be.objective, round_.referee.violations(would_be, priority_of, exclusions(round_.scores).keys())
 
 
 def _priced(allocation: AllocationEntry, priority: float) -> AllocationEntry:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -16,15 +13,6 @@ from sqlmodel import SQLModel
 from scheduler.db import tables  # noqa: F401  (registers the tables)
 from scheduler.db.migrations import alembic_config, upgrade_database
 from tests.db.databases import run_sync
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no tables at all (the shared fixture creates them without migrations)."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'beamtime.db'}"
-        return
-    yield request.getfixturevalue("empty_postgres")
 
 
 def _differences(connection: Connection) -> list[Any]:

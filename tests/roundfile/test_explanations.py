@@ -16,6 +16,7 @@ from scheduler.cli import main
 from scheduler.roundfile.contract import Allocation, RankFairness, RoundFile, ScheduleFile
 from scheduler.roundfile.grid import Grid
 from scheduler.roundfile.measure import measure
+from scheduler.roundfile.scoring import score_round
 from scheduler.roundfile.solving import solve_round
 from scheduler.roundfile.validate import validate_schedule
 from solver.explain import TIMED_OUT
@@ -81,7 +82,9 @@ def test_a_linked_pair_held_back_by_a_country_cap_names_the_country_its_share_an
         days=10,
         quotas=[cap],
     )
-    schedule = measure(round_file, _allocations(round_file, [("DE", 0, 5), ("FR", 5, 5), ("RU", 10, 9)]))
+    schedule = measure(
+        round_file, score_round(round_file), _allocations(round_file, [("DE", 0, 5), ("FR", 5, 5), ("RU", 10, 9)])
+    )
     entries = {u.request: u for u in schedule.unallocated}
     for request, partner in (("PAIR-a", "PAIR-b"), ("PAIR-b", "PAIR-a")):
         assert entries[request].reason == "quota"
@@ -123,7 +126,11 @@ def test_rank_fairness_counts_the_planted_lower_ranked_blocks_and_why_each_stays
         _proposal("WANT-4", 5.0, 4),
         _proposal("WANT-2", 1.5, 2),
     )
-    schedule = measure(round_file, _allocations(round_file, [("HIGH", 0, 4), ("LOW-SHORT", 4, 4), ("LONG", 8, 4)]))
+    schedule = measure(
+        round_file,
+        score_round(round_file),
+        _allocations(round_file, [("HIGH", 0, 4), ("LOW-SHORT", 4, 4), ("LONG", 8, 4)]),
+    )
     assert schedule.status == "feasible"
     assert schedule.rank_fairness == RankFairness(
         requests=2, blocks=3, stays_because={"search_limit": 2, "objective": 1}

@@ -20,7 +20,9 @@ from scheduler.db.tables import (
     ChangeNotice,
     Facility,
     Proposal,
+    Request,
     Round,
+    ScheduleMeasurement,
     ScheduleVersion,
     SolveRun,
     User,
@@ -31,7 +33,7 @@ from scheduler.roundfile.checks import InputError, load_round
 from scheduler.roundfile.contract import Allocation as AllocationEntry
 from scheduler.roundfile.contract import PreviousAllocation, RoundFile, ScheduleFile
 from scheduler.roundfile.measure import measure
-from scheduler.roundfile.scoring import score_round
+from scheduler.roundfile.scoring import ProposalScore, score_round
 from scheduler.roundfile.solving import exclusions, priorities, solve_round
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.importer import import_round
@@ -39,7 +41,7 @@ from scheduler.rounds.replacement import PublishedRoundError, Replacement, repla
 from scheduler.schedules import export
 from scheduler.schedules.export import export_schedule
 from scheduler.schedules.notices import REPLACED
-from scheduler.schedules.versions import save_version, version_schedule
+from scheduler.schedules.versions import PUBLISHED, save_version, version_schedule
 from solver.greedy import greedy
 from solver.problem import Settings
 
@@ -157,7 +159,9 @@ async def test_a_solved_version_exports_as_the_solve_reported_it(sessions: Sessi
 def test_measuring_a_solved_schedule_agrees_with_the_solve() -> None:
     round_file = load_round(EXAMPLE)
     _, solved = solve_round(round_file, Settings(time_limit=10, workers=1))
-    measured = measure(round_file, [a.model_copy(update={"priority": 0.0}) for a in solved.allocations])
+    measured = measure(
+        round_file, score_round(round_file), [a.model_copy(update={"priority": 0.0}) for a in solved.allocations]
+    )
     assert measured.status == "feasible", measured.notes
     assert measured.allocations == solved.allocations
     assert measured.objective == pytest.approx(solved.objective)
@@ -165,41 +169,127 @@ def test_measuring_a_solved_schedule_agrees_with_the_solve() -> None:
     assert measured.quotas == solved.quotas
 
 
+def _counting_measurements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The threads each measurement runs in, from now on; nothing measured before is kept."""
+    threads: list[str] = []
+
+    def measuring(
+        round_file: RoundFile, scores: list[ProposalScore], allocations: list[AllocationEntry]
+    ) -> ScheduleFile:
+        threads.append(threading.current_thread().name)
+        return measure(round_file, scores, allocations)
+
+    monkeypatch.setattr(export, "measure", measuring)
+    monkeypatch.setattr(export, "_measured", OrderedDict())
+    return threads
+
+
+async def _withdraw(sessions: Sessions, round_id: int, code: str) -> None:
+    async with sessions.begin() as session:  # as the service withdraws: a flushed change moves the input revision
+        await _withdrawn(session, round_id, code)
+
+
+async def _withdrawn(session: AsyncSession, round_id: int, code: str) -> None:
+    proposal = await session.scalar(select(Proposal).where(Proposal.round_id == round_id, Proposal.code == code))
+    assert proposal is not None
+    proposal.withdrawn = True
+    await session.flush()
+
+
+async def _exported(sessions: Sessions, version_id: int) -> ScheduleFile:
+    async with sessions() as session:
+        return await export_schedule(session, version_id)
+
+
+async def _published(sessions: Sessions, round_id: int) -> int:
+    async with sessions() as session:
+        version_id = await session.scalar(
+            select(ScheduleVersion.id).where(ScheduleVersion.round_id == round_id, ScheduleVersion.status == PUBLISHED)
+        )
+    assert version_id is not None
+    return version_id
+
+
 async def test_a_measured_version_is_measured_once_off_the_event_loop_until_the_round_changes(
     sessions: Sessions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    threads: list[str] = []
+    edited = _with_previous_schedule(load_round(FIXTURES / "rounds" / "small.json"))
+    assert edited.previous_schedule is not None
+    round_id = await _import(sessions, edited.model_copy(update={"previous_schedule": None}))
+    async with sessions.begin() as session:  # a hand edit's draft: no solve made it, nothing measured it yet
+        version_id = await save_version(session, round_id, edited.previous_schedule, source="edit", note="")
+    threads = _counting_measurements(monkeypatch)
 
-    def measuring(round_file: RoundFile, allocations: list[AllocationEntry]) -> ScheduleFile:
-        threads.append(threading.current_thread().name)
-        return measure(round_file, allocations)
-
-    monkeypatch.setattr(export, "measure", measuring)
-    monkeypatch.setattr(export, "_measured", OrderedDict())  # nothing kept from other tests
-    round_id = await _import(sessions, _with_previous_schedule(load_round(FIXTURES / "rounds" / "small.json")))
-    async with sessions() as session:
-        version_id = await session.scalar(select(ScheduleVersion.id).where(ScheduleVersion.round_id == round_id))
-    assert version_id is not None
-
-    async def exported() -> ScheduleFile:
-        async with sessions() as session:
-            return await export_schedule(session, version_id)
-
-    first, again = await asyncio.gather(exported(), exported())
+    first, again = await asyncio.gather(_exported(sessions, version_id), _exported(sessions, version_id))
     assert again is first
     assert first.status == "feasible"
     assert len(threads) == 1 and threads[0].startswith("measure")
 
-    async with sessions.begin() as session:  # as the service withdraws: a flushed change moves the input revision
-        withdrawn = first.allocations[0].proposal
-        proposal = await session.scalar(
-            select(Proposal).where(Proposal.round_id == round_id, Proposal.code == withdrawn)
-        )
-        assert proposal is not None
-        proposal.withdrawn = True
-    changed = await exported()
+    await _withdraw(sessions, round_id, first.allocations[0].proposal)
+    changed = await _exported(sessions, version_id)
     assert len(threads) == 2
     assert changed.allocations[0].priority == 0.0  # its proposal is no longer in the round
+
+
+@pytest.mark.parametrize("path", [EXAMPLE, FIXTURES / "rounds" / "small.json"], ids=lambda p: p.stem)
+async def test_an_imported_schedule_is_measured_by_the_import_and_read_as_a_fresh_measurement(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch, path: Path
+) -> None:
+    threads = _counting_measurements(monkeypatch)
+    round_id = await _import(sessions, _with_previous_schedule(load_round(path)))
+    version_id = await _published(sessions, round_id)
+    assert len(threads) == 1  # by the import
+    async with sessions() as session:
+        stored = await session.get(ScheduleMeasurement, version_id)
+        round_file = (await export_round(session, round_id)).model_copy(update={"previous_schedule": None})
+        placed = (await version_schedule(session, version_id)).allocations
+    assert stored is not None
+
+    fresh = measure(round_file, score_round(round_file), placed)
+    assert ScheduleFile.model_validate(stored.schedule) == fresh
+    assert fresh.unallocated and fresh.quotas and fresh.objective > 0
+    read = await _exported(sessions, version_id)
+    assert read == fresh
+    assert len(threads) == 1  # the first export read what the import measured
+
+
+async def test_a_stored_measurement_is_measured_again_when_the_round_changes(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    round_id = await _import(sessions, _with_previous_schedule(load_round(FIXTURES / "rounds" / "small.json")))
+    version_id = await _published(sessions, round_id)
+    threads = _counting_measurements(monkeypatch)
+    measured = await _exported(sessions, version_id)
+    assert threads == []
+
+    await _withdraw(sessions, round_id, measured.allocations[0].proposal)
+    changed = await _exported(sessions, version_id)
+    assert len(threads) == 1
+    assert changed != measured and changed.allocations[0].priority == 0.0
+
+
+async def test_a_change_later_in_the_importing_transaction_is_not_read_from_the_stored_measurement(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transaction moved the input revision once, at the import: the withdrawal after it moves it no further."""
+    round_file = _with_previous_schedule(load_round(FIXTURES / "rounds" / "small.json"))
+    assert round_file.previous_schedule is not None
+    withdrawn = round_file.previous_schedule[0].request
+    async with sessions.begin() as session:
+        round_id = await import_round(session, round_file)
+        code = await session.scalar(
+            select(Proposal.code)
+            .join(Request, col(Request.proposal_id) == col(Proposal.id))
+            .where(Request.round_id == round_id, Request.code == withdrawn)
+        )
+        assert code is not None
+        await _withdrawn(session, round_id, code)
+    version_id = await _published(sessions, round_id)
+    threads = _counting_measurements(monkeypatch)
+
+    changed = await _exported(sessions, version_id)
+    assert len(threads) == 1
+    assert next(a for a in changed.allocations if a.request == withdrawn).priority == 0.0
 
 
 async def test_rounds_share_the_catalogue_without_duplicating_it(sessions: Sessions) -> None:
