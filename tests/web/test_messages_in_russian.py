@@ -248,6 +248,8 @@ async def test_the_calendar_feed_made_in_russian_tells_its_events_in_russian(
         english = (await client.post("/me/calendar-url", headers=proposer)).json()["url"]
         english_feed = await client.get(_path(english))
         wrong = await client.get(_path(english) + "?lang=de")
+        await sign_in(client, world.proposer)
+        on_the_page = await client.post("/ui/me/calendar-url", headers={**RUSSIAN, **await from_the_page(client)})
 
     assert address.endswith("?lang=ru"), address
     assert feed.status_code == HTTPStatus.OK, feed.text
@@ -262,6 +264,8 @@ async def test_the_calendar_feed_made_in_russian_tells_its_events_in_russian(
     english_events = list(Calendar.from_ical(english_feed.content).walk("VEVENT"))
     assert all(" on " in str(event["summary"]) for event in english_events)
     assert wrong.status_code == HTTPStatus.UNPROCESSABLE_ENTITY and "lang" in wrong.text
+    assert on_the_page.status_code == HTTPStatus.OK, on_the_page.text
+    assert re.search(r'value="[^"]+/calendar/[^"]+\.ics\?lang=ru"', on_the_page.text), "the Russian page's address"
 
 
 async def test_the_lists_as_csv_give_their_reasons_in_the_pages_language(
