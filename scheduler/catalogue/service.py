@@ -194,12 +194,11 @@ class WindowService(_CatalogueService[Window, WindowPublic]):
 
     async def update_item(self, actor: Claims, window_id: int, data: WindowUpdate) -> WindowPublic:
         window = await self.locked_row(window_id)
-        access.require(
-            actor, Operation.CHANGE_FACILITY_ITEM, _of(await self._facility_of(window)), f"window {window_id}"
-        )
+        facility_id = await self._facility_of(window)
+        access.require(actor, Operation.CHANGE_FACILITY_ITEM, _of(facility_id), f"window {window_id}")
         changes = data.changes()
         require_end_after_start(changes.get("start", window.start), changes.get("end", window.end))
-        rounds = await rounds_using_facility(self.repository.session, await self._facility_of(window))
+        rounds = await rounds_using_facility(self.repository.session, facility_id)
         return await self._change_in_rounds(actor, window, data, rounds, f"window {window_id}")
 
     async def delete_item(self, actor: Claims, window_id: int) -> None:
