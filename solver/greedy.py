@@ -22,6 +22,7 @@ from solver.problem import After, Placement, Problem, Quota, Span
 BoolArray = npt.NDArray[np.bool_]
 CountArray = npt.NDArray[np.int32]
 Side = Literal["min", "max"]
+Fit = Literal["first", "tightest"]
 
 
 def primary_objective(problem: Problem, placements: Sequence[Placement]) -> float:
@@ -29,8 +30,11 @@ def primary_objective(problem: Problem, placements: Sequence[Placement]) -> floa
     return sum(problem.requests[p.request].priority * p.shifts for p in placements)
 
 
-def greedy(problem: Problem) -> list[Placement]:
+def greedy(problem: Problem, fit: Fit = "first") -> list[Placement]:
     """Rank-ordered first fit, then a hard-quota repair and a quota-respecting refill.
+
+    `fit` "tightest" places each block instead where it fills a free run most closely (see
+    `Occupancy.first_fit`): the engine's second construction, never the baseline.
 
     1. Every `pinned` placement is kept as given. Then each `previous` placement
        that still obeys every hard rule except the quotas is kept, in rank order
@@ -61,7 +65,7 @@ def greedy(problem: Problem) -> list[Placement]:
     valid schedule that holds whole all_or_nothing components; otherwise a pinned
     request's partners or an unrepairable quota may be left broken (see `is_feasible`).
     """
-    state = Occupancy(problem)
+    state = Occupancy(problem, fit)
     for placement in problem.pinned:
         state.add(placement)
     pinned = {placement.request for placement in problem.pinned}
@@ -302,8 +306,9 @@ def _scaled(bound: Fraction | None, scale: int) -> int | None:
 class Occupancy:
     """A partial schedule with per-shift occupancy counts, updated as placements come and go."""
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, fit: Fit = "first") -> None:
         self.problem = problem
+        self.fit = fit
         horizon = problem.horizon
         self.blocked = [_mask(horizon, instrument.blocked) for instrument in problem.instruments]
         self.near_allocation: list[CountArray] = [np.zeros(horizon, np.int32) for _ in problem.instruments]
@@ -355,13 +360,15 @@ class Occupancy:
 
     def first_fit(self, r: int, respect_quotas: bool, instruments: Sequence[int] | None = None) -> Placement | None:
         """The longest block first, then the first instrument (of `instruments`, by default the
-        request's own), then the earliest start."""
+        request's own), then the earliest start; with the "tightest" fit, the free run on any of
+        them that the block leaves least of (ties: the first instrument, the earliest run), at its start."""
         problem = self.problem
         request = problem.requests[r]
         window = self._window(r)
         runs: dict[int, list[Span]] = {}
         longest: dict[int, int] = {}
         for shifts in range(request.shifts, request.min_shifts - 1, -1):
+            tightest: tuple[int, int, int] | None = None
             for i in request.instruments if instruments is None else instruments:
                 capacity = problem.instruments[i].capacity
                 if capacity is not None and self.allocated_shifts[i] + shifts > capacity:
@@ -373,9 +380,16 @@ class Occupancy:
                     longest[i] = max((end - start for start, end in runs[i]), default=0)
                 if shifts > longest[i]:
                     continue
+                if self.fit == "tightest":
+                    found = window.tightest_start(runs[i], shifts)
+                    if found is not None and (tightest is None or found[0] < tightest[0]):
+                        tightest = (*found, i)
+                    continue
                 start = window.earliest_start(runs[i], shifts)
                 if start is not None:
                     return Placement(r, i, start, shifts)
+            if tightest is not None:
+                return Placement(r, tightest[2], tightest[1], shifts)
         return None
 
     def earliest_blocks(self, r: int, i: int) -> list[Placement]:
@@ -469,6 +483,21 @@ class _Window:
             if start + shifts <= run_end:
                 return start
         return None
+
+    def tightest_start(self, runs: Sequence[Span], shifts: int) -> tuple[int, int] | None:
+        """Of the sorted free `runs` that hold a `shifts` block inside this window, the one it leaves
+        fewest shifts of (the first of equals): (those shifts, the block's first start in it)."""
+        first_start = max(self.start_min, self.end_min - shifts)
+        last_start = min(self.start_max, self.end_max - shifts)
+        best: tuple[int, int] | None = None
+        for run_start, run_end in runs:
+            start = max(run_start, first_start)
+            if start > last_start:
+                break
+            left = run_end - run_start - shifts
+            if start + shifts <= run_end and (best is None or left < best[0]):
+                best = (left, start)
+        return best
 
 
 def _gap_ok(gap: int, link: After) -> bool:

@@ -207,3 +207,15 @@ def test_stop_event_ends_the_search_with_the_best_so_far() -> None:
     solution = solve(problem, Settings(time_limit=60.0), stop=stop)
     assert solution.seconds < 10
     assert is_feasible(problem, list(solution.placements)) == []
+
+
+def test_the_engine_starts_from_the_tightest_fit_when_it_places_more() -> None:
+    # First fit cuts the long free run up for A and leaves B out; the tightest fit places both.
+    problem = Problem(
+        horizon=10,
+        instruments=(Instrument("I0", blocked=((6, 7),)),),
+        requests=(Request("A", 0, 3.0, 3, 3, (0,)), Request("B", 1, 2.0, 6, 6, (0,))),
+    )
+    solution = solve(problem, QUICK)
+    assert solution.stats["tightest_fit_kept"] == 1.0
+    assert solution.objective == pytest.approx(21.0)

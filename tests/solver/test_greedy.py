@@ -7,9 +7,10 @@ from fractions import Fraction
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from solver.bound import lp_bound
-from solver.greedy import greedy, is_feasible, primary_objective
+from solver.greedy import Fit, greedy, is_feasible, primary_objective
 from solver.problem import (
     After,
     AllOrNothing,
@@ -361,8 +362,20 @@ def test_lp_bound_rejects_pins_no_schedule_can_keep() -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(problems())
-def test_greedy_is_feasible_and_below_the_lp_bound(random_problem: Problem) -> None:
-    schedule = greedy(random_problem)
+@given(problems(), st.sampled_from(["first", "tightest"]))
+def test_greedy_is_feasible_and_below_the_lp_bound(random_problem: Problem, fit: Fit) -> None:
+    schedule = greedy(random_problem, fit)
     assert is_feasible(random_problem, schedule) == []
     assert lp_bound(random_problem) >= primary_objective(random_problem, schedule) - 1e-6
+
+
+def test_the_tightest_fit_keeps_a_long_run_for_the_long_request_first_fit_cuts_up() -> None:
+    # Free runs [0, 6) and [7, 10). First fit puts A (3 shifts) at 0, and B (6) no longer fits;
+    # the tightest fit puts A in [7, 10), which it fills, and B in [0, 6).
+    problem = Problem(
+        horizon=10,
+        instruments=(Instrument("I0", blocked=((6, 7),)),),
+        requests=(request("A", 0, 3.0, 3), request("B", 1, 2.0, 6)),
+    )
+    assert greedy(problem) == [Placement(0, 0, 0, 3)]
+    assert greedy(problem, "tightest") == [Placement(0, 0, 7, 3), Placement(1, 0, 0, 6)]
