@@ -26,12 +26,13 @@ from typing import Any
 
 from sqlalchemy import Connection, event, inspect, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction, aliased
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import col
 
 from scheduler.db import tables
 from scheduler.errors import Conflict
+from scheduler.schedules.versions import PUBLISHED
 
 ROUND_FIELDS_A_SOLVE_READS = frozenset(
     {"code", "name", "start", "end", "shift_hours", "utc_offset_minutes", "scoring", "frozen_horizon_days"}
@@ -132,10 +133,13 @@ async def require_current_input(session: AsyncSession, version: tables.ScheduleV
 
 
 def _bump(session: Session, round_ids: Iterable[int]) -> None:
-    """One UPDATE of the rounds this transaction has not moved yet, which locks their rows until it ends."""
-    ids = sorted(round_id for round_id in set(round_ids) if bumped(session, round_id) is None)
+    """One UPDATE of the rounds this transaction has not moved yet, and of the rounds that read what they delivered
+    (`_history_readers`), which locks their rows until it ends."""
+    ids = [round_id for round_id in set(round_ids) if bumped(session, round_id) is None]
     if not ids:
         return
+    readers = _history_readers(session.connection(), ids)
+    ids = sorted({*ids, *(reader for reader in readers if bumped(session, reader) is None)})
     transaction = session.get_nested_transaction() or session.get_transaction()
     assert transaction is not None, "a flush runs in a transaction"
     moved = session.connection().execute(
@@ -151,6 +155,23 @@ def _bump(session: Session, round_ids: Iterable[int]) -> None:
         # A savepoint's move that was rolled back is moved again: the first `before` still is what was committed.
         before = revision - 1 if earlier is None else earlier.before
         known[round_id] = Bump(before, revision, transaction)
+
+
+def _history_readers(connection: Connection, round_ids: Collection[int]) -> set[int]:
+    """The later rounds under the fair-return policy of each published round of `round_ids`: their solve input has
+    what it delivered as it is exported now (`scheduler.rounds.fair_return`), so a change of its proposals or their
+    people changes theirs. A published round's start no longer moves (its grid is fixed), so "later" is stable."""
+    changed, reader = aliased(tables.Round), aliased(tables.Round)
+    published = select(col(tables.ScheduleVersion.id)).where(
+        col(tables.ScheduleVersion.round_id) == col(changed.id), col(tables.ScheduleVersion.status) == PUBLISHED
+    )
+    same_policy = col(reader.fair_return_policy_id) == col(changed.fair_return_policy_id)
+    rows = connection.execute(
+        select(col(reader.id))
+        .join(changed, same_policy & (col(reader.start) > col(changed.start)))
+        .where(col(changed.id).in_(list(round_ids)), published.exists())
+    )
+    return {reader_id for reader_id in rows.scalars() if reader_id is not None}
 
 
 def _holds(session: Session, transaction: SessionTransaction) -> bool:

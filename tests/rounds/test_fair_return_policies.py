@@ -236,3 +236,32 @@ async def test_publishing_an_earlier_round_counts_as_a_change_of_the_later_round
         assert await _input_revision(sessions, first) == untouched
         history = _ok(await client.get(f"/rounds/{second}/export", headers=admin))["fair_return"]["history"]
         assert history == [{"round": "2026-II", "target": "india", "shifts_total": 10.0, "shifts": 0.0}]
+
+
+async def test_a_change_of_an_earlier_published_rounds_proposals_counts_as_a_change_of_the_later_rounds_input(
+    database_url: str, sessions: Sessions
+) -> None:
+    """Withdrawing R1 of the published 2026-II takes its 10 shifts out of what that round delivered, so the history
+    the later round solves with changes: its input revision moves (a draft solved before is stale). A change of the
+    later round moves nothing of the earlier one, which reads no history of later rounds."""
+    async with api_client(database_url) as client:
+        people, _, first, second = await _two_rounds_under_a_policy(client, sessions)
+        admin = people["admin"]
+        exported = _ok(await client.get(f"/rounds/{second}/export", headers=admin))["fair_return"]["history"]
+        assert exported == [{"round": "2026-II", "target": "india", "shifts_total": 20.0, "shifts": 0.0}]
+        proposals = _ok(await client.get("/proposals", params={"round_id": first}, headers=admin))["items"]
+        (r1,) = [proposal["id"] for proposal in proposals if proposal["code"] == "R1"]
+        first_before, second_before = await _input_revision(sessions, first), await _input_revision(sessions, second)
+
+        _ok(await client.post(f"/proposals/{r1}/withdraw", headers=admin))
+
+        assert await _input_revision(sessions, first) > first_before
+        assert await _input_revision(sessions, second) > second_before
+        exported = _ok(await client.get(f"/rounds/{second}/export", headers=admin))["fair_return"]["history"]
+        assert exported == [{"round": "2026-II", "target": "india", "shifts_total": 10.0, "shifts": 0.0}]
+
+        first_before = await _input_revision(sessions, first)
+        later = _ok(await client.get("/proposals", params={"round_id": second}, headers=admin))["items"]
+        (r3,) = [proposal["id"] for proposal in later if proposal["code"] == "R3"]
+        _ok(await client.post(f"/proposals/{r3}/withdraw", headers=admin))
+        assert await _input_revision(sessions, first) == first_before
