@@ -22,7 +22,7 @@ from solver.problem import After, Placement, Problem, Quota, Span
 BoolArray = npt.NDArray[np.bool_]
 CountArray = npt.NDArray[np.int32]
 Side = Literal["min", "max"]
-Fit = Literal["first", "tightest"]
+Fit = Literal["first", "tightest", "tightest-on-first"]
 
 
 def primary_objective(problem: Problem, placements: Sequence[Placement]) -> float:
@@ -33,8 +33,8 @@ def primary_objective(problem: Problem, placements: Sequence[Placement]) -> floa
 def greedy(problem: Problem, fit: Fit = "first") -> list[Placement]:
     """Rank-ordered first fit, then a hard-quota repair and a quota-respecting refill.
 
-    `fit` "tightest" places each block instead where it fills a free run most closely (see
-    `Occupancy.first_fit`): the engine's second construction, never the baseline.
+    `fit` "tightest" or "tightest-on-first" places each block instead where it fills a free run
+    most closely (see `Occupancy.first_fit`): the engine's other constructions, never the baseline.
 
     1. Every `pinned` placement is kept as given. Then each `previous` placement
        that still obeys every hard rule except the quotas is kept, in rank order
@@ -360,8 +360,9 @@ class Occupancy:
 
     def first_fit(self, r: int, respect_quotas: bool, instruments: Sequence[int] | None = None) -> Placement | None:
         """The longest block first, then the first instrument (of `instruments`, by default the
-        request's own), then the earliest start; with the "tightest" fit, the free run on any of
-        them that the block leaves least of (ties: the first instrument, the earliest run), at its start."""
+        request's own), then the earliest start. The "tightest" fit takes instead the free run on any
+        of them that the block leaves least of (ties: the first instrument, the earliest run), at its
+        start; "tightest-on-first" that run on the first instrument that holds the block."""
         problem = self.problem
         request = problem.requests[r]
         window = self._window(r)
@@ -380,14 +381,16 @@ class Occupancy:
                     longest[i] = max((end - start for start, end in runs[i]), default=0)
                 if shifts > longest[i]:
                     continue
-                if self.fit == "tightest":
-                    found = window.tightest_start(runs[i], shifts)
-                    if found is not None and (tightest is None or found[0] < tightest[0]):
-                        tightest = (*found, i)
+                if self.fit == "first":
+                    start = window.earliest_start(runs[i], shifts)
+                    if start is not None:
+                        return Placement(r, i, start, shifts)
                     continue
-                start = window.earliest_start(runs[i], shifts)
-                if start is not None:
-                    return Placement(r, i, start, shifts)
+                found = window.tightest_start(runs[i], shifts)
+                if found is not None and self.fit == "tightest-on-first":
+                    return Placement(r, i, found[1], shifts)
+                if found is not None and (tightest is None or found[0] < tightest[0]):
+                    tightest = (*found, i)
             if tightest is not None:
                 return Placement(r, tightest[2], tightest[1], shifts)
         return None

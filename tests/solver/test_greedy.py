@@ -362,14 +362,15 @@ def test_lp_bound_rejects_pins_no_schedule_can_keep() -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(problems(), st.sampled_from(["first", "tightest"]))
+@given(problems(), st.sampled_from(["first", "tightest", "tightest-on-first"]))
 def test_greedy_is_feasible_and_below_the_lp_bound(random_problem: Problem, fit: Fit) -> None:
     schedule = greedy(random_problem, fit)
     assert is_feasible(random_problem, schedule) == []
     assert lp_bound(random_problem) >= primary_objective(random_problem, schedule) - 1e-6
 
 
-def test_the_tightest_fit_keeps_a_long_run_for_the_long_request_first_fit_cuts_up() -> None:
+@pytest.mark.parametrize("fit", ["tightest", "tightest-on-first"])
+def test_a_tight_fit_keeps_a_long_run_for_the_long_request_first_fit_cuts_up(fit: Fit) -> None:
     # Free runs [0, 6) and [7, 10). First fit puts A (3 shifts) at 0, and B (6) no longer fits;
     # the tightest fit puts A in [7, 10), which it fills, and B in [0, 6).
     problem = Problem(
@@ -378,4 +379,16 @@ def test_the_tightest_fit_keeps_a_long_run_for_the_long_request_first_fit_cuts_u
         requests=(request("A", 0, 3.0, 3), request("B", 1, 2.0, 6)),
     )
     assert greedy(problem) == [Placement(0, 0, 0, 3)]
-    assert greedy(problem, "tightest") == [Placement(0, 0, 7, 3), Placement(1, 0, 0, 6)]
+    assert greedy(problem, fit) == [Placement(0, 0, 7, 3), Placement(1, 0, 0, 6)]
+
+
+def test_the_tightest_fit_looks_past_the_first_instrument_that_holds_the_block() -> None:
+    # A fits on I0 (run of 6) and exactly on I1 (run of 3): "tightest" takes I1 and leaves I0 for B,
+    # "tightest-on-first" stops at I0, where B then has no room.
+    problem = Problem(
+        horizon=6,
+        instruments=(Instrument("I0"), Instrument("I1", blocked=((3, 6),))),
+        requests=(request("A", 0, 3.0, 3, instruments=(0, 1)), request("B", 1, 2.0, 6)),
+    )
+    assert greedy(problem, "tightest") == [Placement(0, 1, 0, 3), Placement(1, 0, 0, 6)]
+    assert greedy(problem, "tightest-on-first") == [Placement(0, 0, 0, 3)]
