@@ -70,22 +70,24 @@ def priority_for_grade(grade: float, scoring: Scoring) -> float:
     return float(10.0 ** (PRIORITY_DECADES * _quality(grade, scoring)))
 
 
+def scoring_problems(round_file: RoundFile) -> list[InputProblem]:
+    """What keeps the round from being scored at all, without scoring it: its scoring settings' problems, or
+    proposals without a priority and no `scoring` block to give them one (`score_round` raises ScoringError)."""
+    scoring = round_file.scoring
+    if scoring is not None:
+        return _settings_problems(round_file, scoring)
+    unpriced = [proposal.id for proposal in round_file.proposals if proposal.priority is None]
+    if not unpriced:
+        return []
+    return [InputProblem("$.scoring", f"proposals {', '.join(unpriced)} have no priority; a `scoring` block is needed")]
+
+
 def score_round(round_file: RoundFile) -> list[ProposalScore]:
     """Every proposal of the round, best first; raises ScoringError listing the settings' problems."""
-    scoring = round_file.scoring
-    problems: list[InputProblem] = []
-    if scoring is None:
-        unpriced = [proposal.id for proposal in round_file.proposals if proposal.priority is None]
-        if unpriced:
-            problems.append(
-                InputProblem(
-                    "$.scoring", f"proposals {', '.join(unpriced)} have no priority; a `scoring` block is needed"
-                )
-            )
-    else:
-        problems += _settings_problems(round_file, scoring)
+    problems = scoring_problems(round_file)
     if problems:
         raise ScoringError(problems)
+    scoring = round_file.scoring
 
     judged = {proposal.id: _judge_reviews(proposal, scoring) for proposal in round_file.proposals}
     if scoring is None:

@@ -15,7 +15,7 @@ from scheduler.roundfile.build import Exclusion, Prepared, prepare
 from scheduler.roundfile.checks import InputProblem, check_round
 from scheduler.roundfile.contract import Proposal, RoundFile, ScheduleFile
 from scheduler.roundfile.schedule import schedule_file
-from scheduler.roundfile.scoring import ProposalScore, ScoringError, score_round
+from scheduler.roundfile.scoring import ProposalScore, score_round, scoring_problems
 from solver.clock import slowdown
 from solver.problem import Settings
 from solver.search import ProgressCallback, solve
@@ -96,11 +96,13 @@ def set_aside(round_file: RoundFile) -> SetAside:
     return SetAside(kept, {proposal_id: "; ".join(messages) for proposal_id, messages in reasons.items()})
 
 
-def ranked_with_set_aside(round_file: RoundFile, aside: SetAside | None = None) -> list[ProposalScore]:
+def ranked_with_set_aside(
+    round_file: RoundFile, aside: SetAside | None = None, scores: Sequence[ProposalScore] | None = None
+) -> list[ProposalScore]:
     """The ranking of `round_file`: its valid proposals scored, then those set aside (`aside`, when already
-    worked out), each with its reason."""
+    worked out), each with its reason. `scores` are those of `aside`'s round, when already worked out."""
     aside = set_aside(round_file) if aside is None else aside
-    scores = score_round(aside.round_file)
+    scores = score_round(aside.round_file) if scores is None else list(scores)
     return scores + [
         ProposalScore(
             proposal=proposal.id,
@@ -123,13 +125,8 @@ def ranked_with_set_aside(round_file: RoundFile, aside: SetAside | None = None) 
 
 
 def proposal_problems(round_file: RoundFile) -> list[InputProblem]:
-    """Every problem of the file's checks and its reviews (`scoring`), with paths into the file."""
-    problems = check_round(round_file)
-    try:
-        score_round(round_file)
-    except ScoringError as error:
-        problems += error.problems
-    return problems
+    """Every problem of the file's checks and its scoring settings (`scoring_problems`), with paths into the file."""
+    return check_round(round_file) + scoring_problems(round_file)
 
 
 def _problems_by_proposal(round_file: RoundFile) -> dict[str, list[str]]:

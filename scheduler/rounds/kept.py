@@ -73,8 +73,11 @@ class KeptRound:
 
     @cached_property
     def ranking(self) -> list[ProposalScore]:
-        """Every proposal ranked, those set aside last (`ranked_with_set_aside`)."""
-        return ranked_with_set_aside(self.round_file)
+        """Every proposal ranked, those set aside last (`ranked_with_set_aside`), with the kept `scores` when the
+        same proposals are set aside with the previous schedule as without it (scoring does not read it)."""
+        aside = set_aside(self.round_file)
+        same = aside.reasons.keys() == self.schedulable.reasons.keys()
+        return ranked_with_set_aside(self.round_file, aside, self.scores if same else None)
 
     @cached_property
     def schedulable(self) -> SetAside:

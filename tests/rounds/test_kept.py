@@ -1,17 +1,26 @@
 """A round's export is kept between reads, on SQLite and PostgreSQL, only as long as it is what the database holds:
-a transaction's own uncommitted change is read fresh and kept by no one, and only the last rounds read are kept."""
+a transaction's own uncommitted change is read fresh and kept by no one, and only the last rounds read are kept.
+A kept round is scored once, for its ranking, the measurements of its versions and hand edits' checks."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from fixtures import EXAMPLE_ROUND
 from scheduler.db.tables import Proposal
+from scheduler.roundfile import scoring
 from scheduler.roundfile.checks import load_round
+from scheduler.roundfile.contract import RoundFile
+from scheduler.roundfile.scoring import ProposalScore
+from scheduler.roundfile.solving import ranked_with_set_aside
+from scheduler.rounds import kept as kept_module
 from scheduler.rounds.importer import import_round
 from scheduler.rounds.kept import KEPT_ROUNDS, kept_round
+from scheduler.schedules.export import export_schedule
+from scheduler.schedules.versions import save_version
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -52,3 +61,27 @@ async def test_only_the_rounds_read_last_are_kept(sessions: Sessions) -> None:
         again = await kept_round(session, round_ids[0])
     assert again is not first, f"{KEPT_ROUNDS} other rounds read since: the first was dropped"
     assert again.round_file == first.round_file
+
+
+async def test_a_kept_round_is_scored_once_for_its_ranking_and_its_versions_measurements(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    round_id = await _import(sessions)
+    async with sessions.begin() as session:  # a hand edit's draft: measured when read
+        version_id = await save_version(session, round_id, [], source="edit", note="")
+    scored: list[RoundFile] = []
+    score_round = scoring.score_round
+
+    def counted(round_file: RoundFile) -> list[ProposalScore]:
+        scored.append(round_file)
+        return score_round(round_file)
+
+    monkeypatch.setattr(kept_module, "score_round", counted)
+    monkeypatch.setattr("scheduler.roundfile.solving.score_round", counted)
+    async with sessions() as session:
+        kept = await kept_round(session, round_id)
+        measured = await export_schedule(session, version_id)
+        ranking = kept.ranking
+    assert len(scored) == 1
+    assert measured.unallocated
+    assert ranking == ranked_with_set_aside(kept.round_file)
