@@ -27,6 +27,7 @@ import hashlib
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from threading import Lock
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +35,7 @@ from sqlmodel import col
 
 from scheduler.db.tables import Round, ScheduleMeasurement, ScheduleVersion, SolveRun
 from scheduler.roundfile.checks import InputError
-from scheduler.roundfile.contract import Allocation, ScheduleFile
+from scheduler.roundfile.contract import Allocation, Competitor, ScheduleFile
 from scheduler.roundfile.measure import measure
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.kept import KeptRound, LeastRecent, RoundInputs, kept_round, seen_inputs
@@ -130,7 +131,7 @@ async def _solve_output(session: AsyncSession, version_id: int) -> ScheduleFile 
         .where(col(SolveRun.schedule_version_id) == version_id, col(SolveRun.output).is_not(None))
         .order_by(col(SolveRun.id).desc())
     )
-    return None if output is None else ScheduleFile.model_validate(output)
+    return None if output is None else await asyncio.to_thread(_schedule_file, output)
 
 
 async def _stored_measurement(
@@ -149,10 +150,12 @@ async def _stored_measurement(
     ).one_or_none()
     if made is None or made.round_inputs != inputs.stored() or made.digest != digest:
         return None
-    schedule = await session.scalar(
-        select(col(ScheduleMeasurement.schedule)).where(col(ScheduleMeasurement.schedule_version_id) == version_id)
-    )
-    return await asyncio.to_thread(ScheduleFile.model_validate, schedule)
+    schedule: dict[str, Any] = (
+        await session.execute(
+            select(col(ScheduleMeasurement.schedule)).where(col(ScheduleMeasurement.schedule_version_id) == version_id)
+        )
+    ).scalar_one()
+    return await asyncio.to_thread(_schedule_file, schedule)
 
 
 async def _measure_once(
@@ -181,6 +184,30 @@ async def _measure_once(
             if _measured.get(key) is future and future.done():
                 del _measured[key]
         raise
+
+
+def _schedule_file(stored: dict[str, Any]) -> ScheduleFile:
+    """CPU-bound: a stored schedule file (a run's output, a measurement) read back, each competitor made once.
+
+    A facility round's unallocated requests name ~130,000 competitors, but only as many distinct ones as there
+    are allocations (~2,000): one shared, read-only object each instead of a model per mention.
+    """
+    made: dict[tuple[str, float], Competitor] = {}
+
+    def competitor(named: dict[str, Any]) -> Competitor:
+        key = (named["request"], named["priority"])
+        found = made.get(key)
+        if found is None:
+            found = made[key] = Competitor.model_validate(named)
+        return found
+
+    unallocated = [
+        {**item, "competitors": [competitor(named) for named in item["competitors"]]}
+        if item.get("competitors")
+        else item
+        for item in stored["unallocated"]
+    ]
+    return ScheduleFile.model_validate({**stored, "unallocated": unallocated})
 
 
 def _measure(kept: KeptRound, placed: list[Allocation]) -> ScheduleFile:

@@ -251,6 +251,8 @@ async def test_an_imported_schedule_is_measured_by_the_import_and_read_as_a_fres
     read = await _exported(sessions, version_id)
     assert read == fresh
     assert len(threads) == 1  # the first export read what the import measured
+    named = [competitor for item in read.unallocated for competitor in item.competitors or []]
+    assert len({id(c) for c in named}) == len({(c.request, c.priority) for c in named})  # one object each
 
 
 async def test_a_stored_measurement_is_measured_again_when_the_round_changes(
