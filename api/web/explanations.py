@@ -111,8 +111,33 @@ RULES = Part(r"\d+ rule\(s\)", _rules, "3 rule(s)")
 AS_WRITTEN = Part(r".+", _kept, "ValueError: no instrument SKIF-1-9")
 """What a program wrote (an exception's text, the round checker's findings with their JSON paths): a diagnostic
 for whoever fixes the data or the program, kept as it was written."""
+
+
+def _findings(separator: str) -> Callable[[str, str], str | None]:
+    """The round checker's findings joined by `separator`, each `<path>: <message>` as `InputProblem` writes it:
+    a message told where its form is known, else kept as written (pydantic's own words), its path as it is."""
+    splitter = re.compile(separator)
+
+    def tell(text: str, locale: str) -> str:
+        told = []
+        for piece in splitter.split(text):
+            where, colon, finding = piece.partition(": ")
+            said = explained(finding, locale) if colon else None
+            told.append(f"{where}: {said}" if said is not None else explained(piece, locale) or piece)
+        joiner = splitter.search(text)
+        return (joiner.group(0) if joiner else "").join(told)
+
+    return tell
+
+
+FINDINGS = Part(r".+", _findings(r"\n"), "$.proposals[0].requests[0].min_shifts: min_shifts 5 is above shifts 3")
+"""A round's problems, a line each (`scheduler.jobs.worker`, `scheduler.nightly.decide`)."""
+SET_ASIDE = Part(r".+", _findings(r"; (?=\S+: )"), "P-001.requests[0].min_shifts: min_shifts 5 is above shifts 3")
+"""A proposal's problems joined by "; ", each after the path of what is wrong (`scheduler.roundfile.solving`)."""
 CODE = Part(r"\S+", _kept, "P-001-a")
 """An id of the round file: no spaces (`scheduler.fields.Code`)."""
+PINNED = Part(r"the pinned block \[-?\d+, -?\d+\)", _told, "the pinned block [3, 7)")
+"""A previous schedule's pinned block as the round checker names it."""
 LABEL = Part(r"\S+ on \S+ \[-?\d+, -?\d+\)", _told, "P-001-a on SKIF-1-1 [3, 7)")
 """A block as the referee names it: its request, instrument and shifts."""
 
@@ -549,7 +574,7 @@ FORMS: tuple[Form, ...] = (
     ),
     # a solve run's error (scheduler.jobs.worker, scheduler.jobs.queue, scheduler.schedules.versions)
     Form(N_("the worker failed: %(error)s"), {"error": AS_WRITTEN}),
-    Form(N_("the round is not valid:\n%(problems)s"), {"problems": AS_WRITTEN}),
+    Form(N_("the round is not valid:\n%(problems)s"), {"problems": FINDINGS}),
     Form(N_("the solver failed: %(error)s"), {"error": AS_WRITTEN}),
     Form(N_("the solver process was killed by %(signal)s")),
     Form(N_("the solver process ended without a schedule (exit code %(code)s)")),
@@ -568,7 +593,46 @@ FORMS: tuple[Form, ...] = (
     ),
     Form(N_("nothing changed since the nightly run of %(night)s (run %(run)s)"), {"run": N}),
     # scheduler.roundfile.solving: a proposal set aside before scoring, with the round checker's findings
-    Form(N_("set aside: %(problems)s"), {"problems": AS_WRITTEN}),
+    Form(N_("set aside: %(problems)s"), {"problems": SET_ASIDE}),
+    # scheduler.roundfile.checks: what is wrong in a round file (a proposal set aside, a round that cannot be solved)
+    Form(N_("not valid JSON: %(error)s at line %(line)s, column %(column)s"), {"error": AS_WRITTEN}),
+    Form(N_("not UTF-8 text: %(error)s at byte %(byte)s"), {"error": AS_WRITTEN}),
+    Form(N_("duplicate facility id %(id)s")),
+    Form(N_("duplicate instrument id %(id)s")),
+    Form(N_("duplicate equipment id %(id)s")),
+    Form(N_("duplicate quota id %(id)s")),
+    Form(N_("duplicate proposal id %(id)s")),
+    Form(N_("duplicate request id %(id)s")),
+    Form(N_("duplicate fair-return target id %(id)s")),
+    Form(N_("the round ends at or before its start %(start)s")),
+    Form(N_("not one whole shift of %(hours)s hours fits in the round"), {"hours": N}),
+    Form(N_("the interval ends at or before its start %(start)s")),
+    Form(N_("the round has %(requests)s requests; at most %(most)s"), {"requests": N, "most": N}),
+    Form(N_("unknown instrument %(id)s")),
+    Form(N_("unknown equipment %(id)s")),
+    Form(N_("unknown request %(id)s")),
+    Form(N_("unknown fair-return target %(id)s")),
+    Form(N_("min_shifts %(min)s is above shifts %(shifts)s"), {"min": N, "shifts": N}),
+    Form(N_("min_shifts %(min)s is more than the round's %(shifts)s"), {"min": N, "shifts": SHIFTS}),
+    Form(N_("latest %(latest)s is not after earliest %(earliest)s")),
+    Form(N_("request %(request)s is of proposal %(owner)s; a link joins its own requests")),
+    Form(N_("request %(request)s is listed twice")),
+    Form(N_("a request cannot come after itself")),
+    Form(N_("max_gap_shifts %(max)s is below min_gap_shifts %(min)s"), {"max": N, "min": N}),
+    Form(N_("a second history entry for round %(round)s and target %(target)s")),
+    Form(N_("request %(request)s has an allocation already")),
+    Form(N_("instrument %(instrument)s is not one of request %(request)s's instruments")),
+    Form(N_("the pinned block [%(start)s, %(end)s)"), {"start": N, "end": N}),
+    Form(N_("%(block)s is longer than the request's %(shifts)s"), {"block": PINNED, "shifts": SHIFTS}),
+    Form(N_("%(block)s is shorter than the request's min_shifts %(min)s"), {"block": PINNED, "min": N}),
+    Form(N_("%(block)s ends after the round's %(shifts)s"), {"block": PINNED, "shifts": SHIFTS}),
+    Form(
+        N_("%(block)s overlaps %(owner)s's %(window)s %(span)s"),
+        {"block": PINNED, "owner": CODE, "window": choice({f"{k} window": m for k, m in WINDOWS.items()})},
+    ),
+    Form(N_("%(block)s starts at %(start)s, before earliest %(earliest)s"), {"block": PINNED}),
+    Form(N_("%(block)s ends at %(end)s, after latest %(latest)s"), {"block": PINNED}),
+    Form(N_("%(block)s overlaps the request's unavailable %(span)s"), {"block": PINNED}),
     # scheduler.schedules.calendar: a calendar feed's events
     Form(N_("%(proposal)s on %(instrument_name)s (%(instrument)s)")),
     Form(N_("Cancelled: %(proposal)s on %(instrument_name)s (%(instrument)s)")),

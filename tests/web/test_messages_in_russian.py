@@ -52,6 +52,10 @@ FILLED: dict[str, tuple[str, ...]] = {
     "reason": ("gets no time by the scoring rules", "is not technically feasible"),
     "request.instruments": ("['SKIF-1-1', 'SKIF-1-2']",),
     "', '.join(request_ids)": ("P-001-a, P-003-b",),
+    # scheduler.roundfile.checks
+    "block": ("the pinned block [3, 7)",),
+    "kind": ("facility", "instrument", "equipment", "quota", "proposal"),
+    "window.kind": ("maintenance", "machine_development", "shutdown", "other"),
 }
 """What the messages' composed parts are, by the expression that fills them in; any other part is a figure or a
 name ("7")."""
@@ -95,7 +99,7 @@ def _messages(path: str, keywords: set[str], calls: dict[str, int], names: set[s
                 elif isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
                     pairs = zip(target.elts, node.value.elts, strict=False)
                     found += [value for name, value in pairs if isinstance(name, ast.Name) and name.id in names]
-        elif isinstance(node, ast.FunctionDef) and node.name in returns:
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in returns:
             found += [inner.value for inner in ast.walk(node) if isinstance(inner, ast.Return) and inner.value]
         elif isinstance(node, ast.FunctionDef) and node.name == "_misplaced":
             found += [
@@ -137,6 +141,12 @@ def _left_out() -> set[str]:
     )
 
 
+def _findings() -> set[str]:
+    """Everything the round checker finds wrong in a round file: a proposal is set aside for it, a round with it is
+    not solved."""
+    return _messages("scheduler/roundfile/checks.py", set(), {"_Finding": 1}, {"message"}, set())
+
+
 def _told_in_russian(message: str) -> str:
     told = explained(message, "ru")
     assert told is not None, f"no Russian for: {message!r} (a form in api/web/explanations.py)"
@@ -147,7 +157,12 @@ def _told_in_russian(message: str) -> str:
 
 @pytest.mark.parametrize(
     ("kind", "messages", "at_least"),
-    [("rules", _rules(), 30), ("solve errors", _solve_errors(), 10), ("left out", _left_out(), 5)],
+    [
+        ("rules", _rules(), 30),
+        ("solve errors", _solve_errors(), 10),
+        ("left out", _left_out(), 5),
+        ("round checker", _findings(), 30),
+    ],
 )
 def test_every_message_of_its_kind_is_told_in_russian(kind: str, messages: set[str], at_least: int) -> None:
     assert len(messages) >= at_least, f"the {kind} were found where they are written: {sorted(messages)}"
@@ -171,6 +186,20 @@ def test_counts_are_in_russian_plural_forms() -> None:
 def test_what_a_program_wrote_stays_as_it_was_inside_the_russian() -> None:
     told = explained("the solver failed: ValueError: no instrument SKIF-1-9", "ru")
     assert told == "сбой решателя: ValueError: no instrument SKIF-1-9"
+
+
+def test_a_proposal_set_aside_has_each_finding_told_after_its_path() -> None:
+    """The round checker's words are told, a path stays, and pydantic's own words (no form of ours) as written."""
+    reason = (
+        "set aside: P-001.requests[0].min_shifts: min_shifts 5 is above shifts 3; P-001.links[0]: request 'P-002-a' "
+        "is of proposal 'P-002'; a link joins its own requests; P-001.requests[1].shifts: Input should be greater "
+        "than 0"
+    )
+    assert explained(reason, "ru") == (
+        "отложена из-за ошибок в данных: P-001.requests[0].min_shifts: min_shifts 5 больше shifts 3; "
+        "P-001.links[0]: запрос 'P-002-a' относится к заявке 'P-002'; связь соединяет только запросы своей заявки; "
+        "P-001.requests[1].shifts: Input should be greater than 0"
+    )
 
 
 async def test_a_drag_and_a_refused_move_name_the_rules_in_russian_on_the_page_and_as_written_in_the_api(
