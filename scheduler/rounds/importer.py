@@ -3,7 +3,10 @@
 The catalogue part of a file (facilities, instruments, equipment, windows) is
 merged into the catalogue rounds share by `scheduler.rounds.catalogue_merge`;
 everything else belongs to one round. Rows go in with bulk inserts, so a
-facility-size round takes about a second; `scheduler.rounds.exporter` gives the file back.
+facility-size round takes about a second of CPU; measuring the schedule in
+force, when the file has one (`publish_previous_schedule`), takes about three
+more (the round exported, explained and the measurement stored: BENCHMARKS.md);
+`scheduler.rounds.exporter` gives the file back.
 `scheduler.rounds.replacement` replaces a round's content with a file through
 the same writers.
 """
