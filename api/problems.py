@@ -31,7 +31,8 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from api.i18n import locale_of, problem_title
+from api.explanations import localized
+from api.i18n import DEFAULT_LOCALE, locale_of, problem_title
 from scheduler.errors import Conflict, DomainError, Forbidden, NotFound, PreconditionFailed
 from scheduler.roundfile.checks import InputError, InputProblem, load_round, problems_from_validation_error
 from scheduler.roundfile.contract import RoundFile
@@ -45,9 +46,12 @@ log = structlog.get_logger(__name__)
 
 
 class Problem(ProblemDetailsException):
-    """Our shape of RFC 9457: `about:blank`, the status's phrase as title in the request's language (English or
-    Russian, `api.i18n`), `errors` as JSON paths, and the path asked for as `instance` (the plugin's conversions
-    never see the request, the answer does)."""
+    """Our shape of RFC 9457: `about:blank`, the status's phrase as title, `errors` as JSON paths, and the path
+    asked for as `instance` (the plugin's conversions never see the request, the answer does).
+
+    The title, the detail and each error's message are in the request's language (the dashboard's switch, else
+    `Accept-Language`: `api.i18n`); the scheduler writes them in English, told in Russian where their form is known
+    (`api.explanations`). Machine fields (paths, rule numbers, revisions) are the same in every language."""
 
     def to_response(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         if self.instance is None:
@@ -55,6 +59,10 @@ class Problem(ProblemDetailsException):
         locale = locale_of(request)
         self.title = problem_title(self.status_code, locale)
         self.headers = {**(self.headers or {}), "Content-Language": locale}
+        if locale != DEFAULT_LOCALE:
+            self.detail = localized(self.detail, locale)
+            for error in self.extra.get("errors", []) if isinstance(self.extra, dict) else []:
+                error["message"] = localized(error["message"], locale)
         return super().to_response(request)
 
 

@@ -2,7 +2,7 @@
 
 Calendar apps fetch the feed without `Accept-Language` or cookies: the address made on the Russian page (or by
 POST /me/calendar-url asked in Russian) carries the language, and the events' summaries and descriptions, which
-the scheduler writes in English, are told in it (`api.web.explanations`)."""
+the scheduler writes in English, are told in it (`api.explanations`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Annotated
 from litestar import Controller, Response, get, head
 from litestar.params import PathParameter, QueryParameter
 
+from api.explanations import localized
 from api.i18n import DEFAULT_LOCALE, LOCALES
 from api.params import Session
-from api.web.explanations import localized
 from scheduler.errors import NotFound
 from scheduler.roundfile.checks import InputError, InputProblem
 from scheduler.schedules import calendar

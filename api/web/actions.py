@@ -6,10 +6,9 @@ These are the API's own endpoints (POST /rounds/{id}/solves, GET and DELETE
 /schedules/{id}/export (the version's allocations as a file),
 POST and DELETE /schedules/{id}/allocations/{request}/pin), mounted again under /ui and signed
 in by the dashboard's cookie instead of a bearer token: one handler, one access
-rule and one answer for both. Errors are the API's problem details; a refusal's detail, each rule a move
-would break (in a refusal and in a drag's verdict) and a solve's error are in the page's language where their
-form is known (`api.web.explanations`), as the script shows them. The API itself answers them as the scheduler
-writes them: its clients and logs read one wording, and the rule's number and path say the same in any language.
+rule and one answer for both. Errors are the API's problem details, in the page's language as every problem is
+(`api.problems`); what this copy adds is the language of two answers that are data to the API: each rule a drag's
+verdict says a move would break, and a solve's error (`api.explanations`).
 """
 
 from __future__ import annotations
@@ -17,55 +16,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.params import JSONBody
-from litestar.types import ExceptionHandlersMap
 
 from api.controllers.schedules import SCHEDULE_ERRORS, ScheduleController
 from api.controllers.solves import SolveController, SolveRunResource
+from api.explanations import localized
 from api.i18n import locale_of
 from api.params import CurrentUser, Id, Session
-from api.problems import domain_problem
-from api.web.explanations import localized
 from api.web.session import provide_action_viewer
-from scheduler.errors import DomainError
-from scheduler.schedules.service import MoveCheck, MoveRejectedError, Moves, StaleDraftError
-
-
-def _refused(request: Request[Any, Any, Any], error: DomainError) -> Response[dict[str, Any]]:
-    """The API's problem, its detail in the page's language where its form is known: the round page's script
-    shows it to the user."""
-    answer = domain_problem(error)
-    answer.detail = localized(str(error), locale_of(request))
-    return answer.to_response(request)
-
-
-def _broken_rules(
-    request: Request[Any, Any, Any], error: MoveRejectedError | StaleDraftError
-) -> Response[dict[str, Any]]:
-    """The API's answer listing the broken rules, its detail and each rule's message in the page's language."""
-    answer = SCHEDULE_ERRORS[type(error)](request, error)
-    locale = locale_of(request)
-    answer.content["detail"] = localized(answer.content["detail"], locale)
-    for entry in answer.content["errors"]:
-        entry["message"] = localized(entry["message"], locale)
-    return answer
-
-
-ACTION_ERRORS: ExceptionHandlersMap = {
-    **SCHEDULE_ERRORS,
-    MoveRejectedError: _broken_rules,
-    StaleDraftError: _broken_rules,
-    DomainError: _refused,
-}
+from scheduler.schedules.service import MoveCheck, Moves
 
 
 class DashboardActions(Controller):
     path = "/ui"
     include_in_schema = False
     dependencies: Mapping[str, Provide] = {"current_user": Provide(provide_action_viewer)}
-    exception_handlers = ACTION_ERRORS
+    exception_handlers = SCHEDULE_ERRORS
 
     start_solve = SolveController.start
     cancel_solve = SolveController.cancel

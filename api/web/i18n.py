@@ -23,9 +23,9 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect
 
+from api.explanations import localized
 from api.i18n import DEFAULT_LOCALE, LANGUAGE_COOKIE, LOCALES, N_, TRANSLATIONS, locale_of
 from api.limits import FORM_BODY
-from api.web.explanations import localized
 from api.web.pages import PAGE_ERRORS, SECURITY_HEADERS
 from api.web.session import safe_next, secure_cookies
 from scheduler.roundfile.checks import InputError, InputProblem

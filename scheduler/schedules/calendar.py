@@ -32,7 +32,7 @@ The feed's address holds a random token, its only credential; only the token's
 SHA-256 is kept (`token_hash`), so an address is shown once, when it is made, and
 making a new one ends the one before. Calendar apps send no `Accept-Language`: the
 address made in another language than English carries it (`?lang=ru`), and the API
-tells the events' words in it (the sentences below are forms `api.web.explanations`
+tells the events' words in it (the sentences below are forms `api.explanations`
 reads back).
 """
 

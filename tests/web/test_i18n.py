@@ -21,9 +21,9 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from api.explanations import explained
 from api.i18n import LANGUAGE_COOKIE, LOCALES, PROBLEM_TITLES, catalogue_path, negotiated, sign_in_locked
 from api.web import HERE as WEB
-from api.web.explanations import explained
 from api.web.i18n import WORDS, plural_forms
 from scheduler.accounts.schemas import Role
 from scheduler.db.tables import Round
@@ -39,7 +39,7 @@ from scheduler.schedules.notices import NoticeKind
 from scheduler.schedules.versions import VersionSource, VersionStatus
 from solver.solution import Status
 from tests.api.test_serve import demo_database  # noqa: F401 (a fixture: the demo set up once)
-from tests.api_helpers import Client, api_client
+from tests.api_helpers import Client, api_client, login
 from tests.web.test_dashboard import World, _world, from_the_page, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +47,11 @@ TEMPLATES = sorted((WEB / "templates").glob("*.html"))
 OWN_WORDS = {"beamtime", "English", "CSV", "XLSX"}
 """The product's name, the switch's name of each language in that language, and file formats' names."""
 RUSSIAN = {"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.5"}
+
+
+def _cyrillic(text: str) -> bool:
+    return re.search("[а-яА-Я]", text) is not None
+
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -378,3 +383,32 @@ async def test_a_refused_action_of_the_round_page_says_why_in_the_pages_language
     told = "версия 1 в состоянии «опубликовано»; закреплять и откреплять можно только в черновиках"
     assert russian.json()["detail"] == told, russian.json()
     assert english.json()["detail"] == "version 1 is published; only drafts can be pinned or unpinned"
+
+
+async def test_the_apis_problems_are_in_the_language_asked_for_and_their_machine_fields_in_none(
+    database_url: str, sessions: Sessions
+) -> None:
+    """A bearer client that asks for Russian gets the refusal's detail and each bad field's message in Russian, the
+    same status, paths and rule numbers; a client that asks for nothing gets the scheduler's English."""
+    world = await _world(sessions)
+    pin = f"/schedules/{world.published}/allocations/P-001-a/pin"
+    move = {"request": "P-001-a", "instrument": "SKIF-1-1", "start_shift": 100000, "shifts": 4}
+    async with api_client(database_url) as client:
+        bearer = await login(client, world.coordinator)
+        russian = await client.post(pin, headers={**bearer, **RUSSIAN})
+        english = await client.post(pin, headers=bearer)
+        bad_russian = await client.post(f"/schedules/{world.published}/moves", json=move, headers={**bearer, **RUSSIAN})
+        bad_english = await client.post(f"/schedules/{world.published}/moves", json=move, headers=bearer)
+    assert russian.status_code == english.status_code == HTTPStatus.CONFLICT
+    assert russian.headers["content-language"] == "ru"
+    assert (
+        russian.json()["detail"]
+        == "версия 1 в состоянии «опубликовано»; закреплять и откреплять можно только в черновиках"
+    )
+    assert english.json()["detail"] == "version 1 is published; only drafts can be pinned or unpinned"
+    assert bad_russian.status_code == bad_english.status_code == HTTPStatus.UNPROCESSABLE_ENTITY, bad_english.text
+    russian_errors, english_errors = bad_russian.json()["errors"], bad_english.json()["errors"]
+    assert [error["path"] for error in russian_errors] == [error["path"] for error in english_errors]
+    assert [error.get("rule") for error in russian_errors] == [error.get("rule") for error in english_errors]
+    assert all(_cyrillic(error["message"]) for error in russian_errors), russian_errors
+    assert not any(_cyrillic(error["message"]) for error in english_errors), english_errors

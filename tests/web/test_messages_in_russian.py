@@ -20,7 +20,7 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.web.explanations import explained
+from api.explanations import explained
 from scheduler.db.tables import SolveRun
 from scheduler.demo import COORDINATOR, Demo
 from scheduler.jobs.worker import STOPPED_BECAUSE
@@ -149,7 +149,7 @@ def _findings() -> set[str]:
 
 def _told_in_russian(message: str) -> str:
     told = explained(message, "ru")
-    assert told is not None, f"no Russian for: {message!r} (a form in api/web/explanations.py)"
+    assert told is not None, f"no Russian for: {message!r} (a form in api/explanations.py)"
     assert CYRILLIC.search(told), told
     assert not ENGLISH.search(told), f"{message!r} is told half in English: {told!r}"
     return told

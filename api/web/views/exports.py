@@ -3,7 +3,7 @@
 The rows are those the page shows (`panels.lists`), with every column the page can
 only hint at: grades, priorities, shortfalls, reasons in words and the competitors.
 The reasons in words (`excluded_detail`, `detail`) are in the page's language where
-their form is known (`api.web.explanations`); the header and the columns of codes
+their form is known (`api.explanations`); the header and the columns of codes
 (`excluded_reason`, `reason`, ids) stay as they are in every language, for a
 spreadsheet's filters and a program's reading alike.
 """
@@ -15,7 +15,7 @@ import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 
-from api.web.explanations import localized
+from api.explanations import localized
 from api.web.views.panels import Lists
 from scheduler.roundfile import contract as c
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from api.web.explanations import localized
+from api.explanations import localized
 from api.web.views.palette import quota_category_words, scope_words
 from api.web.views.timeline import CHANGE_KINDS, Payload
 from scheduler.roundfile import contract as c

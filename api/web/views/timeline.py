@@ -21,8 +21,8 @@ from babel.dates import format_date
 from jinja2.utils import htmlsafe_json_dumps
 from pydantic import BaseModel
 
+from api.explanations import WINDOWS
 from api.i18n import translate
-from api.web.explanations import WINDOWS
 from api.web.views.palette import WITHDRAWN_CATEGORY, Category, categories, category_of
 from scheduler.errors import NotFound
 from scheduler.roundfile import contract as c
