@@ -181,25 +181,6 @@ def _login_refused(
     )
 
 
-def _list_file(name: str, render: Callable[[RoundFile, Lists, str], str], summary: str) -> HTTPRouteHandler:
-    """GET `/rounds/{round_id}/{name}.csv`: one of the round page's lists of the version shown, as `render` writes
-    it in the page's language, saved as `{round}-{name}.csv`. The route takes `name`'s handler name (`ranking_csv`)."""
-
-    async def list_file(
-        self: Controller,
-        request: Request[Any, Any, Any],
-        round_id: Id,
-        db_session: Session,
-        viewer: Viewer,
-        version: OptionalNumber = None,
-    ) -> Response[Any]:
-        round_file, found = await round_lists(db_session, viewer, round_id, version)
-        return download(render(round_file, found, locale_of(request)), "csv", f"{round_file.round.id}-{name}")
-
-    list_file.__name__ = f"{name}_csv"
-    return get(f"/rounds/{{round_id:int}}/{name}.csv", summary=summary)(list_file)
-
-
 @dataclass(frozen=True)
 class PageContext:
     """What a dashboard page is drawn for: the request's session, the viewer (and their account, for the header)
@@ -219,6 +200,18 @@ async def provide_page_context(request: Request[Any, Any, Any], db_session: Sess
 
 
 Ctx = Annotated[PageContext, Dependency(skip_validation=True)]
+
+
+def _list_file(name: str, render: Callable[[RoundFile, Lists, str], str], summary: str) -> HTTPRouteHandler:
+    """GET `/rounds/{round_id}/{name}.csv`: one of the round page's lists of the version shown, as `render` writes
+    it in the page's language, saved as `{round}-{name}.csv`. The route takes `name`'s handler name (`ranking_csv`)."""
+
+    async def list_file(self: Controller, round_id: Id, ctx: Ctx, version: OptionalNumber = None) -> Response[Any]:
+        round_file, found = await round_lists(ctx.session, ctx.viewer, round_id, version)
+        return download(render(round_file, found, ctx.locale), "csv", f"{round_file.round.id}-{name}")
+
+    list_file.__name__ = f"{name}_csv"
+    return get(f"/rounds/{{round_id:int}}/{name}.csv", summary=summary)(list_file)
 
 
 class DashboardPages(_Pages):
