@@ -141,6 +141,8 @@ PINNED = Part(r"the pinned block \[-?\d+, -?\d+\)", _told, "the pinned block [3,
 LABEL = Part(r"\S+ on \S+ \[-?\d+, -?\d+\)", _told, "P-001-a on SKIF-1-1 [3, 7)")
 """A block as the referee names it: its request, instrument and shifts."""
 
+LENGTH_NOUN = Part(r"characters?|items?", _kept, "characters")
+"""pydantic's noun after a length limit (singular for 1): the Russian forms need none."""
 QUOTA = Part(r"[^ ]+", _kept, "country-max[RU]")
 """A quota's id: no spaces."""
 HEADROOM = Part(r"(?:; headroom .+? one)?", _told, "; headroom 1.0 shifts for a request counted like this one")
@@ -633,6 +635,43 @@ FORMS: tuple[Form, ...] = (
     Form(N_("%(block)s starts at %(start)s, before earliest %(earliest)s"), {"block": PINNED}),
     Form(N_("%(block)s ends at %(end)s, after latest %(latest)s"), {"block": PINNED}),
     Form(N_("%(block)s overlaps the request's unavailable %(span)s"), {"block": PINNED}),
+    # scheduler.roundfile.checks: a field's problem as validation finds it (`_message`: pydantic's own words for a
+    # value of the wrong type or range, with ", got <value>" for a short scalar)
+    Form(N_("unknown key")),
+    Form(N_("required key is missing")),
+    Form(N_("Input should be a valid integer, got a number with a fractional part")),
+    Form(N_("%(problem)s, got %(value)s"), {"problem": SENTENCE, "value": AS_WRITTEN}),
+    Form(N_("Input should be greater than or equal to %(limit)s"), {"limit": N}),
+    Form(N_("Input should be greater than %(limit)s"), {"limit": N}),
+    Form(N_("Input should be less than or equal to %(limit)s"), {"limit": N}),
+    Form(N_("Input should be less than %(limit)s"), {"limit": N}),
+    Form(N_("String should have at least %(limit)s %(noun)s"), {"limit": N, "noun": LENGTH_NOUN}),
+    Form(N_("String should have at most %(limit)s %(noun)s"), {"limit": N, "noun": LENGTH_NOUN}),
+    Form(
+        N_("List should have at least %(limit)s %(noun)s after validation, not %(length)s"),
+        {"limit": N, "noun": LENGTH_NOUN, "length": N},
+    ),
+    Form(
+        N_("List should have at most %(limit)s %(noun)s after validation, not %(length)s"),
+        {"limit": N, "noun": LENGTH_NOUN, "length": N},
+    ),
+    Form(N_("Input should be a valid integer, unable to parse string as an integer")),
+    Form(N_("Input should be a valid number, unable to parse string as a number")),
+    Form(N_("Input should be a valid boolean, unable to interpret input")),
+    Form(N_("Input should be a valid datetime, %(error)s"), {"error": AS_WRITTEN}),
+    Form(N_("Input should be a valid datetime or date, %(error)s"), {"error": AS_WRITTEN}),
+    Form(N_("Input should be a valid dictionary or instance of %(model)s")),
+    Form(N_("Input should be a valid integer")),
+    Form(N_("Input should be a valid number")),
+    Form(N_("Input should be a finite number")),
+    Form(N_("Input should be a valid string")),
+    Form(N_("Input should be a valid boolean")),
+    Form(N_("Input should be a valid list")),
+    Form(N_("Input should be a valid dictionary")),
+    Form(N_("Input should be a valid datetime")),
+    Form(N_("Input should have timezone info")),
+    Form(N_("String should match pattern %(pattern)s"), {"pattern": AS_WRITTEN}),
+    Form(N_("Input should be %(expected)s"), {"expected": AS_WRITTEN}),
     # scheduler.schedules.calendar: a calendar feed's events
     Form(N_("%(proposal)s on %(instrument_name)s (%(instrument)s)")),
     Form(N_("Cancelled: %(proposal)s on %(instrument_name)s (%(instrument)s)")),

@@ -189,7 +189,7 @@ def test_what_a_program_wrote_stays_as_it_was_inside_the_russian() -> None:
 
 
 def test_a_proposal_set_aside_has_each_finding_told_after_its_path() -> None:
-    """The round checker's words are told, a path stays, and pydantic's own words (no form of ours) as written."""
+    """The round checker's words are told, pydantic's among them, and a path stays."""
     reason = (
         "set aside: P-001.requests[0].min_shifts: min_shifts 5 is above shifts 3; P-001.links[0]: request 'P-002-a' "
         "is of proposal 'P-002'; a link joins its own requests; P-001.requests[1].shifts: Input should be greater "
@@ -198,7 +198,7 @@ def test_a_proposal_set_aside_has_each_finding_told_after_its_path() -> None:
     assert explained(reason, "ru") == (
         "отложена из-за ошибок в данных: P-001.requests[0].min_shifts: min_shifts 5 больше shifts 3; "
         "P-001.links[0]: запрос 'P-002-a' относится к заявке 'P-002'; связь соединяет только запросы своей заявки; "
-        "P-001.requests[1].shifts: Input should be greater than 0"
+        "P-001.requests[1].shifts: значение должно быть больше 0"
     )
 
 
@@ -316,3 +316,22 @@ async def test_the_lists_as_csv_give_their_reasons_in_the_pages_language(
     assert all(CYRILLIC.search(row["detail"]) for row in told if row["detail"])
     excluded = [row["excluded_detail"] for row in csv.DictReader(io.StringIO(ranking.text)) if row["excluded_detail"]]
     assert excluded and all(CYRILLIC.search(detail) for detail in excluded), excluded
+
+
+async def test_a_bad_body_is_refused_in_russian_field_by_field_when_russian_is_asked_for(
+    database_url: str, sessions: Sessions
+) -> None:
+    """Each problem of a submitted proposal, pydantic's own among them, in Russian after its JSON path; the paths
+    are the English answer's."""
+    world = await _world(sessions)
+    bad = {"title": "x" * 400, "abstract": 7, "requests": [{"id": "R", "shifts": -2, "instruments": []}], "extra": 1}
+    async with api_client(database_url) as client:
+        bearer = await login(client, world.proposer)
+        russian = await client.post(f"/rounds/{world.round_id}/proposals", json=bad, headers={**bearer, **RUSSIAN})
+        english = await client.post(f"/rounds/{world.round_id}/proposals", json=bad, headers=bearer)
+    assert russian.status_code == english.status_code == HTTPStatus.UNPROCESSABLE_ENTITY, english.text
+    told, written = russian.json()["errors"], english.json()["errors"]
+    assert [error["path"] for error in told] == [error["path"] for error in written]
+    assert len(told) >= 4, told
+    english_left = [error["message"] for error in told if re.search(r"[A-Za-z]{3,} [A-Za-z]{3,}", error["message"])]
+    assert not english_left, told
