@@ -23,7 +23,9 @@ from sqlmodel import col
 from scheduler.db import tables
 from scheduler.errors import Conflict
 from scheduler.roundfile import contract as c
+from scheduler.rounds.fair_return import later_rounds
 from scheduler.rounds.importer import Carried, publish_previous_schedule, require_valid, write_content
+from scheduler.rounds.revision import touch_rounds
 from scheduler.schedules.notices import record_replacement
 from scheduler.schedules.versions import allocations_in_codes, version_schedule
 
@@ -86,6 +88,8 @@ async def replace_round(
             "would take back what proposers were told; an admin may force it"
         )
     await require_valid(session, round_file, round_id)
+    if in_force is not None:  # what it delivered leaves the history of the rounds after its start as it was
+        await touch_rounds(session, await later_rounds(session, round_id))
     history = await _History.read(session, round_id, None if in_force is None else in_force.id)
     named = {proposal.id for proposal in round_file.proposals}
     keep = frozenset(history.proposals - named)
@@ -99,6 +103,8 @@ async def replace_round(
             .values(status="superseded")
         )
     published_id = await publish_previous_schedule(session, round_id, round_file)
+    if published_id is not None:  # and joins the history of the rounds after its start as the file has it
+        await touch_rounds(session, await later_rounds(session, round_id))
     notices = 0
     if in_force is not None and history.in_force is not None:
         notices = await record_replacement(

@@ -160,7 +160,8 @@ def _bump(session: Session, round_ids: Iterable[int]) -> None:
 def _history_readers(connection: Connection, round_ids: Collection[int]) -> set[int]:
     """The later rounds under the fair-return policy of each published round of `round_ids`: their solve input has
     what it delivered as it is exported now (`scheduler.rounds.fair_return`), so a change of its proposals or their
-    people changes theirs. A published round's start no longer moves (its grid is fixed), so "later" is stable."""
+    people changes theirs. A published round's start moves only by an admin's forced import, which counts the
+    changes of the rounds after its old start and its new one itself (`scheduler.rounds.replacement`)."""
     changed, reader = aliased(tables.Round), aliased(tables.Round)
     published = select(col(tables.ScheduleVersion.id)).where(
         col(tables.ScheduleVersion.round_id) == col(changed.id), col(tables.ScheduleVersion.status) == PUBLISHED

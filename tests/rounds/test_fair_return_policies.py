@@ -265,3 +265,23 @@ async def test_a_change_of_an_earlier_published_rounds_proposals_counts_as_a_cha
         (r3,) = [proposal["id"] for proposal in later if proposal["code"] == "R3"]
         _ok(await client.post(f"/proposals/{r3}/withdraw", headers=admin))
         assert await _input_revision(sessions, first) == first_before
+
+
+async def test_an_admins_forced_import_that_moves_a_published_round_after_a_later_one_takes_it_out_of_its_history(
+    database_url: str, sessions: Sessions
+) -> None:
+    """2026-II, published, is replaced by force with the same file dated after 2027-I: 2027-I no longer reads what
+    it delivered, and its input revision moves (a draft solved on the old history is stale)."""
+    async with api_client(database_url) as client:
+        people, _, first, second = await _two_rounds_under_a_policy(client, sessions)
+        admin = people["admin"]
+        history = _ok(await client.get(f"/rounds/{second}/export", headers=admin))["fair_return"]["history"]
+        assert [entry["round"] for entry in history] == ["2026-II"]
+        second_before = await _input_revision(sessions, second)
+        moved = _first_round()
+        moved["round"] |= {"start": "2027-07-01T00:00:00Z", "end": "2027-07-07T16:00:00Z"}
+
+        _ok(await client.put(f"/rounds/{first}/import?force=true", json=moved, headers=admin))
+
+        assert await _input_revision(sessions, second) > second_before
+        assert _ok(await client.get(f"/rounds/{second}/export", headers=admin))["fair_return"].get("history", []) == []
