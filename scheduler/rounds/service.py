@@ -35,7 +35,7 @@ from scheduler.rounds.exporter import export_round
 from scheduler.rounds.importer import import_round
 from scheduler.rounds.integrity import keeping_valid, require_schedulable_length
 from scheduler.rounds.replacement import replace_round
-from scheduler.rounds.revision import require_no_solve_under_way
+from scheduler.rounds.revision import GRID_FIELDS, require_no_solve_under_way
 from scheduler.rounds.schemas import (
     PHASES,
     Phase,
@@ -49,7 +49,6 @@ from scheduler.rounds.schemas import (
 from scheduler.schedules.confidential import withhold_round
 
 _PHASE_ORDER: tuple[str, ...] = PHASES
-_GRID_FIELDS = ("start", "end", "shift_hours")
 _LISTS = ("facilities", "equipment", "country_groups")
 
 
@@ -99,7 +98,7 @@ class RoundService(TableService[tables.Round]):
         facts = Facts(facilities=frozenset(facility_ids) | frozenset(wanted))
         access.require(actor, Operation.CHANGE_ROUND, facts, f"round {round_.code}")
         changes = data.changes()
-        grid_changes = any(name in changes and changes[name] != getattr(round_, name) for name in _GRID_FIELDS)
+        grid_changes = any(name in changes and changes[name] != getattr(round_, name) for name in GRID_FIELDS)
         if grid_changes and await _exists(session, tables.ScheduleVersion, round_id):
             raise Conflict("the round has schedules: its start, end and shift length can no longer change")
         if grid_changes:
