@@ -32,7 +32,6 @@ class AuditEntryPublic(BaseModel):
 
 
 class AuditService(TableService[AuditEntry]):
-    table = AuditEntry
     noun = "audit entry"
 
 

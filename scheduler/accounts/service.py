@@ -45,7 +45,6 @@ _ONLY_COORDINATORS = InputProblem("$.facilities", ONLY_COORDINATORS_HAVE_FACILIT
 
 
 class UserService(TableService[User]):
-    table = User
     noun = "user"
 
 

@@ -89,7 +89,6 @@ class _ListedWhole(_CatalogueService[TableT, PublicT]):
 
 
 class FacilityService(_ListedWhole[Facility, FacilityPublic]):
-    table = Facility
     noun = "facility"
     public = FacilityPublic
 
@@ -116,7 +115,6 @@ class FacilityService(_ListedWhole[Facility, FacilityPublic]):
 
 
 class InstrumentService(_CatalogueService[Instrument, InstrumentPublic]):
-    table = Instrument
     noun = "instrument"
     public = InstrumentPublic
 
@@ -183,7 +181,6 @@ class InstrumentService(_CatalogueService[Instrument, InstrumentPublic]):
 
 
 class WindowService(_CatalogueService[Window, WindowPublic]):
-    table = Window
     noun = "window"
     public = WindowPublic
 
@@ -244,7 +241,6 @@ class InstrumentWindowService(WindowService):
 class EquipmentService(_ListedWhole[Equipment, EquipmentPublic]):
     """Sample environment rounds share, kept by the facility that owns it; legacy items without one, by admins."""
 
-    table = Equipment
     noun = "equipment"
     public = EquipmentPublic
 

@@ -2,7 +2,7 @@
 plus the three things every domain write does here (a 404 that names the noun, a page with
 its total, an audit entry in the caller's transaction).
 
-Subclasses name their `table` and `noun` and override only real domain rules; the repository
+Subclasses name their table (the type argument) and `noun` and override only real domain rules; the repository
 class is made from `table`. The base is typed `[Any, Any]` because SQLModel tables do not
 declare `__table__`/`__mapper__` statically, so mypy refuses them as advanced-alchemy's
 `ModelProtocol`; `TableT` keeps this class's own methods typed.
@@ -22,7 +22,7 @@ order, so two writes never wait for each other.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast, get_args
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -105,6 +105,16 @@ def record(
     )
 
 
+def _named_table(service: type) -> type[SQLModel] | None:
+    """The table class among the first type arguments of the bases the service class itself declares, if any (a
+    generic base such as the catalogue's names a type variable there, not a table)."""
+    for base in service.__dict__.get("__orig_bases__", ()):
+        arguments = get_args(base)
+        if arguments and isinstance(arguments[0], type) and issubclass(arguments[0], SQLModel):
+            return arguments[0]
+    return None
+
+
 class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
     """Rows of `table`; `noun` names them in 404s and audit entries ("facility" → "facility.create")."""
 
@@ -122,9 +132,13 @@ class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
         super().__init__(session, **({"wrap_exceptions": False} | options))
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that names its table as its base's first type argument (`TableService[Facility]`) gets `table`
+        and a repository of it from there, so the table is named once."""
         super().__init_subclass__(**kwargs)
-        if "table" in cls.__dict__:
-            repository = {"model_type": cls.table}
+        table = _named_table(cls)
+        if table is not None:
+            cls.table = table
+            repository = {"model_type": table}
             cls.repository_type = type(f"{cls.__name__}Repository", (SQLAlchemyAsyncRepository,), repository)
 
     async def row(self, item_id: int) -> TableT:

@@ -37,7 +37,6 @@ UNASSIGNED = "reviewer unassigned"
 
 
 class ReviewService(TableService[Review]):
-    table = Review
     noun = "review"
 
 

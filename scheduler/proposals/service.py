@@ -57,7 +57,6 @@ WITHDRAWABLE_PHASES = ("open", "review", "allocation")
 
 
 class ProposalService(TableService[tables.Proposal]):
-    table = tables.Proposal
     noun = "proposal"
 
 

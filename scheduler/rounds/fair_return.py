@@ -74,7 +74,6 @@ class FairReturnPolicyPublic(Output):
 
 
 class FairReturnPolicyService(TableService[FairReturnPolicy]):
-    table = FairReturnPolicy
     noun = "fair-return policy"
 
     async def read(self, policy_id: int) -> FairReturnPolicyPublic:

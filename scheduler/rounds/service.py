@@ -53,7 +53,6 @@ _LISTS = ("facilities", "equipment", "country_groups")
 
 
 class RoundService(TableService[tables.Round]):
-    table = tables.Round
     noun = "round"
 
     async def list_page(self, page: LimitOffset | None = None) -> OffsetPagination[RoundPublic]:
@@ -323,7 +322,6 @@ class RoundService(TableService[tables.Round]):
 
 
 class QuotaService(TableService[tables.Quota]):
-    table = tables.Quota
     noun = "quota"
 
     async def list_page(self, page: LimitOffset, round_id: int) -> OffsetPagination[QuotaPublic]:

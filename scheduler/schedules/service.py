@@ -214,7 +214,6 @@ class MoveCheck(BaseModel):
 
 
 class ScheduleVersionService(TableService[ScheduleVersion]):
-    table = ScheduleVersion
     noun = "schedule version"
 
 
