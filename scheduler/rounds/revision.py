@@ -24,7 +24,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, event, inspect, or_, select, union, update
+from sqlalchemy import Connection, Select, bindparam, event, inspect, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction, aliased
 from sqlalchemy.orm.util import identity_key
@@ -157,21 +157,30 @@ def _bump(session: Session, round_ids: Iterable[int]) -> None:
         known[round_id] = Bump(before, revision, transaction)
 
 
-def _history_readers(connection: Connection, round_ids: Collection[int]) -> set[int]:
-    """The later rounds under the fair-return policy of each published round of `round_ids`: their solve input has
-    what it delivered as it is exported now (`scheduler.rounds.fair_return`), so a change of its proposals or their
-    people changes theirs. A published round's start moves only by an admin's forced import, which counts the
-    changes of the rounds after its old start and its new one itself (`scheduler.rounds.replacement`)."""
+def _history_readers_statement() -> Select[int | None]:
+    """The rounds read by `_history_readers`, built once: making its two aliases of the round table cost a third of a
+    submission's CPU when it was built at every flush."""
     changed, reader = aliased(tables.Round), aliased(tables.Round)
     published = select(col(tables.ScheduleVersion.id)).where(
         col(tables.ScheduleVersion.round_id) == col(changed.id), col(tables.ScheduleVersion.status) == PUBLISHED
     )
     same_policy = col(reader.fair_return_policy_id) == col(changed.fair_return_policy_id)
-    rows = connection.execute(
+    return (
         select(col(reader.id))
         .join(changed, same_policy & (col(reader.start) > col(changed.start)))
-        .where(col(changed.id).in_(list(round_ids)), published.exists())
+        .where(col(changed.id).in_(bindparam("round_ids", expanding=True)), published.exists())
     )
+
+
+_HISTORY_READERS = _history_readers_statement()
+
+
+def _history_readers(connection: Connection, round_ids: Collection[int]) -> set[int]:
+    """The later rounds under the fair-return policy of each published round of `round_ids`: their solve input has
+    what it delivered as it is exported now (`scheduler.rounds.fair_return`), so a change of its proposals or their
+    people changes theirs. A published round's start moves only by an admin's forced import, which counts the
+    changes of the rounds after its old start and its new one itself (`scheduler.rounds.replacement`)."""
+    rows = connection.execute(_HISTORY_READERS, {"round_ids": list(round_ids)})
     return {reader_id for reader_id in rows.scalars() if reader_id is not None}
 
 
