@@ -72,12 +72,15 @@ def _problem(
     *,
     errors: list[dict[str, str]] | None = None,
     headers: Mapping[str, str] | None = None,
+    members: Mapping[str, Any] | None = None,
 ) -> Problem:
+    """`members` are added to the body as they are (the round's revision, each broken rule with its number)."""
+    extra = {**(members or {}), **({} if errors is None else {"errors": errors})}
     return Problem(
         detail=detail,
         status_code=status,
         headers=dict(headers) if headers else None,
-        extra=None if errors is None else {"errors": errors},
+        extra=extra or None,
         type_="about:blank",
     )
 
@@ -131,7 +134,7 @@ def _too_many_requests(error: TooManyRequestsException) -> Problem:
 
 
 def domain_problem(error: DomainError) -> Problem:
-    """A refusal of the domain's as the problem of its kind, its message the detail."""
+    """A refusal of the domain's as the problem of its kind, its message the detail, its members in the body."""
     status = (
         HTTPStatus.NOT_FOUND
         if isinstance(error, NotFound)
@@ -143,7 +146,7 @@ def domain_problem(error: DomainError) -> Problem:
         if isinstance(error, PreconditionFailed)
         else HTTPStatus.UNPROCESSABLE_ENTITY
     )
-    return _problem(status, str(error))
+    return _problem(status, str(error), members=error.members)
 
 
 def _repository_error(error: RepositoryError) -> Problem:

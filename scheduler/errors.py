@@ -1,17 +1,23 @@
-"""Refusals of the domain layer, which the API turns into problem details (404, 403, 409, 412).
+"""Refusals of the domain layer, which the API turns into problem details (404, 403, 409, 412, else 422).
 
-They carry no HTTP: the scheduler package must not know how it is served.
+They carry no HTTP: the scheduler package must not know how it is served. What a client needs beyond the message
+(the round's revision now, each rule broken, the facilities still to sign off) travels as the refusal's `members`,
+plain JSON the API adds to the answer as they are.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
 class DomainError(Exception):
-    """A request the domain refuses; the message is safe to show to the caller."""
+    """A request the domain refuses; the message and the `members` are safe to show to the caller."""
+
+    def __init__(self, message: str, **members: Any) -> None:
+        super().__init__(message)
+        self.members = members
 
 
 class NotFound(DomainError):  # noqa: N818 (named for the answer the caller gets)

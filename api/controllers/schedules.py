@@ -7,15 +7,13 @@ from typing import Annotated, Any
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody, PathParameter
-from litestar.status_codes import HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY
-from litestar.types import ExceptionHandlersMap
+from litestar.status_codes import HTTP_201_CREATED
 from pydantic import BaseModel, Field
 
 from api.controllers import LOCATION, SignedIn, permits
 from api.controllers.reports import FileAnswers, Format, chosen_format, download, file_responses
 from api.i18n import locale_of
 from api.params import CurrentUser, Id, Page, Session
-from api.problems import problem
 from scheduler.access import Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.reports.schedule_sheet import schedule_csv, schedule_xlsx
@@ -28,17 +26,14 @@ from scheduler.schedules.service import (
     AllocationPublic,
     Move,
     MoveCheck,
-    MoveRejectedError,
     Moves,
     Published,
     PublishRequest,
-    RevisionConflictError,
     RoundVersions,
-    StaleDraftError,
     VersionDetail,
     VersionDiff,
 )
-from scheduler.schedules.signoffs import SignOffs, SignOffsMissingError
+from scheduler.schedules.signoffs import SignOffs
 
 RequestCode = Annotated[
     str, PathParameter(min_length=1, max_length=64, description="The request's id in the round file.")
@@ -58,47 +53,8 @@ class CalendarFeed(BaseModel):
     exists: bool = Field(description="Whether an address was made; POST /me/calendar-url makes a new one.")
 
 
-def _stale_revision(request: Request[Any, Any, Any], error: RevisionConflictError) -> Response[dict[str, Any]]:
-    response = problem(request, HTTP_409_CONFLICT, str(error))
-    response.content["current_revision"] = error.current_revision
-    return response
-
-
-def _broken_rules(
-    request: Request[Any, Any, Any], error: MoveRejectedError | StaleDraftError
-) -> Response[dict[str, Any]]:
-    """Every rule the move would break (422), or the draft breaks in the round as it is now (409), as the
-    validator words it, with the rule's number in the spec."""
-    response = problem(
-        request,
-        HTTP_409_CONFLICT if isinstance(error, StaleDraftError) else HTTP_422_UNPROCESSABLE_ENTITY,
-        str(error),
-        errors=[{"path": v.path, "message": v.message} for v in error.violations],
-    )
-    for entry, violation in zip(response.content["errors"], error.violations, strict=True):
-        entry["rule"] = violation.rule
-    return response
-
-
-def _awaited_sign_offs(request: Request[Any, Any, Any], error: SignOffsMissingError) -> Response[dict[str, Any]]:
-    response = problem(request, HTTP_409_CONFLICT, str(error))
-    response.content["facilities"] = error.facilities
-    return response
-
-
-SCHEDULE_ERRORS: ExceptionHandlersMap = {
-    RevisionConflictError: _stale_revision,
-    MoveRejectedError: _broken_rules,
-    StaleDraftError: _broken_rules,
-    SignOffsMissingError: _awaited_sign_offs,
-}
-"""Problem details with what the client needs beyond the message: the round's revision, each broken rule,
-the facilities still to sign off."""
-
-
 class ScheduleController(SignedIn):
     tags = ("schedules",)
-    exception_handlers = SCHEDULE_ERRORS
 
     @get(
         "/rounds/{round_id:int}/schedules",

@@ -20,7 +20,7 @@ from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.params import JSONBody
 
-from api.controllers.schedules import SCHEDULE_ERRORS, ScheduleController
+from api.controllers.schedules import ScheduleController
 from api.controllers.solves import SolveController, SolveRunResource
 from api.explanations import localized
 from api.i18n import locale_of
@@ -33,7 +33,6 @@ class DashboardActions(Controller):
     path = "/ui"
     include_in_schema = False
     dependencies: Mapping[str, Provide] = {"current_user": Provide(provide_action_viewer)}
-    exception_handlers = SCHEDULE_ERRORS
 
     start_solve = SolveController.start
     cancel_solve = SolveController.cancel

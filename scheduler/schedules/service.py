@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
@@ -80,30 +81,27 @@ from scheduler.schedules.versions import (
 
 
 class RevisionConflictError(Conflict):
-    """Someone published since the caller read the round: `current_revision` is the round's now."""
-
-    def __init__(self, message: str, *, current_revision: int | None) -> None:
-        super().__init__(message)
-        self.current_revision = current_revision
+    """Someone published since the caller read the round: the member `current_revision` is the round's now."""
 
 
 class MoveRejectedError(DomainError):
-    """The moved allocation would break rules of the round; nothing was saved."""
+    """The moved allocation would break rules of the round (the member `errors`, `broken`); nothing was saved."""
 
     def __init__(self, violations: list[Violation]) -> None:
-        super().__init__(f"the move breaks {len(violations)} rule(s) of the round; nothing was saved")
-        self.violations = violations
+        message = f"the move breaks {len(violations)} rule(s) of the round; nothing was saved"
+        super().__init__(message, errors=broken(violations))
 
 
 class StaleDraftError(Conflict):
-    """The draft breaks rules of the round as it is now (it changed since the draft was made); nothing was published."""
+    """The draft breaks rules of the round as it is now (it changed since the draft was made; the member `errors`,
+    `broken`); nothing was published."""
 
     def __init__(self, number: int, violations: list[Violation]) -> None:
-        super().__init__(
+        message = (
             f"version {number} breaks {len(violations)} rule(s) of the round as it is now; nothing was published: "
             "solve or edit the round again"
         )
-        self.violations = violations
+        super().__init__(message, errors=broken(violations))
 
 
 class VersionPublic(BaseModel):
@@ -202,6 +200,11 @@ class BrokenRule(BaseModel):
     rule: int = Field(description="The hard rule's number in the round file format (docs/round-format.md).")
     path: str = Field(description="Where: `$.moves[i]` for a move itself, `$.allocations[i]` in the would-be schedule.")
     message: str
+
+
+def broken(violations: list[Violation]) -> list[dict[str, Any]]:
+    """Each rule broken as the validator words it, with the rule's number in the spec, as a refusal's member."""
+    return [BrokenRule(**asdict(v)).model_dump() for v in violations]
 
 
 class MoveCheck(BaseModel):

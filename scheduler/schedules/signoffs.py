@@ -38,14 +38,8 @@ from scheduler.schedules.versions import DRAFT, PUBLISHED
 
 
 class SignOffsMissingError(Conflict):
-    """A shared round's draft changes facilities that have not signed off; nothing was published."""
-
-    def __init__(self, number: int, facilities: list[str]) -> None:
-        super().__init__(
-            f"version {number} changes instruments of {', '.join(facilities)}, which must sign off before it is "
-            "published (POST /schedules/{id}/sign-off by a coordinator of each), or an admin publishes it"
-        )
-        self.facilities = facilities
+    """A shared round's draft changes facilities that have not signed off (the member `facilities`); nothing was
+    published."""
 
 
 class SignOff(BaseModel):
@@ -146,7 +140,12 @@ async def require_signed_off(session: AsyncSession, actor: Claims, version: Sche
     awaited = (await changed_facilities(session, version)) - await _signed(session, version.id)
     if awaited:
         codes = await _codes(session, awaited)
-        raise SignOffsMissingError(version.number, sorted(codes.values()))
+        facilities = sorted(codes.values())
+        raise SignOffsMissingError(
+            f"version {version.number} changes instruments of {', '.join(facilities)}, which must sign off before "
+            "it is published (POST /schedules/{id}/sign-off by a coordinator of each), or an admin publishes it",
+            facilities=facilities,
+        )
 
 
 async def _version_and_facts(session: AsyncSession, version_id: int) -> tuple[ScheduleVersion, Facts]:

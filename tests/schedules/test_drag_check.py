@@ -126,4 +126,4 @@ async def test_a_change_of_the_round_is_judged_at_once(sessions: Sessions, publi
     with pytest.raises(MoveRejectedError) as refused:
         async with sessions.begin() as session:
             await schedules.move(session, version_id, later, user_id=None)
-    assert [BrokenRule(**asdict(violation)) for violation in refused.value.violations] == check.errors
+    assert [BrokenRule(**violation) for violation in refused.value.members["errors"]] == check.errors

@@ -119,7 +119,7 @@ async def test_publishing_supersedes_the_version_in_force(sessions: Sessions) ->
     with pytest.raises(RevisionConflictError) as stale:
         async with sessions.begin() as session:
             await schedules.publish(session, another, expected_revision=revision, user_id=None)
-    assert stale.value.current_revision == revision + 1
+    assert stale.value.members["current_revision"] == revision + 1
     assert await _statuses(sessions, round_id) == {"v1": "superseded", "v2": "published", "v3": "draft"}
 
     with pytest.raises(Conflict, match="only drafts"):
@@ -223,7 +223,8 @@ async def test_a_move_that_breaks_a_rule_is_rejected_and_saves_nothing(
         async with sessions.begin() as session:
             await schedules.move(session, published, Moves(moves=[move]), user_id=None)
 
-    assert any(v.rule == rule and words in v.message for v in rejected.value.violations), rejected.value.violations
+    broken = rejected.value.members["errors"]
+    assert any(v["rule"] == rule and words in v["message"] for v in broken), broken
     assert await _statuses(sessions, round_id) == {"v1": "published"}
 
 
@@ -283,7 +284,7 @@ async def test_a_pinned_allocation_does_not_move(sessions: Sessions) -> None:
                 Moves(moves=[Move(request="P-001-a", instrument="SKIF-1-1", start_shift=24, shifts=9)]),
                 user_id=None,
             )
-    assert [v.rule for v in rejected.value.violations] == [8]
+    assert [v["rule"] for v in rejected.value.members["errors"]] == [8]
 
 
 BEFORE_SWAP = [
@@ -337,7 +338,7 @@ async def test_moves_that_break_a_rule_together_save_nothing_and_name_each_move(
         async with sessions.begin() as session:
             await schedules.move(session, published, Moves(moves=[SWAP.moves[0], off_the_grid]), user_id=None)
 
-    assert [(v.rule, v.path) for v in rejected.value.violations] == [(2, "$.moves[1].start_shift")]
+    assert [(v["rule"], v["path"]) for v in rejected.value.members["errors"]] == [(2, "$.moves[1].start_shift")]
     assert await _statuses(sessions, round_id) == {"v1": "published"}
 
 
