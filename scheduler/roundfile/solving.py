@@ -84,15 +84,30 @@ def set_aside(round_file: RoundFile) -> SetAside:
     old data or a rule added later must cost one proposal its time, never the whole round its solve.
     A problem of the round itself (its grid, quotas, scoring settings) is no proposal's and stays.
     """
+    return _set_aside(round_file, _problems_by_proposal(round_file))
+
+
+def set_aside_with_and_without_previous(round_file: RoundFile) -> tuple[SetAside, SetAside]:
+    """`set_aside` of the round, and of the round without its previous schedule, with one check of the round when
+    it breaks no rule (as a stored round should): the previous schedule's own checks are the only ones that read
+    it (`check_round`), so a round that passes them with it passes them without it."""
+    found = _problems_by_proposal(round_file)
+    without_previous = round_file.model_copy(update={"previous_schedule": None})
+    if not found:
+        return SetAside(round_file, {}), SetAside(without_previous, {})
+    return _set_aside(round_file, found), set_aside(without_previous)
+
+
+def _set_aside(round_file: RoundFile, found: dict[str, list[str]]) -> SetAside:
+    """The round without the proposals `found` (the round's own problems by proposal), and then without those
+    whose problems that leaves, until none is left."""
     reasons: dict[str, list[str]] = defaultdict(list)
     kept = round_file
-    while True:
-        found = _problems_by_proposal(kept)
-        if not found:
-            break
+    while found:
         for proposal_id, messages in found.items():
             reasons[proposal_id] += messages
         kept = _without(kept, set(found))
+        found = _problems_by_proposal(kept)
     return SetAside(kept, {proposal_id: "; ".join(messages) for proposal_id, messages in reasons.items()})
 
 

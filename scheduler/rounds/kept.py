@@ -27,7 +27,7 @@ from sqlmodel import col
 from scheduler.db.tables import Round, ScheduleVersion
 from scheduler.roundfile.contract import RoundFile
 from scheduler.roundfile.scoring import ProposalScore, score_round
-from scheduler.roundfile.solving import SetAside, ranked_with_set_aside, set_aside
+from scheduler.roundfile.solving import SetAside, ranked_with_set_aside, set_aside_with_and_without_previous
 from scheduler.roundfile.validate import Referee
 from scheduler.rounds.exporter import export_round
 from scheduler.rounds.revision import bumped
@@ -75,7 +75,7 @@ class KeptRound:
     def ranking(self) -> list[ProposalScore]:
         """Every proposal ranked, those set aside last (`ranked_with_set_aside`), with the kept `scores` when the
         same proposals are set aside with the previous schedule as without it (scoring does not read it)."""
-        aside = set_aside(self.round_file)
+        aside = self._set_aside[0]
         same = aside.reasons.keys() == self.schedulable.reasons.keys()
         return ranked_with_set_aside(self.round_file, aside, self.scores if same else None)
 
@@ -83,7 +83,13 @@ class KeptRound:
     def schedulable(self) -> SetAside:
         """The round without its previous schedule and without the proposals set aside: what a version is
         measured in (`scheduler.schedules.export`) and hand edits are priced in."""
-        return set_aside(self.round_file.model_copy(update={"previous_schedule": None}))
+        return self._set_aside[1]
+
+    @cached_property
+    def _set_aside(self) -> tuple[SetAside, SetAside]:
+        """The round's proposals set aside with its previous schedule (for the ranking) and without it, checked
+        once for both when the round breaks no rule."""
+        return set_aside_with_and_without_previous(self.round_file)
 
     @cached_property
     def scores(self) -> list[ProposalScore]:
