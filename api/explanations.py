@@ -4,54 +4,20 @@ quota counts, which rule a move breaks, why a solve failed, and a calendar feed'
 The schedule file's contract keeps an unallocated request's `detail` in English: the engine writes it from its
 figures (shifts, instruments, competitors, priorities, quota shares), as the scheduler writes a change notice's
 reason, a proposal's exclusion, the referee's rules and a solve run's error. Each form those sentences take is a
-message of the catalogue whose English is the form itself, `%(name)s` standing for a part. Read back against that
-form, a sentence's figures become the locale's numbers, its nested sentences are told again, and its names
-(requests, instruments, quotas) stay. A sentence of a form not listed here, or with a part that is not, stays in
-the file's English.
+message of the catalogue whose English is the form itself, `%(name)s` standing for a part (`api.sentences`).
+Read back against that form, a sentence's figures become the locale's numbers, its nested sentences are told
+again, and its names (requests, instruments, quotas) stay. A sentence of a form not listed here, or with a part
+that is not, stays in the file's English.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from collections.abc import Callable
+from functools import lru_cache
 
-from babel.numbers import get_decimal_symbol, get_group_symbol
-
-from api.i18n import DEFAULT_LOCALE, N_, TRANSLATIONS
-
-
-@dataclass(frozen=True)
-class Part:
-    """What a placeholder holds: its pattern, how it is told in a locale (None: it cannot be), and an example."""
-
-    pattern: str
-    tell: Callable[[str, str], str | None]
-    example: str
-
-
-def _kept(text: str, locale: str) -> str:
-    return text
-
-
-@cache
-def _separators(locale: str) -> dict[int, str]:
-    return {ord("."): get_decimal_symbol(locale), ord(","): get_group_symbol(locale)}
-
-
-def _number(text: str, locale: str) -> str:
-    """The engine's figure with the locale's decimal and group separators, to as many decimals and with its sign
-    (Babel's `format_decimal` would take most of the time a facility round's reasons take)."""
-    decimals = len(text.partition(".")[2])
-    written = f"{abs(float(text)):,.{decimals}f}".translate(_separators(locale))
-    return ("+" if text.startswith("+") else "-" if text.startswith("-") else "") + written
-
-
-def _word(text: str, locale: str) -> str | None:
-    """One of a few fixed words, each a message of the catalogue."""
-    told = TRANSLATIONS[locale].gettext(text)
-    return None if told == text and locale != DEFAULT_LOCALE else told
+from api.i18n import DEFAULT_LOCALE, N_
+from api.sentences import NUMBER, RULES, SHIFTS, Form, Part, choice, kept, words
 
 
 def _listed(separator: str) -> Callable[[str, str], str | None]:
@@ -74,10 +40,8 @@ def _told(text: str, locale: str) -> str | None:
     return explained(text, locale) if text else ""
 
 
-NAME = Part(r".+?", _kept, "P-001-a")
-NAMES = Part(r"[^;]+?", _kept, "P-002-a, P-003-b")
+NAMES = Part(r"[^;]+?", kept, "P-002-a, P-003-b")
 """Requests joined by commas: no sentence's "; " inside."""
-NUMBER = Part(r"[+-]?\d+(?:\.\d+)?", _number, "1234.5")
 SENTENCE = Part(r".+?", _told, "no shifts yet")
 QUOTAS = Part(
     r".+?",
@@ -91,24 +55,7 @@ PLACED_WITH = Part(r"(?:, with .+?)*", _listed(r"(?=, with )"), ", with P-002-a 
 """The partners placed with a request that fits, each ", with <request> at shift <n> on <instrument>"."""
 
 
-def _shifts(text: str, locale: str) -> str:
-    """A count of shifts with its noun in the locale's plural form (a gap may be negative)."""
-    count = int(text.split(" ", 1)[0])
-    return TRANSLATIONS[locale].ngettext("%(num)s shift", "%(num)s shifts", abs(count)) % {
-        "num": _number(str(count), locale)
-    }
-
-
-def _rules(text: str, locale: str) -> str:
-    count = int(text.split(" ", 1)[0])
-    return TRANSLATIONS[locale].ngettext("%(num)s rule", "%(num)s rules", count) % {"num": _number(str(count), locale)}
-
-
-SHIFTS = Part(r"-?\d+ shifts?", _shifts, "5 shifts")
-"""A count of shifts with its noun: told in the locale's plural form of "shift"."""
-RULES = Part(r"\d+ rule\(s\)", _rules, "3 rule(s)")
-"""A count of the round's rules with its noun ("rule(s)"), told in the locale's plural form."""
-AS_WRITTEN = Part(r".+", _kept, "ValueError: no instrument SKIF-1-9")
+AS_WRITTEN = Part(r".+", kept, "ValueError: no instrument SKIF-1-9")
 """What a program wrote (an exception's text, the round checker's findings with their JSON paths): a diagnostic
 for whoever fixes the data or the program, kept as it was written."""
 
@@ -134,33 +81,18 @@ FINDINGS = Part(r".+", _findings(r"\n"), "$.proposals[0].requests[0].min_shifts:
 """A round's problems, a line each (`scheduler.jobs.worker`, `scheduler.nightly.decide`)."""
 SET_ASIDE = Part(r".+", _findings(r"; (?=\S+: )"), "P-001.requests[0].min_shifts: min_shifts 5 is above shifts 3")
 """A proposal's problems joined by "; ", each after the path of what is wrong (`scheduler.roundfile.solving`)."""
-CODE = Part(r"\S+", _kept, "P-001-a")
+CODE = Part(r"\S+", kept, "P-001-a")
 """An id of the round file: no spaces (`scheduler.fields.Code`)."""
 PINNED = Part(r"the pinned block \[-?\d+, -?\d+\)", _told, "the pinned block [3, 7)")
 """A previous schedule's pinned block as the round checker names it."""
 LABEL = Part(r"\S+ on \S+ \[-?\d+, -?\d+\)", _told, "P-001-a on SKIF-1-1 [3, 7)")
 """A block as the referee names it: its request, instrument and shifts."""
 
-LENGTH_NOUN = Part(r"characters?|items?", _kept, "characters")
+LENGTH_NOUN = Part(r"characters?|items?", kept, "characters")
 """pydantic's noun after a length limit (singular for 1): the Russian forms need none."""
-QUOTA = Part(r"[^ ]+", _kept, "country-max[RU]")
+QUOTA = Part(r"[^ ]+", kept, "country-max[RU]")
 """A quota's id: no spaces."""
 HEADROOM = Part(r"(?:; headroom .+? one)?", _told, "; headroom 1.0 shifts for a request counted like this one")
-
-
-def choice(messages: Mapping[str, str]) -> Part:
-    """One of a few words as the text has them, each told by its message."""
-
-    def tell(text: str, locale: str) -> str | None:
-        return _word(messages[text], locale)
-
-    pattern = "|".join(re.escape(text) for text in sorted(messages, key=len, reverse=True))
-    return Part(pattern, tell, next(iter(messages)))
-
-
-def words(*messages: str) -> Part:
-    """One of a few words that are messages themselves."""
-    return choice({message: message for message in messages})
 
 
 PROPOSAL_TYPES: dict[str, str] = {
@@ -193,44 +125,6 @@ QUOTA_FIGURES: dict[str, Part] = {
 }
 """A quota's share before a change against its bound, the headroom, the change and the share after
 (`solver.explain`)."""
-
-
-@dataclass(frozen=True)
-class Form:
-    """A sentence's form: its English, a message of the catalogue, and its parts that are not names."""
-
-    message: str
-    parts: Mapping[str, Part] = field(default_factory=dict)
-    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
-    literals: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    """The form's own text between its parts: a sentence lacking one of them is not of this form, which is
-    quicker to see than the pattern's failure (a facility round's 1,600 distinct reasons, 80 forms)."""
-
-    def __post_init__(self) -> None:
-        pieces = re.split(r"%\((\w+)\)s", self.message.replace("%%", "%"))
-        regex = "".join(
-            re.escape(piece) if index % 2 == 0 else f"(?P<{piece}>{self.parts.get(piece, NAME).pattern})"
-            for index, piece in enumerate(pieces)
-        )
-        object.__setattr__(self, "pattern", re.compile(regex, re.DOTALL))
-        object.__setattr__(self, "literals", tuple(piece for piece in pieces[::2] if piece))
-
-    @property
-    def example(self) -> str:
-        """A sentence of this form, its parts' examples in place."""
-        names = re.findall(r"%\((\w+)\)s", self.message)
-        return self.message % {name: self.parts.get(name, NAME).example for name in names}
-
-    def tell(self, text: str, locale: str) -> str | None:
-        if not all(literal in text for literal in self.literals):
-            return None
-        matched = self.pattern.fullmatch(text)
-        if matched is None:
-            return None
-        told = {name: self.parts.get(name, NAME).tell(value, locale) for name, value in matched.groupdict().items()}
-        if any(value is None for value in told.values()):
-            return None
-        return TRANSLATIONS[locale].gettext(self.message) % told
 
 
 N = NUMBER
@@ -443,7 +337,7 @@ FORMS: tuple[Form, ...] = (
     Form(N_("round %(round)s has no schedule version yet")),
     Form(N_("round %(round)s has no instrument %(instrument)s")),
     Form(N_("the round has weeks 1 to %(weeks)s"), {"weeks": N}),
-    Form(N_("Validation failed for %(method)s %(path)s"), {"method": Part(r"[A-Z]+", _kept, "GET")}),
+    Form(N_("Validation failed for %(method)s %(path)s"), {"method": Part(r"[A-Z]+", kept, "GET")}),
     Form(N_("the request body is larger than this endpoint accepts: at most %(size)s")),
     # why the round page's script is refused an action (scheduler.jobs, scheduler.schedules.service)
     Form(N_("no solve %(run)s"), {"run": N}),

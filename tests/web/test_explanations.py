@@ -8,7 +8,8 @@ from typing import get_args
 
 import pytest
 
-from api.explanations import FORMS, NAME, Form, explained, localized
+from api.explanations import FORMS, explained, localized
+from api.sentences import NAME, Form
 from fixtures import EXAMPLE_ROUND
 from scheduler.jobs.worker import STALE_NOTE
 from scheduler.roundfile.checks import load_round
