@@ -142,6 +142,9 @@ def file_responses(model: type[Any], what: str) -> dict[int, ResponseSpec]:
 
 
 class ReportController(SignedIn):
+    """Who got the time, as JSON, CSV or XLSX, for the rounds the caller may read: by country, group, facility,
+    instrument or proposal type, per round or across rounds."""
+
     tags = ("reports",)
 
     @get(

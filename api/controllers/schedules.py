@@ -54,6 +54,9 @@ class CalendarFeed(BaseModel):
 
 
 class ScheduleController(SignedIn):
+    """A round's versions (read, publish with sign-offs, diff, pin, move, export) are its coordinators' and admins':
+    they carry priorities and reasons. Under `/me` a proposer reads their own slots and their calendar address."""
+
     tags = ("schedules",)
 
     @get(
