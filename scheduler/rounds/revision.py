@@ -24,7 +24,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, event, inspect, or_, select, union, update
+from sqlalchemy import Connection, Update, bindparam, event, inspect, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction, aliased
 from sqlalchemy.orm.util import identity_key
@@ -134,21 +134,15 @@ async def require_current_input(session: AsyncSession, version: tables.ScheduleV
 
 def _bump(session: Session, round_ids: Iterable[int]) -> None:
     """One UPDATE of the rounds this transaction has not moved yet, and of the rounds that read what they delivered
-    (`_history_readers`), which locks their rows until it ends."""
+    (`_BUMP`), which locks their rows until it ends."""
+    known: dict[int, Bump] = session.info.setdefault(_BUMPED, {})
     ids = [round_id for round_id in set(round_ids) if bumped(session, round_id) is None]
     if not ids:
         return
-    readers = _history_readers(session.connection(), ids)
-    ids = sorted({*ids, *(reader for reader in readers if bumped(session, reader) is None)})
+    moved_before = [round_id for round_id in known if bumped(session, round_id) is not None]
     transaction = session.get_nested_transaction() or session.get_transaction()
     assert transaction is not None, "a flush runs in a transaction"
-    moved = session.connection().execute(
-        update(tables.Round)
-        .where(col(tables.Round.id).in_(ids))
-        .values(input_revision=col(tables.Round.input_revision) + 1)
-        .returning(col(tables.Round.id), col(tables.Round.input_revision))
-    )
-    known: dict[int, Bump] = session.info.setdefault(_BUMPED, {})
+    moved = session.connection().execute(_BUMP, {"changed": ids, "moved": moved_before})
     for round_id, revision in moved:
         assert round_id is not None, "stored rounds have ids"
         earlier = known.get(round_id)
@@ -157,31 +151,38 @@ def _bump(session: Session, round_ids: Iterable[int]) -> None:
         known[round_id] = Bump(before, revision, transaction)
 
 
-def _history_readers_statement() -> Select[int | None]:
-    """The rounds read by `_history_readers`, built once: making its two aliases of the round table cost a third of a
-    submission's CPU when it was built at every flush."""
+def _bump_statement() -> Update:
+    """The UPDATE of `_bump`, built once (its aliases cost more CPU than the rest of a write's flush): the rounds
+    `changed`, and the later rounds under the fair-return policy of each published one of them that are not among the
+    rounds `moved` already. Their solve input has what it delivered as it is exported now
+    (`scheduler.rounds.fair_return`), so a change of its proposals or their people changes theirs. A published
+    round's start moves only by an admin's forced import, which counts the changes of the rounds after its old start
+    and its new one itself (`scheduler.rounds.replacement`)."""
     changed, reader = aliased(tables.Round), aliased(tables.Round)
     published = select(col(tables.ScheduleVersion.id)).where(
         col(tables.ScheduleVersion.round_id) == col(changed.id), col(tables.ScheduleVersion.status) == PUBLISHED
     )
     same_policy = col(reader.fair_return_policy_id) == col(changed.fair_return_policy_id)
-    return (
+    readers = (
         select(col(reader.id))
         .join(changed, same_policy & (col(reader.start) > col(changed.start)))
-        .where(col(changed.id).in_(bindparam("round_ids", expanding=True)), published.exists())
+        .where(col(changed.id).in_(bindparam("changed", expanding=True)), published.exists())
+    )
+    round_id = col(tables.Round.id)
+    return (
+        update(tables.Round)
+        .where(
+            or_(
+                round_id.in_(bindparam("changed", expanding=True)),
+                round_id.not_in(bindparam("moved", expanding=True)) & round_id.in_(readers),
+            )
+        )
+        .values(input_revision=col(tables.Round.input_revision) + 1)
+        .returning(round_id, col(tables.Round.input_revision))
     )
 
 
-_HISTORY_READERS = _history_readers_statement()
-
-
-def _history_readers(connection: Connection, round_ids: Collection[int]) -> set[int]:
-    """The later rounds under the fair-return policy of each published round of `round_ids`: their solve input has
-    what it delivered as it is exported now (`scheduler.rounds.fair_return`), so a change of its proposals or their
-    people changes theirs. A published round's start moves only by an admin's forced import, which counts the
-    changes of the rounds after its old start and its new one itself (`scheduler.rounds.replacement`)."""
-    rows = connection.execute(_HISTORY_READERS, {"round_ids": list(round_ids)})
-    return {reader_id for reader_id in rows.scalars() if reader_id is not None}
+_BUMP = _bump_statement()
 
 
 def _holds(session: Session, transaction: SessionTransaction) -> bool:
