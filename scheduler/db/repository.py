@@ -28,8 +28,9 @@ from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import OffsetPagination, SQLAlchemyAsyncRepositoryService
 from pydantic import BaseModel
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import SQLModel
 
 from scheduler.accounts.schemas import Claims
@@ -72,7 +73,15 @@ RowT = TypeVar("RowT", bound=SQLModel)
 
 
 async def locked(session: AsyncSession, table: type[RowT], item_id: int, noun: str) -> RowT:
-    """The row as committed now, locked until the transaction ends; NotFound naming the noun when it is gone."""
+    """The row as committed now, locked until the transaction ends; NotFound naming the noun when it is gone.
+
+    On SQLite, which has no row locks (the API's write requests take turns instead), a row the session has read and
+    not changed is the row as committed now: it is not read again.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        held = session.sync_session.identity_map.get(identity_key(table, item_id))
+        if held is not None and not inspect(held).expired_attributes and not session.is_modified(held):
+            return held
     row: RowT | None = await session.scalar(_locking(table, [item_id]))
     if row is None:
         raise NotFound(f"no {noun} {item_id}")
