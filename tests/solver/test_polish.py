@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from solver.greedy import all_or_nothing_components, greedy, is_feasible
 from solver.model import ModelData, objective_units
 from solver.polish import free_insertions, improving_swaps, polish
-from solver.problem import Equipment, Instrument, Placement, Problem, Quota, Request
+from solver.problem import After, AllOrNothing, Equipment, Instrument, Placement, Problem, Quota, Request
 from tests.strategies import problems
 
 
@@ -88,6 +88,36 @@ def test_a_swap_refills_the_removed_block_elsewhere() -> None:
     )
     before = [Placement(0, 0, 0, 4), Placement(2, 1, 0, 4)]
     assert polished(problem, before) == {Placement(1, 0, 0, 8), Placement(0, 1, 4, 4), Placement(2, 1, 0, 4)}
+
+
+def linked_pair_round(priority: float) -> Problem:
+    """Both instruments full with C and D (priority 1, 8 shifts each); A and B (4 shifts each, all or
+    nothing, B after A) need one of them out each, which no single swap does."""
+    return Problem(
+        horizon=8,
+        instruments=(Instrument("I0"), Instrument("I1")),
+        requests=(
+            request("A", priority, 4),
+            request("B", priority, 4, instruments=(1,)),
+            request("C", 1.0, 8),
+            request("D", 1.0, 8, instruments=(1,)),
+        ),
+        all_or_nothing=(AllOrNothing((0, 1)),),
+        after=(After(0, 1),),
+    )
+
+
+FULL = [Placement(2, 0, 0, 8), Placement(3, 1, 0, 8)]
+
+
+def test_a_planted_linked_pair_takes_the_place_of_a_lower_ranked_block_on_each_of_its_instruments() -> None:
+    problem = linked_pair_round(priority=3.0)
+    assert improving_swaps(problem, ModelData.of(problem), FULL) == []
+    assert polished(problem, FULL) == {Placement(0, 0, 0, 4), Placement(1, 1, 4, 4)}
+
+
+def test_a_linked_pair_worth_less_than_the_blocks_it_would_take_out_stays_out() -> None:
+    assert polished(linked_pair_round(priority=1.5), FULL) == set(FULL)
 
 
 def test_a_swap_that_breaks_a_hard_minimum_quota_is_not_taken() -> None:
