@@ -1,8 +1,9 @@
-"""Local moves that finish a schedule: exact insertions, then swaps with a refill.
+"""Local moves that finish a schedule: exact insertions, then swaps with a refill, then component swaps
+(a lower-ranked block out on each linked member's instruments).
 
 The neighbourhood search sees part of the round at a time, so a request that
-fits as it is, or a lower-ranked block whose removal makes room for a better
-request, can be left behind. These passes try such moves on the whole schedule
+fits as it is, or lower-ranked blocks whose removal makes room for a better
+request or linked component, can be left behind. These passes try such moves on the whole schedule
 and keep each one that raises the model's objective (`objective_units`: the
 primary objective net of soft-quota penalties and the stability bonus), so a
 returned schedule has no free insertion and no improving single swap.
