@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -31,7 +32,9 @@ def test_a_model_solved_to_optimality_on_penalties_is_not_called_optimal_on_the_
     # optimum leaves it out, so the primary objective (0) is not proven optimal (its bound is 10).
     quota = Quota("cap", frozenset({0}), {(0, 0): Fraction(1)}, max_share=Fraction(0), soft=True, penalty=5.0)
     problem = Problem(horizon=10, instruments=(Instrument("I0"),), requests=(request("A", 1.0, 10),), quotas=(quota,))
-    solution = solve(problem, QUICK)
+    # Time to spare even on a loaded machine, where the explain reserve grows with the measured slowdown: with none
+    # left for the bound, it is rightly unknown (the test of a gap left unknown).
+    solution = solve(problem, replace(QUICK, time_limit=20.0))
     assert solution.placements == ()
     assert solution.status == "feasible"
     assert solution.bound == pytest.approx(10.0)
