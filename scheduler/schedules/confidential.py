@@ -9,6 +9,7 @@ confidence; otherwise the entry keeps its reason and a sentence that names no on
 from __future__ import annotations
 
 from collections.abc import Set
+from operator import attrgetter
 
 from scheduler.roundfile.contract import RoundFile, ScheduleFile, Unallocated, UnallocatedReason
 
@@ -26,6 +27,9 @@ PUBLIC_DETAIL: dict[UnallocatedReason, str] = {
 }
 
 
+_REQUEST = attrgetter("request")
+
+
 def for_proposer(entry: Unallocated) -> Unallocated:
     """A request's outcome as its own team sees it: the reason, in words that name no other proposal."""
     detail = entry.detail if entry.reason in SCORING_REASONS else PUBLIC_DETAIL[entry.reason]
@@ -39,10 +43,11 @@ def withhold(schedule: ScheduleFile, shown: Set[str]) -> ScheduleFile:
     says withheld); their unallocated requests are left out; an explanation that speaks of
     proposals not shown is told in words that name no one (`for_proposer`).
     """
-    proposal_of = {allocation.request: allocation.proposal for allocation in schedule.allocations}
+    # The requests placed for proposals shown, looked up once per competitor named (~130,000 in a facility round).
+    readable_requests = {a.request for a in schedule.allocations if a.proposal in shown}
 
     def readable(entry: Unallocated) -> bool:
-        return all(proposal_of.get(other.request) in shown for other in entry.competitors or [])
+        return not entry.competitors or readable_requests.issuperset(map(_REQUEST, entry.competitors))
 
     return schedule.model_copy(
         update={
