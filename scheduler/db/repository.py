@@ -22,13 +22,14 @@ order, so two writes never wait for each other.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any, ClassVar, Generic, TypeVar, cast, get_args
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import OffsetPagination, SQLAlchemyAsyncRepositoryService
 from pydantic import BaseModel
-from sqlalchemy import Select, func, inspect, select
+from sqlalchemy import Select, bindparam, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import SQLModel
@@ -82,7 +83,7 @@ async def locked(session: AsyncSession, table: type[RowT], item_id: int, noun: s
         held = session.sync_session.identity_map.get(identity_key(table, item_id))
         if held is not None and not inspect(held).expired_attributes and not session.is_modified(held):
             return held
-    row: RowT | None = await session.scalar(_locking(table, [item_id]))
+    row: RowT | None = await session.scalar(_locking(table), {"ids": [item_id]})
     if row is None:
         raise NotFound(f"no {noun} {item_id}")
     return row
@@ -90,13 +91,20 @@ async def locked(session: AsyncSession, table: type[RowT], item_id: int, noun: s
 
 async def lock_all(session: AsyncSession, table: type[SQLModel], item_ids: Iterable[int]) -> None:
     """Locks the rows that exist of `item_ids`, in id order, and refreshes them in the session."""
-    await session.execute(_locking(table, sorted(set(item_ids))))
+    await session.execute(_locking(table), {"ids": sorted(set(item_ids))})
 
 
-def _locking(table: type[RowT], item_ids: list[int]) -> Select[Any]:
+@cache
+def _locking(table: type[RowT]) -> Select[Any]:
+    """The locking read of `table`'s rows `ids`, built once per table: building it cost a quarter of a millisecond of
+    CPU, as much as running it (a write takes one to three)."""
     key = cast(Any, table).id
     return (
-        select(table).where(key.in_(item_ids)).order_by(key).with_for_update().execution_options(populate_existing=True)
+        select(table)
+        .where(key.in_(bindparam("ids", expanding=True)))
+        .order_by(key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
 
 
