@@ -106,9 +106,17 @@
     };
   }
 
+  // A shift's full time, formatted once per zone: a facility round's ~2,000 blocks start and end at fewer shifts.
+  const fullTimes = new Map();
+  function fullTime(shift, zone) {
+    const key = zone + " " + shift;
+    if (!fullTimes.has(key)) fullTimes.set(key, format(moment(shift), zone, "full"));
+    return fullTimes.get(key);
+  }
+
   function blockWords(block) {
-    const from = format(moment(block.start), block.zone, "full");
-    const to = format(moment(block.start + block.shifts), block.zone, "full");
+    const from = fullTime(block.start, block.zone);
+    const to = fullTime(block.start + block.shifts, block.zone);
     return words("blockLabel", {
       proposal: block.proposal.code, request: block.request, pi: block.proposal.pi || "–",
       countries: block.proposal.countries.join(", "), shifts: block.shifts, instrument: block.instrument,
@@ -345,8 +353,8 @@
     row(list, TEXTS.countries, block.proposal.countries.join(", "));
     row(list, TEXTS.instrument, block.instrument);
     row(list, TEXTS.shifts, words("shiftRange", { shifts: block.shifts, first: block.start, last: block.start + block.shifts }));
-    row(list, TEXTS.from, format(moment(block.start), block.zone, "full"));
-    row(list, TEXTS.to, format(moment(block.start + block.shifts), block.zone, "full"));
+    row(list, TEXTS.from, fullTime(block.start, block.zone));
+    row(list, TEXTS.to, fullTime(block.start + block.shifts, block.zone));
     row(list, TEXTS.timezone, block.zone);
     row(list, TEXTS.priority, block.priority ? block.priority.toFixed(3) : TEXTS.notShown);
     if (block.pinned) row(list, TEXTS.pinned, TEXTS.pinnedWords);
