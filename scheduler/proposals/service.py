@@ -14,6 +14,8 @@ the proposal in confidence. Every change writes an audit entry in the caller's t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -23,9 +25,23 @@ from weakref import WeakKeyDictionary
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
-from sqlalchemy import Engine, Select, bindparam, delete, event, func, insert, select
+from sqlalchemy import (
+    JSON,
+    Engine,
+    Integer,
+    Select,
+    bindparam,
+    cast,
+    delete,
+    event,
+    func,
+    insert,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col
 
 from scheduler import access
@@ -318,26 +334,31 @@ _CHILDREN_DELETED = tuple(
 )
 """A rewritten proposal's team, requests and links, deleted as plain statements built once (SQLAlchemy's ORM would
 first look for the rows among those the session holds, which a rewrite has not read)."""
-_ASKED = select(col(tables.Request.instruments)).where(col(tables.Request.proposal_id) == bindparam("proposal_id"))
-_REVIEWERS = select(col(tables.ReviewAssignment.user_id)).where(
-    col(tables.ReviewAssignment.proposal_id) == bindparam("proposal_id")
+_ASKED_AND_REVIEWERS = union_all(
+    select(col(tables.Request.instruments), cast(null(), Integer)).where(
+        col(tables.Request.proposal_id) == bindparam("proposal_id")
+    ),
+    select(cast(null(), JSON), col(tables.ReviewAssignment.user_id)).where(
+        col(tables.ReviewAssignment.proposal_id) == bindparam("proposal_id")
+    ),
 )
+"""A proposal's requests' instruments and its reviewers, in one statement: each row has one of the two."""
 
 
 async def _facts_with(session: AsyncSession, proposal: tables.Proposal, offer: _Offer) -> Facts:
     """`proposal_facts` of one proposal, its round's facilities and its instruments' facilities read from the offer
     (an instrument the round no longer offers is looked up)."""
-    proposal_id = _id(proposal)
-    asked = set().union(*await session.scalars(_ASKED, {"proposal_id": proposal_id}))
+    rows = (await session.execute(_ASKED_AND_REVIEWERS, {"proposal_id": _id(proposal)})).all()
+    asked: set[str] = set().union(*(instruments for instruments, _ in rows if instruments is not None))
+    reviewers = {user_id for _, user_id in rows if user_id is not None}
     facility_of = offer.facility_of
     if not asked <= facility_of.keys():
-        rows = await session.execute(
+        looked_up = await session.execute(
             select(col(tables.Instrument.code), col(tables.Instrument.facility_id)).where(
                 col(tables.Instrument.code).in_(asked)
             )
         )
-        facility_of = dict(rows.tuples().all())
-    reviewers = await session.scalars(_REVIEWERS, {"proposal_id": proposal_id})
+        facility_of = dict(looked_up.tuples().all())
     return Facts(
         facilities=offer.facilities,
         asks_for=frozenset(facility_of[code] for code in asked if code in facility_of),
@@ -414,6 +435,12 @@ _OFFERS: WeakKeyDictionary[Engine, dict[int, _Offer]] = WeakKeyDictionary()
 it or carried it on through its own proposal writes."""
 
 
+_HOLDERS: WeakKeyDictionary[Engine, dict[int, asyncio.Event]] = WeakKeyDictionary()
+"""Per database: round id → the end of the transaction of the last proposal write in this process that held the
+round's lock, set once that transaction has ended and, if it committed, carried its offer on."""
+HOLDER_WAIT = 0.5
+
+
 async def _locked_with_offer(session: AsyncSession, round_id: int) -> tuple[tables.Round, _Offer]:
     """The round locked (`lock_round`) and what it offers, for a write that changes a proposal and nothing else.
 
@@ -426,18 +453,38 @@ async def _locked_with_offer(session: AsyncSession, round_id: int) -> tuple[tabl
     offers = _OFFERS.setdefault(session.sync_session.get_bind().engine, {})
     offer = offers.get(round_id) or await _offer(session, round_id)
     round_ = await lock_round(session, round_id)
+    holders = _HOLDERS.setdefault(session.sync_session.get_bind().engine, {})
     if offer is None or offer.revision != round_.input_revision:
-        offer = await _offer(session, round_id)
-        assert offer is not None, "a locked round exists"
+        # Most often the writes this one waited for committed meanwhile and carried the offer on to where they left
+        # the round, the last of them as soon as it runs on from the commit that let this write take the lock.
+        await _ended(holders.get(round_id))
+        offer = offers.get(round_id)
+        if offer is None or offer.revision != round_.input_revision:
+            offer = await _offer(session, round_id)
+            assert offer is not None, "a locked round exists"
     offers[round_id] = offer
+    holders[round_id] = ended = asyncio.Event()
 
     def carry_on(committed: Session) -> None:
         bump = bumped(committed, round_id)
         if bump is not None and bump.before == offer.revision and offers.get(round_id) is offer:
             offers[round_id] = replace(offer, revision=bump.after)
 
+    def end(_: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is None:
+            ended.set()
+
     event.listen(session.sync_session, "after_commit", carry_on, once=True)
+    event.listen(session.sync_session, "after_transaction_end", end)
     return round_, offer
+
+
+async def _ended(holder: asyncio.Event | None) -> None:
+    """Once the transaction of the write that held a round's lock before in this process has run on from its end at
+    the database (at most `HOLDER_WAIT` seconds, a bound that only costs a read of the offer)."""
+    if holder is not None and not holder.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(holder.wait(), HOLDER_WAIT)
 
 
 async def _offer(session: AsyncSession, round_id: int) -> _Offer | None:

@@ -7,13 +7,16 @@ the round, as a coordinator's write that takes an instrument out of the round wo
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.util import await_only
 
 from scheduler.db.engine import create_engine, is_sqlite
+from tests.api_helpers import served
 from tests.proposals.test_api_proposals import CONTENT, Round, round_
 
 __all__ = ["round_"]
@@ -75,6 +78,28 @@ async def test_the_offer_remembered_after_a_submission_is_read_again_once_the_ro
     assert read_by_second == 0
     assert third.status_code == 422, third.text
     assert [error["path"] for error in third.json()["errors"]] == ["$.requests[1].instruments[1]"]
+
+
+async def test_submissions_that_waited_for_each_other_read_no_offer(database_url: str, round_: Round) -> None:
+    """Submissions at once to a server wait for the round's lock in turn (PostgreSQL) or take turns (SQLite); each
+    one's commit moves the input revision and carries the offer on, so none of those that waited reads it again."""
+    offer_reads: list[str] = []
+
+    def after_statement(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith(OFFER_READ):
+            offer_reads.append(statement)
+
+    path, owner = f"/rounds/{round_.id}/proposals", round_.headers["owner"]
+    async with served(database_url) as base_url, httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        first = await client.post(path, json=CONTENT, headers=owner)
+        event.listen(Engine, "after_cursor_execute", after_statement)
+        try:
+            answers = await asyncio.gather(*(client.post(path, json=CONTENT, headers=owner) for _ in range(8)))
+        finally:
+            event.remove(Engine, "after_cursor_execute", after_statement)
+
+    assert [answer.status_code for answer in [first, *answers]] == [201] * 9
+    assert offer_reads == []
 
 
 async def take_out_skif_1_4(database_url: str, round_id: int) -> None:
