@@ -114,6 +114,27 @@ async def test_a_token_signed_with_another_secret_or_expired_is_refused(
             assert response.status_code == 401, token
 
 
+async def test_a_token_accepted_before_is_refused_once_it_expires(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A process keeps the tokens whose signature it checked; one it has let in still ends at its `exp`."""
+    user_id = await make_user(sessions, "admin", "root@example.org")
+    now = datetime.now(UTC)
+    short = jwt.encode(
+        {"sub": str(user_id), "ver": 0, "iat": now, "exp": now + timedelta(seconds=2)},
+        api_settings(database_url).jwt_secret,
+        algorithm=TOKEN_ALGORITHM,
+    )
+    headers = {"Authorization": f"Bearer {short}"}
+
+    async with api_client(database_url) as client:
+        assert (await client.get("/me", headers=headers)).status_code == 200
+        await asyncio.sleep(max(0.0, (now + timedelta(seconds=2.1) - datetime.now(UTC)).total_seconds()))
+        refused = await client.get("/me", headers=headers)
+
+    assert refused.status_code == 401
+
+
 async def test_admins_create_and_list_users(client: Client, sessions: async_sessionmaker[AsyncSession]) -> None:
     await make_user(sessions, "admin", "root@example.org")
     admin = await login(client, "root@example.org")
