@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
+import msgspec
 from babel.dates import format_date
-from jinja2.utils import htmlsafe_json_dumps
 from pydantic import BaseModel
 
 from api.explanations import WINDOWS
@@ -242,8 +242,16 @@ class Payload:
         return document
 
     def embedded(self) -> str:
-        """The payload as compact JSON safe inside `<script type="application/json">` (no `<`, `>`, `&`, `'`)."""
-        return str(htmlsafe_json_dumps(self.document(), separators=(",", ":")))
+        """The payload as compact JSON safe inside `<script type="application/json">` (no `<`, `>`, `&`, `'`), as
+        Jinja2's `htmlsafe_json_dumps` escapes them; msgspec encodes a facility round's payload several times faster
+        than `json.dumps`."""
+        text = msgspec.json.encode(self.document()).decode()
+        for character, escape in _SCRIPT_ESCAPES:
+            text = text.replace(character, escape)
+        return text
+
+
+_SCRIPT_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027"))
 
 
 class Timeline(BaseModel):
