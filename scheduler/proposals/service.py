@@ -14,26 +14,21 @@ the proposal in confidence. Every change writes an audit entry in the caller's t
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
 from sqlalchemy import (
     JSON,
-    Engine,
     Integer,
     Select,
     bindparam,
     cast,
     delete,
-    event,
     func,
     insert,
     null,
@@ -41,7 +36,6 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col
 
 from scheduler import access
@@ -50,6 +44,7 @@ from scheduler.accounts.schemas import Claims
 from scheduler.db import tables
 from scheduler.db.repository import Expected, TableService, locked, record, require_version
 from scheduler.errors import Conflict, NotFound
+from scheduler.proposals.offer import Offer, locked_with_offer
 from scheduler.proposals.schemas import (
     Admissibility,
     AfterLinkIn,
@@ -63,9 +58,9 @@ from scheduler.proposals.schemas import (
 from scheduler.roundfile.checks import InputError, InputProblem, RoundContext, check_proposal
 from scheduler.roundfile.contract import RoundInfo
 from scheduler.roundfile.grid import Grid
-from scheduler.rounds.deadlines import lock_round, require_before
+from scheduler.rounds.deadlines import require_before
 from scheduler.rounds.integrity import checked_alone
-from scheduler.rounds.revision import bumped, touch_rounds
+from scheduler.rounds.revision import touch_rounds
 from scheduler.settings import Settings
 
 EDITABLE_PHASE = "open"
@@ -179,7 +174,7 @@ async def submit_proposal(
     session: AsyncSession, actor: Claims, round_id: int, data: ProposalContent, settings: Settings
 ) -> ProposalPublic:
     access.require(actor, Operation.SUBMIT_PROPOSAL, Facts(), "proposals")
-    round_, offer = await _locked_with_offer(session, round_id)
+    round_, offer = await locked_with_offer(session, round_id)
     await _require_open_call(session, round_)
     _require_within_limits(data, settings)
     position = await _next_position_with_room(session, actor, round_, settings)
@@ -313,7 +308,7 @@ async def _judged(
 
 async def _held(
     session: AsyncSession, actor: Claims, operation: Operation, proposal_id: int
-) -> tuple[tables.Round, _Offer, tables.Proposal, Facts]:
+) -> tuple[tables.Round, Offer, tables.Proposal, Facts]:
     """The proposal's round and the proposal as committed now, both locked (parent first) for the write that checks
     and changes them, so a concurrent write of either waits for it instead of failing on a moved version; what the
     round offers; and the proposal's facts, when the policy lets the actor do `operation` on it (else NotFound or
@@ -322,7 +317,7 @@ async def _held(
     proposal = await session.get(tables.Proposal, proposal_id)
     if proposal is None:
         raise NotFound(f"no proposal {proposal_id}")
-    round_, offer = await _locked_with_offer(session, proposal.round_id)
+    round_, offer = await locked_with_offer(session, proposal.round_id)
     facts = await _facts_with(session, proposal, offer)
     access.require(actor, operation, facts, f"proposal {proposal_id}")
     return round_, offer, await locked(session, tables.Proposal, proposal_id, "proposal"), facts
@@ -345,7 +340,7 @@ _ASKED_AND_REVIEWERS = union_all(
 """A proposal's requests' instruments and its reviewers, in one statement: each row has one of the two."""
 
 
-async def _facts_with(session: AsyncSession, proposal: tables.Proposal, offer: _Offer) -> Facts:
+async def _facts_with(session: AsyncSession, proposal: tables.Proposal, offer: Offer) -> Facts:
     """`proposal_facts` of one proposal, its round's facilities and its instruments' facilities read from the offer
     (an instrument the round no longer offers is looked up)."""
     rows = (await session.execute(_ASKED_AND_REVIEWERS, {"proposal_id": _id(proposal)})).all()
@@ -419,97 +414,7 @@ async def _next_position_with_room(
     return 0 if last is None else int(last) + 1
 
 
-@dataclass(frozen=True)
-class _Offer:
-    """What a round offers proposals at one input revision: its instruments' facilities by code, its equipment
-    codes and its facilities."""
-
-    revision: int
-    facility_of: dict[str, int]
-    equipment: frozenset[str]
-    facilities: frozenset[int]
-
-
-_OFFERS: WeakKeyDictionary[Engine, dict[int, _Offer]] = WeakKeyDictionary()
-"""Per database: round id → what the round offers, at the input revision the offer names, as this process last read
-it or carried it on through its own proposal writes."""
-
-
-_HOLDERS: WeakKeyDictionary[Engine, dict[int, asyncio.Event]] = WeakKeyDictionary()
-"""Per database: round id → the end of the transaction of the last proposal write in this process that held the
-round's lock, set once that transaction has ended and, if it committed, carried its offer on."""
-HOLDER_WAIT = 0.5
-
-
-async def _locked_with_offer(session: AsyncSession, round_id: int) -> tuple[tables.Round, _Offer]:
-    """The round locked (`lock_round`) and what it offers, for a write that changes a proposal and nothing else.
-
-    The offer is the one this process remembers, or one read before the lock, and it is kept when the locked round's
-    input revision shows that nothing it is made of has changed since (every such change moves the revision), so the
-    round's lock is held for two or three statements fewer; otherwise it is read again under the lock. A proposal
-    write changes nothing an offer is made of, so once it commits the offer is remembered at the revision it moved
-    the round to: the next write of the round in this process reads no offer at all.
-    """
-    offers = _OFFERS.setdefault(session.sync_session.get_bind().engine, {})
-    offer = offers.get(round_id) or await _offer(session, round_id)
-    round_ = await lock_round(session, round_id)
-    holders = _HOLDERS.setdefault(session.sync_session.get_bind().engine, {})
-    if offer is None or offer.revision != round_.input_revision:
-        # Most often the writes this one waited for committed meanwhile and carried the offer on to where they left
-        # the round, the last of them as soon as it runs on from the commit that let this write take the lock.
-        await _ended(holders.get(round_id))
-        offer = offers.get(round_id)
-        if offer is None or offer.revision != round_.input_revision:
-            offer = await _offer(session, round_id)
-            assert offer is not None, "a locked round exists"
-    offers[round_id] = offer
-    holders[round_id] = ended = asyncio.Event()
-
-    def carry_on(committed: Session) -> None:
-        bump = bumped(committed, round_id)
-        if bump is not None and bump.before == offer.revision and offers.get(round_id) is offer:
-            offers[round_id] = replace(offer, revision=bump.after)
-
-    def end(_: Session, transaction: SessionTransaction) -> None:
-        if transaction.parent is None:
-            ended.set()
-
-    event.listen(session.sync_session, "after_commit", carry_on, once=True)
-    event.listen(session.sync_session, "after_transaction_end", end)
-    return round_, offer
-
-
-async def _ended(holder: asyncio.Event | None) -> None:
-    """Once the transaction of the write that held a round's lock before in this process has run on from its end at
-    the database (at most `HOLDER_WAIT` seconds, a bound that only costs a read of the offer)."""
-    if holder is not None and not holder.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(holder.wait(), HOLDER_WAIT)
-
-
-async def _offer(session: AsyncSession, round_id: int) -> _Offer | None:
-    """None when there is no such round (`lock_round` names it)."""
-    revision = await session.scalar(select(col(tables.Round.input_revision)).where(col(tables.Round.id) == round_id))
-    if revision is None:
-        return None
-    instruments = await session.execute(
-        select(col(tables.Instrument.code), col(tables.Instrument.facility_id))
-        .join(tables.RoundInstrument, col(tables.RoundInstrument.instrument_id) == col(tables.Instrument.id))
-        .where(col(tables.RoundInstrument.round_id) == round_id)
-    )
-    equipment = await session.scalars(
-        select(col(tables.Equipment.code))
-        .join(tables.RoundEquipment, col(tables.RoundEquipment.equipment_id) == col(tables.Equipment.id))
-        .where(col(tables.RoundEquipment.round_id) == round_id)
-    )
-    facilities = await session.scalars(
-        select(col(tables.RoundFacility.facility_id)).where(col(tables.RoundFacility.round_id) == round_id)
-    )
-    facility_of: dict[str, int] = dict(instruments.all())
-    return _Offer(revision, facility_of, frozenset(equipment), frozenset(facilities))
-
-
-def _check_against_round(round_: tables.Round, offer: _Offer, data: ProposalContent) -> None:
+def _check_against_round(round_: tables.Round, offer: Offer, data: ProposalContent) -> None:
     """What the schema cannot know: the round's shifts, instruments and equipment, and the labels links name."""
     grid = Grid(
         RoundInfo(id=round_.code, name=round_.name, start=round_.start, end=round_.end, shift_hours=round_.shift_hours)
