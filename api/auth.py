@@ -8,9 +8,9 @@ verified token into `Claims` in `retrieve_claims`, the one place that decides wh
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any, Self, TypedDict
 
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -47,42 +47,42 @@ async def retrieve_claims(token: Token, connection: ASGIConnection[Any, Any, Any
 
 
 VERIFIED_TOKENS_KEPT = 4096
-"""Tokens this process has checked, kept decoded (`BearerAuthenticationMiddleware`)."""
-_verified: OrderedDict[tuple[str, str], Token] = OrderedDict()
+"""Tokens this process has checked, kept decoded (`KeptToken`)."""
+_verified: OrderedDict[tuple[str, str, str, str], KeptToken] = OrderedDict()
+
+
+class KeptToken(Token):
+    """Litestar's token, its signature checked once per process: a token seen before, under the same checks, is taken
+    as it was decoded then until it expires (decoding it again cost about a quarter of a millisecond of CPU per
+    request). The account it names is still checked on every request (`retrieve_claims`), so signing out ends it."""
+
+    @classmethod
+    def decode(
+        cls,
+        encoded_token: str,
+        secret: str,
+        algorithm: str,
+        audience: str | Sequence[str] | None = None,
+        issuer: str | Sequence[str] | None = None,
+        require_claims: Sequence[str] | None = None,
+        verify_exp: bool = True,
+        verify_nbf: bool = True,
+        strict_audience: bool = False,
+    ) -> Self:
+        checks = (audience, issuer, require_claims, verify_exp, verify_nbf, strict_audience)
+        key = (encoded_token, secret, algorithm, repr(checks))
+        token = _verified.get(key)
+        if isinstance(token, cls) and token.exp > datetime.now(UTC):
+            return token
+        decoded = super().decode(encoded_token, secret, algorithm, *checks)
+        _verified[key] = decoded
+        if len(_verified) > VERIFIED_TOKENS_KEPT:
+            _verified.popitem(last=False)
+        return decoded
 
 
 class BearerAuthenticationMiddleware(JWTAuthenticationMiddleware):
-    """Litestar's JWT middleware, refusing with a Bearer challenge and a message that says what to do.
-
-    A token's signature is checked once per process: a token seen before with the same secret is taken as it was
-    decoded then, until it expires (decoding it again cost about a quarter of a millisecond of CPU per request). The
-    account it names is checked on every request as before (`retrieve_claims`), so signing out still ends it.
-    """
-
-    async def authenticate_token(
-        self, encoded_token: str, connection: ASGIConnection[Any, Any, Any, Any]
-    ) -> AuthenticationResult:
-        key = (self.token_secret, encoded_token)
-        token = _verified.get(key)
-        if token is None or token.exp <= datetime.now(UTC):
-            token = self.token_cls.decode(
-                encoded_token=encoded_token,
-                secret=self.token_secret,
-                algorithm=self.algorithm,
-                audience=self.token_audience,
-                issuer=self.token_issuer,
-                require_claims=self.require_claims,
-                verify_exp=self.verify_expiry,
-                verify_nbf=self.verify_not_before,
-                strict_audience=self.strict_audience,
-            )
-            _verified[key] = token
-            if len(_verified) > VERIFIED_TOKENS_KEPT:
-                _verified.popitem(last=False)
-        user = await self.retrieve_user_handler(token, connection)
-        if not user or (self.revoked_token_handler and await self.revoked_token_handler(token, connection)):
-            raise NotAuthorizedException()
-        return AuthenticationResult(user=user, auth=token)
+    """Litestar's JWT middleware, refusing with a Bearer challenge and a message that says what to do."""
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         scheme, _, token = (connection.headers.get("authorization") or "").partition(" ")
@@ -105,11 +105,15 @@ class TokenChecks(TypedDict):
     token_secret: str
     algorithm: str
     retrieve_user_handler: Callable[[Token, ASGIConnection[Any, Any, Any, Any]], Awaitable[Claims | None]]
+    token_cls: type[Token]
 
 
 def token_checks(settings: Settings) -> TokenChecks:
     return TokenChecks(
-        token_secret=settings.jwt_secret, algorithm=TOKEN_ALGORITHM, retrieve_user_handler=retrieve_claims
+        token_secret=settings.jwt_secret,
+        algorithm=TOKEN_ALGORITHM,
+        retrieve_user_handler=retrieve_claims,
+        token_cls=KeptToken,
     )
 
 
