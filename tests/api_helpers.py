@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from itertools import count
 from typing import Any
 
+import httpx
 import uvicorn
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -94,7 +95,7 @@ async def make_user(
     return user.id
 
 
-async def login(client: Client, email: str, password: str = PASSWORD) -> dict[str, str]:
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, str]:
     """Headers that authenticate as this user."""
     response = await client.post("/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text

@@ -4,6 +4,7 @@ and in round files; each refusal names the field and the limit (or the character
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sys
@@ -11,12 +12,16 @@ import time
 import unicodedata
 from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from fixtures import EXAMPLE_ROUND
+from scheduler.db.tables import Proposal
 from scheduler.fields import INVISIBLE_CHARACTERS
-from tests.api_helpers import Client, api_client, login, make_user
+from tests.api_helpers import api_client, login, make_user, served
 from tests.proposals.test_api_proposals import CONTENT
 
 EXAMPLE = EXAMPLE_ROUND
@@ -48,7 +53,7 @@ def _with(requests: int = 1, links: int = 0, team: int = 0) -> dict[str, Any]:
     }
 
 
-async def _round(client: Client, sessions: Sessions) -> tuple[int, dict[str, str]]:
+async def _round(client: httpx.AsyncClient, sessions: Sessions) -> tuple[int, dict[str, str]]:
     """The example round, open; headers of a proposer."""
     await make_user(sessions, "admin", "admin@example.org")
     await make_user(sessions, "proposer", "owner@example.org")
@@ -131,6 +136,31 @@ async def test_an_account_has_a_bounded_number_of_open_proposals_per_round(
         assert rewritten.status_code == 200, rewritten.text
         assert (await client.post(f"/proposals/{first}/withdraw", headers=owner)).status_code == 200
         assert (await client.post(url, json=CONTENT, headers=owner)).status_code == 201
+
+
+async def test_submissions_sent_at_once_never_pass_the_open_proposals_limit(
+    database_url: str, sessions: Sessions
+) -> None:
+    """The open proposals are counted under the round's lock, in the statement that takes the next position: of six
+    submissions sent at once by an account with one place left, one is stored and five are refused."""
+    async with (
+        served(database_url, open_proposals_per_account=2) as base,
+        httpx.AsyncClient(base_url=base, timeout=60) as client,
+    ):
+        round_id, owner = await _round(client, sessions)
+        url = f"/rounds/{round_id}/proposals"
+        first = await client.post(url, json=CONTENT, headers=owner)
+        assert first.status_code == 201, first.text
+
+        answers = await asyncio.gather(*(client.post(url, json=CONTENT, headers=owner) for _ in range(6)))
+
+    assert sorted(answer.status_code for answer in answers) == [201, 409, 409, 409, 409, 409]
+    owner_id = first.json()["owner_id"]
+    async with sessions() as session:
+        stored = await session.scalar(
+            select(func.count()).where(col(Proposal.round_id) == round_id, col(Proposal.owner_id) == owner_id)
+        )
+    assert stored == 2
 
 
 ARABIC_MAGNETISM = "\u0627\u0644\u0645\u063a\u0646\u0627\u0637\u064a\u0633\u064a\u0629"
