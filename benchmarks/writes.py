@@ -20,6 +20,9 @@ ending after it starts and the round's export passing the round file's checks.
     python -m benchmarks.writes [--seconds 30] [--clients 64] [--postgresql-workers 1 2] \
         [--postgresql postgresql+asyncpg://postgres@127.0.0.1:5432/beamtime_writes]
 
+On PostgreSQL it also reports how long writes held the round's row locked (`benchmarks.round_lock`): one round's writes
+take turns there, so one over the mean hold is the ceiling on their throughput.
+
 Targets (issue 17): 0 x 5xx; p99 <= 1 s on SQLite, <= 500 ms on PostgreSQL.
 """
 
@@ -41,6 +44,7 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import make_url
 
+from benchmarks import round_lock
 from benchmarks.api import (
     _backend_pids,
     _cpu_seconds,
@@ -313,15 +317,20 @@ async def measure(url: str, port: int, server_pid: int, clients: int, seconds: f
 
 
 def run(database: str, url: str, clients: int, seconds: float, workers: int = 1) -> str:
+    """On PostgreSQL the app is served noting how long writes hold the round's row locked (`round_lock`)."""
     upgrade_database(url)
     admin_id = asyncio.run(_users(url))
     settings = Settings(database_url=url, jwt_secret="a-benchmark-secret-that-is-long-enough-for-hs256")
     port = free_port()
-    with serving("api.app:create_app", settings, workers, port) as server:
-        asyncio.run(wait_until_up(port, "/facilities", issue_token(admin_id, 0, settings=settings)))
-        tally, costs, wrong = asyncio.run(measure(url, port, server.pid, clients, seconds))
+    app = "benchmarks.round_lock:create_app" if database == "postgresql" else "api.app:create_app"
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as holds:
+        os.environ[round_lock.HOLDS_FILE] = holds.name
+        with serving(app, settings, workers, port) as server:
+            asyncio.run(wait_until_up(port, "/facilities", issue_token(admin_id, 0, settings=settings)))
+            tally, costs, wrong = asyncio.run(measure(url, port, server.pid, clients, seconds))
+        locks = round_lock.summary(holds.name, seconds) if database == "postgresql" else ""
     processes = f"{workers} server process{'es' if workers > 1 else ''}"
-    return report(database, processes, clients, seconds, tally, costs, wrong)
+    return report(database, processes, clients, seconds, tally, costs, wrong) + (f" {locks}" if locks else "")
 
 
 def main(argv: list[str] | None = None) -> int:
