@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Row, Select, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -30,6 +30,27 @@ QUOTA_KEYS = ("id", "scope", "category", "min_share", "max_share", "attribution"
 REQUEST_KEYS = ("id", "instruments", "shifts", "min_shifts", "equipment", "earliest", "latest", "unavailable")
 PREVIOUS_KEYS = ("request", "instrument", "start_shift", "shifts", "pinned")
 """What a round file's entries take straight from their rows' columns."""
+PROPOSAL_COLUMNS = (
+    "id",
+    "code",
+    "title",
+    "type",
+    "type_confirmed",
+    "owner_id",
+    "pi_email",
+    "pi_name",
+    "pi_institution",
+    "pi_country",
+    "priority",
+    "technically_feasible",
+    "inadmissible_reason",
+    "missed_rounds",
+    "first_time_users",
+    "early_career_pi",
+    "bonus_facts_confirmed",
+    "submitted",
+)
+"""What the export reads of a proposal's row, under the columns' own names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,41 +185,22 @@ async def _export_proposals(
     session: AsyncSession, round_id: int, zone: timezone
 ) -> tuple[list[dict[str, Any]], set[str]]:
     """The round's proposals that are not withdrawn, and their requests' codes."""
-    proposals = (
-        await session.execute(
-            select(
-                col(tables.Proposal.id),
-                col(tables.Proposal.code),
-                col(tables.Proposal.title),
-                col(tables.Proposal.type),
-                col(tables.Proposal.type_confirmed),
-                col(tables.Proposal.owner_id),
-                col(tables.Proposal.pi_email),
-                col(tables.Proposal.pi_name),
-                col(tables.Proposal.pi_institution),
-                col(tables.Proposal.pi_country),
-                col(tables.Proposal.priority),
-                col(tables.Proposal.technically_feasible),
-                col(tables.Proposal.inadmissible_reason),
-                col(tables.Proposal.missed_rounds),
-                col(tables.Proposal.first_time_users),
-                col(tables.Proposal.early_career_pi),
-                col(tables.Proposal.bonus_facts_confirmed),
-                col(tables.Proposal.submitted),
-            )
-            .where(col(tables.Proposal.round_id) == round_id, col(tables.Proposal.withdrawn).is_(False))
-            .order_by(col(tables.Proposal.position), col(tables.Proposal.id))
-        )
-    ).all()
+    rows = await session.execute(
+        select(*(col(getattr(tables.Proposal, name)) for name in PROPOSAL_COLUMNS))
+        .where(col(tables.Proposal.round_id) == round_id, col(tables.Proposal.withdrawn).is_(False))
+        .order_by(col(tables.Proposal.position), col(tables.Proposal.id))
+    )
+    # As dicts: a row's attributes are looked up by name at ~0.3 us each, 30 of them per proposal.
+    proposals = [_entry(PROPOSAL_COLUMNS, row) for row in rows]
     of_round = select(col(tables.Proposal.id)).where(col(tables.Proposal.round_id) == round_id)
     team = await _per_proposal(session, tables.TeamMember, of_round, ("name", "institution", "country", "email"))
-    submitted = {proposal.id for proposal in proposals if proposal.submitted}
-    accounts = await _accounts(session, [proposal for proposal in proposals if proposal.id in submitted], team)
+    submitted = {proposal["id"] for proposal in proposals if proposal["submitted"]}
+    accounts = await _accounts(session, [proposal for proposal in proposals if proposal["id"] in submitted], team)
     reviews = await _export_reviews(session, of_round)
     links = await _per_proposal(
         session, tables.Link, of_round, ("type", "requests", "first", "then", "min_gap_shifts", "max_gap_shifts")
     )
-    exported = {proposal.id for proposal in proposals}
+    exported = {proposal["id"] for proposal in proposals}
     requests: dict[int, list[dict[str, Any]]] = defaultdict(list)
     request_codes: set[str] = set()
     request_rows = await session.execute(
@@ -217,36 +219,36 @@ async def _export_proposals(
         requests[proposal_id].append(request)
     return [
         {
-            "id": proposal.code,
-            "title": proposal.title,
+            "id": proposal["code"],
+            "title": proposal["title"],
             "type": _confirmed_type(proposal),
-            **_confirmed_people(proposal, team[proposal.id], accounts if proposal.id in submitted else None),
-            "priority": proposal.priority,
-            "reviews": reviews[proposal.id],
+            **_confirmed_people(proposal, team[proposal["id"]], accounts if proposal["id"] in submitted else None),
+            "priority": proposal["priority"],
+            "reviews": reviews[proposal["id"]],
             # A proposal its coordinators declared inadmissible gets no time, as one not feasible.
-            "technically_feasible": proposal.technically_feasible and proposal.inadmissible_reason is None,
-            "requests": requests[proposal.id],
-            "links": [_link_entry(link) for link in links[proposal.id]],
+            "technically_feasible": proposal["technically_feasible"] and proposal["inadmissible_reason"] is None,
+            "requests": requests[proposal["id"]],
+            "links": [_link_entry(link) for link in links[proposal["id"]]],
             **_bonus_facts(proposal),
         }
         for proposal in proposals
     ], request_codes
 
 
-def _confirmed_type(proposal: Row[*tuple[Any, ...]]) -> str:
+def _confirmed_type(proposal: dict[str, Any]) -> str:
     """An `in_house` or `industrial` type counts once the facility's coordinators confirmed it; until then, standard."""
-    if proposal.type in UNCONFIRMED_TYPES and not proposal.type_confirmed:
+    if proposal["type"] in UNCONFIRMED_TYPES and not proposal["type_confirmed"]:
         return "standard"
-    return str(proposal.type)
+    return str(proposal["type"])
 
 
 async def _accounts(
-    session: AsyncSession, proposals: Sequence[Row[*tuple[Any, ...]]], team: dict[int, list[dict[str, Any]]]
+    session: AsyncSession, proposals: Sequence[dict[str, Any]], team: dict[int, list[dict[str, Any]]]
 ) -> dict[int | str, Account]:
     """The accounts the people of these proposals are, by id (owners) and by e-mail (PIs and team members)."""
-    owners = {proposal.owner_id for proposal in proposals if proposal.owner_id is not None}
-    emails = {proposal.pi_email for proposal in proposals if proposal.pi_email} | {
-        member["email"] for proposal in proposals for member in team[proposal.id] if member["email"]
+    owners = {proposal["owner_id"] for proposal in proposals if proposal["owner_id"] is not None}
+    emails = {proposal["pi_email"] for proposal in proposals if proposal["pi_email"]} | {
+        member["email"] for proposal in proposals for member in team[proposal["id"]] if member["email"]
     }
     if not owners and not emails:
         return {}
@@ -264,7 +266,7 @@ async def _accounts(
 
 
 def _confirmed_people(
-    proposal: Row[*tuple[Any, ...]], team: list[dict[str, Any]], accounts: dict[int | str, Account] | None
+    proposal: dict[str, Any], team: list[dict[str, Any]], accounts: dict[int | str, Account] | None
 ) -> dict[str, Any]:
     """The PI and team as the file gives them, countries as confirmed.
 
@@ -276,35 +278,48 @@ def _confirmed_people(
     """
     known = accounts or {}
 
-    def person(name: str, institution: str, country: str, account: Account | None) -> dict[str, Any]:
-        entry = {"name": name, "institution": institution, "country": country}
-        if accounts is None:
-            return entry
-        if account is None or account.confirmed_country is None:
-            return entry | {"country_confirmed": False}
-        return entry | {"country": account.confirmed_country}
+    def person(name: str, institution: str, country: str, email: str | None, account: Account | None) -> dict[str, Any]:
+        if accounts is not None:
+            if account is None or account.confirmed_country is None:
+                return {**_person(name, institution, country, email), "country_confirmed": False}
+            country = account.confirmed_country
+        return _person(name, institution, country, email)
 
-    owner = known.get(proposal.owner_id) if proposal.owner_id is not None else None
-    pi_account = owner if not proposal.pi_email or (owner and owner.email == proposal.pi_email) else None
-    pi_account = pi_account or known.get(proposal.pi_email or "")
+    owner = known.get(proposal["owner_id"]) if proposal["owner_id"] is not None else None
+    pi_account = owner if not proposal["pi_email"] or (owner and owner.email == proposal["pi_email"]) else None
+    pi_account = pi_account or known.get(proposal["pi_email"] or "")
     return {
-        "pi": person(proposal.pi_name, proposal.pi_institution, proposal.pi_country, pi_account)
-        | {"email": pi_account.email if pi_account else proposal.pi_email},
+        "pi": person(
+            proposal["pi_name"],
+            proposal["pi_institution"],
+            proposal["pi_country"],
+            pi_account.email if pi_account else proposal["pi_email"],
+            pi_account,
+        ),
         "team": [
-            person(member["name"], member["institution"], member["country"], known.get(member["email"] or ""))
-            | {"email": member["email"]}
+            person(
+                member["name"],
+                member["institution"],
+                member["country"],
+                member["email"],
+                known.get(member["email"] or ""),
+            )
             for member in team
         ],
     }
 
 
-def _bonus_facts(proposal: Row[*tuple[Any, ...]]) -> dict[str, Any]:
+def _person(name: str, institution: str, country: str, email: str | None) -> dict[str, Any]:
+    return {"name": name, "institution": institution, "country": country, "email": email}
+
+
+def _bonus_facts(proposal: dict[str, Any]) -> dict[str, Any]:
     """Confirmed facts only: a proposer's unconfirmed claim earns no bonus in any score or solve of the file."""
-    confirmed = proposal.bonus_facts_confirmed
+    confirmed = proposal["bonus_facts_confirmed"]
     return {
-        "missed_rounds": proposal.missed_rounds if confirmed else 0,
-        "first_time_users": proposal.first_time_users and confirmed,
-        "early_career_pi": proposal.early_career_pi and confirmed,
+        "missed_rounds": proposal["missed_rounds"] if confirmed else 0,
+        "first_time_users": proposal["first_time_users"] and confirmed,
+        "early_career_pi": proposal["early_career_pi"] and confirmed,
     }
 
 
