@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from itertools import pairwise
+from itertools import islice, pairwise
 from typing import Any
 
 import msgspec
@@ -194,7 +194,20 @@ class Payload:
         """Per week, the shifts neither blocked by a window nor allocated nor a changeover."""
         taken = [*self.blocked[instrument], *((a.start_shift, a.start_shift + a.shifts) for a in allocations)]
         busy = merge([*taken, *changeovers])
-        return [(end - start) - sum(_overlap((start, end), span) for span in busy) for start, end in self.weeks]
+        # One pass over the weeks and the busy runs, both in order (every run against every week was ~11,000
+        # overlaps in a facility round).
+        idle = []
+        first = 0
+        for start, end in self.weeks:
+            while first < len(busy) and busy[first][1] <= start:
+                first += 1
+            shifts = end - start
+            for run_start, run_end in islice(busy, first, None):
+                if run_start >= end:
+                    break
+                shifts -= min(end, run_end) - max(start, run_start)
+            idle.append(shifts)
+        return idle
 
     def document(self) -> dict[str, Any]:
         """The payload as the script reads it (see the header of static/timeline.js)."""
@@ -274,10 +287,6 @@ def _changeovers(shifts: int, allocations: Sequence[c.Allocation]) -> list[Span]
         if shifts and start < end:
             spans.append((start, end))
     return spans
-
-
-def _overlap(first: Span, second: Span) -> int:
-    return max(0, min(first[1], second[1]) - max(first[0], second[0]))
 
 
 def _periods_of_weeks(grid: Grid) -> list[Span]:
