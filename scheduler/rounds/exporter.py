@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from pydantic import ValidationError
@@ -391,6 +392,8 @@ async def _export_published(session: AsyncSession, round_id: int, exported: set[
     placings = await session.execute(
         allocations_in_codes().where(col(tables.Allocation.schedule_version_id) == published)
     )
-    return [
-        {key: getattr(placing, key) for key in PREVIOUS_KEYS} for placing in placings if placing.request in exported
-    ]
+    # By position, found once from the result's names: a row's attribute by name costs ~0.3 us, six per allocation.
+    names = list(placings.keys())
+    entry = itemgetter(*(names.index(key) for key in PREVIOUS_KEYS))
+    request = names.index("request")
+    return [_entry(PREVIOUS_KEYS, entry(placing)) for placing in placings if placing[request] in exported]
