@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import fmean, median, pstdev
 from typing import Literal
 
@@ -99,11 +99,7 @@ def score_round(round_file: RoundFile) -> list[ProposalScore]:
             _score(proposal, judged[proposal.id], round_file, scoring, normalise) for proposal in round_file.proposals
         ]
     ranked = sorted(unranked, key=lambda score: _rank_key(score, scoring))
-    for rank, score in enumerate(ranked, start=1):
-        # The scores are this function's own until it returns them: each is ranked in place, as its own __init__
-        # sets it, rather than copied (`dataclasses.replace` was a fifth of a facility round's scoring).
-        object.__setattr__(score, "rank", rank)
-    return ranked
+    return [replace(score, rank=rank) for rank, score in enumerate(ranked, start=1)]
 
 
 def scored_round(round_file: RoundFile, scores: Sequence[ProposalScore]) -> RoundFile:
