@@ -23,6 +23,8 @@ __all__ = ["round_"]
 
 OFFER_READ = "SELECT roundfacility.facility_id"
 """The last statement of the offer read before the lock."""
+ROUND_LOCK = "SELECT round.id"
+"""How the locking read of a round begins (it ends in FOR UPDATE)."""
 
 
 async def test_an_instrument_taken_out_of_the_round_before_the_lock_is_refused(
@@ -100,6 +102,39 @@ async def test_submissions_that_waited_for_each_other_read_no_offer(database_url
 
     assert [answer.status_code for answer in [first, *answers]] == [201] * 9
     assert offer_reads == []
+
+
+async def test_submissions_at_once_ask_for_the_rounds_lock_one_at_a_time(database_url: str, round_: Round) -> None:
+    """Proposal writes of one round queue in the process before they ask the database for the round's row, so no two
+    of them are in its lock's queue at once (where the database, not their arrival, would order them)."""
+    asking = 0
+    most_at_once = 0
+
+    def before(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        nonlocal asking, most_at_once
+        if statement.startswith(ROUND_LOCK) and statement.rstrip().endswith("FOR UPDATE"):
+            asking += 1
+            most_at_once = max(most_at_once, asking)
+
+    def after(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        nonlocal asking
+        if statement.startswith(ROUND_LOCK) and statement.rstrip().endswith("FOR UPDATE"):
+            asking -= 1
+
+    if is_sqlite(database_url):
+        pytest.skip("on SQLite the API's writes take turns in the process and SQLite has no row locks")
+    path, owner = f"/rounds/{round_.id}/proposals", round_.headers["owner"]
+    async with served(database_url) as base_url, httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        event.listen(Engine, "before_cursor_execute", before)
+        event.listen(Engine, "after_cursor_execute", after)
+        try:
+            answers = await asyncio.gather(*(client.post(path, json=CONTENT, headers=owner) for _ in range(12)))
+        finally:
+            event.remove(Engine, "before_cursor_execute", before)
+            event.remove(Engine, "after_cursor_execute", after)
+
+    assert [answer.status_code for answer in answers] == [201] * 12
+    assert most_at_once == 1
 
 
 async def take_out_skif_1_4(database_url: str, round_id: int) -> None:
