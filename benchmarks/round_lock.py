@@ -5,8 +5,9 @@ round's row locked (`lock_round`'s `SELECT … FOR UPDATE`, or the revision's `U
 transaction ends: writes to one round take turns there, and one round's writes per second can be no more than one
 over the mean time a write holds it. `benchmarks.writes` serves the app through `create_app` below, which notes,
 through SQLAlchemy's engine events only, when each transaction's first statement that locks a round's row returns
-(after any wait for the lock) and when the transaction ends, and on shutdown appends its process's holds to the
-file named by `BEAMTIME_BENCHMARK_ROUND_LOCKS` (a JSON line of seconds per process).
+(after any wait for the lock) and when the transaction sends its COMMIT or ROLLBACK (the row is free a round trip
+later, so the holds are a little short and the ceiling a little high), and on shutdown appends its process's holds
+to the file named by `BEAMTIME_BENCHMARK_ROUND_LOCKS` (a JSON line of seconds per process).
 """
 
 from __future__ import annotations
