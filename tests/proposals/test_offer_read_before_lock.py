@@ -107,6 +107,8 @@ async def test_submissions_that_waited_for_each_other_read_no_offer(database_url
 async def test_submissions_at_once_ask_for_the_rounds_lock_one_at_a_time(database_url: str, round_: Round) -> None:
     """Proposal writes of one round queue in the process before they ask the database for the round's row, so no two
     of them are in its lock's queue at once (where the database, not their arrival, would order them)."""
+    if is_sqlite(database_url):
+        pytest.skip("on SQLite the API's writes take turns in the process and SQLite has no row locks")
     asking = 0
     most_at_once = 0
 
@@ -121,19 +123,18 @@ async def test_submissions_at_once_ask_for_the_rounds_lock_one_at_a_time(databas
         if statement.startswith(ROUND_LOCK) and statement.rstrip().endswith("FOR UPDATE"):
             asking -= 1
 
-    if is_sqlite(database_url):
-        pytest.skip("on SQLite the API's writes take turns in the process and SQLite has no row locks")
     path, owner = f"/rounds/{round_.id}/proposals", round_.headers["owner"]
     async with served(database_url) as base_url, httpx.AsyncClient(base_url=base_url, timeout=60) as client:
         event.listen(Engine, "before_cursor_execute", before)
         event.listen(Engine, "after_cursor_execute", after)
         try:
-            answers = await asyncio.gather(*(client.post(path, json=CONTENT, headers=owner) for _ in range(12)))
+            # Few enough that the last one's wait for the ones before it stays well within `HOLDER_WAIT`.
+            answers = await asyncio.gather(*(client.post(path, json=CONTENT, headers=owner) for _ in range(6)))
         finally:
             event.remove(Engine, "before_cursor_execute", before)
             event.remove(Engine, "after_cursor_execute", after)
 
-    assert [answer.status_code for answer in answers] == [201] * 12
+    assert [answer.status_code for answer in answers] == [201] * 6
     assert most_at_once == 1
 
 
