@@ -7,7 +7,6 @@ environment (`scheduler.settings`).
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -46,7 +45,7 @@ from api.problems import LOGGED_ERRORS, PROBLEM_DETAILS, BodyValidation
 from api.web import DASHBOARD_ROUTES, TEMPLATE_CONFIG
 from api.web.session import dashboard_auth, dashboard_csrf
 from scheduler.accounts.identity import Identities
-from scheduler.cli import ALLOCATIONS_PER_COLLECTION
+from scheduler.cli import settle_collector
 from scheduler.db.engine import create_engine, session_maker
 from scheduler.db.migrations import upgrade_database
 from scheduler.logs import configure_logging
@@ -75,9 +74,7 @@ def create_app(
         # collection no longer pauses every request in flight (p99 158 -> 48 ms, BENCHMARKS.md); and the collector
         # runs less often, as in `beamtime solve`: a round page's first view makes ~330,000 objects, few in cycles,
         # which Python's 700 had it walk again and again (1.1-1.3 of a facility round's 2.5 s at load 2.5).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(ALLOCATIONS_PER_COLLECTION)
+        settle_collector()
         try:
             yield
         finally:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import random
@@ -59,7 +58,7 @@ from benchmarks.api import (
 from fixtures import EXAMPLE_ROUND
 from scheduler.accounts.service import create_user
 from scheduler.accounts.tokens import issue_token
-from scheduler.cli import ALLOCATIONS_PER_COLLECTION
+from scheduler.cli import settle_collector
 from scheduler.db.engine import create_engine, session_maker
 from scheduler.db.migrations import upgrade_database
 from scheduler.roundfile.checks import check_round
@@ -307,7 +306,9 @@ async def measure(url: str, port: int, server_pid: int, clients: int, seconds: f
                 writers.append(proposer(client, proposers[number % PROPOSERS], number, seeded, tally, until))
         postgresql = make_url(url).get_backend_name() == "postgresql"
         backends = await asyncio.to_thread(_backend_pids, make_url(url)) if postgresql else []
-        _quiet_collector()
+        # With Python's defaults, one full collection of this process's requests and answers stopped its loop for
+        # 160-170 ms once a run, and the writes sent just after it took 0.8-2.5 s: SQLite's p99 ~0.5 -> ~1.0-1.1 s.
+        settle_collector()
         load, server, database = os.getloadavg()[0], _cpu_seconds(_process_tree(server_pid)), _cpu_seconds(backends)
         await asyncio.gather(*writers)
         costs = Costs(
@@ -317,15 +318,6 @@ async def measure(url: str, port: int, server_pid: int, clients: int, seconds: f
             database_cpu_seconds=_cpu_seconds(backends) - database if postgresql else None,
         )
         return tally, costs, await _end_state(client, admin, seeded, tally)
-
-
-def _quiet_collector() -> None:
-    """The load generator's cycle collector tuned as the server's is (`api.app`): with Python's defaults, one full
-    collection of this process's requests and answers stopped its event loop for 160-170 ms once a run, and the
-    writes sent just after it took 0.8-2.5 s, which moved SQLite's p99 from ~0.5 s to ~1.0-1.1 s (BENCHMARKS.md)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(ALLOCATIONS_PER_COLLECTION)
 
 
 def run(database: str, url: str, clients: int, seconds: float, workers: int = 1) -> str:

@@ -43,6 +43,16 @@ ALLOCATIONS_PER_COLLECTION = 50_000
 """Python's 700 has the cycle collector walk a round's hundreds of thousands of objects again and again: 1.0-1.7
 of a facility solve's 5.4-6.1 CPU seconds, where cycles are few (BENCHMARKS.md)."""
 
+
+def settle_collector() -> None:
+    """For a long-running process once it has started: the objects it holds so far leave the cycle collector's view,
+    so a full collection no longer pauses everything in flight, and the collector runs less often
+    (`ALLOCATIONS_PER_COLLECTION`)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(ALLOCATIONS_PER_COLLECTION)
+
+
 log = structlog.get_logger(__name__)
 
 
