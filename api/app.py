@@ -136,7 +136,12 @@ def create_app(
                 "identities": Identities(sessions, settings.account_cache_seconds),
             }
         ),
-        plugins=[PydanticInitPlugin(), BodyValidation(), PROBLEM_DETAILS, database_plugin(engine, sessions)],
+        plugins=[
+            PydanticInitPlugin(),
+            BodyValidation(),
+            PROBLEM_DETAILS,
+            database_plugin(engine, sessions, settings.write_transactions_at_once),
+        ],
         exception_handlers={**LOGGED_ERRORS, **DATABASE_ERRORS, RequestEntityTooLarge: body_too_large},
         template_config=TEMPLATE_CONFIG,
         logging_config=None,

@@ -81,25 +81,36 @@ def _commit_when_answered(session_scope_key: str) -> BeforeMessageSendHookHandle
 
 
 _TURN_KEY = "_beamtime_write_turn"
+OUTSIDE_WRITE_TURNS = "outside_write_turns"
+"""A route handler's `opt` key: its writes take no turn on PostgreSQL (`_WriteTurns`)."""
 
 
 class _WriteTurns:
-    """On SQLite, requests that may write take turns in the process: one at a time holds a session, from the
-    moment its handler asks for one (after its body was read) until its transaction ends.
+    """Requests that may write take turns in the process, in arrival order: a few at a time hold a session, from the
+    moment the handler asks for one (after its body was read) until its transaction ends. Reads (GET, HEAD) never
+    wait.
 
-    SQLite has one writer at a time anyway; a transaction that read before another committed cannot write
-    after it (its snapshot is stale), and one waiting on the database's lock sleeps in steps. Taking turns
-    here, in order, makes each write request's checks and writes one serial step, and the waits short.
-    Reads (GET, HEAD) never wait. PostgreSQL writes lock the rows they check instead (`scheduler.db.repository`).
+    SQLite: one at a time. It has one writer at a time anyway; a transaction that read before another committed
+    cannot write after it (its snapshot is stale), and one waiting on the database's lock sleeps in steps. Taking
+    turns here makes each write request's checks and writes one serial step, and the waits short.
+
+    PostgreSQL: `Settings.write_transactions_at_once`. Its writes lock the rows they check
+    (`scheduler.db.repository`), and a transaction that holds a lock waits for the event loop at each of its
+    statements: with every write of 64 clients running at once, the loop turned between them, each held the
+    round's row longer, and the slowest write waited about twice as long as the mean (BENCHMARKS.md). Routes
+    marked `OUTSIDE_WRITE_TURNS` (a round file's import, seconds long) take no turn there, so the short writes
+    never queue behind them.
     """
 
-    def __init__(self, config: SQLAlchemyAsyncConfig) -> None:
+    def __init__(self, config: SQLAlchemyAsyncConfig, at_once: int, serial: bool) -> None:
         self.config = config
-        self.lock = asyncio.Lock()
+        self.lock = asyncio.Semaphore(at_once)
+        self.serial = serial
 
     async def provide_session(self, state: State, scope: Scope) -> AsyncSession:
         key = self.config.session_scope_key
-        if scope.get("method") not in SAFE_METHODS and get_aa_scope_state(scope, key) is None:
+        outside = not self.serial and scope["route_handler"].opt.get(OUTSIDE_WRITE_TURNS, False)
+        if scope.get("method") not in SAFE_METHODS and not outside and get_aa_scope_state(scope, key) is None:
             await self.lock.acquire()
             set_aa_scope_state(scope, _TURN_KEY, self.lock)
         return self.config.provide_session(state, scope)
@@ -107,7 +118,7 @@ class _WriteTurns:
 
 def _end_turn(scope: Scope) -> None:
     """Lets the next write request in; called when the request's transaction ends, and when the request does."""
-    lock: asyncio.Lock | None = get_aa_scope_state(scope, _TURN_KEY, pop=True)
+    lock: asyncio.Semaphore | None = get_aa_scope_state(scope, _TURN_KEY, pop=True)
     if lock is not None:
         lock.release()
 
@@ -305,6 +316,10 @@ class _DatabasePlugin(SQLAlchemyInitPlugin):
     our `api.params.Session` in every handler's annotations; we have no synchronous sessions.
     """
 
+    def __init__(self, config: SQLAlchemyAsyncConfig, writes_at_once: int) -> None:
+        super().__init__(config=config)
+        self.writes_at_once = writes_at_once
+
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config = super().on_app_init(app_config)
         del app_config.signature_namespace["Session"]
@@ -312,15 +327,19 @@ class _DatabasePlugin(SQLAlchemyInitPlugin):
         app_config.middleware.insert(0, _ask_again_on_lost_connection(self.config[0].session_scope_key))
         app_config.middleware.insert(1, _again_after_transient_conflict(self.config[0].session_scope_key))
         config = self.config[0]
-        if isinstance(config, SQLAlchemyAsyncConfig) and is_sqlite(str(config.get_engine().url)):
-            turns = _WriteTurns(config)
-            app_config.dependencies[config.session_dependency_key] = Provide(turns.provide_session)
-            app_config.middleware.insert(2, _turn_ends_with_request())  # inside: each try gives its turn back
+        assert isinstance(config, SQLAlchemyAsyncConfig), "the plugin is made with an async configuration"
+        serial = is_sqlite(str(config.get_engine().url))
+        turns = _WriteTurns(config, 1 if serial else self.writes_at_once, serial)
+        app_config.dependencies[config.session_dependency_key] = Provide(turns.provide_session)
+        app_config.middleware.insert(2, _turn_ends_with_request())  # inside: each try gives its turn back
         return app_config
 
 
-def database_plugin(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> SQLAlchemyInitPlugin:
-    """`db_session` for handlers, from the engine of `scheduler.db.engine` (SQLite WAL, pool sizes) and its sessions.
+def database_plugin(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], writes_at_once: int
+) -> SQLAlchemyInitPlugin:
+    """`db_session` for handlers, from the engine of `scheduler.db.engine` (SQLite WAL, pool sizes) and its sessions;
+    write requests take turns (`_WriteTurns`), `writes_at_once` at a time on PostgreSQL.
 
     The plugin's lifespan disposes of the engine at shutdown.
     """
@@ -331,4 +350,4 @@ def database_plugin(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSessi
         set_default_exception_handler=False,
     )
     config.before_send_handler = _commit_when_answered(config.session_scope_key)
-    return _DatabasePlugin(config=config)
+    return _DatabasePlugin(config, writes_at_once)

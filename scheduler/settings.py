@@ -136,6 +136,12 @@ class Settings(LogSettings):
     open_proposals_per_account: int = Field(
         default=20, ge=1, description="The most proposals, not withdrawn, one account may have in one round."
     )
+    write_transactions_at_once: int = Field(
+        default=4,
+        ge=1,
+        description="PostgreSQL: the most write requests one server process runs at once; the rest wait in "
+        "arrival order (SQLite: always one).",
+    )
     run_worker_in_api: bool = Field(
         default=True, description="Run queued solves inside the API process (the SQLite default)."
     )

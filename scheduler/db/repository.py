@@ -13,10 +13,12 @@ nor misses one. It lives beside the base (not in `accounts`) so that every domai
 own services included, can stand on this base without an import cycle.
 
 A write checks its rules on rows it holds (`locked`, `lock_all`): on PostgreSQL they are read afresh and
-locked (`SELECT … FOR UPDATE`) until the transaction ends, so a concurrent write of them waits and then
-checks what this one left; SQLite has no row locks, and there the API's write requests take turns
-(`api.database`). Locks are taken parent first (a round before its proposals), rows of one table in id
-order, so two writes never wait for each other.
+locked (`SELECT … FOR UPDATE`; a round's row `FOR NO KEY UPDATE`) until the transaction ends, so a concurrent
+write of them waits and then checks what this one left; SQLite has no row locks, and there the API's write
+requests take turns (`api.database`). Locks are taken parent first (a round before its proposals), rows of one
+table in id order, so two writes never wait for each other; proposal writes take their round's row last
+(`scheduler.proposals.offer`), and the database's deadlock check and the API's retry settle the rare write that
+takes a round first and then one of its proposals.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import SQLModel
 
 from scheduler.accounts.schemas import Claims
-from scheduler.db.tables import AuditEntry
+from scheduler.db.tables import AuditEntry, Round
 from scheduler.errors import NotFound, PreconditionFailed, found
 from scheduler.fields import Update
 
@@ -97,13 +99,17 @@ async def lock_all(session: AsyncSession, table: type[SQLModel], item_ids: Itera
 @cache
 def _locking(table: type[RowT]) -> Select[Any]:
     """The locking read of `table`'s rows `ids`, built once per table: building it cost a quarter of a millisecond of
-    CPU, as much as running it (a write takes one to three)."""
+    CPU, as much as running it (a write takes one to three).
+
+    A round's row is locked `FOR NO KEY UPDATE`: every write of a round changes its columns, never its key, and so
+    does not wait for, nor hold up, the proposals and requests being added to it meanwhile (their foreign keys
+    share the row's key); those writes take the round's row at their end (`scheduler.proposals.offer`)."""
     key = cast(Any, table).id
     return (
         select(table)
         .where(key.in_(bindparam("ids", expanding=True)))
         .order_by(key)
-        .with_for_update()
+        .with_for_update(key_share=table is Round)
         .execution_options(populate_existing=True)
     )
 

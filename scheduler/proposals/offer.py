@@ -1,26 +1,31 @@
 """What a round offers proposals at one input revision (its instruments' facilities, its equipment, its facilities),
-remembered in the process so that a proposal write reads it before taking the round's lock, or not at all; and the
-proposal writes of one round in this process queued in arrival order for that lock.
+remembered in the process; and the round's row taken by a proposal write at its end, not its start.
+
+A proposal write reads the round and its offer unlocked, checks and writes the proposal, and only then moves the
+round's input revision (`scheduler.rounds.revision.move_now`), which locks the round's row until it commits. Under
+that lock it reads the round again and checks once more what another write may have changed meanwhile (the phase,
+the deadline, the grid, the offer), so one round's proposal writes hold its row for their last few statements
+instead of their whole transaction, and a change of the round committed before a write's end is seen by it.
 
 Every change an offer is made of moves the round's input revision, so an offer is used only at the revision it
-names; a proposal write changes none of it and carries the offer on to the revision its commit moves the round to.
+names; a proposal write changes none of it and carries the offer on to the revision its commit moves the round to:
+the next write of the round in this process reads no offer at all.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass, replace
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, Integer, String, bindparam, cast, event, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from scheduler.db import tables
-from scheduler.rounds.deadlines import lock_round
-from scheduler.rounds.revision import bumped
+from scheduler.db.repository import locked
+from scheduler.errors import NotFound
+from scheduler.rounds.revision import Bump, bumped, move_last, move_now
 
 
 @dataclass(frozen=True)
@@ -33,90 +38,79 @@ class Offer:
     equipment: frozenset[str]
     facilities: frozenset[int]
 
+    def same_as(self, other: Offer) -> bool:
+        """Whether both offer the same, at whatever revisions."""
+        return (self.facility_of, self.equipment, self.facilities) == (
+            other.facility_of,
+            other.equipment,
+            other.facilities,
+        )
+
 
 _OFFERS: WeakKeyDictionary[Engine, dict[int, Offer]] = WeakKeyDictionary()
 """Per database: round id → what the round offers, at the input revision the offer names, as this process last read
 it or carried it on through its own proposal writes."""
 
 
-_HOLDERS: WeakKeyDictionary[Engine, dict[int, asyncio.Event]] = WeakKeyDictionary()
-"""Per database: round id → the end of the transaction of the last proposal write in this process to queue for the
-round's lock, set once that transaction has ended and, if it committed, carried its offer on."""
-HOLDER_WAIT = 0.5
+async def round_with_offer(session: AsyncSession, round_id: int) -> tuple[tables.Round, Offer]:
+    """The round as committed now, not locked, and what it offers, for a write that changes its proposals and
+    nothing else (NotFound when there is no such round): what the write checks before it writes. The move of the
+    round's revision, and the lock of its row, are left to the write's `held_round` (`move_last`)."""
+    round_ = await session.get(tables.Round, round_id)
+    if round_ is None:
+        raise NotFound(f"no round {round_id}")
+    move_last(session, round_id)
+    return round_, await _offer_at(session, round_id, round_.input_revision)
 
 
-async def locked_with_offer(session: AsyncSession, round_id: int) -> tuple[tables.Round, Offer]:
-    """The round locked (`lock_round`) and what it offers, for a write that changes a proposal and nothing else (one
-    per transaction: a second call in the same one would wait `HOLDER_WAIT` for its own end).
-
-    The proposal writes of a round in this process queue for its lock in arrival order: each waits for the one
-    before it to end (at most `HOLDER_WAIT`) before it asks the database, so the round's row is handed on in order
-    and only one of them waits for it there (64 writers to one round on PostgreSQL, six runs each alternated:
-    median p99 1.28 → 1.02 s, BENCHMARKS.md). The database's lock still decides; the queue only orders this
-    process's writes for it. A write queues once its transaction holds a connection, so the one it waits for never
-    waits for a connection behind it.
-
-    The offer is the one the write before it carried on, or one read before the lock, and it is kept when the locked
-    round's input revision shows that nothing it is made of has changed since (every such change moves the
-    revision); otherwise it is read again under the lock. A proposal write changes nothing an offer is made of, so
-    once it commits the offer is remembered at the revision it moved the round to: the next write of the round in
-    this process reads no offer at all.
-    """
-    engine = session.sync_session.get_bind().engine
-    offers = _OFFERS.setdefault(engine, {})
-    holders = _HOLDERS.setdefault(engine, {})
-    await session.connection()
-    before = holders.get(round_id)
-    holders[round_id] = ended = asyncio.Event()
-
-    def end(_: Session, transaction: SessionTransaction) -> None:
-        if transaction.parent is None:
-            ended.set()
-
-    event.listen(session.sync_session, "after_transaction_end", end)
-    await _ended(before)
-    offer = offers.get(round_id) or await _offer(session, round_id)
-    round_ = await lock_round(session, round_id)
-    if offer is None or offer.revision != round_.input_revision:
-        offer = await _offer(session, round_id)
-        assert offer is not None, "a locked round exists"
-    offers[round_id] = offer
+async def held_round(session: AsyncSession, round_id: int) -> tuple[tables.Round, Offer]:
+    """The round, locked until the transaction ends, and what it offers, read once the write has made its changes
+    (flushed here): what the write checked of them before may have changed in between, and is checked again by the
+    caller on these. Once the write commits, the offer is remembered at the revision it moved the round to."""
+    await session.flush()
+    bump = await move_now(session, round_id)
+    round_ = await locked(session, tables.Round, round_id, "round")
+    offer = await _offer_at(session, round_id, bump.before)
 
     def carry_on(committed: Session) -> None:
-        bump = bumped(committed, round_id)
-        if bump is not None and bump.before == offer.revision and offers.get(round_id) is offer:
-            offers[round_id] = replace(offer, revision=bump.after)
+        moved: Bump | None = bumped(committed, round_id)
+        if moved is not None and _OFFERS.get(committed.get_bind().engine, {}).get(round_id) is offer:
+            _remember(committed.get_bind().engine, round_id, replace(offer, revision=moved.after))
 
     event.listen(session.sync_session, "after_commit", carry_on, once=True)
     return round_, offer
 
 
-async def _ended(holder: asyncio.Event | None) -> None:
-    """Once the transaction of the write queued before this one in this process has run on from its end at the
-    database (at most `HOLDER_WAIT` seconds: past it, the write asks the database's lock unordered and may read the
-    offer again)."""
-    if holder is not None and not holder.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(holder.wait(), HOLDER_WAIT)
+async def _offer_at(session: AsyncSession, round_id: int, revision: int) -> Offer:
+    """The offer remembered at `revision`, else read (and remembered)."""
+    engine = session.sync_session.get_bind().engine
+    remembered = _OFFERS.get(engine, {}).get(round_id)
+    if remembered is not None and remembered.revision == revision:
+        return remembered
+    rows = (await session.execute(_OFFER_ROWS, {"round_id": round_id})).all()
+    offer = Offer(
+        revision=revision,
+        facility_of={code: facility for kind, code, facility in rows if kind == "instrument"},
+        equipment=frozenset(code for kind, code, _ in rows if kind == "equipment"),
+        facilities=frozenset(facility for kind, _, facility in rows if kind == "facility"),
+    )
+    _remember(engine, round_id, offer)
+    return offer
 
 
-async def _offer(session: AsyncSession, round_id: int) -> Offer | None:
-    """None when there is no such round (`lock_round` names it)."""
-    revision = await session.scalar(select(col(tables.Round.input_revision)).where(col(tables.Round.id) == round_id))
-    if revision is None:
-        return None
-    instruments = await session.execute(
-        select(col(tables.Instrument.code), col(tables.Instrument.facility_id))
-        .join(tables.RoundInstrument, col(tables.RoundInstrument.instrument_id) == col(tables.Instrument.id))
-        .where(col(tables.RoundInstrument.round_id) == round_id)
-    )
-    equipment = await session.scalars(
-        select(col(tables.Equipment.code))
-        .join(tables.RoundEquipment, col(tables.RoundEquipment.equipment_id) == col(tables.Equipment.id))
-        .where(col(tables.RoundEquipment.round_id) == round_id)
-    )
-    facilities = await session.scalars(
-        select(col(tables.RoundFacility.facility_id)).where(col(tables.RoundFacility.round_id) == round_id)
-    )
-    facility_of: dict[str, int] = dict(instruments.all())
-    return Offer(revision, facility_of, frozenset(equipment), frozenset(facilities))
+def _remember(engine: Engine, round_id: int, offer: Offer) -> None:
+    _OFFERS.setdefault(engine, {})[round_id] = offer
+
+
+_OFFER_ROWS = union_all(
+    select(literal("instrument"), col(tables.Instrument.code), col(tables.Instrument.facility_id))
+    .join(tables.RoundInstrument, col(tables.RoundInstrument.instrument_id) == col(tables.Instrument.id))
+    .where(col(tables.RoundInstrument.round_id) == bindparam("round_id")),
+    select(literal("equipment"), col(tables.Equipment.code), cast(null(), Integer))
+    .join(tables.RoundEquipment, col(tables.RoundEquipment.equipment_id) == col(tables.Equipment.id))
+    .where(col(tables.RoundEquipment.round_id) == bindparam("round_id")),
+    select(literal("facility"), cast(null(), String), col(tables.RoundFacility.facility_id)).where(
+        col(tables.RoundFacility.round_id) == bindparam("round_id")
+    ),
+)
+"""What a round offers, in one statement: (kind, code, facility id) of its instruments, equipment and facilities."""

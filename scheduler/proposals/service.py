@@ -34,8 +34,10 @@ from sqlalchemy import (
     null,
     select,
     union_all,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 from scheduler import access
@@ -44,7 +46,7 @@ from scheduler.accounts.schemas import Claims
 from scheduler.db import tables
 from scheduler.db.repository import Expected, TableService, locked, record, require_version
 from scheduler.errors import Conflict, NotFound
-from scheduler.proposals.offer import Offer, locked_with_offer
+from scheduler.proposals.offer import Offer, held_round, round_with_offer
 from scheduler.proposals.schemas import (
     Admissibility,
     AfterLinkIn,
@@ -185,15 +187,15 @@ def _verdict_shown(actor: Claims, proposal: tables.Proposal, facts: Facts) -> bo
 async def submit_proposal(
     session: AsyncSession, actor: Claims, round_id: int, data: ProposalContent, settings: Settings
 ) -> ProposalPublic:
+    """Checked against the round as committed before it is written, and again once the write holds the round
+    (`held_round`), on the round as it is when the proposal commits."""
     access.require(actor, Operation.SUBMIT_PROPOSAL, Facts(), "proposals")
-    round_, offer = await locked_with_offer(session, round_id)
-    await _require_open_call(session, round_)
+    round_, offer = await round_with_offer(session, round_id)
     _require_within_limits(data, settings)
-    position = await _next_position_with_room(session, actor, round_, settings)
-    _check_against_round(round_, offer, data)
+    await _require_round_takes(session, round_, offer, data)
     placeholder = f"new-{secrets.token_hex(8)}"
     proposal = tables.Proposal(
-        round_id=round_id, owner_id=actor.user_id, position=position, code=placeholder, submitted=True, **_fields(data)
+        round_id=round_id, owner_id=actor.user_id, position=-1, code=placeholder, submitted=True, **_fields(data)
     )
     session.add(proposal)
     await session.flush()
@@ -202,6 +204,9 @@ async def submit_proposal(
     children = await _write_children(session, proposal, data)
     record(session, actor.user_id, "proposal.submit", "proposal", _id(proposal), {"code": proposal.code})
     checked_alone(session, round_id)
+    round_, offer = await held_round(session, round_id)
+    await _require_round_takes(session, round_, offer, data)
+    await _place(session, actor, round_, proposal, settings)
     facts = Facts(facilities=offer.facilities, owner_id=actor.user_id)
     return _public_of(actor, proposal, _asking(facts, data, offer.facility_of), children)
 
@@ -215,11 +220,12 @@ async def replace_proposal(
     *,
     expected: Expected = None,
 ) -> ProposalPublic:
-    """The whole proposal rewritten, on a version in `expected` (None: the current one)."""
-    round_, offer, proposal, facts = await _held(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
-    await _require_open_call(session, round_)
+    """The whole proposal rewritten, on a version in `expected` (None: the current one), and then checked against
+    the round as it is once the write holds it (as `submit_proposal`)."""
     _require_within_limits(data, settings)
-    _check_against_round(round_, offer, data)
+    held = await _held(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
+    proposal = held.proposal
+    await _require_round_takes(session, held.round, held.offer, data)
     require_version(proposal, expected)
     connection = await session.connection()
     for statement in _CHILDREN_DELETED:
@@ -234,6 +240,8 @@ async def replace_proposal(
         session, actor.user_id, "proposal.replace", "proposal", proposal_id, data.model_dump(mode="json", by_alias=True)
     )
     checked_alone(session, proposal.round_id)
+    round_, offer, facts = await held.settled(session, actor)
+    await _require_round_takes(session, round_, offer, data)
     return _public_of(actor, proposal, _asking(facts, data, offer.facility_of), children)
 
 
@@ -241,20 +249,26 @@ async def withdraw_proposal(
     session: AsyncSession, actor: Claims, proposal_id: int, *, expected: Expected = None
 ) -> ProposalPublic:
     """Until time is allocated; the proposal is kept but no longer scored or scheduled."""
-    round_, _, proposal, facts = await _held(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
-    if round_.phase not in WITHDRAWABLE_PHASES:
-        raise Conflict(f"the round is in phase {round_.phase!r}: a proposal can no longer be withdrawn")
+    held = await _held(session, actor, Operation.CHANGE_PROPOSAL, proposal_id)
+    _require_withdrawable(held.round)
+    proposal = held.proposal
     require_version(proposal, expected)
     proposal.withdrawn = True
     proposal.updated_at = datetime.now(UTC)
     record(session, actor.user_id, "proposal.withdraw", "proposal", proposal_id, {})
-    return await _public(session, actor, proposal, facts)
+    return await held.answer(session, actor, _require_withdrawable)
+
+
+def _require_withdrawable(round_: tables.Round) -> None:
+    if round_.phase not in WITHDRAWABLE_PHASES:
+        raise Conflict(f"the round is in phase {round_.phase!r}: a proposal can no longer be withdrawn")
 
 
 async def set_feasibility(
     session: AsyncSession, actor: Claims, proposal_id: int, data: Feasibility, *, expected: Expected = None
 ) -> ProposalPublic:
-    proposal, facts = await _judged(session, actor, proposal_id, expected)
+    held = await _judged(session, actor, proposal_id, expected)
+    proposal = held.proposal
     proposal.technically_feasible = data.technically_feasible
     if data.type_confirmed is not None:
         proposal.type_confirmed = data.type_confirmed
@@ -267,7 +281,7 @@ async def set_feasibility(
         proposal_id,
         data.model_dump(mode="json", exclude_none=True) | {"type": proposal.type},
     )
-    return await _public(session, actor, proposal, facts)
+    return await held.answer(session, actor)
 
 
 async def set_admissibility(
@@ -277,19 +291,21 @@ async def set_admissibility(
 
     An inadmissible proposal is exported as not technically feasible, so no solve gives it time.
     """
-    proposal, facts = await _judged(session, actor, proposal_id, expected)
+    held = await _judged(session, actor, proposal_id, expected)
+    proposal = held.proposal
     before = proposal.inadmissible_reason
     proposal.inadmissible_reason = None if data.admissible else data.reason
     detail = {"before": before, "after": proposal.inadmissible_reason, "reason": data.reason}
     record(session, actor.user_id, "proposal.admissibility", "proposal", proposal_id, detail)
-    return await _public(session, actor, proposal, facts)
+    return await held.answer(session, actor)
 
 
 async def confirm_bonus_facts(
     session: AsyncSession, actor: Claims, proposal_id: int, data: BonusFacts, *, expected: Expected = None
 ) -> ProposalPublic:
     """A judge of the proposal sets the facts that earn bonuses; only confirmed facts reach the scoring."""
-    proposal, facts = await _judged(session, actor, proposal_id, expected)
+    held = await _judged(session, actor, proposal_id, expected)
+    proposal = held.proposal
     before = _bonus_facts(proposal)
     for name, value in data.model_dump().items():
         setattr(proposal, name, value)
@@ -302,37 +318,67 @@ async def confirm_bonus_facts(
         proposal_id,
         {"before": before, "after": _bonus_facts(proposal)},
     )
-    return await _public(session, actor, proposal, facts)
+    return await held.answer(session, actor)
 
 
 def _bonus_facts(proposal: tables.Proposal) -> dict[str, Any]:
     return {name: getattr(proposal, name) for name in (*BonusFacts.model_fields, "bonus_facts_confirmed")}
 
 
-async def _judged(
-    session: AsyncSession, actor: Claims, proposal_id: int, expected: Expected
-) -> tuple[tables.Proposal, Facts]:
-    """The proposal a judge's decision changes, held for the write at the version the judge saw, and its facts."""
-    _, _, proposal, facts = await _held(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
-    require_version(proposal, expected)
-    return proposal, facts
+async def _judged(session: AsyncSession, actor: Claims, proposal_id: int, expected: Expected) -> _Held:
+    """The proposal a judge's decision changes, held for the write at the version the judge saw."""
+    held = await _held(session, actor, Operation.JUDGE_PROPOSAL, proposal_id)
+    require_version(held.proposal, expected)
+    return held
 
 
-async def _held(
-    session: AsyncSession, actor: Claims, operation: Operation, proposal_id: int
-) -> tuple[tables.Round, Offer, tables.Proposal, Facts]:
-    """The proposal's round and the proposal as committed now, both locked (parent first) for the write that checks
-    and changes them, so a concurrent write of either waits for it instead of failing on a moved version; what the
-    round offers; and the proposal's facts, when the policy lets the actor do `operation` on it (else NotFound or
-    Forbidden, before anything is written). The facts' facilities come from the offer checked under the lock, so a
+@dataclass(frozen=True)
+class _Held:
+    """A proposal locked for a write that `operation` allows, with its facts, and its round (not locked) and what
+    it offered then."""
+
+    proposal: tables.Proposal
+    facts: Facts
+    round: tables.Round
+    offer: Offer
+    operation: Operation
+
+    async def settled(self, session: AsyncSession, actor: Claims) -> tuple[tables.Round, Offer, Facts]:
+        """Once the write has made its changes: the round, locked (`held_round`), what it offers and the proposal's
+        facts, on which the policy is asked again when the offer moved in between (Forbidden or NotFound)."""
+        round_, offer = await held_round(session, self.proposal.round_id)
+        if offer.same_as(self.offer):
+            return round_, offer, self.facts
+        facts = await _facts_with(session, self.proposal, offer)
+        access.require(actor, self.operation, facts, f"proposal {_id(self.proposal)}")
+        return round_, offer, facts
+
+    async def answer(
+        self, session: AsyncSession, actor: Claims, require: Callable[[tables.Round], None] | None = None
+    ) -> ProposalPublic:
+        """The proposal as `actor` sees it once its round holds the write (`settled`), where `require` is asked of
+        the round again. The answer is read before the round's row is taken, and again only if the offer moved."""
+        public = await _public(session, actor, self.proposal, self.facts)
+        round_, _, facts = await self.settled(session, actor)
+        if require is not None:
+            require(round_)
+        return public if facts is self.facts else await _public(session, actor, self.proposal, facts)
+
+
+async def _held(session: AsyncSession, actor: Claims, operation: Operation, proposal_id: int) -> _Held:
+    """The proposal as committed now, locked for the write that checks and changes it, so a concurrent write of it
+    waits instead of failing on a moved version; its facts, when the policy lets the actor do `operation` on it
+    (else NotFound or Forbidden, before anything is written); and what its round offers (`round_with_offer`: the
+    round's row is taken at the write's end, `_Held.settled`). The facts' facilities come from the offer, so a
     write reads two statements fewer than `require_proposal` would."""
     proposal = await session.get(tables.Proposal, proposal_id)
     if proposal is None:
         raise NotFound(f"no proposal {proposal_id}")
-    round_, offer = await locked_with_offer(session, proposal.round_id)
+    round_, offer = await round_with_offer(session, proposal.round_id)
     facts = await _facts_with(session, proposal, offer)
     access.require(actor, operation, facts, f"proposal {proposal_id}")
-    return round_, offer, await locked(session, tables.Proposal, proposal_id, "proposal"), facts
+    proposal = await locked(session, tables.Proposal, proposal_id, "proposal")
+    return _Held(proposal, facts, round_, offer, operation)
 
 
 _CHILDREN_DELETED = tuple(
@@ -374,6 +420,16 @@ async def _facts_with(session: AsyncSession, proposal: tables.Proposal, offer: O
     )
 
 
+async def _require_round_takes(
+    session: AsyncSession, round_: tables.Round, offer: Offer, data: ProposalContent
+) -> None:
+    """The round takes the proposal `data`: its call is open (`_require_open_call`) and the content fits what it
+    offers (`_check_against_round`). Asked before a write, so that nothing is written for a refusal, and again once
+    the write holds the round, as another write may have changed it in between."""
+    await _require_open_call(session, round_)
+    _check_against_round(round_, offer, data)
+
+
 async def _require_open_call(session: AsyncSession, round_: tables.Round) -> None:
     """The round is in phase 'open' and its `call_closes` has not passed."""
     if round_.phase != EDITABLE_PHASE:
@@ -402,28 +458,39 @@ def _require_within_limits(data: ProposalContent, settings: Settings) -> None:
 
 _OPEN_AND_LAST = select(
     func.count().filter(
-        col(tables.Proposal.owner_id) == bindparam("owner_id"), col(tables.Proposal.withdrawn).is_(False)
+        col(tables.Proposal.owner_id) == bindparam("owner_id"),
+        col(tables.Proposal.withdrawn).is_(False),
+        col(tables.Proposal.id) != bindparam("proposal_id"),
     ),
     func.max(col(tables.Proposal.position)),
 ).where(col(tables.Proposal.round_id) == bindparam("round_id"))
-"""In a round: the proposals of an account not withdrawn, and the last position (`next_position`'s)."""
+"""In a round: the other proposals of an account not withdrawn, and the last position (`next_position`'s)."""
+_PLACED = (
+    update(tables.Proposal)
+    .where(col(tables.Proposal.id) == bindparam("proposal_id"))
+    .values(position=bindparam("position"))
+)
+"""A new proposal's position, set without moving its version (it is not an edit of the proposal)."""
 
 
-async def _next_position_with_room(
-    session: AsyncSession, actor: Claims, round_: tables.Round, settings: Settings
-) -> int:
-    """The position after the round's last proposal, for an account with room for another: one has at most
+async def _place(
+    session: AsyncSession, actor: Claims, round_: tables.Round, proposal: tables.Proposal, settings: Settings
+) -> None:
+    """A new proposal put after the round's last one, for an account with room for it: one has at most
     `settings.open_proposals_per_account` proposals not withdrawn in a round. Both are read in one statement under
-    the round's lock (`lock_round`), so two submissions at once can neither take the last place nor one position."""
+    the round's lock (`held_round`), so two submissions at once can neither take the last place nor one position."""
     limit = settings.open_proposals_per_account
-    parameters = {"round_id": round_.id, "owner_id": actor.user_id}
-    open_, last = (await (await session.connection()).execute(_OPEN_AND_LAST, parameters)).one()
+    parameters = {"round_id": round_.id, "owner_id": actor.user_id, "proposal_id": _id(proposal)}
+    connection = await session.connection()
+    open_, last = (await connection.execute(_OPEN_AND_LAST, parameters)).one()
     if open_ >= limit:
         raise Conflict(
             f"you have {open_} open proposals in round {round_.code}, the most one account may "
             f"(open_proposals_per_account {limit}): withdraw one to submit another"
         )
-    return 0 if last is None else int(last) + 1
+    position = 0 if last is None else int(last) + 1
+    await connection.execute(_PLACED, {"proposal_id": _id(proposal), "position": position})
+    set_committed_value(proposal, "position", position)
 
 
 def _check_against_round(round_: tables.Round, offer: Offer, data: ProposalContent) -> None:

@@ -2,7 +2,8 @@
 `review_closes`. Both are shown, and named in refusals, in the round's time zone (its first facility's).
 
 A write checks its deadline on the round row it read, locked (`lock_round`) until its transaction ends, so a
-coordinator moving a deadline and a late proposal cannot both win.
+coordinator moving a deadline and a late proposal cannot both win. A proposal write takes the row at its end and
+checks the deadline there again (`scheduler.proposals.offer.held_round`).
 """
 
 from __future__ import annotations

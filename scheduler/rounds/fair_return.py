@@ -32,7 +32,7 @@ from scheduler import access
 from scheduler.access import Facts, Operation
 from scheduler.accounts.schemas import Claims
 from scheduler.catalogue.schemas import contract_field
-from scheduler.db.repository import TableService, row_id
+from scheduler.db.repository import TableService, locked, row_id
 from scheduler.db.tables import FairReturnPolicy, Round, RoundFacility, ScheduleVersion
 from scheduler.errors import Conflict, NotFound
 from scheduler.fields import Input, Name, Output, Update, Version
@@ -223,10 +223,7 @@ def _rounds_under(policy_id: int) -> Any:
 
 
 async def _round(session: AsyncSession, round_id: int) -> Round:
-    round_ = await session.scalar(select(Round).where(col(Round.id) == round_id).with_for_update())
-    if round_ is None:
-        raise NotFound(f"no round {round_id}")
-    return round_
+    return await locked(session, Round, round_id, "round")
 
 
 async def _facilities_of(session: AsyncSession, round_ids: Sequence[int]) -> frozenset[int]:

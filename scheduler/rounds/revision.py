@@ -11,6 +11,9 @@ locks the round's row until the transaction ends (so no other change of what the
 round's solve reads commits in between), and further changes of the same transaction
 need no second statement. `bumped` tells what the revision was before the transaction
 and is now (`scheduler.rounds.integrity` keeps which revisions passed the checks).
+A write that changes a round's proposals only may leave the move to its end
+(`move_last`, then `move_now`, or its commit): it holds the round's row for its last
+statements only, and checks the round again once it holds it.
 
 What a solve reads: the round's own fields, its facilities with their
 instruments, windows and equipment, its equipment, quotas and country groups,
@@ -57,6 +60,8 @@ _OF_A_PROPOSAL = (tables.TeamMember, tables.Link, tables.Review, tables.ReviewAs
 
 _BUMPED = "beamtime_input_revisions"
 """The key in `Session.info` of the rounds the session's transaction has counted a change of."""
+_LAST = "beamtime_input_revisions_moved_last"
+"""The key in `Session.info` of the rounds whose move the session's transaction leaves to `move_now` or its commit."""
 
 
 class StaleSolveError(Conflict):
@@ -76,6 +81,28 @@ class Bump:
 async def touch_rounds(session: AsyncSession, round_ids: Iterable[int]) -> None:
     """Counts a change to what a solve of each round reads (for writes the listener cannot see: bulk statements)."""
     await session.run_sync(lambda sync_session: _bump(sync_session, round_ids))
+
+
+def move_last(session: AsyncSession, round_id: int) -> None:
+    """Leaves the move of the round's revision, and the lock of its row that comes with it, to `move_now` or else
+    to the transaction's commit: for a write that changes the round's proposals and nothing else, so that proposal
+    writes of one round hold its row only from their `move_now` on, not while they do their work."""
+    session.sync_session.info.setdefault(_LAST, set()).add(round_id)
+
+
+async def move_now(session: AsyncSession, round_id: int) -> Bump:
+    """Moves the round's revision (`move_last`'s) now: the round's row is locked from here to the transaction's
+    end, and what other writes committed before is what the next statements read."""
+
+    def move(sync_session: Session) -> Bump:
+        sync_session.info.get(_LAST, set()).discard(round_id)
+        _bump(sync_session, [round_id])
+        bump = bumped(sync_session, round_id)
+        if bump is None:
+            raise LookupError(f"no round {round_id}")
+        return bump
+
+    return await session.run_sync(move)
 
 
 def bumped(session: Session, round_id: int) -> Bump | None:
@@ -136,7 +163,8 @@ def _bump(session: Session, round_ids: Iterable[int]) -> None:
     """One UPDATE of the rounds this transaction has not moved yet, and of the rounds that read what they delivered
     (`_BUMP`), which locks their rows until it ends."""
     known: dict[int, Bump] = session.info.setdefault(_BUMPED, {})
-    ids = [round_id for round_id in set(round_ids) if bumped(session, round_id) is None]
+    last = session.info.get(_LAST, set())
+    ids = [round_id for round_id in set(round_ids) if bumped(session, round_id) is None and round_id not in last]
     if not ids:
         return
     moved_before = [round_id for round_id in known if bumped(session, round_id) is not None]
@@ -309,7 +337,16 @@ def _count_changes_solves_read(session: Session, _context: UOWTransaction, _inst
         _bump(session, rounds)
 
 
+@event.listens_for(Session, "before_commit")
+def _move_what_was_left(session: Session) -> None:
+    """The moves left to the end (`move_last`) that no `move_now` made."""
+    last = session.info.pop(_LAST, set())
+    if last:
+        _bump(session, last)
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget_moves(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(_BUMPED, None)
+        session.info.pop(_LAST, None)

@@ -386,7 +386,7 @@ def _transaction_app(database_url: str) -> Litestar:
     engine = create_engine(database_url)
     return Litestar(
         route_handlers=[created, raised, fails_at_commit, refused],
-        plugins=[PROBLEM_DETAILS, database_plugin(engine, session_maker(engine))],
+        plugins=[PROBLEM_DETAILS, database_plugin(engine, session_maker(engine), writes_at_once=2)],
         exception_handlers=LOGGED_ERRORS,
     )
 

@@ -328,7 +328,7 @@ def _conflicting_app(database_url: str, tries: Counter[str]) -> Litestar:
     engine = create_engine(database_url)
     return Litestar(
         [deadlock, aborted],
-        plugins=[database_plugin(engine, session_maker(engine))],
+        plugins=[database_plugin(engine, session_maker(engine), writes_at_once=2)],
         exception_handlers={**DATABASE_ERRORS},
     )
 

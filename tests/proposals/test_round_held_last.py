@@ -1,0 +1,257 @@
+"""A proposal write checks its round and what the round offers before it writes, writes, and only then takes the
+round's row (`scheduler.proposals.offer.held_round`), where it checks them again: a change of the round committed
+meanwhile is seen, and writes of one round wait for each other only at their ends. What the round offers is remembered
+between writes of the process, and read again once the round changed.
+
+Changes are committed from another connection at the moment a submission has written its requests and not yet taken
+the round's row, as a coordinator's write taking an instrument out of the round, or closing the call, would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, event, text
+from sqlalchemy.util import await_only
+
+from scheduler.db.engine import create_engine, is_sqlite
+from tests.api_helpers import served
+from tests.proposals.test_api_proposals import CONTENT, Round, round_
+
+__all__ = ["round_"]
+
+REQUESTS_WRITTEN = "INSERT INTO request"
+"""How a submission's statement that writes its requests begins: after it, only the round's row is left to take."""
+
+
+def offer_read(statement: str) -> bool:
+    """Whether the statement is the read of what a round offers (one UNION of its instruments, equipment and
+    facilities)."""
+    return "UNION ALL" in statement and "JOIN roundinstrument" in statement
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [("take_out_skif_1_4", 422), ("close_the_call", 409)],
+)
+async def test_a_change_of_the_round_committed_while_a_submission_is_written_refuses_it(
+    database_url: str, round_: Round, change: str, status: int
+) -> None:
+    if is_sqlite(database_url):
+        pytest.skip("on SQLite the API's writes take turns in the process: no other write commits in between")
+    changed: list[str] = []
+    commit_change = {"take_out_skif_1_4": take_out_skif_1_4, "close_the_call": close_the_call}[change]
+
+    def after_statement(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith(REQUESTS_WRITTEN) and not changed:
+            await_only(commit_change(database_url, round_.id))
+            changed.append(change)
+
+    before = await stored_proposals(database_url, round_.id)
+    event.listen(Engine, "after_cursor_execute", after_statement)
+    try:
+        answer = await round_.client.post(
+            f"/rounds/{round_.id}/proposals", json=CONTENT, headers=round_.headers["owner"]
+        )
+    finally:
+        event.remove(Engine, "after_cursor_execute", after_statement)
+
+    assert changed == [change]
+    assert answer.status_code == status, answer.text
+    if status == 422:
+        assert [error["path"] for error in answer.json()["errors"]] == ["$.requests[1].instruments[1]"]
+    else:
+        assert "closed" in answer.json()["detail"]
+    assert await stored_proposals(database_url, round_.id) == before
+
+
+async def test_the_offer_remembered_after_a_submission_is_read_again_once_the_round_changed(
+    database_url: str, round_: Round
+) -> None:
+    """The second submission of a round reads no offer (the first one's is carried on); a change of the round committed
+    by another process moves its input revision, so the third reads the offer again and is refused."""
+    offer_reads: list[str] = []
+
+    def after_statement(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if offer_read(statement):
+            offer_reads.append(statement)
+
+    owner = round_.headers["owner"]
+    event.listen(Engine, "after_cursor_execute", after_statement)
+    try:
+        first = await round_.client.post(f"/rounds/{round_.id}/proposals", json=CONTENT, headers=owner)
+        read_by_first = len(offer_reads)
+        second = await round_.client.post(f"/rounds/{round_.id}/proposals", json=CONTENT, headers=owner)
+        read_by_second = len(offer_reads) - read_by_first
+        await take_out_skif_1_4(database_url, round_.id)
+        third = await round_.client.post(f"/rounds/{round_.id}/proposals", json=CONTENT, headers=owner)
+    finally:
+        event.remove(Engine, "after_cursor_execute", after_statement)
+
+    assert (first.status_code, second.status_code) == (201, 201), second.text
+    assert read_by_first >= 1
+    assert read_by_second == 0
+    assert third.status_code == 422, third.text
+    assert [error["path"] for error in third.json()["errors"]] == ["$.requests[1].instruments[1]"]
+
+
+async def test_a_submission_writes_while_another_write_holds_the_round_and_waits_only_at_its_end(
+    database_url: str, round_: Round
+) -> None:
+    """Another transaction holds the round's row as a coordinator's write of the round does (and closes the call,
+    uncommitted): a submission writes its proposal and requests meanwhile, then waits for the row, and once that
+    transaction rolls back it is stored; a second one, held the same way while the call is closed and committed, is
+    refused and leaves nothing."""
+    if is_sqlite(database_url):
+        pytest.skip("on SQLite the API's writes take turns in the process and SQLite has no row locks")
+    path, owner = f"/rounds/{round_.id}/proposals", round_.headers["owner"]
+    written = threading.Event()  # set in the server's thread
+
+    def after_statement(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith(REQUESTS_WRITTEN):
+            written.set()
+
+    holder = create_engine(database_url)
+    event.listen(Engine, "after_cursor_execute", after_statement)
+    try:
+        async with served(database_url) as base_url, httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+            answers = []
+            for ending in ("rollback", "commit"):
+                before = await stored_proposals(database_url, round_.id)
+                written.clear()
+                async with holder.connect() as connection:
+                    transaction = await connection.begin()
+                    await connection.execute(
+                        text("SELECT id FROM round WHERE id = :round FOR NO KEY UPDATE"), {"round": round_.id}
+                    )
+                    await connection.execute(
+                        text("UPDATE round SET phase = 'review' WHERE id = :round"), {"round": round_.id}
+                    )
+                    submission = asyncio.create_task(client.post(path, json=CONTENT, headers=owner))
+                    assert await asyncio.to_thread(written.wait, 30)
+                    await asyncio.sleep(0.3)
+                    assert not submission.done()
+                    await (transaction.rollback() if ending == "rollback" else transaction.commit())
+                answer = await asyncio.wait_for(submission, 30)
+                answers.append(answer.status_code)
+                grown = await stored_proposals(database_url, round_.id) - before
+                assert grown == (1 if ending == "rollback" else 0), answer.text
+    finally:
+        event.remove(Engine, "after_cursor_execute", after_statement)
+        await holder.dispose()
+
+    assert answers == [201, 409]
+
+
+async def test_a_process_runs_as_many_write_requests_at_once_as_its_setting_and_no_more(
+    database_url: str, round_: Round
+) -> None:
+    """Eight submissions at once to a server that runs two write requests at a time: two transactions have written a
+    proposal and not yet ended at some moment, never three (SQLite: one, whatever the setting)."""
+    in_flight: set[int] = set()
+    most_at_once = 0
+
+    def after_statement(connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        nonlocal most_at_once
+        if statement.startswith("INSERT INTO proposal "):
+            in_flight.add(id(connection.connection.dbapi_connection))
+            most_at_once = max(most_at_once, len(in_flight))
+
+    def ended(connection: Any) -> None:
+        in_flight.discard(id(connection.connection.dbapi_connection))
+
+    path, owner = f"/rounds/{round_.id}/proposals", round_.headers["owner"]
+    async with (
+        served(database_url, write_transactions_at_once=2) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=60) as client,
+    ):
+        event.listen(Engine, "after_cursor_execute", after_statement)
+        event.listen(Engine, "commit", ended)
+        event.listen(Engine, "rollback", ended)
+        try:
+            answers = await asyncio.gather(*(client.post(path, json=CONTENT, headers=owner) for _ in range(8)))
+        finally:
+            event.remove(Engine, "after_cursor_execute", after_statement)
+            event.remove(Engine, "commit", ended)
+            event.remove(Engine, "rollback", ended)
+
+    assert [answer.status_code for answer in answers] == [201] * 8
+    assert most_at_once == (1 if is_sqlite(database_url) else 2)
+
+
+async def test_a_round_files_import_takes_no_turn_of_the_short_writes(database_url: str, round_: Round) -> None:
+    """One write at a time, and a round file's import held up in its transaction (another transaction keeps the
+    round's facilities from being written): a submission still runs to its end, and the import after it."""
+    if is_sqlite(database_url):
+        pytest.skip("on SQLite every write takes the one turn, an import too")
+    other_round = {
+        "format": "beamtime-round/1",
+        "round": {"id": "OTHER", "name": "Another", "start": "2027-02-01T00:00:00Z", "end": "2027-03-01T00:00:00Z"},
+        "facilities": [
+            {
+                "id": "ELSEWHERE",
+                "name": "Elsewhere",
+                "country": "RU",
+                "timezone": "UTC",
+                "instruments": [{"id": "ELSEWHERE-1", "name": "One", "techniques": ["mx"]}],
+            }
+        ],
+    }
+    path, owner, admin = f"/rounds/{round_.id}/proposals", round_.headers["owner"], round_.headers["admin"]
+    holder = create_engine(database_url)
+    async with (
+        served(database_url, write_transactions_at_once=1) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=60) as client,
+    ):
+        async with holder.connect() as connection:
+            transaction = await connection.begin()
+            await connection.execute(text("LOCK TABLE roundfacility IN EXCLUSIVE MODE"))
+            imported = asyncio.create_task(client.post("/rounds/import", json=other_round, headers=admin))
+            await asyncio.sleep(0.5)
+            submitted = await asyncio.wait_for(client.post(path, json=CONTENT, headers=owner), 30)
+            assert not imported.done()
+            await transaction.rollback()
+        answer = await asyncio.wait_for(imported, 30)
+    await holder.dispose()
+
+    assert submitted.status_code == 201, submitted.text
+    assert answer.status_code == 201, answer.text
+
+
+async def stored_proposals(database_url: str, round_id: int) -> int:
+    other = create_engine(database_url)
+    async with other.connect() as connection:
+        count = await connection.scalar(
+            text("SELECT count(*) FROM proposal WHERE round_id = :round"), {"round": round_id}
+        )
+    await other.dispose()
+    return int(count or 0)
+
+
+async def close_the_call(database_url: str, round_id: int) -> None:
+    """Commits from another connection what a coordinator's phase change to review commits."""
+    other = create_engine(database_url)
+    async with other.begin() as connection:
+        await connection.execute(text("UPDATE round SET phase = 'review' WHERE id = :round"), {"round": round_id})
+    await other.dispose()
+
+
+async def take_out_skif_1_4(database_url: str, round_id: int) -> None:
+    """Commits from another connection what a coordinator's write taking SKIF-1-4 out of the round commits."""
+    other = create_engine(database_url)
+    async with other.begin() as connection:
+        await connection.execute(
+            text(
+                "DELETE FROM roundinstrument WHERE round_id = :round AND instrument_id = "
+                "(SELECT id FROM instrument WHERE code = 'SKIF-1-4')"
+            ),
+            {"round": round_id},
+        )
+        await connection.execute(
+            text("UPDATE round SET input_revision = input_revision + 1 WHERE id = :round"), {"round": round_id}
+        )
+    await other.dispose()
