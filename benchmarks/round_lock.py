@@ -1,7 +1,7 @@
 """How long writes hold a round's row locked on PostgreSQL: the ceiling on one round's write throughput (issue 17).
 
 Every write that changes what a solve reads moves its round's input revision, so on PostgreSQL it holds the
-round's row locked (`lock_round`'s `SELECT … FOR UPDATE`, or the revision's `UPDATE`) from then until its
+round's row locked (`locked`'s `SELECT … FOR NO KEY UPDATE`, or the revision's `UPDATE`) from then until its
 transaction ends: writes to one round take turns there, and one round's writes per second can be no more than one
 over the mean time a write holds it. `benchmarks.writes` serves the app through `create_app` below, which notes,
 through SQLAlchemy's engine events only, when each transaction's first statement that locks a round's row returns
@@ -27,7 +27,7 @@ from api.app import create_app as create_api
 HOLDS_FILE = "BEAMTIME_BENCHMARK_ROUND_LOCKS"
 LOCKING = ("SELECT round.id", "UPDATE round SET")
 """How the statements that lock a round's row begin (the locking read of `locked` is `SELECT round.id, …
-FOR UPDATE`)."""
+FOR NO KEY UPDATE`; before d6bd9eb, `FOR UPDATE`)."""
 
 
 class RoundLockHolds:
@@ -41,7 +41,7 @@ class RoundLockHolds:
         if (
             id(conn) not in self.since
             and statement.startswith(LOCKING)
-            and (statement.startswith("UPDATE") or statement.rstrip().endswith("FOR UPDATE"))
+            and (statement.startswith("UPDATE") or statement.rstrip().endswith(("FOR UPDATE", "FOR NO KEY UPDATE")))
         ):
             self.since[id(conn)] = time.perf_counter()
 
