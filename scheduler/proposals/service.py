@@ -28,9 +28,7 @@ from sqlalchemy import (
     Select,
     bindparam,
     cast,
-    delete,
     func,
-    insert,
     null,
     select,
     union_all,
@@ -46,11 +44,10 @@ from scheduler.accounts.schemas import Claims
 from scheduler.db import tables
 from scheduler.db.repository import Expected, TableService, locked, record, require_version
 from scheduler.errors import Conflict, NotFound
+from scheduler.proposals.children import Children, delete_children, read_children, write_children
 from scheduler.proposals.offer import Offer, held_round, round_with_offer
 from scheduler.proposals.schemas import (
     Admissibility,
-    AfterLinkIn,
-    AllOrNothingLinkIn,
     BonusFacts,
     Feasibility,
     ProposalContent,
@@ -62,7 +59,6 @@ from scheduler.roundfile.contract import RoundInfo
 from scheduler.roundfile.grid import Grid
 from scheduler.rounds.deadlines import require_before
 from scheduler.rounds.integrity import checked_alone
-from scheduler.rounds.revision import touch_rounds
 from scheduler.settings import Settings
 
 EDITABLE_PHASE = "open"
@@ -201,7 +197,7 @@ async def submit_proposal(
     await session.flush()
     # The code is made of the id, which exists only once the row does: short, stable, never taken twice.
     proposal.code = f"P-{proposal.id}"
-    children = await _write_children(session, proposal, data)
+    children = await write_children(session, proposal, data)
     record(session, actor.user_id, "proposal.submit", "proposal", _id(proposal), {"code": proposal.code})
     checked_alone(session, round_id)
     round_, offer = await held_round(session, round_id)
@@ -227,15 +223,13 @@ async def replace_proposal(
     proposal = held.proposal
     await _require_round_takes(session, held.round, held.offer, data)
     require_version(proposal, expected)
-    connection = await session.connection()
-    for statement in _CHILDREN_DELETED:
-        await connection.execute(statement, {"proposal_id": proposal_id})
+    await delete_children(session, proposal_id)
     if data.type != proposal.type:
         proposal.type_confirmed = False
     for name, value in _fields(data).items():
         setattr(proposal, name, value)
     proposal.updated_at = datetime.now(UTC)
-    children = await _write_children(session, proposal, data)
+    children = await write_children(session, proposal, data)
     record(
         session, actor.user_id, "proposal.replace", "proposal", proposal_id, data.model_dump(mode="json", by_alias=True)
     )
@@ -381,12 +375,6 @@ async def _held(session: AsyncSession, actor: Claims, operation: Operation, prop
     return _Held(proposal, facts, round_, offer, operation)
 
 
-_CHILDREN_DELETED = tuple(
-    delete(table).where(col(table.proposal_id) == bindparam("proposal_id"))
-    for table in (tables.TeamMember, tables.Request, tables.Link)
-)
-"""A rewritten proposal's team, requests and links, deleted as plain statements built once (SQLAlchemy's ORM would
-first look for the rows among those the session holds, which a rewrite has not read)."""
 _ASKED_AND_REVIEWERS = union_all(
     select(col(tables.Request.instruments), cast(null(), Integer)).where(
         col(tables.Request.proposal_id) == bindparam("proposal_id")
@@ -527,103 +515,12 @@ def _fields(data: ProposalContent) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class _Children:
-    """A proposal's team, requests and links, in their order, as their rows' values by column name."""
-
-    team: Sequence[Mapping[str, Any]]
-    requests: Sequence[Mapping[str, Any]]
-    links: Sequence[Mapping[str, Any]]
-
-
-_REQUEST_FIELDS = {"instruments", "shifts", "min_shifts", "equipment", "earliest", "latest"}
-"""A request's columns stored as the proposer sent them."""
-_REQUESTS_ADDED = insert(tables.Request).returning(col(tables.Request.id), sort_by_parameter_order=True)
-
-
-async def _write_children(session: AsyncSession, proposal: tables.Proposal, data: ProposalContent) -> _Children:
-    """Requests are stored as `<proposal code>-<label>`, and links name them so.
-
-    Written as plain INSERTs of one statement per table, not as ORM objects: building and flushing those cost a
-    submission or a rewrite about a millisecond of CPU more. The proposal's round is counted changed
-    (`touch_rounds`; the proposal's own change would count it too, at its flush)."""
-    proposal_id = _id(proposal)
-
-    def code(label: str) -> str:
-        return f"{proposal.code}-{label}"
-
-    team = [
-        {
-            "proposal_id": proposal_id,
-            "position": position,
-            "name": member.name,
-            "institution": member.institution,
-            "country": member.country,
-            "email": member.email,
-        }
-        for position, member in enumerate(data.team)
-    ]
-    requests = [
-        {
-            "proposal_id": proposal_id,
-            "round_id": proposal.round_id,
-            "position": position,
-            "code": code(request.id),
-            **request.model_dump(include=_REQUEST_FIELDS),
-            "unavailable": [interval.model_dump(mode="json") for interval in request.unavailable],
-        }
-        for position, request in enumerate(data.requests)
-    ]
-    links = [
-        {
-            "proposal_id": proposal_id,
-            "position": position,
-            "type": link.type,
-            "requests": [code(label) for label in link.requests] if isinstance(link, AllOrNothingLinkIn) else None,
-            "first": code(link.first) if isinstance(link, AfterLinkIn) else None,
-            "then": code(link.then) if isinstance(link, AfterLinkIn) else None,
-            "min_gap_shifts": link.min_gap_shifts if isinstance(link, AfterLinkIn) else 0,
-            "max_gap_shifts": link.max_gap_shifts if isinstance(link, AfterLinkIn) else None,
-        }
-        for position, link in enumerate(data.links)
-    ]
-    await touch_rounds(session, [proposal.round_id])
-    await session.flush()  # the proposal's own change, so that the answer names the version it is stored at
-    connection = await session.connection()
-    if team:
-        await connection.execute(insert(tables.TeamMember), team)
-    ids = (await connection.execute(_REQUESTS_ADDED, requests)).scalars()
-    requests = [request | {"id": request_id} for request, request_id in zip(requests, ids, strict=True)]
-    if links:
-        await connection.execute(insert(tables.Link), links)
-    return _Children(team=team, requests=requests, links=links)
-
-
 async def _public(session: AsyncSession, actor: Claims, proposal: tables.Proposal, facts: Facts) -> ProposalPublic:
     """The proposal as the actor may see it (`_public_of`), its team, requests and links read."""
-    proposal_id = _id(proposal)
-    team = await session.execute(
-        select(tables.TeamMember)
-        .where(col(tables.TeamMember.proposal_id) == proposal_id)
-        .order_by(col(tables.TeamMember.position))
-    )
-    requests = await session.execute(
-        select(tables.Request)
-        .where(col(tables.Request.proposal_id) == proposal_id)
-        .order_by(col(tables.Request.position))
-    )
-    links = await session.execute(
-        select(tables.Link).where(col(tables.Link.proposal_id) == proposal_id).order_by(col(tables.Link.position))
-    )
-    children = _Children(
-        team=[row.model_dump() for row in team.scalars()],
-        requests=[row.model_dump() for row in requests.scalars()],
-        links=[row.model_dump() for row in links.scalars()],
-    )
-    return _public_of(actor, proposal, facts, children)
+    return _public_of(actor, proposal, facts, await read_children(session, _id(proposal)))
 
 
-def _public_of(actor: Claims, proposal: tables.Proposal, facts: Facts, children: _Children) -> ProposalPublic:
+def _public_of(actor: Claims, proposal: tables.Proposal, facts: Facts, children: Children) -> ProposalPublic:
     """The proposal as the actor may see it: priority only in confidence, the owner's account as `_owner_shown`."""
     prefix = f"{proposal.code}-"
 
