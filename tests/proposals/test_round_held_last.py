@@ -147,6 +147,43 @@ async def test_a_submission_writes_while_another_write_holds_the_round_and_waits
     assert answers == [201, 409]
 
 
+async def test_a_withdrawal_waiting_for_the_round_while_it_is_published_is_refused(
+    database_url: str, round_: Round
+) -> None:
+    """Another transaction holds the round's row and moves it to 'published', where nothing can be withdrawn: a
+    withdrawal sent meanwhile waits at its end, and once that transaction commits it is refused and the proposal
+    stays as it was."""
+    if is_sqlite(database_url):
+        pytest.skip("on SQLite the API's writes take turns in the process and SQLite has no row locks")
+    owner = round_.headers["owner"]
+    holder = create_engine(database_url)
+    try:
+        async with served(database_url) as base_url, httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+            created = await client.post(f"/rounds/{round_.id}/proposals", json=CONTENT, headers=owner)
+            assert created.status_code == 201, created.text
+            proposal_id = created.json()["id"]
+            async with holder.connect() as connection:
+                transaction = await connection.begin()
+                await connection.execute(
+                    text("SELECT id FROM round WHERE id = :round FOR NO KEY UPDATE"), {"round": round_.id}
+                )
+                await connection.execute(
+                    text("UPDATE round SET phase = 'published' WHERE id = :round"), {"round": round_.id}
+                )
+                withdrawal = asyncio.create_task(client.post(f"/proposals/{proposal_id}/withdraw", headers=owner))
+                await asyncio.sleep(0.5)
+                assert not withdrawal.done()
+                await transaction.commit()
+            answer = await asyncio.wait_for(withdrawal, 30)
+            stored = await client.get(f"/proposals/{proposal_id}", headers=owner)
+    finally:
+        await holder.dispose()
+
+    assert answer.status_code == 409, answer.text
+    assert "can no longer be withdrawn" in answer.json()["detail"]
+    assert stored.json()["withdrawn"] is False
+
+
 async def test_a_process_runs_as_many_write_requests_at_once_as_its_setting_and_no_more(
     database_url: str, round_: Round
 ) -> None:
