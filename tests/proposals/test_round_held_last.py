@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine, event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 from sqlalchemy.util import await_only
 
 from scheduler.db.engine import create_engine, is_sqlite
@@ -124,13 +125,7 @@ async def test_a_submission_writes_while_another_write_holds_the_round_and_waits
                 before = await stored_proposals(database_url, round_.id)
                 written.clear()
                 async with holder.connect() as connection:
-                    transaction = await connection.begin()
-                    await connection.execute(
-                        text("SELECT id FROM round WHERE id = :round FOR NO KEY UPDATE"), {"round": round_.id}
-                    )
-                    await connection.execute(
-                        text("UPDATE round SET phase = 'review' WHERE id = :round"), {"round": round_.id}
-                    )
+                    transaction = await hold_the_round(connection, round_.id, "review")
                     submission = asyncio.create_task(client.post(path, json=CONTENT, headers=owner))
                     assert await asyncio.to_thread(written.wait, 30)
                     await asyncio.sleep(0.3)
@@ -163,13 +158,7 @@ async def test_a_withdrawal_waiting_for_the_round_while_it_is_published_is_refus
             assert created.status_code == 201, created.text
             proposal_id = created.json()["id"]
             async with holder.connect() as connection:
-                transaction = await connection.begin()
-                await connection.execute(
-                    text("SELECT id FROM round WHERE id = :round FOR NO KEY UPDATE"), {"round": round_.id}
-                )
-                await connection.execute(
-                    text("UPDATE round SET phase = 'published' WHERE id = :round"), {"round": round_.id}
-                )
+                transaction = await hold_the_round(connection, round_.id, "published")
                 withdrawal = asyncio.create_task(client.post(f"/proposals/{proposal_id}/withdraw", headers=owner))
                 await asyncio.sleep(0.5)
                 assert not withdrawal.done()
@@ -257,6 +246,17 @@ async def test_a_round_files_import_takes_no_turn_of_the_short_writes(database_u
 
     assert submitted.status_code == 201, submitted.text
     assert answer.status_code == 201, answer.text
+
+
+async def hold_the_round(connection: AsyncConnection, round_id: int, phase: str) -> AsyncTransaction:
+    """A transaction begun on `connection` that holds the round's row as a coordinator's write of the round does, and
+    has moved it to `phase`, uncommitted."""
+    transaction = await connection.begin()
+    await connection.execute(text("SELECT id FROM round WHERE id = :round FOR NO KEY UPDATE"), {"round": round_id})
+    await connection.execute(
+        text("UPDATE round SET phase = :phase WHERE id = :round"), {"round": round_id, "phase": phase}
+    )
+    return transaction
 
 
 async def stored_proposals(database_url: str, round_id: int) -> int:
