@@ -90,24 +90,20 @@ async def write_children(session: AsyncSession, proposal: tables.Proposal, data:
 
 
 async def read_children(session: AsyncSession, proposal_id: int) -> Children:
-    team = await session.execute(
-        select(tables.TeamMember)
-        .where(col(tables.TeamMember.proposal_id) == proposal_id)
-        .order_by(col(tables.TeamMember.position))
-    )
-    requests = await session.execute(
-        select(tables.Request)
-        .where(col(tables.Request.proposal_id) == proposal_id)
-        .order_by(col(tables.Request.position))
-    )
-    links = await session.execute(
-        select(tables.Link).where(col(tables.Link.proposal_id) == proposal_id).order_by(col(tables.Link.position))
-    )
-    return Children(
-        team=[row.model_dump() for row in team.scalars()],
-        requests=[row.model_dump() for row in requests.scalars()],
-        links=[row.model_dump() for row in links.scalars()],
-    )
+    connection = await session.connection()
+    team, requests, links = [
+        [dict(row) for row in (await connection.execute(statement, {"proposal_id": proposal_id})).mappings()]
+        for statement in _CHILDREN_READ
+    ]
+    return Children(team=team, requests=requests, links=links)
+
+
+_CHILDREN_READ = tuple(
+    select(table).where(col(table.proposal_id) == bindparam("proposal_id")).order_by(col(table.position))
+    for table in (tables.TeamMember, tables.Request, tables.Link)
+)
+"""A proposal's team, requests and links in their order, as plain statements built once (building them took as
+much CPU as running them)."""
 
 
 _CHILDREN_DELETED = tuple(

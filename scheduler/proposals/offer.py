@@ -19,11 +19,10 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, Integer, String, bindparam, cast, event, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col
 
 from scheduler.db import tables
-from scheduler.db.repository import locked
 from scheduler.errors import NotFound
 from scheduler.rounds.revision import Bump, bumped, move_last, move_now
 
@@ -53,9 +52,10 @@ it or carried it on through its own proposal writes."""
 
 
 async def round_with_offer(session: AsyncSession, round_id: int) -> tuple[tables.Round, Offer]:
-    """The round as committed now, not locked, and what it offers, for a write that changes its proposals and
-    nothing else (NotFound when there is no such round): what the write checks before it writes. The move of the
-    round's revision, and the lock of its row, are left to the write's `held_round` (`move_last`)."""
+    """The round as committed now (or as this write read it already), not locked, and what it offers, for a
+    write that changes its proposals and nothing else (NotFound when there is no such round): what the write checks
+    before it writes. The move of the round's revision, and the lock of its row, are left to the write's
+    `held_round` (`move_last`)."""
     round_ = await session.get(tables.Round, round_id)
     if round_ is None:
         raise NotFound(f"no round {round_id}")
@@ -68,17 +68,37 @@ async def held_round(session: AsyncSession, round_id: int) -> tuple[tables.Round
     (flushed here): what the write checked of them before may have changed in between, and is checked again by the
     caller on these. Once the write commits, the offer is remembered at the revision it moved the round to."""
     await session.flush()
-    bump = await move_now(session, round_id)
-    round_ = await locked(session, tables.Round, round_id, "round")
+    try:
+        bump, round_ = await move_now(session, round_id)
+    except LookupError as gone:
+        raise NotFound(f"no round {round_id}") from gone
     offer = await _offer_at(session, round_id, bump.before)
-
-    def carry_on(committed: Session) -> None:
-        moved: Bump | None = bumped(committed, round_id)
-        if moved is not None and _OFFERS.get(committed.get_bind().engine, {}).get(round_id) is offer:
-            _remember(committed.get_bind().engine, round_id, replace(offer, revision=moved.after))
-
-    event.listen(session.sync_session, "after_commit", carry_on, once=True)
+    session.sync_session.info.setdefault(_CARRIED, {})[round_id] = offer
     return round_, offer
+
+
+_CARRIED = "beamtime_offers_carried_on"
+"""The key in `Session.info` of the offers the transaction's write held (round id → offer), carried on at its
+commit (`_carry_on`)."""
+
+
+@event.listens_for(Session, "after_commit")
+def _carry_on(committed: Session) -> None:
+    """Each offer a committed write held, remembered at the revision the write moved its round to, unless another
+    write of the process has remembered another since."""
+    engine = committed.get_bind().engine
+    carried: dict[int, Offer] = committed.info.pop(_CARRIED, {})
+    remembered = _OFFERS.get(engine, {})
+    for round_id, offer in carried.items():
+        moved: Bump | None = bumped(committed, round_id)
+        if moved is not None and remembered.get(round_id) is offer:
+            _remember(engine, round_id, replace(offer, revision=moved.after))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_carried(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_CARRIED, None)
 
 
 async def _offer_at(session: AsyncSession, round_id: int, revision: int) -> Offer:

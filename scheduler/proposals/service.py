@@ -42,7 +42,7 @@ from scheduler import access
 from scheduler.access import Facts, Operation, visible_to
 from scheduler.accounts.schemas import Claims
 from scheduler.db import tables
-from scheduler.db.repository import Expected, TableService, locked, record, require_version
+from scheduler.db.repository import Expected, TableService, record, require_version
 from scheduler.errors import Conflict, NotFound
 from scheduler.proposals.children import Children, delete_children, read_children, write_children
 from scheduler.proposals.offer import Offer, held_round, round_with_offer
@@ -195,10 +195,11 @@ async def submit_proposal(
     )
     session.add(proposal)
     await session.flush()
-    # The code is made of the id, which exists only once the row does: short, stable, never taken twice.
-    proposal.code = f"P-{proposal.id}"
-    children = await write_children(session, proposal, data)
+    # The code is made of the id, which exists only once the row does: short, stable, never taken twice. It is
+    # stored with the proposal's position (`_place`), in the statement that places it.
+    set_committed_value(proposal, "code", f"P-{proposal.id}")
     record(session, actor.user_id, "proposal.submit", "proposal", _id(proposal), {"code": proposal.code})
+    children = await write_children(session, proposal, data)
     checked_alone(session, round_id)
     round_, offer = await held_round(session, round_id)
     await _require_round_takes(session, round_, offer, data)
@@ -229,10 +230,10 @@ async def replace_proposal(
     for name, value in _fields(data).items():
         setattr(proposal, name, value)
     proposal.updated_at = datetime.now(UTC)
-    children = await write_children(session, proposal, data)
     record(
         session, actor.user_id, "proposal.replace", "proposal", proposal_id, data.model_dump(mode="json", by_alias=True)
     )
+    children = await write_children(session, proposal, data)
     checked_alone(session, proposal.round_id)
     round_, offer, facts = await held.settled(session, actor)
     await _require_round_takes(session, round_, offer, data)
@@ -352,6 +353,7 @@ class _Held:
     ) -> ProposalPublic:
         """The proposal as `actor` sees it once its round holds the write (`settled`), where `require` is asked of
         the round again. The answer is read before the round's row is taken, and again only if the offer moved."""
+        await session.flush()  # the answer names the version the write stores
         public = await _public(session, actor, self.proposal, self.facts)
         round_, _, facts = await self.settled(session, actor)
         if require is not None:
@@ -362,17 +364,28 @@ class _Held:
 async def _held(session: AsyncSession, actor: Claims, operation: Operation, proposal_id: int) -> _Held:
     """The proposal as committed now, locked for the write that checks and changes it, so a concurrent write of it
     waits instead of failing on a moved version; its facts, when the policy lets the actor do `operation` on it
-    (else NotFound or Forbidden, before anything is written); and what its round offers (`round_with_offer`: the
-    round's row is taken at the write's end, `_Held.settled`). The facts' facilities come from the offer, so a
-    write reads two statements fewer than `require_proposal` would."""
-    proposal = await session.get(tables.Proposal, proposal_id)
-    if proposal is None:
+    (else NotFound or Forbidden, before anything is written); and its round, read in the same statement but not
+    locked, with what it offers (`round_with_offer`: the round's row is taken at the write's end, `_Held.settled`).
+    The facts' facilities come from the offer, so a write reads two statements fewer than `require_proposal`
+    would."""
+    held = (await session.execute(_HELD_WITH_ROUND, {"proposal_id": proposal_id})).first()
+    if held is None:
         raise NotFound(f"no proposal {proposal_id}")
+    proposal = held.Proposal
     round_, offer = await round_with_offer(session, proposal.round_id)
     facts = await _facts_with(session, proposal, offer)
     access.require(actor, operation, facts, f"proposal {proposal_id}")
-    proposal = await locked(session, tables.Proposal, proposal_id, "proposal")
     return _Held(proposal, facts, round_, offer, operation)
+
+
+_HELD_WITH_ROUND = (
+    select(tables.Proposal, tables.Round)
+    .join(tables.Round, col(tables.Round.id) == col(tables.Proposal.round_id))
+    .where(col(tables.Proposal.id) == bindparam("proposal_id"))
+    .with_for_update(of=tables.Proposal)
+    .execution_options(populate_existing=True)
+)
+"""A proposal, locked, and its round as committed now, not locked (`_held`'s)."""
 
 
 _ASKED_AND_REVIEWERS = union_all(
@@ -456,9 +469,9 @@ _OPEN_AND_LAST = select(
 _PLACED = (
     update(tables.Proposal)
     .where(col(tables.Proposal.id) == bindparam("proposal_id"))
-    .values(position=bindparam("position"))
+    .values(position=bindparam("position"), code=bindparam("code"))
 )
-"""A new proposal's position, set without moving its version (it is not an edit of the proposal)."""
+"""A new proposal's position and code, set without moving its version (it is not an edit of the proposal)."""
 
 
 async def _place(
@@ -466,7 +479,8 @@ async def _place(
 ) -> None:
     """A new proposal put after the round's last one, for an account with room for it: one has at most
     `settings.open_proposals_per_account` proposals not withdrawn in a round. Both are read in one statement under
-    the round's lock (`held_round`), so two submissions at once can neither take the last place nor one position."""
+    the round's lock (`held_round`), so two submissions at once can neither take the last place nor one position. Its
+    code (`submit_proposal`'s) is stored with its position."""
     limit = settings.open_proposals_per_account
     parameters = {"round_id": round_.id, "owner_id": actor.user_id, "proposal_id": _id(proposal)}
     connection = await session.connection()
@@ -477,7 +491,7 @@ async def _place(
             f"(open_proposals_per_account {limit}): withdraw one to submit another"
         )
     position = 0 if last is None else int(last) + 1
-    await connection.execute(_PLACED, {"proposal_id": _id(proposal), "position": position})
+    await connection.execute(_PLACED, {"proposal_id": _id(proposal), "position": position, "code": proposal.code})
     set_committed_value(proposal, "position", position)
 
 

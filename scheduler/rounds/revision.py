@@ -27,10 +27,11 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Update, bindparam, event, inspect, or_, select, union, update
+from sqlalchemy import Connection, bindparam, event, inspect, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction, aliased
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.dml import ReturningUpdate
 from sqlmodel import col
 
 from scheduler.db import tables
@@ -90,17 +91,18 @@ def move_last(session: AsyncSession, round_id: int) -> None:
     session.sync_session.info.setdefault(_LAST, set()).add(round_id)
 
 
-async def move_now(session: AsyncSession, round_id: int) -> Bump:
+async def move_now(session: AsyncSession, round_id: int) -> tuple[Bump, tables.Round]:
     """Moves the round's revision (`move_last`'s) now: the round's row is locked from here to the transaction's
-    end, and what other writes committed before is what the next statements read."""
+    end, and what other writes committed before is what the next statements read. The same statement returns the
+    round as committed now (refreshed in the session), so a write that holds it reads it no second time."""
 
-    def move(sync_session: Session) -> Bump:
+    def move(sync_session: Session) -> tuple[Bump, tables.Round]:
         sync_session.info.get(_LAST, set()).discard(round_id)
-        _bump(sync_session, [round_id])
+        rounds = _bump(sync_session, [round_id], reading=True)
         bump = bumped(sync_session, round_id)
-        if bump is None:
+        if bump is None or round_id not in rounds:
             raise LookupError(f"no round {round_id}")
-        return bump
+        return bump, rounds[round_id]
 
     return await session.run_sync(move)
 
@@ -159,27 +161,38 @@ async def require_current_input(session: AsyncSession, version: tables.ScheduleV
     return solved_at
 
 
-def _bump(session: Session, round_ids: Iterable[int]) -> None:
+def _bump(session: Session, round_ids: Iterable[int], *, reading: bool = False) -> dict[int, tables.Round]:
     """One UPDATE of the rounds this transaction has not moved yet, and of the rounds that read what they delivered
-    (`_BUMP`), which locks their rows until it ends."""
+    (`_BUMP`), which locks their rows until it ends. `reading`: through the session, returning the rounds moved as
+    committed now (`move_now`'s); else a plain statement (the flush's listener runs it) returning none."""
     known: dict[int, Bump] = session.info.setdefault(_BUMPED, {})
     last = session.info.get(_LAST, set())
     ids = [round_id for round_id in set(round_ids) if bumped(session, round_id) is None and round_id not in last]
     if not ids:
-        return
+        return {}
     moved_before = [round_id for round_id in known if bumped(session, round_id) is not None]
     transaction = session.get_nested_transaction() or session.get_transaction()
     assert transaction is not None, "a flush runs in a transaction"
-    moved = session.connection().execute(_BUMP, {"changed": ids, "moved": moved_before})
-    for round_id, revision in moved:
+    parameters = {"changed": ids, "moved": moved_before}
+    rows: Iterable[tuple[int | None, int, tables.Round | None]]
+    if reading:
+        moved = session.scalars(_BUMP_READING, parameters, execution_options={"populate_existing": True})
+        rows = ((round_.id, round_.input_revision, round_) for round_ in moved)
+    else:
+        rows = ((round_id, revision, None) for round_id, revision in session.connection().execute(_BUMP, parameters))
+    rounds: dict[int, tables.Round] = {}
+    for round_id, revision, round_ in rows:
         assert round_id is not None, "stored rounds have ids"
         earlier = known.get(round_id)
         # A savepoint's move that was rolled back is moved again: the first `before` still is what was committed.
         before = revision - 1 if earlier is None else earlier.before
         known[round_id] = Bump(before, revision, transaction)
+        if round_ is not None:
+            rounds[round_id] = round_
+    return rounds
 
 
-def _bump_statement() -> Update:
+def _bump_statement(*returning: Any) -> ReturningUpdate[Any]:
     """The UPDATE of `_bump`, built once (its aliases cost more CPU than the rest of a write's flush): the rounds
     `changed`, and the later rounds under the fair-return policy of each published one of them that are not among the
     rounds `moved` already. Their solve input has what it delivered as it is exported now
@@ -206,11 +219,14 @@ def _bump_statement() -> Update:
             )
         )
         .values(input_revision=col(tables.Round.input_revision) + 1)
-        .returning(round_id, col(tables.Round.input_revision))
+        .returning(*returning)
     )
 
 
-_BUMP = _bump_statement()
+_BUMP = _bump_statement(col(tables.Round.id), col(tables.Round.input_revision))
+_BUMP_READING = select(tables.Round).from_statement(_bump_statement(*tables.Round.__table__.columns))  # type: ignore[attr-defined]
+"""`_BUMP` loading each round moved, as committed now, into the session (as a SELECT would: the ORM's own UPDATE
+costs five times as much CPU)."""
 
 
 def _holds(session: Session, transaction: SessionTransaction) -> bool:
