@@ -193,8 +193,8 @@ class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
         for name, value in changes.items():
             setattr(row, name, value)
         bump_version(row)
-        await self.repository.session.flush()
         record(self.repository.session, actor.user_id, f"{self.noun}.{action}", self.noun, row_id(row), detail)
+        await self.repository.session.flush()
         return row
 
     async def patch(self, actor: Claims, row: TableT, data: Update) -> TableT:
@@ -206,8 +206,8 @@ class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
         require_version(row, self.expected)
         identifier = row_id(row)
         await self.repository.session.delete(row)
-        await self.repository.session.flush()
         record(self.repository.session, actor.user_id, f"{self.noun}.delete", self.noun, identifier, detail)
+        await self.repository.session.flush()
 
 
 def row_id(row: SQLModel) -> int:

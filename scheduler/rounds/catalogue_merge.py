@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, or_, select, update
+from sqlalchemy import BindParameter, Select, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -276,8 +276,17 @@ async def _merge_windows(
     return added_keys
 
 
-def windows_on(facility_ids: Collection[int], instrument_ids: Collection[int], *then: Any) -> Select[Any]:
-    """The windows on these facilities or instruments: each one's identity (`WindowKey`), then the `then` columns."""
+Ids = Collection[int] | BindParameter[Any]
+"""Row ids, or an expanding bound parameter that gives them when the statement runs."""
+
+
+def windows_on(facility_ids: Ids, instrument_ids: Ids, *then: Any) -> Select[Any]:
+    """The windows on these facilities or instruments: each one's identity (`WindowKey`), then the `then` columns.
+    The ids are given, or bound when the statement runs (expanding parameters, for a statement built once)."""
+
+    def listed(ids: Ids) -> list[int] | BindParameter[Any]:
+        return ids if isinstance(ids, BindParameter) else list(ids)
+
     return select(
         col(Window.facility_id),
         col(Window.instrument_id),
@@ -286,7 +295,9 @@ def windows_on(facility_ids: Collection[int], instrument_ids: Collection[int], *
         col(Window.kind),
         col(Window.reason),
         *then,
-    ).where(or_(col(Window.facility_id).in_(list(facility_ids)), col(Window.instrument_id).in_(list(instrument_ids))))
+    ).where(
+        or_(col(Window.facility_id).in_(listed(facility_ids)), col(Window.instrument_id).in_(listed(instrument_ids)))
+    )
 
 
 async def _other_rounds_periods(

@@ -11,7 +11,7 @@ from operator import itemgetter
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import BindParameter, Select, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -77,7 +77,7 @@ async def export_round(
     (`scheduler.rounds.integrity`). A round that is no valid file yet (no facility, a proposal without requests)
     raises InputError.
     """
-    round_ = await session.scalar(select(tables.Round).where(col(tables.Round.id) == round_id))
+    round_ = await session.scalar(_ROUND, {"round_id": round_id})
     if round_ is None:
         raise LookupError(f"no round {round_id}")
     zone = round_zone(round_)
@@ -102,42 +102,72 @@ async def export_round(
         raise InputError(problems_from_validation_error(error)) from None
 
 
+def _columns(table: type[Any], keys: Sequence[str]) -> list[Any]:
+    """The columns of `table` that a file's entries keep under `keys`: the same names, but `id` is a row's code."""
+    return [col(getattr(table, "code" if key == "id" else key)) for key in keys]
+
+
+_ROUND_ID: BindParameter[int] = bindparam("round_id")
+"""The round a statement built once (as every statement a round's export runs for each round is) reads: building
+one cost about as much CPU as running it, and a catalogue item's or quota's change exports its rounds to check
+them."""
+_ROUND = select(tables.Round).where(col(tables.Round.id) == _ROUND_ID)
+_COUNTRY_GROUPS = (
+    select(col(tables.CountryGroup.name), col(tables.CountryGroup.countries))
+    .where(col(tables.CountryGroup.round_id) == _ROUND_ID)
+    .order_by(col(tables.CountryGroup.position), col(tables.CountryGroup.id))
+)
+_FACILITIES = (
+    select(col(tables.Facility.id), *_columns(tables.Facility, FACILITY_KEYS))
+    .join(tables.RoundFacility, col(tables.RoundFacility.facility_id) == col(tables.Facility.id))
+    .where(col(tables.RoundFacility.round_id) == _ROUND_ID)
+    .order_by(col(tables.RoundFacility.position))
+)
+_INSTRUMENTS = (
+    select(col(tables.Instrument.id), col(tables.Instrument.facility_id), *_columns(tables.Instrument, INSTRUMENT_KEYS))
+    .join(tables.RoundInstrument, col(tables.RoundInstrument.instrument_id) == col(tables.Instrument.id))
+    .where(col(tables.RoundInstrument.round_id) == _ROUND_ID)
+    .order_by(col(tables.RoundInstrument.position))
+)
+_WINDOWS = (
+    windows_on(bindparam("facility_ids", expanding=True), bindparam("instrument_ids", expanding=True))
+    .where(col(tables.Window.start) < bindparam("end"), col(tables.Window.end) > bindparam("start"))
+    .order_by(col(tables.Window.position), col(tables.Window.start), col(tables.Window.id))
+)
+_EQUIPMENT = (
+    select(*_columns(tables.Equipment, EQUIPMENT_KEYS))
+    .join(tables.RoundEquipment, col(tables.RoundEquipment.equipment_id) == col(tables.Equipment.id))
+    .where(col(tables.RoundEquipment.round_id) == _ROUND_ID)
+    .order_by(col(tables.RoundEquipment.position))
+)
+_QUOTAS = (
+    select(*_columns(tables.Quota, QUOTA_KEYS))
+    .where(col(tables.Quota.round_id) == _ROUND_ID)
+    .order_by(col(tables.Quota.position), col(tables.Quota.id))
+)
+_PUBLISHED = select(col(tables.ScheduleVersion.id)).where(
+    col(tables.ScheduleVersion.round_id) == _ROUND_ID, col(tables.ScheduleVersion.status) == "published"
+)
+
+
 async def _export_country_groups(session: AsyncSession, round_id: int) -> dict[str, list[str]]:
-    rows = await session.execute(
-        select(col(tables.CountryGroup.name), col(tables.CountryGroup.countries))
-        .where(col(tables.CountryGroup.round_id) == round_id)
-        .order_by(col(tables.CountryGroup.position), col(tables.CountryGroup.id))
-    )
+    rows = await session.execute(_COUNTRY_GROUPS, {"round_id": round_id})
     return dict(rows.all())
 
 
 async def _export_facilities(
     session: AsyncSession, round_id: int, start: datetime, end: datetime, zone: timezone
 ) -> list[dict[str, Any]]:
-    facilities = (
-        await session.execute(
-            select(col(tables.Facility.id), *_columns(tables.Facility, FACILITY_KEYS))
-            .join(tables.RoundFacility, col(tables.RoundFacility.facility_id) == col(tables.Facility.id))
-            .where(col(tables.RoundFacility.round_id) == round_id)
-            .order_by(col(tables.RoundFacility.position))
-        )
-    ).all()
-    instruments = (
-        await session.execute(
-            select(
-                col(tables.Instrument.id),
-                col(tables.Instrument.facility_id),
-                *_columns(tables.Instrument, INSTRUMENT_KEYS),
-            )
-            .join(tables.RoundInstrument, col(tables.RoundInstrument.instrument_id) == col(tables.Instrument.id))
-            .where(col(tables.RoundInstrument.round_id) == round_id)
-            .order_by(col(tables.RoundInstrument.position))
-        )
-    ).all()
+    facilities = (await session.execute(_FACILITIES, {"round_id": round_id})).all()
+    instruments = (await session.execute(_INSTRUMENTS, {"round_id": round_id})).all()
     windows = await session.execute(
-        windows_on([facility.id for facility in facilities], [instrument.id for instrument in instruments])
-        .where(col(tables.Window.start) < end, col(tables.Window.end) > start)
-        .order_by(col(tables.Window.position), col(tables.Window.start), col(tables.Window.id))
+        _WINDOWS,
+        {
+            "facility_ids": [facility.id for facility in facilities],
+            "instrument_ids": [instrument.id for instrument in instruments],
+            "start": start,
+            "end": end,
+        },
     )
     facility_windows: dict[int, list[dict[str, Any]]] = defaultdict(list)
     instrument_windows: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -164,21 +194,12 @@ async def _export_facilities(
 
 
 async def _export_equipment(session: AsyncSession, round_id: int) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        select(*_columns(tables.Equipment, EQUIPMENT_KEYS))
-        .join(tables.RoundEquipment, col(tables.RoundEquipment.equipment_id) == col(tables.Equipment.id))
-        .where(col(tables.RoundEquipment.round_id) == round_id)
-        .order_by(col(tables.RoundEquipment.position))
-    )
+    rows = await session.execute(_EQUIPMENT, {"round_id": round_id})
     return [_entry(EQUIPMENT_KEYS, row) for row in rows]
 
 
 async def _export_quotas(session: AsyncSession, round_id: int) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        select(*_columns(tables.Quota, QUOTA_KEYS))
-        .where(col(tables.Quota.round_id) == round_id)
-        .order_by(col(tables.Quota.position), col(tables.Quota.id))
-    )
+    rows = await session.execute(_QUOTAS, {"round_id": round_id})
     return [_entry(QUOTA_KEYS, row) for row in rows]
 
 
@@ -362,11 +383,6 @@ async def _per_proposal(
     return grouped
 
 
-def _columns(table: type[Any], keys: Sequence[str]) -> list[Any]:
-    """The columns of `table` that a file's entries keep under `keys`: the same names, but `id` is a row's code."""
-    return [col(getattr(table, "code" if key == "id" else key)) for key in keys]
-
-
 def _entry(keys: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
     return dict(zip(keys, values, strict=True))
 
@@ -380,11 +396,7 @@ def _link_entry(link: dict[str, Any]) -> dict[str, Any]:
 
 async def _export_published(session: AsyncSession, round_id: int, exported: set[str]) -> list[dict[str, Any]] | None:
     """The published version's allocations of the `exported` requests (withdrawn proposals' are left out)."""
-    published = await session.scalar(
-        select(col(tables.ScheduleVersion.id)).where(
-            col(tables.ScheduleVersion.round_id) == round_id, col(tables.ScheduleVersion.status) == "published"
-        )
-    )
+    published = await session.scalar(_PUBLISHED, {"round_id": round_id})
     if published is None:
         return None
     # Read as rows: the file keeps no times or proposals, so a schedule file of the version (its allocations made as

@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, bindparam, event, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 from sqlmodel import col
@@ -147,8 +147,13 @@ def checked_alone(session: AsyncSession, round_id: int) -> None:
 async def _revisions(session: AsyncSession, round_ids: list[int]) -> dict[int, int]:
     """The rounds' input revisions as committed before this transaction (none of those it has changed already)."""
     unchanged = [round_id for round_id in round_ids if bumped(session.sync_session, round_id) is None]
-    rows = await session.execute(select(col(Round.id), col(Round.input_revision)).where(col(Round.id).in_(unchanged)))
+    rows = await session.execute(_REVISIONS, {"round_ids": unchanged})
     return {round_id: revision for round_id, revision in rows if round_id is not None}
+
+
+_REVISIONS = select(col(Round.id), col(Round.input_revision)).where(
+    col(Round.id).in_(bindparam("round_ids", expanding=True))
+)
 
 
 @event.listens_for(Session, "after_commit")
@@ -172,29 +177,37 @@ def _forget_noted(session: Session, transaction: SessionTransaction) -> None:
 
 
 async def rounds_using_instruments(session: AsyncSession, instrument_ids: Iterable[int]) -> list[int]:
-    rows = await session.execute(
-        select(col(RoundInstrument.round_id)).where(col(RoundInstrument.instrument_id).in_(list(instrument_ids)))
-    )
+    rows = await session.execute(_ROUNDS_OFFERING, {"instrument_ids": list(instrument_ids)})
     return list(set(rows.scalars()))
 
 
 async def rounds_using_facility(session: AsyncSession, facility_id: int) -> list[int]:
     """The rounds a facility's windows and instruments reach: those it is in and those offering its instruments."""
-    rows = await session.execute(
-        select(col(RoundFacility.round_id)).where(col(RoundFacility.facility_id) == facility_id)
-    )
-    instruments = select(col(Instrument.id)).where(col(Instrument.facility_id) == facility_id)
-    offered = await session.execute(
-        select(col(RoundInstrument.round_id)).where(col(RoundInstrument.instrument_id).in_(instruments))
-    )
-    return list(set(rows.scalars()) | set(offered.scalars()))
+    rows = await session.execute(_ROUNDS_USING_FACILITY, {"facility_id": facility_id})
+    return list(set(rows.scalars()))
 
 
 async def rounds_using_equipment(session: AsyncSession, equipment_id: int) -> list[int]:
-    rows = await session.execute(
-        select(col(RoundEquipment.round_id)).where(col(RoundEquipment.equipment_id) == equipment_id)
-    )
+    rows = await session.execute(_ROUNDS_USING_EQUIPMENT, {"equipment_id": equipment_id})
     return list(set(rows.scalars()))
+
+
+_ROUNDS_OFFERING = select(col(RoundInstrument.round_id)).where(
+    col(RoundInstrument.instrument_id).in_(bindparam("instrument_ids", expanding=True))
+)
+_ROUNDS_USING_FACILITY = union(
+    select(col(RoundFacility.round_id)).where(col(RoundFacility.facility_id) == bindparam("facility_id")),
+    select(col(RoundInstrument.round_id)).where(
+        col(RoundInstrument.instrument_id).in_(
+            select(col(Instrument.id)).where(col(Instrument.facility_id) == bindparam("facility_id"))
+        )
+    ),
+)
+_ROUNDS_USING_EQUIPMENT = select(col(RoundEquipment.round_id)).where(
+    col(RoundEquipment.equipment_id) == bindparam("equipment_id")
+)
+"""The rounds a catalogue item's change reaches, as statements built once (building one cost as much CPU as
+running it)."""
 
 
 async def _problems(

@@ -27,7 +27,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, event, inspect, or_, select, union, update
+from sqlalchemy import BindParameter, Connection, bindparam, event, inspect, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction, aliased
 from sqlalchemy.orm.util import identity_key
@@ -239,13 +239,23 @@ def _holds(session: Session, transaction: SessionTransaction) -> bool:
     return False
 
 
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_ROUNDS_OF_FACILITIES = select(col(tables.RoundFacility.round_id)).where(
+    col(tables.RoundFacility.facility_id).in_(_IDS)
+)
+_ROUNDS_OF_PROPOSALS = select(col(tables.Proposal.round_id)).where(col(tables.Proposal.id).in_(_IDS))
+_FACILITIES_OF_INSTRUMENTS = select(col(tables.Instrument.facility_id)).where(col(tables.Instrument.id).in_(_IDS))
+_ROUNDS_OF_EQUIPMENT = select(col(tables.RoundEquipment.round_id)).where(
+    col(tables.RoundEquipment.equipment_id).in_(_IDS)
+)
+"""What `_changed_rounds` looks up by ids, as statements built once (the listener runs for every flush of a
+catalogue write)."""
+
+
 def _rounds_of_facilities(connection: Connection, facility_ids: Collection[int]) -> set[int]:
     if not facility_ids:
         return set()
-    rows = connection.execute(
-        select(col(tables.RoundFacility.round_id)).where(col(tables.RoundFacility.facility_id).in_(list(facility_ids)))
-    )
-    return set(rows.scalars())
+    return set(connection.execute(_ROUNDS_OF_FACILITIES, {"ids": list(facility_ids)}).scalars())
 
 
 def _rounds_of_accounts(connection: Connection, user_ids: Collection[int], emails: Collection[str]) -> set[int]:
@@ -324,25 +334,11 @@ def _changed_rounds(session: Session) -> set[int]:
     rounds.update(proposal.round_id for proposal in loaded if isinstance(proposal, tables.Proposal))
     unloaded = proposals - {proposal.id for proposal in loaded if isinstance(proposal, tables.Proposal)}
     if unloaded:
-        rounds.update(
-            connection.execute(
-                select(col(tables.Proposal.round_id)).where(col(tables.Proposal.id).in_(unloaded))
-            ).scalars()
-        )
+        rounds.update(connection.execute(_ROUNDS_OF_PROPOSALS, {"ids": list(unloaded)}).scalars())
     if instruments:
-        facilities.update(
-            connection.execute(
-                select(col(tables.Instrument.facility_id)).where(col(tables.Instrument.id).in_(instruments))
-            ).scalars()
-        )
+        facilities.update(connection.execute(_FACILITIES_OF_INSTRUMENTS, {"ids": list(instruments)}).scalars())
     if equipment:
-        rounds.update(
-            connection.execute(
-                select(col(tables.RoundEquipment.round_id)).where(
-                    col(tables.RoundEquipment.equipment_id).in_(equipment)
-                )
-            ).scalars()
-        )
+        rounds.update(connection.execute(_ROUNDS_OF_EQUIPMENT, {"ids": list(equipment)}).scalars())
     return rounds | _rounds_of_facilities(connection, facilities)
 
 

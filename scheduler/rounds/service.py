@@ -374,11 +374,11 @@ class QuotaService(TableService[tables.Quota]):
         of_round = frozenset(await _round_facility_ids(session, round_id))
         named = {code for scope in scopes for code in scope.facilities or []}
         instruments = {code for scope in scopes for code in scope.instruments or []}
-        facilities = await session.execute(select(col(tables.Facility.id)).where(col(tables.Facility.code).in_(named)))
-        holders = await session.execute(
-            select(col(tables.Instrument.facility_id)).where(col(tables.Instrument.code).in_(instruments))
-        )
-        covered = frozenset({*facilities.scalars(), *holders.scalars()}) & of_round
+        by_code = select(col(tables.Facility.id)).where(col(tables.Facility.code).in_(named))
+        by_instrument = select(col(tables.Instrument.facility_id)).where(col(tables.Instrument.code).in_(instruments))
+        facilities = await session.scalars(by_code) if named else ()
+        holders = await session.scalars(by_instrument) if instruments else ()
+        covered = frozenset({*facilities, *holders}) & of_round
         if not covered or any(not (scope.facilities or scope.instruments) for scope in scopes):
             covered = of_round
         access.require(actor, Operation.CHANGE_ROUND, Facts(facilities=covered), f"round {round_.code}")
