@@ -108,14 +108,19 @@ much CPU as running them)."""
 
 _CHILDREN_DELETED = tuple(
     delete(table).where(col(table.proposal_id) == bindparam("proposal_id"))
-    for table in (tables.TeamMember, tables.Request, tables.Link)
+    for table in (tables.TeamMember, tables.Link, tables.Request)
 )
-"""A rewritten proposal's team, requests and links, deleted as plain statements built once (SQLAlchemy's ORM would
+"""A rewritten proposal's team, links and requests, deleted as plain statements built once (SQLAlchemy's ORM would
 first look for the rows among those the session holds, which a rewrite has not read)."""
+_CHILDREN_DELETED_AT_ONCE = _CHILDREN_DELETED[-1].add_cte(
+    *(statement.cte(f"deleted_{number}") for number, statement in enumerate(_CHILDREN_DELETED[:-1]))
+)
+"""The three as one statement, for PostgreSQL (its data-modifying WITH): one round trip, not three."""
 
 
 async def delete_children(session: AsyncSession, proposal_id: int) -> None:
     """A rewritten proposal's team, requests and links."""
     connection = await session.connection()
-    for statement in _CHILDREN_DELETED:
+    at_once = connection.dialect.name == "postgresql"
+    for statement in (_CHILDREN_DELETED_AT_ONCE,) if at_once else _CHILDREN_DELETED:
         await connection.execute(statement, {"proposal_id": proposal_id})

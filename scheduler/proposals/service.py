@@ -35,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
@@ -457,41 +458,49 @@ def _require_within_limits(data: ProposalContent, settings: Settings) -> None:
         raise InputError(problems)
 
 
-_OPEN_AND_LAST = select(
-    func.count().filter(
-        col(tables.Proposal.owner_id) == bindparam("owner_id"),
-        col(tables.Proposal.withdrawn).is_(False),
-        col(tables.Proposal.id) != bindparam("proposal_id"),
-    ),
-    func.max(col(tables.Proposal.position)),
-).where(col(tables.Proposal.round_id) == bindparam("round_id"))
-"""In a round: the other proposals of an account not withdrawn, and the last position (`next_position`'s)."""
+_OTHERS = aliased(tables.Proposal)
 _PLACED = (
     update(tables.Proposal)
-    .where(col(tables.Proposal.id) == bindparam("proposal_id"))
-    .values(position=bindparam("position"), code=bindparam("code"))
+    .where(col(tables.Proposal.id) == bindparam("placed"))
+    .values(
+        position=select(func.coalesce(func.max(col(_OTHERS.position)), -1) + 1)
+        .where(col(_OTHERS.round_id) == bindparam("in_round"))
+        .scalar_subquery(),
+        code=bindparam("code"),
+    )
+    .returning(
+        col(tables.Proposal.position),
+        select(func.count())
+        .where(
+            col(_OTHERS.round_id) == bindparam("in_round"),
+            col(_OTHERS.owner_id) == bindparam("owner"),
+            col(_OTHERS.withdrawn).is_(False),
+            col(_OTHERS.id) != bindparam("placed"),
+        )
+        .scalar_subquery(),
+    )
 )
-"""A new proposal's position and code, set without moving its version (it is not an edit of the proposal)."""
+"""A new proposal's code, and its position after the round's last one, set without moving its version (it is not an
+edit of the proposal); and the other proposals of its account in the round not withdrawn."""
 
 
 async def _place(
     session: AsyncSession, actor: Claims, round_: tables.Round, proposal: tables.Proposal, settings: Settings
 ) -> None:
     """A new proposal put after the round's last one, for an account with room for it: one has at most
-    `settings.open_proposals_per_account` proposals not withdrawn in a round. Both are read in one statement under
-    the round's lock (`held_round`), so two submissions at once can neither take the last place nor one position. Its
-    code (`submit_proposal`'s) is stored with its position."""
+    `settings.open_proposals_per_account` proposals not withdrawn in a round. Both are read in the statement that
+    places it, under the round's lock (`held_round`), so two submissions at once can neither take the last place
+    nor one position; the write is undone when the account had no room. Its code (`submit_proposal`'s) is stored
+    with its position."""
     limit = settings.open_proposals_per_account
-    parameters = {"round_id": round_.id, "owner_id": actor.user_id, "proposal_id": _id(proposal)}
+    parameters = {"in_round": round_.id, "owner": actor.user_id, "placed": _id(proposal), "code": proposal.code}
     connection = await session.connection()
-    open_, last = (await connection.execute(_OPEN_AND_LAST, parameters)).one()
+    position, open_ = (await connection.execute(_PLACED, parameters)).one()
     if open_ >= limit:
         raise Conflict(
             f"you have {open_} open proposals in round {round_.code}, the most one account may "
             f"(open_proposals_per_account {limit}): withdraw one to submit another"
         )
-    position = 0 if last is None else int(last) + 1
-    await connection.execute(_PLACED, {"proposal_id": _id(proposal), "position": position, "code": proposal.code})
     set_committed_value(proposal, "position", position)
 
 
