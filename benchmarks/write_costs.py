@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import httpx
+from litestar import Litestar
 
 from api.app import create_app
 from benchmarks.api import async_url, recreate_database
@@ -100,8 +101,8 @@ async def _writes(client: httpx.AsyncClient) -> dict[str, Callable[[int], Awaita
     return {"submit": submit, "rewrite": rewrite, "window": window, "quota": quota, "feasibility": feasibility}
 
 
-async def measure(url: str, count: int) -> str:
-    await _accounts(url)
+def in_process_client(url: str) -> tuple[Litestar, httpx.AsyncClient]:
+    """The app on `url`, with no background work, and a client that calls it in this process."""
     settings = Settings(
         database_url=url,
         jwt_secret="a-benchmark-secret-that-is-long-enough-for-hs256",
@@ -109,9 +110,15 @@ async def measure(url: str, count: int) -> str:
         run_nightly_in_api=False,
     )
     app = create_app(settings, start_worker=False, migrate=False)
-    lines = ["| write | requests | CPU ms per request | wall ms per request |", "| --- | --- | --- | --- |"]
     transport = httpx.ASGITransport(app=cast(Any, app))
-    async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url="http://benchmark") as client:
+    return app, httpx.AsyncClient(transport=transport, base_url="http://benchmark")
+
+
+async def measure(url: str, count: int) -> str:
+    await _accounts(url)
+    app, client = in_process_client(url)
+    lines = ["| write | requests | CPU ms per request | wall ms per request |", "| --- | --- | --- | --- |"]
+    async with app.lifespan(), client:
         writes = await _writes(client)
         for kind in KINDS:
             for turn in range(WARM_UP):
