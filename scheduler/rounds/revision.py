@@ -98,11 +98,12 @@ async def move_now(session: AsyncSession, round_id: int) -> tuple[Bump, tables.R
 
     def move(sync_session: Session) -> tuple[Bump, tables.Round]:
         sync_session.info.get(_LAST, set()).discard(round_id)
-        rounds = _bump(sync_session, [round_id], reading=True)
+        # `move_last` kept every earlier move of the round in this transaction for this one, so none was made.
+        round_ = _bump(sync_session, [round_id], reading=True).get(round_id)
         bump = bumped(sync_session, round_id)
-        if bump is None or round_id not in rounds:
+        if bump is None or round_ is None:
             raise LookupError(f"no round {round_id}")
-        return bump, rounds[round_id]
+        return bump, round_
 
     return await session.run_sync(move)
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import Engine, event, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 from sqlalchemy.util import await_only
 
 from scheduler.db.engine import create_engine, is_sqlite
@@ -157,13 +158,11 @@ async def test_a_withdrawal_waiting_for_the_round_while_it_is_published_is_refus
             created = await client.post(f"/rounds/{round_.id}/proposals", json=CONTENT, headers=owner)
             assert created.status_code == 201, created.text
             proposal_id = created.json()["id"]
-            async with holder.connect() as connection:
-                transaction = await hold_the_round(connection, round_.id, "published")
-                withdrawal = asyncio.create_task(client.post(f"/proposals/{proposal_id}/withdraw", headers=owner))
-                await asyncio.sleep(0.5)
-                assert not withdrawal.done()
-                await transaction.commit()
-            answer = await asyncio.wait_for(withdrawal, 30)
+            answer = await once_committed(
+                holder,
+                lambda connection: hold_the_round(connection, round_.id, "published"),
+                client.post(f"/proposals/{proposal_id}/withdraw", headers=owner),
+            )
             stored = await client.get(f"/proposals/{proposal_id}", headers=owner)
     finally:
         await holder.dispose()
@@ -171,6 +170,39 @@ async def test_a_withdrawal_waiting_for_the_round_while_it_is_published_is_refus
     assert answer.status_code == 409, answer.text
     assert "can no longer be withdrawn" in answer.json()["detail"]
     assert stored.json()["withdrawn"] is False
+
+
+async def test_a_judges_decision_waiting_for_the_round_while_its_facility_leaves_the_round_is_refused(
+    database_url: str, round_: Round
+) -> None:
+    """SKIF's coordinator records the feasibility of a proposal asking for SKIF while another transaction, holding the
+    round's row, takes SKIF out of the round. The decision is checked and written on the round as it was, and waits at
+    its end; once the other transaction commits, what the round offers has moved, the policy is asked again, and SKIF's
+    coordinator no longer sees the proposal (404): the verdict stays as it was."""
+    if is_sqlite(database_url):
+        pytest.skip("on SQLite the API's writes take turns in the process and SQLite has no row locks")
+    proposal_id = round_.proposal_ids["P-001"]
+    admin = round_.headers["admin"]
+    holder = create_engine(database_url)
+    try:
+        async with served(database_url) as base_url, httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+            before = (await client.get(f"/proposals/{proposal_id}", headers=admin)).json()["technically_feasible"]
+            answer = await once_committed(
+                holder,
+                lambda connection: take_out_skif(connection, round_.id),
+                client.put(
+                    f"/proposals/{proposal_id}/feasibility",
+                    json={"technically_feasible": not before},
+                    headers=round_.headers["coordinator"],
+                ),
+            )
+            stored = await client.get(f"/proposals/{proposal_id}", headers=admin)
+    finally:
+        await holder.dispose()
+
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["detail"] == f"no proposal {proposal_id}"
+    assert stored.json()["technically_feasible"] == before
 
 
 async def test_a_process_runs_as_many_write_requests_at_once_as_its_setting_and_no_more(
@@ -248,6 +280,22 @@ async def test_a_round_files_import_takes_no_turn_of_the_short_writes(database_u
     assert answer.status_code == 201, answer.text
 
 
+async def once_committed(
+    holder: AsyncEngine,
+    hold: Callable[[AsyncConnection], Awaitable[AsyncTransaction]],
+    request: Coroutine[Any, Any, httpx.Response],
+) -> httpx.Response:
+    """The answer to `request`, sent while a transaction `hold` began on another connection holds the round's row:
+    the request is still waiting half a second later, and answers once that transaction commits."""
+    async with holder.connect() as connection:
+        transaction = await hold(connection)
+        answer = asyncio.create_task(request)
+        await asyncio.sleep(0.5)
+        assert not answer.done()
+        await transaction.commit()
+    return await asyncio.wait_for(answer, 30)
+
+
 async def hold_the_round(connection: AsyncConnection, round_id: int, phase: str) -> AsyncTransaction:
     """A transaction begun on `connection` that holds the round's row as a coordinator's write of the round does, and
     has moved it to `phase`, uncommitted."""
@@ -292,3 +340,24 @@ async def take_out_skif_1_4(database_url: str, round_id: int) -> None:
             text("UPDATE round SET input_revision = input_revision + 1 WHERE id = :round"), {"round": round_id}
         )
     await other.dispose()
+
+
+async def take_out_skif(connection: AsyncConnection, round_id: int) -> AsyncTransaction:
+    """A transaction begun on `connection` that holds the round's row as a write taking SKIF and its instruments
+    out of the round does, and has done so, uncommitted."""
+    transaction = await hold_the_round(connection, round_id, "open")
+    skif = "(SELECT id FROM facility WHERE code = 'SKIF')"
+    await connection.execute(
+        text(
+            "DELETE FROM roundinstrument WHERE round_id = :round AND instrument_id IN "
+            f"(SELECT id FROM instrument WHERE facility_id = {skif})"
+        ),
+        {"round": round_id},
+    )
+    await connection.execute(
+        text(f"DELETE FROM roundfacility WHERE round_id = :round AND facility_id = {skif}"), {"round": round_id}
+    )
+    await connection.execute(
+        text("UPDATE round SET input_revision = input_revision + 1 WHERE id = :round"), {"round": round_id}
+    )
+    return transaction
