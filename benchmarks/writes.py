@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -306,11 +307,18 @@ async def measure(url: str, port: int, server_pid: int, clients: int, seconds: f
                 writers.append(proposer(client, proposers[number % PROPOSERS], number, seeded, tally, until))
         postgresql = make_url(url).get_backend_name() == "postgresql"
         backends = await asyncio.to_thread(_backend_pids, make_url(url)) if postgresql else []
-        # With Python's defaults, one full collection of this process's requests and answers stopped its loop for
-        # 160-170 ms once a run, and the writes sent just after it took 0.8-2.5 s: SQLite's p99 ~0.5 -> ~1.0-1.1 s.
+        # This process's collector is off while the writers run. With Python's defaults, one full collection of its
+        # requests and answers stopped its loop for 160-170 ms once a run, and the writes sent just after it took
+        # 0.8-2.5 s (SQLite's p99 ~0.5 -> ~1.0-1.1 s); with `settle_collector`'s threshold, httpx's answers (about 50
+        # objects in cycles each) still made it stop for 60-100 ms every ten seconds, which every write in flight was
+        # measured slower by. Those are the load generator's pauses, not the server's; it frees them afterwards.
         settle_collector()
         load, server, database = os.getloadavg()[0], _cpu_seconds(_process_tree(server_pid)), _cpu_seconds(backends)
-        await asyncio.gather(*writers)
+        gc.disable()
+        try:
+            await asyncio.gather(*writers)
+        finally:
+            gc.enable()
         costs = Costs(
             load_before=load,
             load_after=os.getloadavg()[0],

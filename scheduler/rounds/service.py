@@ -15,7 +15,7 @@ from typing import Any
 
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import BindParameter, Select, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -374,10 +374,8 @@ class QuotaService(TableService[tables.Quota]):
         of_round = frozenset(await _round_facility_ids(session, round_id))
         named = {code for scope in scopes for code in scope.facilities or []}
         instruments = {code for scope in scopes for code in scope.instruments or []}
-        by_code = select(col(tables.Facility.id)).where(col(tables.Facility.code).in_(named))
-        by_instrument = select(col(tables.Instrument.facility_id)).where(col(tables.Instrument.code).in_(instruments))
-        facilities = await session.scalars(by_code) if named else ()
-        holders = await session.scalars(by_instrument) if instruments else ()
+        facilities = await session.scalars(_FACILITIES_NAMED, {"codes": list(named)}) if named else ()
+        holders = await session.scalars(_FACILITIES_OF_INSTRUMENTS, {"codes": list(instruments)}) if instruments else ()
         covered = frozenset({*facilities, *holders}) & of_round
         if not covered or any(not (scope.facilities or scope.instruments) for scope in scopes):
             covered = of_round
@@ -387,12 +385,8 @@ class QuotaService(TableService[tables.Quota]):
         """The round file's rule: a quota names only facilities, instruments and groups of its round."""
         session = self.repository.session
         facility_ids = await _round_facility_ids(session, round_id)
-        facilities = await session.execute(
-            select(col(tables.Facility.code)).where(col(tables.Facility.id).in_(facility_ids))
-        )
-        instruments = await session.execute(
-            select(col(tables.Instrument.code)).where(col(tables.Instrument.facility_id).in_(facility_ids))
-        )
+        facilities = await session.execute(_FACILITY_CODES, {"ids": facility_ids})
+        instruments = await session.execute(_INSTRUMENT_CODES, {"ids": facility_ids})
         dangling = dangling_references(
             data,
             set(facilities.scalars()),
@@ -456,6 +450,16 @@ async def _round_facility_ids(session: AsyncSession, round_id: int) -> list[int]
 
 async def _round_equipment_ids(session: AsyncSession, round_id: int) -> list[int]:
     return await _listed_ids(session, tables.RoundEquipment, tables.RoundEquipment.equipment_id, round_id)
+
+
+_CODES: BindParameter[list[str]] = bindparam("codes", expanding=True)
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_FACILITIES_NAMED = select(col(tables.Facility.id)).where(col(tables.Facility.code).in_(_CODES))
+_FACILITIES_OF_INSTRUMENTS = select(col(tables.Instrument.facility_id)).where(col(tables.Instrument.code).in_(_CODES))
+_FACILITY_CODES = select(col(tables.Facility.code)).where(col(tables.Facility.id).in_(_IDS))
+_INSTRUMENT_CODES = select(col(tables.Instrument.code)).where(col(tables.Instrument.facility_id).in_(_IDS))
+"""A quota's checks of its scope and references, as statements built once: built for each write, their lists'
+parameters were most of the server's garbage in reference cycles, which its collector stopped everything for."""
 
 
 async def _listed_ids(
