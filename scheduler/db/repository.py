@@ -92,7 +92,8 @@ async def locked(session: AsyncSession, table: type[RowT], item_id: int, noun: s
 
 
 async def lock_all(session: AsyncSession, table: type[SQLModel], item_ids: Iterable[int]) -> None:
-    """Locks the rows that exist of `item_ids`, in id order, and refreshes them in the session."""
+    """Locks the rows that exist of `item_ids`, in id order, and refreshes those the caller holds (the session keeps
+    no others: a later `get` reads them again)."""
     await session.execute(_locking(table), {"ids": sorted(set(item_ids))})
 
 
