@@ -65,11 +65,15 @@ def bump_version(row: SQLModel) -> None:
     setattr(row, "version", getattr(row, "version") + 1)  # noqa: B009, B010
 
 
+def after_last(position: Any, *where: Any) -> Select[int]:
+    """The position after the last `position` among the rows `where` selects (0 for none): never a count, which
+    gives a position twice once a row is gone. Read under the rows' parent's lock."""
+    return select(func.coalesce(func.max(position), -1) + 1).where(*where)
+
+
 async def next_position(session: AsyncSession, position: Any, *where: Any) -> int:
-    """After the last `position` among the rows `where` selects, read under their parent's lock: never a count,
-    which gives a position twice once a row is gone."""
-    last = await session.scalar(select(func.max(position)).where(*where))
-    return 0 if last is None else int(last) + 1
+    """`after_last`, read."""
+    return (await session.execute(after_last(position, *where))).scalar_one()
 
 
 RowT = TypeVar("RowT", bound=SQLModel)

@@ -13,7 +13,6 @@ from sqlmodel import col
 
 from scheduler.db import tables
 from scheduler.proposals.schemas import AfterLinkIn, AllOrNothingLinkIn, ProposalContent
-from scheduler.rounds.revision import touch_rounds
 
 
 @dataclass(frozen=True)
@@ -27,15 +26,17 @@ class Children:
 
 _REQUEST_FIELDS = {"instruments", "shifts", "min_shifts", "equipment", "earliest", "latest"}
 """A request's columns stored as the proposer sent them."""
+_TEAM_ADDED = insert(tables.TeamMember)
 _REQUESTS_ADDED = insert(tables.Request).returning(col(tables.Request.id), sort_by_parameter_order=True)
+_LINKS_ADDED = insert(tables.Link)
 
 
 async def write_children(session: AsyncSession, proposal: tables.Proposal, data: ProposalContent) -> Children:
     """Requests are stored as `<proposal code>-<label>`, and links name them so.
 
     Written as plain INSERTs of one statement per table, not as ORM objects: building and flushing those cost a
-    submission or a rewrite about a millisecond of CPU more. The proposal's round is counted changed
-    (`touch_rounds`; the proposal's own change would count it too, at its flush)."""
+    submission or a rewrite about a millisecond of CPU more. The statements are unseen by the flush that counts a
+    round's changes: the writer moves the proposal's round itself (`scheduler.proposals.offer.held_round`)."""
     proposal_id = proposal.id
     assert proposal_id is not None, "a proposal is flushed before its children"
 
@@ -77,15 +78,14 @@ async def write_children(session: AsyncSession, proposal: tables.Proposal, data:
         }
         for position, link in enumerate(data.links)
     ]
-    await touch_rounds(session, [proposal.round_id])
     await session.flush()  # the proposal's own change, so that the answer names the version it is stored at
     connection = await session.connection()
     if team:
-        await connection.execute(insert(tables.TeamMember), team)
+        await connection.execute(_TEAM_ADDED, team)
     ids = (await connection.execute(_REQUESTS_ADDED, requests)).scalars()
     requests = [request | {"id": request_id} for request, request_id in zip(requests, ids, strict=True)]
     if links:
-        await connection.execute(insert(tables.Link), links)
+        await connection.execute(_LINKS_ADDED, links)
     return Children(team=team, requests=requests, links=links)
 
 

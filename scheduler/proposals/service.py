@@ -43,7 +43,7 @@ from scheduler import access
 from scheduler.access import Facts, Operation, visible_to
 from scheduler.accounts.schemas import Claims
 from scheduler.db import tables
-from scheduler.db.repository import Expected, TableService, record, require_version
+from scheduler.db.repository import Expected, TableService, after_last, record, require_version
 from scheduler.errors import Conflict, NotFound
 from scheduler.proposals.children import Children, delete_children, read_children, write_children
 from scheduler.proposals.offer import Offer, held_round, round_with_offer
@@ -463,9 +463,7 @@ _PLACED = (
     update(tables.Proposal)
     .where(col(tables.Proposal.id) == bindparam("placed"))
     .values(
-        position=select(func.coalesce(func.max(col(_OTHERS.position)), -1) + 1)
-        .where(col(_OTHERS.round_id) == bindparam("in_round"))
-        .scalar_subquery(),
+        position=after_last(col(_OTHERS.position), col(_OTHERS.round_id) == bindparam("in_round")).scalar_subquery(),
         code=bindparam("code"),
     )
     .returning(

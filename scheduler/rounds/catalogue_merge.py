@@ -220,7 +220,11 @@ async def _merge_windows(
                 wanted.append((_window_key(None, instrument_ids[instrument.id], window), position))
     stored = await session.execute(
         windows_on(
-            facility_ids.values(), instrument_ids.values(), col(Window.id), col(Window.position), col(Window.version)
+            list(facility_ids.values()),
+            list(instrument_ids.values()),
+            col(Window.id),
+            col(Window.position),
+            col(Window.version),
         ).order_by(col(Window.id))
     )
     unmatched: dict[WindowKey, list[tuple[int, int, int]]] = defaultdict(list)
@@ -276,17 +280,13 @@ async def _merge_windows(
     return added_keys
 
 
-Ids = Collection[int] | BindParameter[Any]
+Ids = Sequence[int] | BindParameter[Any]
 """Row ids, or an expanding bound parameter that gives them when the statement runs."""
 
 
 def windows_on(facility_ids: Ids, instrument_ids: Ids, *then: Any) -> Select[Any]:
     """The windows on these facilities or instruments: each one's identity (`WindowKey`), then the `then` columns.
     The ids are given, or bound when the statement runs (expanding parameters, for a statement built once)."""
-
-    def listed(ids: Ids) -> list[int] | BindParameter[Any]:
-        return ids if isinstance(ids, BindParameter) else list(ids)
-
     return select(
         col(Window.facility_id),
         col(Window.instrument_id),
@@ -295,9 +295,7 @@ def windows_on(facility_ids: Ids, instrument_ids: Ids, *then: Any) -> Select[Any
         col(Window.kind),
         col(Window.reason),
         *then,
-    ).where(
-        or_(col(Window.facility_id).in_(listed(facility_ids)), col(Window.instrument_id).in_(listed(instrument_ids)))
-    )
+    ).where(or_(col(Window.facility_id).in_(facility_ids), col(Window.instrument_id).in_(instrument_ids)))
 
 
 async def _other_rounds_periods(

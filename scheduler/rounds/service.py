@@ -375,7 +375,9 @@ class QuotaService(TableService[tables.Quota]):
         named = {code for scope in scopes for code in scope.facilities or []}
         instruments = {code for scope in scopes for code in scope.instruments or []}
         facilities = await session.scalars(_FACILITIES_NAMED, {"codes": list(named)}) if named else ()
-        holders = await session.scalars(_FACILITIES_OF_INSTRUMENTS, {"codes": list(instruments)}) if instruments else ()
+        holders = (
+            await session.scalars(_FACILITIES_OF_INSTRUMENT_CODES, {"codes": list(instruments)}) if instruments else ()
+        )
         covered = frozenset({*facilities, *holders}) & of_round
         if not covered or any(not (scope.facilities or scope.instruments) for scope in scopes):
             covered = of_round
@@ -455,7 +457,9 @@ async def _round_equipment_ids(session: AsyncSession, round_id: int) -> list[int
 _CODES: BindParameter[list[str]] = bindparam("codes", expanding=True)
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 _FACILITIES_NAMED = select(col(tables.Facility.id)).where(col(tables.Facility.code).in_(_CODES))
-_FACILITIES_OF_INSTRUMENTS = select(col(tables.Instrument.facility_id)).where(col(tables.Instrument.code).in_(_CODES))
+_FACILITIES_OF_INSTRUMENT_CODES = select(col(tables.Instrument.facility_id)).where(
+    col(tables.Instrument.code).in_(_CODES)
+)
 _FACILITY_CODES = select(col(tables.Facility.code)).where(col(tables.Facility.id).in_(_IDS))
 _INSTRUMENT_CODES = select(col(tables.Instrument.code)).where(col(tables.Instrument.facility_id).in_(_IDS))
 """A quota's checks of its scope and references, as statements built once: built for each write, their lists'
