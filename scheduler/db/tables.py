@@ -226,9 +226,14 @@ class ProposalBase(SQLModel):
 
 
 class Proposal(ProposalBase, Keyed, Versioned, table=True):
-    __table_args__ = (UniqueConstraint("round_id", "code"),)
+    __table_args__ = (
+        UniqueConstraint("round_id", "code"),
+        Index("ix_proposal_round_id_position", "round_id", "position"),
+    )
+    """A round's proposals in their order: a submission's place after the last one (`repository.after_last`) is read
+    from the index's end under the round's lock, not from every proposal of the round."""
 
-    round_id: int = Field(foreign_key="round.id", index=True)
+    round_id: int = Field(foreign_key="round.id")
     owner_id: int | None = Field(default=None, foreign_key="user.id", index=True)
     withdrawn: bool = False
     position: int = 0
