@@ -84,7 +84,7 @@ async def sign_out(session: AsyncSession, identities: Identities, user_id: int) 
     if user is None:
         return
     end_tokens(session, identities, user)
-    record(session, user_id, "auth.logout", "user", user_id)
+    await record(session, user_id, "auth.logout", "user", user_id)
 
 
 async def change_password(
@@ -105,7 +105,7 @@ async def change_password(
         await _record_failure(sessions, user.email, client)
         raise InputError([InputProblem("$.current_password", NOT_YOUR_PASSWORD)])
     await _set_password(session, identities, user, change.new_password, "$.new_password")
-    record(session, user_id, "user.password_change", "user", user_id)
+    await record(session, user_id, "user.password_change", "user", user_id)
     return issue_token(user_id, user.token_version, settings=settings)
 
 
@@ -115,7 +115,7 @@ async def reset_password(
     """An admin sets a user's password (a forgotten one, or one that leaked): every token of the user ends."""
     user = await found(session, User, user_id, "user")
     await _set_password(session, identities, user, reset.password, "$.password")
-    record(session, actor.user_id, "user.password_reset", "user", user_id)
+    await record(session, actor.user_id, "user.password_reset", "user", user_id)
 
 
 async def _set_password(session: AsyncSession, identities: Identities, user: User, password: str, path: str) -> None:
@@ -149,7 +149,7 @@ async def _refuse_while_locked(session: AsyncSession, email: str, settings: Sett
 
 async def _record_failure(sessions: async_sessionmaker[AsyncSession], email: str, client: str) -> None:
     async with sessions.begin() as session:
-        record(session, None, LOGIN_FAILED, LOGIN, _login_key(email), {"email": email, "client": client})
+        await record(session, None, LOGIN_FAILED, LOGIN, _login_key(email), {"email": email, "client": client})
 
 
 def _normalised(email: str) -> str:

@@ -84,7 +84,7 @@ async def create_user(
     await session.flush()
     assert user.id is not None
     session.add_all(CoordinatorFacility(user_id=user.id, facility_id=facility_id) for facility_id in facility_ids)
-    record(session, actor_id, "user.create", "user", user.id, {"email": data.email, "role": data.role})
+    await record(session, actor_id, "user.create", "user", user.id, {"email": data.email, "role": data.role})
     return _public(user, sorted(data.facilities))
 
 
@@ -125,7 +125,7 @@ async def update_user(
         "before": {field: before[field] for field in changed},
         "after": {field: after[field] for field in changed},
     }
-    record(session, actor.user_id, "user.update", "user", user_id, detail)
+    await record(session, actor.user_id, "user.update", "user", user_id, detail)
     return _public(user, after["facilities"])
 
 
@@ -138,7 +138,7 @@ async def propose_own_facts(session: AsyncSession, user_id: int, change: OwnFact
     if user.country != before["country"]:
         user.country_confirmed = False
     if _facts(user) != before:
-        record(session, user_id, "user.facts.propose", "user", user_id, {"before": before, "after": _facts(user)})
+        await record(session, user_id, "user.facts.propose", "user", user_id, {"before": before, "after": _facts(user)})
     found = await me(session, user_id)
     assert found is not None, "the row was read above"
     return found
@@ -155,7 +155,9 @@ async def confirm_facts(session: AsyncSession, actor: Claims, user_id: int, data
     user.country, user.country_confirmed = data.country, True
     if data.institution is not None:
         user.institution = data.institution
-    record(session, actor.user_id, "user.facts.confirm", "user", user_id, {"before": before, "after": _facts(user)})
+    await record(
+        session, actor.user_id, "user.facts.confirm", "user", user_id, {"before": before, "after": _facts(user)}
+    )
     return UserFacts.model_validate(user)
 
 

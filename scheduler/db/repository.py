@@ -31,13 +31,13 @@ from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import OffsetPagination, SQLAlchemyAsyncRepositoryService
 from pydantic import BaseModel
-from sqlalchemy import Select, bindparam, func, inspect, select
+from sqlalchemy import Select, bindparam, func, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import SQLModel
 
 from scheduler.accounts.schemas import Claims
-from scheduler.db.tables import AuditEntry, Round
+from scheduler.db.tables import AuditEntry, Round, now
 from scheduler.errors import NotFound, PreconditionFailed, found
 from scheduler.fields import Update
 
@@ -119,7 +119,7 @@ def _locking(table: type[RowT]) -> Select[Any]:
     )
 
 
-def record(
+async def record(
     session: AsyncSession,
     user_id: int | None,
     action: str,
@@ -127,10 +127,15 @@ def record(
     entity_id: int | str,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Adds the entry to the session; the caller's commit writes it with the change. `detail` must be JSON."""
-    session.add(
-        AuditEntry(user_id=user_id, action=action, entity=entity, entity_id=str(entity_id), detail=detail or {})
-    )
+    """Writes the entry in the caller's transaction, so it is kept exactly when the change is. `detail` must be JSON.
+
+    A plain INSERT, not an ORM object: added to the session, an entry cost a write a tenth of its CPU (its flush's
+    unit of work, and the id read back that nobody reads)."""
+    entry = {"at": now(), "user_id": user_id, "action": action, "entity": entity, "entity_id": str(entity_id)}
+    await (await session.connection()).execute(_ENTRY_ADDED, entry | {"detail": detail or {}})
+
+
+_ENTRY_ADDED = insert(AuditEntry)
 
 
 def _named_table(service: type) -> type[SQLModel] | None:
@@ -186,7 +191,7 @@ class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
 
     async def add(self, actor: Claims, row: TableT, detail: dict[str, Any]) -> TableT:
         added: TableT = await self.create(row)
-        record(self.repository.session, actor.user_id, f"{self.noun}.create", self.noun, row_id(added), detail)
+        await record(self.repository.session, actor.user_id, f"{self.noun}.create", self.noun, row_id(added), detail)
         return added
 
     async def change(
@@ -198,7 +203,7 @@ class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
         for name, value in changes.items():
             setattr(row, name, value)
         bump_version(row)
-        record(self.repository.session, actor.user_id, f"{self.noun}.{action}", self.noun, row_id(row), detail)
+        await record(self.repository.session, actor.user_id, f"{self.noun}.{action}", self.noun, row_id(row), detail)
         await self.repository.session.flush()
         return row
 
@@ -211,7 +216,7 @@ class TableService(SQLAlchemyAsyncRepositoryService[Any, Any], Generic[TableT]):
         require_version(row, self.expected)
         identifier = row_id(row)
         await self.repository.session.delete(row)
-        record(self.repository.session, actor.user_id, f"{self.noun}.delete", self.noun, identifier, detail)
+        await record(self.repository.session, actor.user_id, f"{self.noun}.delete", self.noun, identifier, detail)
         await self.repository.session.flush()
 
 

@@ -57,7 +57,7 @@ async def start_solve(
         seed=options.seed,
         settings=settings,
     )
-    record(session, actor.user_id, "solve.start", "solverun", run_id, {"round_id": round_id})
+    await record(session, actor.user_id, "solve.start", "solverun", run_id, {"round_id": round_id})
     return await _visible(session, actor, run_id)
 
 
@@ -80,7 +80,7 @@ async def cancel_solve(session: AsyncSession, actor: Claims, run_id: int) -> Sol
     if state in UNDER_WAY:
         state = await request_cancel(session, run_id) or state
         if state in ("cancelled", "running"):
-            record(session, actor.user_id, "solve.cancel", "solverun", run_id)
+            await record(session, actor.user_id, "solve.cancel", "solverun", run_id)
             return await _visible(session, actor, run_id)
     raise Conflict(f"solve {run_id} has ended already ({state}): there is nothing to cancel")
 

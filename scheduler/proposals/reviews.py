@@ -76,7 +76,7 @@ async def assign_reviewer(
     if reviewer.id == proposal.owner_id or reviewer.email in await _author_emails(session, proposal):
         raise Conflict(f"{reviewer.name} ({reviewer.email}) is an author of this proposal and cannot review it")
     session.add(ReviewAssignment(proposal_id=proposal_id, user_id=data.user_id))
-    record(session, actor.user_id, "review.assign", "proposal", proposal_id, {"user_id": data.user_id})
+    await record(session, actor.user_id, "review.assign", "proposal", proposal_id, {"user_id": data.user_id})
     return AssignmentPublic(proposal_id=proposal_id, user_id=data.user_id, name=reviewer.name, email=reviewer.email)
 
 
@@ -91,7 +91,7 @@ async def unassign_reviewer(session: AsyncSession, actor: Claims, proposal_id: i
     if review is not None and review.voided_at is None:
         _void(review, actor, UNASSIGNED)
     detail = {"user_id": user_id, "voided_review_id": None if review is None else review.id}
-    record(session, actor.user_id, "review.unassign", "proposal", proposal_id, detail)
+    await record(session, actor.user_id, "review.unassign", "proposal", proposal_id, detail)
 
 
 async def void_review(
@@ -106,7 +106,7 @@ async def void_review(
         raise Conflict(f"review {review_id} is void already: {review.void_reason}")
     _void(review, actor, data.reason)
     await session.flush()
-    record(
+    await record(
         session, actor.user_id, "review.void", "proposal", proposal_id, {"review_id": review_id, **data.model_dump()}
     )
     return ReviewPublic.model_validate(review)
@@ -163,7 +163,7 @@ async def submit_review(session: AsyncSession, actor: Claims, proposal_id: int, 
         session.add(review)
     review.grade, review.conflict, review.comment = grade, data.conflict, data.comment
     await session.flush()
-    record(session, actor.user_id, "review.submit", "proposal", proposal_id, data.model_dump(mode="json"))
+    await record(session, actor.user_id, "review.submit", "proposal", proposal_id, data.model_dump(mode="json"))
     return ReviewPublic.model_validate(review)
 
 

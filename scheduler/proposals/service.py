@@ -199,7 +199,7 @@ async def submit_proposal(
     # The code is made of the id, which exists only once the row does: short, stable, never taken twice. It is
     # stored with the proposal's position (`_place`), in the statement that places it.
     set_committed_value(proposal, "code", f"P-{proposal.id}")
-    record(session, actor.user_id, "proposal.submit", "proposal", _id(proposal), {"code": proposal.code})
+    await record(session, actor.user_id, "proposal.submit", "proposal", _id(proposal), {"code": proposal.code})
     children = await write_children(session, proposal, data)
     checked_alone(session, round_id)
     round_, offer = await held_round(session, round_id)
@@ -231,7 +231,7 @@ async def replace_proposal(
     for name, value in _fields(data).items():
         setattr(proposal, name, value)
     proposal.updated_at = datetime.now(UTC)
-    record(
+    await record(
         session, actor.user_id, "proposal.replace", "proposal", proposal_id, data.model_dump(mode="json", by_alias=True)
     )
     children = await write_children(session, proposal, data)
@@ -251,7 +251,7 @@ async def withdraw_proposal(
     require_version(proposal, expected)
     proposal.withdrawn = True
     proposal.updated_at = datetime.now(UTC)
-    record(session, actor.user_id, "proposal.withdraw", "proposal", proposal_id, {})
+    await record(session, actor.user_id, "proposal.withdraw", "proposal", proposal_id, {})
     return await held.answer(session, actor, _require_withdrawable)
 
 
@@ -269,7 +269,7 @@ async def set_feasibility(
     if data.type_confirmed is not None:
         proposal.type_confirmed = data.type_confirmed
     checked_alone(session, proposal.round_id)
-    record(
+    await record(
         session,
         actor.user_id,
         "proposal.feasibility",
@@ -292,7 +292,7 @@ async def set_admissibility(
     before = proposal.inadmissible_reason
     proposal.inadmissible_reason = None if data.admissible else data.reason
     detail = {"before": before, "after": proposal.inadmissible_reason, "reason": data.reason}
-    record(session, actor.user_id, "proposal.admissibility", "proposal", proposal_id, detail)
+    await record(session, actor.user_id, "proposal.admissibility", "proposal", proposal_id, detail)
     return await held.answer(session, actor)
 
 
@@ -306,7 +306,7 @@ async def confirm_bonus_facts(
     for name, value in data.model_dump().items():
         setattr(proposal, name, value)
     proposal.bonus_facts_confirmed = True
-    record(
+    await record(
         session,
         actor.user_id,
         "proposal.bonus_facts",

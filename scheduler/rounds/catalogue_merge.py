@@ -96,7 +96,7 @@ async def settle_merge(session: AsyncSession, merge: CatalogueMerge, round_id: i
         merge.rounds = (reached | await _rounds_of_equipment(session, changed_equipment)) - {round_id}
         await touch_rounds(session, merge.rounds)
     merge.disrupted = await _disrupted_allocations(session, round_id, merge.added_windows)
-    record(session, None, "round.catalogue_merge", "round", round_id, merge.audit())
+    await record(session, None, "round.catalogue_merge", "round", round_id, merge.audit())
 
 
 async def insert_rows(session: AsyncSession, table: type[Any], rows: Sequence[Mapping[str, Any]]) -> None:

@@ -181,7 +181,9 @@ class RoundService(TableService[tables.Round]):
             replaced = await replace_round(session, into, round_file, force=force)
             detail |= {"forced": force, **replaced.audit()}
         await self._keep_new_equipment(round_file, existing)
-        record(session, actor.user_id, "round.import" if into is None else "round.replace", "round", round_id, detail)
+        await record(
+            session, actor.user_id, "round.import" if into is None else "round.replace", "round", round_id, detail
+        )
         return await self.read(round_id)
 
     async def import_new_round(self, actor: Claims, round_file: RoundFile) -> RoundImported:

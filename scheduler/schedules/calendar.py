@@ -276,7 +276,7 @@ async def new_calendar_path(session: AsyncSession, user_id: int, language: str =
     )
     if changed is None:
         raise NotFound(f"user {user_id} does not exist")
-    record(session, user_id, "calendar.new_address", "user", user_id, {})
+    await record(session, user_id, "calendar.new_address", "user", user_id, {})
     return f"/calendar/{token}.ics" + ("" if language == WRITTEN_IN else f"?{FEED_LANGUAGE}={language}")
 
 

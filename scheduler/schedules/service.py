@@ -382,7 +382,7 @@ async def publish(session: AsyncSession, version_id: int, *, expected_revision: 
     # Later rounds under the round's fair-return policy read what it delivered as history: their drafts are stale.
     await touch_rounds(session, await later_rounds(session, round_id))
     await session.refresh(version)
-    record(
+    await record(
         session, user_id, "schedule.publish", "schedule", version_id, {"revision": revision, "superseded": superseded}
     )
     return Published(version=_public(version), revision=revision, superseded=superseded)
@@ -437,7 +437,7 @@ async def set_pinned(
         touched = await facilities_of_instruments(session, [allocation.instrument_id])
         await signoffs.take_back(session, version_id, touched, user_id=user_id, reason=f"{request_code} (un)pinned")
     allocation.pinned = pinned
-    record(
+    await record(
         session,
         user_id,
         "schedule.pin" if pinned else "schedule.unpin",
@@ -601,7 +601,9 @@ async def _save_edit(
         )
     except IntegrityError as error:
         raise Conflict("another version of the round was saved at the same time; try again") from error
-    record(session, user_id, "schedule.move", "schedule", draft_id, {"from_version": base.id, **changes.model_dump()})
+    await record(
+        session, user_id, "schedule.move", "schedule", draft_id, {"from_version": base.id, **changes.model_dump()}
+    )
     await session.flush()
     return await get_version(session, draft_id)
 

@@ -191,7 +191,7 @@ async def _sign(session: AsyncSession, actor: Claims, version: ScheduleVersion, 
     if new:
         codes = await _codes(session, new)
         detail = {"facilities": sorted(codes.values()), "with_publish": with_publish}
-        record(session, actor.user_id, "schedule.sign-off", "schedule", version.id, detail)
+        await record(session, actor.user_id, "schedule.sign-off", "schedule", version.id, detail)
     try:
         await session.flush()
     except IntegrityError as error:
@@ -214,7 +214,7 @@ async def take_back(
     if gone:
         codes = await _codes(session, gone)
         detail = {"facilities": sorted(codes.values()), "reason": reason}
-        record(session, user_id, "schedule.sign-off-withdrawn", "schedule", version_id, detail)
+        await record(session, user_id, "schedule.sign-off-withdrawn", "schedule", version_id, detail)
 
 
 async def _signed(session: AsyncSession, version_id: int) -> frozenset[int]:

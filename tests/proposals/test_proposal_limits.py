@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from fixtures import EXAMPLE_ROUND
-from scheduler.db.tables import Proposal
+from scheduler.db.tables import AuditEntry, Proposal
 from scheduler.fields import INVISIBLE_CHARACTERS
 from tests.api_helpers import api_client, login, make_user, served
 from tests.proposals.test_api_proposals import CONTENT
@@ -142,7 +142,8 @@ async def test_submissions_sent_at_once_never_pass_the_open_proposals_limit(
     database_url: str, sessions: Sessions
 ) -> None:
     """The open proposals are counted under the round's lock, in the statement that takes the next position: of six
-    submissions sent at once by an account with one place left, one is stored and five are refused."""
+    submissions sent at once by an account with one place left, one is stored and five are refused. Each refused one
+    had written its audit entry before its count: the entry went with its transaction."""
     async with (
         served(database_url, open_proposals_per_account=2) as base,
         httpx.AsyncClient(base_url=base, timeout=60) as client,
@@ -160,7 +161,11 @@ async def test_submissions_sent_at_once_never_pass_the_open_proposals_limit(
         stored = await session.scalar(
             select(func.count()).where(col(Proposal.round_id) == round_id, col(Proposal.owner_id) == owner_id)
         )
+        audited = await session.scalar(
+            select(func.count()).where(col(AuditEntry.user_id) == owner_id, col(AuditEntry.action) == "proposal.submit")
+        )
     assert stored == 2
+    assert audited == 2
 
 
 ARABIC_MAGNETISM = "\u0627\u0644\u0645\u063a\u0646\u0627\u0637\u064a\u0633\u064a\u0629"
