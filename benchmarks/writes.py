@@ -4,8 +4,8 @@ For each database it builds a fresh one (SQLite: a file in a temporary folder; P
 database of `--postgresql`, dropped and recreated), brings it to the newest schema, adds an admin,
 a coordinator of SKIF and PIK and 16 proposers, serves the app (`api.app:create_app` under
 uvicorn, as `benchmarks.api` serves it: one process for SQLite, `--postgresql-workers` for
-PostgreSQL) on 127.0.0.1, imports the example round and then runs `--clients` writer clients for
-`--seconds` (loopback only, each client stopping by itself):
+PostgreSQL) on 127.0.0.1, imports the example round and then runs `--clients` writer clients for `--warm-up`
+seconds and then `--seconds` more (loopback only, each client stopping by itself):
 
 - three in four are proposers: submit a proposal, rewrite it twice (team and requests);
 - one in eight is a coordinator editing windows (PATCH end) and quotas (PUT max_share);
@@ -13,11 +13,13 @@ PostgreSQL) on 127.0.0.1, imports the example round and then runs `--clients` wr
 
 It reports, per database, the answers by write and status, the p50/p90/p99/max latency of each
 write and of all of them, the load average before and after, the CPU time per write of the server
-(and of PostgreSQL's backends), and checks the end state: as many
+(and of PostgreSQL's backends), all of the writes sent after the warm-up; the warm-up's writes apart, in one line
+(when all clients start at once, the server's first second runs on cold caches and connections: a start, not
+the steady state the targets are about); and checks the end state, of every write: as many
 proposals stored as submissions answered 201, every rewrite answered 200 kept whole, every window
 ending after it starts and the round's export passing the round file's checks.
 
-    python -m benchmarks.writes [--seconds 30] [--clients 64] [--postgresql-workers 1 2] \
+    python -m benchmarks.writes [--seconds 30] [--warm-up 5] [--clients 64] [--postgresql-workers 1 2] \
         [--postgresql postgresql+asyncpg://postgres@127.0.0.1:5432/beamtime_writes]
 
 On PostgreSQL it also reports how long writes held the round's row locked (`benchmarks.round_lock`): one round's writes
@@ -88,9 +90,13 @@ def proposal(person: str, labels: tuple[str, ...]) -> dict[str, Any]:
 
 @dataclass
 class Tally:
-    """What the clients sent and heard: latencies per write, answers per write and status."""
+    """What the clients sent and heard: latencies per write of the writes sent from `measured_from` on, and of the
+    warm-up's apart; answers of every write, per write and status."""
 
+    measured_from: float
+    """`time.perf_counter()` at the warm-up's end."""
     latencies: dict[str, list[float]] = field(default_factory=dict)
+    warm_up: list[float] = field(default_factory=list)
     answers: Counter[tuple[str, int]] = field(default_factory=Counter)
     rewritten: dict[int, dict[str, Any]] = field(default_factory=dict)
     """The last rewrite answered 200 of each proposal."""
@@ -100,7 +106,8 @@ class Tally:
     ) -> httpx.Response:
         began = time.perf_counter()
         response = await call(path, **options)
-        self.latencies.setdefault(kind, []).append(time.perf_counter() - began)
+        latency = time.perf_counter() - began
+        (self.latencies.setdefault(kind, []) if began >= self.measured_from else self.warm_up).append(latency)
         self.answers[kind, response.status_code] += 1
         return response
 
@@ -237,16 +244,23 @@ def _ms(values: list[float], q: float) -> str:
 
 
 def report(
-    database: str, served_by: str, clients: int, seconds: float, tally: Tally, costs: Costs, wrong: list[str]
+    database: str,
+    served_by: str,
+    clients: int,
+    seconds: float,
+    warm_up: float,
+    tally: Tally,
+    costs: Costs,
+    wrong: list[str],
 ) -> str:
     every = [latency for values in tally.latencies.values() for latency in values]
     server_errors = sum(count for (_, status), count in tally.answers.items() if status >= 500)
     p99 = sorted(every)[min(len(every) - 1, int(0.99 * len(every)))]
     lines = [
-        f"### {database} ({served_by}): {clients} writers for {seconds:g} s, "
+        f"### {database} ({served_by}): {clients} writers for {seconds:g} s after {warm_up:g} s of warm-up, "
         f"load average {costs.load_before:.2f} before, {costs.load_after:.2f} after",
         "",
-        "| write | requests | answers | p50 ms | p90 ms | p99 ms | max ms |",
+        "| write | requests | answers, warm-up included | p50 ms | p90 ms | p99 ms | max ms |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for kind, values in [*sorted(tally.latencies.items()), ("all", every)]:
@@ -258,9 +272,16 @@ def report(
         answers = answers if kind != "all" else f"{server_errors} x 5xx"
         quantiles = " | ".join(_ms(values, q) for q in (0.5, 0.9, 0.99))
         lines.append(f"| {kind} | {len(values):,} | {answers} | {quantiles} | {max(values) * 1000:,.0f} |")
+    warmed = tally.warm_up
     lines += [
         "",
-        f"Throughput {len(every) / seconds:,.0f} writes/s; CPU per write: server "
+        (
+            f"Warm-up: {len(warmed):,} writes, p50 {_ms(warmed, 0.5)} ms, p99 {_ms(warmed, 0.99)} ms, "
+            f"max {max(warmed) * 1000:,.0f} ms. "
+            if warmed
+            else ""
+        )
+        + f"Throughput {len(every) / seconds:,.0f} writes/s; CPU per write: server "
         f"{costs.server_cpu_seconds / len(every) * 1000:.1f} ms"
         + (
             f", PostgreSQL {costs.database_cpu_seconds / len(every) * 1000:.1f} ms"
@@ -277,7 +298,7 @@ def report(
 
 @dataclass(frozen=True)
 class Costs:
-    """The machine while the writers ran: it is shared, so latency alone says little."""
+    """The machine while the writers ran after the warm-up: it is shared, so latency alone says little."""
 
     load_before: float
     load_after: float
@@ -286,7 +307,9 @@ class Costs:
     """PostgreSQL's backends serving the benchmark database; None on SQLite (it runs in the server)."""
 
 
-async def measure(url: str, port: int, server_pid: int, clients: int, seconds: float) -> tuple[Tally, Costs, list[str]]:
+async def measure(
+    url: str, port: int, server_pid: int, clients: int, seconds: float, warm_up: float
+) -> tuple[Tally, Costs, list[str]]:
     # Idle connections are dropped before uvicorn's 5 s keep-alive timeout would close them under a request.
     limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits) as client:
@@ -295,8 +318,8 @@ async def measure(url: str, port: int, server_pid: int, clients: int, seconds: f
         await _coordinator(url)
         coordinator = await _sign_in(client, "coordinator@example.org")
         proposers = [await _sign_in(client, f"proposer{n}@example.org") for n in range(PROPOSERS)]
-        tally = Tally()
-        until = time.monotonic() + seconds
+        tally = Tally(measured_from=time.perf_counter() + warm_up)
+        until = time.monotonic() + warm_up + seconds
         writers: list[Awaitable[None]] = []
         for number in range(clients):
             if number % 8 == 0:
@@ -313,10 +336,16 @@ async def measure(url: str, port: int, server_pid: int, clients: int, seconds: f
         # objects in cycles each) still made it stop for 60-100 ms every ten seconds, which every write in flight was
         # measured slower by. Those are the load generator's pauses, not the server's; it frees them afterwards.
         settle_collector()
-        load, server, database = os.getloadavg()[0], _cpu_seconds(_process_tree(server_pid)), _cpu_seconds(backends)
+
+        async def warmed_up() -> tuple[float, float, float]:
+            await asyncio.sleep(warm_up)
+            return os.getloadavg()[0], _cpu_seconds(_process_tree(server_pid)), _cpu_seconds(backends)
+
         gc.disable()
         try:
+            after_warm_up = asyncio.create_task(warmed_up())
             await asyncio.gather(*writers)
+            load, server, database = await after_warm_up
         finally:
             gc.enable()
         costs = Costs(
@@ -328,7 +357,7 @@ async def measure(url: str, port: int, server_pid: int, clients: int, seconds: f
         return tally, costs, await _end_state(client, admin, seeded, tally)
 
 
-def run(database: str, url: str, clients: int, seconds: float, workers: int = 1) -> str:
+def run(database: str, url: str, clients: int, seconds: float, warm_up: float, workers: int = 1) -> str:
     """On PostgreSQL the app is served noting how long writes hold the round's row locked (`round_lock`)."""
     upgrade_database(url)
     admin_id = asyncio.run(_users(url))
@@ -339,15 +368,19 @@ def run(database: str, url: str, clients: int, seconds: float, workers: int = 1)
         os.environ[round_lock.HOLDS_FILE] = holds.name
         with serving(app, settings, workers, port) as server:
             asyncio.run(wait_until_up(port, "/facilities", issue_token(admin_id, 0, settings=settings)))
-            tally, costs, wrong = asyncio.run(measure(url, port, server.pid, clients, seconds))
-        locks = round_lock.summary(holds.name, seconds) if database == "postgresql" else ""
+            tally, costs, wrong = asyncio.run(measure(url, port, server.pid, clients, seconds, warm_up))
+        locks = round_lock.summary(holds.name, warm_up + seconds) if database == "postgresql" else ""
     processes = f"{workers} server process{'es' if workers > 1 else ''}"
-    return report(database, processes, clients, seconds, tally, costs, wrong) + (f" {locks}" if locks else "")
+    described = report(database, processes, clients, seconds, warm_up, tally, costs, wrong)
+    return described + (f" {locks}" if locks else "")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured, after the warm-up")
+    parser.add_argument(
+        "--warm-up", type=float, default=5.0, help="seconds the clients write before the measured ones (reported apart)"
+    )
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--postgresql", help="a PostgreSQL URL; its database is dropped and recreated")
     parser.add_argument(
@@ -361,13 +394,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ |= {"BEAMTIME_OPEN_PROPOSALS_PER_ACCOUNT": str(MOST_LOOPS), "BEAMTIME_LOG_LEVEL": "WARNING"}
     with tempfile.TemporaryDirectory() as folder:
-        print(run("sqlite", f"sqlite+aiosqlite:///{folder}/beamtime.db", args.clients, args.seconds), flush=True)
+        sqlite = f"sqlite+aiosqlite:///{folder}/beamtime.db"
+        print(run("sqlite", sqlite, args.clients, args.seconds, args.warm_up), flush=True)
     if args.postgresql:
         url = async_url(args.postgresql)
         for workers in args.postgresql_workers:
             asyncio.run(recreate_database(url))
             address = url.render_as_string(hide_password=False)
-            print(run("postgresql", address, args.clients, args.seconds, workers), flush=True)
+            print(run("postgresql", address, args.clients, args.seconds, args.warm_up, workers), flush=True)
     return 0
 
 
