@@ -336,8 +336,9 @@ class QuotaService(TableService[tables.Quota]):
 
     async def create_item(self, actor: Claims, round_id: int, data: QuotaCreate) -> QuotaPublic:
         session = self.repository.session
-        await self._require_scopes(actor, round_id, data.scope)
-        await self._check_references(round_id, data)
+        of_round = await _round_facility_ids(session, round_id)
+        await self._require_scopes(actor, round_id, of_round, data.scope)
+        await self._check_references(round_id, of_round, data)
         await self._code_is_free(round_id, data.id)
         position = await next_position(
             self.repository.session, col(tables.Quota.position), col(tables.Quota.round_id) == round_id
@@ -352,8 +353,9 @@ class QuotaService(TableService[tables.Quota]):
         so a concurrent replacement waits for this one instead of failing on a moved version."""
         await lock_all(self.repository.session, tables.Round, [(await self.row(quota_id)).round_id])
         quota = await self.locked_row(quota_id)
-        await self._require_scopes(actor, quota.round_id, QuotaScope.model_validate(quota.scope), data.scope)
-        await self._check_references(quota.round_id, data)
+        of_round = await _round_facility_ids(self.repository.session, quota.round_id)
+        await self._require_scopes(actor, quota.round_id, of_round, QuotaScope.model_validate(quota.scope), data.scope)
+        await self._check_references(quota.round_id, of_round, data)
         if data.id != quota.code:
             await self._code_is_free(quota.round_id, data.id)
         async with keeping_valid(self.repository.session, [quota.round_id], f"quota {data.id}"):
@@ -364,33 +366,32 @@ class QuotaService(TableService[tables.Quota]):
 
     async def delete_item(self, actor: Claims, quota_id: int) -> None:
         quota = await self.row(quota_id)
-        await self._require_scopes(actor, quota.round_id, QuotaScope.model_validate(quota.scope))
+        of_round = await _round_facility_ids(self.repository.session, quota.round_id)
+        await self._require_scopes(actor, quota.round_id, of_round, QuotaScope.model_validate(quota.scope))
         await self.remove(actor, quota, {"code": quota.code, "round_id": quota.round_id})
 
-    async def _require_scopes(self, actor: Claims, round_id: int, *scopes: QuotaScope) -> None:
-        """`CHANGE_ROUND` over the round's facilities whose instruments the quota counts (as it was and as it will
-        be): a quota scoped to one facility's instruments is that facility's coordinators'; one across facilities,
-        or over the whole round, is a round-wide setting of every facility's."""
+    async def _require_scopes(self, actor: Claims, round_id: int, of_round: Sequence[int], *scopes: QuotaScope) -> None:
+        """`CHANGE_ROUND` over the round's facilities (`of_round`) whose instruments the quota counts (as it was and
+        as it will be): a quota scoped to one facility's instruments is that facility's coordinators'; one across
+        facilities, or over the whole round, is a round-wide setting of every facility's."""
         session = self.repository.session
         round_ = await round_row(session, round_id)
-        of_round = frozenset(await _round_facility_ids(session, round_id))
         named = {code for scope in scopes for code in scope.facilities or []}
         instruments = {code for scope in scopes for code in scope.instruments or []}
         facilities = await session.scalars(_FACILITIES_NAMED, {"codes": list(named)}) if named else ()
         holders = (
             await session.scalars(_FACILITIES_OF_INSTRUMENT_CODES, {"codes": list(instruments)}) if instruments else ()
         )
-        covered = frozenset({*facilities, *holders}) & of_round
+        covered = frozenset({*facilities, *holders}).intersection(of_round)
         if not covered or any(not (scope.facilities or scope.instruments) for scope in scopes):
-            covered = of_round
+            covered = frozenset(of_round)
         access.require(actor, Operation.CHANGE_ROUND, Facts(facilities=covered), f"round {round_.code}")
 
-    async def _check_references(self, round_id: int, data: QuotaCreate) -> None:
-        """The round file's rule: a quota names only facilities, instruments and groups of its round."""
+    async def _check_references(self, round_id: int, of_round: Sequence[int], data: QuotaCreate) -> None:
+        """The round file's rule: a quota names only facilities (`of_round`), instruments and groups of its round."""
         session = self.repository.session
-        facility_ids = await _round_facility_ids(session, round_id)
-        facilities = await session.execute(_FACILITY_CODES, {"ids": facility_ids})
-        instruments = await session.execute(_INSTRUMENT_CODES, {"ids": facility_ids})
+        facilities = await session.execute(_FACILITY_CODES, {"ids": list(of_round)})
+        instruments = await session.execute(_INSTRUMENT_CODES, {"ids": list(of_round)})
         dangling = dangling_references(
             data,
             set(facilities.scalars()),
