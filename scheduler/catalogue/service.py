@@ -52,11 +52,10 @@ from scheduler.fields import Update
 from scheduler.roundfile.checks import InputError, InputProblem
 from scheduler.rounds.integrity import (
     keeping_valid,
-    rounds_using_equipment,
     rounds_using_facility,
     rounds_using_instruments,
 )
-from scheduler.rounds.revision import rounds_of_facilities
+from scheduler.rounds.revision import rounds_of_equipment, rounds_of_facilities
 
 
 class _CatalogueService(TableService[TableT], Generic[TableT, PublicT]):
@@ -257,7 +256,7 @@ class EquipmentService(_ListedWhole[Equipment, EquipmentPublic]):
     async def update_item(self, actor: Claims, equipment_id: int, data: EquipmentUpdate) -> EquipmentPublic:
         item = await self.row(equipment_id)
         access.require(actor, Operation.CHANGE_FACILITY_ITEM, _of(item.facility_id), f"equipment {item.code}")
-        rounds = await rounds_using_equipment(self.repository.session, equipment_id)
+        rounds = await rounds_of_equipment(self.repository.session, [equipment_id])
         return await self._change_in_rounds(actor, item, data, rounds, f"equipment {item.code}")
 
     async def delete_item(self, actor: Claims, equipment_id: int) -> None:

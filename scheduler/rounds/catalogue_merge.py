@@ -27,13 +27,12 @@ from scheduler.db.tables import (
     Facility,
     Instrument,
     Round,
-    RoundEquipment,
     RoundFacility,
     ScheduleVersion,
     Window,
 )
 from scheduler.roundfile import contract as c
-from scheduler.rounds.revision import rounds_of_facilities, touch_rounds
+from scheduler.rounds.revision import rounds_of_equipment, rounds_of_facilities, touch_rounds
 from scheduler.schedules.versions import allocations_in_codes
 
 WindowKey = tuple[int | None, int | None, datetime, datetime, str, str]
@@ -93,7 +92,7 @@ async def settle_merge(session: AsyncSession, merge: CatalogueMerge, round_id: i
     if merge.added or merge.changed or merge.removed:
         changed_equipment = [merge.equipment_ids[code] for code in merge.changed.get("equipment", [])]
         reached = await rounds_of_facilities(session, set(merge.facility_ids.values()))
-        merge.rounds = (reached | await _rounds_of_equipment(session, changed_equipment)) - {round_id}
+        merge.rounds = (reached | await rounds_of_equipment(session, changed_equipment)) - {round_id}
         await touch_rounds(session, merge.rounds)
     merge.disrupted = await _disrupted_allocations(session, round_id, merge.added_windows)
     await record(session, None, "round.catalogue_merge", "round", round_id, merge.audit())
@@ -311,15 +310,6 @@ async def _other_rounds_periods(
     for facility_id, start, end in rows:
         periods[facility_id].append((start, end))
     return periods
-
-
-async def _rounds_of_equipment(session: AsyncSession, equipment_ids: Collection[int]) -> set[int]:
-    if not equipment_ids:
-        return set()
-    rows = await session.scalars(
-        select(col(RoundEquipment.round_id)).where(col(RoundEquipment.equipment_id).in_(list(equipment_ids)))
-    )
-    return set(rows)
 
 
 async def _disrupted_allocations(

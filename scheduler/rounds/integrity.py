@@ -43,7 +43,6 @@ from scheduler.db.tables import (
     Instrument,
     Quota,
     Round,
-    RoundEquipment,
     RoundFacility,
     RoundInstrument,
     Window,
@@ -187,11 +186,6 @@ async def rounds_using_facility(session: AsyncSession, facility_id: int) -> list
     return list(set(rows.scalars()))
 
 
-async def rounds_using_equipment(session: AsyncSession, equipment_id: int) -> list[int]:
-    rows = await session.execute(_ROUNDS_USING_EQUIPMENT, {"equipment_id": equipment_id})
-    return list(set(rows.scalars()))
-
-
 _ROUNDS_OFFERING = select(col(RoundInstrument.round_id)).where(
     col(RoundInstrument.instrument_id).in_(bindparam("instrument_ids", expanding=True))
 )
@@ -202,9 +196,6 @@ _ROUNDS_USING_FACILITY = union(
             select(col(Instrument.id)).where(col(Instrument.facility_id) == bindparam("facility_id"))
         )
     ),
-)
-_ROUNDS_USING_EQUIPMENT = select(col(RoundEquipment.round_id)).where(
-    col(RoundEquipment.equipment_id) == bindparam("equipment_id")
 )
 """The rounds a catalogue item's change reaches, as statements built once (building one cost as much CPU as
 running it)."""

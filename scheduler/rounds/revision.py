@@ -119,6 +119,11 @@ async def rounds_of_facilities(session: AsyncSession, facility_ids: Collection[i
     return await session.run_sync(lambda sync_session: _rounds_of_facilities(sync_session.connection(), facility_ids))
 
 
+async def rounds_of_equipment(session: AsyncSession, equipment_ids: Collection[int]) -> set[int]:
+    """The rounds that offer any of the equipment: the rounds a change to it reaches."""
+    return await session.run_sync(lambda sync_session: _rounds_of_equipment(sync_session.connection(), equipment_ids))
+
+
 async def input_revision(session: AsyncSession, round_id: int) -> int:
     revision = await session.scalar(select(col(tables.Round.input_revision)).where(col(tables.Round.id) == round_id))
     if revision is None:
@@ -259,6 +264,12 @@ def _rounds_of_facilities(connection: Connection, facility_ids: Collection[int])
     return set(connection.execute(_ROUNDS_OF_FACILITIES, {"ids": list(facility_ids)}).scalars())
 
 
+def _rounds_of_equipment(connection: Connection, equipment_ids: Collection[int]) -> set[int]:
+    if not equipment_ids:
+        return set()
+    return set(connection.execute(_ROUNDS_OF_EQUIPMENT, {"ids": list(equipment_ids)}).scalars())
+
+
 def _rounds_of_accounts(connection: Connection, user_ids: Collection[int], emails: Collection[str]) -> set[int]:
     """The rounds with a proposal the accounts own, name as PI or team member, or reviewed."""
     owned = select(col(tables.Proposal.round_id)).where(
@@ -338,9 +349,7 @@ def _changed_rounds(session: Session) -> set[int]:
         rounds.update(connection.execute(_ROUNDS_OF_PROPOSALS, {"ids": list(unloaded)}).scalars())
     if instruments:
         facilities.update(connection.execute(_FACILITIES_OF_INSTRUMENTS, {"ids": list(instruments)}).scalars())
-    if equipment:
-        rounds.update(connection.execute(_ROUNDS_OF_EQUIPMENT, {"ids": list(equipment)}).scalars())
-    return rounds | _rounds_of_facilities(connection, facilities)
+    return rounds | _rounds_of_equipment(connection, equipment) | _rounds_of_facilities(connection, facilities)
 
 
 @event.listens_for(Session, "before_flush")
