@@ -38,6 +38,7 @@ from api.controllers.schedules import ScheduleController
 from api.controllers.slots import SlotController
 from api.controllers.solves import SolveController
 from api.database import DATABASE_ERRORS, database_plugin
+from api.dependency_order import resolve_dependencies_in_turn
 from api.limits import DEFAULT_BODY, FORM_BODY, body_too_large, public_rate_limit
 from api.openapi import document_contract
 from api.params import DEPENDENCIES
@@ -61,6 +62,7 @@ def create_app(
     tests that built it already pass False). Logging is `scheduler.logs`', not Litestar's."""
     settings = settings or get_settings()
     configure_logging(settings)
+    resolve_dependencies_in_turn()
     run_solves = settings.run_worker_in_api if start_worker is None else start_worker
     migrate = settings.migrate_on_start if migrate is None else migrate
     engine = create_engine(settings.database_url)
