@@ -58,6 +58,7 @@ PEOPLE = {
     "admin": ("admin", [], None),
     "coordinator": ("coordinator", ["SKIF"], None),
     "stranger": ("coordinator", ["KISI"], None),
+    "pik": ("coordinator", ["PIK"], None),
     "owner": ("proposer", [], None),
     "other": ("proposer", [], None),
     "r1": ("reviewer", [], "Rosalind One"),
@@ -266,6 +267,37 @@ async def test_coordinators_of_the_round_judge_feasibility(round_: Round) -> Non
     ).status_code == 422
     ranking = (await client.get(f"/rounds/{round_.id}/ranking", headers=round_.headers["coordinator"])).json()["items"]
     assert next(row for row in ranking if row["proposal"] == "P-001")["excluded_reason"] == "not_feasible"
+
+
+async def test_a_proposals_facts_count_every_request_and_every_reviewer(round_: Round) -> None:
+    """What a write checks its access on, read with the proposal's lock: a coordinator judges a proposal when any of
+    its requests asks for their facility, and any of its reviewers knows of it."""
+    client, owner, coordinator = round_.client, round_.headers["owner"], round_.headers["coordinator"]
+    on_skif = {"label": "a", "instruments": ["SKIF-1-1"], "shifts": 3}
+    on_pik = {"label": "b", "instruments": ["PIK-SANS"], "shifts": 3}
+    ids = {}
+    for name, requests in (("skif", [on_skif]), ("both", [on_skif, on_pik])):
+        submitted = await client.post(
+            f"/rounds/{round_.id}/proposals", json=CONTENT | {"requests": requests, "links": []}, headers=owner
+        )
+        assert submitted.status_code == 201, submitted.text
+        ids[name] = submitted.json()["id"]
+    for reviewer in ("r1", "r2"):
+        assigned = await client.post(
+            f"/proposals/{ids['both']}/reviewers", json={"user_id": round_.users[reviewer]}, headers=coordinator
+        )
+        assert assigned.status_code == 201, assigned.text
+
+    async def judged_by_pik(name: str) -> int:
+        url = f"/proposals/{ids[name]}/feasibility"
+        return (await client.put(url, json={"technically_feasible": True}, headers=round_.headers["pik"])).status_code
+
+    async def withdrawn_by(reviewer: str, name: str) -> int:
+        return (await client.post(f"/proposals/{ids[name]}/withdraw", headers=round_.headers[reviewer])).status_code
+
+    assert (await judged_by_pik("both"), await judged_by_pik("skif")) == (200, 403)
+    assert (await withdrawn_by("r2", "both"), await withdrawn_by("r1", "both")) == (403, 403)
+    assert await withdrawn_by("r2", "skif") == 404
 
 
 async def test_reviewers_are_assigned_but_never_to_their_own_proposals(round_: Round) -> None:
