@@ -135,7 +135,8 @@ async def record(
     await (await session.connection()).execute(_ENTRY_ADDED, entry | {"detail": detail or {}})
 
 
-_ENTRY_ADDED = insert(AuditEntry)
+_ENTRY_ADDED = insert(AuditEntry).inline()
+"""Inline: no id is read back (SQLAlchemy otherwise asks for it with RETURNING)."""
 
 
 def _named_table(service: type) -> type[SQLModel] | None:

@@ -26,9 +26,9 @@ class Children:
 
 _REQUEST_FIELDS = {"instruments", "shifts", "min_shifts", "equipment", "earliest", "latest"}
 """A request's columns stored as the proposer sent them."""
-_TEAM_ADDED = insert(tables.TeamMember)
+_TEAM_ADDED = insert(tables.TeamMember).inline()
 _REQUESTS_ADDED = insert(tables.Request).returning(col(tables.Request.id), sort_by_parameter_order=True)
-_LINKS_ADDED = insert(tables.Link)
+_LINKS_ADDED = insert(tables.Link).inline()
 
 
 async def write_children(session: AsyncSession, proposal: tables.Proposal, data: ProposalContent) -> Children:
