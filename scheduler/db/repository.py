@@ -95,10 +95,10 @@ async def locked(session: AsyncSession, table: type[RowT], item_id: int, noun: s
     return row
 
 
-async def lock_all(session: AsyncSession, table: type[SQLModel], item_ids: Iterable[int]) -> None:
-    """Locks the rows that exist of `item_ids`, in id order, and refreshes those the caller holds (the session keeps
-    no others: a later `get` reads them again)."""
-    await session.execute(_locking(table), {"ids": sorted(set(item_ids))})
+async def lock_all(session: AsyncSession, table: type[RowT], item_ids: Iterable[int]) -> list[RowT]:
+    """Locks the rows that exist of `item_ids`, in id order, and refreshes those the caller holds; returns them, as
+    committed now (the session keeps only rows someone holds: a later `get` of a row let go reads it again)."""
+    return list((await session.execute(_locking(table), {"ids": sorted(set(item_ids))})).scalars())
 
 
 @cache

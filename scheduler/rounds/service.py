@@ -337,7 +337,7 @@ class QuotaService(TableService[tables.Quota]):
     async def create_item(self, actor: Claims, round_id: int, data: QuotaCreate) -> QuotaPublic:
         session = self.repository.session
         of_round = await _round_facility_ids(session, round_id)
-        await self._require_scopes(actor, round_id, of_round, data.scope)
+        await self._require_scopes(actor, await round_row(session, round_id), of_round, data.scope)
         await self._check_references(round_id, of_round, data)
         await self._code_is_free(round_id, data.id)
         position = await next_position(
@@ -351,10 +351,10 @@ class QuotaService(TableService[tables.Quota]):
     async def update_item(self, actor: Claims, quota_id: int, data: QuotaCreate) -> QuotaPublic:
         """The quota replaced, read and checked as committed now under its round's lock and its own (parent first),
         so a concurrent replacement waits for this one instead of failing on a moved version."""
-        await lock_all(self.repository.session, tables.Round, [(await self.row(quota_id)).round_id])
+        (round_,) = await lock_all(self.repository.session, tables.Round, [(await self.row(quota_id)).round_id])
         quota = await self.locked_row(quota_id)
         of_round = await _round_facility_ids(self.repository.session, quota.round_id)
-        await self._require_scopes(actor, quota.round_id, of_round, QuotaScope.model_validate(quota.scope), data.scope)
+        await self._require_scopes(actor, round_, of_round, QuotaScope.model_validate(quota.scope), data.scope)
         await self._check_references(quota.round_id, of_round, data)
         if data.id != quota.code:
             await self._code_is_free(quota.round_id, data.id)
@@ -366,16 +366,20 @@ class QuotaService(TableService[tables.Quota]):
 
     async def delete_item(self, actor: Claims, quota_id: int) -> None:
         quota = await self.row(quota_id)
-        of_round = await _round_facility_ids(self.repository.session, quota.round_id)
-        await self._require_scopes(actor, quota.round_id, of_round, QuotaScope.model_validate(quota.scope))
+        session = self.repository.session
+        of_round = await _round_facility_ids(session, quota.round_id)
+        await self._require_scopes(
+            actor, await round_row(session, quota.round_id), of_round, QuotaScope.model_validate(quota.scope)
+        )
         await self.remove(actor, quota, {"code": quota.code, "round_id": quota.round_id})
 
-    async def _require_scopes(self, actor: Claims, round_id: int, of_round: Sequence[int], *scopes: QuotaScope) -> None:
+    async def _require_scopes(
+        self, actor: Claims, round_: tables.Round, of_round: Sequence[int], *scopes: QuotaScope
+    ) -> None:
         """`CHANGE_ROUND` over the round's facilities (`of_round`) whose instruments the quota counts (as it was and
         as it will be): a quota scoped to one facility's instruments is that facility's coordinators'; one across
         facilities, or over the whole round, is a round-wide setting of every facility's."""
         session = self.repository.session
-        round_ = await round_row(session, round_id)
         named = {code for scope in scopes for code in scope.facilities or []}
         instruments = {code for scope in scopes for code in scope.instruments or []}
         facilities = await session.scalars(_FACILITIES_NAMED, {"codes": list(named)}) if named else ()
