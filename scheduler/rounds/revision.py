@@ -27,7 +27,19 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, bindparam, event, inspect, or_, select, union, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    bindparam,
+    event,
+    inspect,
+    or_,
+    select,
+    true,
+    union,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction, aliased
 from sqlalchemy.orm.util import identity_key
@@ -182,7 +194,12 @@ def _bump(session: Session, round_ids: Iterable[int], *, reading: bool = False) 
     parameters = {"changed": ids, "moved": moved_before}
     rows: Iterable[tuple[int | None, int, tables.Round | None]]
     if reading:
-        moved = session.scalars(_BUMP_READING, parameters, execution_options={"populate_existing": True})
+        one = len(ids) == 1 and not moved_before
+        moved = session.scalars(
+            _BUMP_ONE_READING if one else _BUMP_READING,
+            {"changed": ids[0]} if one else parameters,
+            execution_options={"populate_existing": True},
+        )
         rows = ((round_.id, round_.input_revision, round_) for round_ in moved)
     else:
         rows = ((round_id, revision, None) for round_id, revision in session.connection().execute(_BUMP, parameters))
@@ -198,39 +215,49 @@ def _bump(session: Session, round_ids: Iterable[int], *, reading: bool = False) 
     return rounds
 
 
-def _bump_statement(*returning: Any) -> ReturningUpdate[Any]:
+def _bump_statement(*returning: Any, one: bool = False) -> ReturningUpdate[Any]:
     """The UPDATE of `_bump`, built once (its aliases cost more CPU than the rest of a write's flush): the rounds
     `changed`, and the later rounds under the fair-return policy of each published one of them that are not among the
     rounds `moved` already. Their solve input has what it delivered as it is exported now
     (`scheduler.rounds.fair_return`), so a change of its proposals or their people changes theirs. A published
     round's start moves only by an admin's forced import, which counts the changes of the rounds after its old start
-    and its new one itself (`scheduler.rounds.replacement`)."""
+    and its new one itself (`scheduler.rounds.replacement`).
+
+    `one`: for one round `changed` in a transaction that moved none before (every proposal write's): no lists as
+    parameters, which SQLAlchemy would write into the statement's text at each run."""
     changed, reader = aliased(tables.Round), aliased(tables.Round)
     published = select(col(tables.ScheduleVersion.id)).where(
         col(tables.ScheduleVersion.round_id) == col(changed.id), col(tables.ScheduleVersion.status) == PUBLISHED
     )
     same_policy = col(reader.fair_return_policy_id) == col(changed.fair_return_policy_id)
+    round_id = col(tables.Round.id)
+    not_moved = true() if one else round_id.not_in(bindparam("moved", expanding=True))
     readers = (
         select(col(reader.id))
         .join(changed, same_policy & (col(reader.start) > col(changed.start)))
-        .where(col(changed.id).in_(bindparam("changed", expanding=True)), published.exists())
+        .where(_among_changed(col(changed.id), one), published.exists())
     )
-    round_id = col(tables.Round.id)
     return (
         update(tables.Round)
-        .where(
-            or_(
-                round_id.in_(bindparam("changed", expanding=True)),
-                round_id.not_in(bindparam("moved", expanding=True)) & round_id.in_(readers),
-            )
-        )
+        .where(or_(_among_changed(round_id, one), not_moved & round_id.in_(readers)))
         .values(input_revision=col(tables.Round.input_revision) + 1)
         .returning(*returning)
     )
 
 
+def _among_changed(round_id: Any, one: bool) -> ColumnElement[bool]:
+    """`round_id` is the one round `changed`, or among the rounds `changed`."""
+    among: ColumnElement[bool] = (
+        round_id == bindparam("changed") if one else round_id.in_(bindparam("changed", expanding=True))
+    )
+    return among
+
+
 _BUMP = _bump_statement(col(tables.Round.id), col(tables.Round.input_revision))
 _BUMP_READING = select(tables.Round).from_statement(_bump_statement(*tables.Round.__table__.columns))  # type: ignore[attr-defined]
+_BUMP_ONE_READING = select(tables.Round).from_statement(
+    _bump_statement(*tables.Round.__table__.columns, one=True)  # type: ignore[attr-defined]
+)
 """`_BUMP` loading each round moved, as committed now, into the session (as a SELECT would: the ORM's own UPDATE
 costs five times as much CPU)."""
 
