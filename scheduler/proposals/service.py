@@ -29,6 +29,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
+    literal_column,
     select,
     update,
 )
@@ -377,15 +378,19 @@ async def _held(session: AsyncSession, actor: Claims, operation: Operation, prop
     return _Held(proposal, facts, round_, offer, operation)
 
 
+_COMMA: Any = literal_column("','")
+"""The separator of `_ASKED` and `_REVIEWERS`, as SQL text: given as a string, SQLAlchemy would write it into the
+statement at each run."""
+
 _ASKED = (
-    select(func.aggregate_strings(cast(col(tables.Request.instruments), Text), ","))
+    select(func.aggregate_strings(cast(col(tables.Request.instruments), Text), _COMMA))
     .where(col(tables.Request.proposal_id) == col(tables.Proposal.id))
     .scalar_subquery()
 )
 """A proposal's requests' instrument lists, as their JSON texts joined by commas (`_facts_from` reads them)."""
 
 _REVIEWERS = (
-    select(func.aggregate_strings(cast(col(tables.ReviewAssignment.user_id), Text), ","))
+    select(func.aggregate_strings(cast(col(tables.ReviewAssignment.user_id), Text), _COMMA))
     .where(col(tables.ReviewAssignment.proposal_id) == col(tables.Proposal.id))
     .scalar_subquery()
 )
