@@ -96,6 +96,8 @@ class Tally:
     measured_from: float
     """`time.perf_counter()` at the warm-up's end."""
     latencies: dict[str, list[float]] = field(default_factory=dict)
+    finished: list[float] = field(default_factory=list)
+    """When each measured write was answered, on the same clock."""
     warm_up: list[float] = field(default_factory=list)
     answers: Counter[tuple[str, int]] = field(default_factory=Counter)
     rewritten: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -106,8 +108,13 @@ class Tally:
     ) -> httpx.Response:
         began = time.perf_counter()
         response = await call(path, **options)
-        latency = time.perf_counter() - began
-        (self.latencies.setdefault(kind, []) if began >= self.measured_from else self.warm_up).append(latency)
+        answered = time.perf_counter()
+        latency = answered - began
+        if began >= self.measured_from:
+            self.latencies.setdefault(kind, []).append(latency)
+            self.finished.append(answered)
+        else:
+            self.warm_up.append(latency)
         self.answers[kind, response.status_code] += 1
         return response
 
@@ -243,6 +250,26 @@ def _ms(values: list[float], q: float) -> str:
     return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:,.0f}"
 
 
+PACE_SECONDS = 0.5
+
+
+def _pace(finished: list[float]) -> str:
+    """Writes answered per second in each `PACE_SECONDS` of the run: with the clients waiting their turn in arrival
+    order, a write's latency is about the clients ahead of it over this pace, so the p99 follows the slowest
+    stretches, and their pace tells a slower machine from a slower write."""
+    if not finished:
+        return ""
+    start = min(finished)
+    stretches = Counter(int((moment - start) / PACE_SECONDS) for moment in finished)
+    whole = sorted(stretches[index] / PACE_SECONDS for index in range(max(stretches)))  # the last one is cut short
+    if not whole:
+        return ""
+    return (
+        f"Writes answered per second, by {PACE_SECONDS:g} s stretch: slowest {whole[0]:,.0f}, "
+        f"median {whole[len(whole) // 2]:,.0f}, fastest {whole[-1]:,.0f}."
+    )
+
+
 def report(
     database: str,
     served_by: str,
@@ -288,7 +315,7 @@ def report(
             if costs.database_cpu_seconds is not None
             else ""
         )
-        + f". End state: {'; '.join(wrong) or 'as answered'}. "
+        + f". {_pace(tally.finished)} End state: {'; '.join(wrong) or 'as answered'}. "
         f"Target 0 x 5xx and p99 <= {TARGET_P99[database] * 1000:.0f} ms: "
         f"{'met' if server_errors == 0 and p99 <= TARGET_P99[database] and not wrong else 'NOT met'} "
         f"({server_errors} x 5xx, p99 {p99 * 1000:,.0f} ms).",
