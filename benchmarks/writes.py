@@ -356,7 +356,6 @@ async def measure(
             else:
                 writers.append(proposer(client, proposers[number % PROPOSERS], number, seeded, tally, until))
         postgresql = make_url(url).get_backend_name() == "postgresql"
-        backends = await asyncio.to_thread(_backend_pids, make_url(url)) if postgresql else []
         # This process's collector is off while the writers run. With Python's defaults, one full collection of its
         # requests and answers stopped its loop for 160-170 ms once a run, and the writes sent just after it took
         # 0.8-2.5 s (SQLite's p99 ~0.5 -> ~1.0-1.1 s); with `settle_collector`'s threshold, httpx's answers (about 50
@@ -364,15 +363,19 @@ async def measure(
         # measured slower by. Those are the load generator's pauses, not the server's; it frees them afterwards.
         settle_collector()
 
-        async def warmed_up() -> tuple[float, float, float]:
+        async def warmed_up() -> tuple[float, float, list[int], float]:
+            """The load, and the CPU the server and its database backends used so far. The backends are those
+            serving the database now: the server's pool opens its connections during the warm-up."""
             await asyncio.sleep(warm_up)
-            return os.getloadavg()[0], _cpu_seconds(_process_tree(server_pid)), _cpu_seconds(backends)
+            server = _cpu_seconds(_process_tree(server_pid))
+            backends = await asyncio.to_thread(_backend_pids, make_url(url)) if postgresql else []
+            return os.getloadavg()[0], server, backends, _cpu_seconds(backends)
 
         gc.disable()
         try:
             after_warm_up = asyncio.create_task(warmed_up())
             await asyncio.gather(*writers)
-            load, server, database = await after_warm_up
+            load, server, backends, database = await after_warm_up
         finally:
             gc.enable()
         costs = Costs(
