@@ -3,8 +3,8 @@
 Litestar 2 resolves the dependencies of a handler that do not need each other (`db_session`,
 `current_user`, `expected`, …) in an anyio task group: a task, a cancel scope and a context copy for
 each, on every request (litestar-org/litestar#4563, open). Ours are each a few microseconds of work or
-a wait for a write turn, none gains from running beside another, and the task group cost 5-9 % of a
-write's CPU at 64 writers (BENCHMARKS.md, "7 December, 17-20 UTC"). Litestar offers no setting for it,
+a wait for a write turn, none gains from running beside another, and the task group cost about 5 % of a write's
+instructions (BENCHMARKS.md, "7 December, 17-19 UTC"). Litestar offers no setting for it,
 so `resolve_dependencies_in_turn` replaces the one method that chooses. It names Litestar's private
 `_kwargs` module: an upgrade that moves it fails at import, loudly, not silently slower; drop this
 module once Litestar resolves a batch without a task group.
