@@ -255,11 +255,12 @@ def _among_changed(round_id: Any, one: bool) -> ColumnElement[bool]:
 
 _BUMP = _bump_statement(col(tables.Round.id), col(tables.Round.input_revision))
 _BUMP_READING = select(tables.Round).from_statement(_bump_statement(*tables.Round.__table__.columns))  # type: ignore[attr-defined]
+"""`_BUMP` loading each round moved, as committed now, into the session (as a SELECT would: the ORM's own UPDATE
+costs five times as much CPU)."""
 _BUMP_ONE_READING = select(tables.Round).from_statement(
     _bump_statement(*tables.Round.__table__.columns, one=True)  # type: ignore[attr-defined]
 )
-"""`_BUMP` loading each round moved, as committed now, into the session (as a SELECT would: the ORM's own UPDATE
-costs five times as much CPU)."""
+"""`_BUMP_READING` for one round, `changed` (a proposal write's `move_now`)."""
 
 
 def _holds(session: Session, transaction: SessionTransaction) -> bool:

@@ -351,8 +351,9 @@ class QuotaService(TableService[tables.Quota]):
     async def update_item(self, actor: Claims, quota_id: int, data: QuotaCreate) -> QuotaPublic:
         """The quota replaced, read and checked as committed now under its round's lock and its own (parent first),
         so a concurrent replacement waits for this one instead of failing on a moved version."""
-        (round_,) = await lock_all(self.repository.session, tables.Round, [(await self.row(quota_id)).round_id])
-        quota = await self.locked_row(quota_id)
+        rounds = await lock_all(self.repository.session, tables.Round, [(await self.row(quota_id)).round_id])
+        quota = await self.locked_row(quota_id)  # NotFound if it went with its round meanwhile
+        round_ = rounds[0]
         of_round = await _round_facility_ids(self.repository.session, quota.round_id)
         await self._require_scopes(actor, round_, of_round, QuotaScope.model_validate(quota.scope), data.scope)
         await self._check_references(quota.round_id, of_round, data)
