@@ -336,8 +336,7 @@ class QuotaService(TableService[tables.Quota]):
 
     async def create_item(self, actor: Claims, round_id: int, data: QuotaCreate) -> QuotaPublic:
         session = self.repository.session
-        of_round = await _round_facility_ids(session, round_id)
-        await self._require_scopes(actor, await round_row(session, round_id), of_round, data.scope)
+        of_round = await self._require_scopes(actor, await round_row(session, round_id), data.scope)
         await self._check_references(round_id, of_round, data)
         await self._code_is_free(round_id, data.id)
         position = await next_position(
@@ -353,9 +352,7 @@ class QuotaService(TableService[tables.Quota]):
         so a concurrent replacement waits for this one instead of failing on a moved version."""
         rounds = await lock_all(self.repository.session, tables.Round, [(await self.row(quota_id)).round_id])
         quota = await self.locked_row(quota_id)  # NotFound if it went with its round meanwhile
-        round_ = rounds[0]
-        of_round = await _round_facility_ids(self.repository.session, quota.round_id)
-        await self._require_scopes(actor, round_, of_round, QuotaScope.model_validate(quota.scope), data.scope)
+        of_round = await self._require_scopes(actor, rounds[0], QuotaScope.model_validate(quota.scope), data.scope)
         await self._check_references(quota.round_id, of_round, data)
         if data.id != quota.code:
             await self._code_is_free(quota.round_id, data.id)
@@ -367,20 +364,17 @@ class QuotaService(TableService[tables.Quota]):
 
     async def delete_item(self, actor: Claims, quota_id: int) -> None:
         quota = await self.row(quota_id)
-        session = self.repository.session
-        of_round = await _round_facility_ids(session, quota.round_id)
-        await self._require_scopes(
-            actor, await round_row(session, quota.round_id), of_round, QuotaScope.model_validate(quota.scope)
-        )
+        round_ = await round_row(self.repository.session, quota.round_id)
+        await self._require_scopes(actor, round_, QuotaScope.model_validate(quota.scope))
         await self.remove(actor, quota, {"code": quota.code, "round_id": quota.round_id})
 
-    async def _require_scopes(
-        self, actor: Claims, round_: tables.Round, of_round: Sequence[int], *scopes: QuotaScope
-    ) -> None:
-        """`CHANGE_ROUND` over the round's facilities (`of_round`) whose instruments the quota counts (as it was and
-        as it will be): a quota scoped to one facility's instruments is that facility's coordinators'; one across
-        facilities, or over the whole round, is a round-wide setting of every facility's."""
+    async def _require_scopes(self, actor: Claims, round_: tables.Round, *scopes: QuotaScope) -> list[int]:
+        """`CHANGE_ROUND` over the round's facilities whose instruments the quota counts (as it was and as it will
+        be): a quota scoped to one facility's instruments is that facility's coordinators'; one across facilities,
+        or over the whole round, is a round-wide setting of every facility's. Returns the round's facilities, read
+        once for this check and the references' (`_check_references`)."""
         session = self.repository.session
+        of_round = await _round_facility_ids(session, row_id(round_))
         named = {code for scope in scopes for code in scope.facilities or []}
         instruments = {code for scope in scopes for code in scope.instruments or []}
         facilities = await session.scalars(_FACILITIES_NAMED, {"codes": list(named)}) if named else ()
@@ -391,6 +385,7 @@ class QuotaService(TableService[tables.Quota]):
         if not covered or any(not (scope.facilities or scope.instruments) for scope in scopes):
             covered = frozenset(of_round)
         access.require(actor, Operation.CHANGE_ROUND, Facts(facilities=covered), f"round {round_.code}")
+        return of_round
 
     async def _check_references(self, round_id: int, of_round: Sequence[int], data: QuotaCreate) -> None:
         """The round file's rule: a quota names only facilities (`of_round`), instruments and groups of its round."""
