@@ -6,8 +6,9 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
@@ -15,7 +16,9 @@ import httpx
 import uvicorn
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import Engine, event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.util import await_only
 
 from api.app import create_app
 from scheduler.accounts.service import create_user
@@ -70,6 +73,44 @@ async def served(database_url: str, **settings: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.to_thread(thread.join, 20)
+
+
+@dataclass
+class Paused:
+    """A served write paused at one of its statements while other writes ran (`posted_meanwhile`)."""
+
+    connection: Any = None
+    answers: list[int] = field(default_factory=list)
+    """The statuses of the writes that ran meanwhile."""
+    statements: list[str] = field(default_factory=list)
+    """The statements the paused write ran after it went on."""
+
+
+@contextmanager
+def posted_meanwhile(
+    base_url: str, pause_at: Callable[[str], bool], path: str, body: dict[str, Any], headers: dict[str, str], times: int
+) -> Iterator[Paused]:
+    """While inside, the first statement of the app `served` at `base_url` for which `pause_at` holds waits until
+    `body` has been posted to `path` `times` times, one after the other, on the server's event loop (so they commit
+    before the paused write goes on)."""
+    paused = Paused()
+
+    async def post() -> list[int]:
+        async with httpx.AsyncClient(base_url=base_url, timeout=60) as other:
+            return [(await other.post(path, json=body, headers=headers)).status_code for _ in range(times)]
+
+    def after_statement(connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if paused.connection is None and pause_at(statement):
+            paused.connection = connection
+            paused.answers.extend(await_only(post()))
+        elif connection is paused.connection:
+            paused.statements.append(statement)
+
+    event.listen(Engine, "after_cursor_execute", after_statement)
+    try:
+        yield paused
+    finally:
+        event.remove(Engine, "after_cursor_execute", after_statement)
 
 
 async def make_user(

@@ -7,32 +7,29 @@ that lock it reads the round again and checks once more what another write may h
 the deadline, the grid, the offer), so one round's proposal writes hold its row for their last few statements
 instead of their whole transaction, and a change of the round committed before a write's end is seen by it.
 
-Every change an offer is made of moves the round's input revision, so an offer is used only at the revision it
-names; a proposal write changes none of it and carries the offer on to the revision its commit moves the round to:
+Every change an offer is made of moves the round's input revision, so an offer is used only at the revisions it is
+known at; a proposal write changes none of it and carries the offer on to the revision its commit moves the round to:
 the next write of the round in this process reads no offer at all.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from weakref import WeakKeyDictionary
+from dataclasses import dataclass
 
-from sqlalchemy import Engine, Integer, String, bindparam, cast, event, literal, null, select, union_all
+from sqlalchemy import Integer, String, bindparam, cast, event, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col
 
 from scheduler.db import tables
 from scheduler.errors import NotFound
-from scheduler.rounds.revision import Bump, bumped, move_last, move_now
+from scheduler.rounds.revision import Bump, RoundsByRevision, bumped, move_last, move_now
 
 
 @dataclass(frozen=True)
 class Offer:
-    """What a round offers proposals at one input revision: its instruments' facilities by code, its equipment
-    codes and its facilities."""
+    """What a round offers proposals: its instruments' facilities by code, its equipment codes and its facilities."""
 
-    revision: int
     facility_of: dict[str, int]
     equipment: frozenset[str]
     facilities: frozenset[int]
@@ -46,9 +43,9 @@ class Offer:
         )
 
 
-_OFFERS: WeakKeyDictionary[Engine, dict[int, Offer]] = WeakKeyDictionary()
-"""Per database: round id → what the round offers, at the input revision the offer names, as this process last read
-it or carried it on through its own proposal writes."""
+_OFFERS: RoundsByRevision[Offer] = RoundsByRevision()
+"""What each round offers at its input revisions, as this process read it or carried it on through its own proposal
+writes."""
 
 
 async def round_with_offer(session: AsyncSession, round_id: int) -> tuple[tables.Round, Offer]:
@@ -73,26 +70,23 @@ async def held_round(session: AsyncSession, round_id: int) -> tuple[tables.Round
     except LookupError as gone:
         raise NotFound(f"no round {round_id}") from gone
     offer = await _offer_at(session, round_id, bump.before)
-    session.sync_session.info.setdefault(_CARRIED, {})[round_id] = offer
+    session.sync_session.info.setdefault(_CARRIED, set()).add(round_id)
     return round_, offer
 
 
 _CARRIED = "beamtime_offers_carried_on"
-"""The key in `Session.info` of the offers the transaction's write held (round id → offer), carried on at its
-commit (`_carry_on`)."""
+"""The key in `Session.info` of the rounds whose offer the transaction's write held, carried on at its commit
+(`_carry_on`)."""
 
 
 @event.listens_for(Session, "after_commit")
 def _carry_on(committed: Session) -> None:
-    """Each offer a committed write held, remembered at the revision the write moved its round to, unless another
-    write of the process has remembered another since."""
+    """The offer of each round a committed write held is the offer at the revision the write moved the round to."""
     engine = committed.get_bind().engine
-    carried: dict[int, Offer] = committed.info.pop(_CARRIED, {})
-    remembered = _OFFERS.get(engine, {})
-    for round_id, offer in carried.items():
+    for round_id in committed.info.pop(_CARRIED, set()):
         moved: Bump | None = bumped(committed, round_id)
-        if moved is not None and remembered.get(round_id) is offer:
-            _remember(engine, round_id, replace(offer, revision=moved.after))
+        if moved is not None:
+            _OFFERS.of(engine, round_id).kept(moved.before, moved.after)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -102,24 +96,18 @@ def _forget_carried(session: Session, transaction: SessionTransaction) -> None:
 
 
 async def _offer_at(session: AsyncSession, round_id: int, revision: int) -> Offer:
-    """The offer remembered at `revision`, else read (and remembered)."""
-    engine = session.sync_session.get_bind().engine
-    remembered = _OFFERS.get(engine, {}).get(round_id)
-    if remembered is not None and remembered.revision == revision:
+    """The offer known at `revision`, else read (and noted at it)."""
+    remembered = await _OFFERS.at(session, round_id, revision)
+    if remembered is not None:
         return remembered
     rows = (await session.execute(_OFFER_ROWS, {"round_id": round_id})).all()
     offer = Offer(
-        revision=revision,
         facility_of={code: facility for kind, code, facility in rows if kind == "instrument"},
         equipment=frozenset(code for kind, code, _ in rows if kind == "equipment"),
         facilities=frozenset(facility for kind, _, facility in rows if kind == "facility"),
     )
-    _remember(engine, round_id, offer)
+    _OFFERS.of(session.sync_session.get_bind().engine, round_id).note(revision, offer)
     return offer
-
-
-def _remember(engine: Engine, round_id: int, offer: Offer) -> None:
-    _OFFERS.setdefault(engine, {})[round_id] = offer
 
 
 _OFFER_ROWS = union_all(

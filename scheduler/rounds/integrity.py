@@ -11,7 +11,7 @@ bad content of the write itself (422 naming the field). A proposal is checked al
 `scheduler.roundfile.checks.check_proposal` in its service.
 
 The round as it was need not be exported when it is known to pass: each process keeps, per database, the
-input revision (`scheduler.rounds.revision`) at which each round last passed every check when committed, noted
+input revisions (`scheduler.rounds.revision`) at which each round passed every check when committed, noted
 by `keeping_valid` and carried on by the writes checked alone (`checked_alone`). The round after the change is
 always exported and checked, so a revision wrongly believed to pass could only refuse a write, never let a
 problem in.
@@ -31,9 +31,8 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, bindparam, event, select, union
+from sqlalchemy import bindparam, event, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 from sqlmodel import col
@@ -53,13 +52,13 @@ from scheduler.roundfile.checks import InputError, InputProblem, check_round
 from scheduler.roundfile.contract import RoundFile
 from scheduler.roundfile.solving import proposal_problems
 from scheduler.rounds.exporter import export_round
-from scheduler.rounds.revision import bumped
+from scheduler.rounds.revision import RoundsByRevision, bumped
 
 _STORED = re.compile(r"^\$\.(?:proposals\[(\d+)\](?:\.requests\[(\d+)\])?|previous_schedule\[(\d+)\]|quotas\[(\d+)\])")
 _SHOWN = 10
 """Problems named in one refusal; the rest are counted."""
-_PASSING: WeakKeyDictionary[Engine, dict[int, int]] = WeakKeyDictionary()
-"""Per database: round id → the input revision at which the round, as committed, passed every check."""
+_PASSING: RoundsByRevision[bool] = RoundsByRevision()
+"""The input revisions at which each round, as committed, passed every check (True)."""
 _NOTED = "beamtime_rounds_passing"
 """The key in `Session.info`: round id → the revision its transaction checked it passing at, or None for a write
 checked alone (`checked_alone`), which keeps the revision the round was at before it passing."""
@@ -79,10 +78,9 @@ async def keeping_valid(session: AsyncSession, round_ids: Iterable[int], what: s
     """Refuses the write made inside when it adds a problem to one of `round_ids` (see the module)."""
     ids = sorted(set(round_ids))
     revisions = await _revisions(session, ids)
-    passing = _PASSING.get(session.sync_session.get_bind().engine, {})
     before = {
         round_id: set()
-        if round_id in revisions and passing.get(round_id) == revisions[round_id]
+        if round_id in revisions and await _PASSING.at(session, round_id, revisions[round_id])
         else {str(problem) for problem in (await _problems(session, round_id))[1]}
         for round_id in ids
     }
@@ -160,13 +158,13 @@ def _keep_passing_revisions(session: Session) -> None:
     noted: dict[int, int | None] = session.info.get(_NOTED, {})
     if not noted or session.in_nested_transaction():  # a savepoint released: its transaction may still roll back
         return
-    passing = _PASSING.setdefault(session.get_bind().engine, {})
+    engine = session.get_bind().engine
     for round_id, revision in noted.items():
-        bump = bumped(session, round_id)
-        if revision is None and bump is not None and passing.get(round_id) == bump.before:
-            passing[round_id] = bump.after
+        bump, passing = bumped(session, round_id), _PASSING.of(engine, round_id)
+        if revision is None and bump is not None:
+            passing.kept(bump.before, bump.after)
         elif revision is not None and (bump is None or bump.after == revision):
-            passing[round_id] = revision
+            passing.note(revision, True)
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -15,6 +15,11 @@ A write that changes a round's proposals only may leave the move to its end
 (`move_last`, then `move_now`, or its commit): it holds the round's row for its last
 statements only, and checks the round again once it holds it.
 
+What the process knows of a round at a revision (whether it passed every check, what it offers proposals) is kept
+per revision (`ByRevision`) and carried on by the writes that keep it; a write that reads a revision another of the
+process's transactions has just committed waits for that transaction's end, when what it knew is noted
+(`RoundsByRevision.at`).
+
 What a solve reads: the round's own fields, its facilities with their
 instruments, windows and equipment, its equipment, quotas and country groups,
 its proposals with their team, requests, links and reviews, and the accounts of
@@ -23,14 +28,18 @@ their people and reviewers (e-mail, confirmed country).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Iterable
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Connection,
+    Engine,
     bindparam,
     event,
     inspect,
@@ -89,6 +98,103 @@ class Bump:
     after: int
     transaction: SessionTransaction
     """The (sub)transaction that moved it: a savepoint rolled back takes the move with it."""
+
+
+Value = TypeVar("Value")
+
+
+class ByRevision(Generic[Value]):
+    """What this process knows of one round at its input revisions: values noted at committed revisions, and moves
+    of the round by committed writes that kept the value (`kept`), so that a value known at `before` is known at
+    `after` too.
+
+    Writes of one round commit one after another, but the process hears of their commits in the order their
+    answers are read, which is not always that order; and a write that read the round's revision before other writes
+    committed asks about an older revision than the last one noted. So a move heard of before the value at its
+    `before` is kept until that value is noted, and older revisions are answered too (the last `KEPT` of them)."""
+
+    KEPT = 128
+
+    def __init__(self) -> None:
+        self._values: dict[int, Value] = {}
+        self._moves: dict[int, int] = {}
+
+    def at(self, revision: int) -> Value | None:
+        return self._values.get(revision)
+
+    def note(self, revision: int, value: Value) -> None:
+        """`value` is what the round was at the committed `revision` (and at the revisions moves kept it to)."""
+        self._values[revision] = value
+        while revision in self._moves:
+            revision = self._moves.pop(revision)
+            self._values[revision] = value
+        _keep_latest(self._values, self.KEPT)
+
+    def kept(self, before: int, after: int) -> None:
+        """A committed write moved the round from `before` to `after` and left the value as it was."""
+        value = self._values.get(before)
+        if value is None:
+            self._moves[before] = after
+            _keep_latest(self._moves, self.KEPT)
+        else:
+            self.note(after, value)
+
+
+def _keep_latest(by_revision: dict[int, Any], kept: int) -> None:
+    if len(by_revision) > 2 * kept:
+        for revision in sorted(by_revision)[:-kept]:
+            del by_revision[revision]
+
+
+class RoundsByRevision(Generic[Value]):
+    """A `ByRevision` for each round of each database (engine) the process writes to."""
+
+    def __init__(self) -> None:
+        self._rounds: WeakKeyDictionary[Engine, dict[int, ByRevision[Value]]] = WeakKeyDictionary()
+
+    def of(self, engine: Engine, round_id: int) -> ByRevision[Value]:
+        return self._rounds.setdefault(engine, {}).setdefault(round_id, ByRevision())
+
+    async def at(self, session: AsyncSession, round_id: int, revision: int) -> Value | None:
+        """What is known of the round at the committed `revision`, which `session` read. When a transaction of this
+        process moved the round to `revision` and has not ended yet (its commit was answered, or the revision would
+        not have been read, but the process has not yet heard what the commit noted), once it has ended."""
+        known = self.of(_engine(session.sync_session), round_id)
+        value = known.at(revision)
+        if value is None and await _moved_here(session, round_id, revision):
+            value = known.at(revision)
+        return value
+
+
+_ENDINGS: WeakKeyDictionary[Engine, dict[tuple[int, int], asyncio.Event]] = WeakKeyDictionary()
+"""Per database: (round id, revision) → set when the transaction of this process that moved the round to the revision
+ends."""
+_ENDING = "beamtime_input_revisions_ending"
+"""The key in `Session.info` of the events of `_ENDINGS` for the session's transaction's moves, set at its end."""
+HEARD_WITHIN = 0.5
+"""Seconds `RoundsByRevision.at` waits for a transaction's end: its commit was answered, so it ends at once unless the
+process is stalled; after that, what it would have told is read from the database instead."""
+
+
+def _engine(session: Session) -> Engine:
+    return session.get_bind().engine
+
+
+def _expect_end(session: Session, round_id: int, revision: int) -> None:
+    """The transaction moved the round to `revision`: writes that read it wait for the transaction's end."""
+    ending: dict[tuple[int, int], asyncio.Event] = session.info.setdefault(_ENDING, {})
+    event = ending.setdefault((round_id, revision), asyncio.Event())
+    _ENDINGS.setdefault(_engine(session), {})[round_id, revision] = event
+
+
+async def _moved_here(session: AsyncSession, round_id: int, revision: int) -> bool:
+    """Whether another transaction of this process moved the round to `revision`; if so, once it has ended."""
+    event = _ENDINGS.get(_engine(session.sync_session), {}).get((round_id, revision))
+    if event is None or (round_id, revision) in session.sync_session.info.get(_ENDING, {}):
+        return False
+    with suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), HEARD_WITHIN)
+    return True
 
 
 async def touch_rounds(session: AsyncSession, round_ids: Iterable[int]) -> None:
@@ -210,6 +316,7 @@ def _bump(session: Session, round_ids: Iterable[int], *, reading: bool = False) 
         # A savepoint's move that was rolled back is moved again: the first `before` still is what was committed.
         before = revision - 1 if earlier is None else earlier.before
         known[round_id] = Bump(before, revision, transaction)
+        _expect_end(session, round_id, revision)
         if round_ is not None:
             rounds[round_id] = round_
     return rounds
@@ -400,3 +507,9 @@ def _forget_moves(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(_BUMPED, None)
         session.info.pop(_LAST, None)
+        ending: dict[tuple[int, int], asyncio.Event] = session.info.pop(_ENDING, {})
+        endings = _ENDINGS.get(_engine(session), {}) if ending else {}
+        for key, event in ending.items():
+            if endings.get(key) is event:
+                del endings[key]
+            event.set()

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 from sqlalchemy.util import await_only
 
 from scheduler.db.engine import create_engine, is_sqlite
-from tests.api_helpers import served
+from tests.api_helpers import posted_meanwhile, served
 from tests.proposals.test_api_proposals import CONTENT, Round, round_
 
 __all__ = ["round_"]
@@ -99,6 +99,30 @@ async def test_the_offer_remembered_after_a_submission_is_read_again_once_the_ro
     assert read_by_second == 0
     assert third.status_code == 422, third.text
     assert [error["path"] for error in third.json()["errors"]] == ["$.requests[1].instruments[1]"]
+
+
+async def test_a_submission_that_read_the_round_before_others_committed_reads_no_offer(
+    database_url: str, round_: Round
+) -> None:
+    """A submission reads its round, and two other submissions commit before it goes on: the offer at the revision it
+    read is still known (`scheduler.rounds.revision.ByRevision`), and the one at the revision the others left is
+    carried on by them, so it reads no offer at all."""
+    if is_sqlite(database_url):
+        pytest.skip("on SQLite the API's writes take turns in the process: no other write commits in between")
+    path, owner = f"/rounds/{round_.id}/proposals", round_.headers["owner"]
+    async with served(database_url) as base_url, httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        first = await client.post(path, json=CONTENT, headers=owner)
+        assert first.status_code == 201, first.text
+        with posted_meanwhile(base_url, round_read, path, CONTENT, owner, times=2) as paused:
+            answer = await client.post(path, json=CONTENT, headers=owner)
+
+    assert (answer.status_code, paused.answers) == (201, [201, 201]), answer.text
+    assert [statement for statement in paused.statements if offer_read(statement)] == []
+
+
+def round_read(statement: str) -> bool:
+    """Whether the statement is a write's unlocked read of its round (a submission's first)."""
+    return statement.startswith("SELECT round.id") and "FOR " not in statement
 
 
 async def test_a_submission_writes_while_another_write_holds_the_round_and_waits_only_at_its_end(

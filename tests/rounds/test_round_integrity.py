@@ -4,22 +4,28 @@ the catalogue and quotas are refused when the write would break the round file's
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, event, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+from sqlalchemy.util import await_only
 from sqlmodel import col
 
 from fixtures import EXAMPLE_ROUND
+from scheduler.db.engine import is_sqlite
 from scheduler.db.tables import Request
 from scheduler.roundfile.checks import check_round, load_round
 from scheduler.roundfile.contract import PreviousAllocation, RoundFile
 from scheduler.rounds.importer import import_round
-from tests.api_helpers import Client, api_client, login, make_user
+from tests.api_helpers import Client, api_client, login, make_user, posted_meanwhile, served
 
 EXAMPLE = EXAMPLE_ROUND
 CONTENT: dict[str, Any] = {
@@ -216,6 +222,85 @@ async def test_window_and_quota_changes_of_a_round_without_a_published_version_r
     assert (moved.status_code, replaced.status_code) == (200, 200), replaced.text
     assert outside.status_code in (409, 422), outside.text
     assert [statement for statement in statements if "FROM proposal" in statement] == []
+
+
+async def test_a_window_change_that_read_the_round_before_others_committed_reads_none_of_its_proposals(
+    world: World, database_url: str
+) -> None:
+    """A window change reads its round's revision, and two submissions commit before it goes on: the round is still
+    known to pass at the revision it read (`scheduler.rounds.revision.ByRevision`), so the round as it was is not
+    exported."""
+    if is_sqlite(database_url):
+        pytest.skip("on SQLite the API's writes take turns in the process: no other write commits in between")
+    facilities = (await world.client.get("/facilities", headers=world.admin)).json()["items"]
+    facility = next(facility for facility in facilities if facility["code"] == "SKIF")
+    window = (await world.client.get(f"/facilities/{facility['id']}/windows", headers=world.admin)).json()["items"][0]
+    submit = f"/rounds/{world.round_id}/proposals"
+    async with served(database_url) as base_url, httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        renamed = await client.patch(f"/rounds/{world.round_id}", json={"name": "Warm"}, headers=world.admin)
+        assert renamed.status_code == 200, renamed.text  # checked in full: the round is now known to pass
+        with posted_meanwhile(base_url, revisions_read, submit, CONTENT, world.proposer, times=2) as paused:
+            moved = await client.patch(f"/windows/{window['id']}", json={"end": window["end"]}, headers=world.admin)
+
+    assert (moved.status_code, paused.answers) == (200, [201, 201]), moved.text
+    assert paused.statements
+    assert [statement for statement in paused.statements if "FROM proposal" in statement] == []
+
+
+async def test_a_window_change_that_read_a_revision_not_yet_heard_of_waits_for_the_write_that_left_it(
+    world: World, database_url: str
+) -> None:
+    """A submission has committed, and the process has not yet heard what its commit noted (its `after_commit` is
+    held), when a window change reads the revision it left: the window change waits for the submission's end
+    (`scheduler.rounds.revision.RoundsByRevision.at`) instead of exporting the round as it was."""
+    if is_sqlite(database_url):
+        pytest.skip("on SQLite the API's writes take turns in the process: no other write commits in between")
+    facilities = (await world.client.get("/facilities", headers=world.admin)).json()["items"]
+    facility = next(facility for facility in facilities if facility["code"] == "SKIF")
+    window = (await world.client.get(f"/facilities/{facility['id']}/windows", headers=world.admin)).json()["items"][0]
+    submission_committed = threading.Event()
+    revision_read = asyncio.Event()  # used on the server's event loop only
+    submission_connection: list[Any] = []
+    window_statements: list[str] = []
+
+    def hold_what_the_submission_noted(_session: Session) -> None:
+        if not submission_committed.is_set():
+            submission_committed.set()
+            await_only(asyncio.wait_for(revision_read.wait(), 30))
+            await_only(asyncio.sleep(0.05))  # the window change goes on to its check meanwhile
+
+    def after_statement(connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO proposal"):
+            submission_connection.append(connection)
+        elif submission_committed.is_set() and connection not in submission_connection:
+            window_statements.append(statement)
+            if revisions_read(statement):
+                revision_read.set()
+
+    async with served(database_url) as base_url, httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        renamed = await client.patch(f"/rounds/{world.round_id}", json={"name": "Warm"}, headers=world.admin)
+        assert renamed.status_code == 200, renamed.text  # checked in full: the round is now known to pass
+        event.listen(Session, "after_commit", hold_what_the_submission_noted, insert=True)
+        event.listen(Engine, "after_cursor_execute", after_statement)
+        try:
+            submitted = asyncio.create_task(
+                client.post(f"/rounds/{world.round_id}/proposals", json=CONTENT, headers=world.proposer)
+            )
+            assert await asyncio.to_thread(submission_committed.wait, 30)
+            moved = await client.patch(f"/windows/{window['id']}", json={"end": window["end"]}, headers=world.admin)
+            answer = await asyncio.wait_for(submitted, 30)
+        finally:
+            event.remove(Session, "after_commit", hold_what_the_submission_noted)
+            event.remove(Engine, "after_cursor_execute", after_statement)
+
+    assert (answer.status_code, moved.status_code) == (201, 200), moved.text
+    assert any(revisions_read(statement) for statement in window_statements)
+    assert [statement for statement in window_statements if "FROM proposal" in statement] == []
+
+
+def revisions_read(statement: str) -> bool:
+    """Whether the statement is a catalogue write's read of its rounds' revisions (`keeping_valid`'s first)."""
+    return statement.startswith("SELECT round.id, round.input_revision")
 
 
 async def test_a_change_that_keeps_the_round_valid_passes(world: World) -> None:
