@@ -82,11 +82,10 @@ _CARRIED = "beamtime_offers_carried_on"
 @event.listens_for(Session, "after_commit")
 def _carry_on(committed: Session) -> None:
     """The offer of each round a committed write held is the offer at the revision the write moved the round to."""
-    engine = committed.get_bind().engine
     for round_id in committed.info.pop(_CARRIED, set()):
         moved: Bump | None = bumped(committed, round_id)
         if moved is not None:
-            _OFFERS.of(engine, round_id).kept(moved.before, moved.after)
+            _OFFERS.of(committed, round_id).kept(moved.before, moved.after)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -106,7 +105,7 @@ async def _offer_at(session: AsyncSession, round_id: int, revision: int) -> Offe
         equipment=frozenset(code for kind, code, _ in rows if kind == "equipment"),
         facilities=frozenset(facility for kind, _, facility in rows if kind == "facility"),
     )
-    _OFFERS.of(session.sync_session.get_bind().engine, round_id).note(revision, offer)
+    _OFFERS.of(session.sync_session, round_id).note(revision, offer)
     return offer
 
 

@@ -158,9 +158,8 @@ def _keep_passing_revisions(session: Session) -> None:
     noted: dict[int, int | None] = session.info.get(_NOTED, {})
     if not noted or session.in_nested_transaction():  # a savepoint released: its transaction may still roll back
         return
-    engine = session.get_bind().engine
     for round_id, revision in noted.items():
-        bump, passing = bumped(session, round_id), _PASSING.of(engine, round_id)
+        bump, passing = bumped(session, round_id), _PASSING.of(session, round_id)
         if revision is None and bump is not None:
             passing.kept(bump.before, bump.after)
         elif revision is not None and (bump is None or bump.after == revision):

@@ -152,14 +152,15 @@ class RoundsByRevision(Generic[Value]):
     def __init__(self) -> None:
         self._rounds: WeakKeyDictionary[Engine, dict[int, ByRevision[Value]]] = WeakKeyDictionary()
 
-    def of(self, engine: Engine, round_id: int) -> ByRevision[Value]:
-        return self._rounds.setdefault(engine, {}).setdefault(round_id, ByRevision())
+    def of(self, session: Session, round_id: int) -> ByRevision[Value]:
+        """The round's, in the database `session` writes to."""
+        return self._rounds.setdefault(_engine(session), {}).setdefault(round_id, ByRevision())
 
     async def at(self, session: AsyncSession, round_id: int, revision: int) -> Value | None:
         """What is known of the round at the committed `revision`, which `session` read. When a transaction of this
         process moved the round to `revision` and has not ended yet (its commit was answered, or the revision would
         not have been read, but the process has not yet heard what the commit noted), once it has ended."""
-        known = self.of(_engine(session.sync_session), round_id)
+        known = self.of(session.sync_session, round_id)
         value = known.at(revision)
         if value is None and await _moved_here(session, round_id, revision):
             value = known.at(revision)
