@@ -147,7 +147,7 @@ async def proposal_facts(session: AsyncSession, proposals: Sequence[ProposalKeys
             col(tables.Instrument.code).in_(codes)
         )
     )
-    facility_of = dict(rows.tuples().all())
+    facility_of = dict(rows.all())
     reviewers: dict[int, set[int]] = {proposal_id: set() for proposal_id in ids}
     for proposal_id, user_id in await session.execute(
         select(col(tables.ReviewAssignment.proposal_id), col(tables.ReviewAssignment.user_id)).where(
@@ -429,7 +429,7 @@ async def _facts_from(
                 col(tables.Instrument.code).in_(asked)
             )
         )
-        facility_of = dict(looked_up.tuples().all())
+        facility_of = dict(looked_up.all())
     return Facts(
         facilities=offer.facilities,
         asks_for=frozenset(facility_of[code] for code in asked if code in facility_of),

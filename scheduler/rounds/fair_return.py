@@ -178,7 +178,7 @@ async def round_fair_return(session: AsyncSession, round_: Round, export: Export
         .with_only_columns(col(Round.id), col(ScheduleVersion.id))
     )
     history: list[c.FairReturnHistory] = []
-    for earlier_id, version_id in earlier.tuples():
+    for earlier_id, version_id in earlier:
         assert earlier_id is not None and version_id is not None, "stored rows have ids"
         past = await export(session, earlier_id)
         history += delivered(

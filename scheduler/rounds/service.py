@@ -278,7 +278,7 @@ class RoundService(TableService[tables.Round]):
             )
         )
         by_facility: dict[int, list[int]] = {}
-        for instrument_id, facility_id in instruments.tuples():
+        for instrument_id, facility_id in instruments:
             if instrument_id is not None:
                 by_facility.setdefault(facility_id, []).append(instrument_id)
         session.add_all(

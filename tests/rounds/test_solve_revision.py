@@ -201,9 +201,7 @@ async def test_a_draft_solved_from_an_older_input_is_stale_and_is_never_publishe
         )
         assert published.status_code == 200, published.text
     async with sessions() as session:
-        statuses = dict(
-            (await session.execute(select(col(ScheduleVersion.id), col(ScheduleVersion.status)))).tuples().all()
-        )
+        statuses = dict((await session.execute(select(col(ScheduleVersion.id), col(ScheduleVersion.status)))).all())
     assert statuses == {stale.id: "draft", fresh.id: "draft", again.id: "published"}
 
 
