@@ -23,7 +23,7 @@ takes a round first and then one of its proposals.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any, ClassVar, Generic, TypeVar, cast, get_args
 
@@ -131,8 +131,27 @@ async def record(
 
     A plain INSERT, not an ORM object: added to the session, an entry cost a write a tenth of its CPU (its flush's
     unit of work, and the id read back that nobody reads)."""
-    entry = {"at": now(), "user_id": user_id, "action": action, "entity": entity, "entity_id": str(entity_id)}
-    await (await session.connection()).execute(_ENTRY_ADDED, entry | {"detail": detail or {}})
+    await record_entry(session, entry(user_id, action, entity, entity_id, detail))
+
+
+async def record_entry(session: AsyncSession, row: Mapping[str, Any]) -> None:
+    """`record` of an entry's row made by `entry`."""
+    await (await session.connection()).execute(_ENTRY_ADDED, row)
+
+
+def entry(
+    user_id: int | None, action: str, entity: str, entity_id: int | str, detail: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An audit entry's row as `record` writes it, for a write that stores it in a statement of its own making
+    (`scheduler.proposals.children`)."""
+    return {
+        "at": now(),
+        "user_id": user_id,
+        "action": action,
+        "entity": entity,
+        "entity_id": str(entity_id),
+        "detail": detail or {},
+    }
 
 
 _ENTRY_ADDED = insert(AuditEntry).inline()

@@ -42,7 +42,7 @@ from scheduler import access
 from scheduler.access import Facts, Operation, visible_to
 from scheduler.accounts.schemas import Claims
 from scheduler.db import tables
-from scheduler.db.repository import Expected, TableService, after_last, record, require_version
+from scheduler.db.repository import Expected, TableService, after_last, entry, record, require_version
 from scheduler.errors import Conflict, NotFound
 from scheduler.proposals.children import Children, delete_children, read_children, write_children
 from scheduler.proposals.offer import Offer, held_round, round_with_offer
@@ -198,8 +198,8 @@ async def submit_proposal(
     # The code is made of the id, which exists only once the row does: short, stable, never taken twice. It is
     # stored with the proposal's position (`_place`), in the statement that places it.
     set_committed_value(proposal, "code", f"P-{proposal.id}")
-    await record(session, actor.user_id, "proposal.submit", "proposal", _id(proposal), {"code": proposal.code})
-    children = await write_children(session, proposal, data)
+    submitted = entry(actor.user_id, "proposal.submit", "proposal", _id(proposal), {"code": proposal.code})
+    children = await write_children(session, proposal, data, submitted)
     checked_alone(session, round_id)
     round_, offer = await held_round(session, round_id)
     await _require_round_takes(session, round_, offer, data)
@@ -230,10 +230,10 @@ async def replace_proposal(
     for name, value in _fields(data).items():
         setattr(proposal, name, value)
     proposal.updated_at = datetime.now(UTC)
-    await record(
-        session, actor.user_id, "proposal.replace", "proposal", proposal_id, data.model_dump(mode="json", by_alias=True)
+    replaced = entry(
+        actor.user_id, "proposal.replace", "proposal", proposal_id, data.model_dump(mode="json", by_alias=True)
     )
-    children = await write_children(session, proposal, data)
+    children = await write_children(session, proposal, data, replaced)
     checked_alone(session, proposal.round_id)
     round_, offer, facts = await held.settled(session, actor)
     await _require_round_takes(session, round_, offer, data)

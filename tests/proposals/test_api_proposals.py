@@ -138,6 +138,54 @@ async def test_a_proposer_submits_and_edits_while_the_call_is_open(round_: Round
     assert (await client.get(f"/proposals/{proposal['id']}", headers=owner)).json()["title"] == "Magnetism, again"
 
 
+async def test_a_proposal_of_many_parts_is_stored_in_order_with_one_audit_entry_per_write(round_: Round) -> None:
+    """On PostgreSQL a write stores its audit entry, team, requests and links in one statement; what it answers,
+    what is read back and what the audit shows must be the same as elsewhere."""
+    client, owner, admin = round_.client, round_.headers["owner"], round_.headers["admin"]
+    team = [{"name": f"Member {n}", "country": "GB", "email": f"m{n}@example.org"} for n in range(3)]
+    requests = [
+        CONTENT["requests"][0],
+        {"label": "b", "instruments": ["PIK-SANS"], "shifts": 2},
+        {"label": "c", "instruments": ["SKIF-1-4"], "shifts": 1, "min_shifts": 1},
+    ]
+    links = [
+        {"type": "all_or_nothing", "requests": ["c", "b"]},
+        {"type": "after", "first": "a", "then": "c", "min_gap_shifts": 2, "max_gap_shifts": 9},
+    ]
+    content = CONTENT | {"team": team, "requests": requests, "links": links}
+
+    created = await client.post(f"/rounds/{round_.id}/proposals", json=content, headers=owner)
+    assert created.status_code == 201, created.text
+    proposal = created.json()
+    url = f"/proposals/{proposal['id']}"
+    assert [member["name"] for member in proposal["team"]] == ["Member 0", "Member 1", "Member 2"]
+    assert [request["label"] for request in proposal["requests"]] == ["a", "b", "c"]
+    assert [request["min_shifts"] for request in proposal["requests"]] == [3, None, 1]
+    assert proposal["links"] == [
+        {"type": "all_or_nothing", "requests": ["c", "b"]},
+        {"type": "after", "first": "a", "then": "c", "min_gap_shifts": 2, "max_gap_shifts": 9},
+    ]
+    assert (await client.get(url, headers=owner)).json() == proposal
+
+    rewritten = content | {"team": team[1:], "requests": requests[::-1], "links": links[:1]}
+    replaced = await client.put(url, json=rewritten, headers=owner)
+    assert replaced.status_code == 200, replaced.text
+    assert [member["name"] for member in replaced.json()["team"]] == ["Member 1", "Member 2"]
+    assert [request["label"] for request in replaced.json()["requests"]] == ["c", "b", "a"]
+    assert replaced.json()["links"] == [{"type": "all_or_nothing", "requests": ["c", "b"]}]
+    assert (await client.get(url, headers=owner)).json() == replaced.json()
+
+    audit = await client.get("/audit", params={"entity": "proposal", "entity_id": str(proposal["id"])}, headers=admin)
+    assert audit.status_code == 200, audit.text
+    entries = sorted(audit.json()["items"], key=lambda entry: entry["id"])
+    assert [(entry["action"], entry["user_id"]) for entry in entries] == [
+        ("proposal.submit", round_.users["owner"]),
+        ("proposal.replace", round_.users["owner"]),
+    ]
+    assert entries[0]["detail"] == {"code": proposal["code"]}
+    assert [request["label"] for request in entries[1]["detail"]["requests"]] == ["c", "b", "a"]
+
+
 async def test_a_proposal_is_its_owners_alone(round_: Round) -> None:
     client = round_.client
     proposal = (

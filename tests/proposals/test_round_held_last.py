@@ -26,8 +26,9 @@ from tests.proposals.test_api_proposals import CONTENT, Round, round_
 
 __all__ = ["round_"]
 
-REQUESTS_WRITTEN = "INSERT INTO request"
-"""How a submission's statement that writes its requests begins: after it, only the round's row is left to take."""
+REQUESTS_WRITTEN = "INSERT INTO request "
+"""What a submission's statement that writes its requests holds (on PostgreSQL, with its audit entry and team): after
+it, only the round's row is left to take."""
 
 
 def offer_read(statement: str) -> bool:
@@ -49,7 +50,7 @@ async def test_a_change_of_the_round_committed_while_a_submission_is_written_ref
     commit_change = {"take_out_skif_1_4": take_out_skif_1_4, "close_the_call": close_the_call}[change]
 
     def after_statement(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith(REQUESTS_WRITTEN) and not changed:
+        if REQUESTS_WRITTEN in statement and not changed:
             await_only(commit_change(database_url, round_.id))
             changed.append(change)
 
@@ -138,7 +139,7 @@ async def test_a_submission_writes_while_another_write_holds_the_round_and_waits
     written = threading.Event()  # set in the server's thread
 
     def after_statement(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith(REQUESTS_WRITTEN):
+        if REQUESTS_WRITTEN in statement:
             written.set()
 
     holder = create_engine(database_url)
