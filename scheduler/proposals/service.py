@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Protocol
 
 from advanced_alchemy.filters import LimitOffset
@@ -26,6 +27,7 @@ from advanced_alchemy.service import OffsetPagination
 from sqlalchemy import (
     Select,
     Text,
+    Update,
     bindparam,
     cast,
     func,
@@ -36,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col
 
 from scheduler import access
@@ -225,11 +228,9 @@ async def replace_proposal(
     await _require_round_takes(session, held.round, held.offer, data)
     require_version(proposal, expected)
     await delete_children(session, proposal_id)
-    if data.type != proposal.type:
-        proposal.type_confirmed = False
-    for name, value in _fields(data).items():
-        setattr(proposal, name, value)
-    proposal.updated_at = datetime.now(UTC)
+    # A changed type is a claim again, whatever a coordinator confirmed before.
+    confirmed = proposal.type_confirmed and data.type == proposal.type
+    await _change(session, proposal, _fields(data) | {"type_confirmed": confirmed, "updated_at": datetime.now(UTC)})
     replaced = entry(
         actor.user_id, "proposal.replace", "proposal", proposal_id, data.model_dump(mode="json", by_alias=True)
     )
@@ -240,6 +241,37 @@ async def replace_proposal(
     return _public_of(actor, proposal, _asking(facts, data, offer.facility_of), children)
 
 
+async def _change(session: AsyncSession, proposal: tables.Proposal, changes: dict[str, Any]) -> None:
+    """A write's change of the proposal's own columns, stored as the ORM would (nothing when no value differs; else
+    one UPDATE of the locked row that moves its version on) but as a plain statement, and set on the loaded row as
+    committed: the ORM's unit of work cost a rewrite 0.6 M instructions more (7.6 → 7.0 M)."""
+    if all(getattr(proposal, name) == value for name, value in changes.items()):
+        return
+    connection = await session.connection()
+    version = proposal.version
+    parameters = {f"new_{name}": value for name, value in changes.items()}
+    statement = _changing(tuple(changes))
+    changed = await connection.execute(statement, parameters | {"proposal_id": proposal.id, "read_version": version})
+    if changed.rowcount != 1:  # the row is locked from its read on: only a bug could move its version meanwhile
+        raise StaleDataError(f"proposal {proposal.id} is no longer at version {version}")
+    for name, value in changes.items():
+        set_committed_value(proposal, name, value)
+    set_committed_value(proposal, "version", version + 1)
+
+
+@cache
+def _changing(columns: tuple[str, ...]) -> Update:
+    """`_change`'s UPDATE of `columns`, built once (each write changes the same ones each time)."""
+    return (
+        update(tables.Proposal)
+        .where(
+            col(tables.Proposal.id) == bindparam("proposal_id"),
+            col(tables.Proposal.version) == bindparam("read_version"),
+        )
+        .values({name: bindparam(f"new_{name}") for name in columns} | {"version": col(tables.Proposal.version) + 1})
+    )
+
+
 async def withdraw_proposal(
     session: AsyncSession, actor: Claims, proposal_id: int, *, expected: Expected = None
 ) -> ProposalPublic:
@@ -248,8 +280,7 @@ async def withdraw_proposal(
     _require_withdrawable(held.round)
     proposal = held.proposal
     require_version(proposal, expected)
-    proposal.withdrawn = True
-    proposal.updated_at = datetime.now(UTC)
+    await _change(session, proposal, {"withdrawn": True, "updated_at": datetime.now(UTC)})
     await record(session, actor.user_id, "proposal.withdraw", "proposal", proposal_id, {})
     return await held.answer(session, actor, _require_withdrawable)
 
@@ -264,9 +295,8 @@ async def set_feasibility(
 ) -> ProposalPublic:
     held = await _judged(session, actor, proposal_id, expected)
     proposal = held.proposal
-    proposal.technically_feasible = data.technically_feasible
-    if data.type_confirmed is not None:
-        proposal.type_confirmed = data.type_confirmed
+    confirmed = proposal.type_confirmed if data.type_confirmed is None else data.type_confirmed
+    await _change(session, proposal, {"technically_feasible": data.technically_feasible, "type_confirmed": confirmed})
     checked_alone(session, proposal.round_id)
     await record(
         session,
@@ -289,7 +319,7 @@ async def set_admissibility(
     held = await _judged(session, actor, proposal_id, expected)
     proposal = held.proposal
     before = proposal.inadmissible_reason
-    proposal.inadmissible_reason = None if data.admissible else data.reason
+    await _change(session, proposal, {"inadmissible_reason": None if data.admissible else data.reason})
     detail = {"before": before, "after": proposal.inadmissible_reason, "reason": data.reason}
     await record(session, actor.user_id, "proposal.admissibility", "proposal", proposal_id, detail)
     return await held.answer(session, actor)
@@ -302,9 +332,7 @@ async def confirm_bonus_facts(
     held = await _judged(session, actor, proposal_id, expected)
     proposal = held.proposal
     before = _bonus_facts(proposal)
-    for name, value in data.model_dump().items():
-        setattr(proposal, name, value)
-    proposal.bonus_facts_confirmed = True
+    await _change(session, proposal, data.model_dump() | {"bonus_facts_confirmed": True})
     await record(
         session,
         actor.user_id,

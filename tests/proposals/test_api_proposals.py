@@ -307,6 +307,21 @@ async def test_coordinators_of_the_round_judge_feasibility(round_: Round) -> Non
 
     assert judged.status_code == 200
     assert judged.json()["technically_feasible"] is False
+    # The same verdict again changes nothing, so its version stays; another moves it on by one, as an edit does.
+    again = await client.put(url, json={"technically_feasible": False}, headers=round_.headers["coordinator"])
+    assert (again.status_code, again.json()["version"]) == (200, judged.json()["version"])
+    unconfirmed = {"technically_feasible": False, "type_confirmed": not judged.json()["type_confirmed"]}
+    changed = await client.put(url, json=unconfirmed, headers=round_.headers["coordinator"])
+    assert (changed.json()["version"], changed.json()["type_confirmed"]) == (
+        judged.json()["version"] + 1,
+        unconfirmed["type_confirmed"],
+    )
+    read = await client.get(url.removesuffix("/feasibility"), headers=round_.headers["coordinator"])
+    assert (read.json()["version"], read.json()["technically_feasible"], read.json()["type_confirmed"]) == (
+        changed.json()["version"],
+        False,
+        unconfirmed["type_confirmed"],
+    )
     assert (
         await client.put(url, json={"technically_feasible": True}, headers=round_.headers["stranger"])
     ).status_code == 404
