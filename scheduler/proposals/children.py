@@ -45,7 +45,7 @@ async def write_children(
     elsewhere one statement each. The statements are unseen by the flush that counts a round's changes: the writer
     moves the proposal's round itself (`scheduler.proposals.offer.held_round`)."""
     proposal_id = proposal.id
-    assert proposal_id is not None, "a proposal is flushed before its children"
+    assert proposal_id is not None, "a proposal is stored before its children"
 
     def code(label: str) -> str:
         return f"{proposal.code}-{label}"
@@ -85,7 +85,6 @@ async def write_children(
         }
         for position, link in enumerate(data.links)
     ]
-    await session.flush()  # the proposal's own change, so that the answer names the version it is stored at
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
         statement = _all_at_once(len(team), len(requests), len(links))

