@@ -61,10 +61,9 @@ async def round_with_offer(session: AsyncSession, round_id: int) -> tuple[tables
 
 
 async def held_round(session: AsyncSession, round_id: int) -> tuple[tables.Round, Offer]:
-    """The round, locked until the transaction ends, and what it offers, read once the write has made its changes
-    (flushed here): what the write checked of them before may have changed in between, and is checked again by the
-    caller on these. Once the write commits, the offer is remembered at the revision it moved the round to."""
-    await session.flush()
+    """The round, locked until the transaction ends, and what it offers, read once the write has made its changes:
+    what the write checked of them before may have changed in between, and is checked again by the caller on these.
+    Once the write commits, the offer is remembered at the revision it moved the round to."""
     try:
         bump, round_ = await move_now(session, round_id)
     except LookupError as gone:

@@ -397,7 +397,6 @@ class _Held:
     ) -> ProposalPublic:
         """The proposal as `actor` sees it once its round holds the write (`settled`), where `require` is asked of
         the round again. The answer is read before the round's row is taken, and again only if the offer moved."""
-        await session.flush()  # the answer names the version the write stores
         public = await _public(session, actor, self.proposal, self.facts)
         round_, _, facts = await self.settled(session, actor)
         if require is not None:
