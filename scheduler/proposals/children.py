@@ -41,9 +41,10 @@ async def write_children(
     (`scheduler.db.repository.entry`) with them.
 
     Written as plain INSERTs, not as ORM objects: building and flushing those cost a submission or a rewrite about a
-    millisecond of CPU more. On PostgreSQL the entry, team, requests and links are one statement (`_all_at_once`),
-    elsewhere one statement each. The statements are unseen by the flush that counts a round's changes: the writer
-    moves the proposal's round itself (`scheduler.proposals.offer.held_round`)."""
+    millisecond of CPU more. On PostgreSQL the entry, team, requests and links of a proposal of a few of each are one
+    statement (`_all_at_once`); elsewhere, and for larger proposals, one statement each. The statements are unseen by
+    the flush that counts a round's changes: the writer moves the proposal's round itself
+    (`scheduler.proposals.offer.held_round`)."""
     proposal_id = proposal.id
     assert proposal_id is not None, "a proposal is stored before its children"
 
@@ -86,7 +87,7 @@ async def write_children(
         for position, link in enumerate(data.links)
     ]
     connection = await session.connection()
-    if connection.dialect.name == "postgresql":
+    if connection.dialect.name == "postgresql" and max(len(team), len(requests), len(links)) <= _AT_ONCE_MOST:
         statement = _all_at_once(len(team), len(requests), len(links))
         rows: dict[str, Sequence[Mapping[str, Any]]] = {
             "entry": [entry],
@@ -150,12 +151,19 @@ def _rows(table: Any, kind: str, count: int) -> Insert:
     return insert(table).from_select(_COLUMNS[kind], rows[0] if count == 1 else union_all(*rows))
 
 
+_AT_ONCE_MOST = 8
+"""The most team members, requests or links `_all_at_once` takes. Its statement is built and compiled once per count
+of each (4 ms of CPU for a proposal of two or three, 9 ms for eight of each, 105 ms for the largest allowed): the
+counts of larger proposals, rare, are not worth a statement of their own, and a proposer sending every count in turn
+could make a write cost the event loop at most about 10 ms more."""
+
+
 @lru_cache(maxsize=64)
 def _all_at_once(team: int, requests: int, links: int) -> ReturningInsert[int, int | None]:
     """The audit entry, team, requests and links as one statement, for PostgreSQL (its data-modifying WITH): one
-    round trip, not four. Built once for each count of team members, requests and links (a proposal has a few of
-    each; the rare others are built again when they come back). The requests' ids come back with their positions,
-    PostgreSQL promising no order of the rows an INSERT returns."""
+    round trip, not four. Built once for each count of team members, requests and links (at most `_AT_ONCE_MOST`;
+    the counts used last are kept). The requests' ids come back with their positions, PostgreSQL promising no order of
+    the rows an INSERT returns."""
     ctes = [_rows(tables.AuditEntry, "entry", 1).cte("entry")]
     if team:
         ctes.append(_rows(tables.TeamMember, "team", team).cte("team"))

@@ -185,6 +185,20 @@ async def test_a_proposal_of_many_parts_is_stored_in_order_with_one_audit_entry_
     assert entries[0]["detail"] == {"code": proposal["code"]}
     assert [request["label"] for request in entries[1]["detail"]["requests"]] == ["c", "b", "a"]
 
+    # More of each than PostgreSQL writes in one statement: one statement per table, in the same order.
+    many_requests = [{"label": f"r{n}", "instruments": ["PIK-SANS"], "shifts": 1} for n in range(10)]
+    large = CONTENT | {
+        "team": [{"name": f"Member {n}", "country": "GB"} for n in range(12)],
+        "requests": many_requests,
+        "links": [{"type": "after", "first": f"r{n}", "then": f"r{n + 1}"} for n in range(9)],
+    }
+    rewritten_large = await client.put(url, json=large, headers=owner)
+    assert rewritten_large.status_code == 200, rewritten_large.text
+    assert [member["name"] for member in rewritten_large.json()["team"]] == [f"Member {n}" for n in range(12)]
+    assert [request["label"] for request in rewritten_large.json()["requests"]] == [f"r{n}" for n in range(10)]
+    assert [link["first"] for link in rewritten_large.json()["links"]] == [f"r{n}" for n in range(9)]
+    assert (await client.get(url, headers=owner)).json() == rewritten_large.json()
+
 
 async def test_a_proposal_is_its_owners_alone(round_: Round) -> None:
     client = round_.client
