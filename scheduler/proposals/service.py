@@ -647,5 +647,5 @@ def _link_public(link: Mapping[str, Any], label: Callable[[str], str]) -> dict[s
 
 
 def _id(row: ProposalKeys) -> int:
-    assert row.id is not None, "flushed rows have ids"
+    assert row.id is not None, "stored rows have ids"
     return row.id
