@@ -88,18 +88,20 @@ async def write_children(
     ]
     connection = await session.connection()
     if connection.dialect.name == "postgresql" and max(len(team), len(requests), len(links)) <= _AT_ONCE_MOST:
-        statement = _all_at_once(len(team), len(requests), len(links))
         rows: dict[str, Sequence[Mapping[str, Any]]] = {
             "entry": [entry],
             "team": team,
             "request": requests,
             "link": links,
         }
+        statement = _all_at_once(
+            tuple((kind, len(of_kind), tuple(of_kind[0]) if of_kind else ()) for kind, of_kind in rows.items())
+        )
         parameters = {
-            _name(kind, number, column): row[column]
-            for kind, kind_rows in rows.items()
-            for number, row in enumerate(kind_rows)
-            for column in _COLUMNS[kind]
+            _name(kind, number, column): value
+            for kind, of_kind in rows.items()
+            for number, row in enumerate(of_kind)
+            for column, value in row.items()
         }
         placed = dict((await connection.execute(statement, parameters)).all())  # position → id
         ids: list[Any] = [placed[position] for position in range(len(requests))]
@@ -114,41 +116,30 @@ async def write_children(
     return Children(team=team, requests=requests, links=links)
 
 
-_COLUMNS = {
-    "entry": ("at", "user_id", "action", "entity", "entity_id", "detail"),
-    "team": ("proposal_id", "position", "name", "institution", "country", "email"),
-    "request": (
-        "proposal_id",
-        "round_id",
-        "position",
-        "code",
-        "instruments",
-        "shifts",
-        "min_shifts",
-        "equipment",
-        "earliest",
-        "latest",
-        "unavailable",
-    ),
-    "link": ("proposal_id", "position", "type", "requests", "first", "then", "min_gap_shifts", "max_gap_shifts"),
+_TABLES: dict[str, Any] = {
+    "entry": tables.AuditEntry,
+    "team": tables.TeamMember,
+    "request": tables.Request,
+    "link": tables.Link,
 }
-"""The columns `write_children` writes, by kind of row."""
+"""The table of each kind of row `_all_at_once` writes."""
 
 
 def _name(kind: str, number: int, column: str) -> str:
     return f"{kind}_{number}_{column}"
 
 
-def _rows(table: Any, kind: str, count: int) -> Insert:
-    """An INSERT of `count` rows of `kind` whose values are parameters named by `_name`, typed as `table`'s columns.
-    As `INSERT … SELECT …` rather than a many-rowed `VALUES`: SQLAlchemy caches no statement with one of those, and
-    building one cost 3 ms of CPU at each run."""
-    columns = table.__table__.columns
+def _rows(kind: str, count: int, columns: tuple[str, ...]) -> Insert:
+    """An INSERT of `count` rows of `kind` into its table's `columns`, whose values are parameters named by `_name`,
+    typed as the columns. As `INSERT … SELECT …` rather than a many-rowed `VALUES`: SQLAlchemy caches no statement
+    with one of those, and building one cost 3 ms of CPU at each run."""
+    table = _TABLES[kind]
+    typed = table.__table__.columns
     rows = [
-        select(*(bindparam(_name(kind, number, name), type_=columns[name].type) for name in _COLUMNS[kind]))
+        select(*(bindparam(_name(kind, number, name), type_=typed[name].type) for name in columns))
         for number in range(count)
     ]
-    return insert(table).from_select(_COLUMNS[kind], rows[0] if count == 1 else union_all(*rows))
+    return insert(table).from_select(columns, rows[0] if count == 1 else union_all(*rows))
 
 
 _AT_ONCE_MOST = 8
@@ -159,21 +150,14 @@ could make a write cost the event loop at most about 10 ms more."""
 
 
 @lru_cache(maxsize=64)
-def _all_at_once(team: int, requests: int, links: int) -> ReturningInsert[int, int | None]:
+def _all_at_once(shape: tuple[tuple[str, int, tuple[str, ...]], ...]) -> ReturningInsert[int, int | None]:
     """The audit entry, team, requests and links as one statement, for PostgreSQL (its data-modifying WITH): one
-    round trip, not four. Built once for each count of team members, requests and links (at most `_AT_ONCE_MOST`;
-    the counts used last are kept). The requests' ids come back with their positions, PostgreSQL promising no order of
-    the rows an INSERT returns."""
-    ctes = [_rows(tables.AuditEntry, "entry", 1).cte("entry")]
-    if team:
-        ctes.append(_rows(tables.TeamMember, "team", team).cte("team"))
-    if links:
-        ctes.append(_rows(tables.Link, "link", links).cte("link"))
-    return (
-        _rows(tables.Request, "request", requests)
-        .returning(col(tables.Request.position), col(tables.Request.id))
-        .add_cte(*ctes)
-    )
+    round trip, not four. `shape` gives, for each kind of row, their count (at most `_AT_ONCE_MOST`) and the columns
+    `write_children` fills; the statement is built once for each (the shapes used last are kept). The requests' ids
+    come back with their positions, PostgreSQL promising no order of the rows an INSERT returns."""
+    inserts = {kind: _rows(kind, count, columns) for kind, count, columns in shape if count}
+    others = [insert_.cte(kind) for kind, insert_ in inserts.items() if kind != "request"]
+    return inserts["request"].returning(col(tables.Request.position), col(tables.Request.id)).add_cte(*others)
 
 
 async def read_children(session: AsyncSession, proposal_id: int) -> Children:
