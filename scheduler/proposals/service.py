@@ -19,7 +19,6 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any, Protocol
 
 from advanced_alchemy.filters import LimitOffset
@@ -27,11 +26,9 @@ from advanced_alchemy.service import OffsetPagination
 from sqlalchemy import (
     Select,
     Text,
-    Update,
     bindparam,
     cast,
     func,
-    insert,
     literal_column,
     select,
     update,
@@ -39,7 +36,6 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col
 
 from scheduler import access
@@ -50,6 +46,7 @@ from scheduler.db.repository import Expected, TableService, after_last, entry, r
 from scheduler.errors import Conflict, NotFound
 from scheduler.proposals.children import Children, delete_children, read_children, write_children
 from scheduler.proposals.offer import Offer, held_round, round_with_offer
+from scheduler.proposals.row import change_proposal, stored_proposal
 from scheduler.proposals.schemas import (
     Admissibility,
     BonusFacts,
@@ -194,7 +191,7 @@ async def submit_proposal(
     _require_within_limits(data, settings)
     await _require_round_takes(session, round_, offer, data)
     placeholder = f"new-{secrets.token_hex(8)}"
-    proposal = await _stored(
+    proposal = await stored_proposal(
         session,
         tables.Proposal(
             round_id=round_id, owner_id=actor.user_id, position=-1, code=placeholder, submitted=True, **_fields(data)
@@ -211,20 +208,6 @@ async def submit_proposal(
     await _place(session, actor, round_, proposal, settings)
     facts = Facts(facilities=offer.facilities, owner_id=actor.user_id)
     return _public_of(actor, proposal, _asking(facts, data, offer.facility_of), children)
-
-
-async def _stored(session: AsyncSession, new: tables.Proposal) -> tables.Proposal:
-    """`new` stored by one plain INSERT, which gives it its id, and left out of the session, which has no more to
-    write of it (its code and position are placed by a statement, `_place`): added and flushed, the ORM's unit of
-    work cost a submission 0.7 M instructions more (8.5 → 7.8 M)."""
-    values = {name: getattr(new, name) for name in _STORED_COLUMNS}
-    new.id = await (await session.connection()).scalar(_STORED, values)
-    return new
-
-
-_STORED_COLUMNS = tuple(column.name for column in tables.Proposal.__table__.columns if not column.primary_key)  # type: ignore[attr-defined]
-_STORED = insert(tables.Proposal).returning(col(tables.Proposal.id))
-"""`_stored`'s INSERT, built once."""
 
 
 async def replace_proposal(
@@ -246,7 +229,9 @@ async def replace_proposal(
     await delete_children(session, proposal_id)
     # A changed type is a claim again, whatever a coordinator confirmed before.
     confirmed = proposal.type_confirmed and data.type == proposal.type
-    await _change(session, proposal, _fields(data) | {"type_confirmed": confirmed, "updated_at": datetime.now(UTC)})
+    await change_proposal(
+        session, proposal, _fields(data) | {"type_confirmed": confirmed, "updated_at": datetime.now(UTC)}
+    )
     replaced = entry(
         actor.user_id, "proposal.replace", "proposal", proposal_id, data.model_dump(mode="json", by_alias=True)
     )
@@ -257,37 +242,6 @@ async def replace_proposal(
     return _public_of(actor, proposal, _asking(facts, data, offer.facility_of), children)
 
 
-async def _change(session: AsyncSession, proposal: tables.Proposal, changes: dict[str, Any]) -> None:
-    """A write's change of the proposal's own columns, stored as the ORM would (nothing when no value differs; else
-    one UPDATE of the locked row that moves its version on) but as a plain statement, and set on the loaded row as
-    committed: the ORM's unit of work cost a rewrite 0.6 M instructions more (7.6 → 7.0 M)."""
-    if all(getattr(proposal, name) == value for name, value in changes.items()):
-        return
-    connection = await session.connection()
-    version = proposal.version
-    parameters = {f"new_{name}": value for name, value in changes.items()}
-    statement = _changing(tuple(changes))
-    changed = await connection.execute(statement, parameters | {"proposal_id": proposal.id, "read_version": version})
-    if changed.rowcount != 1:  # the row is locked from its read on: only a bug could move its version meanwhile
-        raise StaleDataError(f"proposal {proposal.id} is no longer at version {version}")
-    for name, value in changes.items():
-        set_committed_value(proposal, name, value)
-    set_committed_value(proposal, "version", version + 1)
-
-
-@cache
-def _changing(columns: tuple[str, ...]) -> Update:
-    """`_change`'s UPDATE of `columns`, built once (each write changes the same ones each time)."""
-    return (
-        update(tables.Proposal)
-        .where(
-            col(tables.Proposal.id) == bindparam("proposal_id"),
-            col(tables.Proposal.version) == bindparam("read_version"),
-        )
-        .values({name: bindparam(f"new_{name}") for name in columns} | {"version": col(tables.Proposal.version) + 1})
-    )
-
-
 async def withdraw_proposal(
     session: AsyncSession, actor: Claims, proposal_id: int, *, expected: Expected = None
 ) -> ProposalPublic:
@@ -296,7 +250,7 @@ async def withdraw_proposal(
     _require_withdrawable(held.round)
     proposal = held.proposal
     require_version(proposal, expected)
-    await _change(session, proposal, {"withdrawn": True, "updated_at": datetime.now(UTC)})
+    await change_proposal(session, proposal, {"withdrawn": True, "updated_at": datetime.now(UTC)})
     await record(session, actor.user_id, "proposal.withdraw", "proposal", proposal_id, {})
     return await held.answer(session, actor, _require_withdrawable)
 
@@ -312,7 +266,9 @@ async def set_feasibility(
     held = await _judged(session, actor, proposal_id, expected)
     proposal = held.proposal
     confirmed = proposal.type_confirmed if data.type_confirmed is None else data.type_confirmed
-    await _change(session, proposal, {"technically_feasible": data.technically_feasible, "type_confirmed": confirmed})
+    await change_proposal(
+        session, proposal, {"technically_feasible": data.technically_feasible, "type_confirmed": confirmed}
+    )
     checked_alone(session, proposal.round_id)
     await record(
         session,
@@ -335,7 +291,7 @@ async def set_admissibility(
     held = await _judged(session, actor, proposal_id, expected)
     proposal = held.proposal
     before = proposal.inadmissible_reason
-    await _change(session, proposal, {"inadmissible_reason": None if data.admissible else data.reason})
+    await change_proposal(session, proposal, {"inadmissible_reason": None if data.admissible else data.reason})
     detail = {"before": before, "after": proposal.inadmissible_reason, "reason": data.reason}
     await record(session, actor.user_id, "proposal.admissibility", "proposal", proposal_id, detail)
     return await held.answer(session, actor)
@@ -348,7 +304,7 @@ async def confirm_bonus_facts(
     held = await _judged(session, actor, proposal_id, expected)
     proposal = held.proposal
     before = _bonus_facts(proposal)
-    await _change(session, proposal, data.model_dump() | {"bonus_facts_confirmed": True})
+    await change_proposal(session, proposal, data.model_dump() | {"bonus_facts_confirmed": True})
     await record(
         session,
         actor.user_id,
